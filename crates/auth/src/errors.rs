@@ -1,0 +1,369 @@
+//! Failures (one `thiserror` enum per kind) and the Kong-compatible 401/403/500 responses they become.
+//!
+//! Nothing here carries IdP response text: IdP errors keep only their kind and status code, and the
+//! reason shown with `display_errors` is a fixed phrase per failure.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::HeaderValue;
+use thiserror::Error;
+
+use crate::Denial;
+
+/// Which IdP endpoint a request went to (also the `endpoint` metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/.well-known/openid-configuration`.
+    Discovery,
+    /// The RFC 7662 introspection endpoint.
+    Introspection,
+    /// The token endpoint (password and client_credentials grants).
+    Token,
+}
+
+impl Endpoint {
+    /// Short lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Discovery => "discovery",
+            Endpoint::Introspection => "introspection",
+            Endpoint::Token => "token",
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed call to the IdP. Never holds response bodies.
+#[derive(Debug, Error)]
+pub enum IdpError {
+    /// No answer within `timeout`.
+    #[error("{endpoint} request timed out")]
+    Timeout {
+        /// Endpoint called.
+        endpoint: Endpoint,
+    },
+    /// Connection refused, reset, TLS failure, ...
+    #[error("{endpoint} request failed: {message}")]
+    Transport {
+        /// Endpoint called.
+        endpoint: Endpoint,
+        /// The transport error (without URL).
+        message: String,
+    },
+    /// A status other than 200.
+    #[error("invalid status code received from the {endpoint} endpoint ({status})")]
+    Status {
+        /// Endpoint called.
+        endpoint: Endpoint,
+        /// Status received.
+        status: u16,
+    },
+    /// A body that is empty, too large, not JSON, or not a JSON object.
+    #[error("invalid {endpoint} response: {what}")]
+    InvalidBody {
+        /// Endpoint called.
+        endpoint: Endpoint,
+        /// What was wrong (fixed phrase).
+        what: &'static str,
+    },
+    /// A required member is missing from the response.
+    #[error("{endpoint} response has no {field}")]
+    MissingField {
+        /// Endpoint called.
+        endpoint: Endpoint,
+        /// The member's name.
+        field: &'static str,
+    },
+}
+
+impl IdpError {
+    /// Short label for the `result` metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            IdpError::Timeout { .. } => "timeout",
+            IdpError::Transport { .. } => "transport",
+            IdpError::Status { .. } => "status",
+            IdpError::InvalidBody { .. } | IdpError::MissingField { .. } => "invalid_response",
+        }
+    }
+}
+
+/// Discovery needed but impossible.
+#[derive(Debug, Error)]
+pub enum DiscoveryError {
+    /// The last attempt failed less than `rediscovery_lifetime` ago.
+    #[error("discovery failed recently; next attempt after rediscovery_lifetime")]
+    Backoff,
+    /// The discovery request failed.
+    #[error("discovery request failed: {0}")]
+    Fetch(#[from] IdpError),
+    /// The discovery document lacks an endpoint we need.
+    #[error("discovery document has no {0}")]
+    MissingEndpoint(&'static str),
+}
+
+/// Why a request is not allowed; each variant maps to one status.
+#[derive(Debug, Error)]
+pub enum Failure {
+    /// No credential of an enabled method was found (401).
+    #[error("no suitable authorization credentials were provided")]
+    NoCredentials,
+    /// The IdP says the token is not active (401).
+    #[error("token is not active")]
+    Inactive,
+    /// The token's `exp` (plus leeway) has passed (401).
+    #[error("token has expired")]
+    Expired,
+    /// The introspection call failed (401).
+    #[error("introspection failed: {0}")]
+    Introspection(IdpError),
+    /// The token endpoint call failed (401).
+    #[error("token request failed: {0}")]
+    Token(IdpError),
+    /// `scopes_required` not met (403).
+    #[error("required scopes are missing")]
+    Scopes,
+    /// `audience_required` not met (403).
+    #[error("required audience is missing")]
+    Audience,
+    /// Discovery needed but impossible (500).
+    #[error("{0}")]
+    Discovery(#[from] DiscoveryError),
+    /// The shared HTTP client could not be built (500).
+    #[error("IdP HTTP client unavailable: {0}")]
+    Setup(String),
+}
+
+impl Failure {
+    /// The response status for this failure.
+    pub fn status(&self) -> u16 {
+        match self {
+            Failure::Scopes | Failure::Audience => 403,
+            Failure::Discovery(_) | Failure::Setup(_) => 500,
+            _ => 401,
+        }
+    }
+
+    /// The reason shown with `display_errors`: a fixed phrase, never IdP text.
+    pub fn public_reason(&self) -> &'static str {
+        match self {
+            Failure::NoCredentials => "no suitable authorization credentials were provided",
+            Failure::Inactive => "the token is not active",
+            Failure::Expired => "the token has expired",
+            Failure::Introspection(_) => "unable to introspect the token",
+            Failure::Token(_) => "unable to get a token from the token endpoint",
+            Failure::Scopes => "required scopes were not found",
+            Failure::Audience => "required audience was not found",
+            Failure::Discovery(_) | Failure::Setup(_) => "an unexpected error occurred",
+        }
+    }
+
+    /// The `outcome` metric label.
+    pub fn outcome(&self) -> &'static str {
+        match self.status() {
+            403 => "deny_403",
+            500 => "error_500",
+            _ => "deny_401",
+        }
+    }
+}
+
+/// How denials look for one plugin config.
+#[derive(Debug, Clone)]
+pub struct ErrorStyle {
+    /// `realm` of `WWW-Authenticate` (the issuer's host).
+    pub realm: String,
+    /// Add the reason to the message.
+    pub display_errors: bool,
+    /// Add `error="..."` to `WWW-Authenticate`.
+    pub expose_error_code: bool,
+    /// Message of 401s.
+    pub unauthorized_message: String,
+    /// Message of 403s.
+    pub forbidden_message: String,
+}
+
+/// The 500 body, as Kong writes it.
+pub const UNEXPECTED_BODY: &str = r#"{"message":"An unexpected error occurred"}"#;
+
+impl ErrorStyle {
+    /// The realm for an issuer URL: its host, else `kong` (Kong's default realm).
+    pub fn realm_of(issuer: &str) -> String {
+        url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "kong".to_owned())
+    }
+
+    /// The response for a failure.
+    pub fn render(&self, failure: &Failure) -> Denial {
+        match failure.status() {
+            401 => self.challenge(
+                401,
+                "invalid_token",
+                &self.unauthorized_message,
+                failure.public_reason(),
+            ),
+            403 => self.challenge(
+                403,
+                "insufficient_scope",
+                &self.forbidden_message,
+                failure.public_reason(),
+            ),
+            _ => unexpected(),
+        }
+    }
+
+    fn challenge(&self, status: u16, code: &str, message: &str, reason: &str) -> Denial {
+        let realm = self.realm.replace(['"', '\\'], "");
+        let www = if self.expose_error_code {
+            format!("Bearer realm=\"{realm}\", error=\"{code}\"")
+        } else {
+            format!("Bearer realm=\"{realm}\"")
+        };
+        let message = if self.display_errors {
+            format!("{message} ({reason})")
+        } else {
+            message.to_owned()
+        };
+        let mut headers = vec![(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )];
+        if let Ok(v) = HeaderValue::from_str(&www) {
+            headers.push((WWW_AUTHENTICATE, v));
+        }
+        Denial {
+            status,
+            headers,
+            body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
+        }
+    }
+}
+
+/// The 500 response: `{"message":"An unexpected error occurred"}`.
+pub fn unexpected() -> Denial {
+    Denial {
+        status: 500,
+        headers: vec![(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        body: Bytes::from_static(UNEXPECTED_BODY.as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn style() -> ErrorStyle {
+        ErrorStyle {
+            realm: ErrorStyle::realm_of("http://127.0.0.1:4593/api/oidc"),
+            display_errors: false,
+            expose_error_code: true,
+            unauthorized_message: "Unauthorized".into(),
+            forbidden_message: "Forbidden".into(),
+        }
+    }
+
+    fn header<'a>(d: &'a Denial, name: &http::HeaderName) -> Option<&'a str> {
+        d.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn unauthorized_exact() {
+        let d = style().render(&Failure::Inactive);
+        assert_eq!(d.status, 401);
+        assert_eq!(&d.body[..], br#"{"message":"Unauthorized"}"#);
+        assert_eq!(
+            header(&d, &WWW_AUTHENTICATE),
+            Some(r#"Bearer realm="127.0.0.1", error="invalid_token""#)
+        );
+        assert_eq!(
+            header(&d, &CONTENT_TYPE),
+            Some("application/json; charset=utf-8")
+        );
+    }
+
+    #[test]
+    fn idp_errors_are_401_without_detail() {
+        let f = Failure::Introspection(IdpError::Status {
+            endpoint: Endpoint::Introspection,
+            status: 503,
+        });
+        let d = style().render(&f);
+        assert_eq!(d.status, 401);
+        assert_eq!(&d.body[..], br#"{"message":"Unauthorized"}"#);
+        let mut s = style();
+        s.display_errors = true;
+        let d = s.render(&f);
+        assert_eq!(
+            &d.body[..],
+            br#"{"message":"Unauthorized (unable to introspect the token)"}"#
+        );
+    }
+
+    #[test]
+    fn forbidden_exact() {
+        let d = style().render(&Failure::Scopes);
+        assert_eq!(d.status, 403);
+        assert_eq!(&d.body[..], br#"{"message":"Forbidden"}"#);
+        assert_eq!(
+            header(&d, &WWW_AUTHENTICATE),
+            Some(r#"Bearer realm="127.0.0.1", error="insufficient_scope""#)
+        );
+    }
+
+    #[test]
+    fn display_errors_and_hidden_code() {
+        let mut s = style();
+        s.display_errors = true;
+        s.expose_error_code = false;
+        let d = s.render(&Failure::NoCredentials);
+        assert_eq!(
+            &d.body[..],
+            br#"{"message":"Unauthorized (no suitable authorization credentials were provided)"}"#
+        );
+        assert_eq!(
+            header(&d, &WWW_AUTHENTICATE),
+            Some(r#"Bearer realm="127.0.0.1""#)
+        );
+    }
+
+    #[test]
+    fn unexpected_exact() {
+        let d = style().render(&Failure::Discovery(DiscoveryError::Backoff));
+        assert_eq!(d.status, 500);
+        assert_eq!(
+            &d.body[..],
+            br#"{"message":"An unexpected error occurred"}"#
+        );
+        assert_eq!(header(&d, &WWW_AUTHENTICATE), None);
+    }
+
+    #[test]
+    fn custom_messages_are_json_escaped() {
+        let mut s = style();
+        s.unauthorized_message = "Nope \"x\"".into();
+        let d = s.render(&Failure::Expired);
+        assert_eq!(&d.body[..], br#"{"message":"Nope \"x\""}"#);
+    }
+
+    #[test]
+    fn realm_fallback() {
+        assert_eq!(ErrorStyle::realm_of("not a url"), "kong");
+        assert_eq!(
+            ErrorStyle::realm_of("https://idp.example.com/realms/x"),
+            "idp.example.com"
+        );
+    }
+}

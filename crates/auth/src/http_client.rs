@@ -1,0 +1,510 @@
+//! Calls to the IdP: shared pooled reqwest clients, client authentication, form POSTs and JSON answers.
+//!
+//! One `reqwest::Client` per (ssl_verify, keepalive) flavour is shared by every plugin config; the
+//! per-config `timeout` is applied per request. Bodies of failed responses are never read or logged.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use gateway_config::plugins::openid_connect::ClientAuthMethod;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+
+use crate::errors::{Endpoint, IdpError};
+use crate::metrics;
+
+/// Largest IdP response body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The shared HTTP clients, built on first use.
+#[derive(Debug, Default)]
+pub struct HttpClients {
+    flavours: [OnceLock<Result<reqwest::Client, String>>; 4],
+}
+
+impl HttpClients {
+    /// The client for a flavour (`Err` holds why it could not be built).
+    pub fn get(&self, ssl_verify: bool, keepalive: bool) -> Result<reqwest::Client, String> {
+        let i = usize::from(ssl_verify) * 2 + usize::from(keepalive);
+        self.flavours[i]
+            .get_or_init(|| {
+                let mut b = reqwest::Client::builder()
+                    .danger_accept_invalid_certs(!ssl_verify)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("gateway/", env!("CARGO_PKG_VERSION")))
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .tcp_nodelay(true);
+                if !keepalive {
+                    b = b.pool_max_idle_per_host(0);
+                }
+                b.build().map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+/// Client authentication to put on one IdP request.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// Nothing.
+    #[default]
+    Nothing,
+    /// `Authorization: Basic base64(id:secret)`.
+    Basic {
+        /// Client id.
+        id: String,
+        /// Client secret.
+        secret: String,
+    },
+    /// `client_id` and `client_secret` form fields.
+    Post {
+        /// Client id.
+        id: String,
+        /// Client secret.
+        secret: String,
+    },
+    /// Only a `client_id` form field.
+    IdOnly {
+        /// Client id.
+        id: String,
+    },
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        f.write_str(match self {
+            ClientAuth::Nothing => "Nothing",
+            ClientAuth::Basic { .. } => "Basic(..)",
+            ClientAuth::Post { .. } => "Post(..)",
+            ClientAuth::IdOnly { .. } => "IdOnly(..)",
+        })
+    }
+}
+
+impl ClientAuth {
+    /// Kong's resolution for the gateway's own client: the endpoint's method, else the first
+    /// `client_auth`, else `client_secret_basic` when there is a secret (Kong would then pick
+    /// `private_key_jwt`, which is not implemented: nothing is sent). No id ⇒ nothing.
+    pub fn resolve(
+        endpoint_method: Option<ClientAuthMethod>,
+        client_auth: Option<&[ClientAuthMethod]>,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+    ) -> ClientAuth {
+        let Some(id) = client_id.filter(|s| !s.is_empty()) else {
+            return ClientAuth::Nothing;
+        };
+        let secret = client_secret.filter(|s| !s.is_empty());
+        let method = endpoint_method
+            .or_else(|| client_auth.and_then(|a| a.first().copied()))
+            .unwrap_or(if secret.is_some() {
+                ClientAuthMethod::ClientSecretBasic
+            } else {
+                ClientAuthMethod::PrivateKeyJwt
+            });
+        Self::with_method(method, id, secret)
+    }
+
+    /// Authentication with the caller's own client credentials (client_credentials grant):
+    /// `client_secret_post` when the token endpoint method says so, else Basic.
+    pub fn for_caller(endpoint_method: Option<ClientAuthMethod>, id: &str, secret: &str) -> Self {
+        let method = match endpoint_method {
+            Some(ClientAuthMethod::ClientSecretPost) => ClientAuthMethod::ClientSecretPost,
+            _ => ClientAuthMethod::ClientSecretBasic,
+        };
+        Self::with_method(method, id, Some(secret))
+    }
+
+    fn with_method(method: ClientAuthMethod, id: &str, secret: Option<&str>) -> ClientAuth {
+        let id = id.to_owned();
+        match (method, secret) {
+            (ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretJwt, Some(s)) => {
+                ClientAuth::Basic {
+                    id,
+                    secret: s.to_owned(),
+                }
+            }
+            (ClientAuthMethod::ClientSecretPost, Some(s)) => ClientAuth::Post {
+                id,
+                secret: s.to_owned(),
+            },
+            (ClientAuthMethod::None, _) => ClientAuth::IdOnly { id },
+            _ => ClientAuth::Nothing,
+        }
+    }
+
+    /// Adds this authentication to a form and header list.
+    pub fn apply(
+        &self,
+        form: &mut Vec<(String, String)>,
+        headers: &mut Vec<(HeaderName, HeaderValue)>,
+    ) {
+        match self {
+            ClientAuth::Nothing => {}
+            ClientAuth::Basic { id, secret } => {
+                let b64 =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+                if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {b64}")) {
+                    v.set_sensitive(true);
+                    headers.push((AUTHORIZATION, v));
+                }
+            }
+            ClientAuth::Post { id, secret } => {
+                form.push(("client_id".into(), id.clone()));
+                form.push(("client_secret".into(), secret.clone()));
+            }
+            ClientAuth::IdOnly { id } => form.push(("client_id".into(), id.clone())),
+        }
+    }
+}
+
+/// A form POST ready to send.
+#[derive(Clone, Default)]
+pub struct FormRequest {
+    /// Form fields, in order.
+    pub form: Vec<(String, String)>,
+    /// Extra headers (client auth, configured extras).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl std::fmt::Debug for FormRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.form.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("FormRequest")
+            .field("fields", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FormRequest {
+    /// The urlencoded body.
+    pub fn encoded_body(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.form.iter())
+            .finish()
+    }
+}
+
+/// Pairs configured names with values as headers, skipping (and logging) invalid ones.
+pub fn header_pairs(
+    names: Option<&[String]>,
+    values: Option<&[String]>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let (Some(names), Some(values)) = (names, values) else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .zip(values)
+        .filter_map(|(n, v)| {
+            match (
+                HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                (Ok(n), Ok(v)) => Some((n, v)),
+                _ => {
+                    log::warn!("invalid extra IdP header name={n:?} skipped");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Pairs configured names with values as form fields.
+pub fn arg_pairs(names: Option<&[String]>, values: Option<&[String]>) -> Vec<(String, String)> {
+    match (names, values) {
+        (Some(n), Some(v)) => n.iter().cloned().zip(v.iter().cloned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One IdP's HTTP access for one plugin config.
+#[derive(Debug, Clone)]
+pub struct IdpHttp {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl IdpHttp {
+    /// Wraps a shared client with the config's timeout.
+    pub fn new(client: reqwest::Client, timeout: Duration) -> Self {
+        IdpHttp { client, timeout }
+    }
+
+    /// The per-request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// POSTs a form and returns the JSON object answered with 200.
+    pub async fn post_form(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        req: &FormRequest,
+    ) -> Result<Map<String, Value>, IdpError> {
+        let mut b = self
+            .client
+            .post(url)
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json");
+        for (n, v) in &req.headers {
+            b = b.header(n, v);
+        }
+        self.send(endpoint, b.body(req.encoded_body())).await
+    }
+
+    /// GETs a JSON object (discovery).
+    pub async fn get_json(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+    ) -> Result<Map<String, Value>, IdpError> {
+        let b = self
+            .client
+            .get(url)
+            .timeout(self.timeout)
+            .header(ACCEPT, "application/json");
+        self.send(endpoint, b).await
+    }
+
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        b: reqwest::RequestBuilder,
+    ) -> Result<Map<String, Value>, IdpError> {
+        let start = Instant::now();
+        let result = Self::exchange(endpoint, b).await;
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.metric_label(),
+        };
+        metrics::idp_request(endpoint, label, start.elapsed());
+        result
+    }
+
+    async fn exchange(
+        endpoint: Endpoint,
+        b: reqwest::RequestBuilder,
+    ) -> Result<Map<String, Value>, IdpError> {
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                IdpError::Timeout { endpoint }
+            } else {
+                IdpError::Transport {
+                    endpoint,
+                    message: error_chain(&e.without_url()),
+                }
+            }
+        };
+        let mut resp = b.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(IdpError::Status { endpoint, status });
+        }
+        let invalid = |what| IdpError::InvalidBody { endpoint, what };
+        if resp.content_length().is_some_and(|l| l > MAX_BODY as u64) {
+            return Err(invalid("body too large"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(invalid("body too large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse_object(endpoint, &body)
+    }
+}
+
+/// Parses a response body that must be a JSON object.
+pub fn parse_object(endpoint: Endpoint, body: &[u8]) -> Result<Map<String, Value>, IdpError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(IdpError::InvalidBody {
+            endpoint,
+            what: "empty body",
+        });
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(IdpError::InvalidBody {
+            endpoint,
+            what: "not a JSON object",
+        }),
+        Err(_) => Err(IdpError::InvalidBody {
+            endpoint,
+            what: "invalid JSON",
+        }),
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ClientAuthMethod as M;
+
+    #[test]
+    fn resolve_fallbacks() {
+        let basic = ClientAuth::Basic {
+            id: "kong".into(),
+            secret: "s".into(),
+        };
+        assert_eq!(
+            ClientAuth::resolve(None, None, Some("kong"), Some("s")),
+            basic
+        );
+        assert_eq!(
+            ClientAuth::resolve(None, Some(&[M::ClientSecretPost]), Some("kong"), Some("s")),
+            ClientAuth::Post {
+                id: "kong".into(),
+                secret: "s".into()
+            }
+        );
+        assert_eq!(
+            ClientAuth::resolve(
+                Some(M::ClientSecretBasic),
+                Some(&[M::ClientSecretPost]),
+                Some("kong"),
+                Some("s")
+            ),
+            basic
+        );
+        assert_eq!(
+            ClientAuth::resolve(None, None, None, Some("s")),
+            ClientAuth::Nothing
+        );
+        assert_eq!(
+            ClientAuth::resolve(None, None, Some("kong"), None),
+            ClientAuth::Nothing
+        );
+        assert_eq!(
+            ClientAuth::resolve(Some(M::None), None, Some("kong"), None),
+            ClientAuth::IdOnly { id: "kong".into() }
+        );
+        assert_eq!(
+            ClientAuth::resolve(Some(M::ClientSecretPost), None, Some("kong"), None),
+            ClientAuth::Nothing
+        );
+    }
+
+    #[test]
+    fn apply_basic_and_post() {
+        let mut form = vec![("token".to_string(), "t".to_string())];
+        let mut headers = Vec::new();
+        ClientAuth::Basic {
+            id: "kong".into(),
+            secret: "kong-secret".into(),
+        }
+        .apply(&mut form, &mut headers);
+        assert_eq!(form.len(), 1);
+        assert_eq!(headers[0].0, AUTHORIZATION);
+        assert_eq!(headers[0].1, "Basic a29uZzprb25nLXNlY3JldA==");
+
+        let mut headers = Vec::new();
+        ClientAuth::Post {
+            id: "kong".into(),
+            secret: "a&b=c".into(),
+        }
+        .apply(&mut form, &mut headers);
+        assert!(headers.is_empty());
+        let req = FormRequest {
+            form,
+            headers: Vec::new(),
+        };
+        assert_eq!(
+            req.encoded_body(),
+            "token=t&client_id=kong&client_secret=a%26b%3Dc"
+        );
+    }
+
+    #[test]
+    fn caller_auth() {
+        assert_eq!(
+            ClientAuth::for_caller(Some(M::ClientSecretPost), "c", "s"),
+            ClientAuth::Post {
+                id: "c".into(),
+                secret: "s".into()
+            }
+        );
+        assert_eq!(
+            ClientAuth::for_caller(Some(M::PrivateKeyJwt), "c", "s"),
+            ClientAuth::Basic {
+                id: "c".into(),
+                secret: "s".into()
+            }
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let a = ClientAuth::Basic {
+            id: "kong".into(),
+            secret: "kong-secret".into(),
+        };
+        assert!(!format!("{a:?}").contains("secret\""));
+        assert!(!format!("{a:?}").contains("kong-secret"));
+        let r = FormRequest {
+            form: vec![("token".into(), "SECRET-TOKEN".into())],
+            headers: Vec::new(),
+        };
+        assert!(!format!("{r:?}").contains("SECRET-TOKEN"));
+    }
+
+    #[test]
+    fn parse_bodies() {
+        let e = Endpoint::Introspection;
+        assert!(parse_object(e, br#"{"active":true}"#).is_ok());
+        assert!(matches!(
+            parse_object(e, b""),
+            Err(IdpError::InvalidBody {
+                what: "empty body",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_object(e, b"[1]"),
+            Err(IdpError::InvalidBody {
+                what: "not a JSON object",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_object(e, b"<html>"),
+            Err(IdpError::InvalidBody {
+                what: "invalid JSON",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn extra_pairs() {
+        let h = header_pairs(
+            Some(&["x-a".into(), "bad name".into()]),
+            Some(&["1".into(), "2".into()]),
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            arg_pairs(Some(&["a".into()]), Some(&["b".into()])),
+            vec![("a".into(), "b".into())]
+        );
+        assert!(arg_pairs(None, Some(&["b".into()])).is_empty());
+    }
+}

@@ -1,0 +1,274 @@
+//! Token introspection (RFC 7662): the request we send and the compact result we cache and decide on.
+
+use base64::Engine as _;
+use http::HeaderValue;
+use serde_json::{Map, Value};
+
+use crate::cache::{Expiring, TtlPolicy};
+use crate::claims::{claim_at, claim_set, ClaimSet};
+use crate::http_client::{ClientAuth, FormRequest};
+
+/// What to keep from an introspection result (compiled from the config).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimPlan {
+    /// Require `active: true`.
+    pub check_active: bool,
+    /// Path of the scopes claim, when `scopes_required` is set.
+    pub scopes_claim: Option<Vec<String>>,
+    /// Path of the audience claim, when `audience_required` is set.
+    pub audience_claim: Option<Vec<String>>,
+    /// Top-level claims copied to upstream headers (in `upstream_headers_claims` order).
+    pub header_claims: Vec<String>,
+    /// Keep base64(JSON) of the whole result (`upstream_introspection_header`).
+    pub keep_raw: bool,
+}
+
+/// The part of an introspection result the gateway needs; this is what the cache holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Introspected {
+    /// Whether the token counts as active.
+    pub active: bool,
+    /// `exp` (seconds since epoch), when given.
+    pub exp: Option<i64>,
+    /// Cache deadline (ms since epoch).
+    pub valid_until_ms: u64,
+    /// Allowed clock skew (ms) when checking `exp`.
+    pub leeway_ms: u64,
+    /// Scopes claim as a set (kept only when scopes are required).
+    pub scopes: Option<ClaimSet>,
+    /// Audience claim as a set (kept only when audiences are required).
+    pub audience: Option<ClaimSet>,
+    /// Upstream header values for `upstream_headers_claims` (`None`: claim absent).
+    pub claim_headers: Box<[Option<HeaderValue>]>,
+    /// base64(JSON) of the result, for `upstream_introspection_header`.
+    pub raw_header: Option<HeaderValue>,
+}
+
+impl Expiring for Introspected {
+    fn fresh_at(&self, now_ms: u64) -> bool {
+        now_ms < self.valid_until_ms && !self.expired_at(now_ms)
+    }
+}
+
+impl Introspected {
+    /// Whether `exp + leeway` has passed at `now_ms`.
+    pub fn expired_at(&self, now_ms: u64) -> bool {
+        match self.exp {
+            Some(exp) if exp != 0 => {
+                let exp_ms = u64::try_from(exp).unwrap_or(0).saturating_mul(1000);
+                exp_ms.saturating_add(self.leeway_ms) <= now_ms
+            }
+            _ => false,
+        }
+    }
+
+    /// Compacts an introspection response, with its cache deadline.
+    pub fn from_response(
+        obj: &Map<String, Value>,
+        plan: &ClaimPlan,
+        ttl: &TtlPolicy,
+        now_ms: u64,
+    ) -> Introspected {
+        let active = !plan.check_active || obj.get("active") == Some(&Value::Bool(true));
+        let exp = obj.get("exp").and_then(number_as_i64);
+        if !active {
+            return Introspected {
+                active,
+                exp,
+                valid_until_ms: ttl.negative_until(now_ms),
+                leeway_ms: ttl.leeway,
+                scopes: None,
+                audience: None,
+                claim_headers: Box::new([]),
+                raw_header: None,
+            };
+        }
+        let set = |path: &Option<Vec<String>>| {
+            path.as_ref()
+                .and_then(|p| claim_at(obj, p))
+                .and_then(claim_set)
+        };
+        Introspected {
+            active,
+            exp,
+            valid_until_ms: ttl.positive_until(now_ms, exp),
+            leeway_ms: ttl.leeway,
+            scopes: set(&plan.scopes_claim),
+            audience: set(&plan.audience_claim),
+            claim_headers: plan
+                .header_claims
+                .iter()
+                .map(|c| obj.get(c).and_then(claim_header_value))
+                .collect(),
+            raw_header: plan
+                .keep_raw
+                .then(|| {
+                    let json = Value::Object(obj.clone()).to_string();
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+                    HeaderValue::from_str(&b64).ok()
+                })
+                .flatten(),
+        }
+    }
+}
+
+/// `exp` as an integer (floats truncated); other JSON gives `None`.
+fn number_as_i64(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
+}
+
+/// A claim as an upstream header value: strings as-is, numbers/bools as text, arrays and objects
+/// as base64(JSON); `null` and values invalid in a header give `None`.
+pub fn claim_header_value(v: &Value) -> Option<HeaderValue> {
+    let text = match v {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(_) | Value::Object(_) => {
+            base64::engine::general_purpose::STANDARD.encode(v.to_string())
+        }
+    };
+    HeaderValue::from_str(&text).ok()
+}
+
+/// Static parts of the introspection request (compiled from the config).
+#[derive(Debug, Clone, Default)]
+pub struct IntrospectionRequest {
+    /// `token_type_hint` (empty: not sent).
+    pub hint: String,
+    /// `introspection_post_args_*`.
+    pub extra_args: Vec<(String, String)>,
+    /// `introspection_headers_*`.
+    pub extra_headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// Client authentication.
+    pub auth: ClientAuth,
+}
+
+impl IntrospectionRequest {
+    /// The request for one token: `token=..&token_type_hint=..` + extras + client auth.
+    pub fn build(&self, token: &str) -> FormRequest {
+        let mut form = Vec::with_capacity(4 + self.extra_args.len());
+        form.push(("token".to_owned(), token.to_owned()));
+        if !self.hint.is_empty() {
+            form.push(("token_type_hint".to_owned(), self.hint.clone()));
+        }
+        form.extend(self.extra_args.iter().cloned());
+        let mut headers = self.extra_headers.clone();
+        self.auth.apply(&mut form, &mut headers);
+        FormRequest { form, headers }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn plan() -> ClaimPlan {
+        ClaimPlan {
+            check_active: true,
+            scopes_claim: Some(vec!["scope".into()]),
+            audience_claim: Some(vec!["aud".into()]),
+            header_claims: vec![
+                "username".into(),
+                "exp".into(),
+                "roles".into(),
+                "missing".into(),
+            ],
+            keep_raw: true,
+        }
+    }
+
+    fn ttl() -> TtlPolicy {
+        TtlPolicy::from_secs(3600.0, None, None, 10.0, 0.0)
+    }
+
+    #[test]
+    fn active_result() {
+        let exp = NOW / 1000 + 60;
+        let r = json!({"active": true, "username": "john", "scope": "openid read", "aud": "openid read",
+                       "exp": exp, "roles": ["a"]});
+        let i = Introspected::from_response(r.as_object().unwrap(), &plan(), &ttl(), NOW);
+        assert!(i.active);
+        assert_eq!(i.valid_until_ms, NOW + 60_000);
+        assert_eq!(i.scopes.as_deref().unwrap().len(), 2);
+        assert_eq!(i.claim_headers[0].as_ref().unwrap(), "john");
+        assert_eq!(
+            i.claim_headers[1].as_ref().unwrap(),
+            exp.to_string().as_str()
+        );
+        assert_eq!(i.claim_headers[2].as_ref().unwrap(), "WyJhIl0=");
+        assert_eq!(i.claim_headers[3], None);
+        let raw = i.raw_header.as_ref().unwrap().to_str().unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&decoded).unwrap(), r);
+        assert!(i.fresh_at(NOW));
+        assert!(!i.expired_at(NOW + 59_999));
+        assert!(i.expired_at(NOW + 60_000));
+    }
+
+    #[test]
+    fn inactive_result() {
+        for r in [
+            json!({"active": false}),
+            json!({}),
+            json!({"active": "true"}),
+        ] {
+            let i = Introspected::from_response(r.as_object().unwrap(), &plan(), &ttl(), NOW);
+            assert!(!i.active);
+            assert_eq!(i.valid_until_ms, NOW + 10_000);
+            assert!(i.raw_header.is_none());
+        }
+        let mut p = plan();
+        p.check_active = false;
+        let i = Introspected::from_response(json!({}).as_object().unwrap(), &p, &ttl(), NOW);
+        assert!(i.active);
+    }
+
+    #[test]
+    fn leeway_extends_exp() {
+        let exp = NOW / 1000;
+        let t = TtlPolicy::from_secs(3600.0, None, None, 10.0, 5.0);
+        let r = json!({"active": true, "exp": exp});
+        let i = Introspected::from_response(r.as_object().unwrap(), &plan(), &t, NOW);
+        assert!(!i.expired_at(NOW + 4_999));
+        assert!(i.expired_at(NOW + 5_000));
+    }
+
+    #[test]
+    fn claim_values() {
+        assert_eq!(claim_header_value(&json!(true)).unwrap(), "true");
+        assert_eq!(claim_header_value(&json!(1.5)).unwrap(), "1.5");
+        assert_eq!(claim_header_value(&json!({"a":1})).unwrap(), "eyJhIjoxfQ==");
+        assert_eq!(claim_header_value(&json!(null)), None);
+        assert_eq!(claim_header_value(&json!("a\nb")), None);
+    }
+
+    #[test]
+    fn request_form() {
+        let r = IntrospectionRequest {
+            hint: "access_token".into(),
+            extra_args: vec![("x".into(), "1".into())],
+            extra_headers: vec![(
+                http::HeaderName::from_static("x-h"),
+                HeaderValue::from_static("v"),
+            )],
+            auth: ClientAuth::Basic {
+                id: "kong".into(),
+                secret: "kong-secret".into(),
+            },
+        };
+        let f = r.build("tok en");
+        assert_eq!(
+            f.encoded_body(),
+            "token=tok+en&token_type_hint=access_token&x=1"
+        );
+        assert_eq!(f.headers.len(), 2);
+        assert_eq!(f.headers[1].1, "Basic a29uZzprb25nLXNlY3JldA==");
+    }
+}

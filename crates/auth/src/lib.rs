@@ -1,0 +1,73 @@
+//! The openid-connect plugin logic: token lookup, introspection, grants, cache, claim checks, RFC 6750 errors.
+//!
+//! No Pingora here: the gateway hands in plain request parts ([`RequestParts`]) and gets back a
+//! [`Decision`] (allow with upstream header changes, or deny with a ready response).
+//! [`AuthRegistry`] keeps one [`Authenticator`] (and so one token cache) per distinct plugin config.
+
+pub mod authenticator;
+pub mod cache;
+pub mod claims;
+pub mod discovery;
+pub mod errors;
+pub mod extract;
+#[cfg(test)]
+mod fake_idp;
+pub mod grants;
+pub mod http_client;
+pub mod introspect;
+pub mod metrics;
+pub mod registry;
+pub mod upstream;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use authenticator::Authenticator;
+pub use registry::AuthRegistry;
+
+/// The parts of a downstream request the plugin looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// HTTP method (`GET`, `POST`, ...).
+    pub method: &'a str,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Raw query string, without the leading `?`.
+    pub query: Option<&'a str>,
+    /// The request body, when the gateway read it (see [`Authenticator::needs_body`]).
+    pub body: Option<&'a [u8]>,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Proxy it, with these changes to the upstream request.
+    Allow(Upstream),
+    /// Answer it with this response.
+    Deny(Denial),
+}
+
+/// Changes to the upstream request after a successful authentication.
+///
+/// Apply `remove_headers` first, then `set_headers` (which replace any existing value), then drop the
+/// `remove_query_args` from the query string. A header never appears in both lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Upstream {
+    /// Headers to set (replacing existing values).
+    pub set_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Headers to remove.
+    pub remove_headers: Vec<HeaderName>,
+    /// Query arguments to remove (by name).
+    pub remove_query_args: Vec<String>,
+}
+
+/// A ready-made error response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    /// HTTP status (401, 403 or 500).
+    pub status: u16,
+    /// Response headers (`Content-Type`, and `WWW-Authenticate` for 401/403).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// JSON body, e.g. `{"message":"Unauthorized"}`.
+    pub body: Bytes,
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics of the auth crate, registered on `prometheus::default_registry()`.
+//!
+//! - `gateway_auth_decisions_total{outcome}`: `allow`, `deny_401`, `deny_403`, `error_500`.
+//! - `gateway_auth_cache_total{cache,result}`: `cache` = `introspection` | `token`,
+//!   `result` = `hit` | `miss` | `coalesced`.
+//! - `gateway_idp_requests_total{endpoint,result}`: `endpoint` = `discovery` | `introspection` | `token`,
+//!   `result` = `ok` | `timeout` | `transport` | `status` | `invalid_response`.
+//! - `gateway_idp_request_duration_seconds{endpoint}`: IdP latency histogram.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+
+use crate::cache::Lookup;
+use crate::errors::Endpoint;
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
+    if let Err(e) = prometheus::register(Box::new(c.clone())) {
+        log::warn!("metric={name} registration failed: {e}");
+    }
+    c
+}
+
+static DECISIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "gateway_auth_decisions_total",
+        "openid-connect decisions by outcome",
+        &["outcome"],
+    )
+});
+
+static CACHE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "gateway_auth_cache_total",
+        "openid-connect cache lookups by cache and result",
+        &["cache", "result"],
+    )
+});
+
+static IDP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "gateway_idp_requests_total",
+        "Requests to the identity provider by endpoint and result",
+        &["endpoint", "result"],
+    )
+});
+
+static IDP_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let name = "gateway_idp_request_duration_seconds";
+    let opts = HistogramOpts::new(name, "Latency of identity provider requests").buckets(vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]);
+    let h = HistogramVec::new(opts, &["endpoint"])
+        .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
+    if let Err(e) = prometheus::register(Box::new(h.clone())) {
+        log::warn!("metric={name} registration failed: {e}");
+    }
+    h
+});
+
+/// Forces registration so the metrics show up before the first request.
+pub fn init() {
+    LazyLock::force(&DECISIONS);
+    LazyLock::force(&CACHE);
+    LazyLock::force(&IDP_REQUESTS);
+    LazyLock::force(&IDP_DURATION);
+}
+
+/// Counts one decision (`allow`, `deny_401`, `deny_403`, `error_500`).
+pub fn decision(outcome: &str) {
+    DECISIONS.with_label_values(&[outcome]).inc();
+}
+
+/// Counts one cache lookup.
+pub fn cache_lookup(cache: &str, how: Lookup) {
+    CACHE.with_label_values(&[cache, how.as_str()]).inc();
+}
+
+/// Records one IdP request.
+pub fn idp_request(endpoint: Endpoint, result: &str, elapsed: Duration) {
+    IDP_REQUESTS
+        .with_label_values(&[endpoint.as_str(), result])
+        .inc();
+    IDP_DURATION
+        .with_label_values(&[endpoint.as_str()])
+        .observe(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_on_default_registry() {
+        init();
+        decision("allow");
+        let names: Vec<String> = prometheus::default_registry()
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert!(names.contains(&"gateway_auth_decisions_total".to_owned()));
+    }
+}

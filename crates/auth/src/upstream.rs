@@ -1,0 +1,292 @@
+//! Upstream request changes after success: the access-token header, claim headers, the
+//! introspection header, and hiding the caller's credential.
+
+use gateway_config::plugins::openid_connect::OidcConfig;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::extract::{cookie_header_without, Source};
+use crate::introspect::Introspected;
+use crate::Upstream;
+
+/// How the access token is passed upstream (`upstream_access_token_header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenHeader {
+    /// Not passed (explicit `null`).
+    Off,
+    /// `name:scheme` ⇒ `name: <Scheme> <token>` (default `Authorization: Bearer <token>`).
+    WithScheme(HeaderName, String),
+    /// `name` ⇒ `name: <token>`.
+    Raw(HeaderName),
+}
+
+impl TokenHeader {
+    /// Parses the config value; invalid header names turn the header off (logged).
+    pub fn parse(v: Option<&str>) -> TokenHeader {
+        let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+            return TokenHeader::Off;
+        };
+        let (name, scheme) = match v.split_once(':') {
+            Some((n, s)) => (n.trim(), Some(s.trim())),
+            None => (v, None),
+        };
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            log::warn!("invalid upstream_access_token_header={v:?}; token not passed upstream");
+            return TokenHeader::Off;
+        };
+        match scheme.filter(|s| !s.is_empty()) {
+            Some(s) if s.eq_ignore_ascii_case("bearer") => {
+                TokenHeader::WithScheme(name, "Bearer".to_owned())
+            }
+            Some(s) => TokenHeader::WithScheme(name, s.to_owned()),
+            None => TokenHeader::Raw(name),
+        }
+    }
+
+    fn header(&self, token: &str) -> Option<(HeaderName, HeaderValue)> {
+        let (name, value) = match self {
+            TokenHeader::Off => return None,
+            TokenHeader::WithScheme(n, s) => (n, HeaderValue::from_str(&format!("{s} {token}"))),
+            TokenHeader::Raw(n) => (n, HeaderValue::from_str(token)),
+        };
+        let mut value = value.ok()?;
+        value.set_sensitive(true);
+        Some((name.clone(), value))
+    }
+}
+
+/// What to add upstream (compiled from the config).
+#[derive(Debug, Clone)]
+pub struct UpstreamPlan {
+    /// The access-token header.
+    pub token_header: TokenHeader,
+    /// `upstream_introspection_header`.
+    pub introspection_header: Option<HeaderName>,
+    /// `upstream_headers_names` (paired with `ClaimPlan::header_claims`).
+    pub claim_headers: Vec<Option<HeaderName>>,
+    /// `hide_credentials`.
+    pub hide_credentials: bool,
+}
+
+fn header_name(v: &str, field: &str) -> Option<HeaderName> {
+    let n = HeaderName::from_bytes(v.trim().as_bytes()).ok();
+    if n.is_none() {
+        log::warn!("invalid {field}={v:?} ignored");
+    }
+    n
+}
+
+impl UpstreamPlan {
+    /// Compiles the plan from the config.
+    pub fn new(cfg: &OidcConfig) -> Self {
+        UpstreamPlan {
+            token_header: TokenHeader::parse(cfg.upstream_access_token_header.as_deref()),
+            introspection_header: cfg
+                .upstream_introspection_header
+                .as_deref()
+                .and_then(|h| header_name(h, "upstream_introspection_header")),
+            claim_headers: cfg
+                .upstream_headers_names
+                .iter()
+                .flatten()
+                .map(|h| header_name(h, "upstream_headers_names"))
+                .collect(),
+            hide_credentials: cfg.hide_credentials,
+        }
+    }
+
+    /// The upstream changes for an authenticated request.
+    ///
+    /// `token` is what goes upstream (the caller's bearer token or the granted access token),
+    /// `source` where the caller's credential was, `info` the introspection result if any.
+    pub fn build(
+        &self,
+        token: &str,
+        source: &Source,
+        info: Option<&Introspected>,
+        request_headers: &HeaderMap,
+    ) -> Upstream {
+        let mut up = Upstream::default();
+        let set = |up: &mut Upstream, n: HeaderName, v: HeaderValue| {
+            up.set_headers.retain(|(m, _)| *m != n);
+            up.set_headers.push((n, v));
+        };
+        if let Some((n, v)) = self.token_header.header(token) {
+            set(&mut up, n, v);
+        }
+        if let (Some(name), Some(v)) = (
+            &self.introspection_header,
+            info.and_then(|i| i.raw_header.clone()),
+        ) {
+            set(&mut up, name.clone(), v);
+        }
+        for (i, name) in self.claim_headers.iter().enumerate() {
+            let Some(name) = name else { continue };
+            match info.and_then(|inf| inf.claim_headers.get(i).cloned().flatten()) {
+                Some(v) => set(&mut up, name.clone(), v),
+                // Absent claim: drop any value the caller sent under that name.
+                None => up.remove_headers.push(name.clone()),
+            }
+        }
+        // A Basic credential is never forwarded once it has been exchanged for a token,
+        // and any credential is removed under hide_credentials.
+        let exchanged = matches!(source, Source::Header(h) if *h == AUTHORIZATION)
+            && token_differs(request_headers, token);
+        if self.hide_credentials || exchanged {
+            match source {
+                Source::Header(h) => up.remove_headers.push(h.clone()),
+                Source::Cookie(name) if self.hide_credentials => {
+                    match cookie_header_without(request_headers, name) {
+                        Some(v) => set(&mut up, COOKIE, v),
+                        None => up.remove_headers.push(COOKIE),
+                    }
+                }
+                Source::Query(args) if self.hide_credentials => {
+                    up.remove_query_args = args.iter().map(|a| (*a).to_owned()).collect();
+                }
+                _ => {}
+            }
+        }
+        let set_names: Vec<HeaderName> = up.set_headers.iter().map(|(n, _)| n.clone()).collect();
+        up.remove_headers.retain(|h| !set_names.contains(h));
+        up.remove_headers.dedup();
+        up
+    }
+}
+
+/// Whether the request's `Authorization` does not already carry `token` (i.e. it was Basic).
+fn token_differs(headers: &HeaderMap, token: &str) -> bool {
+    !headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split_whitespace().nth(1) == Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(cfg: &OidcConfig) -> UpstreamPlan {
+        UpstreamPlan::new(cfg)
+    }
+
+    fn cfg() -> OidcConfig {
+        OidcConfig::with_issuer("http://idp/")
+    }
+
+    fn hm(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn token_header_forms() {
+        assert_eq!(
+            TokenHeader::parse(Some("authorization:bearer")),
+            TokenHeader::WithScheme(AUTHORIZATION, "Bearer".into())
+        );
+        assert_eq!(
+            TokenHeader::parse(Some("x-token")),
+            TokenHeader::Raw(HeaderName::from_static("x-token"))
+        );
+        assert_eq!(TokenHeader::parse(None), TokenHeader::Off);
+        assert_eq!(TokenHeader::parse(Some("bad name")), TokenHeader::Off);
+    }
+
+    #[test]
+    fn default_bearer_passthrough() {
+        let h = hm(&[("authorization", "Bearer tok")]);
+        let up = plan(&cfg()).build("tok", &Source::Header(AUTHORIZATION), None, &h);
+        assert_eq!(
+            up.set_headers,
+            vec![(AUTHORIZATION, HeaderValue::from_static("Bearer tok"))]
+        );
+        assert!(up.remove_headers.is_empty());
+    }
+
+    #[test]
+    fn basic_is_replaced_by_granted_token() {
+        let h = hm(&[("authorization", "Basic am9objpkb2U=")]);
+        let up = plan(&cfg()).build("granted", &Source::Header(AUTHORIZATION), None, &h);
+        assert_eq!(
+            up.set_headers,
+            vec![(AUTHORIZATION, HeaderValue::from_static("Bearer granted"))]
+        );
+        assert!(up.remove_headers.is_empty());
+
+        let mut c = cfg();
+        c.upstream_access_token_header = Some("x-access".into());
+        let up = plan(&c).build("granted", &Source::Header(AUTHORIZATION), None, &h);
+        assert_eq!(up.set_headers[0].0, HeaderName::from_static("x-access"));
+        assert_eq!(up.remove_headers, vec![AUTHORIZATION]);
+    }
+
+    #[test]
+    fn hide_credentials_each_source() {
+        let mut c = cfg();
+        c.hide_credentials = true;
+        c.upstream_access_token_header = None;
+        let p = plan(&c);
+        let h = hm(&[("x-access-token", "t"), ("cookie", "a=1; at=t")]);
+        let up = p.build(
+            "t",
+            &Source::Header(HeaderName::from_static("x-access-token")),
+            None,
+            &h,
+        );
+        assert_eq!(
+            up.remove_headers,
+            vec![HeaderName::from_static("x-access-token")]
+        );
+        let up = p.build("t", &Source::Cookie("at".into()), None, &h);
+        assert_eq!(
+            up.set_headers,
+            vec![(COOKIE, HeaderValue::from_static("a=1"))]
+        );
+        let up = p.build("t", &Source::Query(&["access_token"]), None, &h);
+        assert_eq!(up.remove_query_args, vec!["access_token".to_string()]);
+        let up = p.build("t", &Source::Body, None, &h);
+        assert_eq!(up, Upstream::default());
+
+        // without hide_credentials nothing is removed
+        c.hide_credentials = false;
+        let up = plan(&c).build("t", &Source::Query(&["access_token"]), None, &h);
+        assert_eq!(up, Upstream::default());
+    }
+
+    #[test]
+    fn claim_and_introspection_headers() {
+        let mut c = cfg();
+        c.upstream_headers_claims = Some(vec!["username".into(), "missing".into()]);
+        c.upstream_headers_names = Some(vec!["x-user".into(), "x-missing".into()]);
+        c.upstream_introspection_header = Some("x-introspection".into());
+        let info = Introspected {
+            active: true,
+            exp: None,
+            valid_until_ms: u64::MAX,
+            leeway_ms: 0,
+            scopes: None,
+            audience: None,
+            claim_headers: vec![Some(HeaderValue::from_static("john")), None].into(),
+            raw_header: Some(HeaderValue::from_static("e30=")),
+        };
+        let h = hm(&[("authorization", "Bearer t"), ("x-missing", "spoof")]);
+        let up = plan(&c).build("t", &Source::Header(AUTHORIZATION), Some(&info), &h);
+        let get = |n: &str| {
+            up.set_headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(get("x-user").as_deref(), Some("john"));
+        assert_eq!(get("x-introspection").as_deref(), Some("e30="));
+        assert_eq!(
+            up.remove_headers,
+            vec![HeaderName::from_static("x-missing")]
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! Turns the file as written ([`crate::raw`]) into the model: defaults, `url` expansion, ids, number ranges.
+//!
+//! Problems that the model's types cannot hold (a negative port, a bad UUID, an unknown protocol) are reported
+//! here; everything else is left to [`crate::validate`], which also checks configs built in code.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::checks::{PORT_RANGE, RETRIES_RANGE, TIMEOUT_RANGE};
+use crate::error::Collector;
+use crate::ids;
+use crate::model::{
+    Config, EntityRef, PathHandling, Plugin, Protocol, Route, Service, DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_MS,
+};
+use crate::raw::{RawConfig, RawPlugin, RawRoute, RawService};
+
+/// Builds the model, recording every conversion problem in `errors`.
+pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
+    let mut config = Config {
+        format_version: raw.format_version.map(|v| v.0).unwrap_or_default(),
+        transform: raw.transform,
+        comment: raw.comment,
+        info: raw.info,
+        gateway: raw.gateway.unwrap_or_default(),
+        services: Vec::new(),
+        routes: Vec::new(),
+        plugins: Vec::new(),
+    };
+    for (i, rs) in raw.services.unwrap_or_default().into_iter().enumerate() {
+        let service = build_service(rs, i, errors);
+        config.services.push(service);
+    }
+    for (i, rr) in raw.routes.unwrap_or_default().into_iter().enumerate() {
+        let route = build_route(rr, &format!("routes[{i}]"), None, i, errors);
+        config.routes.push(route);
+    }
+    let scopes = ScopeResolver::new(&config);
+    let mut plugins = Vec::new();
+    for (i, rp) in raw.plugins.unwrap_or_default().into_iter().enumerate() {
+        let service = rp.service.as_ref().and_then(|r| scopes.service(r));
+        let route = rp.route.as_ref().and_then(|r| scopes.route(r));
+        let resolved =
+            rp.service.is_none() == service.is_none() && rp.route.is_none() == route.is_none();
+        let scope = resolved.then_some((service, route));
+        plugins.push(build_plugin(
+            rp,
+            &format!("plugins[{i}]"),
+            false,
+            scope,
+            i,
+            errors,
+        ));
+    }
+    config.plugins = plugins;
+    config
+}
+
+fn build_service(rs: RawService, i: usize, errors: &mut Collector) -> Service {
+    let path = format!("services[{i}]");
+    let id = parse_id(rs.id.as_deref(), &path, errors)
+        .unwrap_or_else(|| ids::service_id(rs.name.as_deref(), i));
+    let mut service = Service::new(id, rs.host.clone().unwrap_or_default());
+    service.name = rs.name;
+
+    if let Some(url) = rs.url.as_deref() {
+        let given: Vec<&str> = [
+            ("protocol", rs.protocol.is_some()),
+            ("host", rs.host.is_some()),
+            ("port", rs.port.is_some()),
+            ("path", rs.path.is_some()),
+        ]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect();
+        if !given.is_empty() {
+            errors.push(
+                format!("{path}.url"),
+                format!(
+                    "cannot be combined with {} (set either `url` or the separate fields)",
+                    given.join(", ")
+                ),
+            );
+        }
+        match expand_url(url) {
+            Ok(parts) => {
+                service.protocol = parts.protocol;
+                service.host = parts.host;
+                service.port = parts.port;
+                service.path = parts.path;
+            }
+            Err(message) => {
+                errors.push(format!("{path}.url"), message);
+                // Keeps validation from also reporting `host: required field missing`; the config is refused anyway.
+                service.host = "invalid-url.invalid".to_string();
+            }
+        }
+    } else {
+        if let Some(protocol) = rs.protocol.as_deref() {
+            match Protocol::parse(protocol) {
+                Ok(p) => service.protocol = p,
+                Err(message) => errors.push(format!("{path}.protocol"), message),
+            }
+        }
+        // Kong's default port is 80 whatever the protocol; only the `url` shorthand implies 443.
+        service.port = match rs.port {
+            None => Protocol::Http.default_port(),
+            Some(port) => u16::try_from(port).unwrap_or_else(|_| {
+                errors.push(format!("{path}.port"), PORT_RANGE);
+                service.protocol.default_port()
+            }),
+        };
+        service.path = rs.path;
+    }
+
+    service.retries = match rs.retries {
+        None => DEFAULT_RETRIES,
+        Some(n) => u32::try_from(n).unwrap_or_else(|_| {
+            errors.push(format!("{path}.retries"), RETRIES_RANGE);
+            DEFAULT_RETRIES
+        }),
+    };
+    let mut timeout = |field: &str, value: Option<i64>| match value {
+        None => DEFAULT_TIMEOUT_MS,
+        Some(n) => u64::try_from(n).unwrap_or_else(|_| {
+            errors.push(format!("{path}.{field}"), TIMEOUT_RANGE);
+            DEFAULT_TIMEOUT_MS
+        }),
+    };
+    service.connect_timeout = timeout("connect_timeout", rs.connect_timeout);
+    service.read_timeout = timeout("read_timeout", rs.read_timeout);
+    service.write_timeout = timeout("write_timeout", rs.write_timeout);
+    service.enabled = rs.enabled.unwrap_or(true);
+    service.tags = rs.tags.unwrap_or_default();
+    service.created_at = rs.created_at;
+    service.updated_at = rs.updated_at;
+
+    for (j, rr) in rs.routes.unwrap_or_default().into_iter().enumerate() {
+        let route = build_route(rr, &format!("{path}.routes[{j}]"), Some(id), j, errors);
+        service.routes.push(route);
+    }
+    for (j, rp) in rs.plugins.unwrap_or_default().into_iter().enumerate() {
+        let plugin = build_plugin(
+            rp,
+            &format!("{path}.plugins[{j}]"),
+            true,
+            Some((Some(id), None)),
+            j,
+            errors,
+        );
+        service.plugins.push(plugin);
+    }
+    service
+}
+
+/// `parent` is the owning service id for a nested route, `None` for a top-level one.
+fn build_route(
+    rr: RawRoute,
+    path: &str,
+    parent: Option<Uuid>,
+    index: usize,
+    errors: &mut Collector,
+) -> Route {
+    let id = parse_id(rr.id.as_deref(), path, errors)
+        .unwrap_or_else(|| ids::route_id(rr.name.as_deref(), parent, index));
+    let mut route = Route::new(id);
+    route.name = rr.name;
+    if let Some(protocols) = rr.protocols {
+        route.protocols = protocols_of(&protocols, path, errors);
+    }
+    route.methods = rr.methods.unwrap_or_default();
+    route.hosts = rr.hosts.unwrap_or_default();
+    route.paths = rr.paths.unwrap_or_default();
+    route.headers = rr.headers.unwrap_or_default();
+    route.strip_path = rr.strip_path.unwrap_or(true);
+    route.preserve_host = rr.preserve_host.unwrap_or(false);
+    route.regex_priority = rr.regex_priority.unwrap_or(0);
+    match rr.path_handling.as_deref() {
+        None | Some("v0") => route.path_handling = PathHandling::V0,
+        Some("v1") => errors.push(
+            format!("{path}.path_handling"),
+            "\"v1\" is not supported yet (only \"v0\")",
+        ),
+        Some(other) => errors.push(
+            format!("{path}.path_handling"),
+            format!("expected \"v0\" or \"v1\", got {other:?}"),
+        ),
+    }
+    if parent.is_some() && rr.service.is_some() {
+        errors.push(
+            format!("{path}.service"),
+            "must not be set on a nested route (it belongs to its parent service)",
+        );
+    } else {
+        route.service = rr.service;
+    }
+    route.tags = rr.tags.unwrap_or_default();
+    route.created_at = rr.created_at;
+    route.updated_at = rr.updated_at;
+    for (j, rp) in rr.plugins.unwrap_or_default().into_iter().enumerate() {
+        let plugin = build_plugin(
+            rp,
+            &format!("{path}.plugins[{j}]"),
+            true,
+            Some((None, Some(id))),
+            j,
+            errors,
+        );
+        route.plugins.push(plugin);
+    }
+    route
+}
+
+/// `scope` is the resolved (service id, route id) used for the generated id; `None` when unresolvable.
+fn build_plugin(
+    rp: RawPlugin,
+    path: &str,
+    nested: bool,
+    scope: Option<(Option<Uuid>, Option<Uuid>)>,
+    index: usize,
+    errors: &mut Collector,
+) -> Plugin {
+    let name = rp.name.unwrap_or_default();
+    let id = parse_id(rp.id.as_deref(), path, errors).unwrap_or_else(|| match scope {
+        Some((service, route)) => {
+            ids::plugin_id(&name, rp.instance_name.as_deref(), service, route)
+        }
+        None => ids::unresolved_plugin_id(index),
+    });
+    let mut plugin = Plugin::new(id, name);
+    plugin.instance_name = rp.instance_name;
+    plugin.enabled = rp.enabled.unwrap_or(true);
+    if let Some(config) = rp.config {
+        if !config.is_null() {
+            plugin.config = config;
+        }
+    }
+    if let Some(protocols) = rp.protocols {
+        plugin.protocols = protocols_of(&protocols, path, errors);
+    }
+    for (field, value) in [("service", &rp.service), ("route", &rp.route)] {
+        if nested && value.is_some() {
+            errors.push(
+                format!("{path}.{field}"),
+                "must not be set on a nested plugin (it belongs to its parent)",
+            );
+        }
+    }
+    if !nested {
+        plugin.service = rp.service;
+        plugin.route = rp.route;
+    }
+    plugin.tags = rp.tags.unwrap_or_default();
+    plugin.created_at = rp.created_at;
+    plugin.updated_at = rp.updated_at;
+    plugin
+}
+
+fn protocols_of(values: &[String], path: &str, errors: &mut Collector) -> Vec<Protocol> {
+    let mut out = Vec::with_capacity(values.len());
+    for (k, value) in values.iter().enumerate() {
+        match Protocol::parse(value) {
+            Ok(p) => out.push(p),
+            Err(message) => errors.push(format!("{path}.protocols[{k}]"), message),
+        }
+    }
+    out
+}
+
+fn parse_id(id: Option<&str>, path: &str, errors: &mut Collector) -> Option<Uuid> {
+    let text = id?;
+    match Uuid::parse_str(text) {
+        Ok(uuid) => Some(uuid),
+        Err(_) => {
+            errors.push(format!("{path}.id"), format!("invalid UUID {text:?}"));
+            None
+        }
+    }
+}
+
+/// The parts of a service `url`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct UrlParts {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub path: Option<String>,
+}
+
+/// Expands `scheme://host[:port][/path]`; `path` stays `None` when the URL has no path at all (as in Kong).
+pub(crate) fn expand_url(text: &str) -> Result<UrlParts, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+    let protocol = Protocol::parse(url.scheme())?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "invalid URL {text:?}: must not have a query string or fragment"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "invalid URL {text:?}: must not contain a user name or password"
+        ));
+    }
+    let host = match url.host() {
+        Some(url::Host::Ipv6(addr)) => addr.to_string(),
+        Some(host) => host.to_string(),
+        None => return Err(format!("invalid URL {text:?}: missing host")),
+    };
+    let port = url.port().unwrap_or_else(|| protocol.default_port());
+    let after_scheme = text.split_once("://").map_or("", |(_, rest)| rest);
+    let explicit_path = after_scheme
+        .find(['/', '?', '#'])
+        .is_some_and(|i| after_scheme.as_bytes().get(i) == Some(&b'/'));
+    let path = explicit_path.then(|| url.path().to_string());
+    Ok(UrlParts {
+        protocol,
+        host,
+        port,
+        path,
+    })
+}
+
+/// Resolves top-level plugin scopes to ids while building (first occurrence of a name or id wins).
+struct ScopeResolver {
+    services: HashMap<String, Uuid>,
+    service_ids: HashMap<Uuid, Uuid>,
+    routes: HashMap<String, Uuid>,
+    route_ids: HashMap<Uuid, Uuid>,
+}
+
+impl ScopeResolver {
+    fn new(config: &Config) -> Self {
+        let mut r = ScopeResolver {
+            services: HashMap::new(),
+            service_ids: HashMap::new(),
+            routes: HashMap::new(),
+            route_ids: HashMap::new(),
+        };
+        for s in &config.services {
+            r.service_ids.entry(s.id).or_insert(s.id);
+            if let Some(name) = &s.name {
+                r.services.entry(name.clone()).or_insert(s.id);
+            }
+        }
+        let nested = config.services.iter().flat_map(|s| s.routes.iter());
+        for route in nested.chain(config.routes.iter()) {
+            r.route_ids.entry(route.id).or_insert(route.id);
+            if let Some(name) = &route.name {
+                r.routes.entry(name.clone()).or_insert(route.id);
+            }
+        }
+        r
+    }
+
+    fn lookup(
+        by_name: &HashMap<String, Uuid>,
+        by_id: &HashMap<Uuid, Uuid>,
+        r: &EntityRef,
+    ) -> Option<Uuid> {
+        match r {
+            EntityRef::Key(key) => match Uuid::parse_str(key) {
+                Ok(id) => by_id.get(&id).copied(),
+                Err(_) => by_name.get(key).copied(),
+            },
+            EntityRef::Id(id) => by_id.get(id).copied(),
+            EntityRef::Name(name) => by_name.get(name).copied(),
+        }
+    }
+
+    fn service(&self, r: &EntityRef) -> Option<Uuid> {
+        Self::lookup(&self.services, &self.service_ids, r)
+    }
+
+    fn route(&self, r: &EntityRef) -> Option<Uuid> {
+        Self::lookup(&self.routes, &self.route_ids, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_shorthand() {
+        let p = expand_url("http://orders.internal:8080/api").unwrap();
+        assert_eq!(
+            p,
+            UrlParts {
+                protocol: Protocol::Http,
+                host: "orders.internal".into(),
+                port: 8080,
+                path: Some("/api".into())
+            }
+        );
+        let p = expand_url("https://httpbin.org").unwrap();
+        assert_eq!((p.protocol, p.port, p.path), (Protocol::Https, 443, None));
+        let p = expand_url("http://httpbin.org/").unwrap();
+        assert_eq!((p.port, p.path.as_deref()), (80, Some("/")));
+        let p = expand_url("http://[::1]:9000/x").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("::1", 9000));
+        assert_eq!(
+            expand_url("grpc://a:1").unwrap_err(),
+            "expected \"http\" or \"https\", got \"grpc\" (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)"
+        );
+        assert_eq!(
+            expand_url("orders.internal").unwrap_err(),
+            "invalid URL \"orders.internal\": relative URL without a base"
+        );
+        assert_eq!(
+            expand_url("http://a/x?y=1").unwrap_err(),
+            "invalid URL \"http://a/x?y=1\": must not have a query string or fragment"
+        );
+        assert_eq!(
+            expand_url("http://u:p@a/").unwrap_err(),
+            "invalid URL \"http://u:p@a/\": must not contain a user name or password"
+        );
+        assert_eq!(
+            expand_url("http://a:99999").unwrap_err(),
+            "invalid URL \"http://a:99999\": invalid port number"
+        );
+    }
+}

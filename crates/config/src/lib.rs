@@ -1,0 +1,26 @@
+//! Config model: services, routes, plugins, gateway settings; YAML loading, validation and the routing table.
+//!
+//! - [`model`]: the resolved types ([`Config`], [`Service`], [`Route`], [`Plugin`]); [`settings`]: `gateway:`.
+//! - [`load`]: text → checked `Config` ([`load::parse_str`], [`load::load_file`]) and back ([`load::to_yaml`]).
+//! - [`validate`]: the semantic checks, also usable on a `Config` built in code.
+//! - [`lookup`]: references, routes with their service, [`Config::plugins_for`].
+//! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
+
+mod build;
+pub mod checks;
+pub mod error;
+pub mod ids;
+pub mod load;
+pub mod lookup;
+pub mod model;
+pub mod plugins;
+mod raw;
+pub mod router;
+pub mod settings;
+pub mod validate;
+
+pub use error::{ConfigError, ConfigErrors, FieldError, Location};
+pub use load::{load_file, parse_str};
+pub use model::{Config, EntityRef, PathHandling, Plugin, Protocol, Route, Service};
+pub use router::{upstream_path, RouteMatch, Router};
+pub use settings::Settings;

@@ -1,0 +1,82 @@
+//! Entry points from text to a checked [`Config`]: YAML parsing (errors with line and column), building the
+//! model, validation; and the way back to YAML.
+
+use std::path::Path;
+
+use crate::build;
+use crate::error::{Collector, ConfigError, ConfigErrors, Location};
+use crate::model::Config;
+use crate::raw::RawConfig;
+use crate::validate;
+
+/// Parses and validates a YAML (or JSON) declarative configuration; `Err` lists every problem found.
+pub fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
+    if text.trim().is_empty() {
+        return Err(ConfigErrors::single(ConfigError::at(
+            "",
+            "the configuration is empty (`_format_version` is required)",
+        )));
+    }
+    let raw: RawConfig =
+        serde_yaml::from_str(text).map_err(|e| ConfigErrors::single(yaml_error(&e)))?;
+    let mut errors = Collector::default();
+    let config = build::build(raw, &mut errors);
+    validate::check(&config, &mut errors);
+    errors.finish().map(|()| config)
+}
+
+/// Reads `path` and parses it with [`parse_str`].
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::single(ConfigError::at(
+            "",
+            format!("cannot read {}: {e}", path.display()),
+        ))
+    })?;
+    parse_str(&text)
+}
+
+/// Serializes a configuration to YAML in a stable key order; [`parse_str`] reads it back to an equal value.
+pub fn to_yaml(config: &Config) -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(config)
+}
+
+/// Converts a serde_yaml error: position into [`Location`], serde_yaml's own field path into `path`.
+fn yaml_error(error: &serde_yaml::Error) -> ConfigError {
+    let mut message = error.to_string();
+    let location = error.location().map(|l| Location {
+        line: l.line(),
+        column: l.column(),
+    });
+    if let Some(loc) = location {
+        let suffix = format!(" at line {} column {}", loc.line, loc.column);
+        if let Some(pos) = message.find(&suffix) {
+            message.replace_range(pos..pos + suffix.len(), "");
+        }
+    }
+    // serde_yaml writes `<path>: <message>`; a path has no spaces, a message prefix such as `invalid type` has.
+    let mut path = String::new();
+    if let Some((head, tail)) = message.split_once(": ") {
+        if !head.is_empty() && !head.contains(char::is_whitespace) {
+            path = head.to_string();
+            message = tail.to_string();
+        }
+    }
+    for (rust, words) in [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+    ] {
+        if let Some(pos) = message.find(rust) {
+            message.replace_range(pos..pos + rust.len(), words);
+        }
+    }
+    ConfigError {
+        path,
+        message,
+        location,
+    }
+}
+
+#[cfg(test)]
+mod tests;

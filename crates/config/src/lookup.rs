@@ -1,0 +1,309 @@
+//! Queries over a loaded [`Config`]: resolving references, walking all routes with their service, and
+//! choosing the plugins that apply to a route.
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use crate::model::{Config, EntityRef, Plugin, Route, Service};
+
+/// Where a route sits in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutePosition {
+    /// `services[service].routes[index]`
+    Nested {
+        /// Index into `Config::services`.
+        service: usize,
+        /// Index into that service's `routes`.
+        index: usize,
+    },
+    /// `routes[index]`
+    TopLevel {
+        /// Index into `Config::routes`.
+        index: usize,
+    },
+}
+
+impl RoutePosition {
+    /// The field path, e.g. `services[0].routes[1]` or `routes[2]`.
+    pub fn path(&self) -> String {
+        match self {
+            RoutePosition::Nested { service, index } => {
+                format!("services[{service}].routes[{index}]")
+            }
+            RoutePosition::TopLevel { index } => format!("routes[{index}]"),
+        }
+    }
+}
+
+/// A route with its resolved service.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteEntry<'a> {
+    /// The route.
+    pub route: &'a Route,
+    /// Index into `Config::services`; `None` when a top-level route's `service` is missing or dangling.
+    pub service: Option<usize>,
+    /// Where the route is written.
+    pub position: RoutePosition,
+}
+
+/// Id and name maps over services and routes (first occurrence wins), built once for many lookups.
+#[derive(Debug, Default)]
+pub struct EntityIndex<'a> {
+    service_by_id: HashMap<Uuid, usize>,
+    service_by_name: HashMap<&'a str, usize>,
+    route_by_id: HashMap<Uuid, &'a Route>,
+    route_by_name: HashMap<&'a str, &'a Route>,
+}
+
+impl<'a> EntityIndex<'a> {
+    /// Indexes every service and every route (nested and top-level) of `config`.
+    pub fn new(config: &'a Config) -> Self {
+        let mut index = EntityIndex::default();
+        for (i, service) in config.services.iter().enumerate() {
+            index.service_by_id.entry(service.id).or_insert(i);
+            if let Some(name) = service.name.as_deref() {
+                index.service_by_name.entry(name).or_insert(i);
+            }
+        }
+        let nested = config.services.iter().flat_map(|s| s.routes.iter());
+        for route in nested.chain(config.routes.iter()) {
+            index.route_by_id.entry(route.id).or_insert(route);
+            if let Some(name) = route.name.as_deref() {
+                index.route_by_name.entry(name).or_insert(route);
+            }
+        }
+        index
+    }
+
+    /// The service a reference designates (a plain string that parses as a UUID is an id, else a name).
+    pub fn service(&self, reference: &EntityRef) -> Option<usize> {
+        match reference {
+            EntityRef::Key(key) => match Uuid::parse_str(key) {
+                Ok(id) => self.service_by_id.get(&id).copied(),
+                Err(_) => self.service_by_name.get(key.as_str()).copied(),
+            },
+            EntityRef::Id(id) => self.service_by_id.get(id).copied(),
+            EntityRef::Name(name) => self.service_by_name.get(name.as_str()).copied(),
+        }
+    }
+
+    /// The route a reference designates.
+    pub fn route(&self, reference: &EntityRef) -> Option<&'a Route> {
+        match reference {
+            EntityRef::Key(key) => match Uuid::parse_str(key) {
+                Ok(id) => self.route_by_id.get(&id).copied(),
+                Err(_) => self.route_by_name.get(key.as_str()).copied(),
+            },
+            EntityRef::Id(id) => self.route_by_id.get(id).copied(),
+            EntityRef::Name(name) => self.route_by_name.get(name.as_str()).copied(),
+        }
+    }
+}
+
+impl Config {
+    /// Index of the service a reference designates (linear; use [`EntityIndex`] for many lookups).
+    pub fn service_index(&self, reference: &EntityRef) -> Option<usize> {
+        self.services
+            .iter()
+            .position(|s| reference.matches(s.id, s.name.as_deref()))
+    }
+
+    /// The route with this id, nested or top-level.
+    pub fn route_by_id(&self, id: Uuid) -> Option<&Route> {
+        self.services
+            .iter()
+            .flat_map(|s| s.routes.iter())
+            .chain(self.routes.iter())
+            .find(|r| r.id == id)
+    }
+
+    /// Every route with its service index: nested routes first (in file order), then top-level routes.
+    pub fn routes_with_services(&self) -> impl Iterator<Item = RouteEntry<'_>> + '_ {
+        let index = EntityIndex::new(self);
+        let nested = self.services.iter().enumerate().flat_map(|(s, service)| {
+            service
+                .routes
+                .iter()
+                .enumerate()
+                .map(move |(i, route)| RouteEntry {
+                    route,
+                    service: Some(s),
+                    position: RoutePosition::Nested {
+                        service: s,
+                        index: i,
+                    },
+                })
+        });
+        let top = self
+            .routes
+            .iter()
+            .enumerate()
+            .map(move |(i, route)| RouteEntry {
+                route,
+                service: route.service.as_ref().and_then(|r| index.service(r)),
+                position: RoutePosition::TopLevel { index: i },
+            });
+        nested.chain(top)
+    }
+
+    /// Enabled plugins that apply to a request routed to `route_id` on service `service`: for each plugin name
+    /// the route-level instance wins over the service-level one, which wins over a global one.
+    ///
+    /// Order: route-level plugins, then service-level, then global, each in file order.
+    pub fn plugins_for(&self, service: usize, route_id: Uuid) -> Vec<&Plugin> {
+        let svc: Option<&Service> = self.services.get(service);
+        let route = svc
+            .and_then(|s| s.routes.iter().find(|r| r.id == route_id))
+            .or_else(|| self.routes.iter().find(|r| r.id == route_id));
+        let on_service = |r: &EntityRef| svc.is_some_and(|s| r.matches(s.id, s.name.as_deref()));
+        let on_route = |r: &EntityRef| route.is_some_and(|rt| r.matches(rt.id, rt.name.as_deref()));
+
+        let route_level =
+            route
+                .into_iter()
+                .flat_map(|r| r.plugins.iter())
+                .chain(self.plugins.iter().filter(|p| {
+                    p.route.as_ref().is_some_and(on_route)
+                        && p.service.as_ref().is_none_or(on_service)
+                }));
+        let service_level = svc.into_iter().flat_map(|s| s.plugins.iter()).chain(
+            self.plugins
+                .iter()
+                .filter(|p| p.route.is_none() && p.service.as_ref().is_some_and(on_service)),
+        );
+        let global = self
+            .plugins
+            .iter()
+            .filter(|p| p.route.is_none() && p.service.is_none());
+
+        let mut seen: HashSet<&str> = HashSet::new();
+        route_level
+            .chain(service_level)
+            .chain(global)
+            .filter(|p| p.enabled && seen.insert(p.name.as_str()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Plugin;
+
+    fn plugin(name: &str, n: u128) -> Plugin {
+        Plugin::new(Uuid::from_u128(n), name)
+    }
+
+    fn config() -> Config {
+        let mut s0 = Service::new(Uuid::from_u128(1), "a");
+        s0.name = Some("s0".into());
+        let mut r0 = Route::new(Uuid::from_u128(10));
+        r0.name = Some("r0".into());
+        r0.paths = vec!["/".into()];
+        r0.plugins.push(plugin("oidc", 100));
+        let mut disabled = plugin("z", 101);
+        disabled.enabled = false;
+        r0.plugins.push(disabled);
+        let mut r1 = Route::new(Uuid::from_u128(11));
+        r1.paths = vec!["/other".into()];
+        s0.routes = vec![r0, r1];
+        s0.plugins = vec![plugin("oidc", 200), plugin("x", 201)];
+        let s1 = Service::new(Uuid::from_u128(2), "b");
+
+        let mut top_route = Route::new(Uuid::from_u128(12));
+        top_route.name = Some("top".into());
+        top_route.paths = vec!["/top".into()];
+        top_route.service = Some(EntityRef::Name("s0".into()));
+
+        let mut on_top_route = plugin("w", 300);
+        on_top_route.route = Some(EntityRef::Key("top".into()));
+        let mut on_s1 = plugin("x", 301);
+        on_s1.service = Some(EntityRef::Id(Uuid::from_u128(2)));
+        let mut on_r1 = plugin("oidc", 302);
+        on_r1.route = Some(EntityRef::Id(Uuid::from_u128(11)));
+        Config {
+            services: vec![s0, s1],
+            routes: vec![top_route],
+            plugins: vec![
+                plugin("oidc", 400),
+                plugin("x", 401),
+                plugin("y", 402),
+                plugin("z", 403),
+                on_top_route,
+                on_s1,
+                on_r1,
+            ],
+            ..Config::default()
+        }
+    }
+
+    fn ids(plugins: Vec<&Plugin>) -> Vec<(String, u128)> {
+        plugins
+            .into_iter()
+            .map(|p| (p.name.clone(), p.id.as_u128()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, u128)]) -> Vec<(String, u128)> {
+        list.iter().map(|(n, i)| (n.to_string(), *i)).collect()
+    }
+
+    #[test]
+    fn route_beats_service_beats_global() {
+        let c = config();
+        assert_eq!(
+            ids(c.plugins_for(0, Uuid::from_u128(10))),
+            pairs(&[("oidc", 100), ("x", 201), ("y", 402), ("z", 403)])
+        );
+        // Top-level plugin scoped by route id; service-level `x` still applies.
+        assert_eq!(
+            ids(c.plugins_for(0, Uuid::from_u128(11))),
+            pairs(&[("oidc", 302), ("x", 201), ("y", 402), ("z", 403)])
+        );
+        // Top-level route of s0, with a top-level plugin scoped to it by name.
+        assert_eq!(
+            ids(c.plugins_for(0, Uuid::from_u128(12))),
+            pairs(&[
+                ("w", 300),
+                ("oidc", 200),
+                ("x", 201),
+                ("y", 402),
+                ("z", 403)
+            ])
+        );
+        // Service s1 has no route here: service-level (top-level plugin by service id), then global.
+        assert_eq!(
+            ids(c.plugins_for(1, Uuid::from_u128(99))),
+            pairs(&[("x", 301), ("oidc", 400), ("y", 402), ("z", 403)])
+        );
+    }
+
+    #[test]
+    fn routes_with_services_resolves_top_level() {
+        let c = config();
+        let entries: Vec<(u128, Option<usize>, String)> = c
+            .routes_with_services()
+            .map(|e| (e.route.id.as_u128(), e.service, e.position.path()))
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                (10, Some(0), "services[0].routes[0]".to_string()),
+                (11, Some(0), "services[0].routes[1]".to_string()),
+                (12, Some(0), "routes[0]".to_string()),
+            ]
+        );
+        assert_eq!(c.service_index(&EntityRef::Key("s0".into())), Some(0));
+        assert_eq!(
+            c.service_index(&EntityRef::Key(Uuid::from_u128(2).to_string())),
+            Some(1)
+        );
+        assert_eq!(c.service_index(&EntityRef::Name("nope".into())), None);
+        assert_eq!(
+            c.route_by_id(Uuid::from_u128(12))
+                .and_then(|r| r.name.as_deref()),
+            Some("top")
+        );
+    }
+}

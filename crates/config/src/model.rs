@@ -1,0 +1,412 @@
+//! The resolved configuration model (Kong's declarative format after loading): services, routes, plugins.
+//!
+//! Values here are complete: ids are set, defaults applied and the `url` shorthand expanded. Loading goes
+//! through [`crate::load`]; serializing a [`Config`] gives YAML that loads back to the same value.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+pub use crate::settings::Settings;
+
+/// Accepted values of `_format_version`.
+pub const FORMAT_VERSIONS: &[&str] = &["1.1", "2.1", "3.0"];
+/// Default `retries` of a service.
+pub const DEFAULT_RETRIES: u32 = 5;
+/// Default connect/read/write timeout of a service, in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// Largest timeout Kong accepts, in milliseconds.
+pub const MAX_TIMEOUT_MS: u64 = 2_147_483_646;
+/// Largest `retries` Kong accepts.
+pub const MAX_RETRIES: u32 = 32_767;
+
+/// A whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// `_format_version`: `"1.1"`, `"2.1"` or `"3.0"`.
+    #[serde(rename = "_format_version")]
+    pub format_version: String,
+    /// `_transform` (accepted and kept; it has no effect here).
+    #[serde(rename = "_transform", skip_serializing_if = "Option::is_none")]
+    pub transform: Option<bool>,
+    /// `_comment`, free text.
+    #[serde(rename = "_comment", skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `_info` (decK metadata such as `select_tags`), kept as is.
+    #[serde(rename = "_info", skip_serializing_if = "Option::is_none")]
+    pub info: Option<serde_json::Value>,
+    /// The `gateway:` settings block.
+    #[serde(skip_serializing_if = "Settings::is_default")]
+    pub gateway: Settings,
+    /// Services, each with its nested routes and plugins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
+    /// Top-level routes; each names its service with `service:`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Top-level plugins: global, or scoped with `service:` and/or `route:`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<Plugin>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            format_version: "3.0".to_string(),
+            transform: None,
+            comment: None,
+            info: None,
+            gateway: Settings::default(),
+            services: Vec::new(),
+            routes: Vec::new(),
+            plugins: Vec::new(),
+        }
+    }
+}
+
+/// Upstream and route protocol; only plain HTTP and HTTPS are supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// `http`
+    Http,
+    /// `https`
+    Https,
+}
+
+impl Protocol {
+    /// The protocol as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+
+    /// 80 or 443.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Http => 80,
+            Protocol::Https => 443,
+        }
+    }
+
+    /// Parses `http` or `https`; the error says what is accepted.
+    pub fn parse(value: &str) -> Result<Protocol, String> {
+        match value {
+            "http" => Ok(Protocol::Http),
+            "https" => Ok(Protocol::Https),
+            other => Err(format!(
+                "expected \"http\" or \"https\", got {other:?} (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the upstream path is built (Kong `path_handling`); only `v0` is implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum PathHandling {
+    /// Kong `v0`: service path + request path (stripped of the matched prefix when `strip_path`).
+    #[default]
+    #[serde(rename = "v0")]
+    V0,
+}
+
+/// A reference from a top-level route or plugin to a service or route.
+///
+/// Written as a plain string (`service: orders`, an id or a name; a valid UUID is looked up by id only, as Kong
+/// does) or as a record (`service: {id: ...}` / `service: {name: ...}`). The written form is kept for round trips.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityRef {
+    /// A plain string: an id when it parses as a UUID, else a name.
+    Key(String),
+    /// `{id: <uuid>}`
+    Id(Uuid),
+    /// `{name: <name>}`
+    Name(String),
+}
+
+impl EntityRef {
+    /// True when this reference designates the entity with this id and name.
+    pub fn matches(&self, id: Uuid, name: Option<&str>) -> bool {
+        match self {
+            EntityRef::Key(key) => match Uuid::parse_str(key) {
+                Ok(uuid) => uuid == id,
+                Err(_) => name == Some(key.as_str()),
+            },
+            EntityRef::Id(uuid) => *uuid == id,
+            EntityRef::Name(n) => name == Some(n.as_str()),
+        }
+    }
+
+    /// The referenced entity described for error messages, e.g. `id or name "orders"`.
+    pub fn describe(&self) -> String {
+        match self {
+            EntityRef::Key(key) => format!("id or name {key:?}"),
+            EntityRef::Id(uuid) => format!("id \"{uuid}\""),
+            EntityRef::Name(n) => format!("name {n:?}"),
+        }
+    }
+}
+
+impl Serialize for EntityRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            EntityRef::Key(key) => serializer.serialize_str(key),
+            EntityRef::Id(uuid) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("id", uuid)?;
+                map.end()
+            }
+            EntityRef::Name(name) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("name", name)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RefVisitor;
+        impl<'de> Visitor<'de> for RefVisitor {
+            type Value = EntityRef;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id or a name, or a record with `id` or `name`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EntityRef, E> {
+                if v.is_empty() {
+                    return Err(E::custom("must not be empty"));
+                }
+                Ok(EntityRef::Key(v.to_string()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntityRef, A::Error> {
+                let mut found: Option<EntityRef> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = match key.as_str() {
+                        "id" => {
+                            let text: String = map.next_value()?;
+                            let uuid = Uuid::parse_str(&text).map_err(|_| {
+                                de::Error::custom(format!("id: invalid UUID {text:?}"))
+                            })?;
+                            EntityRef::Id(uuid)
+                        }
+                        "name" => EntityRef::Name(map.next_value()?),
+                        other => return Err(de::Error::unknown_field(other, &["id", "name"])),
+                    };
+                    if found.is_some() {
+                        return Err(de::Error::custom("give either `id` or `name`, not both"));
+                    }
+                    found = Some(value);
+                }
+                found.ok_or_else(|| de::Error::custom("expected a record with `id` or `name`"))
+            }
+        }
+        deserializer.deserialize_any(RefVisitor)
+    }
+}
+
+/// An upstream service (Kong `services`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    /// Id; generated deterministically when absent from the file.
+    pub id: Uuid,
+    /// Unique name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `http` (default) or `https`.
+    pub protocol: Protocol,
+    /// Upstream host name or IP address (required).
+    pub host: String,
+    /// Upstream port (default 80, or 443 for an `https` url).
+    pub port: u16,
+    /// Path prefix sent upstream (none by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Retries on connection failure (default 5).
+    pub retries: u32,
+    /// Connect timeout in ms (default 60000).
+    pub connect_timeout: u64,
+    /// Read timeout in ms (default 60000).
+    pub read_timeout: u64,
+    /// Write timeout in ms (default 60000).
+    pub write_timeout: u64,
+    /// Disabled services are not routed to (default true).
+    pub enabled: bool,
+    /// Free-form tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Unix seconds, kept when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// Unix seconds, kept when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+    /// Routes nested in this service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Plugins scoped to this service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<Plugin>,
+}
+
+impl Service {
+    /// A service with Kong's defaults for everything but `id` and `host`.
+    pub fn new(id: Uuid, host: impl Into<String>) -> Self {
+        Service {
+            id,
+            name: None,
+            protocol: Protocol::Http,
+            host: host.into(),
+            port: 80,
+            path: None,
+            retries: DEFAULT_RETRIES,
+            connect_timeout: DEFAULT_TIMEOUT_MS,
+            read_timeout: DEFAULT_TIMEOUT_MS,
+            write_timeout: DEFAULT_TIMEOUT_MS,
+            enabled: true,
+            tags: Vec::new(),
+            created_at: None,
+            updated_at: None,
+            routes: Vec::new(),
+            plugins: Vec::new(),
+        }
+    }
+}
+
+/// A route (Kong `routes`), nested in a service or top-level with `service:`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    /// Id; generated deterministically when absent from the file.
+    pub id: Uuid,
+    /// Unique name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Protocols accepted (default `[http, https]`).
+    pub protocols: Vec<Protocol>,
+    /// HTTP methods matched (uppercase); empty: any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// Hosts matched (`*` wildcard at either end allowed); empty: any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Path prefixes matched; empty: any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Request headers matched: every name must be present with one of the values (case-insensitive).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, Vec<String>>,
+    /// Remove the matched path prefix before proxying (default true).
+    pub strip_path: bool,
+    /// Send the client's Host header upstream (default false).
+    pub preserve_host: bool,
+    /// Priority among regex paths (default 0; kept for compatibility, regex paths are not supported yet).
+    pub regex_priority: i64,
+    /// Upstream path construction (default `v0`).
+    pub path_handling: PathHandling,
+    /// Owning service, for a top-level route (`None` for nested routes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<EntityRef>,
+    /// Free-form tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Unix seconds, kept when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// Unix seconds, kept when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+    /// Plugins scoped to this route.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<Plugin>,
+}
+
+impl Route {
+    /// A route with Kong's defaults and no matcher set.
+    pub fn new(id: Uuid) -> Self {
+        Route {
+            id,
+            name: None,
+            protocols: vec![Protocol::Http, Protocol::Https],
+            methods: Vec::new(),
+            hosts: Vec::new(),
+            paths: Vec::new(),
+            headers: IndexMap::new(),
+            strip_path: true,
+            preserve_host: false,
+            regex_priority: 0,
+            path_handling: PathHandling::V0,
+            service: None,
+            tags: Vec::new(),
+            created_at: None,
+            updated_at: None,
+            plugins: Vec::new(),
+        }
+    }
+}
+
+/// A plugin instance (Kong `plugins`), nested in a service or route, or top-level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plugin {
+    /// Id; generated deterministically when absent from the file.
+    pub id: Uuid,
+    /// Plugin name, e.g. `openid-connect`.
+    pub name: String,
+    /// Optional unique instance name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_name: Option<String>,
+    /// Disabled plugins do not run (default true).
+    pub enabled: bool,
+    /// The user's configuration keys; the typed, defaulted view comes from [`crate::plugins`].
+    pub config: serde_json::Value,
+    /// Protocols the plugin runs on (default `[http, https]`).
+    pub protocols: Vec<Protocol>,
+    /// Scope: the service, for a top-level plugin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<EntityRef>,
+    /// Scope: the route, for a top-level plugin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<EntityRef>,
+    /// Free-form tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Unix seconds, kept when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// Unix seconds, kept when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
+impl Plugin {
+    /// An enabled plugin with an empty config and default protocols.
+    pub fn new(id: Uuid, name: impl Into<String>) -> Self {
+        Plugin {
+            id,
+            name: name.into(),
+            instance_name: None,
+            enabled: true,
+            config: serde_json::Value::Object(serde_json::Map::new()),
+            protocols: vec![Protocol::Http, Protocol::Https],
+            service: None,
+            route: None,
+            tags: Vec::new(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}

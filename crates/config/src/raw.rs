@@ -1,0 +1,126 @@
+//! The file as written: serde input types with every field optional and unknown fields refused.
+//!
+//! Numbers are read as `i64` and ids as strings so that range and format problems are reported by
+//! [`crate::load`] with a field path, all at once, instead of stopping at the first serde error.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::model::EntityRef;
+use crate::settings::Settings;
+
+/// The top level of a declarative configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(rename = "_format_version", default)]
+    pub format_version: Option<FormatVersion>,
+    #[serde(rename = "_transform", default)]
+    pub transform: Option<bool>,
+    #[serde(rename = "_comment", default)]
+    pub comment: Option<String>,
+    #[serde(rename = "_info", default)]
+    pub info: Option<serde_json::Value>,
+    #[serde(default)]
+    pub gateway: Option<Settings>,
+    #[serde(default)]
+    pub services: Option<Vec<RawService>>,
+    #[serde(default)]
+    pub routes: Option<Vec<RawRoute>>,
+    #[serde(default)]
+    pub plugins: Option<Vec<RawPlugin>>,
+}
+
+/// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).
+#[derive(Debug)]
+pub struct FormatVersion(pub String);
+
+impl<'de> Deserialize<'de> for FormatVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FormatVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a version string such as \"3.0\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FormatVersion, E> {
+                Ok(FormatVersion(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<FormatVersion, E> {
+                Ok(FormatVersion(format!("{v:.1}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<FormatVersion, E> {
+                Ok(FormatVersion(format!("{v}.0")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<FormatVersion, E> {
+                Ok(FormatVersion(format!("{v}.0")))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A service as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub protocol: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub path: Option<String>,
+    pub retries: Option<i64>,
+    pub connect_timeout: Option<i64>,
+    pub read_timeout: Option<i64>,
+    pub write_timeout: Option<i64>,
+    pub enabled: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub routes: Option<Vec<RawRoute>>,
+    pub plugins: Option<Vec<RawPlugin>>,
+}
+
+/// A route as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub protocols: Option<Vec<String>>,
+    pub methods: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
+    pub paths: Option<Vec<String>>,
+    pub headers: Option<IndexMap<String, Vec<String>>>,
+    pub strip_path: Option<bool>,
+    pub preserve_host: Option<bool>,
+    pub regex_priority: Option<i64>,
+    pub path_handling: Option<String>,
+    pub service: Option<EntityRef>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub plugins: Option<Vec<RawPlugin>>,
+}
+
+/// A plugin as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub instance_name: Option<String>,
+    pub enabled: Option<bool>,
+    pub config: Option<serde_json::Value>,
+    pub protocols: Option<Vec<String>>,
+    pub service: Option<EntityRef>,
+    pub route: Option<EntityRef>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+}

@@ -1,0 +1,307 @@
+//! The routing table, compiled once per configuration: Kong's traditional matching on host, method, headers
+//! and path prefix, indexed by host and by path so a lookup never scans all routes.
+//!
+//! Index: exact hosts in a `HashMap` (`name` or `name:port`), wildcard hosts in maps keyed by their fixed part
+//! (`.example.com` for `*.example.com`, `example.` for `example.*`) and host-less routes in one bucket; each
+//! bucket holds a byte trie of path prefixes. A lookup visits the buckets the request host can hit and, in
+//! each, only the prefixes of the request path; the best candidate wins by Kong's priority rules.
+
+mod trie;
+mod upstream;
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::checks::split_host_port;
+use crate::error::{ConfigError, ConfigErrors};
+use crate::model::Config;
+use trie::PathTrie;
+
+pub use upstream::upstream_path;
+
+/// The route chosen for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// Index into `Config::services`.
+    pub service: usize,
+    /// The matched route's id.
+    pub route_id: Uuid,
+    /// The matched route's name.
+    pub route_name: Option<String>,
+    /// Whether the matched prefix is removed upstream.
+    pub strip_path: bool,
+    /// Whether the client's Host header is sent upstream.
+    pub preserve_host: bool,
+    /// Bytes of the request path matched by the route's path prefix (0 when the route has no paths).
+    pub matched_prefix: usize,
+}
+
+/// A compiled routing table.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: Vec<Compiled>,
+    exact: HashMap<String, PathTrie>,
+    suffix_wildcards: HashMap<String, PathTrie>,
+    prefix_wildcards: HashMap<String, PathTrie>,
+    any_host: PathTrie,
+    wildcard_ports: bool,
+}
+
+/// One route, reduced to what matching needs.
+#[derive(Debug, Clone)]
+struct Compiled {
+    service: usize,
+    route_id: Uuid,
+    route_name: Option<String>,
+    strip_path: bool,
+    preserve_host: bool,
+    methods: Vec<String>,
+    /// Lowercase header name and lowercase accepted values.
+    headers: Vec<(String, Vec<String>)>,
+    /// Number of matcher kinds set (hosts, headers, paths, methods).
+    fields: u8,
+    /// Kong's category bits: hosts 8, headers 4, paths 2, methods 1; higher wins among equal `fields`.
+    category: u8,
+    /// (created_at, position in the file): older wins.
+    created: (i64, usize),
+}
+
+/// How the request host matched a candidate's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum HostKind {
+    Any = 0,
+    Wildcard = 1,
+    Plain = 2,
+}
+
+type Score = (u8, u8, HostKind, usize, usize, Reverse<(i64, usize)>);
+
+impl Router {
+    /// Compiles the routes of enabled services. Errors: a top-level route whose service cannot be resolved,
+    /// regex paths (not supported yet). Expects a validated config otherwise.
+    pub fn compile(config: &Config) -> Result<Router, ConfigErrors> {
+        let mut router = Router::default();
+        let mut errors = Vec::new();
+        for (position, entry) in config.routes_with_services().enumerate() {
+            let route = entry.route;
+            let path = entry.position.path();
+            let Some(service) = entry.service else {
+                let message = match &route.service {
+                    Some(r) => format!("no service with {}", r.describe()),
+                    None => "required field missing (a top-level route must name its service)"
+                        .to_string(),
+                };
+                errors.push(ConfigError::at(format!("{path}.service"), message));
+                continue;
+            };
+            if let Some((k, _)) = route
+                .paths
+                .iter()
+                .enumerate()
+                .find(|(_, p)| p.starts_with('~'))
+            {
+                errors.push(ConfigError::at(
+                    format!("{path}.paths[{k}]"),
+                    "regex paths (\"~\" prefix) are not supported yet",
+                ));
+                continue;
+            }
+            if !config.services.get(service).is_some_and(|s| s.enabled) {
+                continue;
+            }
+            let mut category = 0u8;
+            for (set, bit) in [
+                (!route.hosts.is_empty(), 8),
+                (!route.headers.is_empty(), 4),
+                (!route.paths.is_empty(), 2),
+                (!route.methods.is_empty(), 1),
+            ] {
+                if set {
+                    category |= bit;
+                }
+            }
+            let index = u32::try_from(router.routes.len()).unwrap_or(u32::MAX);
+            router.routes.push(Compiled {
+                service,
+                route_id: route.id,
+                route_name: route.name.clone(),
+                strip_path: route.strip_path,
+                preserve_host: route.preserve_host,
+                methods: route.methods.clone(),
+                headers: route
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_ascii_lowercase(),
+                            v.iter().map(|x| x.to_ascii_lowercase()).collect(),
+                        )
+                    })
+                    .collect(),
+                fields: u8::try_from(category.count_ones()).unwrap_or(0),
+                category,
+                created: (route.created_at.unwrap_or(i64::MAX), position),
+            });
+            let paths: Vec<&[u8]> = if route.paths.is_empty() {
+                vec![b""]
+            } else {
+                route.paths.iter().map(|p| p.as_bytes()).collect()
+            };
+            if route.hosts.is_empty() {
+                for p in &paths {
+                    router.any_host.insert(p, index);
+                }
+            }
+            for host in &route.hosts {
+                let trie = router.bucket_for(host);
+                for p in &paths {
+                    trie.insert(p, index);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(router)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The trie of the bucket a route host pattern belongs to.
+    fn bucket_for(&mut self, host: &str) -> &mut PathTrie {
+        let host = host.to_ascii_lowercase();
+        let (name, port) = split_host_port(&host);
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let with_port = |key: &str| match port {
+            Some(p) => format!("{key}:{p}"),
+            None => key.to_string(),
+        };
+        if let Some(rest) = name.strip_prefix('*') {
+            self.wildcard_ports |= port.is_some();
+            return self.suffix_wildcards.entry(with_port(rest)).or_default();
+        }
+        if let Some(rest) = name.strip_suffix('*') {
+            self.wildcard_ports |= port.is_some();
+            return self.prefix_wildcards.entry(with_port(rest)).or_default();
+        }
+        self.exact.entry(with_port(name)).or_default()
+    }
+
+    /// Number of compiled routes (routes of disabled services are left out).
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// True when no route can match.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Finds the route for a request; `path` has no query string. Routes with `headers` never match here
+    /// (use [`Router::find_with_headers`]).
+    pub fn find(&self, method: &str, host: Option<&str>, path: &str) -> Option<RouteMatch> {
+        self.find_with_headers(method, host, path, &|_, _| false)
+    }
+
+    /// Like [`Router::find`], with `has_header(name, value)` telling whether the request has header `name`
+    /// (lowercase) with a value equal to `value` (lowercase) ignoring ASCII case.
+    pub fn find_with_headers(
+        &self,
+        method: &str,
+        host: Option<&str>,
+        path: &str,
+        has_header: &dyn Fn(&str, &str) -> bool,
+    ) -> Option<RouteMatch> {
+        let mut best: Option<(Score, u32, usize)> = None;
+        let mut consider = |trie: &PathTrie, kind: HostKind| {
+            trie.walk(path.as_bytes(), |prefix_len, routes| {
+                for &idx in routes {
+                    let Some(route) = self.routes.get(idx as usize) else {
+                        continue;
+                    };
+                    if !route.methods.is_empty() && !route.methods.iter().any(|m| m == method) {
+                        continue;
+                    }
+                    if !route
+                        .headers
+                        .iter()
+                        .all(|(name, values)| values.iter().any(|v| has_header(name, v)))
+                    {
+                        continue;
+                    }
+                    let score: Score = (
+                        route.fields,
+                        route.category,
+                        kind,
+                        route.headers.len(),
+                        prefix_len,
+                        Reverse(route.created),
+                    );
+                    if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                        best = Some((score, idx, prefix_len));
+                    }
+                }
+            });
+        };
+
+        if let Some(raw_host) = host {
+            let host = raw_host.to_ascii_lowercase();
+            let (name, port) = split_host_port(&host);
+            let name = name.strip_suffix('.').unwrap_or(name);
+            if let Some(trie) = self.exact.get(name) {
+                consider(trie, HostKind::Plain);
+            }
+            if let Some(port) = port {
+                if let Some(trie) = self.exact.get(&format!("{name}:{port}")) {
+                    consider(trie, HostKind::Plain);
+                }
+            }
+            if !self.suffix_wildcards.is_empty() || !self.prefix_wildcards.is_empty() {
+                for (i, _) in name.match_indices('.') {
+                    // `*.example.com` needs at least one character before `.example.com`.
+                    if i > 0 {
+                        let key = &name[i..];
+                        if let Some(trie) = self.suffix_wildcards.get(key) {
+                            consider(trie, HostKind::Wildcard);
+                        }
+                        if let (true, Some(port)) = (self.wildcard_ports, port) {
+                            if let Some(trie) = self.suffix_wildcards.get(&format!("{key}:{port}"))
+                            {
+                                consider(trie, HostKind::Wildcard);
+                            }
+                        }
+                    }
+                    // `example.*` needs at least one character after `example.`.
+                    if i + 1 < name.len() {
+                        let key = &name[..=i];
+                        if let Some(trie) = self.prefix_wildcards.get(key) {
+                            consider(trie, HostKind::Wildcard);
+                        }
+                        if let (true, Some(port)) = (self.wildcard_ports, port) {
+                            if let Some(trie) = self.prefix_wildcards.get(&format!("{key}:{port}"))
+                            {
+                                consider(trie, HostKind::Wildcard);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        consider(&self.any_host, HostKind::Any);
+
+        let (_, idx, matched_prefix) = best?;
+        let route = self.routes.get(idx as usize)?;
+        Some(RouteMatch {
+            service: route.service,
+            route_id: route.route_id,
+            route_name: route.route_name.clone(),
+            strip_path: route.strip_path,
+            preserve_host: route.preserve_host,
+            matched_prefix,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

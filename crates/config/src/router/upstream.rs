@@ -1,0 +1,130 @@
+//! Kong's `path_handling: v0`: the path sent upstream from the service path, the request path and the match.
+
+use super::RouteMatch;
+
+/// The upstream path for a matched request (Kong `v0`).
+///
+/// The base is the service path (`/` when absent). With `strip_path` the matched prefix is removed from the
+/// request path and the rest is appended to the base with a single `/` between them; without it the whole
+/// request path is appended. Examples: service `/s`, route `/r`, request `/r/x` ⇒ `/s/x`; service `/anything`,
+/// route `/`, request `/` ⇒ `/anything`; no service path, route `/r`, request `/r` ⇒ `/`.
+pub fn upstream_path(service_path: Option<&str>, request_path: &str, m: &RouteMatch) -> String {
+    let base = match service_path {
+        Some(p) if !p.is_empty() => p,
+        _ => "/",
+    };
+    let base_has_slash = base.ends_with('/');
+    let request_ends_with_slash = request_path.ends_with('/');
+
+    if !m.strip_path {
+        if base_has_slash {
+            // Keep the request path; its leading "/" is already at the end of the base.
+            let rest = request_path.strip_prefix('/').unwrap_or(request_path);
+            return format!("{base}{rest}");
+        }
+        if request_path == "/" || request_path.is_empty() {
+            return base.to_string();
+        }
+        return format!("{base}{request_path}");
+    }
+
+    let postfix = request_path.get(m.matched_prefix..).unwrap_or("");
+    if base_has_slash {
+        if postfix.is_empty() {
+            if base == "/" || request_ends_with_slash {
+                return base.to_string();
+            }
+            return base[..base.len() - 1].to_string();
+        }
+        if postfix.starts_with('/') {
+            return format!("{}{postfix}", &base[..base.len() - 1]);
+        }
+        return format!("{base}{postfix}");
+    }
+    if postfix.is_empty() {
+        if request_path.len() > 1 && request_ends_with_slash {
+            return format!("{base}/");
+        }
+        return base.to_string();
+    }
+    if postfix.starts_with('/') {
+        return format!("{base}{postfix}");
+    }
+    format!("{base}/{postfix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn m(prefix: &str, strip_path: bool) -> RouteMatch {
+        RouteMatch {
+            service: 0,
+            route_id: Uuid::nil(),
+            route_name: None,
+            strip_path,
+            preserve_host: false,
+            matched_prefix: prefix.len(),
+        }
+    }
+
+    fn up(service: Option<&str>, route: &str, request: &str, strip: bool) -> String {
+        assert!(
+            request.starts_with(route),
+            "test setup: {request} must start with {route}"
+        );
+        upstream_path(service, request, &m(route, strip))
+    }
+
+    #[test]
+    fn strip_path_true() {
+        // (service path, route path, request path, expected)
+        let cases = [
+            (Some("/s"), "/r", "/r/x", "/s/x"),
+            (Some("/s"), "/r", "/r", "/s"),
+            (Some("/s"), "/r", "/r/", "/s/"),
+            (Some("/s"), "/r", "/rx", "/s/x"),
+            (Some("/anything"), "/", "/", "/anything"),
+            (Some("/anything"), "/", "/get", "/anything/get"),
+            (Some("/s/"), "/r", "/r", "/s"),
+            (Some("/s/"), "/r", "/r/", "/s/"),
+            (Some("/s/"), "/r", "/r/x", "/s/x"),
+            (Some("/s/"), "/r", "/rx", "/s/x"),
+            (Some("/"), "/r", "/r", "/"),
+            (None, "/r", "/r", "/"),
+            (None, "/r", "/r/", "/"),
+            (None, "/r", "/r/x", "/x"),
+            (None, "/r", "/rx", "/x"),
+            (None, "/", "/a/b", "/a/b"),
+            (None, "", "/a/b", "/a/b"),
+            (Some("/s"), "", "/a", "/s/a"),
+        ];
+        for (service, route, request, expected) in cases {
+            assert_eq!(
+                up(service, route, request, true),
+                expected,
+                "{service:?} {route} {request}"
+            );
+        }
+    }
+
+    #[test]
+    fn strip_path_false() {
+        let cases = [
+            (Some("/s"), "/r", "/r/x", "/s/r/x"),
+            (Some("/s"), "/", "/", "/s"),
+            (Some("/s/"), "/r", "/r/x", "/s/r/x"),
+            (None, "/r", "/r/x", "/r/x"),
+            (None, "/", "/", "/"),
+            (Some("/anything"), "/", "/get", "/anything/get"),
+        ];
+        for (service, route, request, expected) in cases {
+            assert_eq!(
+                up(service, route, request, false),
+                expected,
+                "{service:?} {route} {request}"
+            );
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The `gateway:` block: listener addresses, worker threads, logging and shutdown settings, with defaults and checks.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Collector;
+
+/// Default proxy listener.
+pub const DEFAULT_PROXY_LISTEN: &str = "0.0.0.0:8000";
+/// Default Admin API listener.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8001";
+/// Default size of the upstream keep-alive connection pool.
+pub const DEFAULT_KEEPALIVE_POOL_SIZE: usize = 512;
+/// Default log level.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default grace period (seconds) during a graceful upgrade or shutdown.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 5;
+/// Default graceful shutdown timeout (seconds).
+pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
+/// Accepted values of `log_level` (case-insensitive).
+pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Gateway process settings (YAML key `gateway:`); every key is optional and unknown keys are refused.
+///
+/// Serialization leaves out values equal to their default, so a round trip keeps the file short.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Proxy listener, `host:port` (default `0.0.0.0:8000`).
+    #[serde(skip_serializing_if = "is_default_proxy_listen")]
+    pub proxy_listen: String,
+    /// Admin API listener, `host:port` (default `127.0.0.1:8001`).
+    #[serde(skip_serializing_if = "is_default_admin_listen")]
+    pub admin_listen: String,
+    /// Worker threads (default: the number of CPUs; not written back when equal to it).
+    #[serde(skip_serializing_if = "is_default_worker_threads")]
+    pub worker_threads: usize,
+    /// Idle upstream connections kept for reuse (default 512).
+    #[serde(skip_serializing_if = "is_default_pool_size")]
+    pub upstream_keepalive_pool_size: usize,
+    /// `off`, `error`, `warn`, `info` (default), `debug` or `trace`; `RUST_LOG` may refine it.
+    #[serde(skip_serializing_if = "is_default_log_level")]
+    pub log_level: String,
+    /// Bearer token required by the Admin API; `None` (default) means no token check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// Seconds the old process keeps serving during a graceful upgrade (default 5).
+    #[serde(skip_serializing_if = "is_default_grace_period")]
+    pub grace_period_seconds: u64,
+    /// Seconds to wait for in-flight requests at shutdown (default 5).
+    #[serde(skip_serializing_if = "is_default_shutdown_timeout")]
+    pub graceful_shutdown_timeout_seconds: u64,
+    /// PID file; `None` lets the binary derive it from the config path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<PathBuf>,
+    /// Upgrade socket; `None` lets the binary derive it from the config path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade_sock: Option<PathBuf>,
+    /// Whether an access-log line is written per request (default true).
+    #[serde(skip_serializing_if = "is_true")]
+    pub access_log: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            proxy_listen: DEFAULT_PROXY_LISTEN.to_string(),
+            admin_listen: DEFAULT_ADMIN_LISTEN.to_string(),
+            worker_threads: default_worker_threads(),
+            upstream_keepalive_pool_size: DEFAULT_KEEPALIVE_POOL_SIZE,
+            log_level: DEFAULT_LOG_LEVEL.to_string(),
+            admin_token: None,
+            grace_period_seconds: DEFAULT_GRACE_PERIOD_SECONDS,
+            graceful_shutdown_timeout_seconds: DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
+            pid_file: None,
+            upgrade_sock: None,
+            access_log: true,
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("proxy_listen", &self.proxy_listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("worker_threads", &self.worker_threads)
+            .field(
+                "upstream_keepalive_pool_size",
+                &self.upstream_keepalive_pool_size,
+            )
+            .field("log_level", &self.log_level)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("grace_period_seconds", &self.grace_period_seconds)
+            .field(
+                "graceful_shutdown_timeout_seconds",
+                &self.graceful_shutdown_timeout_seconds,
+            )
+            .field("pid_file", &self.pid_file)
+            .field("upgrade_sock", &self.upgrade_sock)
+            .field("access_log", &self.access_log)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Worker threads to start: `worker_threads`, at least 1.
+    pub fn effective_worker_threads(&self) -> usize {
+        self.worker_threads.max(1)
+    }
+
+    /// True when every field has its default (the `gateway:` block is then not serialized).
+    pub fn is_default(&self) -> bool {
+        *self == Settings::default()
+    }
+
+    /// Checks the values, reporting under `gateway.<field>`.
+    pub(crate) fn check(&self, errors: &mut Collector) {
+        for (field, value, example) in [
+            ("proxy_listen", &self.proxy_listen, DEFAULT_PROXY_LISTEN),
+            ("admin_listen", &self.admin_listen, DEFAULT_ADMIN_LISTEN),
+        ] {
+            if !is_listen_address(value) {
+                errors.push(
+                    format!("gateway.{field}"),
+                    format!("invalid address {value:?}: expected host:port such as {example:?}"),
+                );
+            }
+        }
+        if self.worker_threads == 0 {
+            errors.push("gateway.worker_threads", "must be at least 1");
+        }
+        if !LOG_LEVELS
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(&self.log_level))
+        {
+            errors.push(
+                "gateway.log_level",
+                format!(
+                    "expected one of {}, got {:?}",
+                    LOG_LEVELS.join(", "),
+                    self.log_level
+                ),
+            );
+        }
+        if self.admin_token.as_deref() == Some("") {
+            errors.push(
+                "gateway.admin_token",
+                "must not be empty (omit it to disable the token check)",
+            );
+        }
+    }
+}
+
+/// `host:port` with a non-empty host (name, IPv4 or bracketed IPv6) and a numeric port.
+fn is_listen_address(value: &str) -> bool {
+    if value.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    match value.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && port.parse::<u16>().is_ok()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        }
+        None => false,
+    }
+}
+
+/// The number of CPUs (1 when unknown): the default of `worker_threads`.
+pub fn default_worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
+fn is_default_worker_threads(v: &usize) -> bool {
+    *v == default_worker_threads()
+}
+fn is_default_proxy_listen(v: &str) -> bool {
+    v == DEFAULT_PROXY_LISTEN
+}
+fn is_default_admin_listen(v: &str) -> bool {
+    v == DEFAULT_ADMIN_LISTEN
+}
+fn is_default_pool_size(v: &usize) -> bool {
+    *v == DEFAULT_KEEPALIVE_POOL_SIZE
+}
+fn is_default_log_level(v: &str) -> bool {
+    v == DEFAULT_LOG_LEVEL
+}
+fn is_default_grace_period(v: &u64) -> bool {
+    *v == DEFAULT_GRACE_PERIOD_SECONDS
+}
+fn is_default_shutdown_timeout(v: &u64) -> bool {
+    *v == DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS
+}
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let s = Settings::default();
+        assert_eq!(s.proxy_listen, "0.0.0.0:8000");
+        assert_eq!(s.admin_listen, "127.0.0.1:8001");
+        assert_eq!(s.upstream_keepalive_pool_size, 512);
+        assert_eq!(s.log_level, "info");
+        assert_eq!(s.grace_period_seconds, 5);
+        assert_eq!(s.graceful_shutdown_timeout_seconds, 5);
+        assert!(s.access_log);
+        assert!(s.admin_token.is_none() && s.pid_file.is_none() && s.upgrade_sock.is_none());
+        assert_eq!(s.worker_threads, default_worker_threads());
+        assert!(s.effective_worker_threads() >= 1);
+        assert!(s.is_default());
+    }
+
+    #[test]
+    fn debug_redacts_admin_token() {
+        let s = Settings {
+            admin_token: Some("hunter2".into()),
+            ..Settings::default()
+        };
+        let text = format!("{s:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn checks() {
+        let s = Settings {
+            proxy_listen: "8000".into(),
+            admin_listen: "localhost:8001".into(),
+            worker_threads: 0,
+            log_level: "verbose".into(),
+            admin_token: Some(String::new()),
+            ..Settings::default()
+        };
+        let mut c = Collector::default();
+        s.check(&mut c);
+        let lines: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                r#"gateway.proxy_listen: invalid address "8000": expected host:port such as "0.0.0.0:8000""#,
+                "gateway.worker_threads: must be at least 1",
+                r#"gateway.log_level: expected one of off, error, warn, info, debug, trace, got "verbose""#,
+                "gateway.admin_token: must not be empty (omit it to disable the token check)",
+            ]
+        );
+        assert!(is_listen_address("[::1]:8000"));
+        assert!(!is_listen_address("host:99999"));
+    }
+}

@@ -1,0 +1,337 @@
+//! Semantic checks of a [`Config`]: field values, uniqueness of ids and names, references, plugin configs.
+//!
+//! Every problem is collected with its field path; nothing stops at the first error.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::checks::{self, PORT_RANGE, REQUIRED, RETRIES_RANGE, TIMEOUT_RANGE};
+use crate::error::{Collector, ConfigErrors};
+use crate::lookup::EntityIndex;
+use crate::model::{Config, Plugin, Route, Service, FORMAT_VERSIONS, MAX_RETRIES, MAX_TIMEOUT_MS};
+use crate::plugins;
+
+/// Checks a configuration built in code or loaded from a file; `Err` holds every problem found.
+pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
+    let mut errors = Collector::default();
+    check(config, &mut errors);
+    errors.finish()
+}
+
+/// The walk behind [`validate`].
+pub(crate) fn check(config: &Config, errors: &mut Collector) {
+    let mut w = Walker {
+        errors,
+        index: EntityIndex::new(config),
+        service_ids: Unique::default(),
+        service_names: Unique::default(),
+        route_ids: Unique::default(),
+        route_names: Unique::default(),
+        plugin_ids: Unique::default(),
+        plugin_instances: Unique::default(),
+        plugin_scopes: HashMap::new(),
+    };
+    w.format_version(&config.format_version);
+    config.gateway.check(w.errors);
+    for (i, service) in config.services.iter().enumerate() {
+        w.service(service, &format!("services[{i}]"));
+    }
+    for (i, route) in config.routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        match &route.service {
+            None => w.errors.push(
+                format!("{path}.service"),
+                format!("{REQUIRED} (a top-level route must name its service)"),
+            ),
+            Some(r) if w.index.service(r).is_none() => w.errors.push(
+                format!("{path}.service"),
+                format!("no service with {}", r.describe()),
+            ),
+            Some(_) => {}
+        }
+        w.route(route, &path);
+    }
+    for (i, plugin) in config.plugins.iter().enumerate() {
+        let path = format!("plugins[{i}]");
+        let service = plugin.service.as_ref().map(|r| {
+            let found = w.index.service(r).map(|s| config.services[s].id);
+            if found.is_none() {
+                w.errors.push(
+                    format!("{path}.service"),
+                    format!("no service with {}", r.describe()),
+                );
+            }
+            found
+        });
+        let route = plugin.route.as_ref().map(|r| {
+            let found = w.index.route(r).map(|rt| rt.id);
+            if found.is_none() {
+                w.errors.push(
+                    format!("{path}.route"),
+                    format!("no route with {}", r.describe()),
+                );
+            }
+            found
+        });
+        // A dangling reference is already reported; skip the scope check then.
+        let scope = match (service, route) {
+            (Some(None), _) | (_, Some(None)) => None,
+            (s, r) => Some((s.flatten(), r.flatten())),
+        };
+        w.plugin(plugin, &path, scope);
+    }
+}
+
+/// First path seen per key, to report duplicates as `(also <first path>)`.
+struct Unique<K> {
+    seen: HashMap<K, (String, String)>,
+}
+
+impl<K> Default for Unique<K> {
+    fn default() -> Self {
+        Unique {
+            seen: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Unique<K> {
+    /// Records `key` at `path`; returns the earlier path when the key was taken by an entity whose
+    /// natural key differs (an equal natural key means the duplicate is reported on that key instead).
+    fn insert(&mut self, key: K, path: &str, natural: &str) -> Option<String> {
+        match self.seen.get(&key) {
+            Some((first, first_natural)) if first_natural != natural || natural.is_empty() => {
+                Some(first.clone())
+            }
+            Some(_) => None,
+            None => {
+                self.seen
+                    .insert(key, (path.to_string(), natural.to_string()));
+                None
+            }
+        }
+    }
+}
+
+struct Walker<'a, 'c> {
+    errors: &'a mut Collector,
+    index: EntityIndex<'c>,
+    service_ids: Unique<Uuid>,
+    service_names: Unique<String>,
+    route_ids: Unique<Uuid>,
+    route_names: Unique<String>,
+    plugin_ids: Unique<Uuid>,
+    plugin_instances: Unique<String>,
+    plugin_scopes: HashMap<(String, Option<Uuid>, Option<Uuid>), String>,
+}
+
+impl Walker<'_, '_> {
+    fn format_version(&mut self, version: &str) {
+        if version.is_empty() {
+            self.errors.push("_format_version", REQUIRED);
+        } else if !FORMAT_VERSIONS.contains(&version) {
+            self.errors.push(
+                "_format_version",
+                format!("unsupported version {version:?} (expected \"1.1\", \"2.1\" or \"3.0\")"),
+            );
+        }
+    }
+
+    fn check<T>(&mut self, path: String, result: Result<T, String>) {
+        if let Err(message) = result {
+            self.errors.push(path, message);
+        }
+    }
+
+    fn name_and_id(&mut self, kind: Kind, path: &str, name: Option<&str>, id: Uuid) {
+        let natural = name.unwrap_or("");
+        if let Some(name) = name {
+            self.check(format!("{path}.name"), checks::name(name));
+            let names = match kind {
+                Kind::Service => &mut self.service_names,
+                Kind::Route => &mut self.route_names,
+            };
+            if let Some(first) = names.insert(name.to_string(), path, "") {
+                self.errors.push(
+                    format!("{path}.name"),
+                    format!("duplicate name {name:?} (also {first})"),
+                );
+            }
+        }
+        let ids = match kind {
+            Kind::Service => &mut self.service_ids,
+            Kind::Route => &mut self.route_ids,
+        };
+        if let Some(first) = ids.insert(id, path, natural) {
+            self.errors.push(
+                format!("{path}.id"),
+                format!("duplicate id \"{id}\" (also {first})"),
+            );
+        }
+    }
+
+    fn tags(&mut self, path: &str, tags: &[String]) {
+        for (k, tag) in tags.iter().enumerate() {
+            self.check(format!("{path}.tags[{k}]"), checks::tag(tag));
+        }
+    }
+
+    fn service(&mut self, s: &Service, path: &str) {
+        self.name_and_id(Kind::Service, path, s.name.as_deref(), s.id);
+        if s.host.is_empty() {
+            self.errors.push(format!("{path}.host"), REQUIRED);
+        } else {
+            self.check(format!("{path}.host"), checks::service_host(&s.host));
+        }
+        if s.port == 0 {
+            self.errors.push(format!("{path}.port"), PORT_RANGE);
+        }
+        if let Some(p) = &s.path {
+            self.check(format!("{path}.path"), checks::service_path(p));
+        }
+        if s.retries > MAX_RETRIES {
+            self.errors.push(format!("{path}.retries"), RETRIES_RANGE);
+        }
+        for (field, value) in [
+            ("connect_timeout", s.connect_timeout),
+            ("read_timeout", s.read_timeout),
+            ("write_timeout", s.write_timeout),
+        ] {
+            if !(1..=MAX_TIMEOUT_MS).contains(&value) {
+                self.errors.push(format!("{path}.{field}"), TIMEOUT_RANGE);
+            }
+        }
+        self.tags(path, &s.tags);
+        for (j, route) in s.routes.iter().enumerate() {
+            self.route(route, &format!("{path}.routes[{j}]"));
+        }
+        for (j, plugin) in s.plugins.iter().enumerate() {
+            self.plugin(
+                plugin,
+                &format!("{path}.plugins[{j}]"),
+                Some((Some(s.id), None)),
+            );
+        }
+    }
+
+    fn route(&mut self, r: &Route, path: &str) {
+        self.name_and_id(Kind::Route, path, r.name.as_deref(), r.id);
+        if r.protocols.is_empty() {
+            self.errors
+                .push(format!("{path}.protocols"), "must not be empty");
+        }
+        for (k, m) in r.methods.iter().enumerate() {
+            self.check(format!("{path}.methods[{k}]"), checks::method(m));
+        }
+        for (k, h) in r.hosts.iter().enumerate() {
+            self.check(format!("{path}.hosts[{k}]"), checks::route_host(h));
+        }
+        for (k, p) in r.paths.iter().enumerate() {
+            self.check(format!("{path}.paths[{k}]"), checks::route_path(p));
+        }
+        for (name, values) in &r.headers {
+            let at = format!("{path}.headers.{name}");
+            if name.eq_ignore_ascii_case("host") {
+                self.errors.push(at, "use `hosts` to match the Host header");
+                continue;
+            }
+            self.check(at.clone(), checks::header_name(name));
+            if values.is_empty() {
+                self.errors.push(at.clone(), "must have at least one value");
+            }
+            if values.iter().any(|v| v.starts_with("~*")) {
+                self.errors.push(
+                    at,
+                    "regex header values (\"~*\" prefix) are not supported yet",
+                );
+            }
+        }
+        if r.methods.is_empty() && r.hosts.is_empty() && r.paths.is_empty() && r.headers.is_empty()
+        {
+            self.errors.push(
+                path,
+                "must set at least one of methods, hosts, headers or paths",
+            );
+        }
+        self.tags(path, &r.tags);
+        for (j, plugin) in r.plugins.iter().enumerate() {
+            self.plugin(
+                plugin,
+                &format!("{path}.plugins[{j}]"),
+                Some((None, Some(r.id))),
+            );
+        }
+    }
+
+    /// `scope` is the resolved (service id, route id); `None` when a reference dangles.
+    fn plugin(&mut self, p: &Plugin, path: &str, scope: Option<(Option<Uuid>, Option<Uuid>)>) {
+        if p.name.is_empty() {
+            self.errors.push(format!("{path}.name"), REQUIRED);
+        } else if !plugins::is_known(&p.name) {
+            self.errors.push(
+                format!("{path}.name"),
+                format!(
+                    "unknown plugin {:?} (supported: {})",
+                    p.name,
+                    plugins::KNOWN.join(", ")
+                ),
+            );
+        } else if let Err(field_errors) = plugins::validate(&p.name, &p.config) {
+            let prefix = format!("{path}.config");
+            self.errors
+                .errors
+                .extend(ConfigErrors::from_field_errors(&prefix, field_errors).0);
+        }
+        if let Some(instance) = &p.instance_name {
+            self.check(format!("{path}.instance_name"), checks::name(instance));
+            if let Some(first) = self.plugin_instances.insert(instance.clone(), path, "") {
+                self.errors.push(
+                    format!("{path}.instance_name"),
+                    format!("duplicate instance_name {instance:?} (also {first})"),
+                );
+            }
+        }
+        if p.protocols.is_empty() {
+            self.errors
+                .push(format!("{path}.protocols"), "must not be empty");
+        }
+        self.tags(path, &p.tags);
+        let mut natural = String::new();
+        if let Some((service, route)) = scope {
+            natural = format!("{}:{service:?}:{route:?}:{:?}", p.name, p.instance_name);
+            if !p.name.is_empty() {
+                let key = (p.name.clone(), service, route);
+                if let Some(first) = self.plugin_scopes.get(&key) {
+                    let scope_words = match (service, route) {
+                        (None, None) => "globally",
+                        (Some(_), None) => "for this service",
+                        (None, Some(_)) => "for this route",
+                        (Some(_), Some(_)) => "for this route and service",
+                    };
+                    self.errors.push(
+                        format!("{path}.name"),
+                        format!(
+                            "plugin {:?} is already configured {scope_words} (also {first})",
+                            p.name
+                        ),
+                    );
+                } else {
+                    self.plugin_scopes.insert(key, path.to_string());
+                }
+            }
+        }
+        if let Some(first) = self.plugin_ids.insert(p.id, path, &natural) {
+            self.errors.push(
+                format!("{path}.id"),
+                format!("duplicate id \"{}\" (also {first})", p.id),
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Service,
+    Route,
+}

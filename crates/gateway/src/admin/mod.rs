@@ -1,0 +1,121 @@
+//! The admin listener: Kong-style node info and status, Prometheus metrics, and the Admin API.
+
+use crate::state::AppState;
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The axum application served on `admin_listen`.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(node_info))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn node_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let snap = state.snapshot.load();
+    Json(json!({
+        "tagline": "Welcome to gateway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "hostname": hostname(),
+        "node_id": node_id(),
+        "configuration": {
+            "database": "off",
+            "declarative_config": state.config_path.display().to_string(),
+            "proxy_listen": [snap.config.gateway.proxy_listen],
+            "admin_listen": [snap.config.gateway.admin_listen],
+        },
+        "plugins": { "available_on_server": { "openid-connect": true } },
+    }))
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let snap = state.snapshot.load();
+    let loaded_at = snap
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    Json(json!({
+        "database": { "reachable": true },
+        "server": { "connections_active": null },
+        "configuration_hash": snap.hash,
+        "config": {
+            "path": state.config_path.display().to_string(),
+            "hash": snap.hash,
+            "loaded_at": loaded_at,
+            "services": snap.config.services.len(),
+        },
+    }))
+}
+
+async fn metrics() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn node_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string()).clone()
+}
+
+/// Serves the admin app as a Pingora background service.
+pub struct AdminService {
+    state: Arc<AppState>,
+    listen: String,
+}
+
+impl AdminService {
+    /// An admin service for `state` listening on `listen`.
+    pub fn new(state: Arc<AppState>, listen: String) -> Self {
+        Self { state, listen }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for AdminService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        // During a binary upgrade the old process still holds the admin port for a few seconds:
+        // keep trying until it lets go (or we are asked to stop).
+        let listener = loop {
+            match tokio::net::TcpListener::bind(&self.listen).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    log::warn!("admin listener {}: {e}; retrying in 1 s", self.listen);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        };
+        log::info!("admin API listening on {}", self.listen);
+        let app = app(self.state.clone());
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        });
+        if let Err(e) = serve.await {
+            log::error!("admin listener stopped: {e}");
+        }
+    }
+}

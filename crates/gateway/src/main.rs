@@ -1,0 +1,35 @@
+//! The `gateway` binary: command line (`run`, `validate`, `reload`) and process start-up.
+
+mod access_log;
+mod admin;
+mod cli;
+mod metrics;
+mod proxy;
+mod reload;
+mod responses;
+mod server;
+mod snapshot;
+mod state;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Pingora never handles SIGHUP and its default action kills the process: ignore it before
+    // anything else runs, the reload service installs its own handler later.
+    ignore_sighup();
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Validate(args) => cli::validate(&args),
+        cli::Command::Reload(args) => cli::reload(&args),
+        cli::Command::Run(args) => server::run(args),
+    }
+}
+
+#[allow(unsafe_code)]
+fn ignore_sighup() {
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_IGN is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}

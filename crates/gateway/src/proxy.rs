@@ -1,0 +1,434 @@
+//! The Pingora `ProxyHttp` implementation: hooks in the order they run, each calling named helpers.
+
+use crate::access_log::{self, AccessEntry};
+use crate::metrics;
+use crate::responses;
+use crate::snapshot::Snapshot;
+use crate::state::AppState;
+use async_trait::async_trait;
+use bytes::Bytes;
+use gateway_auth::{Decision, RequestParts, Upstream};
+use gateway_config::router::{self, RouteMatch};
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
+/// Pingora's retry buffer, which is what is forwarded upstream after the body has been read here.
+pub const MAX_AUTH_BODY: usize = 64 * 1024;
+
+/// The gateway's proxy logic.
+pub struct Gateway {
+    /// Shared state (snapshot, registry).
+    pub state: Arc<AppState>,
+}
+
+/// Per-request context.
+pub struct Ctx {
+    /// The snapshot this request was started with; kept to the end, even across a reload.
+    snap: Arc<Snapshot>,
+    /// The matched route.
+    matched: Option<RouteMatch>,
+    /// What authentication asked to change upstream.
+    upstream: Option<Upstream>,
+    /// Authentication outcome for the access log.
+    auth: &'static str,
+    /// Connection attempts made so far.
+    tries: u32,
+    /// When the request started.
+    start: Instant,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            snap: self.state.snapshot.load_full(),
+            matched: None,
+            upstream: None,
+            auth: "none",
+            tries: 0,
+            start: Instant::now(),
+        }
+    }
+
+    /// Route the request, then run the route's authentication. Ok(true): a response was sent.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let Some(matched) = find_route(&ctx.snap, session.req_header()) else {
+            metrics::get().no_route.inc();
+            responses::send_json(session, 404, responses::NO_ROUTE).await?;
+            return Ok(true);
+        };
+        let auth = ctx.snap.auth.get(&matched.route_id).cloned();
+        ctx.matched = Some(matched);
+        let Some(auth) = auth else {
+            return Ok(false);
+        };
+        let body = if auth.needs_body() {
+            match read_auth_body(session).await? {
+                BodyRead::Read(body) => body,
+                BodyRead::TooLarge => {
+                    ctx.auth = "deny";
+                    responses::send_json(session, 413, responses::TOO_LARGE).await?;
+                    return Ok(true);
+                }
+            }
+        } else {
+            None
+        };
+        let req = session.req_header();
+        let parts = RequestParts {
+            method: req.method.as_str(),
+            headers: &req.headers,
+            query: req.uri.query(),
+            body: body.as_deref(),
+        };
+        match auth.authenticate(&parts).await {
+            Decision::Allow(upstream) => {
+                ctx.auth = "allow";
+                ctx.upstream = Some(upstream);
+                Ok(false)
+            }
+            Decision::Deny(denial) => {
+                ctx.auth = "deny";
+                responses::send(session, denial.status, &denial.headers, denial.body).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The matched service's upstream, resolved when the config was compiled.
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        ctx.tries += 1;
+        let Some(m) = ctx.matched.as_ref() else {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                "no route matched before upstream_peer",
+            );
+        };
+        let svc = &ctx.snap.services[m.service];
+        let mut peer = HttpPeer::new(svc.addr, svc.tls, svc.host.clone());
+        peer.options.connection_timeout = Some(svc.connect_timeout);
+        peer.options.read_timeout = Some(svc.read_timeout);
+        peer.options.write_timeout = Some(svc.write_timeout);
+        Ok(Box::new(peer))
+    }
+
+    /// Retry failed connections up to the service's `retries`.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let retries = ctx
+            .matched
+            .as_ref()
+            .map(|m| ctx.snap.services[m.service].retries)
+            .unwrap_or(0);
+        if ctx.tries <= retries {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    /// Rewrite the path (strip_path, service path), Host, X-Forwarded-*, and apply the auth headers.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(m) = ctx.matched.as_ref() else {
+            return Ok(());
+        };
+        let svc = &ctx.snap.services[m.service];
+        let path = router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m);
+        let remove_args = ctx
+            .upstream
+            .as_ref()
+            .map(|u| u.remove_query_args.as_slice())
+            .unwrap_or(&[]);
+        let query = filter_query(session.req_header().uri.query(), remove_args);
+        let path_and_query = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let uri = http::Uri::builder()
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| Error::because(ErrorType::InternalError, "building upstream uri", e))?;
+        req.set_uri(uri);
+        if !m.preserve_host {
+            req.insert_header(http::header::HOST, svc.host_header.as_str())?;
+        }
+        set_forwarded_headers(session, req)?;
+        if let Some(up) = ctx.upstream.as_ref() {
+            for name in &up.remove_headers {
+                req.remove_header(name);
+            }
+            for (name, value) in &up.set_headers {
+                req.insert_header(name.clone(), value.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Kong-style JSON for upstream failures: 502 refused/broken, 504 timeouts.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+        let (code, body) = error_response(e);
+        if code > 0 {
+            if let Err(err) = responses::send_json(session, code, body).await {
+                log::debug!("could not send error response: {err}");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Metrics and the access-log line.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        let (route, service) = match ctx.matched.as_ref() {
+            Some(m) => (
+                m.route_name
+                    .clone()
+                    .unwrap_or_else(|| m.route_id.to_string()),
+                ctx.snap.services[m.service].label.as_str(),
+            ),
+            None => ("-".to_string(), "-"),
+        };
+        let elapsed = ctx.start.elapsed();
+        let m = metrics::get();
+        m.requests
+            .with_label_values(&[service, status_label(status)])
+            .inc();
+        m.latency
+            .with_label_values(&[service])
+            .observe(elapsed.as_secs_f64());
+        let client = session
+            .client_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".to_string());
+        access_log::write(&AccessEntry {
+            client: &client,
+            method: session.req_header().method.as_str(),
+            path: session.req_header().uri.path(),
+            route: &route,
+            service,
+            status,
+            auth: ctx.auth,
+            elapsed,
+        });
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        400..=499 => "4xx",
+        502 => "502",
+        504 => "504",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+/// Match host (Host header, else the URI authority), path and method against the router.
+fn find_route(snap: &Snapshot, req: &RequestHeader) -> Option<RouteMatch> {
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host());
+    snap.router.find(req.method.as_str(), host, req.uri.path())
+}
+
+enum BodyRead {
+    Read(Option<Bytes>),
+    TooLarge,
+}
+
+/// Read the whole request body (bounded) so that auth can look for a token in it. Pingora keeps
+/// what was read in its retry buffer and sends it upstream afterwards.
+async fn read_auth_body(session: &mut Session) -> Result<BodyRead> {
+    let req = session.req_header();
+    let content_type = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let is_form_or_json = content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.contains("json");
+    if !is_form_or_json || req.method == http::Method::GET || req.method == http::Method::HEAD {
+        return Ok(BodyRead::Read(None));
+    }
+    let declared = req
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_AUTH_BODY) {
+        return Ok(BodyRead::TooLarge);
+    }
+    session.as_mut().enable_retry_buffering();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_AUTH_BODY {
+            return Ok(BodyRead::TooLarge);
+        }
+    }
+    Ok(BodyRead::Read(Some(body.freeze())))
+}
+
+/// Drop the named arguments (the credential, with `hide_credentials`) from a query string.
+fn filter_query(query: Option<&str>, remove: &[String]) -> Option<String> {
+    let query = query?;
+    if remove.is_empty() {
+        return Some(query.to_string());
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !remove.iter().any(|r| r == name)
+        })
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(kept.join("&"))
+    }
+}
+
+/// `X-Forwarded-For` appends the client address; `-Proto/-Host/-Port/-Path` and `X-Real-IP` are set
+/// from what this listener saw (Kong's behaviour when the client is not a trusted proxy).
+fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) -> Result<()> {
+    let client_ip = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string());
+    let original = session.req_header();
+    if let Some(ip) = client_ip.as_deref() {
+        let xff = match original
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+            _ => ip.to_string(),
+        };
+        req.insert_header("x-forwarded-for", xff)?;
+        req.insert_header("x-real-ip", ip)?;
+    }
+    let host_header = original
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (host, port) = split_host_port(host_header);
+    let server_port = session
+        .server_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.port())
+        .unwrap_or(0);
+    req.insert_header("x-forwarded-proto", "http")?;
+    if !host.is_empty() {
+        req.insert_header("x-forwarded-host", host)?;
+    }
+    req.insert_header("x-forwarded-port", port.unwrap_or(server_port).to_string())?;
+    req.insert_header("x-forwarded-path", original.uri.path())?;
+    Ok(())
+}
+
+fn split_host_port(host: &str) -> (&str, Option<u16>) {
+    if host.starts_with('[') {
+        // IPv6 literal: [::1]:8000
+        if let Some(end) = host.find(']') {
+            let port = host[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&host[..=end], port);
+        }
+        return (host, None);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) => match p.parse() {
+            Ok(port) => (h, Some(port)),
+            Err(_) => (host, None),
+        },
+        None => (host, None),
+    }
+}
+
+/// Status and Kong's message for a proxy failure.
+fn error_response(e: &Error) -> (u16, &'static str) {
+    use ErrorType::*;
+    match e.etype() {
+        HTTPStatus(code) => (*code, responses::BAD_GATEWAY),
+        ConnectTimedout | ReadTimedout | WriteTimedout => (504, responses::TIMEOUT),
+        _ => match e.esource() {
+            ErrorSource::Upstream => (502, responses::BAD_GATEWAY),
+            ErrorSource::Downstream => match e.etype() {
+                WriteError | ReadError | ConnectionClosed => (0, ""),
+                _ => (400, responses::BAD_REQUEST),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => (500, responses::UNEXPECTED),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_filter_drops_only_named_args() {
+        assert_eq!(
+            filter_query(Some("a=1&access_token=x&b=2"), &["access_token".into()]),
+            Some("a=1&b=2".into())
+        );
+        assert_eq!(
+            filter_query(Some("access_token=x"), &["access_token".into()]),
+            None
+        );
+        assert_eq!(filter_query(Some("a=1"), &[]), Some("a=1".into()));
+        assert_eq!(filter_query(None, &["a".into()]), None);
+    }
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(
+            split_host_port("example.com:8000"),
+            ("example.com", Some(8000))
+        );
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:8000"), ("[::1]", Some(8000)));
+    }
+
+    #[test]
+    fn timeouts_map_to_504_and_refusals_to_502() {
+        let t = Error::new(ErrorType::ConnectTimedout);
+        assert_eq!(error_response(&t).0, 504);
+        let mut r = Error::new(ErrorType::ConnectRefused);
+        r.set_esource(ErrorSource::Upstream);
+        assert_eq!(error_response(&r), (502, responses::BAD_GATEWAY));
+    }
+}

@@ -1,0 +1,48 @@
+//! Responses the gateway writes itself (Kong's JSON shapes), and how they are sent through Pingora.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+/// Kong's body when no route matches.
+pub const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
+/// Kong's body for a 502.
+pub const BAD_GATEWAY: &str =
+    r#"{"message":"An invalid response was received from the upstream server"}"#;
+/// Kong's body for a 504.
+pub const TIMEOUT: &str = r#"{"message":"The upstream server is timing out"}"#;
+/// Kong's body for a 500.
+pub const UNEXPECTED: &str = r#"{"message":"An unexpected error occurred"}"#;
+/// Body for a request whose body is too large to look a token up in.
+pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
+/// Body for a malformed request.
+pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
+
+/// Write a complete response (status, extra headers, JSON body) from a request-phase filter.
+pub async fn send(
+    session: &mut Session,
+    status: u16,
+    headers: &[(http::HeaderName, http::HeaderValue)],
+    body: Bytes,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
+    if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
+        resp.insert_header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )?;
+    }
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    for (name, value) in headers {
+        resp.append_header(name.clone(), value.clone())?;
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// Write one of the constant JSON bodies above.
+pub async fn send_json(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
+    send(session, status, &[], Bytes::from_static(body.as_bytes())).await
+}

@@ -1,0 +1,194 @@
+//! `gateway run`: load the config, set up logging, and start Pingora with the proxy, Admin API and
+//! reload services.
+
+use crate::admin::AdminService;
+use crate::cli::{default_pid_file, RunArgs};
+use crate::proxy::Gateway;
+use crate::reload::{self, ReloadService};
+use crate::snapshot;
+use crate::state::AppState;
+use gateway_auth::AuthRegistry;
+use gateway_config::model::Config;
+use pingora::prelude::*;
+use pingora::server::configuration::ServerConf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Settings given on the command line or in the environment; they win over the file on every load.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    proxy_listen: Option<String>,
+    admin_listen: Option<String>,
+    worker_threads: Option<usize>,
+    upstream_keepalive_pool_size: Option<usize>,
+    log_level: Option<String>,
+    pid_file: Option<std::path::PathBuf>,
+    upgrade_sock: Option<std::path::PathBuf>,
+}
+
+impl Overrides {
+    fn from_args(args: &RunArgs) -> Self {
+        Self {
+            proxy_listen: args.proxy_listen.clone(),
+            admin_listen: args.admin_listen.clone(),
+            worker_threads: args.worker_threads,
+            upstream_keepalive_pool_size: args.upstream_keepalive_pool_size,
+            log_level: args.log_level.clone(),
+            pid_file: args.pid_file.clone(),
+            upgrade_sock: args.upgrade_sock.clone(),
+        }
+    }
+
+    /// Apply the overrides to a freshly loaded config.
+    pub fn apply(&self, config: &mut Config) {
+        let g = &mut config.gateway;
+        if let Some(v) = &self.proxy_listen {
+            g.proxy_listen = v.clone();
+        }
+        if let Some(v) = &self.admin_listen {
+            g.admin_listen = v.clone();
+        }
+        if let Some(v) = self.worker_threads {
+            g.worker_threads = v;
+        }
+        if let Some(v) = self.upstream_keepalive_pool_size {
+            g.upstream_keepalive_pool_size = v;
+        }
+        if let Some(v) = &self.log_level {
+            g.log_level = v.clone();
+        }
+        if let Some(v) = &self.pid_file {
+            g.pid_file = Some(v.clone());
+        }
+        if let Some(v) = &self.upgrade_sock {
+            g.upgrade_sock = Some(v.clone());
+        }
+    }
+}
+
+/// Start the gateway; returns only on a start-up error (Pingora exits the process itself).
+pub fn run(args: RunArgs) -> ExitCode {
+    let overrides = Overrides::from_args(&args);
+    let (mut config, source) = match reload::read_config(&args.config) {
+        Ok(loaded) => loaded,
+        Err(msg) => {
+            eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    overrides.apply(&mut config);
+    init_logging(&config.gateway.log_level);
+    let settings = config.gateway.clone();
+    let registry = AuthRegistry::new();
+    let initial = match snapshot::compile(config, &source, &registry) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: invalid configuration:\n{e}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::metrics::get().config_loaded_at.set(unix_now());
+    let state = Arc::new(AppState::new(
+        args.config.clone(),
+        initial,
+        registry,
+        overrides,
+    ));
+
+    let conf = server_conf(&settings, &args);
+    let opt = Opt {
+        upgrade: args.upgrade,
+        daemon: args.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway {
+            state: state.clone(),
+        },
+        "proxy",
+    );
+    for addr in settings
+        .proxy_listen
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        proxy.add_tcp(addr);
+    }
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "admin",
+        AdminService::new(state.clone(), settings.admin_listen.clone()),
+    ));
+    server.add_service(background_service("reload", ReloadService::new(state)));
+    log::info!(
+        "gateway starting proxy_listen={} admin_listen={} worker_threads={}",
+        settings.proxy_listen,
+        settings.admin_listen,
+        settings.worker_threads
+    );
+    server.run_forever()
+}
+
+fn server_conf(settings: &gateway_config::model::Settings, args: &RunArgs) -> ServerConf {
+    let mut conf = ServerConf {
+        threads: settings.worker_threads.max(1),
+        upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
+        grace_period_seconds: Some(settings.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(settings.graceful_shutdown_timeout_seconds),
+        ..ServerConf::default()
+    };
+    conf.pid_file = settings
+        .pid_file
+        .clone()
+        .unwrap_or_else(|| default_pid_file(&args.config))
+        .display()
+        .to_string();
+    conf.upgrade_sock = settings
+        .upgrade_sock
+        .clone()
+        .unwrap_or_else(|| {
+            let mut p = args.config.as_os_str().to_owned();
+            p.push(".upgrade.sock");
+            std::path::PathBuf::from(p)
+        })
+        .display()
+        .to_string();
+    conf
+}
+
+fn init_logging(level: &str) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(parse_level(level));
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.format_timestamp_millis();
+    // A second init (never in the binary) is harmless.
+    let _ = builder.try_init();
+}
+
+fn parse_level(level: &str) -> log::LevelFilter {
+    match level.to_ascii_lowercase().as_str() {
+        "off" => log::LevelFilter::Off,
+        "error" | "crit" | "alert" | "emerg" => log::LevelFilter::Error,
+        "warn" | "warning" => log::LevelFilter::Warn,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Info,
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

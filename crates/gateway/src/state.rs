@@ -1,0 +1,58 @@
+//! Process-wide state shared by the proxy, the Admin API and the reload service.
+
+use crate::server::Overrides;
+use crate::snapshot::{self, Snapshot};
+use arc_swap::ArcSwap;
+use gateway_auth::AuthRegistry;
+use gateway_config::model::Config;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What every part of the running gateway shares: the current snapshot and how to replace it.
+pub struct AppState {
+    /// The config in force; one atomic load per request.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// IdP clients and token caches, reused across reloads for unchanged plugin configs.
+    pub registry: AuthRegistry,
+    /// The config file: re-read on SIGHUP, rewritten by Admin API writes.
+    pub config_path: PathBuf,
+    /// Serialises config changes (reloads and Admin API writes): one writer at a time.
+    pub write_lock: tokio::sync::Mutex<()>,
+    /// Listener-level settings the process started with (changes to them need a restart or upgrade).
+    pub started_with: gateway_config::model::Settings,
+    /// Command-line and environment settings, applied over the file on every load.
+    pub overrides: Overrides,
+}
+
+impl AppState {
+    /// The state for a freshly started process.
+    pub fn new(
+        config_path: PathBuf,
+        initial: Snapshot,
+        registry: AuthRegistry,
+        overrides: Overrides,
+    ) -> Self {
+        let started_with = initial.config.gateway.clone();
+        Self {
+            snapshot: ArcSwap::from_pointee(initial),
+            registry,
+            config_path,
+            write_lock: tokio::sync::Mutex::new(()),
+            started_with,
+            overrides,
+        }
+    }
+
+    /// Compile `config` and swap it in. On error nothing changes.
+    pub fn install(
+        &self,
+        config: Config,
+        source: &str,
+    ) -> Result<Arc<Snapshot>, snapshot::CompileError> {
+        let snap = Arc::new(snapshot::compile(config, source, &self.registry)?);
+        self.snapshot.store(snap.clone());
+        let live: Vec<_> = snap.auth.values().cloned().collect();
+        self.registry.retain(&live);
+        Ok(snap)
+    }
+}
