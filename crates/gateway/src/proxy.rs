@@ -427,8 +427,7 @@ mod tests {
     fn timeouts_map_to_504_and_refusals_to_502() {
         let t = Error::new(ErrorType::ConnectTimedout);
         assert_eq!(error_response(&t).0, 504);
-        let mut r = Error::new(ErrorType::ConnectRefused);
-        r.set_esource(ErrorSource::Upstream);
+        let r = Error::new_up(ErrorType::ConnectRefused);
         assert_eq!(error_response(&r), (502, responses::BAD_GATEWAY));
     }
 }
