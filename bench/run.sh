@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make bench`: install what is missing, build the release binaries, run the benchmark (bench/bench.py) and
+# rewrite docs/benchmarks.md + docs/benchmarks.svg. Loopback only; every process is stopped on exit.
+# Knobs are environment variables (BENCH_DURATION, BENCH_ROUNDS, ...: see bench/bench.py and docs/benchmarks.md).
+# BENCH_SKIP_SETUP=1 skips the installs, BENCH_SKIP_BUILD=1 the cargo build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        log "need root (or sudo) to run: $*"
+        exit 1
+    fi
+}
+
+install_tools() {
+    if [ -x scripts/setup.sh ]; then
+        scripts/setup.sh
+    fi
+    local missing=()
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+    [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
+    command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+    command -v glewlwyd >/dev/null 2>&1 || missing+=(glewlwyd sqlite3 openssl)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+    # The Debian nginx package starts a system nginx on :80; the benchmark needs none (and does not touch it).
+}
+
+[ "${BENCH_SKIP_SETUP:-0}" = 1 ] || install_tools
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "cargo build --release --workspace"
+    cargo build --release --workspace
+fi
+for bin in bench-passthrough gateway; do
+    [ -x "$TARGET_DIR/release/$bin" ] || log "warning: $TARGET_DIR/release/$bin is missing"
+done
+
+# Run the orchestrator as a child and stop it (it stops what it started) whatever ends this script.
+child=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+        kill -TERM "$child" 2>/dev/null || true
+        wait "$child" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+cmd="make bench"
+[ "${BENCH_COMMAND:-}" != "" ] && cmd="$BENCH_COMMAND"
+python3 "$ROOT/bench/bench.py" --bin-dir "$TARGET_DIR/release" --command "$cmd" &
+child=$!
+wait "$child"
