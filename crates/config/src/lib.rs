@@ -10,6 +10,7 @@ mod build;
 pub mod checks;
 pub mod error;
 pub mod ids;
+pub mod kong;
 pub mod load;
 pub mod lookup;
 pub mod model;

@@ -55,4 +55,12 @@ impl AppState {
         self.registry.retain(&live);
         Ok(snap)
     }
+
+    /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by the caller, then drop the
+    /// authenticators no snapshot uses any more.
+    pub fn activate(&self, snap: Arc<Snapshot>) {
+        self.snapshot.store(snap.clone());
+        let live: Vec<_> = snap.auth.values().cloned().collect();
+        self.registry.retain(&live);
+    }
 }

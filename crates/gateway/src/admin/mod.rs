@@ -1,4 +1,16 @@
 //! The admin listener: Kong-style node info and status, Prometheus metrics, and the Admin API.
+//!
+//! `api` (routes) → `handlers` (generic entity handlers) → `persist` (the serialised write path);
+//! `body` reads request bodies, `auth` checks the optional admin token, `error` renders Kong's errors.
+
+mod api;
+mod auth;
+mod body;
+mod error;
+mod handlers;
+mod persist;
+#[cfg(test)]
+mod tests;
 
 use crate::state::AppState;
 use async_trait::async_trait;
@@ -19,6 +31,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(node_info))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .merge(api::routes())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 

@@ -1,0 +1,424 @@
+//! Where each Admin API entity sits in a [`Config`] (services; routes nested or top-level; plugins on a
+//! service, on a route or top-level), lookup by id or endpoint key, and the JSON views Kong returns.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::Kind;
+use crate::model::{Config, Plugin, Route, Service};
+use crate::plugins::openid_connect::OidcConfig;
+
+/// An array of entities in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// `services`
+    Services,
+    /// `services[s].routes`
+    ServiceRoutes(usize),
+    /// `routes`
+    TopRoutes,
+    /// `services[s].plugins`
+    ServicePlugins(usize),
+    /// `services[s].routes[r].plugins`
+    NestedRoutePlugins(usize, usize),
+    /// `routes[r].plugins`
+    TopRoutePlugins(usize),
+    /// `plugins`
+    TopPlugins,
+}
+
+impl Container {
+    /// The field path of the array, e.g. `services[1].routes`.
+    pub fn path(self) -> String {
+        match self {
+            Container::Services => "services".into(),
+            Container::ServiceRoutes(s) => format!("services[{s}].routes"),
+            Container::TopRoutes => "routes".into(),
+            Container::ServicePlugins(s) => format!("services[{s}].plugins"),
+            Container::NestedRoutePlugins(s, r) => format!("services[{s}].routes[{r}].plugins"),
+            Container::TopRoutePlugins(r) => format!("routes[{r}].plugins"),
+            Container::TopPlugins => "plugins".into(),
+        }
+    }
+}
+
+/// One entity's place: its array and its position there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    /// The array.
+    pub container: Container,
+    /// The position in it.
+    pub index: usize,
+}
+
+impl Loc {
+    /// The field path, e.g. `services[1].routes[0]` (the prefix of the loader's error paths).
+    pub fn path(&self) -> String {
+        format!("{}[{}]", self.container.path(), self.index)
+    }
+}
+
+/// An entity found in a config, with its resolved references.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// What it is.
+    pub kind: Kind,
+    /// Where it is.
+    pub loc: Loc,
+    /// Its id.
+    pub id: Uuid,
+    /// Its endpoint key: `name` (services, routes) or `instance_name` (plugins).
+    pub name: Option<String>,
+    /// Owning service (routes) or scope service (plugins), by id.
+    pub service: Option<Uuid>,
+    /// Scope route (plugins), by id.
+    pub route: Option<Uuid>,
+}
+
+fn service_entry(i: usize, s: &Service) -> Entry {
+    Entry {
+        kind: Kind::Service,
+        loc: Loc {
+            container: Container::Services,
+            index: i,
+        },
+        id: s.id,
+        name: s.name.clone(),
+        service: None,
+        route: None,
+    }
+}
+
+/// Every entity of `kind`, in file order.
+pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
+    match kind {
+        Kind::Service => config
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| service_entry(i, s))
+            .collect(),
+        Kind::Route => routes(config)
+            .into_iter()
+            .map(|(loc, r, service)| Entry {
+                kind: Kind::Route,
+                loc,
+                id: r.id,
+                name: r.name.clone(),
+                service,
+                route: None,
+            })
+            .collect(),
+        Kind::Plugin => plugins(config)
+            .into_iter()
+            .map(|(loc, p, service, route)| Entry {
+                kind: Kind::Plugin,
+                loc,
+                id: p.id,
+                name: p.instance_name.clone(),
+                service,
+                route,
+            })
+            .collect(),
+    }
+}
+
+fn routes(config: &Config) -> Vec<(Loc, &Route, Option<Uuid>)> {
+    let mut out = Vec::new();
+    for (s, service) in config.services.iter().enumerate() {
+        for (r, route) in service.routes.iter().enumerate() {
+            let loc = Loc {
+                container: Container::ServiceRoutes(s),
+                index: r,
+            };
+            out.push((loc, route, Some(service.id)));
+        }
+    }
+    for (r, route) in config.routes.iter().enumerate() {
+        let service = route
+            .service
+            .as_ref()
+            .and_then(|re| config.service_index(re))
+            .map(|i| config.services[i].id);
+        let loc = Loc {
+            container: Container::TopRoutes,
+            index: r,
+        };
+        out.push((loc, route, service));
+    }
+    out
+}
+
+type PluginRow<'a> = (Loc, &'a Plugin, Option<Uuid>, Option<Uuid>);
+
+fn plugins(config: &Config) -> Vec<PluginRow<'_>> {
+    let mut out = Vec::new();
+    let at = |container, index| Loc { container, index };
+    for (s, service) in config.services.iter().enumerate() {
+        for (k, p) in service.plugins.iter().enumerate() {
+            out.push((
+                at(Container::ServicePlugins(s), k),
+                p,
+                Some(service.id),
+                None,
+            ));
+        }
+    }
+    for (s, service) in config.services.iter().enumerate() {
+        for (r, route) in service.routes.iter().enumerate() {
+            for (k, p) in route.plugins.iter().enumerate() {
+                let loc = at(Container::NestedRoutePlugins(s, r), k);
+                out.push((loc, p, None, Some(route.id)));
+            }
+        }
+    }
+    for (r, route) in config.routes.iter().enumerate() {
+        for (k, p) in route.plugins.iter().enumerate() {
+            out.push((
+                at(Container::TopRoutePlugins(r), k),
+                p,
+                None,
+                Some(route.id),
+            ));
+        }
+    }
+    for (k, p) in config.plugins.iter().enumerate() {
+        let service = p
+            .service
+            .as_ref()
+            .and_then(|re| config.service_index(re))
+            .map(|i| config.services[i].id);
+        let route = p
+            .route
+            .as_ref()
+            .and_then(|re| {
+                routes(config)
+                    .into_iter()
+                    .find(|(_, r, _)| re.matches(r.id, r.name.as_deref()))
+            })
+            .map(|(_, r, _)| r.id);
+        out.push((at(Container::TopPlugins, k), p, service, route));
+    }
+    out
+}
+
+/// True when `key` designates this entity: a valid UUID is compared with the id only, anything else with the
+/// endpoint key (as Kong does).
+pub fn key_matches(key: &str, id: Uuid, name: Option<&str>) -> bool {
+    match Uuid::parse_str(key) {
+        Ok(uuid) => uuid == id,
+        Err(_) => name == Some(key),
+    }
+}
+
+/// The entity of `kind` that `key` (id or endpoint key) designates.
+pub fn find(config: &Config, kind: Kind, key: &str) -> Option<Entry> {
+    entries(config, kind)
+        .into_iter()
+        .find(|e| key_matches(key, e.id, e.name.as_deref()))
+}
+
+/// The service at a location.
+pub fn service_at(config: &Config, loc: Loc) -> Option<&Service> {
+    match loc.container {
+        Container::Services => config.services.get(loc.index),
+        _ => None,
+    }
+}
+
+/// The route at a location.
+pub fn route_at(config: &Config, loc: Loc) -> Option<&Route> {
+    match loc.container {
+        Container::ServiceRoutes(s) => config.services.get(s)?.routes.get(loc.index),
+        Container::TopRoutes => config.routes.get(loc.index),
+        _ => None,
+    }
+}
+
+/// The plugin at a location.
+pub fn plugin_at(config: &Config, loc: Loc) -> Option<&Plugin> {
+    match loc.container {
+        Container::ServicePlugins(s) => config.services.get(s)?.plugins.get(loc.index),
+        Container::NestedRoutePlugins(s, r) => config
+            .services
+            .get(s)?
+            .routes
+            .get(r)?
+            .plugins
+            .get(loc.index),
+        Container::TopRoutePlugins(r) => config.routes.get(r)?.plugins.get(loc.index),
+        Container::TopPlugins => config.plugins.get(loc.index),
+        _ => None,
+    }
+}
+
+fn opt_list<T: serde::Serialize>(items: &[T]) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        json!(items)
+    }
+}
+
+fn reference(id: Option<Uuid>) -> Value {
+    id.map_or(Value::Null, |id| json!({ "id": id }))
+}
+
+/// Kong's view of an entity: every field, `null` when unset, references as `{"id": ...}`.
+pub fn view(config: &Config, entry: &Entry) -> Value {
+    match entry.kind {
+        Kind::Service => service_at(config, entry.loc).map_or(Value::Null, service_view),
+        Kind::Route => {
+            route_at(config, entry.loc).map_or(Value::Null, |r| route_view(r, entry.service))
+        }
+        Kind::Plugin => plugin_at(config, entry.loc)
+            .map_or(Value::Null, |p| plugin_view(p, entry.service, entry.route)),
+    }
+}
+
+/// A service as Kong shows it.
+pub fn service_view(s: &Service) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "protocol": s.protocol,
+        "host": s.host,
+        "port": s.port,
+        "path": s.path,
+        "retries": s.retries,
+        "connect_timeout": s.connect_timeout,
+        "write_timeout": s.write_timeout,
+        "read_timeout": s.read_timeout,
+        "enabled": s.enabled,
+        "tags": opt_list(&s.tags),
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    })
+}
+
+/// A route as Kong shows it (`service` is the owning service's id).
+pub fn route_view(r: &Route, service: Option<Uuid>) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "protocols": r.protocols,
+        "methods": opt_list(&r.methods),
+        "hosts": opt_list(&r.hosts),
+        "paths": opt_list(&r.paths),
+        "headers": if r.headers.is_empty() { Value::Null } else { json!(r.headers) },
+        "strip_path": r.strip_path,
+        "preserve_host": r.preserve_host,
+        "regex_priority": r.regex_priority,
+        "path_handling": r.path_handling,
+        "service": reference(service),
+        "tags": opt_list(&r.tags),
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })
+}
+
+/// A plugin as Kong shows it: `config` complete with defaults.
+pub fn plugin_view(p: &Plugin, service: Option<Uuid>, route: Option<Uuid>) -> Value {
+    let config = match p.name.as_str() {
+        "openid-connect" => OidcConfig::from_value(&p.config)
+            .map_or_else(|_| p.config.clone(), |c| c.to_value_with_defaults()),
+        _ => p.config.clone(),
+    };
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "instance_name": p.instance_name,
+        "config": config,
+        "enabled": p.enabled,
+        "protocols": p.protocols,
+        "service": reference(service),
+        "route": reference(route),
+        "consumer": null,
+        "tags": opt_list(&p.tags),
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::parse_str;
+
+    const YAML: &str = r#"
+_format_version: "3.0"
+services:
+  - id: 5fa9e468-0007-4d7e-9aeb-49ca9edd6ccd
+    name: httpbin
+    url: http://127.0.0.1:8080/anything
+    routes:
+      - name: r1
+        paths: ["/"]
+        plugins:
+          - name: openid-connect
+            instance_name: on-route
+            config: {issuer: "http://127.0.0.1:1/"}
+    plugins:
+      - id: 5f35b796-ced6-4c00-9b2a-90eef745f4f9
+        name: openid-connect
+        config:
+          issuer: http://127.0.0.1:4593/api/oidc
+          auth_methods: [introspection, password]
+routes:
+  - name: top
+    service: httpbin
+    methods: [GET]
+"#;
+
+    #[test]
+    fn finds_entities_wherever_they_are() {
+        let c = parse_str(YAML).unwrap();
+        let sid: Uuid = "5fa9e468-0007-4d7e-9aeb-49ca9edd6ccd".parse().unwrap();
+        let routes = entries(&c, Kind::Route);
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].loc.path(), "services[0].routes[0]");
+        assert_eq!(routes[1].loc.path(), "routes[0]");
+        assert!(routes.iter().all(|r| r.service == Some(sid)));
+        let plugins = entries(&c, Kind::Plugin);
+        assert_eq!(plugins[0].loc.path(), "services[0].plugins[0]");
+        assert_eq!(plugins[1].loc.path(), "services[0].routes[0].plugins[0]");
+        assert_eq!(plugins[1].route, Some(routes[0].id));
+        assert_eq!(
+            find(&c, Kind::Plugin, "on-route").unwrap().id,
+            plugins[1].id
+        );
+        assert_eq!(find(&c, Kind::Service, "httpbin").unwrap().id, sid);
+        assert_eq!(find(&c, Kind::Service, &sid.to_string()).unwrap().id, sid);
+        assert!(find(&c, Kind::Service, &Uuid::new_v4().to_string()).is_none());
+        assert!(find(&c, Kind::Route, "nope").is_none());
+    }
+
+    #[test]
+    fn views_echo_every_field() {
+        let c = parse_str(YAML).unwrap();
+        let s = find(&c, Kind::Service, "httpbin").unwrap();
+        let v = view(&c, &s);
+        assert_eq!(v["port"], 8080);
+        assert_eq!(v["path"], "/anything");
+        assert_eq!(v["tags"], Value::Null);
+        assert_eq!(v["created_at"], Value::Null);
+        let r = find(&c, Kind::Route, "top").unwrap();
+        let v = view(&c, &r);
+        assert_eq!(v["service"], json!({"id": s.id}));
+        assert_eq!(v["paths"], Value::Null);
+        assert_eq!(v["methods"], json!(["GET"]));
+        assert_eq!(v["protocols"], json!(["http", "https"]));
+        let p = find(&c, Kind::Plugin, "5f35b796-ced6-4c00-9b2a-90eef745f4f9").unwrap();
+        let v = view(&c, &p);
+        assert_eq!(
+            v["config"]["auth_methods"],
+            json!(["introspection", "password"])
+        );
+        assert_eq!(v["config"]["timeout"], 10000);
+        assert_eq!(v["config"]["cache_ttl_max"], Value::Null);
+        assert_eq!(v["service"], json!({"id": s.id}));
+        assert_eq!(v["route"], Value::Null);
+        assert_eq!(v["consumer"], Value::Null);
+        assert_eq!(v["enabled"], true);
+    }
+}

@@ -1,0 +1,522 @@
+//! Admin API writes as pure functions over a [`Config`]: create, upsert (PUT), update (PATCH) and delete.
+//!
+//! Each write edits the config as a document (its serialized form), places the entity where it belongs
+//! (a route under its service, a plugin under its service or route, else top-level), then reads the document
+//! back through the loader's own build and validation, so the Admin API accepts exactly what the file accepts.
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::entity::{self, Container, Entry, Loc};
+use super::errors::KongError;
+use super::{patch, schema_for, Kind};
+use crate::error::{Collector, ConfigErrors, FieldError};
+use crate::model::Config;
+use crate::raw::RawConfig;
+use crate::{build, validate};
+
+/// The result of an accepted write: the new config and the written entity's id.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The whole new configuration (validated).
+    pub config: Config,
+    /// The id of the created or changed entity.
+    pub id: Uuid,
+}
+
+/// `POST`: creates an entity from `input` (id generated unless given); timestamps set to `now`.
+pub fn create(
+    config: &Config,
+    kind: Kind,
+    mut input: Map<String, Value>,
+    now: i64,
+) -> Result<Written, KongError> {
+    prepare(kind, &mut input)?;
+    let id = match input.get("id") {
+        Some(Value::String(s)) => {
+            Uuid::parse_str(s).map_err(|_| KongError::field("id", "expected a valid UUID"))?
+        }
+        _ => Uuid::new_v4(),
+    };
+    if entity::entries(config, kind).iter().any(|e| e.id == id) {
+        return Err(KongError::PrimaryKey(json!({ "id": id })));
+    }
+    input.insert("id".into(), json!(id));
+    stamp(&mut input, None, now);
+    place(config, kind, None, input)
+}
+
+/// `PUT`: replaces the entity `key` designates (omitted fields reset to defaults), or creates it.
+/// By id the id is `key`; by name the name is `key` and an existing entity keeps its id.
+pub fn upsert(
+    config: &Config,
+    kind: Kind,
+    key: &str,
+    mut input: Map<String, Value>,
+    now: i64,
+) -> Result<Written, KongError> {
+    prepare(kind, &mut input)?;
+    let existing = entity::find(config, kind, key);
+    let id = match (Uuid::parse_str(key), &existing) {
+        (Ok(id), _) => id,
+        (Err(_), Some(e)) => e.id,
+        (Err(_), None) => Uuid::new_v4(),
+    };
+    if Uuid::parse_str(key).is_err() {
+        input.insert(kind.endpoint_key().into(), json!(key));
+    }
+    input.insert("id".into(), json!(id));
+    let created = existing.as_ref().and_then(|e| timestamp(config, e));
+    stamp(&mut input, Some(created.unwrap_or(now)), now);
+    place(config, kind, existing, input)
+}
+
+/// `PATCH`: merges `patch` into the entity `key` designates (records key by key, arrays whole).
+pub fn update(
+    config: &Config,
+    kind: Kind,
+    key: &str,
+    mut patch: Map<String, Value>,
+    now: i64,
+) -> Result<Written, KongError> {
+    let Some(existing) = entity::find(config, kind, key) else {
+        return Err(not_found(kind, key));
+    };
+    prepare(kind, &mut patch)?;
+    let mut fields = stored_form(config, &existing);
+    let name = patch
+        .get("name")
+        .or(fields.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    patch::merge(&mut fields, patch, &schema_for(kind, name.as_deref()));
+    fields.insert("id".into(), json!(existing.id));
+    let created = timestamp(config, &existing);
+    stamp(&mut fields, created, now);
+    place(config, kind, Some(existing), fields)
+}
+
+/// `DELETE`: removes the entity; `Ok(None)` when there is none. A service with routes is refused (code 4);
+/// plugins scoped to a removed service or route go with it, as in Kong.
+pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, KongError> {
+    let Some(target) = entity::find(config, kind, key) else {
+        return Ok(None);
+    };
+    if kind == Kind::Service
+        && entity::entries(config, Kind::Route)
+            .iter()
+            .any(|r| r.service == Some(target.id))
+    {
+        return Err(KongError::ForeignKeyRestricted {
+            parent: "services",
+            child: "routes",
+        });
+    }
+    let cascade: Vec<usize> = entity::entries(config, Kind::Plugin)
+        .into_iter()
+        .filter(|p| p.loc.container == Container::TopPlugins)
+        .filter(|p| match kind {
+            Kind::Service => p.service == Some(target.id),
+            Kind::Route => p.route == Some(target.id),
+            Kind::Plugin => false,
+        })
+        .map(|p| p.loc.index)
+        .collect();
+    let mut doc = to_doc(config);
+    if let Some(items) = container_mut(&mut doc, Container::TopPlugins) {
+        let mut i = 0;
+        items.retain(|_| {
+            i += 1;
+            !cascade.contains(&(i - 1))
+        });
+    }
+    if let Some(items) = container_mut(&mut doc, target.loc.container) {
+        if target.loc.index < items.len() {
+            items.remove(target.loc.index);
+        }
+    }
+    from_doc(doc)
+        .map(Some)
+        .map_err(|e| KongError::Schema(relative_errors(e, None)))
+}
+
+/// The 404 of a PATCH: plugins answer `{"message":"Not found"}`, services and routes Kong's code-6 body.
+fn not_found(kind: Kind, key: &str) -> KongError {
+    match (kind, Uuid::parse_str(key)) {
+        (Kind::Plugin, _) => KongError::PlainNotFound,
+        (_, Ok(id)) => KongError::NotFound(json!({ "id": id })),
+        (_, Err(_)) => KongError::NotFound(json!({ "name": key })),
+    }
+}
+
+/// Expands a service `url` into protocol, host, port and path; drops read-only timestamps.
+fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> {
+    input.remove("created_at");
+    input.remove("updated_at");
+    if kind != Kind::Service {
+        return Ok(());
+    }
+    match input.remove("url") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(url)) => {
+            let given: Vec<&str> = ["protocol", "host", "port", "path"]
+                .into_iter()
+                .filter(|k| input.get(*k).is_some_and(|v| !v.is_null()))
+                .collect();
+            if !given.is_empty() {
+                return Err(KongError::field(
+                    "url",
+                    format!(
+                        "cannot be combined with {} (set either `url` or the separate fields)",
+                        given.join(", ")
+                    ),
+                ));
+            }
+            let parts = build::expand_url(&url).map_err(|m| KongError::field("url", m))?;
+            input.insert("protocol".into(), json!(parts.protocol));
+            input.insert("host".into(), json!(parts.host));
+            input.insert("port".into(), json!(parts.port));
+            input.insert("path".into(), json!(parts.path));
+            Ok(())
+        }
+        Some(_) => Err(KongError::field("url", "expected a string")),
+    }
+}
+
+fn stamp(fields: &mut Map<String, Value>, created: Option<i64>, now: i64) {
+    fields.insert("created_at".into(), json!(created.unwrap_or(now)));
+    fields.insert("updated_at".into(), json!(now));
+}
+
+fn timestamp(config: &Config, e: &Entry) -> Option<i64> {
+    match e.kind {
+        Kind::Service => entity::service_at(config, e.loc)?.created_at,
+        Kind::Route => entity::route_at(config, e.loc)?.created_at,
+        Kind::Plugin => entity::plugin_at(config, e.loc)?.created_at,
+    }
+}
+
+/// The entity as written in the file (without its children), references as `{"id": ...}`.
+fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
+    let value = match e.kind {
+        Kind::Service => entity::service_at(config, e.loc).map(serde_json::to_value),
+        Kind::Route => entity::route_at(config, e.loc).map(serde_json::to_value),
+        Kind::Plugin => entity::plugin_at(config, e.loc).map(serde_json::to_value),
+    };
+    let mut map = match value {
+        Some(Ok(Value::Object(map))) => map,
+        _ => Map::new(),
+    };
+    map.remove("routes");
+    map.remove("plugins");
+    match e.kind {
+        Kind::Service => {}
+        Kind::Route => {
+            if let Some(s) = e.service {
+                map.insert("service".into(), json!({ "id": s }));
+            }
+        }
+        Kind::Plugin => {
+            if let Some(s) = e.service {
+                map.insert("service".into(), json!({ "id": s }));
+            }
+            if let Some(r) = e.route {
+                map.insert("route".into(), json!({ "id": r }));
+            }
+        }
+    }
+    map
+}
+
+/// A reference field's value resolved against `config`: `Ok(None)` when null or absent.
+fn resolve(
+    config: &Config,
+    kind: Kind,
+    field: &'static str,
+    value: Option<&Value>,
+) -> Result<Option<Entry>, KongError> {
+    let key = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(m)) => match (m.get("id"), m.get("name")) {
+            (Some(Value::String(id)), _) => {
+                if Uuid::parse_str(id).is_err() {
+                    return Err(KongError::field(
+                        format!("{field}.id"),
+                        "expected a valid UUID",
+                    ));
+                }
+                id.clone()
+            }
+            (_, Some(Value::String(name))) => name.clone(),
+            _ => {
+                return Err(KongError::field(
+                    field,
+                    "expected a record with `id` or `name`",
+                ))
+            }
+        },
+        Some(_) => return Err(KongError::field(field, "expected a record")),
+    };
+    let found = entity::entries(config, kind)
+        .into_iter()
+        .find(|e| match value {
+            Some(Value::Object(m)) if m.contains_key("id") => e.id.to_string() == key,
+            Some(Value::Object(_)) => e.name.as_deref() == Some(key.as_str()),
+            _ => entity::key_matches(&key, e.id, e.name.as_deref()),
+        });
+    match found {
+        Some(e) => Ok(Some(e)),
+        None => Err(KongError::ForeignKeyInvalid {
+            field,
+            key: match value {
+                Some(Value::Object(_)) => value.cloned().unwrap_or(Value::Null),
+                _ => json!({ "id": key }),
+            },
+            parent: kind.collection(),
+        }),
+    }
+}
+
+fn unique(
+    config: &Config,
+    kind: Kind,
+    id: Uuid,
+    field: &str,
+    value: Option<&Value>,
+) -> Result<(), KongError> {
+    let Some(Value::String(name)) = value else {
+        return Ok(());
+    };
+    let taken = entity::entries(config, kind)
+        .iter()
+        .any(|e| e.id != id && e.name.as_deref() == Some(name.as_str()));
+    if taken {
+        return Err(KongError::Unique(json!({ field: name })));
+    }
+    Ok(())
+}
+
+/// Checks uniqueness and references, puts the entity where it belongs and reads the result back.
+fn place(
+    config: &Config,
+    kind: Kind,
+    existing: Option<Entry>,
+    mut fields: Map<String, Value>,
+) -> Result<Written, KongError> {
+    let id = fields
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    unique(
+        config,
+        kind,
+        id,
+        kind.endpoint_key(),
+        fields.get(kind.endpoint_key()),
+    )?;
+    let target = match kind {
+        Kind::Service => Container::Services,
+        Kind::Route => {
+            let service = resolve(config, Kind::Service, "service", fields.get("service"))?;
+            match (service, existing.as_ref().map(|e| e.loc.container)) {
+                (Some(s), Some(Container::TopRoutes)) => {
+                    fields.insert("service".into(), json!({ "id": s.id }));
+                    Container::TopRoutes
+                }
+                (Some(s), _) => {
+                    fields.remove("service");
+                    Container::ServiceRoutes(s.loc.index)
+                }
+                (None, _) => {
+                    fields.remove("service");
+                    Container::TopRoutes
+                }
+            }
+        }
+        Kind::Plugin => {
+            if fields.get("consumer").is_some_and(|c| !c.is_null()) {
+                return Err(KongError::field("consumer", "consumers are not supported"));
+            }
+            fields.remove("consumer");
+            let service = resolve(config, Kind::Service, "service", fields.get("service"))?;
+            let route = resolve(config, Kind::Route, "route", fields.get("route"))?;
+            plugin_unique(config, id, &fields, &service, &route)?;
+            match (&service, &route) {
+                (Some(s), None) => {
+                    fields.remove("service");
+                    fields.remove("route");
+                    Container::ServicePlugins(s.loc.index)
+                }
+                (None, Some(r)) => {
+                    fields.remove("service");
+                    fields.remove("route");
+                    match r.loc.container {
+                        Container::ServiceRoutes(s) => {
+                            Container::NestedRoutePlugins(s, r.loc.index)
+                        }
+                        _ => Container::TopRoutePlugins(r.loc.index),
+                    }
+                }
+                _ => {
+                    fields.remove("service");
+                    fields.remove("route");
+                    if let Some(s) = &service {
+                        fields.insert("service".into(), json!({ "id": s.id }));
+                    }
+                    if let Some(r) = &route {
+                        fields.insert("route".into(), json!({ "id": r.id }));
+                    }
+                    Container::TopPlugins
+                }
+            }
+        }
+    };
+    fields.retain(|_, v| !v.is_null());
+
+    let mut doc = to_doc(config);
+    let mut loc = None;
+    if let Some(e) = &existing {
+        let children = container_mut(&mut doc, e.loc.container).and_then(|items| {
+            if e.loc.index >= items.len() {
+                return None;
+            }
+            let old = if e.loc.container == target {
+                items[e.loc.index].take()
+            } else {
+                items.remove(e.loc.index)
+            };
+            Some(old)
+        });
+        if let Some(Value::Object(old)) = children {
+            for child in ["routes", "plugins"] {
+                if let Some(v) = old.get(child) {
+                    fields.insert(child.into(), v.clone());
+                }
+            }
+        }
+        if e.loc.container == target {
+            loc = Some(e.loc);
+        }
+    }
+    let items = container_mut(&mut doc, target).ok_or_else(|| {
+        KongError::field(
+            "",
+            "the entity's parent could not be found in the configuration",
+        )
+    })?;
+    let loc = match loc {
+        Some(loc) => {
+            items[loc.index] = Value::Object(fields);
+            loc
+        }
+        None => {
+            items.push(Value::Object(fields));
+            Loc {
+                container: target,
+                index: items.len() - 1,
+            }
+        }
+    };
+    let config = from_doc(doc).map_err(|e| KongError::Schema(relative_errors(e, Some(loc))))?;
+    Ok(Written { config, id })
+}
+
+fn plugin_unique(
+    config: &Config,
+    id: Uuid,
+    fields: &Map<String, Value>,
+    service: &Option<Entry>,
+    route: &Option<Entry>,
+) -> Result<(), KongError> {
+    let Some(name) = fields.get("name").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let s = service.as_ref().map(|e| e.id);
+    let r = route.as_ref().map(|e| e.id);
+    let taken = entity::entries(config, Kind::Plugin).iter().any(|e| {
+        e.id != id
+            && e.service == s
+            && e.route == r
+            && entity::plugin_at(config, e.loc).is_some_and(|p| p.name == name)
+    });
+    if taken {
+        let reference = |id: Option<Uuid>| id.map_or(Value::Null, |id| json!({ "id": id }));
+        return Err(KongError::Unique(json!({
+            "consumer": null,
+            "name": name,
+            "route": reference(r),
+            "service": reference(s),
+        })));
+    }
+    Ok(())
+}
+
+/// The config as a document (the file's shape).
+fn to_doc(config: &Config) -> Value {
+    serde_json::to_value(config).unwrap_or_else(|_| json!({}))
+}
+
+/// Reads a document back exactly as the loader reads a file: raw types, build, validation.
+fn from_doc(doc: Value) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig = serde_json::from_value(doc)
+        .map_err(|e| ConfigErrors::single(crate::error::ConfigError::at("", e.to_string())))?;
+    let mut errors = Collector::default();
+    let config = build::build(raw, &mut errors);
+    validate::check(&config, &mut errors);
+    errors.finish().map(|()| config)
+}
+
+/// The array `container` designates in the document, created when missing.
+fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value>> {
+    let (parent, key) = match container {
+        Container::Services => (doc, "services"),
+        Container::TopRoutes => (doc, "routes"),
+        Container::TopPlugins => (doc, "plugins"),
+        Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
+        Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),
+        Container::NestedRoutePlugins(s, r) => (
+            doc.get_mut("services")?
+                .get_mut(s)?
+                .get_mut("routes")?
+                .get_mut(r)?,
+            "plugins",
+        ),
+        Container::TopRoutePlugins(r) => (doc.get_mut("routes")?.get_mut(r)?, "plugins"),
+    };
+    parent
+        .as_object_mut()?
+        .entry(key)
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+}
+
+/// The loader's errors with paths relative to the entity at `loc` (empty path: the entity itself);
+/// errors elsewhere in the file keep their full path as an entity-level message.
+fn relative_errors(errors: ConfigErrors, loc: Option<Loc>) -> Vec<FieldError> {
+    let prefix = loc.map(|l| l.path());
+    errors
+        .0
+        .into_iter()
+        .map(|e| {
+            let rest = prefix.as_deref().and_then(|p| {
+                let rest = e.path.strip_prefix(p)?;
+                match rest.as_bytes().first() {
+                    None => Some(""),
+                    Some(b'.') => Some(&rest[1..]),
+                    Some(b'[') => Some(rest),
+                    Some(_) => None,
+                }
+            });
+            match rest {
+                Some(rel) => FieldError::new(rel, e.message),
+                None if e.path.is_empty() => FieldError::new("", e.message),
+                None => FieldError::new("", format!("{}: {}", e.path, e.message)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

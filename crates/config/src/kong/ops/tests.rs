@@ -1,0 +1,443 @@
+//! Unit tests of the Admin API writes.
+
+use super::*;
+use crate::kong::entity::{find, view};
+use crate::kong::{read_input, Body};
+use crate::load::{parse_str, to_yaml};
+
+const SID: &str = "5fa9e468-0007-4d7e-9aeb-49ca9edd6ccd";
+const PID: &str = "5f35b796-ced6-4c00-9b2a-90eef745f4f9";
+const NOW: i64 = 1_700_000_000;
+
+fn base() -> Config {
+    parse_str(&format!(
+        r#"
+_format_version: "3.0"
+services:
+  - id: {SID}
+    name: httpbin
+    url: http://127.0.0.1:8080/anything
+    routes:
+      - name: httpbin-route
+        paths: ["/"]
+    plugins:
+      - id: {PID}
+        name: openid-connect
+        config:
+          issuer: http://127.0.0.1:4593/api/oidc
+          client_id: [kong]
+          auth_methods: [introspection, password]
+  - name: other
+    host: 127.0.0.1
+"#
+    ))
+    .unwrap()
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn get(c: &Config, kind: Kind, key: &str) -> Value {
+    view(c, &find(c, kind, key).unwrap())
+}
+
+fn round_trips(c: &Config) {
+    let yaml = to_yaml(c).unwrap();
+    assert_eq!(&parse_str(&yaml).unwrap(), c, "{yaml}");
+}
+
+#[test]
+fn create_service_sets_id_and_timestamps() {
+    let w = create(
+        &base(),
+        Kind::Service,
+        obj(json!({"name": "orders", "url": "http://127.0.0.1:9000/api"})),
+        NOW,
+    )
+    .unwrap();
+    let v = get(&w.config, Kind::Service, "orders");
+    assert_eq!(v["id"], json!(w.id));
+    assert_eq!(w.id.get_version_num(), 4);
+    assert_eq!(
+        (v["host"].clone(), v["port"].clone(), v["path"].clone()),
+        (json!("127.0.0.1"), json!(9000), json!("/api"))
+    );
+    assert_eq!(
+        (v["created_at"].clone(), v["updated_at"].clone()),
+        (json!(NOW), json!(NOW))
+    );
+    assert_eq!(v["retries"], 5);
+    assert_eq!(w.config.services.len(), 3);
+    round_trips(&w.config);
+}
+
+#[test]
+fn create_refusals() {
+    let c = base();
+    assert_eq!(
+        create(
+            &c,
+            Kind::Service,
+            obj(json!({"name": "httpbin", "host": "a"})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::Unique(json!({"name": "httpbin"}))
+    );
+    assert_eq!(
+        create(&c, Kind::Service, obj(json!({"id": SID, "host": "a"})), NOW).unwrap_err(),
+        KongError::PrimaryKey(json!({"id": SID}))
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Service,
+            obj(json!({"name": "x", "port": 70000})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::Schema(vec![
+            FieldError::new("port", "must be between 1 and 65535"),
+            FieldError::new("host", "required field missing"),
+        ])
+    );
+    assert_eq!(
+        create(&c, Kind::Service, obj(json!({"url": "ftp://x"}))
+        , NOW).unwrap_err(),
+        KongError::field("url", "expected \"http\" or \"https\", got \"ftp\" (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)")
+    );
+}
+
+#[test]
+fn routes_nest_under_their_service() {
+    let c = base();
+    let w = create(
+        &c,
+        Kind::Route,
+        obj(json!({"name": "r2", "paths": ["/r2"], "service": {"name": "other"}})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(w.config.services[1].routes.len(), 1);
+    assert_eq!(w.config.services[1].routes[0].service, None);
+    let v = get(&w.config, Kind::Route, "r2");
+    assert_eq!(v["service"], json!({"id": w.config.services[1].id}));
+    round_trips(&w.config);
+
+    // Moving it to the other service by PATCH.
+    let moved = update(
+        &w.config,
+        Kind::Route,
+        "r2",
+        obj(json!({"service": {"id": SID}})),
+        NOW + 1,
+    )
+    .unwrap();
+    assert!(moved.config.services[1].routes.is_empty());
+    assert_eq!(
+        moved.config.services[0].routes[1].name.as_deref(),
+        Some("r2")
+    );
+    let v = get(&moved.config, Kind::Route, "r2");
+    assert_eq!(v["paths"], json!(["/r2"]));
+    assert_eq!(
+        (v["created_at"].clone(), v["updated_at"].clone()),
+        (json!(NOW), json!(NOW + 1))
+    );
+}
+
+#[test]
+fn route_refusals() {
+    let c = base();
+    let missing = Uuid::new_v4();
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(json!({"paths": ["/x"], "service": {"id": missing}})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::ForeignKeyInvalid {
+            field: "service",
+            key: json!({"id": missing}),
+            parent: "services"
+        }
+    );
+    assert_eq!(
+        create(&c, Kind::Route, obj(json!({"service": {"id": SID}})), NOW).unwrap_err(),
+        KongError::field(
+            "",
+            "must set at least one of methods, hosts, headers or paths"
+        )
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(json!({"service": {"id": SID}, "paths": ["/ok", "nope"]})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field("paths[1]", "must start with \"/\"")
+    );
+    assert_eq!(
+        create(&c, Kind::Route, obj(json!({"paths": ["/x"]})), NOW).unwrap_err(),
+        KongError::field(
+            "service",
+            "required field missing (a top-level route must name its service)"
+        )
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(json!({"name": "httpbin-route", "paths": ["/x"], "service": {"id": SID}})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::Unique(json!({"name": "httpbin-route"}))
+    );
+}
+
+#[test]
+fn how_to_patch_merges_config_key_by_key() {
+    let c = base();
+    let input = read_input(
+        Kind::Plugin,
+        Body::Form(vec![
+            ("config.bearer_token_param_type".into(), "header".into()),
+            ("config.auth_methods".into(), "introspection".into()),
+            ("config.auth_methods".into(), "password".into()),
+        ]),
+        Some("openid-connect"),
+    )
+    .unwrap();
+    let w = update(&c, Kind::Plugin, PID, input, NOW).unwrap();
+    let v = get(&w.config, Kind::Plugin, PID);
+    assert_eq!(
+        v["config"]["auth_methods"],
+        json!(["introspection", "password"])
+    );
+    assert_eq!(v["config"]["bearer_token_param_type"], json!(["header"]));
+    assert_eq!(v["config"]["client_id"], json!(["kong"]));
+    assert_eq!(v["config"]["issuer"], "http://127.0.0.1:4593/api/oidc");
+    assert_eq!(v["service"], json!({"id": SID}));
+    assert_eq!(v["updated_at"], NOW);
+    // Stored as the user's keys, nested where it was.
+    assert_eq!(
+        w.config.services[0].plugins[0].config,
+        json!({"issuer": "http://127.0.0.1:4593/api/oidc", "client_id": ["kong"],
+               "auth_methods": ["introspection", "password"], "bearer_token_param_type": ["header"]})
+    );
+    round_trips(&w.config);
+}
+
+#[test]
+fn patch_refusals() {
+    let c = base();
+    assert_eq!(
+        update(&c, Kind::Plugin, PID, obj(json!({"config": {"auth_methods": ["nope"]}})), NOW).unwrap_err(),
+        KongError::field("config.auth_methods[0]", "expected one of: password, client_credentials, authorization_code, bearer, introspection, userinfo, kong_oauth2, refresh_token, session")
+    );
+    assert_eq!(
+        update(
+            &c,
+            Kind::Plugin,
+            &Uuid::new_v4().to_string(),
+            Map::new(),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::PlainNotFound
+    );
+    let id = Uuid::new_v4();
+    assert_eq!(
+        update(&c, Kind::Service, &id.to_string(), Map::new(), NOW).unwrap_err(),
+        KongError::NotFound(json!({"id": id}))
+    );
+    assert_eq!(
+        update(&c, Kind::Route, "nope", Map::new(), NOW).unwrap_err(),
+        KongError::NotFound(json!({"name": "nope"}))
+    );
+    assert_eq!(
+        update(
+            &c,
+            Kind::Service,
+            "other",
+            obj(json!({"name": "httpbin"})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::Unique(json!({"name": "httpbin"}))
+    );
+}
+
+#[test]
+fn patch_service_url_and_fields() {
+    let c = base();
+    let w = update(
+        &c,
+        Kind::Service,
+        "httpbin",
+        obj(json!({"url": "http://localhost:81", "retries": 2})),
+        NOW,
+    )
+    .unwrap();
+    let v = get(&w.config, Kind::Service, "httpbin");
+    assert_eq!(
+        (
+            v["host"].clone(),
+            v["port"].clone(),
+            v["path"].clone(),
+            v["retries"].clone()
+        ),
+        (json!("localhost"), json!(81), Value::Null, json!(2))
+    );
+    // Children stay.
+    assert_eq!(w.config.services[0].routes.len(), 1);
+    assert_eq!(w.config.services[0].plugins.len(), 1);
+}
+
+#[test]
+fn put_replaces_and_keeps_id_by_name() {
+    let c = base();
+    let before = find(&c, Kind::Service, "other").unwrap().id;
+    let w = upsert(
+        &c,
+        Kind::Service,
+        "other",
+        obj(json!({"host": "localhost", "retries": 1})),
+        NOW,
+    )
+    .unwrap();
+    let v = get(&w.config, Kind::Service, "other");
+    assert_eq!(v["id"], json!(before));
+    assert_eq!(v["name"], "other");
+    assert_eq!(v["retries"], 1);
+    let w = upsert(
+        &w.config,
+        Kind::Service,
+        "other",
+        obj(json!({"host": "localhost"})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        get(&w.config, Kind::Service, "other")["retries"],
+        5,
+        "omitted fields reset"
+    );
+    // PUT on a new id creates.
+    let id = Uuid::new_v4();
+    let w = upsert(
+        &w.config,
+        Kind::Service,
+        &id.to_string(),
+        obj(json!({"host": "localhost", "name": "n"})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(get(&w.config, Kind::Service, "n")["id"], json!(id));
+    // PUT of the plugin keeps it on its service, config reset to the body.
+    let w = upsert(&c, Kind::Plugin, PID, obj(json!({"name": "openid-connect", "service": {"id": SID}, "config": {"issuer": "http://127.0.0.1:1/"}})), NOW).unwrap();
+    assert_eq!(
+        w.config.services[0].plugins[0].config,
+        json!({"issuer": "http://127.0.0.1:1/"})
+    );
+}
+
+#[test]
+fn plugins_place_by_scope_and_are_unique() {
+    let c = base();
+    let cfg = json!({"issuer": "http://127.0.0.1:1/"});
+    assert_eq!(
+        create(
+            &c,
+            Kind::Plugin,
+            obj(json!({"name": "openid-connect", "service": {"id": SID}, "config": cfg})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::Unique(
+            json!({"consumer": null, "name": "openid-connect", "route": null, "service": {"id": SID}})
+        )
+    );
+    let w = create(
+        &c,
+        Kind::Plugin,
+        obj(json!({"name": "openid-connect", "route": {"name": "httpbin-route"}, "config": cfg})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(w.config.services[0].routes[0].plugins.len(), 1);
+    let rid = w.config.services[0].routes[0].id;
+    assert_eq!(
+        get(&w.config, Kind::Plugin, &w.id.to_string())["route"],
+        json!({"id": rid})
+    );
+    let g = create(
+        &w.config,
+        Kind::Plugin,
+        obj(json!({"name": "openid-connect", "config": cfg})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(g.config.plugins.len(), 1);
+    assert_eq!(
+        create(&c, Kind::Plugin, obj(json!({"name": "rate-limiting"})), NOW).unwrap_err(),
+        KongError::field(
+            "name",
+            "unknown plugin \"rate-limiting\" (supported: openid-connect)"
+        )
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Plugin,
+            obj(json!({"name": "openid-connect", "config": {"issuer": "http://x/", "timeout": 0}})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field("config.timeout", "value must be greater than 0")
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Plugin,
+            obj(json!({"name": "openid-connect", "consumer": {"id": SID}})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field("consumer", "consumers are not supported")
+    );
+}
+
+#[test]
+fn deletes() {
+    let c = base();
+    assert_eq!(
+        delete(&c, Kind::Service, "httpbin").unwrap_err(),
+        KongError::ForeignKeyRestricted {
+            parent: "services",
+            child: "routes"
+        }
+    );
+    assert!(delete(&c, Kind::Service, "nope").unwrap().is_none());
+    let after = delete(&c, Kind::Service, "other").unwrap().unwrap();
+    assert_eq!(after.services.len(), 1);
+    let after = delete(&c, Kind::Plugin, PID).unwrap().unwrap();
+    assert!(after.services[0].plugins.is_empty());
+    // A global plugin scoped to a route goes with the route.
+    let w = create(&c, Kind::Plugin, obj(json!({"name": "openid-connect", "service": {"id": SID}, "route": {"name": "httpbin-route"}, "config": {"issuer": "http://i/"}})), NOW).unwrap();
+    assert_eq!(w.config.plugins.len(), 1);
+    let after = delete(&w.config, Kind::Route, "httpbin-route")
+        .unwrap()
+        .unwrap();
+    assert!(after.plugins.is_empty());
+    assert!(after.services[0].routes.is_empty());
+}

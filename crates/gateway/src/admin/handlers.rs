@@ -1,0 +1,257 @@
+//! The Admin API's entity handlers, one generic set for services, routes and plugins, top-level or nested
+//! under a parent (`/services/{s}/routes`, `/services/{s}/plugins`, `/routes/{r}/plugins`).
+//! Decisions (decoding, merging, validation, views) are the pure functions of `gateway_config::kong`;
+//! these handlers read the request, take the write path of [`super::persist`] and answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::Json;
+use gateway_config::kong::entity::{self, Entry};
+use gateway_config::kong::page::{self, ListQuery};
+use gateway_config::kong::{ops, read_input, Kind, KongError};
+use gateway_config::model::Config;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::{body, persist};
+use crate::state::AppState;
+
+/// The parent of a nested endpoint: a service or a route, by id or name.
+#[derive(Debug, Clone)]
+pub struct Parent {
+    /// `Service` or `Route`.
+    pub kind: Kind,
+    /// The id or name from the URL.
+    pub key: String,
+}
+
+impl Parent {
+    /// `/services/{key}/...`
+    pub fn service(key: String) -> Option<Parent> {
+        Some(Parent {
+            kind: Kind::Service,
+            key,
+        })
+    }
+
+    /// `/routes/{key}/...`
+    pub fn route(key: String) -> Option<Parent> {
+        Some(Parent {
+            kind: Kind::Route,
+            key,
+        })
+    }
+
+    /// The reference field children use: `service` or `route`.
+    fn field(&self) -> &'static str {
+        match self.kind {
+            Kind::Route => "route",
+            _ => "service",
+        }
+    }
+
+    /// True when `child` belongs to the parent entity with this id.
+    fn owns(&self, id: Uuid, child: &Entry) -> bool {
+        match self.kind {
+            Kind::Route => child.route == Some(id),
+            _ => child.service == Some(id),
+        }
+    }
+}
+
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+fn resolve_parent(config: &Config, parent: &Option<Parent>) -> Result<Option<Uuid>, ApiError> {
+    match parent {
+        None => Ok(None),
+        Some(p) => entity::find(config, p.kind, &p.key)
+            .map(|e| Some(e.id))
+            .ok_or(ApiError::NotFound),
+    }
+}
+
+/// The entity `key` designates, checked to belong to the parent (when nested).
+fn find_child(
+    config: &Config,
+    kind: Kind,
+    key: &str,
+    parent: &Option<Parent>,
+) -> Result<Option<Entry>, ApiError> {
+    let parent_id = resolve_parent(config, parent)?;
+    let found = entity::find(config, kind, key);
+    match (parent, parent_id, found) {
+        (Some(p), Some(pid), Some(e)) if !p.owns(pid, &e) => Err(ApiError::NotFound),
+        (_, _, found) => Ok(found),
+    }
+}
+
+fn view_of(config: &Config, kind: Kind, id: Uuid) -> Value {
+    entity::entries(config, kind)
+        .into_iter()
+        .find(|e| e.id == id)
+        .map_or(Value::Null, |e| entity::view(config, &e))
+}
+
+/// `GET /{collection}`, `GET /{parent}/{key}/{collection}`.
+pub async fn list(
+    state: Arc<AppState>,
+    kind: Kind,
+    parent: Option<Parent>,
+    query: HashMap<String, String>,
+) -> Answer {
+    let snap = state.snapshot.load();
+    let config = &snap.config;
+    let parent_id = resolve_parent(config, &parent)?;
+    let items: Vec<Value> = entity::entries(config, kind)
+        .into_iter()
+        .filter(|e| match (&parent, parent_id) {
+            (Some(p), Some(pid)) => p.owns(pid, e),
+            _ => true,
+        })
+        .map(|e| entity::view(config, &e))
+        .collect();
+    let link = match &parent {
+        None => format!("/{}", kind.collection()),
+        Some(p) => format!("/{}/{}/{}", p.kind.collection(), p.key, kind.collection()),
+    };
+    let q = ListQuery {
+        size: query.get("size").cloned(),
+        offset: query.get("offset").cloned(),
+        tags: query.get("tags").cloned(),
+    };
+    Ok((StatusCode::OK, Json(page::page(items, &q, &link)?)))
+}
+
+/// `GET /{collection}/{key}` (and nested).
+pub async fn get(state: Arc<AppState>, kind: Kind, key: String, parent: Option<Parent>) -> Answer {
+    let snap = state.snapshot.load();
+    match find_child(&snap.config, kind, &key, &parent)? {
+        Some(e) => Ok((StatusCode::OK, Json(entity::view(&snap.config, &e)))),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+/// The request's entity fields; `existing_key` lets a PATCH or PUT type a plugin's `config` by the stored name.
+async fn input(
+    state: &AppState,
+    kind: Kind,
+    existing_key: Option<&str>,
+    request: Request,
+) -> Result<Map<String, Value>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = body::read(&parts.headers, body).await?;
+    let plugin_name = match (kind, existing_key) {
+        (Kind::Plugin, Some(key)) => {
+            let snap = state.snapshot.load();
+            entity::find(&snap.config, Kind::Plugin, key)
+                .and_then(|e| entity::plugin_at(&snap.config, e.loc).map(|p| p.name.clone()))
+        }
+        _ => None,
+    };
+    Ok(read_input(kind, body, plugin_name.as_deref())?)
+}
+
+/// `POST /{collection}` (and nested: the parent reference is set from the URL).
+pub async fn create(
+    state: Arc<AppState>,
+    kind: Kind,
+    parent: Option<Parent>,
+    request: Request,
+) -> Answer {
+    let mut fields = input(&state, kind, None, request).await?;
+    let now = crate::server::unix_now();
+    let view = persist::write(&state, kind, move |config| {
+        if let Some(p) = &parent {
+            let pid = resolve_parent(config, &parent)
+                .ok()
+                .flatten()
+                .ok_or(KongError::PlainNotFound)?;
+            fields.insert(p.field().into(), json!({ "id": pid }));
+        }
+        let w = ops::create(config, kind, fields, now)?;
+        let view = view_of(&w.config, kind, w.id);
+        Ok((Some(w.config), view))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `PUT /{collection}/{key}`: create or replace (200 either way).
+pub async fn put(
+    state: Arc<AppState>,
+    kind: Kind,
+    key: String,
+    parent: Option<Parent>,
+    request: Request,
+) -> Answer {
+    let mut fields = input(&state, kind, Some(&key), request).await?;
+    let now = crate::server::unix_now();
+    let view = persist::write(&state, kind, move |config| {
+        if let Some(p) = &parent {
+            let pid = resolve_parent(config, &parent)
+                .ok()
+                .flatten()
+                .ok_or(KongError::PlainNotFound)?;
+            fields.insert(p.field().into(), json!({ "id": pid }));
+        }
+        let w = ops::upsert(config, kind, &key, fields, now)?;
+        let view = view_of(&w.config, kind, w.id);
+        Ok((Some(w.config), view))
+    })
+    .await?;
+    Ok((StatusCode::OK, Json(view)))
+}
+
+/// `PATCH /{collection}/{key}`: merge into the existing entity.
+pub async fn patch(
+    state: Arc<AppState>,
+    kind: Kind,
+    key: String,
+    parent: Option<Parent>,
+    request: Request,
+) -> Answer {
+    let fields = input(&state, kind, Some(&key), request).await?;
+    let now = crate::server::unix_now();
+    let view = persist::write(&state, kind, move |config| {
+        if parent.is_some()
+            && find_child(config, kind, &key, &parent)
+                .ok()
+                .flatten()
+                .is_none()
+        {
+            return Err(KongError::PlainNotFound);
+        }
+        let w = ops::update(config, kind, &key, fields, now)?;
+        let view = view_of(&w.config, kind, w.id);
+        Ok((Some(w.config), view))
+    })
+    .await?;
+    Ok((StatusCode::OK, Json(view)))
+}
+
+/// `DELETE /{collection}/{key}`: 204, also when there is nothing to delete.
+pub async fn delete(
+    state: Arc<AppState>,
+    kind: Kind,
+    key: String,
+    parent: Option<Parent>,
+) -> Result<StatusCode, ApiError> {
+    {
+        let snap = state.snapshot.load();
+        if find_child(&snap.config, kind, &key, &parent)?.is_none() {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    persist::write(&state, kind, move |config| {
+        if find_child(config, kind, &key, &parent).is_err() {
+            return Err(KongError::PlainNotFound);
+        }
+        Ok((ops::delete(config, kind, &key)?, ()))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
