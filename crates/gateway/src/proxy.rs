@@ -183,6 +183,9 @@ impl ProxyHttp for Gateway {
     /// Kong-style JSON for upstream failures: 502 refused/broken, 504 timeouts.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let (code, body) = error_response(e);
+        // The connection is not reused (below): say so with `Connection: close`, as Pingora's own
+        // error responses do, or a keep-alive client may send its next request into a closed socket.
+        session.set_keepalive(None);
         if code > 0 {
             if let Err(err) = responses::send_json(session, code, body).await {
                 log::debug!("could not send error response: {err}");
@@ -231,6 +234,18 @@ impl ProxyHttp for Gateway {
             auth: ctx.auth,
             elapsed,
         });
+    }
+
+    /// How Pingora's own warn/error lines ("Fail to proxy: ...") name the request: method, path and
+    /// Host, never the query string, which may carry `access_token` (Pingora's default prints it).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .unwrap_or_default();
+        format!("{} {}, Host: {host}", req.method, req.uri.path())
     }
 }
 
