@@ -3,6 +3,7 @@
 mod access_log;
 mod admin;
 mod cli;
+mod lifecycle;
 mod metrics;
 mod proxy;
 mod reload;

@@ -59,6 +59,10 @@ impl ProxyHttp for Gateway {
 
     /// Route the request, then run the route's authentication. Ok(true): a response was sent.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if crate::lifecycle::draining() {
+            // Shutting down or upgrading: answer this request, then let the client reconnect elsewhere.
+            session.set_keepalive(None);
+        }
         let Some(matched) = find_route(&ctx.snap, session.req_header()) else {
             metrics::get().no_route.inc();
             responses::send_json(session, 404, responses::NO_ROUTE).await?;

@@ -22,8 +22,10 @@ pub async fn reload_from_file(state: &AppState) -> Result<(), String> {
     let metrics = crate::metrics::get();
     let result = read_config(&state.config_path).and_then(|(mut config, source)| {
         state.overrides.apply(&mut config);
-        warn_listener_changes(&state.started_with, &config.gateway);
-        state.install(config, &source).map_err(|e| e.to_string())
+        let settings = config.gateway.clone();
+        let snap = state.install(config, &source).map_err(|e| e.to_string())?;
+        warn_listener_changes(&state.started_with, &settings);
+        Ok(snap)
     });
     match &result {
         Ok(snap) => {
@@ -49,7 +51,8 @@ pub async fn reload_from_file(state: &AppState) -> Result<(), String> {
     result.map(|_| ())
 }
 
-/// Listener and process settings are fixed at start: say so when a reload changes them.
+/// Listener and process settings are fixed at start: say so when an applied reload changes them (every
+/// reload repeats the warning until the process is restarted or upgraded).
 fn warn_listener_changes(
     running: &gateway_config::model::Settings,
     new: &gateway_config::model::Settings,
@@ -65,6 +68,17 @@ fn warn_listener_changes(
             "upstream_keepalive_pool_size",
             running.upstream_keepalive_pool_size != new.upstream_keepalive_pool_size,
         ),
+        ("log_level", running.log_level != new.log_level),
+        (
+            "grace_period_seconds",
+            running.grace_period_seconds != new.grace_period_seconds,
+        ),
+        (
+            "graceful_shutdown_timeout_seconds",
+            running.graceful_shutdown_timeout_seconds != new.graceful_shutdown_timeout_seconds,
+        ),
+        ("pid_file", running.pid_file != new.pid_file),
+        ("upgrade_sock", running.upgrade_sock != new.upgrade_sock),
     ];
     for (name, changed) in changes {
         if changed {

@@ -2,7 +2,8 @@
 //! reload services.
 
 use crate::admin::AdminService;
-use crate::cli::{default_pid_file, RunArgs};
+use crate::cli::{default_pid_file, RunArgs as CliRunArgs};
+use crate::lifecycle;
 use crate::proxy::Gateway;
 use crate::reload::{self, ReloadService};
 use crate::snapshot;
@@ -11,6 +12,7 @@ use gateway_auth::AuthRegistry;
 use gateway_config::model::Config;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
+use pingora::server::RunArgs;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -27,7 +29,7 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    fn from_args(args: &RunArgs) -> Self {
+    fn from_args(args: &CliRunArgs) -> Self {
         Self {
             proxy_listen: args.proxy_listen.clone(),
             admin_listen: args.admin_listen.clone(),
@@ -66,8 +68,12 @@ impl Overrides {
     }
 }
 
-/// Start the gateway; returns only on a start-up error (Pingora exits the process itself).
-pub fn run(args: RunArgs) -> ExitCode {
+/// Start the gateway; returns only on a start-up error (the process exits when Pingora stops).
+pub fn run(mut args: CliRunArgs) -> ExitCode {
+    // Daemon mode changes the working directory to `/`: keep every path usable for SIGHUP and the pid file.
+    args.config = absolute(&args.config);
+    args.pid_file = args.pid_file.as_deref().map(absolute);
+    args.upgrade_sock = args.upgrade_sock.as_deref().map(absolute);
     let overrides = Overrides::from_args(&args);
     let (mut config, source) = match reload::read_config(&args.config) {
         Ok(loaded) => loaded,
@@ -103,8 +109,19 @@ pub fn run(args: RunArgs) -> ExitCode {
         test: false,
         conf: None,
     };
+    let pid_file = std::path::PathBuf::from(&conf.pid_file);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
+    // With `--upgrade` this waits (a few seconds at most) for the old process to hand its listening
+    // sockets over the upgrade socket, which it does on SIGQUIT.
     server.bootstrap();
+    if args.upgrade {
+        log::info!("upgrade: listening sockets received from the old process");
+    }
+    if !args.daemon {
+        // Written only now, so that during an upgrade the pid file names the old process until the new
+        // one holds the sockets. In daemon mode Pingora writes it after forking.
+        lifecycle::write_pid_file(&pid_file);
+    }
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
@@ -133,10 +150,20 @@ pub fn run(args: RunArgs) -> ExitCode {
         settings.admin_listen,
         settings.worker_threads
     );
-    server.run_forever()
+    server.run(RunArgs {
+        shutdown_signal: Box::new(lifecycle::ShutdownSignals),
+    });
+    lifecycle::remove_pid_file(&pid_file);
+    log::info!("gateway stopped");
+    std::process::exit(0)
 }
 
-fn server_conf(settings: &gateway_config::model::Settings, args: &RunArgs) -> ServerConf {
+/// `path` made absolute against the current directory (unchanged if that fails).
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn server_conf(settings: &gateway_config::model::Settings, args: &CliRunArgs) -> ServerConf {
     let mut conf = ServerConf {
         threads: settings.worker_threads.max(1),
         upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
@@ -144,30 +171,43 @@ fn server_conf(settings: &gateway_config::model::Settings, args: &RunArgs) -> Se
         graceful_shutdown_timeout_seconds: Some(settings.graceful_shutdown_timeout_seconds),
         ..ServerConf::default()
     };
-    conf.pid_file = settings
-        .pid_file
-        .clone()
-        .unwrap_or_else(|| default_pid_file(&args.config))
-        .display()
-        .to_string();
-    conf.upgrade_sock = settings
-        .upgrade_sock
-        .clone()
-        .unwrap_or_else(|| {
-            let mut p = args.config.as_os_str().to_owned();
-            p.push(".upgrade.sock");
-            std::path::PathBuf::from(p)
-        })
-        .display()
-        .to_string();
+    conf.pid_file = absolute(
+        &settings
+            .pid_file
+            .clone()
+            .unwrap_or_else(|| default_pid_file(&args.config)),
+    )
+    .display()
+    .to_string();
+    conf.upgrade_sock = absolute(&settings.upgrade_sock.clone().unwrap_or_else(|| {
+        let mut p = args.config.as_os_str().to_owned();
+        p.push(".upgrade.sock");
+        std::path::PathBuf::from(p)
+    }))
+    .display()
+    .to_string();
     conf
 }
 
+/// Dependencies that log message contents below `info`: at debug Pingora logs upstream URIs (query
+/// tokens) and response bodies, at trace every request header (`Authorization`). They are capped at
+/// `info` whatever `log_level`/`RUST_LOG` say, so no credential reaches the log.
+const CONTENT_LOGGING_MODULES: &[&str] = &["pingora_proxy", "pingora_core"];
+
 fn init_logging(level: &str) {
     let mut builder = env_logger::Builder::new();
-    builder.filter_level(parse_level(level));
+    let mut max = parse_level(level);
+    builder.filter_level(max);
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
+        // The most verbose level any directive now allows (a bare level in RUST_LOG replaces `level`).
+        let mut probe = env_logger::Builder::new();
+        probe.filter_level(max).parse_filters(&spec);
+        max = probe.build().filter();
+    }
+    // Later directives for the same module replace earlier ones, so this wins over RUST_LOG.
+    for module in CONTENT_LOGGING_MODULES {
+        builder.filter_module(module, max.min(log::LevelFilter::Info));
     }
     builder.format_timestamp_millis();
     // A second init (never in the binary) is harmless.
