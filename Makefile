@@ -33,3 +33,17 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+## bench: wrk benchmark of the gateway against bare Pingora and nginx auth_request (not part of test);
+## rewrites docs/benchmarks.md and docs/benchmarks.svg. Knobs: BENCH_DURATION, BENCH_ROUNDS, ... (bench/run.sh)
+.PHONY: bench
+bench:
+	bench/run.sh
+
+## fuzz: property tests of the YAML loader, Admin API form decoding/patch merge, token extraction and the
+## Basic decoder with many cases (`make test` runs them with proptest's default of 256; cargo-fuzz needs a
+## nightly toolchain, see docs/security.md). Override the count with FUZZ_CASES=...
+FUZZ_CASES ?= 100000
+.PHONY: fuzz
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p gateway-config -p gateway-auth --test proptests

@@ -4,13 +4,13 @@
 Starts every server itself on 127.0.0.1 (free ports), pinned with `taskset`, runs `wrk`, and writes
 docs/benchmarks.md and docs/benchmarks.svg. Python standard library only.
 
-Sections (BENCH_SECTIONS, comma-separated, default all): throughput, coalescing, memory, reload.
+Sections (BENCH_SECTIONS, comma-separated, default all): throughput, coalescing, memory, reload, scaleout.
 Knobs (environment): BENCH_DURATION (s, per measured wrk run, default 10), BENCH_ROUNDS (3),
 BENCH_WARMUP (s, 1), BENCH_CONNECTIONS (32), BENCH_SERVER_CPUS ("0"), BENCH_CLIENT_CPUS ("1"),
 BENCH_IDP_CPUS (= client CPUs), BENCH_TOKENS (1000), BENCH_MEM_COUNTS ("100000,1000000"),
 BENCH_COALESCE (256), BENCH_IDP_DELAY_MS (100), BENCH_RELOAD_SERVICES (10000), BENCH_RELOAD_ROUNDS (5),
 BENCH_RELOAD_INTERVAL (s, 1.0), BENCH_OUT (docs/benchmarks.md), BENCH_KEEP (1 keeps the work dir),
-BENCH_LABEL (free text shown in the report's title, e.g. "smoke run"), BENCH_MEM_SETTINGS ("key: value;..."
+BENCH_LABEL (free text shown in the report's title, e.g. "smoke run"), BENCH_SCALEOUT_TOKENS (50), BENCH_MEM_SETTINGS ("key: value;..."
 added to the memory instance's `gateway:` block, e.g. a token-cache capacity).
 """
 
@@ -78,8 +78,9 @@ class Settings:
         self.reload_services = env_int("BENCH_RELOAD_SERVICES", 10000)
         self.reload_rounds = env_int("BENCH_RELOAD_ROUNDS", 5)
         self.reload_interval = env_float("BENCH_RELOAD_INTERVAL", 1.0)
+        self.scaleout_tokens = env_int("BENCH_SCALEOUT_TOKENS", 50)
         self.sections = [s.strip() for s in os.environ.get(
-            "BENCH_SECTIONS", "throughput,coalescing,memory,reload").split(",") if s.strip()]
+            "BENCH_SECTIONS", "throughput,coalescing,memory,reload,scaleout").split(",") if s.strip()]
         self.out = os.environ.get("BENCH_OUT", os.path.join(ROOT, "docs", "benchmarks.md"))
         self.keep = os.environ.get("BENCH_KEEP", "") == "1"
         self.label = os.environ.get("BENCH_LABEL", "")
@@ -670,6 +671,61 @@ def section_coalescing(st, procs, env, results):
         proxy.close()
 
 
+def section_scaleout(st, procs, env, results):
+    """1 vs 3 gateway nodes, with and without the shared cache (`gateway.cluster_cache` on a redis-server):
+    IdP introspection calls per token (each fresh token sent once to every node at the same moment) and
+    RPS (one wrk per node at the same time, the connections split between them, over the cached tokens)."""
+    if not os.access(gateway_bin(st), os.X_OK):
+        results["notes"].append("scaleout: gateway binary missing, not run")
+        return
+    if shutil.which("redis-server") is None:
+        results["notes"].append("scaleout: redis-server missing (Debian package redis-server), not run")
+        return
+    redis_port = free_port()
+    p = procs.start("redis", ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
+                              "--bind", "127.0.0.1"], cpus=st.server_cpus)
+    wait_port(redis_port, p)
+    up = env["upstream_port"]
+    rotate = lua_script(procs.workdir, "rotate")
+    cluster = ("  cluster_cache:\n"
+               f"    redis_url: redis://127.0.0.1:{redis_port}\n"
+               "    salt: bench-cluster-salt-0123456789\n")
+    for key, label, n, shared in (("one", "1 node, local cache", 1, False),
+                                  ("three_local", "3 nodes, local caches only", 3, False),
+                                  ("three_shared", "3 nodes, shared cache (Redis)", 3, True)):
+        nodes = []
+        for i in range(n):
+            port, admin = free_port(), free_port()
+            yaml_text = gateway_yaml(port, admin, [("api", f"http://127.0.0.1:{up}/", "/", True)],
+                                     oidc_plugin(env["issuer"]))
+            if shared:
+                yaml_text = yaml_text.replace("\nservices:\n", "\n" + cluster + "services:\n", 1)
+            nodes.append(Gateway(procs, st, f"gateway-{key}-{i}", yaml_text, port, admin, st.server_cpus))
+        tokens = mint_tokens(env["issuer"], st.scaleout_tokens)
+        before = sum(idp_introspections(g.admin_port) for g in nodes)
+        pairs = [(g, t) for t in tokens for g in nodes]
+        with concurrent.futures.ThreadPoolExecutor(max(4, 2 * n)) as ex:
+            statuses = list(ex.map(lambda gt: http_call(f"http://127.0.0.1:{gt[0].port}/",
+                                                        headers={"Authorization": f"Bearer {gt[1]}"})[0], pairs))
+        calls = sum(idp_introspections(g.admin_port) for g in nodes) - before
+        tok_file = os.path.join(procs.workdir, f"tokens-scaleout-{key}.txt")
+        with open(tok_file, "w") as f:
+            f.write("\n".join(tokens) + "\n")
+        with concurrent.futures.ThreadPoolExecutor(n) as ex:
+            runs = list(ex.map(lambda g: run_wrk(st, f"http://127.0.0.1:{g.port}/", rotate, [tok_file],
+                                                 conns=max(1, st.conns // n)), nodes))
+        row = {"key": key, "label": label, "nodes": n, "shared": shared, "tokens": len(tokens),
+               "requests_per_token": n, "non_200_first_pass": sum(1 for s in statuses if s != 200),
+               "idp_calls": calls, "idp_calls_per_token": calls / max(1, len(tokens)),
+               "rps": sum(r["rps"] for r in runs), "p99_ms": max(r["p99_us"] for r in runs) / 1000,
+               "wrk_errors": sum(r["errors"] + r["status_errors"] for r in runs)}
+        log(f"scaleout {label}: IdP calls per token {row['idp_calls_per_token']:.2f}, "
+            f"{row['rps']:.0f} rps (p99 {row['p99_ms']:.2f} ms)")
+        results["scaleout"].append(row)
+        for g in nodes:
+            g.stop()
+
+
 def section_memory(st, procs, env, results):
     if not os.access(gateway_bin(st), os.X_OK):
         results["notes"].append("memory: gateway binary missing, not run")
@@ -888,7 +944,7 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     results = {"settings": st.as_dict(), "machine": versions(st), "command": a.command, "env": {
         k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, "notes": [], "throughput": [],
-        "coalescing": [], "memory": [], "reload": None, "workdir": workdir}
+        "coalescing": [], "memory": [], "reload": None, "scaleout": [], "workdir": workdir}
     t_start = time.monotonic()
     ok = False
     try:
@@ -899,7 +955,8 @@ def main():
         log(f"IdP ready: {env['issuer']}")
         env["tokens"] = mint_tokens(env["issuer"], st.tokens)
         for name, fn in (("throughput", section_throughput), ("coalescing", section_coalescing),
-                         ("memory", section_memory), ("reload", section_reload)):
+                         ("memory", section_memory), ("reload", section_reload),
+                         ("scaleout", section_scaleout)):
             if name not in st.sections:
                 continue
             t0 = time.monotonic()

@@ -290,6 +290,25 @@ def write_markdown(results, path, svg_name):
         L.append("Not run.")
     L.append("")
 
+    L.append("## Scale-out: 1 vs 3 nodes, with and without the shared cache")
+    L.append("")
+    so = results.get("scaleout") or []
+    if so:
+        L.append("Each node is a gateway process on the same server CPUs (so RPS shows the cost of the extra "
+                 "hops, not more hardware). Fresh tokens are each sent once to every node at the same moment; "
+                 "IdP calls are the nodes' `gateway_idp_requests_total{endpoint=\"introspection\"}` summed. RPS: "
+                 "one wrk per node at the same time (connections split), over the then cached tokens. The shared "
+                 "cache is `gateway.cluster_cache` on a local `redis-server` (see `docs/scale-out.md`).")
+        L.append("")
+        L.append("| setup | tokens | requests per token | IdP calls per token | RPS (sum) | p99 (worst node) | non-200 |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for r in so:
+            L.append(f"| {r['label']} | {r['tokens']} | {r['requests_per_token']} | {r['idp_calls_per_token']:.2f} | "
+                     f"{_fmt_int(r['rps'])} | {r['p99_ms']:.2f} ms | {r['non_200_first_pass'] + r['wrk_errors']} |")
+    else:
+        L.append("Not run.")
+    L.append("")
+
     notes_file = os.path.join(HERE, "notes.md")
     if os.path.exists(notes_file):
         with open(notes_file) as f:

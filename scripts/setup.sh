@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev)
+APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server)
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/scripts/requirements.txt"
 PYTHON="${PYTHON:-python3}"

@@ -232,7 +232,9 @@ fn listen_addrs(yaml: &str) -> Result<(SocketAddr, Option<SocketAddr>), String> 
     };
     let proxy = get("proxy_listen")
         .ok_or("the test config needs gateway.proxy_listen (tests never use port 8000)")?;
-    let proxy = connect_addr(&proxy)?;
+    // The first `proxy_listen` entry, without Kong-style flags such as ` ssl`.
+    let first = proxy.split(',').next().unwrap_or_default();
+    let proxy = connect_addr(first.split_whitespace().next().unwrap_or_default())?;
     let admin = get("admin_listen").map(|a| connect_addr(&a)).transpose()?;
     Ok((proxy, admin))
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use gateway_config::plugins::openid_connect::OidcConfig;
 
+use dashmap::DashMap;
+
+use crate::breaker::{GuardSettings, IdpGuard};
 use crate::cache::{now_ms, secs_to_ms, CacheKey, Keyer, TimedCache, TtlPolicy};
 use crate::claims::Requirement;
 use crate::discovery::Discovery;
@@ -14,11 +17,16 @@ use crate::extract::{Credential, ExtractPlan, Source};
 use crate::grants::{GrantRequest, GrantedToken};
 use crate::http_client::{arg_pairs, header_pairs, ClientAuth, HttpClients, IdpHttp};
 use crate::introspect::{ClaimPlan, Introspected, IntrospectionRequest};
+use crate::resurrect::Resurrect;
 use crate::upstream::UpstreamPlan;
 use crate::{metrics, Decision, RequestParts, Upstream};
 
 /// Default number of entries of each token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
+
+/// Longest credential accepted (a bearer token, or a username/password or client id/secret pair, in
+/// bytes): longer ones are a 401 without calling the IdP.
+pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
 /// The compiled openid-connect plugin for one config, with its caches.
 #[derive(Debug)]
@@ -44,6 +52,11 @@ pub struct Authenticator {
     keyer: Keyer,
     introspection_cache: Option<TimedCache<Arc<Introspected>>>,
     token_cache: Option<TimedCache<Arc<GrantedToken>>>,
+    resurrect: Option<Resurrect>,
+    /// The shared Redis level (`gateway.cluster_cache`), when configured.
+    cluster: Option<crate::cluster::Cluster>,
+    guard_settings: GuardSettings,
+    guards: DashMap<String, Arc<IdpGuard>>,
 }
 
 /// A hash of the config's canonical JSON (defaults filled in): equal configs share an authenticator.
@@ -162,6 +175,18 @@ impl Authenticator {
             token_cache: cfg
                 .cache_tokens
                 .then(|| TimedCache::new("token", cache_capacity)),
+            resurrect: cfg
+                .cache_ttl_resurrect
+                .map(secs_to_ms)
+                .filter(|w| *w > 0)
+                .map(|w| Resurrect::new(w, cache_capacity)),
+            cluster: None,
+            guard_settings: GuardSettings {
+                concurrency: cfg.idp_concurrency_limit.clamp(1.0, 1_000_000.0) as usize,
+                failures: cfg.idp_circuit_breaker_failures.clamp(0.0, 1_000_000.0) as u32,
+                cooldown: Duration::from_millis(secs_to_ms(cfg.idp_circuit_breaker_cooldown)),
+            },
+            guards: DashMap::new(),
             http,
         }
     }
@@ -174,6 +199,47 @@ impl Authenticator {
     /// Whether the gateway must read the request body before calling [`Self::authenticate`].
     pub fn needs_body(&self) -> bool {
         self.extract.needs_body()
+    }
+
+    /// Uses the cluster cache as the second level of the introspection cache.
+    pub fn with_cluster(mut self, cluster: Option<crate::cluster::Cluster>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The introspection cache key of a token hash (see [`crate::cluster::keys`]): the same on every
+    /// node when the keyer comes from the cluster salt.
+    pub fn introspection_key(&self, token_hash: &CacheKey) -> CacheKey {
+        crate::cluster::keys::entry_key(&self.keyer, &self.config_key, b"introspection", token_hash)
+    }
+
+    /// Removes the tokens' introspection results from the local caches (and, with `grants`, every
+    /// cached grant); the number of introspection entries removed.
+    pub fn purge(&self, token_hashes: &[CacheKey], grants: bool) -> usize {
+        let mut removed = 0;
+        for th in token_hashes {
+            let key = self.introspection_key(th);
+            if let Some(c) = &self.introspection_cache {
+                removed += usize::from(c.remove(&key));
+            }
+            if let Some(r) = &self.resurrect {
+                // An inactive record makes the stale-if-error table forget the key.
+                r.record(key, &Arc::new(Introspected::purged()));
+            }
+        }
+        if grants {
+            if let Some(c) = &self.token_cache {
+                c.clear();
+            }
+        }
+        removed
+    }
+
+    /// Empties the local introspection cache (after purges may have been missed).
+    pub fn clear_introspection_cache(&self) {
+        if let Some(c) = &self.introspection_cache {
+            c.clear();
+        }
     }
 
     /// Entries in the introspection cache (fresh or not).
@@ -205,6 +271,9 @@ impl Authenticator {
     async fn run(&self, req: &RequestParts<'_>) -> Result<Upstream, Failure> {
         let http = self.http.as_ref().map_err(|e| Failure::Setup(e.clone()))?;
         let credential = self.extract.find(req).ok_or(Failure::NoCredentials)?;
+        if credential_len(&credential) > MAX_CREDENTIAL_LEN {
+            return Err(Failure::CredentialTooLong);
+        }
         match credential {
             Credential::Bearer { token, source } => {
                 let info = self.introspect(http, &token).await?;
@@ -299,6 +368,41 @@ impl Authenticator {
         pick(&endpoints).ok_or(Failure::Discovery(DiscoveryError::MissingEndpoint(name)))
     }
 
+    /// The concurrency limit and circuit breaker of one IdP endpoint URL.
+    fn guard(&self, url: &str) -> Arc<IdpGuard> {
+        if let Some(g) = self.guards.get(url) {
+            return Arc::clone(&g);
+        }
+        Arc::clone(
+            &self
+                .guards
+                .entry(url.to_owned())
+                .or_insert_with(|| Arc::new(IdpGuard::new(url, self.guard_settings))),
+        )
+    }
+
+    /// The stale result for `key` when `cache_ttl_resurrect` allows it (the IdP failed with `error`).
+    fn resurrected(
+        &self,
+        key: &CacheKey,
+        token: &str,
+        error: IdpError,
+    ) -> Result<Arc<Introspected>, Failure> {
+        let stale = self.resurrect.as_ref().and_then(|r| r.serve(key, now_ms()));
+        match stale {
+            Some(info) => {
+                metrics::stale_served();
+                log::warn!(
+                    "openid-connect serving stale introspection result issuer={} token={} reason={error}",
+                    self.issuer,
+                    self.keyer.fingerprint(token)
+                );
+                Ok(info)
+            }
+            None => Err(Failure::Introspection(error)),
+        }
+    }
+
     fn cache_key(&self, url: &str, parts: &[&[u8]]) -> CacheKey {
         let mut all: Vec<&[u8]> = vec![url.as_bytes(), self.client_id.as_bytes()];
         all.extend_from_slice(parts);
@@ -314,38 +418,63 @@ impl Authenticator {
                 "introspection_endpoint",
             )
             .await?;
-        let load = || async {
+        let token_hash = crate::cluster::keys::token_hash(&self.keyer, token);
+        let key = self.introspection_key(&token_hash);
+        let guard = self.guard(&url);
+        let idp_load = || async {
             let form = self.introspection.build(token);
-            let obj = http
-                .post_form(Endpoint::Introspection, &url, &form)
+            let post = http.post_form(Endpoint::Introspection, &url, &form);
+            let obj = guard
+                .call(Endpoint::Introspection, post)
                 .await
                 .map_err(Failure::Introspection)?;
-            Ok(Arc::new(Introspected::from_response(
+            let info = Arc::new(Introspected::from_response(
                 &obj,
                 &self.claims,
                 &self.ttl,
                 now_ms(),
-            )))
-        };
-        let Some(cache) = &self.introspection_cache else {
-            return load().await;
-        };
-        let key = self.cache_key(&url, &[b"introspection", token.as_bytes()]);
-        let lookup = cache.get_or_load(key, load);
-        match tokio::time::timeout(http.timeout(), lookup).await {
-            Ok(r) => {
-                let (info, how) = r?;
-                log::debug!(
-                    "openid-connect introspection token={} cache={} active={}",
-                    self.keyer.fingerprint(token),
-                    how.as_str(),
-                    info.active
-                );
-                Ok(info)
+            ));
+            if let Some(r) = &self.resurrect {
+                r.record(key, &info);
             }
-            Err(_) => Err(Failure::Introspection(IdpError::Timeout {
-                endpoint: Endpoint::Introspection,
-            })),
+            let username = obj
+                .get("username")
+                .and_then(|u| u.as_str())
+                .filter(|_| info.active)
+                .map(str::to_owned);
+            Ok(crate::cluster::lock::Loaded { info, username })
+        };
+        // Local miss → the cluster level (Redis, cross-node lock) when configured, else the IdP.
+        let load = || async {
+            match &self.cluster {
+                Some(c) => c.introspection(key, &token_hash, idp_load).await,
+                None => idp_load().await.map(|l| l.info),
+            }
+        };
+        // The timeout bounds the whole lookup: waiting for a coalesced load or an IdP slot included.
+        let result = match &self.introspection_cache {
+            None => tokio::time::timeout(http.timeout(), load()).await,
+            Some(cache) => {
+                let lookup = cache.get_or_load(key, load);
+                tokio::time::timeout(http.timeout(), lookup).await.map(|r| {
+                    r.map(|(info, how)| {
+                        log::debug!(
+                            "openid-connect introspection token={} cache={} active={}",
+                            self.keyer.fingerprint(token),
+                            how.as_str(),
+                            info.active
+                        );
+                        info
+                    })
+                })
+            }
+        };
+        let result = result.unwrap_or(Err(Failure::Introspection(IdpError::Timeout {
+            endpoint: Endpoint::Introspection,
+        })));
+        match result {
+            Err(Failure::Introspection(e)) if e.is_outage() => self.resurrected(&key, token, e),
+            other => other,
         }
     }
 
@@ -359,9 +488,13 @@ impl Authenticator {
         let url = self
             .endpoint(&self.token_endpoint, |e| e.token.clone(), "token_endpoint")
             .await?;
+        let guard = self.guard(&url);
         let load = || async {
-            let obj = http
-                .post_form(Endpoint::Token, &url, &form)
+            let obj = guard
+                .call(
+                    Endpoint::Token,
+                    http.post_form(Endpoint::Token, &url, &form),
+                )
                 .await
                 .map_err(Failure::Token)?;
             GrantedToken::from_response(&obj, &self.ttl, now_ms())
@@ -369,7 +502,11 @@ impl Authenticator {
                 .map_err(Failure::Token)
         };
         let Some(cache) = &self.token_cache else {
-            return load().await;
+            return tokio::time::timeout(http.timeout(), load())
+                .await
+                .unwrap_or(Err(Failure::Token(IdpError::Timeout {
+                    endpoint: Endpoint::Token,
+                })));
         };
         let key = self.cache_key(&url, key_parts);
         match tokio::time::timeout(http.timeout(), cache.get_or_load(key, load)).await {
@@ -378,6 +515,21 @@ impl Authenticator {
                 endpoint: Endpoint::Token,
             })),
         }
+    }
+}
+
+/// The length of a credential's secret parts (bytes).
+fn credential_len(c: &Credential) -> usize {
+    match c {
+        Credential::Bearer { token, .. } => token.len(),
+        Credential::Password {
+            username, password, ..
+        } => username.len() + password.len(),
+        Credential::ClientCredentials {
+            client_id,
+            client_secret,
+            ..
+        } => client_id.len() + client_secret.len(),
     }
 }
 
@@ -742,5 +894,182 @@ mod tests {
         assert!(r.headers.contains("authorization: basic c3zjonb3"));
         // a bearer token is not used when introspection is disabled
         assert_401(call(&a, &bearer("t")).await);
+    }
+
+    /// What the switchable fake IdP answers.
+    mod mode {
+        pub const ACTIVE: u8 = 0;
+        pub const ERROR_503: u8 = 1;
+        pub const GARBAGE: u8 = 2;
+        pub const HANG: u8 = 3;
+        pub const INACTIVE: u8 = 4;
+    }
+
+    /// A fake IdP whose introspection answer is switched at run time.
+    async fn switchable() -> (FakeIdp, Arc<std::sync::atomic::AtomicU8>) {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let m = Arc::new(AtomicU8::new(mode::ACTIVE));
+        let m2 = m.clone();
+        let idp = idp(move |_| match m2.load(Ordering::SeqCst) {
+            mode::ACTIVE => active("openid read"),
+            mode::ERROR_503 => (503, "busy".into(), Duration::ZERO),
+            mode::GARBAGE => (200, "<html>".into(), Duration::ZERO),
+            mode::HANG => (200, "{}".into(), Duration::from_secs(5)),
+            _ => ok(json!({"active": false})),
+        })
+        .await;
+        (idp, m)
+    }
+
+    fn set(m: &std::sync::atomic::AtomicU8, v: u8) {
+        m.store(v, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn resurrect_cfg(idp: &FakeIdp) -> OidcConfig {
+        let mut c = cfg(idp);
+        c.introspection_endpoint = Some(format!("{}/oidc/introspect", idp.base));
+        c.cache_ttl_max = Some(0.2);
+        c.cache_ttl_resurrect = Some(1.0);
+        c.timeout = 300.0;
+        c.idp_circuit_breaker_failures = 0.0;
+        c
+    }
+
+    #[tokio::test]
+    async fn resurrect_serves_an_active_result_while_the_idp_fails_within_the_window() {
+        let (idp, m) = switchable().await;
+        let a = auth(&resurrect_cfg(&idp));
+        allowed(call(&a, &bearer("tok")).await);
+        assert_eq!(idp.count("/introspect"), 1);
+        tokio::time::sleep(Duration::from_millis(250)).await; // past cache_ttl_max
+        let before = metrics::stale_served_count();
+        for (i, fault) in [mode::ERROR_503, mode::GARBAGE, mode::HANG]
+            .into_iter()
+            .enumerate()
+        {
+            set(&m, fault);
+            let up = allowed(call(&a, &bearer("tok")).await);
+            assert_eq!(
+                up.set_headers,
+                vec![(AUTHORIZATION, HeaderValue::from_static("Bearer tok"))]
+            );
+            assert_eq!(idp.count("/introspect"), 2 + i, "the IdP is still asked");
+        }
+        assert!(metrics::stale_served_count() >= before + 3);
+        // a token never seen active is not helped
+        assert_401(call(&a, &bearer("other")).await);
+        // past the window: 401
+        set(&m, mode::ERROR_503);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_401(call(&a, &bearer("tok")).await);
+        // the IdP back: allowed again
+        set(&m, mode::ACTIVE);
+        allowed(call(&a, &bearer("tok")).await);
+    }
+
+    #[tokio::test]
+    async fn resurrect_is_off_by_default_and_never_overrides_inactive() {
+        let (idp, m) = switchable().await;
+        let mut c = resurrect_cfg(&idp);
+        c.cache_ttl_resurrect = None;
+        let a = auth(&c);
+        allowed(call(&a, &bearer("tok")).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        set(&m, mode::ERROR_503);
+        assert_401(call(&a, &bearer("tok")).await);
+
+        // with resurrect: an inactive answer wins, and is not forgotten when the IdP then fails
+        let mut c = resurrect_cfg(&idp);
+        c.cache_ttl_neg = 0.0;
+        let a = auth(&c);
+        set(&m, mode::ACTIVE);
+        allowed(call(&a, &bearer("tok")).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        set(&m, mode::INACTIVE);
+        assert_401(call(&a, &bearer("tok")).await);
+        set(&m, mode::ERROR_503);
+        assert_401(call(&a, &bearer("tok")).await);
+    }
+
+    #[tokio::test]
+    async fn circuit_breaker_fails_fast_during_the_cool_down_then_probes() {
+        let (idp, m) = switchable().await;
+        let mut c = cfg(&idp);
+        c.introspection_endpoint = Some(format!("{}/oidc/introspect", idp.base));
+        c.idp_circuit_breaker_failures = 3.0;
+        c.idp_circuit_breaker_cooldown = 0.3;
+        let a = auth(&c);
+        allowed(call(&a, &bearer("cached")).await);
+        set(&m, mode::ERROR_503);
+        for i in 0..20 {
+            assert_401(call(&a, &bearer(&format!("t{i}"))).await);
+        }
+        assert_eq!(idp.count("/introspect"), 1 + 3, "no IdP call once open");
+        // a cached positive result still serves during the open circuit
+        allowed(call(&a, &bearer("cached")).await);
+        let label = crate::breaker::endpoint_label(c.introspection_endpoint.as_deref().unwrap());
+        assert_eq!(
+            a.guard(c.introspection_endpoint.as_deref().unwrap())
+                .state(),
+            crate::breaker::CircuitState::Open,
+            "{label}"
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // half-open probe fails: open again, no further call
+        assert_401(call(&a, &bearer("p1")).await);
+        assert_401(call(&a, &bearer("p2")).await);
+        assert_eq!(idp.count("/introspect"), 5);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        set(&m, mode::ACTIVE);
+        allowed(call(&a, &bearer("p3")).await);
+        allowed(call(&a, &bearer("p4")).await);
+        assert_eq!(idp.count("/introspect"), 7);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&prometheus::default_registry().gather())
+            .unwrap();
+        assert!(
+            text.contains(&format!(
+                "gateway_idp_circuit_state{{endpoint=\"{label}\"}} 0"
+            )),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_do_not_open_the_breaker() {
+        let idp = idp(token_endpoint).await;
+        let mut c = cfg(&idp);
+        c.idp_circuit_breaker_failures = 2.0;
+        let a = auth(&c);
+        let wrong = headers(&[("authorization", "Basic am9objp4")]);
+        for _ in 0..5 {
+            assert_401(call(&a, &wrong).await);
+        }
+        assert_eq!(idp.count("/token"), 5);
+        let basic = headers(&[("authorization", "Basic am9objpkb2U=")]);
+        allowed(call(&a, &basic).await);
+    }
+
+    #[tokio::test]
+    async fn overlong_credentials_are_401_without_an_idp_call() {
+        use base64::Engine as _;
+        let idp = idp(|r| {
+            if r.path.ends_with("/token") {
+                (403, String::new(), Duration::ZERO)
+            } else {
+                active("openid")
+            }
+        })
+        .await;
+        let a = auth(&cfg(&idp));
+        let long = "a".repeat(MAX_CREDENTIAL_LEN + 1);
+        assert_401(call(&a, &bearer(&long)).await);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("john:{long}"));
+        assert_401(call(&a, &headers(&[("authorization", &format!("Basic {b64}"))])).await);
+        assert_eq!(idp.calls.lock().unwrap().len(), 0);
+        allowed(call(&a, &bearer(&"a".repeat(MAX_CREDENTIAL_LEN))).await);
+        assert_eq!(idp.count("/introspect"), 1);
+        let d = denial(call(&a, &bearer(&long)).await);
+        assert_eq!(d.status, 401);
     }
 }

@@ -189,6 +189,16 @@ impl<V: Clone + Expiring> TimedCache<V> {
         self.inner.is_empty()
     }
 
+    /// Removes one entry (a purge); whether it was there.
+    pub fn remove(&self, key: &CacheKey) -> bool {
+        self.inner.remove(key).is_some()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
     /// A fresh value for `key`, else the result of `load` (one load per key at a time).
     ///
     /// `load`'s errors are returned and nothing is cached; waiting callers then retry the load

@@ -79,6 +79,12 @@ pub enum IdpError {
         /// The member's name.
         field: &'static str,
     },
+    /// Not sent: the endpoint's circuit breaker is open (see `breaker`).
+    #[error("{endpoint} circuit breaker is open")]
+    CircuitOpen {
+        /// Endpoint not called.
+        endpoint: Endpoint,
+    },
 }
 
 impl IdpError {
@@ -89,6 +95,17 @@ impl IdpError {
             IdpError::Transport { .. } => "transport",
             IdpError::Status { .. } => "status",
             IdpError::InvalidBody { .. } | IdpError::MissingField { .. } => "invalid_response",
+            IdpError::CircuitOpen { .. } => "circuit_open",
+        }
+    }
+
+    /// Whether this is an outage of the IdP (counted by the circuit breaker, allows serving a stale
+    /// result with `cache_ttl_resurrect`): anything but a 4xx answer other than 429. A 4xx is the
+    /// IdP's answer about the request (e.g. a wrong password), not a failure of the IdP.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            IdpError::Status { status, .. } => !(400..500).contains(status) || *status == 429,
+            _ => true,
         }
     }
 }
@@ -119,6 +136,9 @@ pub enum Failure {
     /// The token's `exp` (plus leeway) has passed (401).
     #[error("token has expired")]
     Expired,
+    /// A credential longer than the gateway accepts (401; the IdP is not called).
+    #[error("credential longer than the limit")]
+    CredentialTooLong,
     /// The introspection call failed (401).
     #[error("introspection failed: {0}")]
     Introspection(IdpError),
@@ -155,6 +175,7 @@ impl Failure {
             Failure::NoCredentials => "no suitable authorization credentials were provided",
             Failure::Inactive => "the token is not active",
             Failure::Expired => "the token has expired",
+            Failure::CredentialTooLong => "the credential is too long",
             Failure::Introspection(_) => "unable to introspect the token",
             Failure::Token(_) => "unable to get a token from the token endpoint",
             Failure::Scopes => "required scopes were not found",

@@ -22,9 +22,33 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct HttpClients {
     flavours: [OnceLock<Result<reqwest::Client, String>>; 4],
+    /// Extra trusted CA certificates (`gateway.lua_ssl_trusted_certificate`), on top of the system roots.
+    extra_roots: Vec<reqwest::Certificate>,
+}
+
+/// Reads a PEM bundle of CA certificates; the error names the file but shows none of its content.
+pub fn load_ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no PEM certificate found (expected -----BEGIN CERTIFICATE----- blocks)",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 impl HttpClients {
+    /// Clients that also trust `roots` (besides the system roots) when they verify TLS.
+    pub fn with_extra_roots(roots: Vec<reqwest::Certificate>) -> Self {
+        HttpClients {
+            extra_roots: roots,
+            ..HttpClients::default()
+        }
+    }
+
     /// The client for a flavour (`Err` holds why it could not be built).
     pub fn get(&self, ssl_verify: bool, keepalive: bool) -> Result<reqwest::Client, String> {
         let i = usize::from(ssl_verify) * 2 + usize::from(keepalive);
@@ -38,6 +62,11 @@ impl HttpClients {
                     .tcp_nodelay(true);
                 if !keepalive {
                     b = b.pool_max_idle_per_host(0);
+                }
+                if ssl_verify {
+                    for cert in &self.extra_roots {
+                        b = b.add_root_certificate(cert.clone());
+                    }
                 }
                 b.build().map_err(|e| e.to_string())
             })
@@ -359,6 +388,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
     use ClientAuthMethod as M;
+
+    #[test]
+    fn ca_bundle_errors_name_the_file_only() {
+        let dir = std::env::temp_dir().join(format!("gw-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let err = load_ca_bundle(&missing).unwrap_err();
+        assert!(
+            err.starts_with(&format!("cannot read {}", missing.display())),
+            "{err}"
+        );
+        let not_pem = dir.join("key.pem");
+        std::fs::write(
+            &not_pem,
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = load_ca_bundle(&not_pem).unwrap_err();
+        assert!(err.contains("no PEM certificate found"), "{err}");
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+        // Clients with no extra roots still build.
+        assert!(HttpClients::with_extra_roots(Vec::new())
+            .get(true, true)
+            .is_ok());
+    }
 
     #[test]
     fn resolve_fallbacks() {

@@ -51,6 +51,20 @@ impl Expiring for Introspected {
 }
 
 impl Introspected {
+    /// An inactive, already expired result standing for a purged token.
+    pub fn purged() -> Introspected {
+        Introspected {
+            active: false,
+            exp: None,
+            valid_until_ms: 0,
+            leeway_ms: 0,
+            scopes: None,
+            audience: None,
+            claim_headers: Box::new([]),
+            raw_header: None,
+        }
+    }
+
     /// Whether `exp + leeway` has passed at `now_ms`.
     pub fn expired_at(&self, now_ms: u64) -> bool {
         match self.exp {

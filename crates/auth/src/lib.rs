@@ -5,8 +5,10 @@
 //! [`AuthRegistry`] keeps one [`Authenticator`] (and so one token cache) per distinct plugin config.
 
 pub mod authenticator;
+pub mod breaker;
 pub mod cache;
 pub mod claims;
+pub mod cluster;
 pub mod discovery;
 pub mod errors;
 pub mod extract;
@@ -17,6 +19,7 @@ pub mod http_client;
 pub mod introspect;
 pub mod metrics;
 pub mod registry;
+pub mod resurrect;
 pub mod upstream;
 
 use bytes::Bytes;

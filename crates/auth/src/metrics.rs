@@ -4,14 +4,19 @@
 //! - `gateway_auth_cache_total{cache,result}`: `cache` = `introspection` | `token`,
 //!   `result` = `hit` | `miss` | `coalesced`.
 //! - `gateway_idp_requests_total{endpoint,result}`: `endpoint` = `discovery` | `introspection` | `token`,
-//!   `result` = `ok` | `timeout` | `transport` | `status` | `invalid_response`.
+//!   `result` = `ok` | `timeout` | `transport` | `status` | `invalid_response` | `circuit_open` (not sent).
 //! - `gateway_idp_request_duration_seconds{endpoint}`: IdP latency histogram.
+//! - `gateway_idp_circuit_state{endpoint}`: circuit breaker per IdP endpoint URL (0 closed, 1 open,
+//!   2 half-open).
+//! - `gateway_auth_stale_served_total`: introspection results served stale (`cache_ttl_resurrect`)
+//!   because the IdP failed.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts};
 
+use crate::breaker::CircuitState;
 use crate::cache::Lookup;
 use crate::errors::Endpoint;
 
@@ -61,12 +66,65 @@ static IDP_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     h
 });
 
+static CIRCUIT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let name = "gateway_idp_circuit_state";
+    let g = IntGaugeVec::new(
+        Opts::new(
+            name,
+            "IdP circuit breaker state per endpoint (0 closed, 1 open, 2 half-open)",
+        ),
+        &["endpoint"],
+    )
+    .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
+    if let Err(e) = prometheus::register(Box::new(g.clone())) {
+        log::warn!("metric={name} registration failed: {e}");
+    }
+    g
+});
+
+static STALE_SERVED: LazyLock<IntCounter> = LazyLock::new(|| {
+    let name = "gateway_auth_stale_served_total";
+    let c = IntCounter::new(
+        name,
+        "Introspection results served stale (cache_ttl_resurrect) because the IdP failed",
+    )
+    .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
+    if let Err(e) = prometheus::register(Box::new(c.clone())) {
+        log::warn!("metric={name} registration failed: {e}");
+    }
+    c
+});
+
 /// Forces registration so the metrics show up before the first request.
 pub fn init() {
     LazyLock::force(&DECISIONS);
     LazyLock::force(&CACHE);
     LazyLock::force(&IDP_REQUESTS);
     LazyLock::force(&IDP_DURATION);
+    LazyLock::force(&CIRCUIT);
+    LazyLock::force(&STALE_SERVED);
+}
+
+/// Sets the circuit breaker state of one endpoint.
+pub fn circuit_state(endpoint: &str, state: CircuitState) {
+    CIRCUIT.with_label_values(&[endpoint]).set(state.gauge());
+}
+
+/// Counts one IdP request not sent (e.g. `circuit_open`).
+pub fn idp_rejected(endpoint: Endpoint, result: &str) {
+    IDP_REQUESTS
+        .with_label_values(&[endpoint.as_str(), result])
+        .inc();
+}
+
+/// Counts one stale introspection result served.
+pub fn stale_served() {
+    STALE_SERVED.inc();
+}
+
+/// The number of stale results served so far (tests).
+pub fn stale_served_count() -> u64 {
+    STALE_SERVED.get()
 }
 
 /// Counts one decision (`allow`, `deny_401`, `deny_403`, `error_500`).

@@ -17,6 +17,8 @@ pub struct AuthRegistry {
     keyer: Keyer,
     cache_capacity: usize,
     by_config: Mutex<HashMap<[u8; 32], Arc<Authenticator>>>,
+    /// The process's cluster cache (kept across reloads), when configured.
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 impl Default for AuthRegistry {
@@ -33,13 +35,47 @@ impl AuthRegistry {
 
     /// A registry whose token caches hold at most `cache_capacity` entries each.
     pub fn with_cache_capacity(cache_capacity: usize) -> Self {
+        Self::with_cluster(cache_capacity, None)
+    }
+
+    /// A registry whose authenticators use `cluster` as their second cache level; cache keys are then
+    /// keyed with the cluster salt instead of a per-process random key.
+    pub fn with_cluster(cache_capacity: usize, cluster: Option<crate::cluster::Cluster>) -> Self {
         crate::metrics::init();
+        if cluster.is_none() {
+            crate::cluster::metrics::init(false);
+        }
         AuthRegistry {
             clients: HttpClients::default(),
-            keyer: Keyer::random(),
+            keyer: cluster
+                .as_ref()
+                .map_or_else(Keyer::random, crate::cluster::Cluster::keyer),
             cache_capacity,
             by_config: Mutex::new(HashMap::new()),
+            cluster,
         }
+    }
+
+    /// The cluster cache, when configured.
+    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.as_ref()
+    }
+
+    /// The keyer of cache keys (token hashes of purges).
+    pub fn keyer(&self) -> &Keyer {
+        &self.keyer
+    }
+
+    /// Every authenticator held.
+    pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
+        let map = self.by_config.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
+    /// Replaces the shared HTTP clients (e.g. with extra trusted CAs); call before the first [`Self::get`].
+    pub fn with_http_clients(mut self, clients: HttpClients) -> Self {
+        self.clients = clients;
+        self
     }
 
     /// The authenticator for a config: the same one (same caches) as long as the config is unchanged.
@@ -47,18 +83,18 @@ impl AuthRegistry {
         let key = config_key(cfg);
         let mut map = self.by_config.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(map.entry(key).or_insert_with(|| {
-            Arc::new(Authenticator::new(
-                cfg,
-                &self.clients,
-                self.keyer.clone(),
-                self.cache_capacity,
-            ))
+            Arc::new(
+                Authenticator::new(cfg, &self.clients, self.keyer.clone(), self.cache_capacity)
+                    .with_cluster(self.cluster.clone()),
+            )
         }))
     }
 
     /// Keeps only the authenticators in `live` (call after a new snapshot is in place).
     pub fn retain(&self, live: &[Arc<Authenticator>]) {
-        let keep: Vec<[u8; 32]> = live.iter().map(|a| a.config_key()).collect();
+        // A set: `live` has one entry per route (10k on a big config), not per distinct config.
+        let keep: std::collections::HashSet<[u8; 32]> =
+            live.iter().map(|a| a.config_key()).collect();
         let mut map = self.by_config.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|k, _| keep.contains(k));
     }

@@ -3,12 +3,13 @@
 //! Problems that the model's types cannot hold (a negative port, a bad UUID, an unknown protocol) are reported
 //! here; everything else is left to [`crate::validate`], which also checks configs built in code.
 
-use std::collections::HashMap;
+use std::fmt;
 
 use uuid::Uuid;
 
 use crate::checks::{PORT_RANGE, RETRIES_RANGE, TIMEOUT_RANGE};
 use crate::error::Collector;
+use crate::fast::FastMap;
 use crate::ids;
 use crate::model::{
     Config, EntityRef, PathHandling, Plugin, Protocol, Route, Service, DEFAULT_RETRIES,
@@ -28,17 +29,26 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         routes: Vec::new(),
         plugins: Vec::new(),
     };
-    for (i, rs) in raw.services.unwrap_or_default().into_iter().enumerate() {
-        let service = build_service(rs, i, errors);
+    let mut urls = UrlCache::default();
+    let raw_services = raw.services.unwrap_or_default();
+    config.services.reserve_exact(raw_services.len());
+    for (i, rs) in raw_services.into_iter().enumerate() {
+        let service = build_service(rs, i, &mut urls, errors);
         config.services.push(service);
     }
-    for (i, rr) in raw.routes.unwrap_or_default().into_iter().enumerate() {
-        let route = build_route(rr, &format!("routes[{i}]"), None, i, errors);
+    let raw_routes = raw.routes.unwrap_or_default();
+    config.routes.reserve_exact(raw_routes.len());
+    for (i, rr) in raw_routes.into_iter().enumerate() {
+        let route = build_route(rr, &At::Root("routes", i), None, i, errors);
         config.routes.push(route);
+    }
+    let raw_plugins = raw.plugins.unwrap_or_default();
+    if raw_plugins.is_empty() {
+        return config;
     }
     let scopes = ScopeResolver::new(&config);
     let mut plugins = Vec::new();
-    for (i, rp) in raw.plugins.unwrap_or_default().into_iter().enumerate() {
+    for (i, rp) in raw_plugins.into_iter().enumerate() {
         let service = rp.service.as_ref().and_then(|r| scopes.service(r));
         let route = rp.route.as_ref().and_then(|r| scopes.route(r));
         let resolved =
@@ -46,7 +56,7 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         let scope = resolved.then_some((service, route));
         plugins.push(build_plugin(
             rp,
-            &format!("plugins[{i}]"),
+            &At::Root("plugins", i),
             false,
             scope,
             i,
@@ -57,8 +67,8 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
     config
 }
 
-fn build_service(rs: RawService, i: usize, errors: &mut Collector) -> Service {
-    let path = format!("services[{i}]");
+fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Collector) -> Service {
+    let path = At::Root("services", i);
     let id = parse_id(rs.id.as_deref(), &path, errors)
         .unwrap_or_else(|| ids::service_id(rs.name.as_deref(), i));
     let mut service = Service::new(id, rs.host.clone().unwrap_or_default());
@@ -84,7 +94,7 @@ fn build_service(rs: RawService, i: usize, errors: &mut Collector) -> Service {
                 ),
             );
         }
-        match expand_url(url) {
+        match urls.expand(url) {
             Ok(parts) => {
                 service.protocol = parts.protocol;
                 service.host = parts.host;
@@ -137,28 +147,23 @@ fn build_service(rs: RawService, i: usize, errors: &mut Collector) -> Service {
     service.created_at = rs.created_at;
     service.updated_at = rs.updated_at;
 
-    for (j, rr) in rs.routes.unwrap_or_default().into_iter().enumerate() {
-        let route = build_route(rr, &format!("{path}.routes[{j}]"), Some(id), j, errors);
-        service.routes.push(route);
-    }
-    for (j, rp) in rs.plugins.unwrap_or_default().into_iter().enumerate() {
-        let plugin = build_plugin(
-            rp,
-            &format!("{path}.plugins[{j}]"),
-            true,
-            Some((Some(id), None)),
-            j,
-            errors,
-        );
-        service.plugins.push(plugin);
-    }
+    // Collected from exact-size iterators: no spare capacity (a 10k-service config holds 10k of these).
+    service.routes = (rs.routes.unwrap_or_default().into_iter().enumerate())
+        .map(|(j, rr)| build_route(rr, &At::Child(&path, "routes", j), Some(id), j, errors))
+        .collect();
+    service.plugins = (rs.plugins.unwrap_or_default().into_iter().enumerate())
+        .map(|(j, rp)| {
+            let at = At::Child(&path, "plugins", j);
+            build_plugin(rp, &at, true, Some((Some(id), None)), j, errors)
+        })
+        .collect();
     service
 }
 
 /// `parent` is the owning service id for a nested route, `None` for a top-level one.
 fn build_route(
     rr: RawRoute,
-    path: &str,
+    path: &At<'_>,
     parent: Option<Uuid>,
     index: usize,
     errors: &mut Collector,
@@ -199,24 +204,19 @@ fn build_route(
     route.tags = rr.tags.unwrap_or_default();
     route.created_at = rr.created_at;
     route.updated_at = rr.updated_at;
-    for (j, rp) in rr.plugins.unwrap_or_default().into_iter().enumerate() {
-        let plugin = build_plugin(
-            rp,
-            &format!("{path}.plugins[{j}]"),
-            true,
-            Some((None, Some(id))),
-            j,
-            errors,
-        );
-        route.plugins.push(plugin);
-    }
+    route.plugins = (rr.plugins.unwrap_or_default().into_iter().enumerate())
+        .map(|(j, rp)| {
+            let at = At::Child(path, "plugins", j);
+            build_plugin(rp, &at, true, Some((None, Some(id))), j, errors)
+        })
+        .collect();
     route
 }
 
 /// `scope` is the resolved (service id, route id) used for the generated id; `None` when unresolvable.
 fn build_plugin(
     rp: RawPlugin,
-    path: &str,
+    path: &At<'_>,
     nested: bool,
     scope: Option<(Option<Uuid>, Option<Uuid>)>,
     index: usize,
@@ -258,7 +258,7 @@ fn build_plugin(
     plugin
 }
 
-fn protocols_of(values: &[String], path: &str, errors: &mut Collector) -> Vec<Protocol> {
+fn protocols_of(values: &[String], path: &At<'_>, errors: &mut Collector) -> Vec<Protocol> {
     let mut out = Vec::with_capacity(values.len());
     for (k, value) in values.iter().enumerate() {
         match Protocol::parse(value) {
@@ -269,13 +269,31 @@ fn protocols_of(values: &[String], path: &str, errors: &mut Collector) -> Vec<Pr
     out
 }
 
-fn parse_id(id: Option<&str>, path: &str, errors: &mut Collector) -> Option<Uuid> {
+fn parse_id(id: Option<&str>, path: &At<'_>, errors: &mut Collector) -> Option<Uuid> {
     let text = id?;
     match Uuid::parse_str(text) {
         Ok(uuid) => Some(uuid),
         Err(_) => {
             errors.push(format!("{path}.id"), format!("invalid UUID {text:?}"));
             None
+        }
+    }
+}
+
+/// A field path such as `services[3].routes[0]`, formatted only when an error needs it.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    /// `<field>[<index>]` at the top level.
+    Root(&'static str, usize),
+    /// `<parent>.<field>[<index>]`.
+    Child(&'a At<'a>, &'static str, usize),
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Root(field, i) => write!(f, "{field}[{i}]"),
+            At::Child(parent, field, i) => write!(f, "{parent}.{field}[{i}]"),
         }
     }
 }
@@ -322,21 +340,68 @@ pub(crate) fn expand_url(text: &str) -> Result<UrlParts, String> {
     })
 }
 
+/// [`expand_url`] for many services: URLs that differ only in a plain path (letters, digits, `/-._~`, no `.`
+/// or `..` segment, which the URL parser keeps as written) share one parse of their `scheme://authority`.
+#[derive(Default)]
+struct UrlCache {
+    origins: FastMap<String, (Protocol, String, u16)>,
+}
+
+impl UrlCache {
+    fn expand(&mut self, text: &str) -> Result<UrlParts, String> {
+        if let Some((origin, path)) = split_plain_path(text) {
+            let parts = match self.origins.get(origin) {
+                Some(known) => Some(known.clone()),
+                None => expand_url(origin).ok().map(|p| {
+                    let known = (p.protocol, p.host, p.port);
+                    self.origins.insert(origin.to_string(), known.clone());
+                    known
+                }),
+            };
+            if let Some((protocol, host, port)) = parts {
+                return Ok(UrlParts {
+                    protocol,
+                    host,
+                    port,
+                    path: Some(path.to_string()),
+                });
+            }
+        }
+        expand_url(text)
+    }
+}
+
+/// Splits `scheme://authority/path` when the URL parser would keep `/path` unchanged and read the
+/// authority alone exactly as within the whole URL; `None` otherwise (then the whole URL is parsed).
+fn split_plain_path(text: &str) -> Option<(&str, &str)> {
+    let scheme_end = text.find("://")? + 3;
+    let slash = scheme_end + text.get(scheme_end..)?.find('/')?;
+    let (origin, path) = text.split_at(slash);
+    let plain_origin = origin
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'?' | b'#' | b'%'));
+    let plain_path = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~'))
+        && path.split('/').all(|seg| seg != "." && seg != "..");
+    (plain_origin && plain_path).then_some((origin, path))
+}
+
 /// Resolves top-level plugin scopes to ids while building (first occurrence of a name or id wins).
 struct ScopeResolver {
-    services: HashMap<String, Uuid>,
-    service_ids: HashMap<Uuid, Uuid>,
-    routes: HashMap<String, Uuid>,
-    route_ids: HashMap<Uuid, Uuid>,
+    services: FastMap<String, Uuid>,
+    service_ids: FastMap<Uuid, Uuid>,
+    routes: FastMap<String, Uuid>,
+    route_ids: FastMap<Uuid, Uuid>,
 }
 
 impl ScopeResolver {
     fn new(config: &Config) -> Self {
         let mut r = ScopeResolver {
-            services: HashMap::new(),
-            service_ids: HashMap::new(),
-            routes: HashMap::new(),
-            route_ids: HashMap::new(),
+            services: FastMap::default(),
+            service_ids: FastMap::default(),
+            routes: FastMap::default(),
+            route_ids: FastMap::default(),
         };
         for s in &config.services {
             r.service_ids.entry(s.id).or_insert(s.id);
@@ -355,8 +420,8 @@ impl ScopeResolver {
     }
 
     fn lookup(
-        by_name: &HashMap<String, Uuid>,
-        by_id: &HashMap<Uuid, Uuid>,
+        by_name: &FastMap<String, Uuid>,
+        by_id: &FastMap<Uuid, Uuid>,
         r: &EntityRef,
     ) -> Option<Uuid> {
         match r {
@@ -381,6 +446,45 @@ impl ScopeResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_cache_agrees_with_expand_url() {
+        let urls = [
+            "http://127.0.0.1:8080/s1",
+            "http://127.0.0.1:8080/s2/x.y/~z_-",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/a/./b",
+            "http://127.0.0.1:8080/a/../b",
+            "http://127.0.0.1:8080/a/%2e%2E/b",
+            "http://127.0.0.1:8080/a b",
+            "http://127.0.0.1:8080/a?q=1",
+            "http://127.0.0.1:8080/a#f",
+            "http://127.0.0.1:8080/a\\b",
+            "http://a\\b/c",
+            "http://a?b/c",
+            "http://a#b/c",
+            "HTTP://Example.COM/x",
+            "https://example.com:443/x",
+            "http://127.1/x",
+            "http://[::1]:9000/x",
+            "http://u:p@a/x",
+            "http://a:99999/x",
+            "grpc://a:1/x",
+            "http:///x",
+            "http://a:/x",
+            "orders.internal/x",
+            "http://xn--nxasmq6b.com/x",
+            "http://ex%41mple.com/x",
+            "http://a.b.c./x",
+        ];
+        let mut cache = UrlCache::default();
+        for _ in 0..2 {
+            for url in urls {
+                assert_eq!(cache.expand(url), expand_url(url), "{url}");
+            }
+        }
+    }
 
     #[test]
     fn url_shorthand() {

@@ -8,7 +8,7 @@ pub const NAMESPACE: Uuid = Uuid::from_u128(0x4b6f_6e67_2d67_6174_6577_6179_2d69
 /// Id of a service: from its name, else from its position in `services`.
 pub fn service_id(name: Option<&str>, index: usize) -> Uuid {
     match name {
-        Some(name) => v5(&format!("service:name:{name}")),
+        Some(name) => v5_of(&["service:name:", name]),
         None => v5(&format!("service:index:{index}")),
     }
 }
@@ -17,7 +17,7 @@ pub fn service_id(name: Option<&str>, index: usize) -> Uuid {
 /// in the top-level `routes`.
 pub fn route_id(name: Option<&str>, parent: Option<Uuid>, index: usize) -> Uuid {
     match (name, parent) {
-        (Some(name), _) => v5(&format!("route:name:{name}")),
+        (Some(name), _) => v5_of(&["route:name:", name]),
         (None, Some(service)) => v5(&format!("route:service:{service}:{index}")),
         (None, None) => v5(&format!("route:index:{index}")),
     }
@@ -30,13 +30,19 @@ pub fn plugin_id(
     service: Option<Uuid>,
     route: Option<Uuid>,
 ) -> Uuid {
-    let opt = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
-    v5(&format!(
-        "plugin:{name}:{}:{}:{}",
+    let (mut s, mut r) = ([0u8; 36], [0u8; 36]);
+    let service = service.map_or("", |u| &*u.hyphenated().encode_lower(&mut s));
+    let route = route.map_or("", |u| &*u.hyphenated().encode_lower(&mut r));
+    v5_of(&[
+        "plugin:",
+        name,
+        ":",
         instance_name.unwrap_or(""),
-        opt(service),
-        opt(route)
-    ))
+        ":",
+        service,
+        ":",
+        route,
+    ])
 }
 
 /// Id of a top-level plugin whose scope could not be resolved (the configuration is invalid anyway).
@@ -46,6 +52,15 @@ pub fn unresolved_plugin_id(index: usize) -> Uuid {
 
 fn v5(key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, key.as_bytes())
+}
+
+/// [`v5`] of the concatenated `parts` (without `format!`: ids are made for every entity of every load).
+fn v5_of(parts: &[&str]) -> Uuid {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        key.push_str(part);
+    }
+    v5(&key)
 }
 
 #[cfg(test)]
@@ -71,5 +86,18 @@ mod tests {
         assert_ne!(p, plugin_id("openid-connect", Some("x"), Some(a), None));
         // Pinned: a change here changes every generated id in users' files.
         assert_eq!(a.to_string(), "670723af-99fd-5003-ad44-2194cc4f1765");
+        assert_eq!(
+            route_id(Some("r"), None, 0),
+            v5(&format!("route:name:{}", "r"))
+        );
+        let r = route_id(Some("r"), None, 0);
+        assert_eq!(
+            plugin_id("openid-connect", Some("i"), Some(a), Some(r)),
+            v5(&format!("plugin:openid-connect:i:{a}:{r}"))
+        );
+        assert_eq!(
+            plugin_id("openid-connect", None, None, Some(r)),
+            v5(&format!("plugin:openid-connect:::{r}"))
+        );
     }
 }

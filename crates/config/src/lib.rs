@@ -8,7 +8,9 @@
 
 mod build;
 pub mod checks;
+pub mod cluster_cache;
 pub mod error;
+mod fast;
 pub mod ids;
 pub mod kong;
 pub mod load;

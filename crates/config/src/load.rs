@@ -2,6 +2,7 @@
 //! model, validation; and the way back to YAML.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::build;
 use crate::error::{Collector, ConfigError, ConfigErrors, Location};
@@ -11,6 +12,64 @@ use crate::validate;
 
 /// Parses and validates a YAML (or JSON) declarative configuration; `Err` lists every problem found.
 pub fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
+    parse_str_timed(text, &mut Timings::default())
+}
+
+/// Durations of named phases, in order (`gateway validate --timings`, see `docs/operations.md`): wall-clock
+/// time and, when a CPU clock is given, the CPU time of the calling thread (unaffected by other processes
+/// competing for the cores).
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// The phases in the order they ran.
+    pub phases: Vec<Phase>,
+    cpu_clock: Option<fn() -> Duration>,
+    last: (Instant, Duration),
+}
+
+/// One timed phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    /// Phase name.
+    pub name: &'static str,
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// CPU time of the thread (zero without a CPU clock).
+    pub cpu: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self::with_cpu_clock(None)
+    }
+}
+
+impl Timings {
+    /// Starts timing now; `cpu_clock` reads the calling thread's CPU time.
+    pub fn with_cpu_clock(cpu_clock: Option<fn() -> Duration>) -> Self {
+        Timings {
+            phases: Vec::new(),
+            cpu_clock,
+            last: (Instant::now(), cpu_clock.map_or(Duration::ZERO, |f| f())),
+        }
+    }
+
+    /// Records the time since the previous mark (or since creation) as `name`.
+    pub fn mark(&mut self, name: &'static str) {
+        let now = (
+            Instant::now(),
+            self.cpu_clock.map_or(Duration::ZERO, |f| f()),
+        );
+        self.phases.push(Phase {
+            name,
+            wall: now.0 - self.last.0,
+            cpu: now.1.saturating_sub(self.last.1),
+        });
+        self.last = now;
+    }
+}
+
+/// [`parse_str`], recording the phases `parse yaml`, `build` and `validate` in `timings`.
+pub fn parse_str_timed(text: &str, timings: &mut Timings) -> Result<Config, ConfigErrors> {
     if text.trim().is_empty() {
         return Err(ConfigErrors::single(ConfigError::at(
             "",
@@ -19,9 +78,12 @@ pub fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
     }
     let raw: RawConfig =
         serde_yaml::from_str(text).map_err(|e| ConfigErrors::single(yaml_error(&e)))?;
+    timings.mark("parse yaml");
     let mut errors = Collector::default();
     let config = build::build(raw, &mut errors);
+    timings.mark("build");
     validate::check(&config, &mut errors);
+    timings.mark("validate");
     errors.finish().map(|()| config)
 }
 

@@ -1,10 +1,11 @@
 //! Queries over a loaded [`Config`]: resolving references, walking all routes with their service, and
 //! choosing the plugins that apply to a route.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use uuid::Uuid;
 
+use crate::fast::{FastMap, FastSet};
 use crate::model::{Config, EntityRef, Plugin, Route, Service};
 
 /// Where a route sits in the file.
@@ -50,27 +51,43 @@ pub struct RouteEntry<'a> {
 /// Id and name maps over services and routes (first occurrence wins), built once for many lookups.
 #[derive(Debug, Default)]
 pub struct EntityIndex<'a> {
-    service_by_id: HashMap<Uuid, usize>,
-    service_by_name: HashMap<&'a str, usize>,
-    route_by_id: HashMap<Uuid, &'a Route>,
-    route_by_name: HashMap<&'a str, &'a Route>,
+    service_by_id: FastMap<Uuid, usize>,
+    service_by_name: FastMap<&'a str, usize>,
+    route_by_id: FastMap<Uuid, &'a Route>,
+    route_by_name: FastMap<&'a str, &'a Route>,
 }
 
 impl<'a> EntityIndex<'a> {
     /// Indexes every service and every route (nested and top-level) of `config`.
     pub fn new(config: &'a Config) -> Self {
-        let mut index = EntityIndex::default();
-        for (i, service) in config.services.iter().enumerate() {
-            index.service_by_id.entry(service.id).or_insert(i);
-            if let Some(name) = service.name.as_deref() {
-                index.service_by_name.entry(name).or_insert(i);
-            }
-        }
+        let mut index = Self::services(config);
+        let routes = config.routes.len()
+            + config
+                .services
+                .iter()
+                .map(|s| s.routes.len())
+                .sum::<usize>();
+        index.route_by_id.reserve(routes);
+        index.route_by_name.reserve(routes);
         let nested = config.services.iter().flat_map(|s| s.routes.iter());
         for route in nested.chain(config.routes.iter()) {
             index.route_by_id.entry(route.id).or_insert(route);
             if let Some(name) = route.name.as_deref() {
                 index.route_by_name.entry(name).or_insert(route);
+            }
+        }
+        index
+    }
+
+    /// Indexes only the services of `config` ([`EntityIndex::route`] then finds nothing).
+    fn services(config: &'a Config) -> Self {
+        let mut index = EntityIndex::default();
+        index.service_by_id.reserve(config.services.len());
+        index.service_by_name.reserve(config.services.len());
+        for (i, service) in config.services.iter().enumerate() {
+            index.service_by_id.entry(service.id).or_insert(i);
+            if let Some(name) = service.name.as_deref() {
+                index.service_by_name.entry(name).or_insert(i);
             }
         }
         index
@@ -120,7 +137,12 @@ impl Config {
 
     /// Every route with its service index: nested routes first (in file order), then top-level routes.
     pub fn routes_with_services(&self) -> impl Iterator<Item = RouteEntry<'_>> + '_ {
-        let index = EntityIndex::new(self);
+        // Only top-level routes look their service up; a config without them needs no index.
+        let index = if self.routes.is_empty() {
+            EntityIndex::default()
+        } else {
+            EntityIndex::services(self)
+        };
         let nested = self.services.iter().enumerate().flat_map(|(s, service)| {
             service
                 .routes
@@ -181,6 +203,104 @@ impl Config {
         route_level
             .chain(service_level)
             .chain(global)
+            .filter(|p| p.enabled && seen.insert(p.name.as_str()))
+            .collect()
+    }
+}
+
+/// A reference normalised once: a [`EntityRef::Key`] that parses as a UUID is an id, else a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum NormRef<'a> {
+    Id(Uuid),
+    Name(&'a str),
+}
+
+impl<'a> NormRef<'a> {
+    fn of(reference: &'a EntityRef) -> Self {
+        match reference {
+            EntityRef::Key(key) => match Uuid::parse_str(key) {
+                Ok(id) => NormRef::Id(id),
+                Err(_) => NormRef::Name(key),
+            },
+            EntityRef::Id(id) => NormRef::Id(*id),
+            EntityRef::Name(name) => NormRef::Name(name),
+        }
+    }
+}
+
+/// Top-level plugins grouped by what they are scoped to, so that choosing the plugins of every route is
+/// linear in the config's size (see [`Config::plugins_for`], whose result [`PluginIndex::plugins_for`] repeats).
+#[derive(Debug)]
+pub struct PluginIndex<'a> {
+    config: &'a Config,
+    /// Top-level plugins with `route` set, by that reference (indexes into `Config::plugins`, file order).
+    on_route: FastMap<NormRef<'a>, Vec<usize>>,
+    /// Top-level plugins with `service` set and no `route`, by that reference.
+    on_service: FastMap<NormRef<'a>, Vec<usize>>,
+    /// Global plugins (neither `service` nor `route`).
+    global: Vec<&'a Plugin>,
+}
+
+impl<'a> PluginIndex<'a> {
+    /// Indexes the top-level plugins of `config`.
+    pub fn new(config: &'a Config) -> Self {
+        let mut index = PluginIndex {
+            config,
+            on_route: FastMap::default(),
+            on_service: FastMap::default(),
+            global: Vec::new(),
+        };
+        for (i, p) in config.plugins.iter().enumerate() {
+            match (&p.route, &p.service) {
+                (Some(r), _) => index.on_route.entry(NormRef::of(r)).or_default().push(i),
+                (None, Some(s)) => index.on_service.entry(NormRef::of(s)).or_default().push(i),
+                (None, None) => index.global.push(p),
+            }
+        }
+        index
+    }
+
+    /// Indexes into `Config::plugins` of the plugins keyed by `id` or by `name`, in file order.
+    fn scoped(map: &FastMap<NormRef<'a>, Vec<usize>>, id: Uuid, name: Option<&str>) -> Vec<usize> {
+        if map.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<usize> = map.get(&NormRef::Id(id)).cloned().unwrap_or_default();
+        if let Some(by_name) = name.and_then(|n| map.get(&NormRef::Name(n))) {
+            out.extend_from_slice(by_name);
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
+    }
+
+    /// The same list as [`Config::plugins_for`]`(entry.service, entry.route.id)` for a route of a config whose
+    /// route ids are unique (as validation ensures); empty when the route has no service.
+    pub fn plugins_for(&self, entry: &RouteEntry<'a>) -> Vec<&'a Plugin> {
+        let config = self.config;
+        let Some(svc) = entry.service.and_then(|s| config.services.get(s)) else {
+            return Vec::new();
+        };
+        let route = entry.route;
+        let top = |i: &usize| config.plugins.get(*i);
+        let on_service = |r: &EntityRef| r.matches(svc.id, svc.name.as_deref());
+        let route_level = route.plugins.iter().chain(
+            Self::scoped(&self.on_route, route.id, route.name.as_deref())
+                .iter()
+                .filter_map(top)
+                .filter(|p| p.service.as_ref().is_none_or(on_service))
+                .collect::<Vec<_>>(),
+        );
+        let service_level = svc.plugins.iter().chain(
+            Self::scoped(&self.on_service, svc.id, svc.name.as_deref())
+                .iter()
+                .filter_map(top)
+                .collect::<Vec<_>>(),
+        );
+        let mut seen: FastSet<&str> = FastSet::default();
+        route_level
+            .chain(service_level)
+            .chain(self.global.iter().copied())
             .filter(|p| p.enabled && seen.insert(p.name.as_str()))
             .collect()
     }
@@ -277,6 +397,33 @@ mod tests {
             ids(c.plugins_for(1, Uuid::from_u128(99))),
             pairs(&[("x", 301), ("oidc", 400), ("y", 402), ("z", 403)])
         );
+    }
+
+    #[test]
+    fn plugin_index_agrees_with_plugins_for() {
+        let mut c = config();
+        // A top-level plugin on route r0 by name, limited to service s1 (so it does not apply), and one on s0 by
+        // a UUID written as a plain key.
+        let mut other_service = plugin("v", 500);
+        other_service.route = Some(EntityRef::Name("r0".into()));
+        other_service.service = Some(EntityRef::Id(Uuid::from_u128(2)));
+        let mut by_key = plugin("u", 501);
+        by_key.service = Some(EntityRef::Key(Uuid::from_u128(1).to_string()));
+        c.plugins.push(other_service);
+        c.plugins.push(by_key);
+        let index = PluginIndex::new(&c);
+        let mut checked = 0;
+        for entry in c.routes_with_services() {
+            let service = entry.service.unwrap();
+            assert_eq!(
+                ids(index.plugins_for(&entry)),
+                ids(c.plugins_for(service, entry.route.id)),
+                "{}",
+                entry.position.path()
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 3);
     }
 
     #[test]

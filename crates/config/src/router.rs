@@ -10,12 +10,12 @@ mod trie;
 mod upstream;
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use crate::checks::split_host_port;
 use crate::error::{ConfigError, ConfigErrors};
+use crate::fast::FastMap;
 use crate::model::Config;
 use trie::PathTrie;
 
@@ -42,9 +42,9 @@ pub struct RouteMatch {
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     routes: Vec<Compiled>,
-    exact: HashMap<String, PathTrie>,
-    suffix_wildcards: HashMap<String, PathTrie>,
-    prefix_wildcards: HashMap<String, PathTrie>,
+    exact: FastMap<String, PathTrie>,
+    suffix_wildcards: FastMap<String, PathTrie>,
+    prefix_wildcards: FastMap<String, PathTrie>,
     any_host: PathTrie,
     wildcard_ports: bool,
 }
@@ -86,14 +86,14 @@ impl Router {
         let mut errors = Vec::new();
         for (position, entry) in config.routes_with_services().enumerate() {
             let route = entry.route;
-            let path = entry.position.path();
+            let path = || entry.position.path();
             let Some(service) = entry.service else {
                 let message = match &route.service {
                     Some(r) => format!("no service with {}", r.describe()),
                     None => "required field missing (a top-level route must name its service)"
                         .to_string(),
                 };
-                errors.push(ConfigError::at(format!("{path}.service"), message));
+                errors.push(ConfigError::at(format!("{}.service", path()), message));
                 continue;
             };
             if let Some((k, _)) = route
@@ -103,7 +103,7 @@ impl Router {
                 .find(|(_, p)| p.starts_with('~'))
             {
                 errors.push(ConfigError::at(
-                    format!("{path}.paths[{k}]"),
+                    format!("{}.paths[{k}]", path()),
                     "regex paths (\"~\" prefix) are not supported yet",
                 ));
                 continue;

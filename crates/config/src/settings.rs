@@ -28,7 +28,8 @@ pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trac
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// Proxy listener, `host:port` (default `0.0.0.0:8000`).
+    /// Proxy listeners: comma-separated `host:port` entries, each optionally followed by ` ssl` to serve
+    /// HTTPS (Kong's syntax, e.g. `0.0.0.0:8000, 0.0.0.0:8443 ssl`; default `0.0.0.0:8000`).
     #[serde(skip_serializing_if = "is_default_proxy_listen")]
     pub proxy_listen: String,
     /// Admin API listener, `host:port` (default `127.0.0.1:8001`).
@@ -61,6 +62,28 @@ pub struct Settings {
     /// Whether an access-log line is written per request (default true).
     #[serde(skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// Optional Redis-backed cache shared by the nodes (`None`, the default: per-node caches only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_cache: Option<crate::cluster_cache::ClusterCacheSettings>,
+    /// PEM certificate (chain) served by the `ssl` proxy listeners (Kong's `ssl_cert`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM private key of `ssl_cert` (Kong's `ssl_cert_key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_cert_key: Option<PathBuf>,
+    /// PEM bundle of CA certificates trusted for IdP calls in addition to the system roots (Kong's
+    /// `lua_ssl_trusted_certificate`, here a single file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lua_ssl_trusted_certificate: Option<PathBuf>,
+}
+
+/// One entry of `proxy_listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyListener {
+    /// `host:port`.
+    pub addr: String,
+    /// Whether the listener serves HTTPS (the entry ends in ` ssl`).
+    pub ssl: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +100,10 @@ impl Default for Settings {
             pid_file: None,
             upgrade_sock: None,
             access_log: true,
+            cluster_cache: None,
+            ssl_cert: None,
+            ssl_cert_key: None,
+            lua_ssl_trusted_certificate: None,
         }
     }
 }
@@ -104,6 +131,13 @@ impl fmt::Debug for Settings {
             .field("pid_file", &self.pid_file)
             .field("upgrade_sock", &self.upgrade_sock)
             .field("access_log", &self.access_log)
+            .field("cluster_cache", &self.cluster_cache)
+            .field("ssl_cert", &self.ssl_cert)
+            .field("ssl_cert_key", &self.ssl_cert_key)
+            .field(
+                "lua_ssl_trusted_certificate",
+                &self.lua_ssl_trusted_certificate,
+            )
             .finish()
     }
 }
@@ -119,18 +153,83 @@ impl Settings {
         *self == Settings::default()
     }
 
+    /// The `proxy_listen` entries (empty entries skipped); `Err` names the first invalid one.
+    pub fn proxy_listeners(&self) -> Result<Vec<ProxyListener>, String> {
+        let mut out = Vec::new();
+        for entry in self.proxy_listen.split(',').map(str::trim) {
+            if entry.is_empty() {
+                continue;
+            }
+            let mut words = entry.split_whitespace();
+            let addr = words.next().unwrap_or_default();
+            if !is_listen_address(addr) {
+                return Err(format!(
+                    "invalid address {addr:?}: expected host:port such as {DEFAULT_PROXY_LISTEN:?}, optionally followed by \" ssl\""
+                ));
+            }
+            let mut ssl = false;
+            for flag in words {
+                if flag == "ssl" {
+                    ssl = true;
+                } else {
+                    return Err(format!(
+                        "unsupported flag {flag:?} in {entry:?}: only \"ssl\" is supported"
+                    ));
+                }
+            }
+            out.push(ProxyListener {
+                addr: addr.to_string(),
+                ssl,
+            });
+        }
+        if out.is_empty() {
+            return Err("no listener: expected host:port such as \"0.0.0.0:8000\"".into());
+        }
+        Ok(out)
+    }
+
     /// Checks the values, reporting under `gateway.<field>`.
     pub(crate) fn check(&self, errors: &mut Collector) {
-        for (field, value, example) in [
-            ("proxy_listen", &self.proxy_listen, DEFAULT_PROXY_LISTEN),
-            ("admin_listen", &self.admin_listen, DEFAULT_ADMIN_LISTEN),
+        match self.proxy_listeners() {
+            Ok(listeners) if listeners.iter().any(|l| l.ssl) => {
+                for (field, value) in [
+                    ("ssl_cert", &self.ssl_cert),
+                    ("ssl_cert_key", &self.ssl_cert_key),
+                ] {
+                    if value.is_none() {
+                        errors.push(
+                            format!("gateway.{field}"),
+                            "required when a proxy_listen entry has the ssl flag (a PEM file path)",
+                        );
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(msg) => errors.push("gateway.proxy_listen", msg),
+        }
+        for (field, value) in [
+            ("ssl_cert", &self.ssl_cert),
+            ("ssl_cert_key", &self.ssl_cert_key),
+            (
+                "lua_ssl_trusted_certificate",
+                &self.lua_ssl_trusted_certificate,
+            ),
         ] {
-            if !is_listen_address(value) {
+            if value.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 errors.push(
                     format!("gateway.{field}"),
-                    format!("invalid address {value:?}: expected host:port such as {example:?}"),
+                    "must not be empty (omit it instead)",
                 );
             }
+        }
+        if !is_listen_address(&self.admin_listen) {
+            errors.push(
+                "gateway.admin_listen",
+                format!(
+                    "invalid address {:?}: expected host:port such as {DEFAULT_ADMIN_LISTEN:?}",
+                    self.admin_listen
+                ),
+            );
         }
         if self.worker_threads == 0 {
             errors.push("gateway.worker_threads", "must be at least 1");
@@ -153,6 +252,9 @@ impl Settings {
                 "gateway.admin_token",
                 "must not be empty (omit it to disable the token check)",
             );
+        }
+        if let Some(cluster) = &self.cluster_cache {
+            cluster.check(errors);
         }
     }
 }
@@ -253,7 +355,7 @@ mod tests {
         assert_eq!(
             lines,
             vec![
-                r#"gateway.proxy_listen: invalid address "8000": expected host:port such as "0.0.0.0:8000""#,
+                r#"gateway.proxy_listen: invalid address "8000": expected host:port such as "0.0.0.0:8000", optionally followed by " ssl""#,
                 "gateway.worker_threads: must be at least 1",
                 r#"gateway.log_level: expected one of off, error, warn, info, debug, trace, got "verbose""#,
                 "gateway.admin_token: must not be empty (omit it to disable the token check)",
@@ -261,5 +363,58 @@ mod tests {
         );
         assert!(is_listen_address("[::1]:8000"));
         assert!(!is_listen_address("host:99999"));
+    }
+
+    #[test]
+    fn proxy_listen_entries_and_ssl() {
+        let s = Settings {
+            proxy_listen: "0.0.0.0:8000, 127.0.0.1:8443 ssl".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.proxy_listeners().unwrap(),
+            vec![
+                ProxyListener {
+                    addr: "0.0.0.0:8000".into(),
+                    ssl: false
+                },
+                ProxyListener {
+                    addr: "127.0.0.1:8443".into(),
+                    ssl: true
+                },
+            ]
+        );
+        let mut c = Collector::default();
+        s.check(&mut c);
+        let lines: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "gateway.ssl_cert: required when a proxy_listen entry has the ssl flag (a PEM file path)",
+                "gateway.ssl_cert_key: required when a proxy_listen entry has the ssl flag (a PEM file path)",
+            ]
+        );
+        let with_files = Settings {
+            ssl_cert: Some("/etc/gw/cert.pem".into()),
+            ssl_cert_key: Some("/etc/gw/key.pem".into()),
+            ..s
+        };
+        let mut c = Collector::default();
+        with_files.check(&mut c);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+
+        let bad = Settings {
+            proxy_listen: "127.0.0.1:8443 http2".into(),
+            ..Settings::default()
+        };
+        let mut c = Collector::default();
+        bad.check(&mut c);
+        let lines: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                r#"gateway.proxy_listen: unsupported flag "http2" in "127.0.0.1:8443 http2": only "ssl" is supported"#
+            ]
+        );
     }
 }

@@ -2,15 +2,14 @@
 //!
 //! Every problem is collected with its field path; nothing stops at the first error.
 
-use std::collections::HashMap;
-
 use uuid::Uuid;
 
 use crate::checks::{self, PORT_RANGE, REQUIRED, RETRIES_RANGE, TIMEOUT_RANGE};
-use crate::error::{Collector, ConfigErrors};
+use crate::error::{Collector, ConfigErrors, FieldError};
+use crate::fast::FastMap;
 use crate::lookup::EntityIndex;
 use crate::model::{Config, Plugin, Route, Service, FORMAT_VERSIONS, MAX_RETRIES, MAX_TIMEOUT_MS};
-use crate::plugins;
+use crate::plugins::{self, ConfigKey};
 
 /// Checks a configuration built in code or loaded from a file; `Err` holds every problem found.
 pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
@@ -30,7 +29,8 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) {
         route_names: Unique::default(),
         plugin_ids: Unique::default(),
         plugin_instances: Unique::default(),
-        plugin_scopes: HashMap::new(),
+        plugin_scopes: FastMap::default(),
+        plugin_configs: FastMap::default(),
     };
     w.format_version(&config.format_version);
     config.gateway.check(w.errors);
@@ -83,50 +83,56 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) {
     }
 }
 
-/// First path seen per key, to report duplicates as `(also <first path>)`.
-struct Unique<K> {
-    seen: HashMap<K, (String, String)>,
+/// First path seen per key, to report duplicates as `(also <first path>)`. `N` is the entity's natural key
+/// (its name, or a plugin's name and scope); `None` stands for an empty one.
+struct Unique<K, N> {
+    seen: FastMap<K, (String, Option<N>)>,
 }
 
-impl<K> Default for Unique<K> {
+impl<K, N> Default for Unique<K, N> {
     fn default() -> Self {
         Unique {
-            seen: HashMap::new(),
+            seen: FastMap::default(),
         }
     }
 }
 
-impl<K: std::hash::Hash + Eq> Unique<K> {
+impl<K: std::hash::Hash + Eq, N: PartialEq> Unique<K, N> {
     /// Records `key` at `path`; returns the earlier path when the key was taken by an entity whose
     /// natural key differs (an equal natural key means the duplicate is reported on that key instead).
-    fn insert(&mut self, key: K, path: &str, natural: &str) -> Option<String> {
+    fn insert(&mut self, key: K, path: &str, natural: Option<N>) -> Option<String> {
         match self.seen.get(&key) {
-            Some((first, first_natural)) if first_natural != natural || natural.is_empty() => {
+            Some((first, first_natural)) if *first_natural != natural || natural.is_none() => {
                 Some(first.clone())
             }
             Some(_) => None,
             None => {
-                self.seen
-                    .insert(key, (path.to_string(), natural.to_string()));
+                self.seen.insert(key, (path.to_string(), natural));
                 None
             }
         }
     }
 }
 
+/// A plugin's natural key: name, resolved service and route ids, instance name.
+type PluginNatural<'c> = (&'c str, Option<Uuid>, Option<Uuid>, Option<&'c str>);
+
 struct Walker<'a, 'c> {
     errors: &'a mut Collector,
     index: EntityIndex<'c>,
-    service_ids: Unique<Uuid>,
-    service_names: Unique<String>,
-    route_ids: Unique<Uuid>,
-    route_names: Unique<String>,
-    plugin_ids: Unique<Uuid>,
-    plugin_instances: Unique<String>,
-    plugin_scopes: HashMap<(String, Option<Uuid>, Option<Uuid>), String>,
+    service_ids: Unique<Uuid, &'c str>,
+    service_names: Unique<&'c str, ()>,
+    route_ids: Unique<Uuid, &'c str>,
+    route_names: Unique<&'c str, ()>,
+    plugin_ids: Unique<Uuid, PluginNatural<'c>>,
+    plugin_instances: Unique<&'c str, ()>,
+    plugin_scopes: FastMap<(&'c str, Option<Uuid>, Option<Uuid>), String>,
+    /// Schema check results by plugin name and serialized config: identical configs (one per service in
+    /// generated files) are checked once.
+    plugin_configs: FastMap<(&'c str, ConfigKey<'c>), Result<(), Vec<FieldError>>>,
 }
 
-impl Walker<'_, '_> {
+impl<'c> Walker<'_, 'c> {
     fn format_version(&mut self, version: &str) {
         if version.is_empty() {
             self.errors.push("_format_version", REQUIRED);
@@ -138,21 +144,22 @@ impl Walker<'_, '_> {
         }
     }
 
-    fn check<T>(&mut self, path: String, result: Result<T, String>) {
+    /// Records `result`'s error at the path `path()` (built only then).
+    fn check<T>(&mut self, path: impl FnOnce() -> String, result: Result<T, String>) {
         if let Err(message) = result {
-            self.errors.push(path, message);
+            self.errors.push(path(), message);
         }
     }
 
-    fn name_and_id(&mut self, kind: Kind, path: &str, name: Option<&str>, id: Uuid) {
-        let natural = name.unwrap_or("");
+    fn name_and_id(&mut self, kind: Kind, path: &str, name: Option<&'c str>, id: Uuid) {
+        let natural = name.filter(|n| !n.is_empty());
         if let Some(name) = name {
-            self.check(format!("{path}.name"), checks::name(name));
+            self.check(|| format!("{path}.name"), checks::name(name));
             let names = match kind {
                 Kind::Service => &mut self.service_names,
                 Kind::Route => &mut self.route_names,
             };
-            if let Some(first) = names.insert(name.to_string(), path, "") {
+            if let Some(first) = names.insert(name, path, None) {
                 self.errors.push(
                     format!("{path}.name"),
                     format!("duplicate name {name:?} (also {first})"),
@@ -173,22 +180,22 @@ impl Walker<'_, '_> {
 
     fn tags(&mut self, path: &str, tags: &[String]) {
         for (k, tag) in tags.iter().enumerate() {
-            self.check(format!("{path}.tags[{k}]"), checks::tag(tag));
+            self.check(|| format!("{path}.tags[{k}]"), checks::tag(tag));
         }
     }
 
-    fn service(&mut self, s: &Service, path: &str) {
+    fn service(&mut self, s: &'c Service, path: &str) {
         self.name_and_id(Kind::Service, path, s.name.as_deref(), s.id);
         if s.host.is_empty() {
             self.errors.push(format!("{path}.host"), REQUIRED);
         } else {
-            self.check(format!("{path}.host"), checks::service_host(&s.host));
+            self.check(|| format!("{path}.host"), checks::service_host(&s.host));
         }
         if s.port == 0 {
             self.errors.push(format!("{path}.port"), PORT_RANGE);
         }
         if let Some(p) = &s.path {
-            self.check(format!("{path}.path"), checks::service_path(p));
+            self.check(|| format!("{path}.path"), checks::service_path(p));
         }
         if s.retries > MAX_RETRIES {
             self.errors.push(format!("{path}.retries"), RETRIES_RANGE);
@@ -215,20 +222,20 @@ impl Walker<'_, '_> {
         }
     }
 
-    fn route(&mut self, r: &Route, path: &str) {
+    fn route(&mut self, r: &'c Route, path: &str) {
         self.name_and_id(Kind::Route, path, r.name.as_deref(), r.id);
         if r.protocols.is_empty() {
             self.errors
                 .push(format!("{path}.protocols"), "must not be empty");
         }
         for (k, m) in r.methods.iter().enumerate() {
-            self.check(format!("{path}.methods[{k}]"), checks::method(m));
+            self.check(|| format!("{path}.methods[{k}]"), checks::method(m));
         }
         for (k, h) in r.hosts.iter().enumerate() {
-            self.check(format!("{path}.hosts[{k}]"), checks::route_host(h));
+            self.check(|| format!("{path}.hosts[{k}]"), checks::route_host(h));
         }
         for (k, p) in r.paths.iter().enumerate() {
-            self.check(format!("{path}.paths[{k}]"), checks::route_path(p));
+            self.check(|| format!("{path}.paths[{k}]"), checks::route_path(p));
         }
         for (name, values) in &r.headers {
             let at = format!("{path}.headers.{name}");
@@ -236,7 +243,7 @@ impl Walker<'_, '_> {
                 self.errors.push(at, "use `hosts` to match the Host header");
                 continue;
             }
-            self.check(at.clone(), checks::header_name(name));
+            self.check(|| at.clone(), checks::header_name(name));
             if values.is_empty() {
                 self.errors.push(at.clone(), "must have at least one value");
             }
@@ -264,8 +271,17 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// [`plugins::validate`] of a plugin's config, memoized by name and serialized config.
+    fn plugin_config(&mut self, p: &'c Plugin) -> Result<(), Vec<FieldError>> {
+        let key = (p.name.as_str(), ConfigKey(&p.config));
+        self.plugin_configs
+            .entry(key)
+            .or_insert_with(|| plugins::validate(&p.name, &p.config))
+            .clone()
+    }
+
     /// `scope` is the resolved (service id, route id); `None` when a reference dangles.
-    fn plugin(&mut self, p: &Plugin, path: &str, scope: Option<(Option<Uuid>, Option<Uuid>)>) {
+    fn plugin(&mut self, p: &'c Plugin, path: &str, scope: Option<(Option<Uuid>, Option<Uuid>)>) {
         if p.name.is_empty() {
             self.errors.push(format!("{path}.name"), REQUIRED);
         } else if !plugins::is_known(&p.name) {
@@ -277,15 +293,15 @@ impl Walker<'_, '_> {
                     plugins::KNOWN.join(", ")
                 ),
             );
-        } else if let Err(field_errors) = plugins::validate(&p.name, &p.config) {
+        } else if let Err(field_errors) = self.plugin_config(p) {
             let prefix = format!("{path}.config");
             self.errors
                 .errors
                 .extend(ConfigErrors::from_field_errors(&prefix, field_errors).0);
         }
         if let Some(instance) = &p.instance_name {
-            self.check(format!("{path}.instance_name"), checks::name(instance));
-            if let Some(first) = self.plugin_instances.insert(instance.clone(), path, "") {
+            self.check(|| format!("{path}.instance_name"), checks::name(instance));
+            if let Some(first) = self.plugin_instances.insert(instance, path, None) {
                 self.errors.push(
                     format!("{path}.instance_name"),
                     format!("duplicate instance_name {instance:?} (also {first})"),
@@ -297,11 +313,11 @@ impl Walker<'_, '_> {
                 .push(format!("{path}.protocols"), "must not be empty");
         }
         self.tags(path, &p.tags);
-        let mut natural = String::new();
+        let mut natural = None;
         if let Some((service, route)) = scope {
-            natural = format!("{}:{service:?}:{route:?}:{:?}", p.name, p.instance_name);
+            natural = Some((p.name.as_str(), service, route, p.instance_name.as_deref()));
             if !p.name.is_empty() {
-                let key = (p.name.clone(), service, route);
+                let key = (p.name.as_str(), service, route);
                 if let Some(first) = self.plugin_scopes.get(&key) {
                     let scope_words = match (service, route) {
                         (None, None) => "globally",
@@ -321,7 +337,7 @@ impl Walker<'_, '_> {
                 }
             }
         }
-        if let Some(first) = self.plugin_ids.insert(p.id, path, &natural) {
+        if let Some(first) = self.plugin_ids.insert(p.id, path, natural) {
             self.errors.push(
                 format!("{path}.id"),
                 format!("duplicate id \"{}\" (also {first})", p.id),

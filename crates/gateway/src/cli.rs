@@ -69,6 +69,9 @@ pub struct ValidateArgs {
     /// The config file to check.
     #[arg(short = 'c', long = "config", default_value = "gateway.yaml")]
     pub config: PathBuf,
+    /// Hidden: also compile a snapshot (as a reload does) and print each phase's duration to stderr.
+    #[arg(long, hide = true)]
+    pub timings: bool,
 }
 
 /// Flags of `gateway reload`.
@@ -84,6 +87,30 @@ pub struct ReloadArgs {
 
 /// `gateway validate`: parse, validate and compile (routes, plugin configs) without starting anything.
 pub fn validate(args: &ValidateArgs) -> ExitCode {
+    if args.timings {
+        let (result, first, timings) = crate::snapshot::profile_reload(&args.config);
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        eprintln!("timing phase        wall ms    cpu ms");
+        for p in &timings.phases {
+            eprintln!(
+                "timing {:<10} {:>9.3} {:>9.3}",
+                p.name,
+                ms(p.wall),
+                ms(p.cpu)
+            );
+        }
+        let wall = timings.phases.iter().map(|p| p.wall).sum();
+        let cpu = timings.phases.iter().map(|p| p.cpu).sum();
+        eprintln!("timing {:<10} {:>9.3} {:>9.3}", "total", ms(wall), ms(cpu));
+        eprintln!("timing {:<10} {:>9.3}", "first run", ms(first));
+        return match result {
+            Ok(()) => {
+                println!("OK");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => print_errors(&args.config, &errors),
+        };
+    }
     match gateway_config::load::load_file(&args.config) {
         Ok(config) => match gateway_config::router::Router::compile(&config) {
             Ok(_) => {

@@ -3,6 +3,7 @@
 mod access_log;
 mod admin;
 mod cli;
+mod cluster;
 mod lifecycle;
 mod metrics;
 mod proxy;
@@ -11,6 +12,7 @@ mod responses;
 mod server;
 mod snapshot;
 mod state;
+mod tls;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -368,7 +368,11 @@ fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) -> Result<(
         .and_then(|a| a.as_inet())
         .map(|a| a.port())
         .unwrap_or(0);
-    req.insert_header("x-forwarded-proto", "http")?;
+    let proto = match session.digest().and_then(|d| d.ssl_digest.as_ref()) {
+        Some(_) => "https",
+        None => "http",
+    };
+    req.insert_header("x-forwarded-proto", proto)?;
     if !host.is_empty() {
         req.insert_header("x-forwarded-host", host)?;
     }

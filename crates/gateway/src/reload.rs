@@ -79,6 +79,13 @@ fn warn_listener_changes(
         ),
         ("pid_file", running.pid_file != new.pid_file),
         ("upgrade_sock", running.upgrade_sock != new.upgrade_sock),
+        ("cluster_cache", running.cluster_cache != new.cluster_cache),
+        ("ssl_cert", running.ssl_cert != new.ssl_cert),
+        ("ssl_cert_key", running.ssl_cert_key != new.ssl_cert_key),
+        (
+            "lua_ssl_trusted_certificate",
+            running.lua_ssl_trusted_certificate != new.lua_ssl_trusted_certificate,
+        ),
     ];
     for (name, changed) in changes {
         if changed {

@@ -8,7 +8,6 @@ use crate::proxy::Gateway;
 use crate::reload::{self, ReloadService};
 use crate::snapshot;
 use crate::state::AppState;
-use gateway_auth::AuthRegistry;
 use gateway_config::model::Config;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
@@ -85,7 +84,21 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     overrides.apply(&mut config);
     init_logging(&config.gateway.log_level);
     let settings = config.gateway.clone();
-    let registry = AuthRegistry::new();
+    // TLS files are read now, so that a missing or bad file stops the start with a clear message.
+    let tls = match crate::tls::load(&settings) {
+        Ok(tls) => tls,
+        Err(msg) => {
+            eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let registry = match crate::cluster::registry(&settings) {
+        Ok(r) => r.with_http_clients(tls.idp_clients),
+        Err(msg) => {
+            eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
     let initial = match snapshot::compile(config, &source, &registry) {
         Ok(s) => s,
         Err(e) => {
@@ -130,19 +143,23 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         },
         "proxy",
     );
-    for addr in settings
-        .proxy_listen
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        proxy.add_tcp(addr);
+    for (addr, tls_settings) in tls.listeners {
+        match tls_settings {
+            Some(tls_settings) => proxy.add_tls_with_settings(&addr, None, tls_settings),
+            None => proxy.add_tcp(&addr),
+        }
     }
     server.add_service(proxy);
     server.add_service(background_service(
         "admin",
         AdminService::new(state.clone(), settings.admin_listen.clone()),
     ));
+    if settings.cluster_cache.as_ref().is_some_and(|c| c.enabled) {
+        server.add_service(background_service(
+            "cluster-purge",
+            crate::cluster::PurgeListener::new(state.clone()),
+        ));
+    }
     server.add_service(background_service("reload", ReloadService::new(state)));
     log::info!(
         "gateway starting proxy_listen={} admin_listen={} worker_threads={}",

@@ -1,8 +1,11 @@
 //! A compiled, immutable view of one config: router, upstream peers, per-route auth plugins.
 
 use gateway_auth::{AuthRegistry, Authenticator};
+use gateway_config::load::Timings;
+use gateway_config::lookup::PluginIndex;
 use gateway_config::model::{Config, Protocol};
 use gateway_config::plugins::openid_connect::OidcConfig;
+use gateway_config::plugins::{ConfigKey, ConfigMemo};
 use gateway_config::router::Router;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -74,59 +77,147 @@ pub fn compile(
     source: &str,
     registry: &AuthRegistry,
 ) -> Result<Snapshot, CompileError> {
+    compile_timed(config, source, registry, &mut Timings::default())
+}
+
+/// [`compile`], recording the phases `router`, `upstreams`, `plugins` and `hash` in `timings`.
+pub fn compile_timed(
+    config: Config,
+    source: &str,
+    registry: &AuthRegistry,
+    timings: &mut Timings,
+) -> Result<Snapshot, CompileError> {
     let router = Router::compile(&config)?;
+    timings.mark("router");
     let mut services = Vec::with_capacity(config.services.len());
+    // Each distinct (host, port) is resolved once: generated configs repeat a few upstream hosts many times.
+    let mut resolved: HashMap<(&str, u16), Result<SocketAddr, String>> = HashMap::new();
     for (index, svc) in config.services.iter().enumerate() {
-        services.push(upstream_service(index, svc)?);
+        let addr = resolved
+            .entry((svc.host.as_str(), svc.port))
+            .or_insert_with(|| resolve(&svc.host, svc.port))
+            .clone()
+            .map_err(|reason| CompileError::Resolve {
+                index,
+                host: svc.host.clone(),
+                reason,
+            })?;
+        services.push(upstream_service(svc, addr));
     }
+    timings.mark("upstreams");
     let mut auth = HashMap::new();
+    // One authenticator lookup per distinct plugin config (same JSON text), not per route: the registry
+    // hashes the canonical config on every `get`, and a generated config repeats one plugin config per service.
+    let mut by_config: ConfigMemo<'_, Arc<Authenticator>> = ConfigMemo::default();
+    let plugin_index = PluginIndex::new(&config);
     for entry in config.routes_with_services() {
-        let Some(service_index) = entry.service else {
+        if entry.service.is_none() {
             continue;
-        };
+        }
         let route = entry.route;
-        for plugin in config.plugins_for(service_index, route.id) {
+        for plugin in plugin_index.plugins_for(&entry) {
             if plugin.name != "openid-connect" {
                 continue;
             }
-            // Validated at load; a failure here would be a bug in the loader.
-            let oidc = OidcConfig::from_value(&plugin.config).map_err(|errs| {
-                gateway_config::error::ConfigErrors::from_field_errors("plugins[].config", errs)
-            })?;
-            auth.insert(route.id, registry.get(&oidc));
+            let key = ConfigKey(&plugin.config);
+            let authenticator = match by_config.get(&key) {
+                Some(a) => Arc::clone(a),
+                None => {
+                    // Validated at load; a failure here would be a bug in the loader.
+                    let oidc = OidcConfig::from_value(&plugin.config).map_err(|errs| {
+                        gateway_config::error::ConfigErrors::from_field_errors(
+                            "plugins[].config",
+                            errs,
+                        )
+                    })?;
+                    let a = registry.get(&oidc);
+                    by_config.insert(key, Arc::clone(&a));
+                    a
+                }
+            };
+            auth.insert(route.id, authenticator);
         }
     }
+    timings.mark("plugins");
+    let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
+    timings.mark("hash");
     Ok(Snapshot {
         config: Arc::new(config),
         router,
         services,
         auth,
-        hash: blake3::hash(source.as_bytes()).to_hex().to_string(),
+        hash,
         loaded_at: SystemTime::now(),
     })
 }
 
-fn upstream_service(
-    index: usize,
-    svc: &gateway_config::model::Service,
-) -> Result<UpstreamService, CompileError> {
-    let tls = matches!(svc.protocol, Protocol::Https);
-    let addr = (svc.host.as_str(), svc.port)
+/// `gateway validate --timings`: the reload path (read, parse, validate, compile a snapshot, drop it) run twice
+/// with one registry, as at start and then on a SIGHUP; the second run's phases are returned, with the first
+/// run's total. Compiling resolves upstream hosts and builds IdP clients but sends nothing. `Err`: error text.
+pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
+    let registry = AuthRegistry::new();
+    let mut first = Duration::ZERO;
+    for run in 0..2 {
+        let mut timings = Timings::with_cpu_clock(Some(thread_cpu_time));
+        let result = (|| {
+            let source = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            timings.mark("read");
+            let config = gateway_config::load::parse_str_timed(&source, &mut timings)
+                .map_err(|e| e.to_string())?;
+            let snap = compile_timed(config, &source, &registry, &mut timings)
+                .map_err(|e| e.to_string())?;
+            drop(snap);
+            timings.mark("drop");
+            Ok(())
+        })();
+        if run == 0 && result.is_ok() {
+            first = timings.phases.iter().map(|p| p.wall).sum();
+            continue;
+        }
+        return (result, first, timings);
+    }
+    unreachable!("the second run returns")
+}
+
+/// CPU time of the calling thread.
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// The first address of `host:port` (an IP literal is parsed without asking the resolver).
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())
         .and_then(|mut it| it.next().ok_or_else(|| "no address".to_string()))
-        .map_err(|reason| CompileError::Resolve {
-            index,
-            host: svc.host.clone(),
-            reason,
-        })?;
+}
+
+fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> UpstreamService {
+    let tls = matches!(svc.protocol, Protocol::Https);
     let default_port = if tls { 443 } else { 80 };
     let host_header = if svc.port == default_port {
         svc.host.clone()
     } else {
         format!("{}:{}", svc.host, svc.port)
     };
-    Ok(UpstreamService {
+    UpstreamService {
         label: svc.name.clone().unwrap_or_else(|| svc.id.to_string()),
         addr,
         tls,
@@ -137,5 +228,5 @@ fn upstream_service(
         read_timeout: Duration::from_millis(svc.read_timeout),
         write_timeout: Duration::from_millis(svc.write_timeout),
         retries: svc.retries,
-    })
+    }
 }

@@ -10,6 +10,9 @@
 //!   Kong's other method names are accepted (so Kong configs load) but have no effect.
 //! - `cache_ttl_neg` defaults to 10 seconds (Kong leaves it unset and mlcache falls back to its own default).
 //! - `ssl_verify` defaults to true (as Kong 3.15 does).
+//!
+//! Gateway extensions, not in Kong (IdP protection, see `docs/security.md`): `idp_concurrency_limit`,
+//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -175,7 +178,8 @@ pub struct OidcConfig {
     pub cache_ttl_min: Option<f64>,
     /// Lifetime (s) of cached negative results (inactive tokens). Departure: defaults to 10.
     pub cache_ttl_neg: f64,
-    /// Stale-if-error lifetime (s); parsed, not yet used.
+    /// Stale-if-error window (s): how long after its normal expiry a previously active, unexpired
+    /// introspection result may still be served while the IdP fails. Unset: never.
     pub cache_ttl_resurrect: Option<f64>,
     /// Clock skew (s) allowed when checking `exp`.
     pub leeway: f64,
@@ -217,6 +221,12 @@ pub struct OidcConfig {
     pub password_param_type: Vec<ParamType>,
     /// Where client-credentials-grant credentials are looked for.
     pub client_credentials_param_type: Vec<ParamType>,
+    /// Gateway extension: at most this many concurrent requests to each IdP endpoint (≥ 1).
+    pub idp_concurrency_limit: f64,
+    /// Gateway extension: consecutive IdP failures that open the circuit breaker (0: no breaker).
+    pub idp_circuit_breaker_failures: f64,
+    /// Gateway extension: seconds the open circuit fails fast before one probe is let through.
+    pub idp_circuit_breaker_cooldown: f64,
 }
 
 /// Every field name the schema knows, in schema order.
@@ -270,6 +280,9 @@ pub const FIELDS: &[&str] = &[
     "rediscovery_lifetime",
     "password_param_type",
     "client_credentials_param_type",
+    "idp_concurrency_limit",
+    "idp_circuit_breaker_failures",
+    "idp_circuit_breaker_cooldown",
 ];
 
 /// Default `auth_methods`: the methods this gateway implements (departure from Kong's nine).
@@ -281,6 +294,12 @@ pub const DEFAULT_AUTH_METHODS: &[AuthMethod] = &[
 
 /// Default `cache_ttl_neg` in seconds (departure: Kong leaves it to mlcache).
 pub const DEFAULT_CACHE_TTL_NEG: f64 = 10.0;
+/// Default `idp_concurrency_limit` (gateway extension).
+pub const DEFAULT_IDP_CONCURRENCY_LIMIT: f64 = 100.0;
+/// Default `idp_circuit_breaker_failures` (gateway extension).
+pub const DEFAULT_IDP_CIRCUIT_BREAKER_FAILURES: f64 = 5.0;
+/// Default `idp_circuit_breaker_cooldown` in seconds (gateway extension).
+pub const DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN: f64 = 10.0;
 
 fn default_param_types() -> Vec<ParamType> {
     vec![ParamType::Header, ParamType::Query, ParamType::Body]
@@ -339,6 +358,9 @@ impl OidcConfig {
             rediscovery_lifetime: 30.0,
             password_param_type: default_param_types(),
             client_credentials_param_type: default_param_types(),
+            idp_concurrency_limit: DEFAULT_IDP_CONCURRENCY_LIMIT,
+            idp_circuit_breaker_failures: DEFAULT_IDP_CIRCUIT_BREAKER_FAILURES,
+            idp_circuit_breaker_cooldown: DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN,
         }
     }
 
@@ -433,6 +455,15 @@ impl OidcConfig {
                 ParamType::NO_COOKIE,
                 d.client_credentials_param_type,
             ),
+            idp_concurrency_limit: p.number("idp_concurrency_limit", d.idp_concurrency_limit),
+            idp_circuit_breaker_failures: p.number(
+                "idp_circuit_breaker_failures",
+                d.idp_circuit_breaker_failures,
+            ),
+            idp_circuit_breaker_cooldown: p.number(
+                "idp_circuit_breaker_cooldown",
+                d.idp_circuit_breaker_cooldown,
+            ),
             issuer,
         };
         let mut errors = p.errors;
@@ -507,6 +538,26 @@ impl OidcConfig {
         }
         if self.timeout <= 0.0 {
             errors.push(err("timeout", "value must be greater than 0"));
+        }
+        for (name, v) in [
+            ("idp_concurrency_limit", self.idp_concurrency_limit),
+            (
+                "idp_circuit_breaker_failures",
+                self.idp_circuit_breaker_failures,
+            ),
+        ] {
+            if v.fract() != 0.0 {
+                errors.push(err(name, "expected an integer"));
+            }
+        }
+        if self.idp_concurrency_limit < 1.0 {
+            errors.push(err("idp_concurrency_limit", "value must be at least 1"));
+        }
+        if self.idp_circuit_breaker_failures > 0.0 && self.idp_circuit_breaker_cooldown <= 0.0 {
+            errors.push(err(
+                "idp_circuit_breaker_cooldown",
+                "value must be greater than 0 (idp_circuit_breaker_failures is set)",
+            ));
         }
         if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
             if min > max {
@@ -772,6 +823,9 @@ mod tests {
         assert_eq!(c.cache_ttl, 3600.0);
         assert_eq!(c.cache_ttl_neg, 10.0);
         assert_eq!(c.cache_ttl_resurrect, None);
+        assert_eq!(c.idp_concurrency_limit, 100.0);
+        assert_eq!(c.idp_circuit_breaker_failures, 5.0);
+        assert_eq!(c.idp_circuit_breaker_cooldown, 10.0);
         assert_eq!(c.scopes_claim, vec!["scope"]);
         assert_eq!(c.audience_claim, vec!["aud"]);
         assert_eq!(
@@ -909,6 +963,33 @@ mod tests {
         let e = errors(json!({"issuer": ISS, "token_endpoint_auth_method": "basic"}));
         assert_eq!(e[0].0, "token_endpoint_auth_method");
         assert!(e[0].1.starts_with("expected one of: client_secret_basic"));
+    }
+
+    #[test]
+    fn idp_protection_fields() {
+        let c = OidcConfig::from_value(&json!({
+            "issuer": ISS, "cache_ttl_resurrect": 30, "idp_concurrency_limit": 8,
+            "idp_circuit_breaker_failures": 0, "idp_circuit_breaker_cooldown": 0,
+        }))
+        .unwrap();
+        assert_eq!(c.cache_ttl_resurrect, Some(30.0));
+        assert_eq!(c.idp_concurrency_limit, 8.0);
+        assert_eq!(c.idp_circuit_breaker_failures, 0.0);
+        assert_eq!(
+            errors(json!({"issuer": ISS, "idp_concurrency_limit": 0})),
+            one("idp_concurrency_limit", "value must be at least 1")
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "idp_circuit_breaker_failures": 2.5})),
+            one("idp_circuit_breaker_failures", "expected an integer")
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "idp_circuit_breaker_cooldown": 0})),
+            one(
+                "idp_circuit_breaker_cooldown",
+                "value must be greater than 0 (idp_circuit_breaker_failures is set)"
+            )
+        );
     }
 
     #[test]

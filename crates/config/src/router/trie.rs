@@ -39,8 +39,9 @@ impl PathTrie {
                 }
             };
         }
+        // Routes are inserted in increasing index order, so a repeat can only be the last one.
         let routes = &mut self.nodes[node].routes;
-        if !routes.contains(&route) {
+        if routes.last() != Some(&route) {
             routes.push(route);
         }
     }

@@ -9,6 +9,7 @@ mod body;
 mod error;
 mod handlers;
 mod persist;
+mod purge;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +32,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(node_info))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/openid-connect/purge", axum::routing::post(purge::purge))
         .merge(api::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

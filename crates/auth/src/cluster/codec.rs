@@ -1,0 +1,168 @@
+//! The compact value stored in Redis for one introspection result: only what the gateway decides on.
+//!
+//! Compact JSON with one-letter keys (empty parts left out), versioned so that a node running a
+//! different build ignores values it does not understand (a miss, never an error).
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+use serde_json::{json, Map, Value};
+
+use crate::introspect::Introspected;
+
+/// Format version written in every value.
+const VERSION: u64 = 1;
+
+/// Encodes a result (the same bytes on every node for the same result).
+pub fn encode(info: &Introspected) -> Vec<u8> {
+    let mut m = Map::new();
+    m.insert("v".into(), json!(VERSION));
+    m.insert("a".into(), json!(info.active));
+    if let Some(e) = info.exp {
+        m.insert("e".into(), json!(e));
+    }
+    m.insert("u".into(), json!(info.valid_until_ms));
+    if info.leeway_ms != 0 {
+        m.insert("l".into(), json!(info.leeway_ms));
+    }
+    if let Some(s) = &info.scopes {
+        m.insert("s".into(), json!(s));
+    }
+    if let Some(d) = &info.audience {
+        m.insert("d".into(), json!(d));
+    }
+    if !info.claim_headers.is_empty() {
+        let h: Vec<Value> = info
+            .claim_headers
+            .iter()
+            .map(|h| h.as_ref().map_or(Value::Null, header_text))
+            .collect();
+        m.insert("h".into(), Value::Array(h));
+    }
+    if let Some(r) = &info.raw_header {
+        m.insert("r".into(), header_text(r));
+    }
+    Value::Object(m).to_string().into_bytes()
+}
+
+fn header_text(h: &HeaderValue) -> Value {
+    Value::String(String::from_utf8_lossy(h.as_bytes()).into_owned())
+}
+
+/// Decodes a value; `None` when it is not one this build wrote.
+pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    let m = v.as_object()?;
+    if m.get("v")?.as_u64()? != VERSION {
+        return None;
+    }
+    let set = |k: &str| -> Option<Option<Box<[Box<str>]>>> {
+        match m.get(k) {
+            None => Some(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(Box::from))
+                .collect::<Option<Vec<_>>>()
+                .map(|v| Some(v.into_boxed_slice())),
+            Some(_) => None,
+        }
+    };
+    let header = |v: &Value| -> Option<Option<HeaderValue>> {
+        match v {
+            Value::Null => Some(None),
+            Value::String(s) => HeaderValue::from_str(s).ok().map(Some),
+            _ => None,
+        }
+    };
+    let claim_headers = match m.get("h") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items.iter().map(header).collect::<Option<Vec<_>>>()?,
+        Some(_) => return None,
+    };
+    let raw_header = match m.get("r") {
+        None => None,
+        Some(v) => header(v)?,
+    };
+    Some(Arc::new(Introspected {
+        active: m.get("a")?.as_bool()?,
+        exp: match m.get("e") {
+            None => None,
+            Some(e) => Some(e.as_i64()?),
+        },
+        valid_until_ms: m.get("u")?.as_u64()?,
+        leeway_ms: match m.get("l") {
+            None => 0,
+            Some(l) => l.as_u64()?,
+        },
+        scopes: set("s")?,
+        audience: set("d")?,
+        claim_headers: claim_headers.into_boxed_slice(),
+        raw_header,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::TtlPolicy;
+    use crate::introspect::ClaimPlan;
+
+    #[test]
+    fn round_trip_keeps_only_what_is_needed() {
+        let plan = ClaimPlan {
+            check_active: true,
+            scopes_claim: Some(vec!["scope".into()]),
+            audience_claim: None,
+            header_claims: vec!["username".into(), "missing".into()],
+            keep_raw: true,
+        };
+        let ttl = TtlPolicy::from_secs(3600.0, None, None, 10.0, 2.0);
+        let obj = json!({"active": true, "exp": 1_800_000_000i64, "scope": "openid read",
+                         "username": "john", "secret_claim": "do-not-keep-unless-raw"});
+        let info =
+            Introspected::from_response(obj.as_object().unwrap(), &plan, &ttl, 1_700_000_000_000);
+        let bytes = encode(&info);
+        assert_eq!(*decode(&bytes).unwrap(), info);
+        // without keep_raw nothing but the needed claims is written
+        let plan = ClaimPlan {
+            keep_raw: false,
+            ..plan
+        };
+        let info =
+            Introspected::from_response(obj.as_object().unwrap(), &plan, &ttl, 1_700_000_000_000);
+        let text = String::from_utf8(encode(&info)).unwrap();
+        assert!(!text.contains("do-not-keep"), "{text}");
+        assert!(text.len() < 120, "{text}");
+        assert_eq!(*decode(text.as_bytes()).unwrap(), info);
+    }
+
+    #[test]
+    fn inactive_and_garbage() {
+        let ttl = TtlPolicy::from_secs(3600.0, None, None, 10.0, 0.0);
+        let plan = ClaimPlan {
+            check_active: true,
+            ..ClaimPlan::default()
+        };
+        let info = Introspected::from_response(
+            json!({"active": false}).as_object().unwrap(),
+            &plan,
+            &ttl,
+            5,
+        );
+        assert_eq!(
+            String::from_utf8(encode(&info)).unwrap(),
+            r#"{"v":1,"a":false,"u":10005}"#
+        );
+        assert_eq!(*decode(&encode(&info)).unwrap(), info);
+        for bad in [
+            &b"nope"[..],
+            b"{}",
+            br#"{"v":2,"a":true,"u":1}"#,
+            br#"{"v":1,"a":1,"u":1}"#,
+            br#"{"v":1,"a":true,"u":1,"s":[1]}"#,
+            br#"{"v":1,"a":true,"u":1,"h":["a\nb"]}"#,
+        ] {
+            assert!(decode(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

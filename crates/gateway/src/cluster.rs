@@ -1,0 +1,45 @@
+//! The optional cluster cache of the process (`gateway.cluster_cache`): set up once at start (it
+//! belongs to the process, not to a snapshot, so reloads keep it) and the background service that
+//! applies other nodes' purge messages to the local caches.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gateway_auth::authenticator::DEFAULT_CACHE_CAPACITY;
+use gateway_auth::cluster::Cluster;
+use gateway_auth::AuthRegistry;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use crate::state::AppState;
+
+/// The registry for the start-up settings: with the cluster cache when configured and enabled.
+pub fn registry(settings: &gateway_config::model::Settings) -> Result<AuthRegistry, String> {
+    let cluster = match &settings.cluster_cache {
+        Some(s) => Cluster::from_settings(s).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    Ok(AuthRegistry::with_cluster(DEFAULT_CACHE_CAPACITY, cluster))
+}
+
+/// Subscribes to the purge channel (does nothing without a cluster cache).
+pub struct PurgeListener {
+    state: Arc<AppState>,
+}
+
+impl PurgeListener {
+    /// A listener applying purges to `state`'s registry.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for PurgeListener {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        self.state.registry.run_purge_listener(stop).await;
+    }
+}
