@@ -737,7 +737,8 @@ def section_memory(st, procs, env, results):
     fake = f"http://127.0.0.1:{fake_port}"
     text = gateway_yaml(port, admin, [("api", f"http://127.0.0.1:{env['upstream_port']}/", "/", True)],
                         oidc_plugin(fake, fake + "/introspect"), threads=2)  # 2 threads: a faster fill
-    extra = os.environ.get("BENCH_MEM_SETTINGS", "")  # e.g. a cache-capacity key of the `gateway:` block
+    # The token cache must hold the largest count measured (default capacity: 100k entries per plugin config).
+    extra = os.environ.get("BENCH_MEM_SETTINGS", f"token_cache_size: {max(st.mem_counts) + 100000}")
     if extra:
         text = text.replace("services:\n", "".join(f"  {kv.strip()}\n" for kv in extra.split(";")) + "services:\n", 1)
     gw = Gateway(procs, st, "gateway-memory", text, port, admin, None)

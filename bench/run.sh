@@ -10,33 +10,15 @@ cd "$ROOT"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root (or sudo) to run: $*"
-        exit 1
-    fi
-}
-
+# scripts/setup.sh installs what the tests need plus the packages named here (as root or through sudo).
 install_tools() {
-    if [ -x scripts/setup.sh ]; then
-        scripts/setup.sh
-    fi
     local missing=()
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
     command -v nginx >/dev/null 2>&1 || missing+=(nginx)
     [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
     command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
-    command -v glewlwyd >/dev/null 2>&1 || missing+=(glewlwyd sqlite3 openssl)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
-    if [ "${#missing[@]}" -gt 0 ]; then
-        log "installing Debian packages: ${missing[*]}"
-        as_root apt-get update -q
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-    fi
+    scripts/setup.sh ${missing[@]+"${missing[@]}"}
     # The Debian nginx package starts a system nginx on :80; the benchmark needs none (and does not touch it).
 }
 

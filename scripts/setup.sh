@@ -5,12 +5,13 @@
 #   - a Python venv at .venv with the pinned httpbin, gunicorn and httpie of scripts/requirements.txt;
 #   - cargo-nextest.
 # `apt-get update` runs only when a package is missing; pip runs only when requirements.txt changed.
+# Arguments are further Debian packages to install the same way (bench/run.sh passes the benchmark's tools).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server)
+APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server "$@")
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/scripts/requirements.txt"
 PYTHON="${PYTHON:-python3}"

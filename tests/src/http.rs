@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, Response};
 
 /// A blocking client for tests: no proxy (loopback only), no redirects, 10 s timeout.
 ///
@@ -54,4 +54,17 @@ pub fn post_form(url: &str, basic: Option<(&str, &str)>, form: &Form) -> (u16, S
         .text()
         .unwrap_or_else(|e| panic!("POST {url}: reading the body: {e}"));
     (status, body)
+}
+
+/// Status, content type (`""` when absent) and body of a response; panics when the body cannot be read.
+pub fn parts(resp: Response) -> (u16, String, String) {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.text().expect("read the response body");
+    (status, content_type, body)
 }

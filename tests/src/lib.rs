@@ -16,10 +16,12 @@
 //! Needs `scripts/setup.sh` (glewlwyd, `.venv` with httpbin) and, for [`Gateway`], the release binary.
 
 pub mod config;
+pub mod fake_idp;
 pub mod gateway;
 pub mod http;
 pub mod httpbin;
 pub mod idp;
+pub mod metrics;
 pub mod process;
 
 use std::path::PathBuf;

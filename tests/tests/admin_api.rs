@@ -512,12 +512,7 @@ fn concurrent_patches_from_20_clients_all_land() {
     assert_eq!(s, 200);
     assert_eq!(list["data"].as_array().map(Vec::len), Some(5));
     assert_eq!(list["next"], "/routes?offset=5&size=5");
-    let metrics = http::client()
-        .get(format!("{admin}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = e2e::metrics::metrics_text(&admin);
     assert!(
         metrics.contains(r#"gateway_config_reloads_total{result="ok",source="admin"} 40"#),
         "{metrics}"

@@ -6,9 +6,9 @@ mod common_cluster;
 use std::time::Duration;
 
 use common_cluster::{
-    concurrent, introspection_calls, metric_sum, metrics, purge, start_nodes, status, until_all,
-    Redis,
+    concurrent, introspection_calls, purge, start_nodes, status, until_all, Redis,
 };
+use e2e::metrics::{metric_sum, metrics_text};
 use e2e::{ALICE, JANE, JOHN};
 use serde_json::json;
 
@@ -33,7 +33,13 @@ fn three_nodes_one_introspection_purge_everywhere_and_survive_redis_loss() {
     assert_eq!(introspection_calls(&nodes), 1);
     let l2: f64 = nodes
         .iter()
-        .map(|n| metric_sum(&metrics(n), "gateway_cluster_cache_total", &[]))
+        .map(|n| {
+            metric_sum(
+                &metrics_text(&n.admin_url()),
+                "gateway_cluster_cache_total",
+                &[],
+            )
+        })
         .sum();
     assert!(l2 >= 3.0, "each node went to Redis once at least: {l2}");
 
@@ -97,7 +103,7 @@ fn three_nodes_one_introspection_purge_everywhere_and_survive_redis_loss() {
         assert!(start.elapsed() < Duration::from_secs(2));
     }
     for n in &nodes {
-        let m = metrics(n);
+        let m = metrics_text(&n.admin_url());
         assert_eq!(
             metric_sum(&m, "gateway_cluster_cache_state", &[]),
             0.0,

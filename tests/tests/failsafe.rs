@@ -2,45 +2,22 @@
 //! nothing crashes), stale-if-error through a real IdP outage (`cache_ttl_resurrect`), the circuit
 //! breaker (no IdP call during the cool-down), and the request limits (each a clear 4xx).
 //!
-//! The main path uses the real Glewlwyd; the fake in `common_failsafe` is for fault injection only.
+//! The main path uses the real Glewlwyd; the fake in `common_failsafe` (over `e2e::fake_idp`) is for
+//! fault injection only.
 
 mod common;
 mod common_failsafe;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_401, client, metric_sum, metrics_text, routes_config, send, Reply};
+use common::{assert_401, client, fault_plugin, routes_config, send, timed_get, BOUNDED};
 use common_failsafe::{FakeIdp, Fault, IDP_DETAIL};
+use e2e::metrics::scrape_sum;
 use e2e::{free_port, oidc_config, start_idp_and_httpbin, Gateway, Ports, JOHN};
 use serde_json::{json, Value};
 
-/// The plugin's `timeout` in these tests (ms).
-const PLUGIN_TIMEOUT_MS: u64 = 500;
-/// A loose bound on a denial's latency with that timeout (the client itself waits 30 s).
-const BOUNDED: Duration = Duration::from_secs(5);
-
-fn plugin(issuer: &str, extra: Value) -> Value {
-    let mut extra = extra;
-    extra["timeout"] = json!(PLUGIN_TIMEOUT_MS);
-    oidc_config(issuer, &["introspection"], extra)
-}
-
-fn timed_get(gw: &Gateway, path: &str, token: &str) -> (Reply, Duration) {
-    let started = Instant::now();
-    let r = send(
-        client()
-            .get(format!("{}{path}", gw.proxy_url()))
-            .bearer_auth(token),
-    );
-    (r, started.elapsed())
-}
-
 fn stale_served(gw: &Gateway) -> f64 {
-    metric_sum(
-        &metrics_text(&gw.admin_url()),
-        "gateway_auth_stale_served_total",
-        &[],
-    )
+    scrape_sum(&gw.admin_url(), "gateway_auth_stale_served_total", &[])
 }
 
 #[test]
@@ -50,7 +27,7 @@ fn every_idp_fault_is_a_prompt_401_and_nothing_crashes() {
     let mut routes: Vec<(String, Option<Value>)> = Fault::ALL
         .iter()
         .map(|f| {
-            let cfg = plugin(
+            let cfg = fault_plugin(
                 &idp.issuer(),
                 json!({ "introspection_endpoint": idp.endpoint(*f) }),
             );
@@ -59,7 +36,7 @@ fn every_idp_fault_is_a_prompt_401_and_nothing_crashes() {
         .collect();
     routes.push((
         "/refused".into(),
-        Some(plugin(
+        Some(fault_plugin(
             &idp.issuer(),
             json!({ "introspection_endpoint": refused }),
         )),
@@ -158,7 +135,7 @@ fn circuit_breaker_sends_no_call_during_the_cool_down_then_probes_and_closes() {
     idp.set_switch(Fault::Unavailable503);
     let httpbin = e2e::Httpbin::start();
     let endpoint = idp.switch_endpoint();
-    let cfg = plugin(
+    let cfg = fault_plugin(
         &idp.issuer(),
         json!({
             "introspection_endpoint": endpoint,
@@ -172,8 +149,8 @@ fn circuit_breaker_sends_no_call_during_the_cool_down_then_probes_and_closes() {
         &[("/", Some(cfg))],
     ));
     let state = || {
-        metric_sum(
-            &metrics_text(&gw.admin_url()),
+        scrape_sum(
+            &gw.admin_url(),
             "gateway_idp_circuit_state",
             &[("endpoint", &endpoint)],
         )
@@ -227,8 +204,8 @@ fn limits_are_each_a_clear_4xx() {
     let mut body = base.clone();
     body["bearer_token_param_type"] = json!(["body"]);
     let routes = [
-        ("/header", Some(plugin(&idp.issuer(), base))),
-        ("/body", Some(plugin(&idp.issuer(), body))),
+        ("/header", Some(fault_plugin(&idp.issuer(), base))),
+        ("/body", Some(fault_plugin(&idp.issuer(), body))),
     ];
     let mut gw = Gateway::start(&routes_config(Ports::free(), &upstream, &routes));
 

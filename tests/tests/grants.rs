@@ -56,19 +56,12 @@ fn upstream_bearer(echo: &Value) -> String {
 
 /// Assert Kong's 401: status, `WWW-Authenticate`, JSON body.
 fn assert_unauthorized(resp: Response, what: &str) {
-    let status = resp.status().as_u16();
     let www = resp
         .headers()
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = resp.text().expect("read the body");
+    let (status, content_type, body) = http::parts(resp);
     assert_eq!(status, 401, "{what}: {body}");
     assert_eq!(www.as_deref(), Some(WWW_AUTHENTICATE), "{what}");
     assert_eq!(body, r#"{"message":"Unauthorized"}"#, "{what}");
@@ -80,35 +73,7 @@ fn assert_unauthorized(resp: Response, what: &str) {
 
 /// Sum of `gateway_idp_requests_total{endpoint="<endpoint>",…}` over all results, from the admin `/metrics`.
 fn idp_requests(stack: &Stack, endpoint: &str) -> u64 {
-    let url = format!("{}/metrics", stack.gateway.admin_url());
-    let resp = http::client()
-        .get(&url)
-        .send()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
-    let text = resp.text().expect("read /metrics");
-    metric_sum(
-        &text,
-        "gateway_idp_requests_total",
-        &format!("endpoint=\"{endpoint}\""),
-    )
-}
-
-/// Sum the samples of `name` whose label set contains `label` (Prometheus text format).
-fn metric_sum(text: &str, name: &str, label: &str) -> u64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix('{')?;
-            let (labels, value) = rest.split_once('}')?;
-            let labels: Vec<&str> = labels.split(',').collect();
-            if !labels.contains(&label) {
-                return None;
-            }
-            let value: f64 = value.trim().parse().ok()?;
-            Some(value as u64)
-        })
-        .sum()
+    e2e::metrics::idp_requests(&stack.gateway.admin_url(), endpoint)
 }
 
 #[test]

@@ -5,17 +5,15 @@ mod common;
 #[path = "common/fake_idp.rs"]
 mod fake_idp;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_401, client, routes_config, send, Reply, CHALLENGE_401, UNEXPECTED};
-use e2e::{free_port, oidc_config, Gateway, Ports};
+use common::{
+    assert_401, client, fault_plugin, routes_config, send, timed_get, Reply, BOUNDED,
+    CHALLENGE_401, UNEXPECTED,
+};
+use e2e::{free_port, Gateway, Ports};
 use fake_idp::{FakeIdp, Fault, IDP_DETAIL};
 use serde_json::{json, Value};
-
-/// The plugin's `timeout` in these tests (ms).
-const PLUGIN_TIMEOUT_MS: u64 = 500;
-/// A loose bound on a denial's latency with that timeout (the client itself waits 30 s).
-const BOUNDED: Duration = Duration::from_secs(5);
 
 /// Texts of the fake's faulty answers that must never reach a client.
 const LEAKS: &[&str] = &[
@@ -26,27 +24,10 @@ const LEAKS: &[&str] = &[
     "Basic realm",
 ];
 
-fn plugin(issuer: &str, extra: Value) -> Value {
-    let mut extra = extra;
-    extra["timeout"] = json!(PLUGIN_TIMEOUT_MS);
-    oidc_config(issuer, &["introspection"], extra)
-}
-
 /// A gateway with the given routes, in front of an upstream that is never reached.
 fn gateway(routes: &[(&str, Option<Value>)]) -> Gateway {
     let upstream = format!("http://127.0.0.1:{}", free_port());
     Gateway::start(&routes_config(Ports::free(), &upstream, routes))
-}
-
-/// GET `path` with a bearer token; also returns how long the answer took.
-fn timed_get(gw: &Gateway, path: &str, token: &str) -> (Reply, Duration) {
-    let started = Instant::now();
-    let r = send(
-        client()
-            .get(format!("{}{path}", gw.proxy_url()))
-            .bearer_auth(token),
-    );
-    (r, started.elapsed())
 }
 
 #[track_caller]
@@ -86,11 +67,14 @@ fn check_introspection_fault(fault: Fault) {
     // Discovery on the fake works except for the faults that break every request.
     let discovery_works = !matches!(fault, Fault::Hang | Fault::Close | Fault::ServerError);
     let mut routes = vec![
-        ("/plain", Some(plugin(&idp.issuer(fault), explicit))),
-        ("/display", Some(plugin(&idp.issuer(fault), display))),
+        ("/plain", Some(fault_plugin(&idp.issuer(fault), explicit))),
+        ("/display", Some(fault_plugin(&idp.issuer(fault), display))),
     ];
     if discovery_works {
-        routes.push(("/discovered", Some(plugin(&idp.issuer(fault), json!({})))));
+        routes.push((
+            "/discovered",
+            Some(fault_plugin(&idp.issuer(fault), json!({}))),
+        ));
     }
     let gw = gateway(&routes);
     let token = format!("opaque-token-{}-5e3a9c", fault.segment());
@@ -151,7 +135,7 @@ fn idp_hanging_with_concurrent_callers_is_a_prompt_401_for_each() {
     let fault = Fault::Hang;
     let gw = gateway(&[(
         "/",
-        Some(plugin(
+        Some(fault_plugin(
             &idp.issuer(fault),
             json!({ "introspection_endpoint": idp.introspection_endpoint(fault) }),
         )),
@@ -214,8 +198,8 @@ fn idp_connection_refused_is_401() {
     let mut display = explicit.clone();
     display["display_errors"] = json!(true);
     let gw = gateway(&[
-        ("/plain", Some(plugin(&issuer, explicit))),
-        ("/display", Some(plugin(&issuer, display))),
+        ("/plain", Some(fault_plugin(&issuer, explicit))),
+        ("/display", Some(fault_plugin(&issuer, display))),
     ]);
     for _ in 0..2 {
         let (r, took) = timed_get(&gw, "/plain", "token-to-nowhere");
@@ -243,10 +227,10 @@ fn impossible_discovery_is_500() {
     let mut routes: Vec<(&str, Option<Value>)> = Vec::new();
     let display_paths: Vec<String> = cases.iter().map(|(p, _)| format!("{p}-display")).collect();
     for ((path, issuer), display_path) in cases.iter().zip(&display_paths) {
-        routes.push((path, Some(plugin(issuer, json!({})))));
+        routes.push((path, Some(fault_plugin(issuer, json!({})))));
         routes.push((
             display_path,
-            Some(plugin(issuer, json!({ "display_errors": true }))),
+            Some(fault_plugin(issuer, json!({ "display_errors": true }))),
         ));
     }
     let gw = gateway(&routes);

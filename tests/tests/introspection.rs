@@ -9,10 +9,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{
-    assert_401, assert_403, assert_echo, client, introspection_cache_hits, introspection_calls,
-    metric_sum, metrics_text, routes_config_value, send, Reply,
-};
+use common::{assert_401, assert_403, assert_echo, client, routes_config_value, send, Reply};
+use e2e::metrics::{introspection_cache_hits, introspection_calls, metric_sum, metrics_text};
 use e2e::{oidc_config, Gateway, Httpbin, Idp, Ports, ALICE, JANE, JOHN, SHORT_TOKEN_SECONDS};
 use serde_json::{json, Value};
 

@@ -54,23 +54,10 @@ fn upstream_url(gw: &Gateway, path: &str, host: Option<&str>) -> String {
         .to_string()
 }
 
-/// Status, content type and body of a response.
-fn parts(resp: Response) -> (u16, String, String) {
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = resp.text().expect("read the response body");
-    (status, content_type, body)
-}
-
 const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
 
 fn assert_no_route(resp: Response, what: &str) {
-    let (status, content_type, body) = parts(resp);
+    let (status, content_type, body) = http::parts(resp);
     assert_eq!(status, 404, "{what}: {body}");
     assert_eq!(body, NO_ROUTE, "{what}");
     assert!(
@@ -417,7 +404,7 @@ fn upstream_down_is_a_502() {
             "routes": [{ "name": "alive-route", "paths": ["/alive"] }],
         },
     ]));
-    let (status, content_type, body) = parts(get(&gw, "/dead/x", None));
+    let (status, content_type, body) = http::parts(get(&gw, "/dead/x", None));
     assert_eq!(status, 502, "{body}\n--- gateway.log ---\n{}", gw.log());
     assert_eq!(
         body,
@@ -452,7 +439,7 @@ fn upstream_closing_without_response_is_a_502() {
         "url": format!("http://127.0.0.1:{port}/"),
         "routes": [{ "name": "slam-route", "paths": ["/slam"] }],
     }]));
-    let (status, content_type, body) = parts(get(&gw, "/slam", None));
+    let (status, content_type, body) = http::parts(get(&gw, "/slam", None));
     assert_eq!(status, 502, "{body}\n--- gateway.log ---\n{}", gw.log());
     assert_eq!(
         body,
@@ -494,7 +481,7 @@ fn upstream_timeout_is_a_504() {
         .timeout(Duration::from_secs(30))
         .send()
         .expect("GET /hang: the gateway must answer before the client gives up");
-    let (status, content_type, body) = parts(resp);
+    let (status, content_type, body) = http::parts(resp);
     assert_eq!(status, 504, "{body}\n--- gateway.log ---\n{}", gw.log());
     assert_eq!(body, r#"{"message":"The upstream server is timing out"}"#);
     assert!(

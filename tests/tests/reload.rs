@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common_ops::{count, failures, metric, wait_until, Connections, Load, TinyUpstream};
+use common_ops::{count, failures, wait_until, Connections, Load, TinyUpstream};
+use e2e::metrics::scrape_sum;
 use e2e::{config_value, gateway_bin, http, oidc_config, to_yaml, Gateway, Ports, Stack, JOHN};
 use serde_json::{json, Value};
 
@@ -153,12 +154,15 @@ fn hundred_reloads_under_load_lose_nothing_and_refuse_every_invalid_file() {
     assert!(log.contains("services[0].url"), "{log}");
     let admin = gw.admin_url();
     let reloads = "gateway_config_reloads_total";
-    let sighup = r#"source="sighup""#;
+    let sighup = ("source", "sighup");
     assert_eq!(
-        metric(&admin, reloads, &[sighup, r#"result="error""#]),
+        scrape_sum(&admin, reloads, &[sighup, ("result", "error")]),
         50.0
     );
-    assert_eq!(metric(&admin, reloads, &[sighup, r#"result="ok""#]), 50.0);
+    assert_eq!(
+        scrape_sum(&admin, reloads, &[sighup, ("result", "ok")]),
+        50.0
+    );
     eprintln!(
         "{} requests, {checked_stable} within a settled config",
         samples.len()
@@ -265,10 +269,10 @@ fn reload_with_unchanged_plugin_config_keeps_the_token_cache() {
     let admin = gw.admin_url();
     let token = stack.idp.password_token(JOHN.0, JOHN.1);
     let introspections = || {
-        metric(
+        scrape_sum(
             &admin,
             "gateway_idp_requests_total",
-            &[r#"endpoint="introspection""#],
+            &[("endpoint", "introspection")],
         )
     };
     let get = || {

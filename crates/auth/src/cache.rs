@@ -145,6 +145,9 @@ pub enum Lookup {
 }
 
 impl Lookup {
+    /// Every variant (to pre-register metric labels).
+    pub const ALL: [Lookup; 3] = [Lookup::Hit, Lookup::Miss, Lookup::Coalesced];
+
     /// Metric label.
     pub fn as_str(self) -> &'static str {
         match self {

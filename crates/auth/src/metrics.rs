@@ -127,14 +127,48 @@ pub fn stale_served_count() -> u64 {
     STALE_SERVED.get()
 }
 
+/// Label values counted on every request: their counters are looked up once, not per request (a
+/// `with_label_values` call hashes the labels and takes a lock).
+const OUTCOMES: [&str; 4] = ["allow", "deny_401", "deny_403", "error_500"];
+const CACHES: [&str; 2] = ["introspection", "token"];
+
+static DECISION_HANDLES: LazyLock<Vec<(&'static str, IntCounter)>> = LazyLock::new(|| {
+    OUTCOMES
+        .iter()
+        .map(|o| (*o, DECISIONS.with_label_values(&[*o])))
+        .collect()
+});
+
+static CACHE_HANDLES: LazyLock<Vec<(&'static str, &'static str, IntCounter)>> =
+    LazyLock::new(|| {
+        let mut handles = Vec::new();
+        for cache in CACHES {
+            for how in Lookup::ALL {
+                let result = how.as_str();
+                handles.push((cache, result, CACHE.with_label_values(&[cache, result])));
+            }
+        }
+        handles
+    });
+
 /// Counts one decision (`allow`, `deny_401`, `deny_403`, `error_500`).
 pub fn decision(outcome: &str) {
-    DECISIONS.with_label_values(&[outcome]).inc();
+    match DECISION_HANDLES.iter().find(|(o, _)| *o == outcome) {
+        Some((_, counter)) => counter.inc(),
+        None => DECISIONS.with_label_values(&[outcome]).inc(),
+    }
 }
 
 /// Counts one cache lookup.
 pub fn cache_lookup(cache: &str, how: Lookup) {
-    CACHE.with_label_values(&[cache, how.as_str()]).inc();
+    let result = how.as_str();
+    match CACHE_HANDLES
+        .iter()
+        .find(|(c, r, _)| *c == cache && *r == result)
+    {
+        Some((_, _, counter)) => counter.inc(),
+        None => CACHE.with_label_values(&[cache, result]).inc(),
+    }
 }
 
 /// Records one IdP request.

@@ -17,6 +17,8 @@ pub const DEFAULT_KEEPALIVE_POOL_SIZE: usize = 512;
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Default grace period (seconds) during a graceful upgrade or shutdown.
 pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 5;
+/// Default maximum entries of each token cache.
+pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 100_000;
 /// Default graceful shutdown timeout (seconds).
 pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
 /// Accepted values of `log_level` (case-insensitive).
@@ -62,6 +64,10 @@ pub struct Settings {
     /// Whether an access-log line is written per request (default true).
     #[serde(skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// Maximum entries of each token cache (introspection results, grant tokens), per distinct
+    /// openid-connect plugin config (default 100000; fixed at start).
+    #[serde(skip_serializing_if = "is_default_token_cache_size")]
+    pub token_cache_size: usize,
     /// Optional Redis-backed cache shared by the nodes (`None`, the default: per-node caches only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_cache: Option<crate::cluster_cache::ClusterCacheSettings>,
@@ -100,6 +106,7 @@ impl Default for Settings {
             pid_file: None,
             upgrade_sock: None,
             access_log: true,
+            token_cache_size: DEFAULT_TOKEN_CACHE_SIZE,
             cluster_cache: None,
             ssl_cert: None,
             ssl_cert_key: None,
@@ -131,6 +138,7 @@ impl fmt::Debug for Settings {
             .field("pid_file", &self.pid_file)
             .field("upgrade_sock", &self.upgrade_sock)
             .field("access_log", &self.access_log)
+            .field("token_cache_size", &self.token_cache_size)
             .field("cluster_cache", &self.cluster_cache)
             .field("ssl_cert", &self.ssl_cert)
             .field("ssl_cert_key", &self.ssl_cert_key)
@@ -234,6 +242,9 @@ impl Settings {
         if self.worker_threads == 0 {
             errors.push("gateway.worker_threads", "must be at least 1");
         }
+        if self.token_cache_size == 0 {
+            errors.push("gateway.token_cache_size", "must be at least 1");
+        }
         if !LOG_LEVELS
             .iter()
             .any(|l| l.eq_ignore_ascii_case(&self.log_level))
@@ -292,6 +303,9 @@ fn is_default_proxy_listen(v: &str) -> bool {
 fn is_default_admin_listen(v: &str) -> bool {
     v == DEFAULT_ADMIN_LISTEN
 }
+fn is_default_token_cache_size(v: &usize) -> bool {
+    *v == DEFAULT_TOKEN_CACHE_SIZE
+}
 fn is_default_pool_size(v: &usize) -> bool {
     *v == DEFAULT_KEEPALIVE_POOL_SIZE
 }
@@ -322,6 +336,7 @@ mod tests {
         assert_eq!(s.grace_period_seconds, 5);
         assert_eq!(s.graceful_shutdown_timeout_seconds, 5);
         assert!(s.access_log);
+        assert_eq!(s.token_cache_size, 100_000);
         assert!(s.admin_token.is_none() && s.pid_file.is_none() && s.upgrade_sock.is_none());
         assert_eq!(s.worker_threads, default_worker_threads());
         assert!(s.effective_worker_threads() >= 1);
@@ -345,6 +360,7 @@ mod tests {
             proxy_listen: "8000".into(),
             admin_listen: "localhost:8001".into(),
             worker_threads: 0,
+            token_cache_size: 0,
             log_level: "verbose".into(),
             admin_token: Some(String::new()),
             ..Settings::default()
@@ -357,6 +373,7 @@ mod tests {
             vec![
                 r#"gateway.proxy_listen: invalid address "8000": expected host:port such as "0.0.0.0:8000", optionally followed by " ssl""#,
                 "gateway.worker_threads: must be at least 1",
+                "gateway.token_cache_size: must be at least 1",
                 r#"gateway.log_level: expected one of off, error, warn, info, debug, trace, got "verbose""#,
                 "gateway.admin_token: must not be empty (omit it to disable the token check)",
             ]

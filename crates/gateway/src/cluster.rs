@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gateway_auth::authenticator::DEFAULT_CACHE_CAPACITY;
 use gateway_auth::cluster::Cluster;
 use gateway_auth::AuthRegistry;
 use pingora::server::ShutdownWatch;
@@ -19,7 +18,10 @@ pub fn registry(settings: &gateway_config::model::Settings) -> Result<AuthRegist
         Some(s) => Cluster::from_settings(s).map_err(|e| e.to_string())?,
         None => None,
     };
-    Ok(AuthRegistry::with_cluster(DEFAULT_CACHE_CAPACITY, cluster))
+    Ok(AuthRegistry::with_cluster(
+        settings.token_cache_size,
+        cluster,
+    ))
 }
 
 /// Subscribes to the purge channel (does nothing without a cluster cache).

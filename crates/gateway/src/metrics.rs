@@ -89,3 +89,49 @@ pub fn render() -> String {
     }
     String::from_utf8(buf).unwrap_or_default()
 }
+
+/// Status classes counted in `gateway_http_requests_total{code}`.
+pub const STATUS_CLASSES: [&str; 10] = [
+    "2xx", "3xx", "401", "403", "404", "4xx", "502", "504", "5xx", "other",
+];
+
+/// The index in [`STATUS_CLASSES`] of a response status.
+pub fn status_class(status: u16) -> usize {
+    match status {
+        200..=299 => 0,
+        300..=399 => 1,
+        401 => 2,
+        403 => 3,
+        404 => 4,
+        400..=499 => 5,
+        502 => 6,
+        504 => 7,
+        500..=599 => 8,
+        _ => 9,
+    }
+}
+
+/// One service's metric children, created on its first request (not at compile time: a 10k-service
+/// config must not create 100k empty series) and then reused without label hashing or locking.
+#[derive(Default)]
+pub struct ServiceMetrics {
+    latency: OnceLock<prometheus::Histogram>,
+    requests: [OnceLock<prometheus::IntCounter>; 10],
+}
+
+impl ServiceMetrics {
+    /// Record one answered request of the service labelled `service`.
+    pub fn record(&self, service: &str, status: u16, seconds: f64) {
+        let class = status_class(status);
+        let m = get();
+        self.requests[class]
+            .get_or_init(|| {
+                m.requests
+                    .with_label_values(&[service, STATUS_CLASSES[class]])
+            })
+            .inc();
+        self.latency
+            .get_or_init(|| m.latency.with_label_values(&[service]))
+            .observe(seconds);
+    }
+}

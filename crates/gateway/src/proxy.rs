@@ -207,23 +207,35 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
-        let (route, service) = match ctx.matched.as_ref() {
-            Some(m) => (
-                m.route_name
-                    .clone()
-                    .unwrap_or_else(|| m.route_id.to_string()),
-                ctx.snap.services[m.service].label.as_str(),
-            ),
-            None => ("-".to_string(), "-"),
-        };
         let elapsed = ctx.start.elapsed();
-        let m = metrics::get();
-        m.requests
-            .with_label_values(&[service, status_label(status)])
-            .inc();
-        m.latency
-            .with_label_values(&[service])
-            .observe(elapsed.as_secs_f64());
+        let service = match ctx.matched.as_ref() {
+            Some(m) => {
+                let svc = &ctx.snap.services[m.service];
+                svc.metrics
+                    .record(&svc.label, status, elapsed.as_secs_f64());
+                svc.label.as_str()
+            }
+            None => {
+                metrics::get()
+                    .requests
+                    .with_label_values(&[
+                        "-",
+                        metrics::STATUS_CLASSES[metrics::status_class(status)],
+                    ])
+                    .inc();
+                "-"
+            }
+        };
+        if !ctx.snap.config.gateway.access_log {
+            return;
+        }
+        let route = match ctx.matched.as_ref() {
+            Some(m) => m
+                .route_name
+                .clone()
+                .unwrap_or_else(|| m.route_id.to_string()),
+            None => "-".to_string(),
+        };
         let client = session
             .client_addr()
             .map(|a| a.to_string())
@@ -250,21 +262,6 @@ impl ProxyHttp for Gateway {
             .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
             .unwrap_or_default();
         format!("{} {}, Host: {host}", req.method, req.uri.path())
-    }
-}
-
-fn status_label(status: u16) -> &'static str {
-    match status {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        400..=499 => "4xx",
-        502 => "502",
-        504 => "504",
-        500..=599 => "5xx",
-        _ => "other",
     }
 }
 

@@ -68,6 +68,10 @@ fn warn_listener_changes(
             "upstream_keepalive_pool_size",
             running.upstream_keepalive_pool_size != new.upstream_keepalive_pool_size,
         ),
+        (
+            "token_cache_size",
+            running.token_cache_size != new.token_cache_size,
+        ),
         ("log_level", running.log_level != new.log_level),
         (
             "grace_period_seconds",

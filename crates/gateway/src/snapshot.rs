@@ -53,6 +53,8 @@ pub struct UpstreamService {
     pub write_timeout: Duration,
     /// Retries after a failed connection attempt.
     pub retries: u32,
+    /// This service's request counters and latency histogram.
+    pub metrics: crate::metrics::ServiceMetrics,
 }
 
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
@@ -228,5 +230,6 @@ fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> U
         read_timeout: Duration::from_millis(svc.read_timeout),
         write_timeout: Duration::from_millis(svc.write_timeout),
         retries: svc.retries,
+        metrics: crate::metrics::ServiceMetrics::default(),
     }
 }

@@ -1,11 +1,12 @@
 //! A deliberately broken IdP for fault injection only (the main path always uses the real Glewlwyd):
-//! a tiny std HTTP/1.1 server whose answer depends on the first path segment (see [`Fault`]).
+//! the harness's [`FakeServer`] answering according to the first path segment (see [`Fault`]).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub use e2e::fake_idp::Seen;
+use e2e::fake_idp::{first_segment, hang, respond, FakeServer};
 
 /// Text planted in every faulty answer: it must never reach a client.
 pub const IDP_DETAIL: &str = "IDP-INTERNAL-DETAIL";
@@ -70,46 +71,22 @@ impl Fault {
     }
 }
 
-/// A request the fake received.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// Request target.
-    pub path: String,
-    /// Body text.
-    pub body: String,
-}
-
 /// The running fake; stops accepting (and releases hung connections) on drop.
 pub struct FakeIdp {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    server: FakeServer,
 }
 
 impl FakeIdp {
-    /// Listen on a free loopback port and serve from a background thread.
+    /// Listen on a free loopback port and serve from background threads.
     pub fn start() -> FakeIdp {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake IdP");
-        let port = listener.local_addr().expect("local_addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (stop2, seen2) = (stop.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let (stop3, seen3) = (stop2.clone(), seen2.clone());
-                std::thread::spawn(move || serve(conn, &stop3, &seen3));
-            }
-        });
-        FakeIdp { port, stop, seen }
+        FakeIdp {
+            server: FakeServer::start(serve),
+        }
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.base()
     }
 
     /// The issuer whose requests get `fault`: `<base>/<segment>/oidc`.
@@ -124,91 +101,12 @@ impl FakeIdp {
 
     /// Requests received so far whose path starts with `/<segment>/`.
     pub fn requests(&self, fault: Fault) -> Vec<Seen> {
-        let prefix = format!("/{}/", fault.segment());
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|s| s.path.starts_with(&prefix))
-            .cloned()
-            .collect()
+        self.server.requests(fault.segment())
     }
 }
 
-impl Drop for FakeIdp {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
-    }
-}
-
-/// Read one request (head and Content-Length body); `None` if the peer went away first.
-fn read_request(conn: &mut TcpStream) -> Option<Seen> {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = conn.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = conn.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
-    Some(Seen { path, body })
-}
-
-fn respond(conn: &mut TcpStream, status: u16, extra_headers: &[(&str, &str)], body: &str) {
-    let reason = match status {
-        200 => "OK",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        _ => "Internal Server Error",
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in extra_headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(body);
-    let _ = conn.write_all(out.as_bytes());
-    let _ = conn.flush();
-}
-
-fn serve(mut conn: TcpStream, stop: &AtomicBool, seen: &Mutex<Vec<Seen>>) {
-    let Some(req) = read_request(&mut conn) else {
-        return;
-    };
-    seen.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(req.clone());
-    let segment = req
-        .path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
+fn serve(mut conn: TcpStream, req: Seen, stop: &AtomicBool) {
+    let segment = first_segment(&req.path);
     let Some(fault) = Fault::from_segment(segment) else {
         respond(&mut conn, 404, &[], "");
         return;
@@ -237,12 +135,7 @@ fn serve(mut conn: TcpStream, stop: &AtomicBool, seen: &Mutex<Vec<Seen>>) {
         return respond(&mut conn, 200, &json, &doc.to_string());
     }
     match fault {
-        Fault::Hang => {
-            let until = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        Fault::Hang => hang(stop, Duration::from_secs(60)),
         Fault::Close => {
             let _ = conn.shutdown(Shutdown::Both);
         }

@@ -1,10 +1,10 @@
 //! Helpers shared by the end-to-end test files: a patient HTTP client, exact Kong-style error checks,
-//! multi-route gateway configs, and Prometheus metrics read from the admin listener.
+//! multi-route gateway configs, and the plugin config and timed request of the IdP-fault tests.
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use e2e::Ports;
+use e2e::{Gateway, Ports};
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{json, Value};
 
@@ -151,48 +151,25 @@ pub fn routes_config_value(
     config
 }
 
-/// `GET <admin>/metrics` (Prometheus text).
-pub fn metrics_text(admin_url: &str) -> String {
-    let r = send(client().get(format!("{admin_url}/metrics")));
-    assert_eq!(r.status, 200, "GET /metrics: {r:?}");
-    r.body
+/// The plugin `timeout` (ms) of the IdP-fault tests.
+pub const PLUGIN_TIMEOUT_MS: u64 = 500;
+/// A loose bound on a denial's latency with that timeout (the client itself waits [`CLIENT_TIMEOUT`]).
+pub const BOUNDED: Duration = Duration::from_secs(5);
+
+/// An introspection-only plugin config for `issuer` with the keys of `extra` and `timeout` [`PLUGIN_TIMEOUT_MS`].
+pub fn fault_plugin(issuer: &str, extra: Value) -> Value {
+    let mut extra = extra;
+    extra["timeout"] = json!(PLUGIN_TIMEOUT_MS);
+    e2e::oidc_config(issuer, &["introspection"], extra)
 }
 
-/// The sum of every sample of counter `name` whose labels include all of `labels`.
-pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, label_text) = match series.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            if metric != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-            all.then(|| value.parse::<f64>().ok()).flatten()
-        })
-        .sum()
-}
-
-/// Introspection requests the gateway made so far (every result), from its metrics.
-pub fn introspection_calls(admin_url: &str) -> u64 {
-    metric_sum(
-        &metrics_text(admin_url),
-        "gateway_idp_requests_total",
-        &[("endpoint", "introspection")],
-    ) as u64
-}
-
-/// Introspection-cache lookups answered from a fresh entry so far.
-pub fn introspection_cache_hits(admin_url: &str) -> u64 {
-    metric_sum(
-        &metrics_text(admin_url),
-        "gateway_auth_cache_total",
-        &[("cache", "introspection"), ("result", "hit")],
-    ) as u64
+/// GET `path` through the gateway with a bearer token; also returns how long the answer took.
+pub fn timed_get(gw: &Gateway, path: &str, token: &str) -> (Reply, Duration) {
+    let started = Instant::now();
+    let r = send(
+        client()
+            .get(format!("{}{path}", gw.proxy_url()))
+            .bearer_auth(token),
+    );
+    (r, started.elapsed())
 }

@@ -1,5 +1,5 @@
-//! Helpers for `cluster.rs`: a throw-away `redis-server`, N gateway nodes sharing it, metrics and
-//! concurrent requests.
+//! Helpers for `cluster.rs`: a throw-away `redis-server`, N gateway nodes sharing it, their introspection
+//! counts and concurrent requests.
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
@@ -90,47 +90,11 @@ pub fn start_nodes(n: usize, idp: &Idp, httpbin: &Httpbin, redis_url: &str) -> V
         .collect()
 }
 
-/// `GET /metrics` of a node.
-pub fn metrics(node: &Gateway) -> String {
-    let r = e2e::http::client()
-        .get(format!("{}/metrics", node.admin_url()))
-        .send()
-        .expect("GET /metrics");
-    r.text().expect("metrics body")
-}
-
-/// The sum of every sample of `name` whose labels include all of `labels`.
-pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, label_text) = match series.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            if metric != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-            all.then(|| value.parse::<f64>().ok()).flatten()
-        })
-        .sum()
-}
-
 /// Introspection requests the nodes made, summed.
 pub fn introspection_calls(nodes: &[Gateway]) -> u64 {
     nodes
         .iter()
-        .map(|n| {
-            metric_sum(
-                &metrics(n),
-                "gateway_idp_requests_total",
-                &[("endpoint", "introspection")],
-            ) as u64
-        })
+        .map(|n| e2e::metrics::introspection_calls(&n.admin_url()))
         .sum()
 }
 

@@ -1,13 +1,15 @@
-//! A fault-injecting fake IdP for `failsafe.rs` only (the main path always uses the real Glewlwyd): a tiny
-//! std HTTP/1.1 server whose introspection answer depends on the first path segment (see [`Fault`]), and,
-//! under `/switch/`, on a mode changed at run time. It counts the requests it receives per segment.
+//! A fault-injecting fake IdP for `failsafe.rs` only (the main path always uses the real Glewlwyd): the
+//! harness's [`FakeServer`] whose introspection answer depends on the first path segment (see [`Fault`]),
+//! and, under `/switch/`, on a mode changed at run time. It counts the requests it receives per segment.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use e2e::fake_idp::{first_segment, hang, head, respond, FakeServer};
 
 /// Text planted in every faulty answer: it must never reach a client.
 pub const IDP_DETAIL: &str = "FAILSAFE-IDP-DETAIL";
@@ -81,56 +83,33 @@ impl Fault {
 
 /// The running fake; stops accepting (and releases hung connections) on drop.
 pub struct FakeIdp {
-    port: u16,
-    stop: Arc<AtomicBool>,
+    server: FakeServer,
     switch: Arc<AtomicU8>,
-    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeIdp {
     /// Listen on a free loopback port and serve from background threads.
     pub fn start() -> FakeIdp {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake IdP");
-        let port = listener.local_addr().expect("local_addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
         let switch = Arc::new(AtomicU8::new(Fault::Error500.code()));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (stop2, switch2, seen2) = (stop.clone(), switch.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let (stop3, switch3, seen3) = (stop2.clone(), switch2.clone(), seen2.clone());
-                std::thread::spawn(move || serve(conn, &stop3, &switch3, &seen3));
-            }
-        });
-        FakeIdp {
-            port,
-            stop,
-            switch,
-            seen,
-        }
+        let switch2 = switch.clone();
+        let server =
+            FakeServer::start(move |conn, req, stop| serve(conn, &req.path, stop, &switch2));
+        FakeIdp { server, switch }
     }
 
     /// The introspection endpoint answering with `fault`.
     pub fn endpoint(&self, fault: Fault) -> String {
-        format!(
-            "http://127.0.0.1:{}/{}/oidc/introspect",
-            self.port,
-            fault.segment()
-        )
+        format!("{}/{}/oidc/introspect", self.server.base(), fault.segment())
     }
 
     /// The introspection endpoint answering with the switchable mode (initially [`Fault::Error500`]).
     pub fn switch_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/switch/oidc/introspect", self.port)
+        format!("{}/switch/oidc/introspect", self.server.base())
     }
 
     /// An issuer on the fake (only used for the realm: the tests set explicit endpoints).
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}/oidc", self.port)
+        format!("{}/oidc", self.server.base())
     }
 
     /// Sets what `/switch/` answers.
@@ -140,116 +119,42 @@ impl FakeIdp {
 
     /// Requests received so far whose path starts with `/<segment>/`.
     pub fn count(&self, segment: &str) -> usize {
-        let prefix = format!("/{segment}/");
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|p| p.starts_with(&prefix))
-            .count()
+        self.server.requests(segment).len()
     }
 }
 
-impl Drop for FakeIdp {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
-    }
-}
+/// Every answer is JSON by its headers, whatever its body.
+const JSON: (&str, &str) = ("Content-Type", "application/json");
 
-/// Read one request (head and Content-Length body); returns its path.
-fn read_request(conn: &mut TcpStream) -> Option<String> {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = conn.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = conn.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(head.split_whitespace().nth(1).unwrap_or("/").to_owned())
-}
-
-fn head(status: u16, extra: &str, length: usize) -> String {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\
-         Connection: close\r\n{extra}\r\n"
-    )
-}
-
-fn respond(conn: &mut TcpStream, status: u16, extra: &str, body: &str) {
-    let _ = conn.write_all(head(status, extra, body.len()).as_bytes());
-    let _ = conn.write_all(body.as_bytes());
-    let _ = conn.flush();
-}
-
-fn serve(mut conn: TcpStream, stop: &AtomicBool, switch: &AtomicU8, seen: &Mutex<Vec<String>>) {
-    let Some(path) = read_request(&mut conn) else {
-        return;
-    };
-    seen.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path.clone());
-    let segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
+fn serve(mut conn: TcpStream, path: &str, stop: &AtomicBool, switch: &AtomicU8) {
+    let segment = first_segment(path);
     let fault = if segment == "switch" {
         Fault::from_code(switch.load(Ordering::SeqCst))
     } else {
         match Fault::from_segment(segment) {
             Some(f) => f,
-            None => return respond(&mut conn, 404, "", ""),
+            None => return respond(&mut conn, 404, &[JSON], ""),
         }
     };
     let detail = format!("{IDP_DETAIL}: db password=hunter2");
     match fault {
-        Fault::Hang => {
-            for _ in 0..1200 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Fault::Error500 => respond(&mut conn, 500, "", &detail),
-        Fault::Unavailable503 => respond(&mut conn, 503, "Retry-After: 120\r\n", &detail),
+        Fault::Hang => hang(stop, Duration::from_secs(60)),
+        Fault::Error500 => respond(&mut conn, 500, &[JSON], &detail),
+        Fault::Unavailable503 => respond(&mut conn, 503, &[JSON, ("Retry-After", "120")], &detail),
         Fault::InvalidJson => respond(
             &mut conn,
             200,
-            "",
+            &[JSON],
             &format!("{{\"active\": true, \"x\": \"{detail}"),
         ),
         Fault::HugeBody => {
             let filler = "a".repeat(4 * 1024 * 1024);
             let body = format!("{{\"active\": true, \"filler\": \"{filler}\"}}");
-            respond(&mut conn, 200, "", &body);
+            respond(&mut conn, 200, &[JSON], &body);
         }
         Fault::SlowDrip => {
             let body = r#"{"active": true, "username": "drip"}"#;
-            let _ = conn.write_all(head(200, "", body.len()).as_bytes());
+            let _ = conn.write_all(head(200, &[JSON], body.len()).as_bytes());
             for b in body.bytes() {
                 if stop.load(Ordering::SeqCst) || conn.write_all(&[b]).is_err() {
                     return;
@@ -264,7 +169,7 @@ fn serve(mut conn: TcpStream, stop: &AtomicBool, switch: &AtomicU8, seen: &Mutex
                 .map_or(0, |d| d.as_secs())
                 + 3600;
             let body = format!(r#"{{"active": true, "username": "probe", "exp": {exp}}}"#);
-            respond(&mut conn, 200, "", &body);
+            respond(&mut conn, 200, &[JSON], &body);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Helpers of the operations tests (`reload.rs`, `upgrade.rs`): a tiny in-test upstream, a bounded HTTP load
-//! from client threads, and readers for the gateway's metrics and log.
+//! from client threads, and small waiting and counting helpers.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -280,24 +280,6 @@ pub fn failures(samples: &[Sample]) -> (usize, Vec<String>) {
         .collect();
     let n = failed.len();
     (n, failed.into_iter().take(5).collect())
-}
-
-/// The sum of every sample of metric `name` whose labels include all of `labels` (e.g. `result="error"`),
-/// read from `<admin>/metrics`.
-pub fn metric(admin_url: &str, name: &str, labels: &[&str]) -> f64 {
-    let text = e2e::http::client()
-        .get(format!("{admin_url}/metrics"))
-        .send()
-        .and_then(|r| r.text())
-        .unwrap_or_else(|e| panic!("GET {admin_url}/metrics: {e}"));
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|l| labels.iter().all(|want| l.contains(want)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Occurrences of `needle` in `text`.

@@ -89,6 +89,29 @@ fn find_child(
     }
 }
 
+/// Sets a nested write's reference to its parent (`service` or `route`: `{"id": ...}`); a parent that is
+/// gone is a plain 404. Top-level writes are left as they are.
+fn set_parent(
+    config: &Config,
+    parent: &Option<Parent>,
+    fields: &mut Map<String, Value>,
+) -> Result<(), KongError> {
+    if let Some(p) = parent {
+        let pid = resolve_parent(config, parent)
+            .ok()
+            .flatten()
+            .ok_or(KongError::PlainNotFound)?;
+        fields.insert(p.field().into(), json!({ "id": pid }));
+    }
+    Ok(())
+}
+
+/// What an accepted write gives [`persist::write`]: the new config and the written entity's view.
+fn with_view(w: ops::Written, kind: Kind) -> (Option<Config>, Value) {
+    let view = view_of(&w.config, kind, w.id);
+    (Some(w.config), view)
+}
+
 fn view_of(config: &Config, kind: Kind, id: Uuid) -> Value {
     entity::entries(config, kind)
         .into_iter()
@@ -165,16 +188,8 @@ pub async fn create(
     let mut fields = input(&state, kind, None, request).await?;
     let now = crate::server::unix_now();
     let view = persist::write(&state, kind, move |config| {
-        if let Some(p) = &parent {
-            let pid = resolve_parent(config, &parent)
-                .ok()
-                .flatten()
-                .ok_or(KongError::PlainNotFound)?;
-            fields.insert(p.field().into(), json!({ "id": pid }));
-        }
-        let w = ops::create(config, kind, fields, now)?;
-        let view = view_of(&w.config, kind, w.id);
-        Ok((Some(w.config), view))
+        set_parent(config, &parent, &mut fields)?;
+        Ok(with_view(ops::create(config, kind, fields, now)?, kind))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -191,16 +206,11 @@ pub async fn put(
     let mut fields = input(&state, kind, Some(&key), request).await?;
     let now = crate::server::unix_now();
     let view = persist::write(&state, kind, move |config| {
-        if let Some(p) = &parent {
-            let pid = resolve_parent(config, &parent)
-                .ok()
-                .flatten()
-                .ok_or(KongError::PlainNotFound)?;
-            fields.insert(p.field().into(), json!({ "id": pid }));
-        }
-        let w = ops::upsert(config, kind, &key, fields, now)?;
-        let view = view_of(&w.config, kind, w.id);
-        Ok((Some(w.config), view))
+        set_parent(config, &parent, &mut fields)?;
+        Ok(with_view(
+            ops::upsert(config, kind, &key, fields, now)?,
+            kind,
+        ))
     })
     .await?;
     Ok((StatusCode::OK, Json(view)))
@@ -225,9 +235,10 @@ pub async fn patch(
         {
             return Err(KongError::PlainNotFound);
         }
-        let w = ops::update(config, kind, &key, fields, now)?;
-        let view = view_of(&w.config, kind, w.id);
-        Ok((Some(w.config), view))
+        Ok(with_view(
+            ops::update(config, kind, &key, fields, now)?,
+            kind,
+        ))
     })
     .await?;
     Ok((StatusCode::OK, Json(view)))
