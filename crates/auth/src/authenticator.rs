@@ -223,8 +223,7 @@ impl Authenticator {
                 removed += usize::from(c.remove(&key));
             }
             if let Some(r) = &self.resurrect {
-                // An inactive record makes the stale-if-error table forget the key.
-                r.record(key, &Arc::new(Introspected::purged()));
+                r.forget(&key);
             }
         }
         if grants {
@@ -420,11 +419,12 @@ impl Authenticator {
             .await?;
         let token_hash = crate::cluster::keys::token_hash(&self.keyer, token);
         let key = self.introspection_key(&token_hash);
-        let guard = self.guard(&url);
+        // The endpoint's guard is looked up only when the IdP is called, not on every cache hit.
         let idp_load = || async {
             let form = self.introspection.build(token);
             let post = http.post_form(Endpoint::Introspection, &url, &form);
-            let obj = guard
+            let obj = self
+                .guard(&url)
                 .call(Endpoint::Introspection, post)
                 .await
                 .map_err(Failure::Introspection)?;
@@ -488,9 +488,9 @@ impl Authenticator {
         let url = self
             .endpoint(&self.token_endpoint, |e| e.token.clone(), "token_endpoint")
             .await?;
-        let guard = self.guard(&url);
         let load = || async {
-            let obj = guard
+            let obj = self
+                .guard(&url)
                 .call(
                     Endpoint::Token,
                     http.post_form(Endpoint::Token, &url, &form),

@@ -20,7 +20,8 @@ use crate::breaker::CircuitState;
 use crate::cache::Lookup;
 use crate::errors::Endpoint;
 
-fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+/// A counter vector registered on the default registry (a failed registration is logged).
+pub(crate) fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
     if let Err(e) = prometheus::register(Box::new(c.clone())) {

@@ -38,8 +38,13 @@ impl Resurrect {
         if info.active {
             self.entries.insert(key, Arc::clone(info));
         } else {
-            self.entries.remove(&key);
+            self.forget(&key);
         }
+    }
+
+    /// Forgets the key (a purge): it will not be served stale.
+    pub fn forget(&self, key: &CacheKey) {
+        self.entries.remove(key);
     }
 
     /// The stale result for `key` that may still be served at `now_ms`, if any.

@@ -122,16 +122,27 @@ pub struct ServiceMetrics {
 impl ServiceMetrics {
     /// Record one answered request of the service labelled `service`.
     pub fn record(&self, service: &str, status: u16, seconds: f64) {
+        self.count(service, status);
+        self.latency
+            .get_or_init(|| get().latency.with_label_values(&[service]))
+            .observe(seconds);
+    }
+
+    /// Count one answered request of the service labelled `service` (no latency).
+    pub fn count(&self, service: &str, status: u16) {
         let class = status_class(status);
-        let m = get();
         self.requests[class]
             .get_or_init(|| {
-                m.requests
+                get()
+                    .requests
                     .with_label_values(&[service, STATUS_CLASSES[class]])
             })
             .inc();
-        self.latency
-            .get_or_init(|| m.latency.with_label_values(&[service]))
-            .observe(seconds);
     }
+}
+
+/// The request counters of requests that matched no route (service `-`; no latency is recorded for them).
+pub fn unmatched() -> &'static ServiceMetrics {
+    static U: OnceLock<ServiceMetrics> = OnceLock::new();
+    U.get_or_init(ServiceMetrics::default)
 }

@@ -216,13 +216,7 @@ impl ProxyHttp for Gateway {
                 svc.label.as_str()
             }
             None => {
-                metrics::get()
-                    .requests
-                    .with_label_values(&[
-                        "-",
-                        metrics::STATUS_CLASSES[metrics::status_class(status)],
-                    ])
-                    .inc();
+                metrics::unmatched().count("-", status);
                 "-"
             }
         };

@@ -50,9 +50,7 @@ impl AppState {
         source: &str,
     ) -> Result<Arc<Snapshot>, snapshot::CompileError> {
         let snap = Arc::new(snapshot::compile(config, source, &self.registry)?);
-        self.snapshot.store(snap.clone());
-        let live: Vec<_> = snap.auth.values().cloned().collect();
-        self.registry.retain(&live);
+        self.activate(snap.clone());
         Ok(snap)
     }
 

@@ -9,7 +9,9 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounterVec, IntGauge};
+
+use crate::metrics::counter;
 
 static STATE: LazyLock<IntGauge> = LazyLock::new(|| {
     let name = "gateway_cluster_cache_state";
@@ -21,20 +23,11 @@ static STATE: LazyLock<IntGauge> = LazyLock::new(|| {
     g
 });
 
-fn counter(name: &str, help: &str, label: &str) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), &[label])
-        .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}"));
-    if let Err(e) = prometheus::register(Box::new(c.clone())) {
-        log::warn!("metric={name} registration failed: {e}");
-    }
-    c
-}
-
 static LOOKUPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "gateway_cluster_cache_total",
         "Cluster cache (L2) lookups after a local miss, by result",
-        "result",
+        &["result"],
     )
 });
 
@@ -42,7 +35,7 @@ static PURGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "gateway_cluster_purges_total",
         "Token purges applied to the local caches, by source",
-        "source",
+        &["source"],
     )
 });
 
