@@ -79,12 +79,20 @@ pub fn parse_str_timed(text: &str, timings: &mut Timings) -> Result<Config, Conf
     let raw: RawConfig =
         serde_yaml::from_str(text).map_err(|e| ConfigErrors::single(yaml_error(&e)))?;
     timings.mark("parse yaml");
+    from_raw(raw, timings)
+}
+
+/// The file's raw types to a checked `Config` (build, validate, typed plugin configs attached), recording the
+/// phases `build` and `validate`. Also the Admin API's path, so a write is read exactly as a file is.
+pub(crate) fn from_raw(raw: RawConfig, timings: &mut Timings) -> Result<Config, ConfigErrors> {
     let mut errors = Collector::default();
-    let config = build::build(raw, &mut errors);
+    let mut config = build::build(raw, &mut errors);
     timings.mark("build");
-    validate::check(&config, &mut errors);
+    let typed = validate::check(&config, &mut errors);
+    errors.finish()?;
+    validate::attach_typed(&mut config, typed);
     timings.mark("validate");
-    errors.finish().map(|()| config)
+    Ok(config)
 }
 
 /// Reads `path` and parses it with [`parse_str`].

@@ -371,8 +371,12 @@ pub struct Plugin {
     pub instance_name: Option<String>,
     /// Disabled plugins do not run (default true).
     pub enabled: bool,
-    /// The user's configuration keys; the typed, defaulted view comes from [`crate::plugins`].
+    /// The user's configuration keys, as written (what the file and the Admin API keep).
     pub config: serde_json::Value,
+    /// The typed, defaulted config, parsed once by the loader (`None` for a plugin built in code and not
+    /// loaded, or one whose config is invalid). Not serialised: `config` is the source.
+    #[serde(skip)]
+    pub typed: Option<std::sync::Arc<crate::plugins::TypedConfig>>,
     /// Protocols the plugin runs on (default `[http, https]`).
     pub protocols: Vec<Protocol>,
     /// Scope: the service, for a top-level plugin.
@@ -401,6 +405,7 @@ impl Plugin {
             instance_name: None,
             enabled: true,
             config: serde_json::Value::Object(serde_json::Map::new()),
+            typed: None,
             protocols: vec![Protocol::Http, Protocol::Https],
             service: None,
             route: None,

@@ -9,7 +9,10 @@ use crate::error::{Collector, ConfigErrors, FieldError};
 use crate::fast::FastMap;
 use crate::lookup::EntityIndex;
 use crate::model::{Config, Plugin, Route, Service, FORMAT_VERSIONS, MAX_RETRIES, MAX_TIMEOUT_MS};
-use crate::plugins::{self, ConfigKey};
+use crate::plugins::{self, ConfigKey, TypedConfig};
+
+/// The typed config of every valid plugin of a config, by plugin id (see [`attach_typed`]).
+pub(crate) type TypedPlugins = FastMap<Uuid, std::sync::Arc<TypedConfig>>;
 
 /// Checks a configuration built in code or loaded from a file; `Err` holds every problem found.
 pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
@@ -18,8 +21,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
     errors.finish()
 }
 
-/// The walk behind [`validate`].
-pub(crate) fn check(config: &Config, errors: &mut Collector) {
+/// The walk behind [`validate`]; also returns the plugin configs it parsed, each distinct config once.
+pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
     let mut w = Walker {
         errors,
         index: EntityIndex::new(config),
@@ -31,6 +34,7 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) {
         plugin_instances: Unique::default(),
         plugin_scopes: FastMap::default(),
         plugin_configs: FastMap::default(),
+        typed: TypedPlugins::default(),
     };
     w.format_version(&config.format_version);
     config.gateway.check(w.errors);
@@ -81,6 +85,22 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) {
         };
         w.plugin(plugin, &path, scope);
     }
+    w.typed
+}
+
+/// Stores each plugin's typed config (from [`check`] of the same, error-free config) on the plugin.
+pub(crate) fn attach_typed(config: &mut Config, mut typed: TypedPlugins) {
+    let mut set = |p: &mut Plugin| p.typed = typed.remove(&p.id);
+    for s in &mut config.services {
+        s.plugins.iter_mut().for_each(&mut set);
+        for r in &mut s.routes {
+            r.plugins.iter_mut().for_each(&mut set);
+        }
+    }
+    for r in &mut config.routes {
+        r.plugins.iter_mut().for_each(&mut set);
+    }
+    config.plugins.iter_mut().for_each(&mut set);
 }
 
 /// First path seen per key, to report duplicates as `(also <first path>)`. `N` is the entity's natural key
@@ -114,6 +134,9 @@ impl<K: std::hash::Hash + Eq, N: PartialEq> Unique<K, N> {
     }
 }
 
+/// A plugin config's parse result, shared by every plugin with the same config.
+type Parsed = Result<std::sync::Arc<TypedConfig>, Vec<FieldError>>;
+
 /// A plugin's natural key: name, resolved service and route ids, instance name.
 type PluginNatural<'c> = (&'c str, Option<Uuid>, Option<Uuid>, Option<&'c str>);
 
@@ -127,9 +150,11 @@ struct Walker<'a, 'c> {
     plugin_ids: Unique<Uuid, PluginNatural<'c>>,
     plugin_instances: Unique<&'c str, ()>,
     plugin_scopes: FastMap<(&'c str, Option<Uuid>, Option<Uuid>), String>,
-    /// Schema check results by plugin name and serialized config: identical configs (one per service in
-    /// generated files) are checked once.
-    plugin_configs: FastMap<(&'c str, ConfigKey<'c>), Result<(), Vec<FieldError>>>,
+    /// Parse results by plugin name and config (same JSON text): identical configs (one per service in
+    /// generated files) are parsed once and share one [`TypedConfig`].
+    plugin_configs: FastMap<(&'c str, ConfigKey<'c>), Parsed>,
+    /// The typed config of each plugin whose config parsed, by plugin id.
+    typed: TypedPlugins,
 }
 
 impl<'c> Walker<'_, 'c> {
@@ -271,13 +296,20 @@ impl<'c> Walker<'_, 'c> {
         }
     }
 
-    /// [`plugins::validate`] of a plugin's config, memoized by name and serialized config.
+    /// [`plugins::parse`] of a plugin's config, memoized by name and config; the result is recorded by id.
     fn plugin_config(&mut self, p: &'c Plugin) -> Result<(), Vec<FieldError>> {
         let key = (p.name.as_str(), ConfigKey(&p.config));
-        self.plugin_configs
+        let parsed = self
+            .plugin_configs
             .entry(key)
-            .or_insert_with(|| plugins::validate(&p.name, &p.config))
-            .clone()
+            .or_insert_with(|| plugins::parse(&p.name, &p.config));
+        match parsed {
+            Ok(typed) => {
+                self.typed.insert(p.id, std::sync::Arc::clone(typed));
+                Ok(())
+            }
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// `scope` is the resolved (service id, route id); `None` when a reference dangles.
@@ -290,7 +322,7 @@ impl<'c> Walker<'_, 'c> {
                 format!(
                     "unknown plugin {:?} (supported: {})",
                     p.name,
-                    plugins::KNOWN.join(", ")
+                    plugins::names().join(", ")
                 ),
             );
         } else if let Err(field_errors) = self.plugin_config(p) {

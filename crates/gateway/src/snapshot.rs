@@ -4,8 +4,7 @@ use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::load::Timings;
 use gateway_config::lookup::PluginIndex;
 use gateway_config::model::{Config, Protocol};
-use gateway_config::plugins::openid_connect::OidcConfig;
-use gateway_config::plugins::{ConfigKey, ConfigMemo};
+use gateway_config::plugins::PluginConfig;
 use gateway_config::router::Router;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,6 +18,15 @@ pub enum CompileError {
     /// The config itself is invalid (routes, plugin configs).
     #[error("{0}")]
     Config(#[from] gateway_config::error::ConfigErrors),
+    /// A plugin reached the compiler without the typed config the loader attaches (a config built in code
+    /// and not loaded): a bug, never a user's error.
+    #[error("plugin {name:?} ({plugin}) has no parsed config: load configs through gateway_config::load")]
+    Untyped {
+        /// The plugin's id.
+        plugin: Uuid,
+        /// The plugin's name.
+        name: String,
+    },
     /// A service host cannot be resolved.
     #[error("services[{index}].host: cannot resolve {host:?}: {reason}")]
     Resolve {
@@ -108,36 +116,28 @@ pub fn compile_timed(
     }
     timings.mark("upstreams");
     let mut auth = HashMap::new();
-    // One authenticator lookup per distinct plugin config (same JSON text), not per route: the registry
-    // hashes the canonical config on every `get`, and a generated config repeats one plugin config per service.
-    let mut by_config: ConfigMemo<'_, Arc<Authenticator>> = ConfigMemo::default();
+    // Plugin configs were parsed and keyed once by the loader; routes sharing a config share its authenticator.
+    let mut by_key: HashMap<[u8; 32], Arc<Authenticator>> = HashMap::new();
     let plugin_index = PluginIndex::new(&config);
     for entry in config.routes_with_services() {
         if entry.service.is_none() {
             continue;
         }
-        let route = entry.route;
         for plugin in plugin_index.plugins_for(&entry) {
-            if plugin.name != "openid-connect" {
-                continue;
-            }
-            let key = ConfigKey(&plugin.config);
-            let authenticator = match by_config.get(&key) {
-                Some(a) => Arc::clone(a),
-                None => {
-                    // Validated at load; a failure here would be a bug in the loader.
-                    let oidc = OidcConfig::from_value(&plugin.config).map_err(|errs| {
-                        gateway_config::error::ConfigErrors::from_field_errors(
-                            "plugins[].config",
-                            errs,
-                        )
-                    })?;
-                    let a = registry.get(&oidc);
-                    by_config.insert(key, Arc::clone(&a));
-                    a
-                }
+            let Some(typed) = plugin.typed.as_ref() else {
+                return Err(CompileError::Untyped {
+                    plugin: plugin.id,
+                    name: plugin.name.clone(),
+                });
             };
-            auth.insert(route.id, authenticator);
+            match &typed.config {
+                PluginConfig::OpenidConnect(oidc) => {
+                    let authenticator = by_key
+                        .entry(typed.key)
+                        .or_insert_with(|| registry.get(oidc));
+                    auth.insert(entry.route.id, Arc::clone(authenticator));
+                }
+            }
         }
     }
     timings.mark("plugins");

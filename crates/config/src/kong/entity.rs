@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::Kind;
 use crate::model::{Config, Plugin, Route, Service};
-use crate::plugins::openid_connect::OidcConfig;
 
 /// An array of entities in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,11 +318,10 @@ pub fn route_view(r: &Route, service: Option<Uuid>) -> Value {
 
 /// A plugin as Kong shows it: `config` complete with defaults.
 pub fn plugin_view(p: &Plugin, service: Option<Uuid>, route: Option<Uuid>) -> Value {
-    let config = match p.name.as_str() {
-        "openid-connect" => OidcConfig::from_value(&p.config)
-            .map_or_else(|_| p.config.clone(), |c| c.to_value_with_defaults()),
-        _ => p.config.clone(),
-    };
+    let config = p
+        .typed
+        .as_ref()
+        .map_or_else(|| p.config.clone(), |t| t.canonical.clone());
     json!({
         "id": p.id,
         "name": p.name,

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::entity::{self, Container, Entry, Loc};
 use super::errors::KongError;
 use super::{patch, schema_for, Kind};
-use crate::error::{Collector, ConfigErrors, FieldError};
+use crate::build;
+use crate::error::{ConfigErrors, FieldError};
 use crate::model::Config;
 use crate::raw::RawConfig;
-use crate::{build, validate};
 
 /// The result of an accepted write: the new config and the written entity's id.
 #[derive(Debug, Clone)]
@@ -462,10 +462,7 @@ fn to_doc(config: &Config) -> Value {
 fn from_doc(doc: Value) -> Result<Config, ConfigErrors> {
     let raw: RawConfig = serde_json::from_value(doc)
         .map_err(|e| ConfigErrors::single(crate::error::ConfigError::at("", e.to_string())))?;
-    let mut errors = Collector::default();
-    let config = build::build(raw, &mut errors);
-    validate::check(&config, &mut errors);
-    errors.finish().map(|()| config)
+    crate::load::from_raw(raw, &mut crate::load::Timings::default())
 }
 
 /// The array `container` designates in the document, created when missing.

@@ -104,9 +104,9 @@ pub fn route() -> Record {
 /// A plugin as the Admin API accepts it; `config` is typed by the plugin `name` when known.
 pub fn plugin(name: Option<&str>) -> Record {
     use Type::{Any, Boolean, Foreign, Integer, String};
-    let config = match name {
-        Some("openid-connect") => Type::Record(openid_connect()),
-        _ => Any,
+    let config = match name.and_then(crate::plugins::spec) {
+        Some(spec) => Type::Record(config_record(spec.fields)),
+        None => Any,
     };
     Record {
         fields: vec![
@@ -126,77 +126,19 @@ pub fn plugin(name: Option<&str>) -> Record {
     }
 }
 
-/// The `openid-connect` config fields and their types (kept equal to the schema's field list by a test).
-pub fn openid_connect() -> Record {
-    const ARRAYS: &[&str] = &[
-        "client_id",
-        "client_secret",
-        "client_auth",
-        "auth_methods",
-        "bearer_token_param_type",
-        "introspection_headers_names",
-        "introspection_headers_values",
-        "introspection_post_args_names",
-        "introspection_post_args_values",
-        "token_post_args_names",
-        "token_post_args_values",
-        "token_headers_names",
-        "token_headers_values",
-        "scopes",
-        "scopes_required",
-        "scopes_claim",
-        "audience_required",
-        "audience_claim",
-        "upstream_headers_claims",
-        "upstream_headers_names",
-        "password_param_type",
-        "client_credentials_param_type",
-    ];
-    const BOOLEANS: &[&str] = &[
-        "introspection_check_active",
-        "cache_introspection",
-        "cache_tokens",
-        "hide_credentials",
-        "ssl_verify",
-        "keepalive",
-        "display_errors",
-        "expose_error_code",
-    ];
-    const NUMBERS: &[&str] = &[
-        "cache_ttl",
-        "cache_ttl_max",
-        "cache_ttl_min",
-        "cache_ttl_neg",
-        "cache_ttl_resurrect",
-        "leeway",
-        "timeout",
-        "rediscovery_lifetime",
-        "idp_concurrency_limit",
-        "idp_circuit_breaker_failures",
-        "idp_circuit_breaker_cooldown",
-    ];
-    // Fields with a non-null default take its type; the lists above cover the ones whose default is null.
-    let defaults =
-        crate::plugins::openid_connect::OidcConfig::with_issuer("http://issuer.invalid/")
-            .to_value_with_defaults();
-    let fields = crate::plugins::openid_connect::FIELDS
+/// A plugin's `config` fields and their types, from the plugin's schema table.
+pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
+    use crate::plugins::fields::Kind;
+    let fields = fields
         .iter()
-        .map(|name| {
-            let ty = if ARRAYS.contains(name) {
-                strings()
-            } else if BOOLEANS.contains(name) {
-                Type::Boolean
-            } else if NUMBERS.contains(name) {
-                Type::Number
-            } else {
-                match defaults.get(*name) {
-                    Some(Value::Number(_)) => Type::Number,
-                    Some(Value::Bool(_)) => Type::Boolean,
-                    Some(Value::Array(_)) => strings(),
-                    _ => Type::String,
-                }
+        .map(|f| {
+            let ty = match f.kind {
+                Kind::Str | Kind::Url | Kind::OneOf(_) => Type::String,
+                Kind::Strings | Kind::SetOf(_) => strings(),
+                Kind::Bool => Type::Boolean,
+                Kind::Number => Type::Number,
             };
-            (*name, ty)
+            (f.name, ty)
         })
         .collect();
     Record { fields }
@@ -353,7 +295,7 @@ mod tests {
 
     #[test]
     fn oidc_types_cover_every_field() {
-        let r = openid_connect();
+        let r = config_record(crate::plugins::openid_connect::FIELDS);
         assert_eq!(r.fields.len(), crate::plugins::openid_connect::FIELDS.len());
         assert_eq!(r.get("timeout"), Some(&Type::Number));
         assert_eq!(r.get("ssl_verify"), Some(&Type::Boolean));

@@ -1,28 +1,114 @@
-//! Plugin schemas: the list of supported plugins and validation of a plugin's `config` by name.
+//! The plugins this gateway implements, in one table ([`PLUGINS`]): each plugin's name, Kong priority, schema
+//! (a [`fields::Field`] table) and parser. A plugin's `config` is parsed once, when the config is loaded, into
+//! a [`TypedConfig`] (the typed value, its canonical JSON and a key computed once) that the loader stores on the
+//! [`crate::model::Plugin`]; validation, the Admin API's views and the gateway's compile step all read that.
+//! Adding a plugin is one new module (its config type and `FIELDS` table) plus one row here.
 
+pub mod fields;
 pub mod openid_connect;
 
-pub use crate::error::FieldError;
+use std::sync::Arc;
 
-/// Names of the plugins this gateway implements.
-pub const KNOWN: &[&str] = &["openid-connect"];
+use serde_json::Value;
+
+pub use crate::error::FieldError;
+use openid_connect::OidcConfig;
+
+/// One plugin this gateway implements.
+#[derive(Debug)]
+pub struct PluginSpec {
+    /// Kong's plugin name.
+    pub name: &'static str,
+    /// Kong's priority: plugins run from the highest down (openid-connect 1050 before rate-limiting 910).
+    pub priority: u32,
+    /// The config schema, in schema order.
+    pub fields: &'static [fields::Field],
+    /// Parses and checks a raw `config` (error paths relative to `config`).
+    pub parse: fn(&Value) -> Result<PluginConfig, Vec<FieldError>>,
+}
+
+/// Every plugin this gateway implements, by priority (highest first).
+pub const PLUGINS: &[PluginSpec] = &[PluginSpec {
+    name: "openid-connect",
+    priority: 1050,
+    fields: openid_connect::FIELDS,
+    parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
+}];
+
+/// A plugin config, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginConfig {
+    /// `openid-connect`.
+    OpenidConnect(Arc<OidcConfig>),
+}
+
+impl PluginConfig {
+    /// The whole config with defaults filled in (`null` for unset fields), in schema order: what the Admin
+    /// API shows, and the canonical form the key is computed from.
+    fn canonical(&self) -> Value {
+        match self {
+            PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
+        }
+    }
+}
+
+/// A parsed plugin config with its identity, computed once at load.
+#[derive(Debug)]
+pub struct TypedConfig {
+    /// The plugin's spec.
+    pub spec: &'static PluginSpec,
+    /// The typed config.
+    pub config: PluginConfig,
+    /// The config with defaults (see [`PluginConfig`]'s canonical form).
+    pub canonical: Value,
+    /// BLAKE3 of the canonical JSON text: equal keys, equal effective configs (defaults included). Runtime
+    /// state (an authenticator's caches) is kept per key across reloads.
+    pub key: [u8; 32],
+}
+
+impl PartialEq for TypedConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec.name == other.spec.name && self.key == other.key
+    }
+}
+
+/// The spec of a plugin by name.
+pub fn spec(name: &str) -> Option<&'static PluginSpec> {
+    PLUGINS.iter().find(|s| s.name == name)
+}
 
 /// True when `name` is a plugin this gateway implements.
 pub fn is_known(name: &str) -> bool {
-    KNOWN.contains(&name)
+    spec(name).is_some()
 }
 
-/// Validates `config` (the plugin's `config` record) for the plugin `name`; error paths are relative to `config`.
+/// The names of the plugins this gateway implements.
+pub fn names() -> Vec<&'static str> {
+    PLUGINS.iter().map(|s| s.name).collect()
+}
+
+/// Parses `config` (the plugin's `config` record) for the plugin `name`; error paths are relative to `config`.
 ///
 /// An unknown plugin name gives a single error with an empty path.
-pub fn validate(name: &str, config: &serde_json::Value) -> Result<(), Vec<FieldError>> {
-    match name {
-        "openid-connect" => openid_connect::OidcConfig::from_value(config).map(|_| ()),
-        other => Err(vec![FieldError::new(
+pub fn parse(name: &str, config: &Value) -> Result<Arc<TypedConfig>, Vec<FieldError>> {
+    let Some(spec) = spec(name) else {
+        return Err(vec![FieldError::new(
             "",
-            format!("unknown plugin {other:?} (supported: {})", KNOWN.join(", ")),
-        )]),
-    }
+            format!(
+                "unknown plugin {name:?} (supported: {})",
+                names().join(", ")
+            ),
+        )]);
+    };
+    let config = (spec.parse)(config)?;
+    let canonical = config.canonical();
+    let key = *blake3::hash(canonical.to_string().as_bytes()).as_bytes();
+    Ok(Arc::new(TypedConfig {
+        spec,
+        config,
+        canonical,
+        key,
+    }))
 }
 
 /// A plugin `config` as a map key for memoizing per distinct config: two keys are equal exactly when the
@@ -45,9 +131,6 @@ impl std::hash::Hash for ConfigKey<'_> {
         hash_json(self.0, state);
     }
 }
-
-/// A map from distinct plugin configs to what was computed from them (aHash: cheap on these keys).
-pub type ConfigMemo<'a, V> = crate::fast::FastMap<ConfigKey<'a>, V>;
 
 fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     use serde_json::Value as V;
@@ -141,7 +224,7 @@ mod tests {
 
     #[test]
     fn unknown_plugin_is_refused() {
-        let errors = validate("rate-limiting", &serde_json::json!({})).unwrap_err();
+        let errors = parse("rate-limiting", &serde_json::json!({})).unwrap_err();
         assert_eq!(
             errors,
             vec![FieldError::new(
@@ -154,13 +237,26 @@ mod tests {
     }
 
     #[test]
-    fn openid_connect_is_dispatched() {
+    fn openid_connect_is_dispatched_and_keyed_on_its_effective_config() {
         // Without the required `issuer` the typed schema must refuse the config.
-        assert!(validate("openid-connect", &serde_json::json!({})).is_err());
-        assert!(validate(
+        assert!(parse("openid-connect", &serde_json::json!({})).is_err());
+        let issuer = "https://idp.example.com/realms/demo";
+        let a = parse("openid-connect", &serde_json::json!({ "issuer": issuer })).unwrap();
+        assert!(matches!(a.config, PluginConfig::OpenidConnect(ref c) if c.issuer == issuer));
+        assert_eq!(a.canonical["timeout"], serde_json::json!(10000));
+        // Spelling a default out gives the same key; changing a value gives another.
+        let b = parse(
             "openid-connect",
-            &serde_json::json!({"issuer": "https://idp.example.com/realms/demo"})
+            &serde_json::json!({ "timeout": 10000, "issuer": issuer }),
         )
-        .is_ok());
+        .unwrap();
+        let c = parse(
+            "openid-connect",
+            &serde_json::json!({ "timeout": 500, "issuer": issuer }),
+        )
+        .unwrap();
+        assert_eq!(a.key, b.key);
+        assert_ne!(a.key, c.key);
+        assert_eq!(*a, *b);
     }
 }

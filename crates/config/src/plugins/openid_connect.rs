@@ -14,13 +14,14 @@
 //! Gateway extensions, not in Kong (IdP protection, see `docs/security.md`): `idp_concurrency_limit`,
 //! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`.
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::fields::{field, normalize, DefaultValue as D, Field, Kind};
 use crate::error::FieldError;
 
 /// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
     /// `Authorization: Basic base64(id:secret)`.
@@ -40,19 +41,20 @@ pub enum ClientAuthMethod {
 }
 
 impl ClientAuthMethod {
-    const ALL: &'static [(&'static str, Self)] = &[
-        ("client_secret_basic", Self::ClientSecretBasic),
-        ("client_secret_post", Self::ClientSecretPost),
-        ("client_secret_jwt", Self::ClientSecretJwt),
-        ("private_key_jwt", Self::PrivateKeyJwt),
-        ("tls_client_auth", Self::TlsClientAuth),
-        ("self_signed_tls_client_auth", Self::SelfSignedTlsClientAuth),
-        ("none", Self::None),
+    /// Its names in the config, in schema order.
+    pub const NAMES: &'static [&'static str] = &[
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+        "none",
     ];
 }
 
 /// An authentication method (`auth_methods`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// Resource-owner password grant from Basic credentials (implemented).
@@ -76,21 +78,22 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    const ALL: &'static [(&'static str, Self)] = &[
-        ("password", Self::Password),
-        ("client_credentials", Self::ClientCredentials),
-        ("authorization_code", Self::AuthorizationCode),
-        ("bearer", Self::Bearer),
-        ("introspection", Self::Introspection),
-        ("userinfo", Self::Userinfo),
-        ("kong_oauth2", Self::KongOauth2),
-        ("refresh_token", Self::RefreshToken),
-        ("session", Self::Session),
+    /// Its names in the config, in schema order.
+    pub const NAMES: &'static [&'static str] = &[
+        "password",
+        "client_credentials",
+        "authorization_code",
+        "bearer",
+        "introspection",
+        "userinfo",
+        "kong_oauth2",
+        "refresh_token",
+        "session",
     ];
 }
 
 /// Where a credential is looked for (`bearer_token_param_type`, `password_param_type`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamType {
     /// Request headers.
@@ -104,23 +107,16 @@ pub enum ParamType {
 }
 
 impl ParamType {
-    const ALL: &'static [(&'static str, Self)] = &[
-        ("header", Self::Header),
-        ("cookie", Self::Cookie),
-        ("query", Self::Query),
-        ("body", Self::Body),
-    ];
-    const NO_COOKIE: &'static [(&'static str, Self)] = &[
-        ("header", Self::Header),
-        ("query", Self::Query),
-        ("body", Self::Body),
-    ];
+    /// Its names in the config, in schema order.
+    pub const NAMES: &'static [&'static str] = &["header", "cookie", "query", "body"];
+    /// The names allowed where a cookie cannot carry the credential (password, client credentials).
+    pub const NO_COOKIE: &'static [&'static str] = &["header", "query", "body"];
 }
 
 /// The typed `openid-connect` plugin config (Kong's names and defaults; see `docs/openid-connect.md`).
 ///
 /// Durations are seconds except `timeout` (milliseconds), as in Kong.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OidcConfig {
     /// Issuer or discovery URL (required).
     pub issuer: String,
@@ -229,68 +225,110 @@ pub struct OidcConfig {
     pub idp_circuit_breaker_cooldown: f64,
 }
 
-/// Every field name the schema knows, in schema order.
-pub const FIELDS: &[&str] = &[
-    "issuer",
-    "client_id",
-    "client_secret",
-    "client_auth",
-    "auth_methods",
-    "bearer_token_param_type",
-    "bearer_token_cookie_name",
-    "introspection_endpoint",
-    "introspection_endpoint_auth_method",
-    "introspection_hint",
-    "introspection_headers_names",
-    "introspection_headers_values",
-    "introspection_post_args_names",
-    "introspection_post_args_values",
-    "introspection_check_active",
-    "token_endpoint",
-    "token_endpoint_auth_method",
-    "token_post_args_names",
-    "token_post_args_values",
-    "token_headers_names",
-    "token_headers_values",
-    "scopes",
-    "cache_introspection",
-    "cache_tokens",
-    "cache_ttl",
-    "cache_ttl_max",
-    "cache_ttl_min",
-    "cache_ttl_neg",
-    "cache_ttl_resurrect",
-    "leeway",
-    "scopes_required",
-    "scopes_claim",
-    "audience_required",
-    "audience_claim",
-    "upstream_access_token_header",
-    "upstream_introspection_header",
-    "upstream_headers_claims",
-    "upstream_headers_names",
-    "hide_credentials",
-    "ssl_verify",
-    "timeout",
-    "keepalive",
-    "display_errors",
-    "expose_error_code",
-    "unauthorized_error_message",
-    "forbidden_error_message",
-    "rediscovery_lifetime",
-    "password_param_type",
-    "client_credentials_param_type",
-    "idp_concurrency_limit",
-    "idp_circuit_breaker_failures",
-    "idp_circuit_breaker_cooldown",
+/// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
+/// of `to_value_with_defaults` and of the Admin API's schema). The one place the field list is written.
+pub const FIELDS: &[Field] = &[
+    field("issuer", Kind::Url, D::Required),
+    field("client_id", Kind::Strings, D::Null),
+    field("client_secret", Kind::Strings, D::Null),
+    field("client_auth", Kind::SetOf(ClientAuthMethod::NAMES), D::Null),
+    // Departure from Kong's nine: the methods this gateway implements.
+    field(
+        "auth_methods",
+        Kind::SetOf(AuthMethod::NAMES),
+        D::List(&["password", "client_credentials", "introspection"]),
+    ),
+    field(
+        "bearer_token_param_type",
+        Kind::SetOf(ParamType::NAMES),
+        D::List(PARAM_TYPES),
+    ),
+    field("bearer_token_cookie_name", Kind::Str, D::Null),
+    field("introspection_endpoint", Kind::Url, D::Null),
+    field(
+        "introspection_endpoint_auth_method",
+        Kind::OneOf(ClientAuthMethod::NAMES),
+        D::Null,
+    ),
+    field("introspection_hint", Kind::Str, D::Str("access_token")),
+    field("introspection_headers_names", Kind::Strings, D::Null),
+    field("introspection_headers_values", Kind::Strings, D::Null),
+    field("introspection_post_args_names", Kind::Strings, D::Null),
+    field("introspection_post_args_values", Kind::Strings, D::Null),
+    field("introspection_check_active", Kind::Bool, D::Bool(true)),
+    field("token_endpoint", Kind::Url, D::Null),
+    field(
+        "token_endpoint_auth_method",
+        Kind::OneOf(ClientAuthMethod::NAMES),
+        D::Null,
+    ),
+    field("token_post_args_names", Kind::Strings, D::Null),
+    field("token_post_args_values", Kind::Strings, D::Null),
+    field("token_headers_names", Kind::Strings, D::Null),
+    field("token_headers_values", Kind::Strings, D::Null),
+    field("scopes", Kind::Strings, D::List(&["openid"])),
+    field("cache_introspection", Kind::Bool, D::Bool(true)),
+    field("cache_tokens", Kind::Bool, D::Bool(true)),
+    field("cache_ttl", Kind::Number, D::Num(3600.0)),
+    field("cache_ttl_max", Kind::Number, D::Null),
+    field("cache_ttl_min", Kind::Number, D::Null),
+    field("cache_ttl_neg", Kind::Number, D::Num(DEFAULT_CACHE_TTL_NEG)),
+    field("cache_ttl_resurrect", Kind::Number, D::Null),
+    field("leeway", Kind::Number, D::Num(0.0)),
+    field("scopes_required", Kind::Strings, D::Null),
+    field("scopes_claim", Kind::Strings, D::List(&["scope"])),
+    field("audience_required", Kind::Strings, D::Null),
+    field("audience_claim", Kind::Strings, D::List(&["aud"])),
+    field(
+        "upstream_access_token_header",
+        Kind::Str,
+        D::StrOrNull("authorization:bearer"),
+    ),
+    field("upstream_introspection_header", Kind::Str, D::Null),
+    field("upstream_headers_claims", Kind::Strings, D::Null),
+    field("upstream_headers_names", Kind::Strings, D::Null),
+    field("hide_credentials", Kind::Bool, D::Bool(false)),
+    field("ssl_verify", Kind::Bool, D::Bool(true)),
+    field("timeout", Kind::Number, D::Num(10000.0)),
+    field("keepalive", Kind::Bool, D::Bool(true)),
+    field("display_errors", Kind::Bool, D::Bool(false)),
+    field("expose_error_code", Kind::Bool, D::Bool(true)),
+    field(
+        "unauthorized_error_message",
+        Kind::Str,
+        D::Str("Unauthorized"),
+    ),
+    field("forbidden_error_message", Kind::Str, D::Str("Forbidden")),
+    field("rediscovery_lifetime", Kind::Number, D::Num(30.0)),
+    field(
+        "password_param_type",
+        Kind::SetOf(ParamType::NO_COOKIE),
+        D::List(PARAM_TYPES),
+    ),
+    field(
+        "client_credentials_param_type",
+        Kind::SetOf(ParamType::NO_COOKIE),
+        D::List(PARAM_TYPES),
+    ),
+    field(
+        "idp_concurrency_limit",
+        Kind::Number,
+        D::Num(DEFAULT_IDP_CONCURRENCY_LIMIT),
+    ),
+    field(
+        "idp_circuit_breaker_failures",
+        Kind::Number,
+        D::Num(DEFAULT_IDP_CIRCUIT_BREAKER_FAILURES),
+    ),
+    field(
+        "idp_circuit_breaker_cooldown",
+        Kind::Number,
+        D::Num(DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN),
+    ),
 ];
 
-/// Default `auth_methods`: the methods this gateway implements (departure from Kong's nine).
-pub const DEFAULT_AUTH_METHODS: &[AuthMethod] = &[
-    AuthMethod::Password,
-    AuthMethod::ClientCredentials,
-    AuthMethod::Introspection,
-];
+/// Default places a credential is looked for.
+const PARAM_TYPES: &[&str] = &["header", "query", "body"];
 
 /// Default `cache_ttl_neg` in seconds (departure: Kong leaves it to mlcache).
 pub const DEFAULT_CACHE_TTL_NEG: f64 = 10.0;
@@ -301,178 +339,34 @@ pub const DEFAULT_IDP_CIRCUIT_BREAKER_FAILURES: f64 = 5.0;
 /// Default `idp_circuit_breaker_cooldown` in seconds (gateway extension).
 pub const DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN: f64 = 10.0;
 
-fn default_param_types() -> Vec<ParamType> {
-    vec![ParamType::Header, ParamType::Query, ParamType::Body]
-}
-
 impl OidcConfig {
-    /// A config with every default and the given issuer (handy for tests and examples).
+    /// A config with every default and the given issuer (handy for tests and examples; the issuer is not
+    /// checked).
     pub fn with_issuer(issuer: impl Into<String>) -> Self {
-        OidcConfig {
-            issuer: issuer.into(),
-            client_id: None,
-            client_secret: None,
-            client_auth: None,
-            auth_methods: DEFAULT_AUTH_METHODS.to_vec(),
-            bearer_token_param_type: default_param_types(),
-            bearer_token_cookie_name: None,
-            introspection_endpoint: None,
-            introspection_endpoint_auth_method: None,
-            introspection_hint: "access_token".to_owned(),
-            introspection_headers_names: None,
-            introspection_headers_values: None,
-            introspection_post_args_names: None,
-            introspection_post_args_values: None,
-            introspection_check_active: true,
-            token_endpoint: None,
-            token_endpoint_auth_method: None,
-            token_post_args_names: None,
-            token_post_args_values: None,
-            token_headers_names: None,
-            token_headers_values: None,
-            scopes: vec!["openid".to_owned()],
-            cache_introspection: true,
-            cache_tokens: true,
-            cache_ttl: 3600.0,
-            cache_ttl_max: None,
-            cache_ttl_min: None,
-            cache_ttl_neg: DEFAULT_CACHE_TTL_NEG,
-            cache_ttl_resurrect: None,
-            leeway: 0.0,
-            scopes_required: None,
-            scopes_claim: vec!["scope".to_owned()],
-            audience_required: None,
-            audience_claim: vec!["aud".to_owned()],
-            upstream_access_token_header: Some("authorization:bearer".to_owned()),
-            upstream_introspection_header: None,
-            upstream_headers_claims: None,
-            upstream_headers_names: None,
-            hide_credentials: false,
-            ssl_verify: true,
-            timeout: 10000.0,
-            keepalive: true,
-            display_errors: false,
-            expose_error_code: true,
-            unauthorized_error_message: "Unauthorized".to_owned(),
-            forbidden_error_message: "Forbidden".to_owned(),
-            rediscovery_lifetime: 30.0,
-            password_param_type: default_param_types(),
-            client_credentials_param_type: default_param_types(),
-            idp_concurrency_limit: DEFAULT_IDP_CONCURRENCY_LIMIT,
-            idp_circuit_breaker_failures: DEFAULT_IDP_CIRCUIT_BREAKER_FAILURES,
-            idp_circuit_breaker_cooldown: DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN,
-        }
+        let mut map = super::fields::defaults(FIELDS);
+        map.insert("issuer".to_owned(), Value::String(issuer.into()));
+        Self::from_checked(map)
+            .unwrap_or_else(|e| panic!("the openid-connect defaults do not fit OidcConfig: {e}"))
     }
 
     /// Parses and validates the plugin's `config` object, collecting every error.
     ///
     /// `null` for a field means "unset" (its default applies); unknown fields are rejected.
     pub fn from_value(value: &Value) -> Result<OidcConfig, Vec<FieldError>> {
-        let empty = Map::new();
-        let mut p = Parser {
-            errors: Vec::new(),
-            map: &empty,
-        };
-        match value {
-            Value::Object(m) => p.map = m,
-            Value::Null => {}
-            _ => {
-                return Err(vec![err("", "expected a record")]);
-            }
-        }
-        for key in p.map.keys() {
-            if !FIELDS.contains(&key.as_str()) {
-                p.errors.push(err(key, "unknown field"));
-            }
-        }
-        let d = OidcConfig::with_issuer("");
-        let issuer = p.required_url("issuer");
-        let cfg = OidcConfig {
-            client_id: p.opt_strings("client_id"),
-            client_secret: p.opt_strings("client_secret"),
-            client_auth: p.opt_enums("client_auth", ClientAuthMethod::ALL),
-            auth_methods: p.enums("auth_methods", AuthMethod::ALL, d.auth_methods),
-            bearer_token_param_type: p.enums(
-                "bearer_token_param_type",
-                ParamType::ALL,
-                d.bearer_token_param_type,
-            ),
-            bearer_token_cookie_name: p.opt_string("bearer_token_cookie_name"),
-            introspection_endpoint: p.opt_url("introspection_endpoint"),
-            introspection_endpoint_auth_method: p
-                .opt_enum("introspection_endpoint_auth_method", ClientAuthMethod::ALL),
-            introspection_hint: p.string("introspection_hint", d.introspection_hint),
-            introspection_headers_names: p.opt_strings("introspection_headers_names"),
-            introspection_headers_values: p.opt_strings("introspection_headers_values"),
-            introspection_post_args_names: p.opt_strings("introspection_post_args_names"),
-            introspection_post_args_values: p.opt_strings("introspection_post_args_values"),
-            introspection_check_active: p
-                .boolean("introspection_check_active", d.introspection_check_active),
-            token_endpoint: p.opt_url("token_endpoint"),
-            token_endpoint_auth_method: p
-                .opt_enum("token_endpoint_auth_method", ClientAuthMethod::ALL),
-            token_post_args_names: p.opt_strings("token_post_args_names"),
-            token_post_args_values: p.opt_strings("token_post_args_values"),
-            token_headers_names: p.opt_strings("token_headers_names"),
-            token_headers_values: p.opt_strings("token_headers_values"),
-            scopes: p.strings("scopes", d.scopes),
-            cache_introspection: p.boolean("cache_introspection", d.cache_introspection),
-            cache_tokens: p.boolean("cache_tokens", d.cache_tokens),
-            cache_ttl: p.number("cache_ttl", d.cache_ttl),
-            cache_ttl_max: p.opt_number("cache_ttl_max"),
-            cache_ttl_min: p.opt_number("cache_ttl_min"),
-            cache_ttl_neg: p.number("cache_ttl_neg", d.cache_ttl_neg),
-            cache_ttl_resurrect: p.opt_number("cache_ttl_resurrect"),
-            leeway: p.number("leeway", d.leeway),
-            scopes_required: p.opt_strings("scopes_required"),
-            scopes_claim: p.strings("scopes_claim", d.scopes_claim),
-            audience_required: p.opt_strings("audience_required"),
-            audience_claim: p.strings("audience_claim", d.audience_claim),
-            upstream_access_token_header: p.string_or_null(
-                "upstream_access_token_header",
-                d.upstream_access_token_header,
-            ),
-            upstream_introspection_header: p.opt_string("upstream_introspection_header"),
-            upstream_headers_claims: p.opt_strings("upstream_headers_claims"),
-            upstream_headers_names: p.opt_strings("upstream_headers_names"),
-            hide_credentials: p.boolean("hide_credentials", d.hide_credentials),
-            ssl_verify: p.boolean("ssl_verify", d.ssl_verify),
-            timeout: p.number("timeout", d.timeout),
-            keepalive: p.boolean("keepalive", d.keepalive),
-            display_errors: p.boolean("display_errors", d.display_errors),
-            expose_error_code: p.boolean("expose_error_code", d.expose_error_code),
-            unauthorized_error_message: p
-                .string("unauthorized_error_message", d.unauthorized_error_message),
-            forbidden_error_message: p.string("forbidden_error_message", d.forbidden_error_message),
-            rediscovery_lifetime: p.number("rediscovery_lifetime", d.rediscovery_lifetime),
-            password_param_type: p.enums(
-                "password_param_type",
-                ParamType::NO_COOKIE,
-                d.password_param_type,
-            ),
-            client_credentials_param_type: p.enums(
-                "client_credentials_param_type",
-                ParamType::NO_COOKIE,
-                d.client_credentials_param_type,
-            ),
-            idp_concurrency_limit: p.number("idp_concurrency_limit", d.idp_concurrency_limit),
-            idp_circuit_breaker_failures: p.number(
-                "idp_circuit_breaker_failures",
-                d.idp_circuit_breaker_failures,
-            ),
-            idp_circuit_breaker_cooldown: p.number(
-                "idp_circuit_breaker_cooldown",
-                d.idp_circuit_breaker_cooldown,
-            ),
-            issuer,
-        };
-        let mut errors = p.errors;
+        let map = normalize(FIELDS, value)?;
+        let cfg = Self::from_checked(map).map_err(|e| vec![err("", &e.to_string())])?;
+        let mut errors = Vec::new();
         cfg.check_relations(&mut errors);
         if errors.is_empty() {
             Ok(cfg)
         } else {
             Err(errors)
         }
+    }
+
+    /// The struct from a map [`normalize`] checked against [`FIELDS`] (so the types fit).
+    fn from_checked(map: serde_json::Map<String, Value>) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(Value::Object(map))
     }
 
     /// Cross-field rules: paired arrays, cookie name, positive timeout, ttl bounds.
@@ -598,188 +492,7 @@ fn integral_numbers(v: &mut Value) {
 }
 
 fn err(path: &str, message: &str) -> FieldError {
-    FieldError {
-        path: path.to_owned(),
-        message: message.to_owned(),
-    }
-}
-
-/// Field-by-field reader that records errors and returns defaults on failure.
-struct Parser<'a> {
-    map: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
-}
-
-impl<'a> Parser<'a> {
-    /// The value of a field, `None` when absent or `null`.
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn fail(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-
-    fn opt_string(&mut self, key: &str) -> Option<String> {
-        match self.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                self.fail(key, "expected a string");
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, key: &str, default: String) -> String {
-        self.opt_string(key).unwrap_or(default)
-    }
-
-    /// A string whose default applies when absent; an explicit `null` clears it.
-    fn string_or_null(&mut self, key: &str, default: Option<String>) -> Option<String> {
-        match self.map.get(key) {
-            None => default,
-            Some(Value::Null) => None,
-            Some(_) => self.opt_string(key),
-        }
-    }
-
-    fn required_url(&mut self, key: &str) -> String {
-        if self.get(key).is_none() {
-            self.fail(key, "required field missing");
-            return String::new();
-        }
-        self.opt_url(key).unwrap_or_default()
-    }
-
-    fn opt_url(&mut self, key: &str) -> Option<String> {
-        let s = self.opt_string(key)?;
-        match url::Url::parse(&s) {
-            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.has_host() => Some(s),
-            Ok(_) => {
-                self.fail(
-                    key,
-                    "missing host in url or unsupported scheme (http, https)",
-                );
-                None
-            }
-            Err(_) => {
-                self.fail(key, "invalid url");
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, key: &str, default: bool) -> bool {
-        match self.get(key) {
-            None => default,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.fail(key, "expected a boolean");
-                default
-            }
-        }
-    }
-
-    fn opt_number(&mut self, key: &str) -> Option<f64> {
-        match self.get(key)? {
-            Value::Number(n) => match n.as_f64() {
-                Some(f) if f >= 0.0 => Some(f),
-                _ => {
-                    self.fail(key, "value should be between 0 and 9007199254740991");
-                    None
-                }
-            },
-            _ => {
-                self.fail(key, "expected a number");
-                None
-            }
-        }
-    }
-
-    fn number(&mut self, key: &str, default: f64) -> f64 {
-        self.opt_number(key).unwrap_or(default)
-    }
-
-    /// An array field; `None` when absent or not an array (error recorded).
-    fn array(&mut self, key: &str) -> Option<&'a Vec<Value>> {
-        let map = self.map;
-        match map.get(key).filter(|v| !v.is_null())? {
-            Value::Array(a) => Some(a),
-            _ => {
-                self.fail(key, "expected an array");
-                None
-            }
-        }
-    }
-
-    fn opt_strings(&mut self, key: &str) -> Option<Vec<String>> {
-        let items = self.array(key)?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            match item {
-                Value::String(s) => out.push(s.clone()),
-                _ => {
-                    ok = false;
-                    self.fail(format!("{key}[{i}]"), "expected a string");
-                }
-            }
-        }
-        ok.then_some(out)
-    }
-
-    fn strings(&mut self, key: &str, default: Vec<String>) -> Vec<String> {
-        self.opt_strings(key).unwrap_or(default)
-    }
-
-    fn one_of<T: Copy>(&mut self, path: String, v: &Value, all: &[(&'static str, T)]) -> Option<T> {
-        let found = v
-            .as_str()
-            .and_then(|s| all.iter().find(|(name, _)| *name == s));
-        match found {
-            Some((_, t)) => Some(*t),
-            None => {
-                let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
-                self.fail(path, format!("expected one of: {}", names.join(", ")));
-                None
-            }
-        }
-    }
-
-    fn opt_enum<T: Copy>(&mut self, key: &str, all: &[(&'static str, T)]) -> Option<T> {
-        let v = self.get(key)?.clone();
-        self.one_of(key.to_owned(), &v, all)
-    }
-
-    fn opt_enums<T: Copy + PartialEq>(
-        &mut self,
-        key: &str,
-        all: &[(&'static str, T)],
-    ) -> Option<Vec<T>> {
-        let items = self.array(key)?;
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.one_of(format!("{key}[{i}]"), item, all) {
-                Some(t) if !out.contains(&t) => out.push(t),
-                Some(_) => {}
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
-    }
-
-    fn enums<T: Copy + PartialEq>(
-        &mut self,
-        key: &str,
-        all: &[(&'static str, T)],
-        default: Vec<T>,
-    ) -> Vec<T> {
-        self.opt_enums(key, all).unwrap_or(default)
-    }
+    FieldError::new(path, message)
 }
 
 #[cfg(test)]
@@ -873,8 +586,8 @@ mod tests {
             v["bearer_token_param_type"],
             json!(["header", "query", "body"])
         );
-        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys, FIELDS.iter().collect::<Vec<_>>());
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, FIELDS.iter().map(|f| f.name).collect::<Vec<_>>());
         assert_eq!(OidcConfig::from_value(&v).unwrap(), c);
     }
 

@@ -53,7 +53,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 async fn enabled_plugins() -> Json<Value> {
-    Json(json!({ "enabled_plugins": gateway_config::plugins::KNOWN }))
+    Json(json!({ "enabled_plugins": gateway_config::plugins::names() }))
 }
 
 fn collection(kind: Kind) -> MethodRouter<Arc<AppState>> {

@@ -1,0 +1,244 @@
+//! Table-driven plugin config schemas: one [`Field`] row per config field gives its name, its type and its
+//! default. From that one table come the parsing of a raw `config` object (every error collected, with
+//! Kong-like messages and paths relative to `config`), the defaults, and the Admin API's field types
+//! ([`crate::kong::schema`]). A plugin's typed config struct is then filled by serde from the checked,
+//! defaulted map, so a new plugin writes its field list once.
+
+use serde_json::{Map, Value};
+
+use crate::error::FieldError;
+
+/// The type of a config field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A string.
+    Str,
+    /// An `http`/`https` URL with a host.
+    Url,
+    /// An array of strings.
+    Strings,
+    /// `true` or `false`.
+    Bool,
+    /// A number ≥ 0.
+    Number,
+    /// One of the given names.
+    OneOf(&'static [&'static str]),
+    /// An array of the given names (duplicates dropped).
+    SetOf(&'static [&'static str]),
+}
+
+/// The value a field takes when it is absent or `null`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DefaultValue {
+    /// No default: the field must be set.
+    Required,
+    /// Unset (`null`).
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Num(f64),
+    /// A string.
+    Str(&'static str),
+    /// A string when absent; an explicit `null` clears it.
+    StrOrNull(&'static str),
+    /// An array of strings.
+    List(&'static [&'static str]),
+}
+
+/// One row of a plugin's schema table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Field {
+    /// The field name (Kong's).
+    pub name: &'static str,
+    /// Its type.
+    pub kind: Kind,
+    /// Its default.
+    pub default: DefaultValue,
+}
+
+/// Shorthand for a table row.
+pub const fn field(name: &'static str, kind: Kind, default: DefaultValue) -> Field {
+    Field {
+        name,
+        kind,
+        default,
+    }
+}
+
+impl DefaultValue {
+    /// The default as JSON (`null` for [`DefaultValue::Required`] and [`DefaultValue::Null`]).
+    pub fn to_value(self) -> Value {
+        match self {
+            DefaultValue::Required | DefaultValue::Null => Value::Null,
+            DefaultValue::Bool(b) => Value::Bool(b),
+            DefaultValue::Num(n) => Value::from(n),
+            DefaultValue::Str(s) | DefaultValue::StrOrNull(s) => Value::from(s),
+            DefaultValue::List(items) => Value::from(items.to_vec()),
+        }
+    }
+}
+
+/// Checks `value` (a plugin's raw `config`) against `fields` and returns every field, in table order, with
+/// its value or its default. `Err` holds every problem: unknown fields first, then by field.
+pub fn normalize(fields: &[Field], value: &Value) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let empty = Map::new();
+    let map = match value {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        _ => return Err(vec![FieldError::new("", "expected a record")]),
+    };
+    let mut errors: Vec<FieldError> = map
+        .keys()
+        .filter(|k| !fields.iter().any(|f| f.name == k.as_str()))
+        .map(|k| FieldError::new(k.clone(), "unknown field"))
+        .collect();
+    let mut out = Map::with_capacity(fields.len());
+    for f in fields {
+        let value = match (map.get(f.name), f.default) {
+            (Some(Value::Null), DefaultValue::StrOrNull(_)) => Value::Null,
+            (None | Some(Value::Null), DefaultValue::Required) => {
+                errors.push(FieldError::new(f.name, "required field missing"));
+                Value::Null
+            }
+            (None | Some(Value::Null), d) => d.to_value(),
+            (Some(v), _) => check(f.name, f.kind, v, &mut errors).unwrap_or(Value::Null),
+        };
+        out.insert(f.name.to_owned(), value);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The defaults of every field, in table order (`null` where there is none).
+pub fn defaults(fields: &[Field]) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.name.to_owned(), f.default.to_value()))
+        .collect()
+}
+
+/// A set value checked against its kind; `None` (and errors recorded) when it does not fit.
+fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Option<Value> {
+    let mut fail = |path: String, message: String| {
+        errors.push(FieldError::new(path, message));
+        None
+    };
+    match kind {
+        Kind::Str => match v {
+            Value::String(_) => Some(v.clone()),
+            _ => fail(name.into(), "expected a string".into()),
+        },
+        Kind::Url => match v {
+            Value::String(s) => match url::Url::parse(s) {
+                Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.has_host() => {
+                    Some(v.clone())
+                }
+                Ok(_) => fail(
+                    name.into(),
+                    "missing host in url or unsupported scheme (http, https)".into(),
+                ),
+                Err(_) => fail(name.into(), "invalid url".into()),
+            },
+            _ => fail(name.into(), "expected a string".into()),
+        },
+        Kind::Bool => match v {
+            Value::Bool(_) => Some(v.clone()),
+            _ => fail(name.into(), "expected a boolean".into()),
+        },
+        Kind::Number => match v {
+            Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => Some(v.clone()),
+            Value::Number(_) => fail(
+                name.into(),
+                "value should be between 0 and 9007199254740991".into(),
+            ),
+            _ => fail(name.into(), "expected a number".into()),
+        },
+        Kind::OneOf(names) => one_of(name.to_owned(), v, names, errors),
+        Kind::Strings | Kind::SetOf(_) => {
+            let Value::Array(items) = v else {
+                return fail(name.into(), "expected an array".into());
+            };
+            let before = errors.len();
+            let mut out: Vec<Value> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let checked = match kind {
+                    Kind::SetOf(names) => one_of(format!("{name}[{i}]"), item, names, errors),
+                    _ if item.is_string() => Some(item.clone()),
+                    _ => {
+                        errors.push(FieldError::new(format!("{name}[{i}]"), "expected a string"));
+                        None
+                    }
+                };
+                match checked {
+                    Some(c) if matches!(kind, Kind::SetOf(_)) && out.contains(&c) => {}
+                    Some(c) => out.push(c),
+                    None => {}
+                }
+            }
+            (errors.len() == before).then_some(Value::Array(out))
+        }
+    }
+}
+
+fn one_of(path: String, v: &Value, names: &[&str], errors: &mut Vec<FieldError>) -> Option<Value> {
+    match v.as_str() {
+        Some(s) if names.contains(&s) => Some(v.clone()),
+        _ => {
+            errors.push(FieldError::new(
+                path,
+                format!("expected one of: {}", names.join(", ")),
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TABLE: &[Field] = &[
+        field("url", Kind::Url, DefaultValue::Required),
+        field("n", Kind::Number, DefaultValue::Num(3.0)),
+        field("tags", Kind::SetOf(&["a", "b"]), DefaultValue::List(&["a"])),
+        field("header", Kind::Str, DefaultValue::StrOrNull("x")),
+    ];
+
+    #[test]
+    fn defaults_fill_absent_and_null_fields() {
+        let out = normalize(TABLE, &json!({"url": "http://h/", "n": null})).unwrap();
+        assert_eq!(
+            Value::Object(out),
+            json!({"url": "http://h/", "n": 3.0, "tags": ["a"], "header": "x"})
+        );
+        let out = normalize(TABLE, &json!({"url": "http://h/", "header": null})).unwrap();
+        assert_eq!(out["header"], Value::Null);
+        assert_eq!(defaults(TABLE)["url"], Value::Null);
+    }
+
+    #[test]
+    fn sets_drop_duplicates_and_errors_are_collected_in_order() {
+        let out = normalize(TABLE, &json!({"url": "http://h/", "tags": ["b", "b", "a"]})).unwrap();
+        assert_eq!(out["tags"], json!(["b", "a"]));
+        let errors = normalize(TABLE, &json!({"zz": 1, "n": -1, "tags": ["c", 1]})).unwrap_err();
+        let got: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("zz", "unknown field"),
+                ("url", "required field missing"),
+                ("n", "value should be between 0 and 9007199254740991"),
+                ("tags[0]", "expected one of: a, b"),
+                ("tags[1]", "expected one of: a, b"),
+            ]
+        );
+    }
+}
