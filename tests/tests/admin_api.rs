@@ -518,3 +518,89 @@ fn concurrent_patches_from_20_clients_all_land() {
         "{metrics}"
     );
 }
+
+/// Issue 13's bug: an Admin API write used to re-read the file for its `gateway:` block and, when the file
+/// could not be read or was hand-edited into something that is not a config, wrote `Settings::default()` —
+/// dropping `admin_token`, so the next SIGHUP opened the Admin API to anyone. Now such a write is refused
+/// (409) and changes nothing; the token stays in the file and in force.
+#[test]
+fn admin_writes_never_drop_the_admin_token() {
+    const TOKEN: &str = "s3cret-admin";
+    let mut config = e2e::config_value(Ports::free(), "http://127.0.0.1:9", None);
+    config["gateway"]["admin_token"] = json!(TOKEN);
+    let valid = e2e::to_yaml(&config);
+    let gw = Gateway::start(&valid);
+    let admin = gw.admin_url();
+    let patch = |retries: &str| {
+        send(
+            http::client()
+                .patch(format!("{admin}/services/httpbin"))
+                .header("Kong-Admin-Token", TOKEN)
+                .form(&[("retries", retries)]),
+        )
+    };
+    let without_token = || get(&format!("{admin}/services")).0;
+    assert_eq!(without_token(), 401);
+    assert_eq!(patch("3").0, 200, "a write with the token works");
+    assert!(gw.config().contains(TOKEN), "{}", gw.config());
+
+    // Hand-edited into a YAML document that is not a config (the old code read no `gateway:` in it).
+    let hand_edit = "not a gateway config\n";
+    gw.write_config(hand_edit);
+    let (status, body) = patch("4");
+    assert_eq!(status, 409, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("changed on disk"), "{body}");
+    assert_eq!(
+        gw.config(),
+        hand_edit,
+        "a refused write left the file as it was"
+    );
+    gw.signal(libc::SIGHUP);
+    assert!(
+        gw.wait_for_log("config reload refused", std::time::Duration::from_secs(20)),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(without_token(), 401, "the token is still in force");
+
+    // The file cannot be read at all (removed).
+    std::fs::remove_file(gw.config_path()).expect("remove the config file");
+    let (status, body) = patch("5");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot read the config file"),
+        "{body}"
+    );
+    assert!(!gw.config_path().exists(), "a refused write wrote no file");
+    assert_eq!(without_token(), 401);
+
+    // Restored and reloaded: writes work again and keep the token, also through the next reload.
+    let mut restored = config.clone();
+    restored["services"][0]["retries"] = json!(3);
+    gw.write_config(&e2e::to_yaml(&restored));
+    gw.signal(libc::SIGHUP);
+    let reloaded = || gw.log().matches("config reloaded path=").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while reloaded() < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(reloaded(), 1, "{}", gw.log());
+    let (status, body) = patch("6");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["retries"], 6);
+    assert!(gw.config().contains(TOKEN), "{}", gw.config());
+    gw.signal(libc::SIGHUP);
+    while reloaded() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(reloaded(), 2, "{}", gw.log());
+    assert_eq!(
+        without_token(),
+        401,
+        "still protected after the next reload"
+    );
+}

@@ -83,6 +83,61 @@ pub struct Settings {
     pub lua_ssl_trusted_certificate: Option<PathBuf>,
 }
 
+/// When a change to a setting takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// On the next reload (SIGHUP or Admin API write): the value is read from the running snapshot.
+    OnReload,
+    /// Only after a restart or a binary upgrade: the value is used when the process starts.
+    OnRestart,
+}
+
+/// One setting: its name, when a change to it takes effect, and whether two settings differ in it.
+pub struct SettingSpec {
+    /// The key in the `gateway:` block.
+    pub name: &'static str,
+    /// When a change takes effect.
+    pub applies: Applies,
+    changed: fn(&Settings, &Settings) -> bool,
+}
+
+macro_rules! settings_table {
+    ($($field:ident: $applies:ident),* $(,)?) => {
+        /// Every setting of the `gateway:` block, with when a change to it takes effect.
+        pub const SETTINGS: &[SettingSpec] = &[$(SettingSpec {
+            name: stringify!($field),
+            applies: Applies::$applies,
+            changed: |a, b| a.$field != b.$field,
+        }),*];
+    };
+}
+
+settings_table! {
+    proxy_listen: OnRestart,
+    admin_listen: OnRestart,
+    worker_threads: OnRestart,
+    upstream_keepalive_pool_size: OnRestart,
+    log_level: OnRestart,
+    admin_token: OnReload,
+    grace_period_seconds: OnRestart,
+    graceful_shutdown_timeout_seconds: OnRestart,
+    pid_file: OnRestart,
+    upgrade_sock: OnRestart,
+    access_log: OnReload,
+    token_cache_size: OnRestart,
+    cluster_cache: OnRestart,
+    ssl_cert: OnRestart,
+    ssl_cert_key: OnRestart,
+    lua_ssl_trusted_certificate: OnRestart,
+}
+
+impl SettingSpec {
+    /// Whether `a` and `b` differ in this setting.
+    pub fn differs(&self, a: &Settings, b: &Settings) -> bool {
+        (self.changed)(a, b)
+    }
+}
+
 /// One entry of `proxy_listen`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyListener {
@@ -159,6 +214,11 @@ impl Settings {
     /// True when every field has its default (the `gateway:` block is then not serialized).
     pub fn is_default(&self) -> bool {
         *self == Settings::default()
+    }
+
+    /// The settings that differ between `self` and `other`, with when each change takes effect.
+    pub fn changes(&self, other: &Settings) -> Vec<&'static SettingSpec> {
+        SETTINGS.iter().filter(|s| s.differs(self, other)).collect()
     }
 
     /// The `proxy_listen` entries (empty entries skipped); `Err` names the first invalid one.
@@ -341,6 +401,44 @@ mod tests {
         assert_eq!(s.worker_threads, default_worker_threads());
         assert!(s.effective_worker_threads() >= 1);
         assert!(s.is_default());
+    }
+
+    #[test]
+    fn every_setting_says_when_it_applies() {
+        // Naming every field here makes a new setting fail to compile until it is added to SETTINGS.
+        let Settings {
+            proxy_listen: _,
+            admin_listen: _,
+            worker_threads: _,
+            upstream_keepalive_pool_size: _,
+            log_level: _,
+            admin_token: _,
+            grace_period_seconds: _,
+            graceful_shutdown_timeout_seconds: _,
+            pid_file: _,
+            upgrade_sock: _,
+            access_log: _,
+            token_cache_size: _,
+            cluster_cache: _,
+            ssl_cert: _,
+            ssl_cert_key: _,
+            lua_ssl_trusted_certificate: _,
+        } = Settings::default();
+        assert_eq!(SETTINGS.len(), 16);
+        let a = Settings::default();
+        let mut b = a.clone();
+        b.admin_token = Some("t".into());
+        b.proxy_listen = "127.0.0.1:1".into();
+        let changes: Vec<(&str, Applies)> =
+            a.changes(&b).iter().map(|s| (s.name, s.applies)).collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("proxy_listen", Applies::OnRestart),
+                ("admin_token", Applies::OnReload)
+            ]
+        );
+        assert!(a.changes(&a.clone()).is_empty());
     }
 
     #[test]

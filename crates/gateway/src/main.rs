@@ -4,6 +4,7 @@ mod access_log;
 mod admin;
 mod cli;
 mod cluster;
+mod control;
 mod lifecycle;
 mod metrics;
 mod proxy;

@@ -3,9 +3,10 @@
 
 use crate::admin::AdminService;
 use crate::cli::{default_pid_file, RunArgs as CliRunArgs};
+use crate::control;
 use crate::lifecycle;
 use crate::proxy::Gateway;
-use crate::reload::{self, ReloadService};
+use crate::reload::ReloadService;
 use crate::snapshot;
 use crate::state::AppState;
 use gateway_config::model::Config;
@@ -74,13 +75,14 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     args.pid_file = args.pid_file.as_deref().map(absolute);
     args.upgrade_sock = args.upgrade_sock.as_deref().map(absolute);
     let overrides = Overrides::from_args(&args);
-    let (mut config, source) = match reload::read_config(&args.config) {
-        Ok(loaded) => loaded,
+    let (mut config, source) = match control::read(&args.config) {
+        Ok(loaded) => (loaded.config, loaded.source),
         Err(msg) => {
             eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
             return ExitCode::FAILURE;
         }
     };
+    let file = control::FileState::of(&source, &config);
     overrides.apply(&mut config);
     init_logging(&config.gateway.log_level);
     let settings = config.gateway.clone();
@@ -109,6 +111,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     crate::metrics::get().config_loaded_at.set(unix_now());
     let state = Arc::new(AppState::new(
         args.config.clone(),
+        file,
         initial,
         registry,
         overrides,

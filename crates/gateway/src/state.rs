@@ -1,10 +1,10 @@
 //! Process-wide state shared by the proxy, the Admin API and the reload service.
 
+use crate::control::FileState;
 use crate::server::Overrides;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use gateway_auth::AuthRegistry;
-use gateway_config::model::Config;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,8 +16,9 @@ pub struct AppState {
     pub registry: AuthRegistry,
     /// The config file: re-read on SIGHUP, rewritten by Admin API writes.
     pub config_path: PathBuf,
-    /// Serialises config changes (reloads and Admin API writes): one writer at a time.
-    pub write_lock: tokio::sync::Mutex<()>,
+    /// The config file as last read or written. Holding this lock makes the holder the one writer: config
+    /// changes (reloads and Admin API writes, see [`crate::control::apply`]) are serialised by it.
+    pub file: tokio::sync::Mutex<FileState>,
     /// Listener-level settings the process started with (changes to them need a restart or upgrade).
     pub started_with: gateway_config::model::Settings,
     /// Command-line and environment settings, applied over the file on every load.
@@ -28,6 +29,7 @@ impl AppState {
     /// The state for a freshly started process.
     pub fn new(
         config_path: PathBuf,
+        file: FileState,
         initial: Snapshot,
         registry: AuthRegistry,
         overrides: Overrides,
@@ -37,25 +39,14 @@ impl AppState {
             snapshot: ArcSwap::from_pointee(initial),
             registry,
             config_path,
-            write_lock: tokio::sync::Mutex::new(()),
+            file: tokio::sync::Mutex::new(file),
             started_with,
             overrides,
         }
     }
 
-    /// Compile `config` and swap it in. On error nothing changes.
-    pub fn install(
-        &self,
-        config: Config,
-        source: &str,
-    ) -> Result<Arc<Snapshot>, snapshot::CompileError> {
-        let snap = Arc::new(snapshot::compile(config, source, &self.registry)?);
-        self.activate(snap.clone());
-        Ok(snap)
-    }
-
-    /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by the caller, then drop the
-    /// authenticators no snapshot uses any more.
+    /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by [`crate::control`], then drop
+    /// the authenticators no snapshot uses any more.
     pub fn activate(&self, snap: Arc<Snapshot>) {
         self.snapshot.store(snap.clone());
         let live: Vec<_> = snap.auth.values().cloned().collect();

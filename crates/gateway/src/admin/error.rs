@@ -21,6 +21,8 @@ pub enum ApiError {
     NotFound,
     /// 405 `{"message":"Method not allowed"}`.
     MethodNotAllowed,
+    /// 409 `{"message": ...}`: the config file on disk is not the one the process last read or wrote.
+    Conflict(String),
     /// 401: the admin token is missing or wrong.
     Unauthorized,
     /// 500 `{"message":"An unexpected error occurred"}`; the detail is logged, never sent.
@@ -53,6 +55,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed => {
                 message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
             }
+            ApiError::Conflict(text) => message(StatusCode::CONFLICT, &text),
             ApiError::Unauthorized => message(
                 StatusCode::UNAUTHORIZED,
                 "Invalid credentials. Token or User credentials required",

@@ -67,9 +67,17 @@ impl Fixture {
         let path = dir.join("gateway.yaml");
         std::fs::write(&path, text).unwrap();
         let config = gateway_config::load::parse_str(text).unwrap();
+        let config_as_written = config.clone();
         let registry = AuthRegistry::new();
         let snap = snapshot::compile(config, text, &registry).unwrap();
-        let state = Arc::new(AppState::new(path, snap, registry, Overrides::default()));
+        let file = crate::control::FileState::of(text, &config_as_written);
+        let state = Arc::new(AppState::new(
+            path,
+            file,
+            snap,
+            registry,
+            Overrides::default(),
+        ));
         Fixture { dir, state }
     }
 

@@ -1,0 +1,335 @@
+//! The control plane: the one path every config change takes. A SIGHUP reload (also `gateway reload`) and an
+//! Admin API write both go through [`apply`]: under the writer lock, off the async workers, the next config is
+//! made (re-read from the file, or edited from the running one), compiled into a snapshot, persisted (Admin
+//! API writes only: atomic file replace) and only then swapped in. A refused change touches neither the file
+//! nor the running snapshot.
+//!
+//! What the file says is kept apart from what runs: [`FileState`] holds the `gateway:` block as written in the
+//! file (the running snapshot holds it with command-line and environment overrides applied), the file's header
+//! comments, and the hash of the text this process last read or wrote. An Admin API write serialises the
+//! edited config with those file settings, never with the overrides and never by re-reading the file; and it
+//! is refused when the file on disk is not the one last read or written (hand edits not loaded yet, a file
+//! hand-edited into invalid YAML, a missing file), so it can neither drop a setting such as `admin_token` nor
+//! overwrite edits nobody has loaded.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use gateway_config::kong::{Kind, KongError};
+use gateway_config::model::{Config, Settings};
+use gateway_config::settings::Applies;
+
+use crate::snapshot::{self, CompileError};
+use crate::state::AppState;
+
+/// The config file as this process last read or wrote it.
+#[derive(Debug, Clone)]
+pub struct FileState {
+    /// The `gateway:` block as written in the file (no command-line or environment overrides).
+    pub settings: Settings,
+    /// The comment lines at the top of the file, kept across Admin API rewrites.
+    pub header: String,
+    /// BLAKE3 of the file's text.
+    pub hash: blake3::Hash,
+}
+
+impl FileState {
+    /// The state of a file whose text is `text` and whose config is `config` (as parsed, no overrides).
+    pub fn of(text: &str, config: &Config) -> FileState {
+        FileState {
+            settings: config.gateway.clone(),
+            header: leading_comments(text),
+            hash: blake3::hash(text.as_bytes()),
+        }
+    }
+}
+
+/// A config read from the file: the config as written (overrides not applied) and its text.
+pub struct Loaded {
+    /// The parsed, validated config.
+    pub config: Config,
+    /// The file's text.
+    pub source: String,
+}
+
+/// Reads and validates the config file; the error text has one problem per line.
+pub fn read(path: &Path) -> Result<Loaded, String> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let config = gateway_config::load::parse_str(&source).map_err(|e| e.to_string())?;
+    Ok(Loaded { config, source })
+}
+
+/// What an Admin API edit decided: the new config (`None`: nothing to write) and the value to answer with.
+pub type Edit<T> = Result<(Option<Config>, T), KongError>;
+
+/// A boxed Admin API edit of the running config.
+pub type EditFn<T> = Box<dyn FnOnce(&Config) -> Edit<T> + Send>;
+
+/// A change to the running config.
+pub enum Change<T> {
+    /// Re-read the config file (SIGHUP, `gateway reload`).
+    Reload,
+    /// An Admin API write: the edit runs on the running config; `kind` names the edited entity kind.
+    Edit(Kind, EditFn<T>),
+}
+
+/// Why a change was refused. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The file cannot be read or is not a valid config (a reload); one problem per line.
+    #[error("{0}")]
+    Invalid(String),
+    /// The Admin API edit is invalid (Kong's error body).
+    #[error("{0:?}")]
+    Kong(KongError),
+    /// The file on disk is not the one this process last read or wrote (an Admin API write).
+    #[error("{0}")]
+    FileChanged(String),
+    /// Serialising or writing the file failed, or the worker task failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Applies one change: the single path of SIGHUP reloads and Admin API writes (see the module docs). `Ok`
+/// holds an edit's answer (`None` for a reload).
+pub async fn apply<T: Send + 'static>(
+    state: &Arc<AppState>,
+    change: Change<T>,
+) -> Result<Option<T>, Refusal> {
+    let mut file = state.file.lock().await;
+    let (source, kind) = match &change {
+        Change::Reload => ("sighup", None),
+        Change::Edit(kind, _) => ("admin", Some(*kind)),
+    };
+    let st = Arc::clone(state);
+    let current = file.clone();
+    let result = tokio::task::spawn_blocking(move || match change {
+        Change::Reload => reload(&st).map(|(next, hash)| (next, None, Some(hash))),
+        Change::Edit(kind, edit) => write(&st, &current, kind, edit),
+    })
+    .await
+    .unwrap_or_else(|e| Err(Refusal::Internal(format!("config change task failed: {e}"))));
+    let metrics = crate::metrics::get();
+    match result {
+        Ok((next_file, out, hash)) => {
+            if let Some(next_file) = next_file {
+                *file = next_file;
+            }
+            if let Some(hash) = &hash {
+                metrics.reloads.with_label_values(&[source, "ok"]).inc();
+                metrics.config_loaded_at.set(crate::server::unix_now());
+                let hash = hash.get(..16).unwrap_or(hash);
+                let path = state.config_path.display();
+                match kind {
+                    None => log::info!("config reloaded path={path} hash={hash}"),
+                    Some(kind) => log::info!(
+                        "admin API write applied kind={} path={path} hash={hash}",
+                        kind.collection()
+                    ),
+                }
+            }
+            Ok(out)
+        }
+        Err(refusal) => {
+            metrics.reloads.with_label_values(&[source, "error"]).inc();
+            match &refusal {
+                // The file's errors are the operator's to read; an Admin API refusal is the client's.
+                Refusal::Invalid(msg) => log::error!(
+                    "config reload refused, keeping the running config path={} errors:\n{msg}",
+                    state.config_path.display()
+                ),
+                Refusal::Kong(k) => log::info!(
+                    "admin API write refused kind={} status={}",
+                    kind.map_or("-", Kind::collection),
+                    k.status()
+                ),
+                Refusal::FileChanged(msg) | Refusal::Internal(msg) => {
+                    log::warn!("config change refused source={source} reason={msg}");
+                }
+            }
+            Err(refusal)
+        }
+    }
+}
+
+type Outcome<T> = (Option<FileState>, Option<T>, Option<String>);
+
+/// Re-read the file, apply the overrides, compile and swap. Returns the new file state and snapshot hash.
+fn reload(state: &AppState) -> Result<(Option<FileState>, String), Refusal> {
+    let Loaded { mut config, source } = read(&state.config_path).map_err(Refusal::Invalid)?;
+    let next_file = FileState::of(&source, &config);
+    state.overrides.apply(&mut config);
+    let settings = config.gateway.clone();
+    let snap = snapshot::compile(config, &source, &state.registry)
+        .map_err(|e| Refusal::Invalid(e.to_string()))?;
+    warn_restart_settings(&state.started_with, &settings);
+    let hash = snap.hash.clone();
+    state.activate(Arc::new(snap));
+    Ok((Some(next_file), hash))
+}
+
+/// Edit, compile, write the file, swap: in that order, stopping at the first error.
+fn write<T>(
+    state: &AppState,
+    file: &FileState,
+    kind: Kind,
+    edit: EditFn<T>,
+) -> Result<Outcome<T>, Refusal> {
+    check_file_unchanged(&state.config_path, file)?;
+    let current = state.snapshot.load().config.clone();
+    let (next, out) = edit(&current).map_err(Refusal::Kong)?;
+    let Some(next) = next else {
+        return Ok((None, Some(out), None));
+    };
+    let mut on_disk = next.clone();
+    on_disk.gateway = file.settings.clone();
+    let body = gateway_config::load::to_yaml(&on_disk)
+        .map_err(|e| Refusal::Internal(format!("cannot serialise the config: {e}")))?;
+    let text = format!("{}{body}", file.header);
+    let snap = snapshot::compile(next, &text, &state.registry)
+        .map_err(|e| Refusal::Kong(compile_error(kind, e)))?;
+    write_atomic(&state.config_path, text.as_bytes()).map_err(|e| {
+        Refusal::Internal(format!("cannot write {}: {e}", state.config_path.display()))
+    })?;
+    let next_file = FileState {
+        hash: blake3::hash(text.as_bytes()),
+        ..file.clone()
+    };
+    let hash = snap.hash.clone();
+    state.activate(Arc::new(snap));
+    Ok((Some(next_file), Some(out), Some(hash)))
+}
+
+/// Refuses an Admin API write when the file is not the one this process last read or wrote.
+fn check_file_unchanged(path: &Path, file: &FileState) -> Result<(), Refusal> {
+    let text = std::fs::read(path).map_err(|e| {
+        Refusal::FileChanged(format!(
+            "cannot read the config file {}: {e}; restore it (or reload a valid one) before writing through the Admin API",
+            path.display()
+        ))
+    })?;
+    if blake3::hash(&text) != file.hash {
+        return Err(Refusal::FileChanged(format!(
+            "the config file {} changed on disk since it was last loaded; reload it (SIGHUP) before writing through the Admin API",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Settings that only take effect at start: say so when an applied reload changes them (every reload repeats
+/// the warning until the process is restarted or upgraded).
+fn warn_restart_settings(running: &Settings, new: &Settings) {
+    for setting in running.changes(new) {
+        if setting.applies == Applies::OnRestart {
+            log::warn!(
+                "config reload: gateway.{} changed; it takes effect only after a restart or a binary upgrade",
+                setting.name
+            );
+        }
+    }
+}
+
+/// The comment lines at the top of the file, kept across rewrites.
+fn leading_comments(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if !line.starts_with('#') {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn compile_error(kind: Kind, e: CompileError) -> KongError {
+    match e {
+        CompileError::Resolve { host, reason, .. } if kind == Kind::Service => {
+            KongError::field("host", format!("cannot resolve {host:?}: {reason}"))
+        }
+        other => KongError::field("", other.to_string()),
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: a temp file in the same directory (same permissions as the old
+/// file), fsync, rename over the old file, fsync of the directory. On error the old file is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config".into());
+    let tmp = dir.join(format!(".{name}.admin-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        if let Ok(meta) = fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = std::env::temp_dir().join(format!("gw-admin-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.yaml");
+        fs::write(&path, "old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left");
+        assert!(write_atomic(&dir.join("missing/x.yaml"), b"x").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_state_keeps_the_file_settings_and_header() {
+        let text =
+            "# one\n# two\n_format_version: \"3.0\"\ngateway:\n  proxy_listen: 127.0.0.1:9\n";
+        let config = gateway_config::load::parse_str(text).unwrap();
+        let f = FileState::of(text, &config);
+        assert_eq!(f.header, "# one\n# two\n");
+        assert_eq!(f.settings.proxy_listen, "127.0.0.1:9");
+        assert_eq!(f.hash, blake3::hash(text.as_bytes()));
+        assert_eq!(leading_comments("_format_version: \"3.0\"\n"), "");
+    }
+
+    #[test]
+    fn a_changed_or_missing_file_refuses_the_write() {
+        let dir = std::env::temp_dir().join(format!("gw-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.yaml");
+        let text = "_format_version: \"3.0\"\n";
+        std::fs::write(&path, text).unwrap();
+        let config = gateway_config::load::parse_str(text).unwrap();
+        let f = FileState::of(text, &config);
+        assert!(check_file_unchanged(&path, &f).is_ok());
+        std::fs::write(&path, "_format_version: [\n").unwrap();
+        let e = check_file_unchanged(&path, &f).unwrap_err().to_string();
+        assert!(e.contains("changed on disk"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        let e = check_file_unchanged(&path, &f).unwrap_err().to_string();
+        assert!(e.contains("cannot read the config file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
