@@ -67,7 +67,7 @@ impl Fixture {
         let path = dir.join("gateway.yaml");
         std::fs::write(&path, text).unwrap();
         let config = gateway_config::load::parse_str(text).unwrap();
-        let registry = AuthRegistry::new();
+        let registry = AuthRegistry::new(prometheus::default_registry());
         let snap = snapshot::compile(config, text, &registry).unwrap();
         let state = Arc::new(AppState::new(path, snap, registry, Overrides::default()));
         Fixture { dir, state }
