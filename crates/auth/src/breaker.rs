@@ -7,13 +7,16 @@
 //! finished (the caller's timeout) counts as a failure.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
+use gateway_config::plugins::openid_connect::OidcConfig;
+use prometheus::IntGauge;
 use tokio::sync::Semaphore;
 
 use crate::errors::{Endpoint, IdpError};
-use crate::metrics;
+use crate::metrics::AuthMetrics;
 
 /// Breaker state, also the value of `gateway_idp_circuit_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,19 @@ pub struct GuardSettings {
     pub cooldown: Duration,
 }
 
+impl GuardSettings {
+    /// The config's `idp_concurrency_limit` and `idp_circuit_breaker_*` settings, clamped to sane bounds.
+    pub fn from_config(cfg: &OidcConfig) -> Self {
+        GuardSettings {
+            concurrency: cfg.idp_concurrency_limit.clamp(1.0, 1_000_000.0) as usize,
+            failures: cfg.idp_circuit_breaker_failures.clamp(0.0, 1_000_000.0) as u32,
+            cooldown: Duration::from_millis(crate::cache::secs_to_ms(
+                cfg.idp_circuit_breaker_cooldown,
+            )),
+        }
+    }
+}
+
 /// The guard of one IdP endpoint (one URL).
 #[derive(Debug)]
 pub struct IdpGuard {
@@ -62,6 +78,38 @@ pub struct IdpGuard {
     settings: GuardSettings,
     permits: Semaphore,
     breaker: Mutex<Breaker>,
+    /// `gateway_idp_circuit_state{endpoint=label}`, resolved once.
+    gauge: IntGauge,
+    metrics: Arc<AuthMetrics>,
+}
+
+/// One plugin config's guards, one per IdP endpoint URL, made when the URL is first called.
+#[derive(Debug)]
+pub struct IdpGuards {
+    settings: GuardSettings,
+    by_url: DashMap<String, Arc<IdpGuard>>,
+    metrics: Arc<AuthMetrics>,
+}
+
+impl IdpGuards {
+    /// No guard yet; each new one gets `settings` and counts on `metrics`.
+    pub fn new(settings: GuardSettings, metrics: Arc<AuthMetrics>) -> Self {
+        IdpGuards {
+            settings,
+            by_url: DashMap::new(),
+            metrics,
+        }
+    }
+
+    /// The guard of `url` (looked up only when the IdP is called, not on cache hits).
+    pub fn get(&self, url: &str) -> Arc<IdpGuard> {
+        if let Some(g) = self.by_url.get(url) {
+            return Arc::clone(&g);
+        }
+        Arc::clone(&self.by_url.entry(url.to_owned()).or_insert_with(|| {
+            Arc::new(IdpGuard::new(url, self.settings, Arc::clone(&self.metrics)))
+        }))
+    }
 }
 
 /// An admitted attempt; dropping it without [`Attempt::finish`] counts as a failure.
@@ -103,10 +151,13 @@ pub fn endpoint_label(url: &str) -> String {
 }
 
 impl IdpGuard {
-    /// A closed guard for `url`.
-    pub fn new(url: &str, settings: GuardSettings) -> Self {
-        let g = IdpGuard {
-            label: endpoint_label(url),
+    /// A closed guard for `url`, reporting its state on `metrics`.
+    pub fn new(url: &str, settings: GuardSettings, metrics: Arc<AuthMetrics>) -> Self {
+        let label = endpoint_label(url);
+        let gauge = metrics.circuit_gauge(&label);
+        gauge.set(CircuitState::Closed.gauge());
+        IdpGuard {
+            label,
             settings: GuardSettings {
                 concurrency: settings.concurrency.max(1),
                 ..settings
@@ -117,9 +168,9 @@ impl IdpGuard {
                 failures: 0,
                 open_until: Instant::now(),
             }),
-        };
-        metrics::circuit_state(&g.label, CircuitState::Closed);
-        g
+            gauge,
+            metrics,
+        }
     }
 
     /// The current state (an open circuit whose cool-down ended still reads `Open` until the next call).
@@ -154,12 +205,12 @@ impl IdpGuard {
             CircuitState::Closed => false,
             CircuitState::Open if Instant::now() >= b.open_until => {
                 b.state = CircuitState::HalfOpen;
-                metrics::circuit_state(&self.label, b.state);
+                self.gauge.set(b.state.gauge());
                 log::info!("idp circuit half-open endpoint={} probing=1", self.label);
                 true
             }
             CircuitState::Open | CircuitState::HalfOpen => {
-                metrics::idp_rejected(endpoint, "circuit_open");
+                self.metrics.idp_rejected(endpoint);
                 return Err(IdpError::CircuitOpen { endpoint });
             }
         };
@@ -179,7 +230,7 @@ impl IdpGuard {
             (CircuitState::HalfOpen, true, true) => {
                 b.state = CircuitState::Closed;
                 b.failures = 0;
-                metrics::circuit_state(&self.label, b.state);
+                self.gauge.set(b.state.gauge());
                 log::info!("idp circuit closed endpoint={}", self.label);
             }
             (CircuitState::HalfOpen, true, false) => self.open(&mut b),
@@ -198,7 +249,7 @@ impl IdpGuard {
     fn open(&self, b: &mut Breaker) {
         b.state = CircuitState::Open;
         b.open_until = Instant::now() + self.settings.cooldown;
-        metrics::circuit_state(&self.label, b.state);
+        self.gauge.set(b.state.gauge());
         log::warn!(
             "idp circuit open endpoint={} consecutive_failures={} cooldown_ms={}",
             self.label,
@@ -222,6 +273,7 @@ mod tests {
                 failures,
                 cooldown: Duration::from_millis(cooldown_ms),
             },
+            Arc::new(AuthMetrics::new(&prometheus::Registry::new())),
         )
     }
 

@@ -8,9 +8,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use gateway_config::plugins::openid_connect::OidcConfig;
 use rand::RngCore as _;
 
-use crate::metrics;
+use crate::metrics::{AuthMetrics, Cache};
 
 /// A cache key: a keyed BLAKE3 hash, never the raw token.
 pub type CacheKey = [u8; 32];
@@ -89,6 +90,17 @@ pub fn secs_to_ms(s: f64) -> u64 {
 }
 
 impl TtlPolicy {
+    /// The config's `cache_ttl*` and `leeway` settings.
+    pub fn from_config(cfg: &OidcConfig) -> Self {
+        Self::from_secs(
+            cfg.cache_ttl,
+            cfg.cache_ttl_min,
+            cfg.cache_ttl_max,
+            cfg.cache_ttl_neg,
+            cfg.leeway,
+        )
+    }
+
     /// Builds the policy from the config's seconds.
     pub fn from_secs(ttl: f64, min: Option<f64>, max: Option<f64>, neg: f64, leeway: f64) -> Self {
         TtlPolicy {
@@ -145,7 +157,7 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    /// Every variant (to pre-register metric labels).
+    /// Every variant, in index order (metric children are resolved per variant).
     pub const ALL: [Lookup; 3] = [Lookup::Hit, Lookup::Miss, Lookup::Coalesced];
 
     /// Metric label.
@@ -160,25 +172,27 @@ impl Lookup {
 
 /// A bounded cache of expiring values with coalesced loading.
 pub struct TimedCache<V> {
-    name: &'static str,
+    which: Cache,
     inner: quick_cache::sync::Cache<CacheKey, V>,
+    metrics: Arc<AuthMetrics>,
 }
 
 impl<V: Clone> std::fmt::Debug for TimedCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TimedCache")
-            .field("name", &self.name)
+            .field("cache", &self.which)
             .field("len", &self.inner.len())
             .finish()
     }
 }
 
 impl<V: Clone + Expiring> TimedCache<V> {
-    /// A cache holding at most `capacity` entries; `name` is the `cache` metric label.
-    pub fn new(name: &'static str, capacity: usize) -> Self {
+    /// A cache holding at most `capacity` entries, counting its lookups on `metrics` as `which`.
+    pub fn new(which: Cache, capacity: usize, metrics: Arc<AuthMetrics>) -> Self {
         TimedCache {
-            name,
+            which,
             inner: quick_cache::sync::Cache::new(capacity.max(1)),
+            metrics,
         }
     }
 
@@ -214,7 +228,7 @@ impl<V: Clone + Expiring> TimedCache<V> {
         let now = now_ms();
         if let Some(v) = self.inner.get(&key) {
             if v.fresh_at(now) {
-                metrics::cache_lookup(self.name, Lookup::Hit);
+                self.metrics.cache_lookup(self.which, Lookup::Hit);
                 return Ok((v, Lookup::Hit));
             }
             // Expired: drop it (unless a concurrent load already replaced it) and reload.
@@ -234,7 +248,7 @@ impl<V: Clone + Expiring> TimedCache<V> {
             Lookup::Coalesced
         };
         if result.is_ok() {
-            metrics::cache_lookup(self.name, how);
+            self.metrics.cache_lookup(self.which, how);
         }
         result.map(|v| (v, how))
     }
@@ -246,6 +260,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const NOW: u64 = 1_700_000_000_000;
+
+    fn metrics() -> Arc<AuthMetrics> {
+        Arc::new(AuthMetrics::new(&prometheus::Registry::new()))
+    }
 
     fn policy() -> TtlPolicy {
         TtlPolicy::from_secs(3600.0, None, None, 10.0, 0.0)
@@ -304,7 +322,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn coalesces_concurrent_misses() {
-        let cache = Arc::new(TimedCache::<V>::new("test", 10));
+        let m = metrics();
+        let cache = Arc::new(TimedCache::<V>::new(Cache::Token, 10, m.clone()));
         let calls = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..32 {
@@ -330,11 +349,16 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(misses, 1);
+        assert_eq!(m.cache_count(Cache::Token, Lookup::Miss), 1);
+        let waited = m.cache_count(Cache::Token, Lookup::Coalesced);
+        assert_eq!(waited + m.cache_count(Cache::Token, Lookup::Hit), 31);
+        assert_eq!(m.cache_count(Cache::Introspection, Lookup::Miss), 0);
     }
 
     #[tokio::test]
     async fn expired_hit_reloads_and_errors_are_not_cached() {
-        let cache = TimedCache::<V>::new("test", 10);
+        let m = metrics();
+        let cache = TimedCache::<V>::new(Cache::Introspection, 10, m.clone());
         let (v, how) = cache
             .get_or_load([1; 32], || async { Ok::<_, ()>(V(0, 1)) })
             .await
@@ -356,5 +380,8 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert_eq!(cache.len(), 1);
+        // errors are not counted
+        assert_eq!(m.cache_count(Cache::Introspection, Lookup::Miss), 2);
+        assert_eq!(m.cache_count(Cache::Introspection, Lookup::Hit), 1);
     }
 }

@@ -8,6 +8,7 @@ use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::HeaderValue;
 use thiserror::Error;
 
+use crate::metrics::{IdpResult, Outcome};
 use crate::Denial;
 
 /// Which IdP endpoint a request went to (also the `endpoint` metric label).
@@ -22,6 +23,13 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every variant, in index order (metric children are resolved per endpoint).
+    pub const ALL: [Endpoint; 3] = [
+        Endpoint::Discovery,
+        Endpoint::Introspection,
+        Endpoint::Token,
+    ];
+
     /// Short lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,14 +96,16 @@ pub enum IdpError {
 }
 
 impl IdpError {
-    /// Short label for the `result` metric label.
-    pub fn metric_label(&self) -> &'static str {
+    /// The `result` metric label.
+    pub fn result(&self) -> IdpResult {
         match self {
-            IdpError::Timeout { .. } => "timeout",
-            IdpError::Transport { .. } => "transport",
-            IdpError::Status { .. } => "status",
-            IdpError::InvalidBody { .. } | IdpError::MissingField { .. } => "invalid_response",
-            IdpError::CircuitOpen { .. } => "circuit_open",
+            IdpError::Timeout { .. } => IdpResult::Timeout,
+            IdpError::Transport { .. } => IdpResult::Transport,
+            IdpError::Status { .. } => IdpResult::Status,
+            IdpError::InvalidBody { .. } | IdpError::MissingField { .. } => {
+                IdpResult::InvalidResponse
+            }
+            IdpError::CircuitOpen { .. } => IdpResult::CircuitOpen,
         }
     }
 
@@ -185,11 +195,17 @@ impl Failure {
     }
 
     /// The `outcome` metric label.
-    pub fn outcome(&self) -> &'static str {
-        match self.status() {
-            403 => "deny_403",
-            500 => "error_500",
-            _ => "deny_401",
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of_status(self.status())
+    }
+
+    /// The failure of a call to `endpoint`: a token-endpoint failure, a discovery failure, or (any
+    /// other endpoint) an introspection failure.
+    pub fn of_idp(endpoint: Endpoint, error: IdpError) -> Failure {
+        match endpoint {
+            Endpoint::Token => Failure::Token(error),
+            Endpoint::Discovery => Failure::Discovery(DiscoveryError::Fetch(error)),
+            Endpoint::Introspection => Failure::Introspection(error),
         }
     }
 }
@@ -213,6 +229,17 @@ pub struct ErrorStyle {
 pub const UNEXPECTED_BODY: &str = r#"{"message":"An unexpected error occurred"}"#;
 
 impl ErrorStyle {
+    /// The config's `display_errors`, `expose_error_code` and messages; the realm is the issuer's host.
+    pub fn new(cfg: &gateway_config::plugins::openid_connect::OidcConfig) -> Self {
+        ErrorStyle {
+            realm: Self::realm_of(&cfg.issuer),
+            display_errors: cfg.display_errors,
+            expose_error_code: cfg.expose_error_code,
+            unauthorized_message: cfg.unauthorized_error_message.clone(),
+            forbidden_message: cfg.forbidden_error_message.clone(),
+        }
+    }
+
     /// The realm for an issuer URL: its host, else `kong` (Kong's default realm).
     pub fn realm_of(issuer: &str) -> String {
         url::Url::parse(issuer)

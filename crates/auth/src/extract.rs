@@ -60,6 +60,32 @@ pub enum Credential {
     },
 }
 
+impl Credential {
+    /// Where it was found.
+    pub fn source(&self) -> &Source {
+        match self {
+            Credential::Bearer { source, .. }
+            | Credential::Password { source, .. }
+            | Credential::ClientCredentials { source, .. } => source,
+        }
+    }
+
+    /// The length of its secret parts in bytes (token, or both halves of a pair).
+    pub fn secret_len(&self) -> usize {
+        match self {
+            Credential::Bearer { token, .. } => token.len(),
+            Credential::Password {
+                username, password, ..
+            } => username.len() + password.len(),
+            Credential::ClientCredentials {
+                client_id,
+                client_secret,
+                ..
+            } => client_id.len() + client_secret.len(),
+        }
+    }
+}
+
 /// What to look for, compiled from the plugin config.
 #[derive(Debug, Clone)]
 pub struct ExtractPlan {

@@ -3,12 +3,13 @@
 //! Glewlwyd answers errors with empty bodies, so any status other than 200 is simply a failure;
 //! response bodies of failures are never read.
 
+use gateway_config::plugins::openid_connect::{ClientAuthMethod, OidcConfig};
 use http::HeaderValue;
 use serde_json::{Map, Value};
 
 use crate::cache::{Expiring, TtlPolicy};
 use crate::errors::{Endpoint, IdpError};
-use crate::http_client::{ClientAuth, FormRequest};
+use crate::http_client::{arg_pairs, header_pairs, ClientAuth, FormRequest};
 
 /// An access token obtained from the token endpoint (what the token cache holds).
 #[derive(Clone, PartialEq, Eq)]
@@ -76,9 +77,28 @@ pub struct GrantRequest {
     pub extra_headers: Vec<(http::HeaderName, HeaderValue)>,
     /// The gateway's client authentication (password grant).
     pub auth: ClientAuth,
+    /// `token_endpoint_auth_method`: how callers' client credentials are sent (client_credentials).
+    pub caller_auth_method: Option<ClientAuthMethod>,
 }
 
 impl GrantRequest {
+    /// Compiles the fixed parts from the config.
+    pub fn new(cfg: &OidcConfig) -> Self {
+        GrantRequest {
+            scope: cfg.scopes.join(" "),
+            extra_args: arg_pairs(
+                cfg.token_post_args_names.as_deref(),
+                cfg.token_post_args_values.as_deref(),
+            ),
+            extra_headers: header_pairs(
+                cfg.token_headers_names.as_deref(),
+                cfg.token_headers_values.as_deref(),
+            ),
+            auth: ClientAuth::for_endpoint(cfg, cfg.token_endpoint_auth_method),
+            caller_auth_method: cfg.token_endpoint_auth_method,
+        }
+    }
+
     fn finish(&self, mut form: Vec<(String, String)>, auth: &ClientAuth) -> FormRequest {
         if !self.scope.is_empty() {
             form.push(("scope".to_owned(), self.scope.clone()));
@@ -103,6 +123,13 @@ impl GrantRequest {
     pub fn client_credentials(&self, caller: &ClientAuth) -> FormRequest {
         let form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
         self.finish(form, caller)
+    }
+
+    /// The client_credentials request of a caller with these credentials (sent the way
+    /// `token_endpoint_auth_method` says, see [`ClientAuth::for_caller`]).
+    pub fn client_credentials_of(&self, client_id: &str, client_secret: &str) -> FormRequest {
+        let caller = ClientAuth::for_caller(self.caller_auth_method, client_id, client_secret);
+        self.client_credentials(&caller)
     }
 }
 
@@ -148,6 +175,7 @@ mod tests {
                 id: "kong".into(),
                 secret: "kong-secret".into(),
             },
+            caller_auth_method: None,
         };
         let f = g.password("john", "d&e");
         assert_eq!(

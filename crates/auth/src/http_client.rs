@@ -3,25 +3,25 @@
 //! One `reqwest::Client` per (ssl_verify, keepalive) flavour is shared by every plugin config; the
 //! per-config `timeout` is applied per request. Bodies of failed responses are never read or logged.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gateway_config::plugins::openid_connect::ClientAuthMethod;
+use gateway_config::plugins::openid_connect::{ClientAuthMethod, OidcConfig};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::errors::{Endpoint, IdpError};
-use crate::metrics;
+use crate::metrics::{AuthMetrics, IdpResult};
 
 /// Largest IdP response body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The shared HTTP clients, built on first use.
+/// The shared HTTP clients, each flavour built on first use (when a config needing it is compiled).
 #[derive(Debug, Default)]
 pub struct HttpClients {
-    flavours: [OnceLock<Result<reqwest::Client, String>>; 4],
+    flavours: Mutex<[Option<Result<reqwest::Client, String>>; 4]>,
     /// Extra trusted CA certificates (`gateway.lua_ssl_trusted_certificate`), on top of the system roots.
     extra_roots: Vec<reqwest::Certificate>,
 }
@@ -52,8 +52,10 @@ impl HttpClients {
     /// The client for a flavour (`Err` holds why it could not be built).
     pub fn get(&self, ssl_verify: bool, keepalive: bool) -> Result<reqwest::Client, String> {
         let i = usize::from(ssl_verify) * 2 + usize::from(keepalive);
-        self.flavours[i]
-            .get_or_init(|| {
+        // Taken when a config is compiled, never per request.
+        let mut flavours = self.flavours.lock().unwrap_or_else(|p| p.into_inner());
+        flavours[i]
+            .get_or_insert_with(|| {
                 let mut b = reqwest::Client::builder()
                     .danger_accept_invalid_certs(!ssl_verify)
                     .redirect(reqwest::redirect::Policy::none())
@@ -137,6 +139,17 @@ impl ClientAuth {
         Self::with_method(method, id, secret)
     }
 
+    /// The gateway's own client authentication at an endpoint whose configured method is
+    /// `endpoint_method`, from the config's first `client_id` / `client_secret` (see [`Self::resolve`]).
+    pub fn for_endpoint(cfg: &OidcConfig, endpoint_method: Option<ClientAuthMethod>) -> ClientAuth {
+        Self::resolve(
+            endpoint_method,
+            cfg.client_auth.as_deref(),
+            first(&cfg.client_id),
+            first(&cfg.client_secret),
+        )
+    }
+
     /// Authentication with the caller's own client credentials (client_credentials grant):
     /// `client_secret_post` when the token endpoint method says so, else Basic.
     pub fn for_caller(endpoint_method: Option<ClientAuthMethod>, id: &str, secret: &str) -> Self {
@@ -188,6 +201,11 @@ impl ClientAuth {
             ClientAuth::IdOnly { id } => form.push(("client_id".into(), id.clone())),
         }
     }
+}
+
+/// The first entry of a list-valued setting.
+pub fn first(v: &Option<Vec<String>>) -> Option<&str> {
+    v.as_ref().and_then(|v| v.first()).map(String::as_str)
 }
 
 /// A form POST ready to send.
@@ -256,12 +274,17 @@ pub fn arg_pairs(names: Option<&[String]>, values: Option<&[String]>) -> Vec<(St
 pub struct IdpHttp {
     client: reqwest::Client,
     timeout: Duration,
+    metrics: Arc<AuthMetrics>,
 }
 
 impl IdpHttp {
-    /// Wraps a shared client with the config's timeout.
-    pub fn new(client: reqwest::Client, timeout: Duration) -> Self {
-        IdpHttp { client, timeout }
+    /// Wraps a shared client with the config's timeout; requests are counted on `metrics`.
+    pub fn new(client: reqwest::Client, timeout: Duration, metrics: Arc<AuthMetrics>) -> Self {
+        IdpHttp {
+            client,
+            timeout,
+            metrics,
+        }
     }
 
     /// The per-request timeout.
@@ -310,10 +333,10 @@ impl IdpHttp {
         let start = Instant::now();
         let result = Self::exchange(endpoint, b).await;
         let label = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.metric_label(),
+            Ok(_) => IdpResult::Ok,
+            Err(e) => e.result(),
         };
-        metrics::idp_request(endpoint, label, start.elapsed());
+        self.metrics.idp_request(endpoint, label, start.elapsed());
         result
     }
 

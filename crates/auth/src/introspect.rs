@@ -1,12 +1,13 @@
 //! Token introspection (RFC 7662): the request we send and the compact result we cache and decide on.
 
 use base64::Engine as _;
+use gateway_config::plugins::openid_connect::OidcConfig;
 use http::HeaderValue;
 use serde_json::{Map, Value};
 
 use crate::cache::{Expiring, TtlPolicy};
-use crate::claims::{claim_at, claim_set, ClaimSet};
-use crate::http_client::{ClientAuth, FormRequest};
+use crate::claims::{claim_at, claim_set, ClaimSet, Requirement};
+use crate::http_client::{arg_pairs, header_pairs, ClientAuth, FormRequest};
 
 /// What to keep from an introspection result (compiled from the config).
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,28 @@ pub struct ClaimPlan {
     pub header_claims: Vec<String>,
     /// Keep base64(JSON) of the whole result (`upstream_introspection_header`).
     pub keep_raw: bool,
+}
+
+impl ClaimPlan {
+    /// Compiles the plan: scope and audience claims are kept only when they are required.
+    pub fn new(cfg: &OidcConfig) -> Self {
+        let required = |r: &Option<Vec<String>>| Requirement::parse(r.as_deref()).is_some();
+        ClaimPlan {
+            check_active: cfg.introspection_check_active,
+            scopes_claim: required(&cfg.scopes_required).then(|| cfg.scopes_claim.clone()),
+            audience_claim: required(&cfg.audience_required).then(|| cfg.audience_claim.clone()),
+            header_claims: cfg.upstream_headers_claims.clone().unwrap_or_default(),
+            keep_raw: cfg.upstream_introspection_header.is_some(),
+        }
+    }
+
+    /// Whether any claim is needed, so that a token obtained by a grant must be introspected too.
+    pub fn needs_claims(&self) -> bool {
+        self.scopes_claim.is_some()
+            || self.audience_claim.is_some()
+            || !self.header_claims.is_empty()
+            || self.keep_raw
+    }
 }
 
 /// The part of an introspection result the gateway needs; this is what the cache holds.
@@ -160,6 +183,22 @@ pub struct IntrospectionRequest {
 }
 
 impl IntrospectionRequest {
+    /// Compiles the fixed parts from the config.
+    pub fn new(cfg: &OidcConfig) -> Self {
+        IntrospectionRequest {
+            hint: cfg.introspection_hint.clone(),
+            extra_args: arg_pairs(
+                cfg.introspection_post_args_names.as_deref(),
+                cfg.introspection_post_args_values.as_deref(),
+            ),
+            extra_headers: header_pairs(
+                cfg.introspection_headers_names.as_deref(),
+                cfg.introspection_headers_values.as_deref(),
+            ),
+            auth: ClientAuth::for_endpoint(cfg, cfg.introspection_endpoint_auth_method),
+        }
+    }
+
     /// The request for one token: `token=..&token_type_hint=..` + extras + client auth.
     pub fn build(&self, token: &str) -> FormRequest {
         let mut form = Vec::with_capacity(4 + self.extra_args.len());

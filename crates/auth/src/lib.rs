@@ -3,12 +3,16 @@
 //! No Pingora here: the gateway hands in plain request parts ([`RequestParts`]) and gets back a
 //! [`Decision`] (allow with upstream header changes, or deny with a ready response).
 //! [`AuthRegistry`] keeps one [`Authenticator`] (and so one token cache) per distinct plugin config.
+//! An authenticator is a pure decision ([`decide::decide`] under a [`decide::Policy`]) fed by an
+//! I/O side ([`idp::Idp`]: discovery, IdP calls, caches, cluster cache, breakers); everything counts
+//! on one [`AuthMetrics`], registered on the registry the server hands to [`AuthRegistry::new`].
 
 pub mod authenticator;
 pub mod breaker;
 pub mod cache;
 pub mod claims;
 pub mod cluster;
+pub mod decide;
 pub mod discovery;
 pub mod errors;
 pub mod extract;
@@ -16,6 +20,7 @@ pub mod extract;
 mod fake_idp;
 pub mod grants;
 pub mod http_client;
+pub mod idp;
 pub mod introspect;
 pub mod metrics;
 pub mod registry;
@@ -26,7 +31,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use authenticator::Authenticator;
-pub use registry::AuthRegistry;
+pub use metrics::AuthMetrics;
+pub use registry::{AuthRegistry, AuthRegistryBuilder};
 
 /// The parts of a downstream request the plugin looks at.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gateway_auth::cluster::Cluster;
 use gateway_auth::AuthRegistry;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -14,14 +13,13 @@ use crate::state::AppState;
 
 /// The registry for the start-up settings: with the cluster cache when configured and enabled.
 pub fn registry(settings: &gateway_config::model::Settings) -> Result<AuthRegistry, String> {
-    let cluster = match &settings.cluster_cache {
-        Some(s) => Cluster::from_settings(s).map_err(|e| e.to_string())?,
-        None => None,
-    };
-    Ok(AuthRegistry::with_cluster(
-        settings.token_cache_size,
-        cluster,
-    ))
+    // The default registry until the server owns one (it is what `/metrics` gathers).
+    let mut builder = AuthRegistry::builder(prometheus::default_registry())
+        .cache_capacity(settings.token_cache_size);
+    if let Some(s) = &settings.cluster_cache {
+        builder = builder.cluster_cache(s).map_err(|e| e.to_string())?;
+    }
+    Ok(builder.build())
 }
 
 /// Subscribes to the purge channel (does nothing without a cluster cache).

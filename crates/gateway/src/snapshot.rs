@@ -157,7 +157,7 @@ pub fn compile_timed(
 /// with one registry, as at start and then on a SIGHUP; the second run's phases are returned, with the first
 /// run's total. Compiling resolves upstream hosts and builds IdP clients but sends nothing. `Err`: error text.
 pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
-    let registry = AuthRegistry::new();
+    let registry = AuthRegistry::new(prometheus::default_registry());
     let mut first = Duration::ZERO;
     for run in 0..2 {
         let mut timings = Timings::with_cpu_clock(Some(thread_cpu_time));

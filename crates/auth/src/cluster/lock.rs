@@ -6,8 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::metrics::L2Lookup;
 use super::redis_store::StoreError;
-use super::{codec, keys, metrics, Cluster};
+use super::{codec, keys, Cluster};
 use crate::cache::{now_ms, CacheKey, Expiring as _};
 use crate::introspect::Introspected;
 
@@ -49,11 +50,15 @@ impl Cluster {
         loop {
             match self.read(&entry).await {
                 Ok(Some(info)) => {
-                    metrics::lookup(if waited { "waited" } else { "hit" });
+                    self.inner.metrics.cluster.lookup(if waited {
+                        L2Lookup::Waited
+                    } else {
+                        L2Lookup::Hit
+                    });
                     return Ok(info);
                 }
                 Ok(None) => {}
-                Err(_) => return fallback(load).await,
+                Err(_) => return self.fallback(load).await,
             }
             match self.try_lock(&lock, &owner).await {
                 Ok(true) => {
@@ -67,7 +72,7 @@ impl Cluster {
                     pause = (pause * 2).min(POLL_MAX);
                 }
                 // Waited a whole lock lifetime (holder stuck), or Redis failed: ask the IdP ourselves.
-                Ok(false) | Err(_) => return fallback(load).await,
+                Ok(false) | Err(_) => return self.fallback(load).await,
             }
         }
     }
@@ -87,10 +92,10 @@ impl Cluster {
         // A holder that finished between our read and our lock wrote its result first: use it.
         if let Ok(Some(info)) = self.read(entry).await {
             self.unlock(lock, owner).await;
-            metrics::lookup("waited");
+            self.inner.metrics.cluster.lookup(L2Lookup::Waited);
             return Ok(info);
         }
-        metrics::lookup("miss");
+        self.inner.metrics.cluster.lookup(L2Lookup::Miss);
         let result = load().await;
         if let Ok(loaded) = &result {
             self.write(entry, token_hash, loaded).await;
@@ -184,14 +189,14 @@ impl Cluster {
             log::debug!("cluster cache: write skipped error={e}");
         }
     }
-}
 
-/// Redis is unusable for this lookup: the node's own IdP call (still coalesced locally).
-async fn fallback<E, F, Fut>(load: F) -> Result<Arc<Introspected>, E>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Loaded, E>>,
-{
-    metrics::lookup("error");
-    load().await.map(|l| l.info)
+    /// Redis is unusable for this lookup: the node's own IdP call (still coalesced locally).
+    async fn fallback<E, F, Fut>(&self, load: F) -> Result<Arc<Introspected>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded, E>>,
+    {
+        self.inner.metrics.cluster.lookup(L2Lookup::Error);
+        load().await.map(|l| l.info)
+    }
 }

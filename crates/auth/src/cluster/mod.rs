@@ -22,6 +22,7 @@ use std::time::Duration;
 use gateway_config::cluster_cache::{redact_url, ClusterCacheSettings};
 
 use crate::cache::{CacheKey, Keyer};
+use crate::metrics::AuthMetrics;
 use redis_store::RedisStore;
 
 /// Why the cluster cache could not be set up.
@@ -45,16 +46,22 @@ struct Inner {
     prefix: String,
     node_id: String,
     lock_ttl: Duration,
+    metrics: Arc<AuthMetrics>,
 }
 
 impl Cluster {
-    /// The cluster cache for the settings; `Ok(None)` when `enabled` is false. Connects lazily.
-    pub fn from_settings(s: &ClusterCacheSettings) -> Result<Option<Cluster>, ClusterError> {
+    /// The cluster cache for the settings, counting on `metrics`; `Ok(None)` when `enabled` is false.
+    /// Connects lazily.
+    pub fn from_settings(
+        s: &ClusterCacheSettings,
+        metrics: Arc<AuthMetrics>,
+    ) -> Result<Option<Cluster>, ClusterError> {
         if !s.enabled {
             return Ok(None);
         }
-        let store = RedisStore::new(s).map_err(|e| ClusterError::Url(e.to_string()))?;
-        metrics::init(true);
+        let store = RedisStore::new(s, Arc::clone(&metrics))
+            .map_err(|e| ClusterError::Url(e.to_string()))?;
+        metrics.cluster.state(true);
         let node_id = format!("{:016x}", rand::random::<u64>());
         log::info!(
             "cluster cache enabled url={} key_prefix={} node={node_id}",
@@ -68,6 +75,7 @@ impl Cluster {
                 prefix: s.key_prefix.clone(),
                 node_id,
                 lock_ttl: Duration::from_millis(s.lock_ttl.max(1)),
+                metrics,
             }),
         }))
     }
@@ -80,6 +88,11 @@ impl Cluster {
     /// This process's random node id (lock owner, purge sender).
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
+    }
+
+    /// The metrics it counts on.
+    pub fn metrics(&self) -> &Arc<AuthMetrics> {
+        &self.inner.metrics
     }
 
     /// Whether Redis answered the last command.

@@ -4,16 +4,17 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo as _};
 
 use gateway_config::cluster_cache::{redact_url, ClusterCacheSettings};
 
-use super::metrics;
 use crate::cache::now_ms;
+use crate::metrics::AuthMetrics;
 
 /// How long Redis is skipped after a failed command before it is tried again.
 const RETRY_AFTER_MS: u64 = 1000;
@@ -38,9 +39,11 @@ pub struct RedisStore {
     url_for_logs: String,
     connect_timeout: Duration,
     command_timeout: Duration,
-    conn: OnceLock<ConnectionManager>,
+    /// Made on the first command (it spawns its task on the runtime running that command).
+    conn: ArcSwapOption<ConnectionManager>,
     up: AtomicBool,
     retry_at_ms: AtomicU64,
+    metrics: Arc<AuthMetrics>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -53,8 +56,11 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store for the settings (no connection is made yet).
-    pub fn new(s: &ClusterCacheSettings) -> Result<Self, redis::RedisError> {
+    /// A store for the settings whose up/down changes go to `metrics` (no connection is made yet).
+    pub fn new(
+        s: &ClusterCacheSettings,
+        metrics: Arc<AuthMetrics>,
+    ) -> Result<Self, redis::RedisError> {
         let mut info = s.redis_url.as_str().into_connection_info()?;
         let mut redis_info = info.redis_settings().clone();
         if let Some(u) = &s.username {
@@ -69,10 +75,11 @@ impl RedisStore {
             url_for_logs: redact_url(&s.redis_url),
             connect_timeout: Duration::from_millis(s.connect_timeout.max(1)),
             command_timeout: Duration::from_millis(s.command_timeout.max(1)),
-            conn: OnceLock::new(),
+            conn: ArcSwapOption::empty(),
             // Optimistic: the first failure logs the up→down change.
             up: AtomicBool::new(true),
             retry_at_ms: AtomicU64::new(0),
+            metrics,
         })
     }
 
@@ -92,7 +99,7 @@ impl RedisStore {
     }
 
     fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        if let Some(c) = self.conn.get() {
+        if let Some(c) = self.conn.load().as_deref() {
             return Ok(c.clone());
         }
         let config = ConnectionManagerConfig::new()
@@ -101,7 +108,11 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let c = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
-        Ok(self.conn.get_or_init(|| c).clone())
+        // Two first commands at once may both make one: the first stored is kept by everyone.
+        let before = self
+            .conn
+            .compare_and_swap(&None::<Arc<ConnectionManager>>, Some(Arc::new(c.clone())));
+        Ok(before.as_deref().map_or(c, ConnectionManager::clone))
     }
 
     /// Runs one command (or pipeline) with the timeout and the health state.
@@ -129,7 +140,7 @@ impl RedisStore {
     fn mark_up(&self) {
         if !self.up.swap(true, Ordering::Relaxed) {
             log::info!("cluster cache: redis is up again url={}", self.url_for_logs);
-            metrics::state(true);
+            self.metrics.cluster.state(true);
         }
     }
 
@@ -141,7 +152,7 @@ impl RedisStore {
                 "cluster cache: redis is down, serving from the local cache and the IdP url={} error={e}",
                 self.url_for_logs
             );
-            metrics::state(false);
+            self.metrics.cluster.state(false);
         }
     }
 }

@@ -5,8 +5,9 @@ use std::future::Future;
 
 use serde::Serialize;
 
+use super::keys;
+use super::metrics::PurgeSource;
 use super::purge::{listen_until, Event};
-use super::{keys, metrics};
 use crate::cache::CacheKey;
 use crate::AuthRegistry;
 
@@ -126,7 +127,7 @@ impl AuthRegistry {
             report.local += self.purge_local(&tokens, false);
         }
         report.token_hashes = tokens.iter().map(|t| keys::hex(t)).collect();
-        metrics::purge("api");
+        self.metrics().cluster.purge(PurgeSource::Api);
         log::info!(
             "openid-connect purge tokens={} user={} local={} cluster={} redis_deleted={} nodes={}",
             tokens.len(),
@@ -157,7 +158,7 @@ impl AuthRegistry {
         let on = |event: Event| match event {
             Event::Purge(m) => {
                 let n = self.purge_local(&m.tokens, m.grants);
-                metrics::purge("pubsub");
+                self.metrics().cluster.purge(PurgeSource::PubSub);
                 log::debug!("cluster cache: purge from node={} removed={n}", m.node);
             }
             Event::Resubscribed => {

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use gateway_config::cluster_cache::ClusterCacheSettings;
 
 use super::lock::Loaded;
+use super::metrics::L2Lookup;
 use super::purge::Event;
 use super::test_redis::TestRedis;
 use super::{keys, Cluster};
 use crate::cache::now_ms;
 use crate::introspect::Introspected;
+use crate::metrics::AuthMetrics;
 
 fn settings(url: &str, lock_ttl: u64) -> ClusterCacheSettings {
     ClusterCacheSettings {
@@ -28,7 +30,8 @@ fn settings(url: &str, lock_ttl: u64) -> ClusterCacheSettings {
 }
 
 fn node(s: &ClusterCacheSettings) -> Cluster {
-    Cluster::from_settings(s).unwrap().unwrap()
+    let metrics = Arc::new(AuthMetrics::new(&prometheus::Registry::new()));
+    Cluster::from_settings(s, metrics).unwrap().unwrap()
 }
 
 fn active(until: u64) -> Arc<Introspected> {
@@ -74,6 +77,11 @@ async fn concurrent_misses_on_three_nodes_make_one_load() {
         assert!(t.await.unwrap().active);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let misses: u64 = nodes
+        .iter()
+        .map(|n| n.metrics().cluster.lookup_count(L2Lookup::Miss))
+        .sum();
+    assert_eq!(misses, 1, "one node loaded, the others read or waited");
     // a later lookup is an L2 hit; the user index names the token
     let r = nodes[1]
         .introspection(key, &th, || async {
@@ -175,6 +183,8 @@ async fn redis_down_falls_back_quickly_and_reports_the_state() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 5);
     assert!(!n.is_up());
+    assert_eq!(n.metrics().cluster.lookup_count(L2Lookup::Error), 5);
+    assert_eq!(n.metrics().cluster.state_value(), 0);
     assert!(n.publish(vec![[1; 32]], false).await.is_err());
 }
 

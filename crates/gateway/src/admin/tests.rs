@@ -68,7 +68,7 @@ impl Fixture {
         std::fs::write(&path, text).unwrap();
         let config = gateway_config::load::parse_str(text).unwrap();
         let config_as_written = config.clone();
-        let registry = AuthRegistry::new();
+        let registry = AuthRegistry::new(prometheus::default_registry());
         let snap = snapshot::compile(config, text, &registry).unwrap();
         let file = crate::control::FileState::of(text, &config_as_written);
         let state = Arc::new(AppState::new(

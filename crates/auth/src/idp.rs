@@ -1,0 +1,393 @@
+//! The I/O side of one plugin config: discovery, the IdP calls (each lookup under one deadline, behind
+//! the endpoint's breaker), the local caches, the cluster cache and stale-if-error. It turns a
+//! credential into what [`crate::decide`] decides on ([`Found`]), or the failure that stopped it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway_config::plugins::openid_connect::OidcConfig;
+
+use crate::breaker::{GuardSettings, IdpGuard, IdpGuards};
+use crate::cache::{now_ms, secs_to_ms, CacheKey, Keyer, TimedCache, TtlPolicy};
+use crate::cluster::{keys, lock::Loaded, Cluster};
+use crate::decide::Found;
+use crate::discovery::{Discovery, Endpoints};
+use crate::errors::{DiscoveryError, Endpoint, Failure, IdpError};
+use crate::extract::Credential;
+use crate::grants::{GrantRequest, GrantedToken};
+use crate::http_client::{first, FormRequest, HttpClients, IdpHttp};
+use crate::introspect::{ClaimPlan, Introspected, IntrospectionRequest};
+use crate::metrics::{AuthMetrics, Cache};
+use crate::resurrect::Resurrect;
+
+/// What every authenticator of a process shares: HTTP clients, cache-key salt, cache size, metrics,
+/// and the cluster cache (owned by the [`crate::AuthRegistry`]).
+#[derive(Debug)]
+pub struct Shared {
+    /// The pooled HTTP clients.
+    pub clients: HttpClients,
+    /// The cache-key salt (the cluster's when there is one).
+    pub keyer: Keyer,
+    /// Maximum entries of each cache.
+    pub cache_capacity: usize,
+    /// Where everything counts.
+    pub metrics: Arc<AuthMetrics>,
+    /// The second cache level, when configured.
+    pub cluster: Option<Cluster>,
+}
+
+/// One config's local caches.
+#[derive(Debug)]
+struct Caches {
+    introspection: Option<TimedCache<Arc<Introspected>>>,
+    token: Option<TimedCache<Arc<GrantedToken>>>,
+    resurrect: Option<Resurrect>,
+}
+
+impl Caches {
+    fn new(cfg: &OidcConfig, capacity: usize, metrics: &Arc<AuthMetrics>) -> Self {
+        Caches {
+            introspection: cfg
+                .cache_introspection
+                .then(|| TimedCache::new(Cache::Introspection, capacity, Arc::clone(metrics))),
+            token: cfg
+                .cache_tokens
+                .then(|| TimedCache::new(Cache::Token, capacity, Arc::clone(metrics))),
+            resurrect: cfg
+                .cache_ttl_resurrect
+                .map(secs_to_ms)
+                .filter(|w| *w > 0)
+                .map(|w| Resurrect::new(w, capacity)),
+        }
+    }
+}
+
+/// The I/O side of one plugin config.
+#[derive(Debug)]
+pub struct Idp {
+    issuer: String,
+    config_key: [u8; 32],
+    http: Result<IdpHttp, String>,
+    discovery: Arc<Discovery>,
+    /// Endpoints set in the config (used instead of discovery's).
+    explicit: Endpoints,
+    client_id: String,
+    introspection: IntrospectionRequest,
+    grant: GrantRequest,
+    claims: ClaimPlan,
+    ttl: TtlPolicy,
+    keyer: Keyer,
+    caches: Caches,
+    cluster: Option<Cluster>,
+    guards: IdpGuards,
+    metrics: Arc<AuthMetrics>,
+}
+
+/// Runs a whole lookup (waiting for a coalesced load or an IdP slot included) within `timeout`;
+/// running out is a timeout of `endpoint`.
+async fn within<T>(
+    timeout: Duration,
+    endpoint: Endpoint,
+    lookup: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    tokio::time::timeout(timeout, lookup)
+        .await
+        .unwrap_or_else(|_| Err(Failure::of_idp(endpoint, IdpError::Timeout { endpoint })))
+}
+
+impl Idp {
+    /// The I/O side of `cfg` (whose hash is `config_key`), on the process's shared parts.
+    pub fn new(cfg: &OidcConfig, config_key: [u8; 32], shared: &Shared) -> Self {
+        let http = Self::http(cfg, shared);
+        let discovery = Arc::new(Discovery::new(
+            &cfg.issuer,
+            http.as_ref().ok().cloned(),
+            Duration::from_millis(secs_to_ms(cfg.cache_ttl).max(1000)),
+            Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
+        ));
+        let metrics = &shared.metrics;
+        Idp {
+            issuer: cfg.issuer.clone(),
+            config_key,
+            http,
+            discovery,
+            explicit: Endpoints {
+                introspection: cfg.introspection_endpoint.clone(),
+                token: cfg.token_endpoint.clone(),
+            },
+            client_id: first(&cfg.client_id).unwrap_or_default().to_owned(),
+            introspection: IntrospectionRequest::new(cfg),
+            grant: GrantRequest::new(cfg),
+            claims: ClaimPlan::new(cfg),
+            ttl: TtlPolicy::from_config(cfg),
+            keyer: shared.keyer.clone(),
+            caches: Caches::new(cfg, shared.cache_capacity, metrics),
+            cluster: shared.cluster.clone(),
+            guards: IdpGuards::new(GuardSettings::from_config(cfg), Arc::clone(metrics)),
+            metrics: Arc::clone(metrics),
+        }
+    }
+
+    /// The shared client of the config's flavour, with its timeout (the error is logged once here).
+    fn http(cfg: &OidcConfig, shared: &Shared) -> Result<IdpHttp, String> {
+        let timeout = Duration::from_millis(secs_to_ms(cfg.timeout / 1000.0).max(1));
+        let http = shared
+            .clients
+            .get(cfg.ssl_verify, cfg.keepalive)
+            .map(|c| IdpHttp::new(c, timeout, Arc::clone(&shared.metrics)));
+        if let Err(e) = &http {
+            log::error!(
+                "openid-connect HTTP client unavailable issuer={} error={e}",
+                cfg.issuer
+            );
+        }
+        http
+    }
+
+    /// `Err` (a 500) when no HTTP client could be built for this config.
+    pub fn ready(&self) -> Result<(), Failure> {
+        self.http
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| Failure::Setup(e.clone()))
+    }
+
+    /// What the caches, the cluster or the IdP say about `credential`: a bearer token is introspected;
+    /// Basic credentials run a grant, whose token is introspected too when the policy needs claims.
+    pub async fn lookup<'c>(&self, credential: &'c Credential) -> Result<Found<'c>, Failure> {
+        let http = self.http.as_ref().map_err(|e| Failure::Setup(e.clone()))?;
+        let (form, key_parts): (FormRequest, [&[u8]; 3]) = match credential {
+            Credential::Bearer { token, .. } => {
+                let info = self.introspect(http, token).await?;
+                return Ok(Found::Bearer { token, info });
+            }
+            Credential::Password {
+                username, password, ..
+            } => (
+                self.grant.password(username, password),
+                [b"password", username.as_bytes(), password.as_bytes()],
+            ),
+            Credential::ClientCredentials {
+                client_id,
+                client_secret,
+                ..
+            } => (
+                self.grant.client_credentials_of(client_id, client_secret),
+                [
+                    b"client_credentials",
+                    client_id.as_bytes(),
+                    client_secret.as_bytes(),
+                ],
+            ),
+        };
+        let token = self.grant_token(http, &key_parts, form).await?;
+        let info = if self.claims.needs_claims() {
+            Some(self.introspect(http, &token.access_token).await?)
+        } else {
+            None
+        };
+        Ok(Found::Granted { token, info })
+    }
+
+    /// The introspection cache key of a token hash (see [`crate::cluster::keys`]): the same on every
+    /// node when the keyer comes from the cluster salt.
+    pub fn introspection_key(&self, token_hash: &CacheKey) -> CacheKey {
+        keys::entry_key(&self.keyer, &self.config_key, b"introspection", token_hash)
+    }
+
+    /// Removes the tokens' introspection results from the local caches (and, with `grants`, every
+    /// cached grant); the number of introspection entries removed.
+    pub fn purge(&self, token_hashes: &[CacheKey], grants: bool) -> usize {
+        let mut removed = 0;
+        for th in token_hashes {
+            let key = self.introspection_key(th);
+            if let Some(c) = &self.caches.introspection {
+                removed += usize::from(c.remove(&key));
+            }
+            if let Some(r) = &self.caches.resurrect {
+                r.forget(&key);
+            }
+        }
+        if grants {
+            if let Some(c) = &self.caches.token {
+                c.clear();
+            }
+        }
+        removed
+    }
+
+    /// Empties the local introspection cache.
+    pub fn clear_introspection_cache(&self) {
+        if let Some(c) = &self.caches.introspection {
+            c.clear();
+        }
+    }
+
+    /// Entries in the introspection cache (fresh or not).
+    pub fn introspection_cache_len(&self) -> usize {
+        self.caches
+            .introspection
+            .as_ref()
+            .map_or(0, TimedCache::len)
+    }
+
+    /// The guard (concurrency limit, circuit breaker) of one IdP endpoint URL.
+    pub(crate) fn guard(&self, url: &str) -> Arc<IdpGuard> {
+        self.guards.get(url)
+    }
+
+    /// The endpoint URL: the configured one, else discovery's.
+    async fn endpoint(
+        &self,
+        explicit: Option<&String>,
+        pick: fn(&Endpoints) -> Option<String>,
+        name: &'static str,
+    ) -> Result<String, Failure> {
+        if let Some(url) = explicit {
+            return Ok(url.clone());
+        }
+        let endpoints = self.discovery.endpoints().await?;
+        pick(&endpoints).ok_or(Failure::Discovery(DiscoveryError::MissingEndpoint(name)))
+    }
+
+    /// Introspects a token through the local cache (coalesced; errors not cached), then the cluster
+    /// cache, then the IdP; an IdP outage may serve a stale result (`cache_ttl_resurrect`).
+    async fn introspect(&self, http: &IdpHttp, token: &str) -> Result<Arc<Introspected>, Failure> {
+        let url = self
+            .endpoint(
+                self.explicit.introspection.as_ref(),
+                |e| e.introspection.clone(),
+                "introspection_endpoint",
+            )
+            .await?;
+        let token_hash = keys::token_hash(&self.keyer, token);
+        let key = self.introspection_key(&token_hash);
+        let from_idp = || self.introspect_at_idp(http, &url, token, key);
+        // Local miss → the cluster level (Redis, cross-node lock) when configured, else the IdP.
+        let load = || async {
+            match &self.cluster {
+                Some(c) => c.introspection(key, &token_hash, from_idp).await,
+                None => from_idp().await.map(|l| l.info),
+            }
+        };
+        let lookup = async {
+            let Some(cache) = &self.caches.introspection else {
+                return load().await;
+            };
+            let (info, how) = cache.get_or_load(key, load).await?;
+            log::debug!(
+                "openid-connect introspection token={} cache={} active={}",
+                self.keyer.fingerprint(token),
+                how.as_str(),
+                info.active
+            );
+            Ok(info)
+        };
+        match within(http.timeout(), Endpoint::Introspection, lookup).await {
+            Err(Failure::Introspection(e)) if e.is_outage() => self.resurrected(&key, token, e),
+            other => other,
+        }
+    }
+
+    /// One introspection call (behind the endpoint's guard); the result is recorded for resurrect.
+    async fn introspect_at_idp(
+        &self,
+        http: &IdpHttp,
+        url: &str,
+        token: &str,
+        key: CacheKey,
+    ) -> Result<Loaded, Failure> {
+        let form = self.introspection.build(token);
+        let post = http.post_form(Endpoint::Introspection, url, &form);
+        let obj = self
+            .guard(url)
+            .call(Endpoint::Introspection, post)
+            .await
+            .map_err(Failure::Introspection)?;
+        let info = Arc::new(Introspected::from_response(
+            &obj,
+            &self.claims,
+            &self.ttl,
+            now_ms(),
+        ));
+        if let Some(r) = &self.caches.resurrect {
+            r.record(key, &info);
+        }
+        let username = obj
+            .get("username")
+            .and_then(|u| u.as_str())
+            .filter(|_| info.active)
+            .map(str::to_owned);
+        Ok(Loaded { info, username })
+    }
+
+    /// The stale result for `key` when `cache_ttl_resurrect` allows it (the IdP failed with `error`).
+    fn resurrected(
+        &self,
+        key: &CacheKey,
+        token: &str,
+        error: IdpError,
+    ) -> Result<Arc<Introspected>, Failure> {
+        let stale = self
+            .caches
+            .resurrect
+            .as_ref()
+            .and_then(|r| r.serve(key, now_ms()));
+        match stale {
+            Some(info) => {
+                self.metrics.stale_served();
+                log::warn!(
+                    "openid-connect serving stale introspection result issuer={} token={} reason={error}",
+                    self.issuer,
+                    self.keyer.fingerprint(token)
+                );
+                Ok(info)
+            }
+            None => Err(Failure::Introspection(error)),
+        }
+    }
+
+    /// Gets an access token from the token endpoint through the cache.
+    async fn grant_token(
+        &self,
+        http: &IdpHttp,
+        key_parts: &[&[u8]],
+        form: FormRequest,
+    ) -> Result<Arc<GrantedToken>, Failure> {
+        let url = self
+            .endpoint(
+                self.explicit.token.as_ref(),
+                |e| e.token.clone(),
+                "token_endpoint",
+            )
+            .await?;
+        let load = || async {
+            let post = http.post_form(Endpoint::Token, &url, &form);
+            let obj = self
+                .guard(&url)
+                .call(Endpoint::Token, post)
+                .await
+                .map_err(Failure::Token)?;
+            GrantedToken::from_response(&obj, &self.ttl, now_ms())
+                .map(Arc::new)
+                .map_err(Failure::Token)
+        };
+        let lookup = async {
+            match &self.caches.token {
+                None => load().await,
+                Some(cache) => {
+                    let key = self.cache_key(&url, key_parts);
+                    cache.get_or_load(key, load).await.map(|(t, _)| t)
+                }
+            }
+        };
+        within(http.timeout(), Endpoint::Token, lookup).await
+    }
+
+    fn cache_key(&self, url: &str, parts: &[&[u8]]) -> CacheKey {
+        let mut all: Vec<&[u8]> = vec![url.as_bytes(), self.client_id.as_bytes()];
+        all.extend_from_slice(parts);
+        self.keyer.key(&all)
+    }
+}
