@@ -27,16 +27,11 @@ pub struct Authenticator {
     metrics: Arc<AuthMetrics>,
 }
 
-/// A hash of the config's canonical JSON (defaults filled in): equal configs share an authenticator.
-pub fn config_key(cfg: &OidcConfig) -> [u8; 32] {
-    *blake3::hash(cfg.to_value_with_defaults().to_string().as_bytes()).as_bytes()
-}
-
 impl Authenticator {
     /// Compiles a config on the process's shared parts (HTTP clients, salt, cache size, metrics,
-    /// cluster cache).
-    pub fn new(cfg: &OidcConfig, shared: &Shared) -> Self {
-        let config_key = config_key(cfg);
+    /// cluster cache). `config_key` is the config's identity, computed once by the loader
+    /// (`gateway_config::plugins::TypedConfig::key`).
+    pub fn new(cfg: &OidcConfig, config_key: [u8; 32], shared: &Shared) -> Self {
         Authenticator {
             config_key,
             issuer: cfg.issuer.clone(),
@@ -156,6 +151,10 @@ mod tests {
     }
 
     /// An authenticator counting on a registry of its own.
+    fn test_key(c: &OidcConfig) -> [u8; 32] {
+        gateway_config::plugins::key_of(&c.to_value_with_defaults())
+    }
+
     fn auth(c: &OidcConfig) -> Authenticator {
         auth_in(c, &prometheus::Registry::new())
     }
@@ -168,7 +167,7 @@ mod tests {
             metrics: Arc::new(AuthMetrics::new(registry)),
             cluster: None,
         };
-        Authenticator::new(c, &shared)
+        Authenticator::new(c, test_key(c), &shared)
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use gateway_config::cluster_cache::ClusterCacheSettings;
 use gateway_config::plugins::openid_connect::OidcConfig;
 
-use crate::authenticator::{config_key, Authenticator, DEFAULT_CACHE_CAPACITY};
+use crate::authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY};
 use crate::cache::Keyer;
 use crate::cluster::{Cluster, ClusterError};
 use crate::http_client::HttpClients;
@@ -115,12 +115,13 @@ impl AuthRegistry {
     }
 
     /// The authenticator for a config: the same one (same caches) as long as the config is unchanged.
-    pub fn get(&self, cfg: &OidcConfig) -> Arc<Authenticator> {
-        let key = config_key(cfg);
+    /// `key` is the config's identity, computed once by the loader (`TypedConfig::key`); it is not
+    /// computed again here.
+    pub fn get(&self, key: [u8; 32], cfg: &OidcConfig) -> Arc<Authenticator> {
         let mut map = self.by_config.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(
             map.entry(key)
-                .or_insert_with(|| Arc::new(Authenticator::new(cfg, &self.shared))),
+                .or_insert_with(|| Arc::new(Authenticator::new(cfg, key, &self.shared))),
         )
     }
 
@@ -156,16 +157,17 @@ mod tests {
         let a = OidcConfig::with_issuer("http://127.0.0.1:1/a");
         let mut b = a.clone();
         b.timeout = 500.0;
-        let a1 = r.get(&a);
-        let a2 = r.get(&a.clone());
-        let b1 = r.get(&b);
+        let key = |c: &OidcConfig| gateway_config::plugins::key_of(&c.to_value_with_defaults());
+        let a1 = r.get(key(&a), &a);
+        let a2 = r.get(key(&a), &a.clone());
+        let b1 = r.get(key(&b), &b);
         assert!(Arc::ptr_eq(&a1, &a2));
         assert!(!Arc::ptr_eq(&a1, &b1));
         assert_eq!(r.len(), 2);
         r.retain(std::slice::from_ref(&b1));
         assert_eq!(r.len(), 1);
-        assert!(Arc::ptr_eq(&r.get(&b), &b1));
-        assert!(!Arc::ptr_eq(&r.get(&a), &a1));
+        assert!(Arc::ptr_eq(&r.get(key(&b), &b), &b1));
+        assert!(!Arc::ptr_eq(&r.get(key(&a), &a), &a1));
     }
 
     #[test]

@@ -116,8 +116,7 @@ pub fn compile_timed(
     }
     timings.mark("upstreams");
     let mut auth = HashMap::new();
-    // Plugin configs were parsed and keyed once by the loader; routes sharing a config share its authenticator.
-    let mut by_key: HashMap<[u8; 32], Arc<Authenticator>> = HashMap::new();
+    // Plugin configs were parsed and keyed once by the loader; the registry is keyed on that key.
     let plugin_index = PluginIndex::new(&config);
     for entry in config.routes_with_services() {
         if entry.service.is_none() {
@@ -132,10 +131,7 @@ pub fn compile_timed(
             };
             match &typed.config {
                 PluginConfig::OpenidConnect(oidc) => {
-                    let authenticator = by_key
-                        .entry(typed.key)
-                        .or_insert_with(|| registry.get(oidc));
-                    auth.insert(entry.route.id, Arc::clone(authenticator));
+                    auth.insert(entry.route.id, registry.get(typed.key, oidc));
                 }
             }
         }

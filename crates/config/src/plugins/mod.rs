@@ -87,6 +87,11 @@ pub fn names() -> Vec<&'static str> {
     PLUGINS.iter().map(|s| s.name).collect()
 }
 
+/// The identity of a plugin config: BLAKE3 of its canonical JSON text (see [`TypedConfig::key`]).
+pub fn key_of(canonical: &Value) -> [u8; 32] {
+    *blake3::hash(canonical.to_string().as_bytes()).as_bytes()
+}
+
 /// Parses `config` (the plugin's `config` record) for the plugin `name`; error paths are relative to `config`.
 ///
 /// An unknown plugin name gives a single error with an empty path.
@@ -102,7 +107,7 @@ pub fn parse(name: &str, config: &Value) -> Result<Arc<TypedConfig>, Vec<FieldEr
     };
     let config = (spec.parse)(config)?;
     let canonical = config.canonical();
-    let key = *blake3::hash(canonical.to_string().as_bytes()).as_bytes();
+    let key = key_of(&canonical);
     Ok(Arc::new(TypedConfig {
         spec,
         config,
