@@ -1,4 +1,4 @@
-//! A compiled, immutable view of one config: router, upstream peers, per-route auth plugins.
+//! A compiled, immutable view of one config: router, upstream peers, per-route data (auth plugin, label).
 
 use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::load::Timings;
@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use uuid::Uuid;
 
 /// Why a config could not be compiled into a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +56,16 @@ pub struct UpstreamService {
     pub metrics: crate::metrics::ServiceMetrics,
 }
 
+/// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
+pub struct RouteRuntime {
+    /// Index into `Snapshot::services`.
+    pub service: usize,
+    /// The route's name, else its id: `route=` in the access log.
+    pub label: String,
+    /// The openid-connect plugin that applies to the route, if any.
+    pub auth: Option<Arc<Authenticator>>,
+}
+
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
 pub struct Snapshot {
     /// The config this snapshot was compiled from.
@@ -65,8 +74,8 @@ pub struct Snapshot {
     pub router: Router,
     /// Upstreams, indexed like `config.services`.
     pub services: Vec<UpstreamService>,
-    /// The openid-connect plugin that applies to each route, if any.
-    pub auth: HashMap<Uuid, Arc<Authenticator>>,
+    /// Per-route data, indexed like `Config::routes_with_services()` (see `RouteMatch::route`).
+    pub routes: Vec<RouteRuntime>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -107,16 +116,24 @@ pub fn compile_timed(
         services.push(upstream_service(svc, addr));
     }
     timings.mark("upstreams");
-    let mut auth = HashMap::new();
+    let mut routes = Vec::new();
     // One authenticator lookup per distinct plugin config (same JSON text), not per route: the registry
     // hashes the canonical config on every `get`, and a generated config repeats one plugin config per service.
     let mut by_config: ConfigMemo<'_, Arc<Authenticator>> = ConfigMemo::default();
     let plugin_index = PluginIndex::new(&config);
     for entry in config.routes_with_services() {
-        if entry.service.is_none() {
-            continue;
-        }
         let route = entry.route;
+        let Some(service) = entry.service else {
+            // `Router::compile` refused this already; never skip an entry, indexes must not shift.
+            let at = format!("{}.service", entry.position.path());
+            let error = gateway_config::error::ConfigError::at(at, "no such service");
+            return Err(gateway_config::error::ConfigErrors::single(error).into());
+        };
+        let mut runtime = RouteRuntime {
+            service,
+            label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
+            auth: None,
+        };
         for plugin in plugin_index.plugins_for(&entry) {
             if plugin.name != "openid-connect" {
                 continue;
@@ -137,8 +154,9 @@ pub fn compile_timed(
                     a
                 }
             };
-            auth.insert(route.id, authenticator);
+            runtime.auth = Some(authenticator);
         }
+        routes.push(runtime);
     }
     timings.mark("plugins");
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
@@ -147,10 +165,17 @@ pub fn compile_timed(
         config: Arc::new(config),
         router,
         services,
-        auth,
+        routes,
         hash,
         loaded_at: SystemTime::now(),
     })
+}
+
+impl Snapshot {
+    /// Every route's authenticator (one entry per route using one), for `AuthRegistry::retain`.
+    pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
+        self.routes.iter().filter_map(|r| r.auth.clone()).collect()
+    }
 }
 
 /// `gateway validate --timings`: the reload path (read, parse, validate, compile a snapshot, drop it) run twice

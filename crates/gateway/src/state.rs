@@ -58,7 +58,7 @@ impl AppState {
     /// authenticators no snapshot uses any more.
     pub fn activate(&self, snap: Arc<Snapshot>) {
         self.snapshot.store(snap.clone());
-        let live: Vec<_> = snap.auth.values().cloned().collect();
+        let live = snap.authenticators();
         self.registry.retain(&live);
     }
 }
