@@ -3,6 +3,9 @@
 //! Each test starts its own httpbin and gateway on free loopback ports. Which route answered is read from
 //! the upstream URL httpbin echoes: every route's service has its own path under `/anything`.
 
+use std::time::{Duration, Instant};
+
+use e2e::metrics::scrape_sum;
 use e2e::{config_value, http, to_yaml, Gateway, Httpbin, Ports};
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
@@ -73,6 +76,29 @@ fn a_headers_route_matches_only_with_one_of_its_values() {
     assert_no_route(&gw, "/api/x", &[("X-Version", "v1")]);
     assert_no_route(&gw, "/api/x", &[("X-Other", "v2")]);
     assert_no_route(&gw, "/other", &[("X-Version", "v2")]);
+    // Metrics name the headers route's service, and the misses as no route.
+    let admin = gw.admin_url();
+    let requests = "gateway_http_requests_total";
+    wait_for_metric(&admin, requests, &[("service", "v2"), ("code", "2xx")], 1.0);
+    wait_for_metric(&admin, requests, &[("service", "-"), ("code", "404")], 4.0);
+    wait_for_metric(&admin, "gateway_no_route_total", &[], 4.0);
+}
+
+/// Waits (2 s at most) until counter `name` with `labels` sums to `expected`: metrics are recorded in the
+/// logging phase, just after the response went out.
+fn wait_for_metric(admin: &str, name: &str, labels: &[(&str, &str)], expected: f64) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let got = scrape_sum(admin, name, labels);
+        if got == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}{labels:?}: {got}, expected {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

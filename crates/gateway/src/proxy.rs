@@ -1,7 +1,6 @@
 //! The Pingora `ProxyHttp` implementation: hooks in the order they run, each calling named helpers.
 
 use crate::access_log::{self, AccessEntry};
-use crate::metrics;
 use crate::responses;
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
@@ -64,7 +63,7 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(None);
         }
         let Some(matched) = find_route(&ctx.snap, session.req_header()) else {
-            metrics::get().no_route.inc();
+            self.state.metrics.no_route.inc();
             responses::send_json(session, 404, responses::NO_ROUTE).await?;
             return Ok(true);
         };
@@ -215,12 +214,13 @@ impl ProxyHttp for Gateway {
         let route = ctx.matched.and_then(|m| ctx.snap.routes.get(m.route));
         let service = match route.and_then(|r| ctx.snap.services.get(r.service)) {
             Some(svc) => {
+                let seconds = elapsed.as_secs_f64();
                 svc.metrics
-                    .record(&svc.label, status, elapsed.as_secs_f64());
+                    .record(&self.state.metrics, &svc.label, status, seconds);
                 svc.label.as_str()
             }
             None => {
-                metrics::unmatched().count("-", status);
+                self.state.metrics.count_unmatched(status);
                 "-"
             }
         };

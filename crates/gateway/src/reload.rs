@@ -19,7 +19,7 @@ pub fn read_config(path: &Path) -> Result<(Config, String), String> {
 /// Re-read the config file and install it. On any error the running config stays.
 pub async fn reload_from_file(state: &AppState) -> Result<(), String> {
     let _writer = state.write_lock.lock().await;
-    let metrics = crate::metrics::get();
+    let metrics = &state.metrics;
     let result = read_config(&state.config_path).and_then(|(mut config, source)| {
         state.overrides.apply(&mut config);
         let settings = config.gateway.clone();

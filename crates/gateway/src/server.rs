@@ -106,12 +106,22 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::metrics::get().config_loaded_at.set(unix_now());
+    let prometheus = prometheus::Registry::new();
+    let metrics = match crate::metrics::Metrics::new(&prometheus) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("cannot register the gateway metrics: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    metrics.config_loaded_at.set(unix_now());
     let state = Arc::new(AppState::new(
         args.config.clone(),
         initial,
         registry,
         overrides,
+        prometheus,
+        metrics,
     ));
 
     let conf = server_conf(&settings, &args);

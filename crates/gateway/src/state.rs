@@ -1,5 +1,6 @@
 //! Process-wide state shared by the proxy, the Admin API and the reload service.
 
+use crate::metrics::Metrics;
 use crate::server::Overrides;
 use crate::snapshot::{self, Snapshot};
 use arc_swap::ArcSwap;
@@ -22,15 +23,21 @@ pub struct AppState {
     pub started_with: gateway_config::model::Settings,
     /// Command-line and environment settings, applied over the file on every load.
     pub overrides: Overrides,
+    /// The gateway's metrics, registered on `prometheus`.
+    pub metrics: Arc<Metrics>,
+    /// The process's Prometheus registry, rendered by `/metrics`.
+    pub prometheus: prometheus::Registry,
 }
 
 impl AppState {
-    /// The state for a freshly started process.
+    /// The state for a freshly started process; `metrics` are registered on `prometheus`.
     pub fn new(
         config_path: PathBuf,
         initial: Snapshot,
         registry: AuthRegistry,
         overrides: Overrides,
+        prometheus: prometheus::Registry,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let started_with = initial.config.gateway.clone();
         Self {
@@ -40,6 +47,8 @@ impl AppState {
             write_lock: tokio::sync::Mutex::new(()),
             started_with,
             overrides,
+            metrics,
+            prometheus,
         }
     }
 

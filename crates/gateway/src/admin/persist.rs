@@ -29,7 +29,7 @@ where
     let result = tokio::task::spawn_blocking(move || apply(&st, kind, edit))
         .await
         .unwrap_or_else(|e| Err(ApiError::Internal(format!("admin write task failed: {e}"))));
-    let metrics = crate::metrics::get();
+    let metrics = &state.metrics;
     match result {
         Ok((out, Some(hash))) => {
             metrics.reloads.with_label_values(&["admin", "ok"]).inc();

@@ -69,7 +69,16 @@ impl Fixture {
         let config = gateway_config::load::parse_str(text).unwrap();
         let registry = AuthRegistry::new();
         let snap = snapshot::compile(config, text, &registry).unwrap();
-        let state = Arc::new(AppState::new(path, snap, registry, Overrides::default()));
+        let prometheus = prometheus::Registry::new();
+        let metrics = Arc::new(crate::metrics::Metrics::new(&prometheus).unwrap());
+        let state = Arc::new(AppState::new(
+            path,
+            snap,
+            registry,
+            Overrides::default(),
+            prometheus,
+            metrics,
+        ));
         Fixture { dir, state }
     }
 
