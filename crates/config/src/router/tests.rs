@@ -543,3 +543,20 @@ fn ten_thousand_routes() {
         Some(1)
     );
 }
+
+#[test]
+fn compile_refuses_header_names_that_are_not_tokens() {
+    let mut route = Route::new(Uuid::from_u128(1));
+    route.headers.insert("x y".into(), vec!["a".into()]);
+    let mut service = Service::new(Uuid::from_u128(2), "up");
+    service.routes.push(route);
+    let config = Config {
+        services: vec![service],
+        ..Config::default()
+    };
+    let err = Router::compile(&config).unwrap_err();
+    assert_eq!(
+        err.lines(),
+        vec!["services[0].routes[0].headers.x y: invalid header name \"x y\""]
+    );
+}
