@@ -1,5 +1,6 @@
 //! The routing table, compiled once per configuration: Kong's traditional matching on host, method, headers
-//! and path prefix, indexed by host and by path so a lookup never scans all routes.
+//! and path prefix, indexed by host and by path so a lookup never scans all routes. One entry point,
+//! [`Router::find`], over a [`RequestView`].
 //!
 //! Index: exact hosts in a `HashMap` (`name` or `name:port`), wildcard hosts in maps keyed by their fixed part
 //! (`.example.com` for `*.example.com`, `example.` for `example.*`) and host-less routes in one bucket; each
@@ -11,7 +12,7 @@ mod upstream;
 
 use std::cmp::Reverse;
 
-use uuid::Uuid;
+use http::{HeaderMap, HeaderName};
 
 use crate::checks::split_host_port;
 use crate::error::{ConfigError, ConfigErrors};
@@ -21,21 +22,33 @@ use trie::PathTrie;
 
 pub use upstream::upstream_path;
 
-/// The route chosen for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the router reads from a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    /// The request method, compared exactly (`GET`).
+    pub method: &'a str,
+    /// The Host header (else the URI authority), with an optional port; `None` when the request has none.
+    pub host: Option<&'a str>,
+    /// The request path, without the query string.
+    pub path: &'a str,
+    /// The request headers; only routes with `headers` read them.
+    pub headers: &'a HeaderMap,
+}
+
+/// The route chosen for a request: indexes and flags only, cheap to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteMatch {
+    /// Index of the route in [`Config::routes_with_services`] order (nested routes, then top-level ones),
+    /// counting routes of disabled services too, so callers can keep per-route data in a `Vec`.
+    pub route: usize,
     /// Index into `Config::services`.
     pub service: usize,
-    /// The matched route's id.
-    pub route_id: Uuid,
-    /// The matched route's name.
-    pub route_name: Option<String>,
+    /// Bytes of the request path matched by the route's path prefix (0 when the route has no paths).
+    pub matched_prefix: usize,
     /// Whether the matched prefix is removed upstream.
     pub strip_path: bool,
     /// Whether the client's Host header is sent upstream.
     pub preserve_host: bool,
-    /// Bytes of the request path matched by the route's path prefix (0 when the route has no paths).
-    pub matched_prefix: usize,
 }
 
 /// A compiled routing table.
@@ -52,14 +65,14 @@ pub struct Router {
 /// One route, reduced to what matching needs.
 #[derive(Debug, Clone)]
 struct Compiled {
+    /// Index in `Config::routes_with_services()` order.
+    route: usize,
     service: usize,
-    route_id: Uuid,
-    route_name: Option<String>,
     strip_path: bool,
     preserve_host: bool,
     methods: Vec<String>,
-    /// Lowercase header name and lowercase accepted values.
-    headers: Vec<(String, Vec<String>)>,
+    /// Header name and its accepted values, lowercase; every header must have one of its values.
+    headers: Vec<(HeaderName, Vec<String>)>,
     /// Number of matcher kinds set (hosts, headers, paths, methods).
     fields: u8,
     /// Kong's category bits: hosts 8, headers 4, paths 2, methods 1; higher wins among equal `fields`.
@@ -80,7 +93,8 @@ type Score = (u8, u8, HostKind, usize, usize, Reverse<(i64, usize)>);
 
 impl Router {
     /// Compiles the routes of enabled services. Errors: a top-level route whose service cannot be resolved,
-    /// regex paths (not supported yet). Expects a validated config otherwise.
+    /// regex paths (not supported yet), a header name that is not an HTTP token. Expects a validated config
+    /// otherwise (validation also refuses `host` as a `headers` key).
     pub fn compile(config: &Config) -> Result<Router, ConfigErrors> {
         let mut router = Router::default();
         let mut errors = Vec::new();
@@ -111,6 +125,22 @@ impl Router {
             if !config.services.get(service).is_some_and(|s| s.enabled) {
                 continue;
             }
+            let mut headers = Vec::with_capacity(route.headers.len());
+            for (name, values) in &route.headers {
+                match HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(header) => headers.push((
+                        header,
+                        values.iter().map(|v| v.to_ascii_lowercase()).collect(),
+                    )),
+                    Err(_) => errors.push(ConfigError::at(
+                        format!("{}.headers.{name}", path()),
+                        format!("invalid header name {name:?}"),
+                    )),
+                }
+            }
+            if headers.len() != route.headers.len() {
+                continue;
+            }
             let mut category = 0u8;
             for (set, bit) in [
                 (!route.hosts.is_empty(), 8),
@@ -124,22 +154,12 @@ impl Router {
             }
             let index = u32::try_from(router.routes.len()).unwrap_or(u32::MAX);
             router.routes.push(Compiled {
+                route: position,
                 service,
-                route_id: route.id,
-                route_name: route.name.clone(),
                 strip_path: route.strip_path,
                 preserve_host: route.preserve_host,
                 methods: route.methods.clone(),
-                headers: route
-                    .headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_ascii_lowercase(),
-                            v.iter().map(|x| x.to_ascii_lowercase()).collect(),
-                        )
-                    })
-                    .collect(),
+                headers,
                 fields: u8::try_from(category.count_ones()).unwrap_or(0),
                 category,
                 created: (route.created_at.unwrap_or(i64::MAX), position),
@@ -198,21 +218,16 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// Finds the route for a request; `path` has no query string. Routes with `headers` never match here
-    /// (use [`Router::find_with_headers`]).
-    pub fn find(&self, method: &str, host: Option<&str>, path: &str) -> Option<RouteMatch> {
-        self.find_with_headers(method, host, path, &|_, _| false)
-    }
-
-    /// Like [`Router::find`], with `has_header(name, value)` telling whether the request has header `name`
-    /// (lowercase) with a value equal to `value` (lowercase) ignoring ASCII case.
-    pub fn find_with_headers(
-        &self,
-        method: &str,
-        host: Option<&str>,
-        path: &str,
-        has_header: &dyn Fn(&str, &str) -> bool,
-    ) -> Option<RouteMatch> {
+    /// Finds the route for a request by Kong's traditional rules: host, path prefix, method and headers
+    /// (header names and values compared ignoring ASCII case; a header sent several times matches when
+    /// any of its values does), the best candidate chosen by Kong's priorities.
+    pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
+        let RequestView {
+            method,
+            host,
+            path,
+            headers,
+        } = *req;
         let mut best: Option<(Score, u32, usize)> = None;
         let mut consider = |trie: &PathTrie, kind: HostKind| {
             trie.walk(path.as_bytes(), |prefix_len, routes| {
@@ -223,11 +238,7 @@ impl Router {
                     if !route.methods.is_empty() && !route.methods.iter().any(|m| m == method) {
                         continue;
                     }
-                    if !route
-                        .headers
-                        .iter()
-                        .all(|(name, values)| values.iter().any(|v| has_header(name, v)))
-                    {
+                    if !headers_match(&route.headers, headers) {
                         continue;
                     }
                     let score: Score = (
@@ -293,14 +304,25 @@ impl Router {
         let (_, idx, matched_prefix) = best?;
         let route = self.routes.get(idx as usize)?;
         Some(RouteMatch {
+            route: route.route,
             service: route.service,
-            route_id: route.route_id,
-            route_name: route.route_name.clone(),
+            matched_prefix,
             strip_path: route.strip_path,
             preserve_host: route.preserve_host,
-            matched_prefix,
         })
     }
+}
+
+/// Whether every wanted header has one of its (lowercase) values among the request's values for that name.
+fn headers_match(wanted: &[(HeaderName, Vec<String>)], headers: &HeaderMap) -> bool {
+    wanted.iter().all(|(name, values)| {
+        headers.get_all(name).iter().any(|got| {
+            let got = got.as_bytes();
+            values
+                .iter()
+                .any(|v| got.eq_ignore_ascii_case(v.as_bytes()))
+        })
+    })
 }
 
 #[cfg(test)]

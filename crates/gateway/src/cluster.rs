@@ -11,11 +11,13 @@ use pingora::services::background::BackgroundService;
 
 use crate::state::AppState;
 
-/// The registry for the start-up settings: with the cluster cache when configured and enabled.
-pub fn registry(settings: &gateway_config::model::Settings) -> Result<AuthRegistry, String> {
-    // The default registry until the server owns one (it is what `/metrics` gathers).
-    let mut builder = AuthRegistry::builder(prometheus::default_registry())
-        .cache_capacity(settings.token_cache_size);
+/// The authenticator registry for the start-up settings, counting on `metrics`: with the cluster cache
+/// when configured and enabled.
+pub fn registry(
+    settings: &gateway_config::model::Settings,
+    metrics: &prometheus::Registry,
+) -> Result<AuthRegistry, String> {
+    let mut builder = AuthRegistry::builder(metrics).cache_capacity(settings.token_cache_size);
     if let Some(s) = &settings.cluster_cache {
         builder = builder.cluster_cache(s).map_err(|e| e.to_string())?;
     }

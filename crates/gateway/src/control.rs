@@ -112,7 +112,7 @@ pub async fn apply<T: Send + 'static>(
     })
     .await
     .unwrap_or_else(|e| Err(Refusal::Internal(format!("config change task failed: {e}"))));
-    let metrics = crate::metrics::get();
+    let metrics = &state.metrics;
     match result {
         Ok((next_file, out, hash)) => {
             if let Some(next_file) = next_file {

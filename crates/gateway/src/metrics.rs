@@ -1,11 +1,13 @@
-//! Gateway-level Prometheus metrics (requests, reloads) and the text rendering of the default registry.
+//! Gateway-level Prometheus metrics (requests, reloads) on the registry the server owns, and `/metrics` text.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::OnceLock;
 
-/// The gateway's own metrics; the auth crate registers its own on the same default registry.
+/// The gateway's own metrics, created once per process by [`Metrics::new`] and shared through `AppState`.
 pub struct Metrics {
     /// Requests by status code class and service.
     pub requests: IntCounterVec,
@@ -17,73 +19,88 @@ pub struct Metrics {
     pub config_loaded_at: IntGauge,
     /// Requests that found no route.
     pub no_route: IntCounter,
+    /// The request counters of requests that matched no route (service `-`).
+    unmatched: ServiceMetrics,
 }
 
-fn build() -> Metrics {
-    let requests = IntCounterVec::new(
-        Opts::new(
-            "gateway_http_requests_total",
-            "Requests answered, by service and status code",
-        ),
-        &["service", "code"],
-    )
-    .expect("valid metric");
-    let latency = HistogramVec::new(
-        HistogramOpts::new(
-            "gateway_http_request_duration_seconds",
-            "Request latency as seen by the gateway",
-        )
-        .buckets(vec![
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ]),
-        &["service"],
-    )
-    .expect("valid metric");
-    let reloads = IntCounterVec::new(
-        Opts::new(
-            "gateway_config_reloads_total",
-            "Config reloads (SIGHUP and Admin API writes) by result",
-        ),
-        &["source", "result"],
-    )
-    .expect("valid metric");
-    let config_loaded_at = IntGauge::new(
-        "gateway_config_loaded_timestamp_seconds",
-        "Unix time at which the running config was loaded",
-    )
-    .expect("valid metric");
-    let no_route = IntCounter::new("gateway_no_route_total", "Requests that matched no route")
-        .expect("valid metric");
-    let r = prometheus::default_registry();
-    for c in [
-        Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-        Box::new(latency.clone()),
-        Box::new(reloads.clone()),
-        Box::new(config_loaded_at.clone()),
-        Box::new(no_route.clone()),
-    ] {
-        // Registering twice only happens in tests that build the metrics again; ignore that.
-        let _ = r.register(c);
+impl Metrics {
+    /// Creates the gateway's metrics and registers them on `registry`. Errors: a metric of the same name is
+    /// already registered there (e.g. `new` called twice on one registry).
+    pub fn new(registry: &Registry) -> prometheus::Result<Metrics> {
+        let requests = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "gateway_http_requests_total",
+                    "Requests answered, by service and status code",
+                ),
+                &["service", "code"],
+            )?,
+        )?;
+        let latency = register(
+            registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "gateway_http_request_duration_seconds",
+                    "Request latency as seen by the gateway",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ]),
+                &["service"],
+            )?,
+        )?;
+        let reloads = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "gateway_config_reloads_total",
+                    "Config reloads (SIGHUP and Admin API writes) by result",
+                ),
+                &["source", "result"],
+            )?,
+        )?;
+        let config_loaded_at = register(
+            registry,
+            IntGauge::new(
+                "gateway_config_loaded_timestamp_seconds",
+                "Unix time at which the running config was loaded",
+            )?,
+        )?;
+        let no_route = register(
+            registry,
+            IntCounter::new("gateway_no_route_total", "Requests that matched no route")?,
+        )?;
+        Ok(Metrics {
+            requests,
+            latency,
+            reloads,
+            config_loaded_at,
+            no_route,
+            unmatched: ServiceMetrics::default(),
+        })
     }
-    Metrics {
-        requests,
-        latency,
-        reloads,
-        config_loaded_at,
-        no_route,
+
+    /// Count one answered request that matched no route (service `-`; no latency is recorded for them).
+    pub fn count_unmatched(&self, status: u16) {
+        self.unmatched.count(self, "-", status);
     }
 }
 
-/// The process-wide gateway metrics.
-pub fn get() -> &'static Metrics {
-    static M: OnceLock<Metrics> = OnceLock::new();
-    M.get_or_init(build)
+/// Registers `collector` on `registry` and gives it back: the one place metrics are registered.
+fn register<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
 }
 
-/// Render every metric of the default registry in Prometheus' text format.
-pub fn render() -> String {
+/// Render every metric of `registry` in Prometheus' text format (gathered sorted by name).
+pub fn render(registry: &Registry) -> String {
+    let families = registry.gather();
     let mut buf = Vec::new();
-    let families = prometheus::gather();
     if TextEncoder::new().encode(&families, &mut buf).is_err() {
         return String::new();
     }
@@ -113,6 +130,10 @@ pub fn status_class(status: u16) -> usize {
 
 /// One service's metric children, created on its first request (not at compile time: a 10k-service
 /// config must not create 100k empty series) and then reused without label hashing or locking.
+///
+/// A snapshot compiled by a reload starts with empty handles; the first request of each status class looks
+/// its child up once in the `Vec` metrics, which hand back the same child for the same labels, so counts
+/// carry on across reloads. Always pass the same [`Metrics`] (the process has one).
 #[derive(Default)]
 pub struct ServiceMetrics {
     latency: OnceLock<prometheus::Histogram>,
@@ -121,19 +142,19 @@ pub struct ServiceMetrics {
 
 impl ServiceMetrics {
     /// Record one answered request of the service labelled `service`.
-    pub fn record(&self, service: &str, status: u16, seconds: f64) {
-        self.count(service, status);
+    pub fn record(&self, metrics: &Metrics, service: &str, status: u16, seconds: f64) {
+        self.count(metrics, service, status);
         self.latency
-            .get_or_init(|| get().latency.with_label_values(&[service]))
+            .get_or_init(|| metrics.latency.with_label_values(&[service]))
             .observe(seconds);
     }
 
     /// Count one answered request of the service labelled `service` (no latency).
-    pub fn count(&self, service: &str, status: u16) {
+    pub fn count(&self, metrics: &Metrics, service: &str, status: u16) {
         let class = status_class(status);
         self.requests[class]
             .get_or_init(|| {
-                get()
+                metrics
                     .requests
                     .with_label_values(&[service, STATUS_CLASSES[class]])
             })
@@ -141,8 +162,41 @@ impl ServiceMetrics {
     }
 }
 
-/// The request counters of requests that matched no route (service `-`; no latency is recorded for them).
-pub fn unmatched() -> &'static ServiceMetrics {
-    static U: OnceLock<ServiceMetrics> = OnceLock::new();
-    U.get_or_init(ServiceMetrics::default)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_live_on_the_given_registry() {
+        let registry = Registry::new();
+        let metrics = Metrics::new(&registry).unwrap();
+        assert!(
+            Metrics::new(&registry).is_err(),
+            "registering twice on one registry is refused"
+        );
+        let svc = ServiceMetrics::default();
+        svc.record(&metrics, "orders", 200, 0.002);
+        svc.record(&metrics, "orders", 404, 0.001);
+        // A reload's fresh handles count on the same series.
+        ServiceMetrics::default().count(&metrics, "orders", 200);
+        metrics.count_unmatched(404);
+        metrics.no_route.inc();
+        metrics.reloads.with_label_values(&["sighup", "ok"]).inc();
+        metrics.config_loaded_at.set(1);
+        let text = render(&registry);
+        for line in [
+            "gateway_http_requests_total{code=\"2xx\",service=\"orders\"} 2",
+            "gateway_http_requests_total{code=\"404\",service=\"orders\"} 1",
+            "gateway_http_requests_total{code=\"404\",service=\"-\"} 1",
+            "gateway_http_request_duration_seconds_count{service=\"orders\"} 2",
+            "gateway_no_route_total 1",
+            "# HELP gateway_config_reloads_total Config reloads (SIGHUP and Admin API writes) by result",
+            "gateway_config_reloads_total{result=\"ok\",source=\"sighup\"} 1",
+            "gateway_config_loaded_timestamp_seconds 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        // Another registry (another process, another test) sees none of it.
+        assert!(!render(&Registry::new()).contains("service=\"orders\""));
+    }
 }

@@ -1,14 +1,13 @@
 //! The Pingora `ProxyHttp` implementation: hooks in the order they run, each calling named helpers.
 
 use crate::access_log::{self, AccessEntry};
-use crate::metrics;
 use crate::responses;
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gateway_auth::{Decision, RequestParts, Upstream};
-use gateway_config::router::{self, RouteMatch};
+use gateway_config::router::{self, RequestView, RouteMatch};
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -64,11 +63,15 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(None);
         }
         let Some(matched) = find_route(&ctx.snap, session.req_header()) else {
-            metrics::get().no_route.inc();
+            self.state.metrics.no_route.inc();
             responses::send_json(session, 404, responses::NO_ROUTE).await?;
             return Ok(true);
         };
-        let auth = ctx.snap.auth.get(&matched.route_id).cloned();
+        let auth = ctx
+            .snap
+            .routes
+            .get(matched.route)
+            .and_then(|r| r.auth.clone());
         ctx.matched = Some(matched);
         let Some(auth) = auth else {
             return Ok(false);
@@ -208,28 +211,23 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
         let elapsed = ctx.start.elapsed();
-        let service = match ctx.matched.as_ref() {
-            Some(m) => {
-                let svc = &ctx.snap.services[m.service];
+        let route = ctx.matched.and_then(|m| ctx.snap.routes.get(m.route));
+        let service = match route.and_then(|r| ctx.snap.services.get(r.service)) {
+            Some(svc) => {
+                let seconds = elapsed.as_secs_f64();
                 svc.metrics
-                    .record(&svc.label, status, elapsed.as_secs_f64());
+                    .record(&self.state.metrics, &svc.label, status, seconds);
                 svc.label.as_str()
             }
             None => {
-                metrics::unmatched().count("-", status);
+                self.state.metrics.count_unmatched(status);
                 "-"
             }
         };
         if !ctx.snap.config.gateway.access_log {
             return;
         }
-        let route = match ctx.matched.as_ref() {
-            Some(m) => m
-                .route_name
-                .clone()
-                .unwrap_or_else(|| m.route_id.to_string()),
-            None => "-".to_string(),
-        };
+        let route = route.map_or("-", |r| r.label.as_str());
         let client = session
             .client_addr()
             .map(|a| a.to_string())
@@ -238,7 +236,7 @@ impl ProxyHttp for Gateway {
             client: &client,
             method: session.req_header().method.as_str(),
             path: session.req_header().uri.path(),
-            route: &route,
+            route,
             service,
             status,
             auth: ctx.auth,
@@ -259,14 +257,19 @@ impl ProxyHttp for Gateway {
     }
 }
 
-/// Match host (Host header, else the URI authority), path and method against the router.
+/// Match host (Host header, else the URI authority), path, method and headers against the router.
 fn find_route(snap: &Snapshot, req: &RequestHeader) -> Option<RouteMatch> {
     let host = req
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri.host());
-    snap.router.find(req.method.as_str(), host, req.uri.path())
+    snap.router.find(&RequestView {
+        method: req.method.as_str(),
+        host,
+        path: req.uri.path(),
+        headers: &req.headers,
+    })
 }
 
 enum BodyRead {
@@ -435,6 +438,38 @@ mod tests {
         );
         assert_eq!(split_host_port("example.com"), ("example.com", None));
         assert_eq!(split_host_port("[::1]:8000"), ("[::1]", Some(8000)));
+    }
+
+    #[test]
+    fn find_route_reads_headers_and_the_route_vector() {
+        let yaml = r#"
+_format_version: "3.0"
+services:
+- name: plain
+  url: http://127.0.0.1:9/a
+  routes: [{paths: [/api], id: 00000000-0000-0000-0000-000000000001}]
+- name: v2
+  url: http://127.0.0.1:9/b
+  routes: [{name: v2-route, paths: [/api], headers: {x-version: [v2]}}]
+"#;
+        let config = gateway_config::load::parse_str(yaml).unwrap();
+        let snap = crate::snapshot::compile(
+            config,
+            yaml,
+            &gateway_auth::AuthRegistry::new(&prometheus::Registry::new()),
+        )
+        .unwrap();
+        let mut req = RequestHeader::build("GET", b"/api/x", None).unwrap();
+        let m = find_route(&snap, &req).unwrap();
+        let route = &snap.routes[m.route];
+        assert_eq!((m.service, route.service), (0, 0));
+        assert_eq!(route.label, "00000000-0000-0000-0000-000000000001");
+        req.insert_header("X-Version", "V2").unwrap();
+        let m = find_route(&snap, &req).unwrap();
+        let route = &snap.routes[m.route];
+        assert_eq!((m.service, route.service), (1, 1));
+        assert_eq!(route.label, "v2-route");
+        assert!(route.auth.is_none());
     }
 
     #[test]

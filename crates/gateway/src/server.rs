@@ -94,7 +94,9 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let registry = match crate::cluster::registry(&settings) {
+    // One Prometheus registry for the process, handed to everything that counts (`/metrics` renders it).
+    let prometheus = prometheus::Registry::new();
+    let registry = match crate::cluster::registry(&settings, &prometheus) {
         Ok(r) => r.with_http_clients(tls.idp_clients),
         Err(msg) => {
             eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
@@ -108,13 +110,22 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::metrics::get().config_loaded_at.set(unix_now());
+    let metrics = match crate::metrics::Metrics::new(&prometheus) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("cannot register the gateway metrics: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    metrics.config_loaded_at.set(unix_now());
     let state = Arc::new(AppState::new(
         args.config.clone(),
         file,
         initial,
         registry,
         overrides,
+        prometheus,
+        metrics,
     ));
 
     let conf = server_conf(&settings, &args);

@@ -1,4 +1,4 @@
-//! A compiled, immutable view of one config: router, upstream peers, per-route auth plugins.
+//! A compiled, immutable view of one config: router, upstream peers, per-route data (auth plugin, label).
 
 use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::load::Timings;
@@ -65,6 +65,16 @@ pub struct UpstreamService {
     pub metrics: crate::metrics::ServiceMetrics,
 }
 
+/// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
+pub struct RouteRuntime {
+    /// Index into `Snapshot::services`.
+    pub service: usize,
+    /// The route's name, else its id: `route=` in the access log.
+    pub label: String,
+    /// The openid-connect plugin that applies to the route, if any.
+    pub auth: Option<Arc<Authenticator>>,
+}
+
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
 pub struct Snapshot {
     /// The config this snapshot was compiled from.
@@ -73,8 +83,8 @@ pub struct Snapshot {
     pub router: Router,
     /// Upstreams, indexed like `config.services`.
     pub services: Vec<UpstreamService>,
-    /// The openid-connect plugin that applies to each route, if any.
-    pub auth: HashMap<Uuid, Arc<Authenticator>>,
+    /// Per-route data, indexed like `Config::routes_with_services()` (see `RouteMatch::route`).
+    pub routes: Vec<RouteRuntime>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -115,13 +125,22 @@ pub fn compile_timed(
         services.push(upstream_service(svc, addr));
     }
     timings.mark("upstreams");
-    let mut auth = HashMap::new();
+    let mut routes = Vec::new();
     // Plugin configs were parsed and keyed once by the loader; the registry is keyed on that key.
     let plugin_index = PluginIndex::new(&config);
     for entry in config.routes_with_services() {
-        if entry.service.is_none() {
-            continue;
-        }
+        let route = entry.route;
+        let Some(service) = entry.service else {
+            // `Router::compile` refused this already; never skip an entry, indexes must not shift.
+            let at = format!("{}.service", entry.position.path());
+            let error = gateway_config::error::ConfigError::at(at, "no such service");
+            return Err(gateway_config::error::ConfigErrors::single(error).into());
+        };
+        let mut runtime = RouteRuntime {
+            service,
+            label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
+            auth: None,
+        };
         for plugin in plugin_index.plugins_for(&entry) {
             let Some(typed) = plugin.typed.as_ref() else {
                 return Err(CompileError::Untyped {
@@ -131,10 +150,11 @@ pub fn compile_timed(
             };
             match &typed.config {
                 PluginConfig::OpenidConnect(oidc) => {
-                    auth.insert(entry.route.id, registry.get(typed.key, oidc));
+                    runtime.auth = Some(registry.get(typed.key, oidc));
                 }
             }
         }
+        routes.push(runtime);
     }
     timings.mark("plugins");
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
@@ -143,17 +163,24 @@ pub fn compile_timed(
         config: Arc::new(config),
         router,
         services,
-        auth,
+        routes,
         hash,
         loaded_at: SystemTime::now(),
     })
+}
+
+impl Snapshot {
+    /// Every route's authenticator (one entry per route using one), for `AuthRegistry::retain`.
+    pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
+        self.routes.iter().filter_map(|r| r.auth.clone()).collect()
+    }
 }
 
 /// `gateway validate --timings`: the reload path (read, parse, validate, compile a snapshot, drop it) run twice
 /// with one registry, as at start and then on a SIGHUP; the second run's phases are returned, with the first
 /// run's total. Compiling resolves upstream hosts and builds IdP clients but sends nothing. `Err`: error text.
 pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
-    let registry = AuthRegistry::new(prometheus::default_registry());
+    let registry = AuthRegistry::new(&prometheus::Registry::new());
     let mut first = Duration::ZERO;
     for run in 0..2 {
         let mut timings = Timings::with_cpu_clock(Some(thread_cpu_time));

@@ -1,6 +1,7 @@
 //! Process-wide state shared by the proxy, the Admin API and the reload service.
 
 use crate::control::FileState;
+use crate::metrics::Metrics;
 use crate::server::Overrides;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
@@ -23,16 +24,22 @@ pub struct AppState {
     pub started_with: gateway_config::model::Settings,
     /// Command-line and environment settings, applied over the file on every load.
     pub overrides: Overrides,
+    /// The gateway's metrics, registered on `prometheus`.
+    pub metrics: Arc<Metrics>,
+    /// The process's Prometheus registry, rendered by `/metrics`.
+    pub prometheus: prometheus::Registry,
 }
 
 impl AppState {
-    /// The state for a freshly started process.
+    /// The state for a freshly started process; `metrics` are registered on `prometheus`.
     pub fn new(
         config_path: PathBuf,
         file: FileState,
         initial: Snapshot,
         registry: AuthRegistry,
         overrides: Overrides,
+        prometheus: prometheus::Registry,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let started_with = initial.config.gateway.clone();
         Self {
@@ -42,6 +49,8 @@ impl AppState {
             file: tokio::sync::Mutex::new(file),
             started_with,
             overrides,
+            metrics,
+            prometheus,
         }
     }
 
@@ -49,7 +58,7 @@ impl AppState {
     /// the authenticators no snapshot uses any more.
     pub fn activate(&self, snap: Arc<Snapshot>) {
         self.snapshot.store(snap.clone());
-        let live: Vec<_> = snap.auth.values().cloned().collect();
+        let live = snap.authenticators();
         self.registry.retain(&live);
     }
 }

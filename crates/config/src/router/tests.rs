@@ -3,17 +3,87 @@
 use super::*;
 use crate::load::parse_str;
 use crate::model::{Route, Service};
+use http::HeaderValue;
+use uuid::Uuid;
 
-fn router(yaml: &str) -> (Config, Router) {
+/// A compiled router with the names of its config's routes (indexed like [`RouteMatch::route`]).
+struct Table {
+    router: Router,
+    names: Vec<Option<String>>,
+    ids: Vec<Uuid>,
+}
+
+impl Table {
+    fn new(config: &Config) -> Table {
+        Table {
+            router: Router::compile(config).unwrap(),
+            names: config
+                .routes_with_services()
+                .map(|e| e.route.name.clone())
+                .collect(),
+            ids: config.routes_with_services().map(|e| e.route.id).collect(),
+        }
+    }
+
+    /// [`Router::find`] for a request without headers.
+    fn find(&self, method: &str, host: Option<&str>, path: &str) -> Option<RouteMatch> {
+        self.find_with(method, host, path, &[])
+    }
+
+    /// [`Router::find`] for a request with `headers` (repeated names become repeated headers).
+    fn find_with(
+        &self,
+        method: &str,
+        host: Option<&str>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Option<RouteMatch> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        self.router.find(&RequestView {
+            method,
+            host,
+            path,
+            headers: &map,
+        })
+    }
+
+    /// The name of the matched route.
+    fn name(&self, m: &RouteMatch) -> Option<&str> {
+        self.names[m.route].as_deref()
+    }
+
+    fn len(&self) -> usize {
+        self.router.len()
+    }
+}
+
+fn router(yaml: &str) -> (Config, Table) {
     let config = parse_str(&format!("_format_version: \"3.0\"\n{yaml}")).unwrap();
-    let router = Router::compile(&config).unwrap();
-    (config, router)
+    let table = Table::new(&config);
+    (config, table)
 }
 
 /// Name of the route matched for (method, host, path).
-fn hit(r: &Router, method: &str, host: Option<&str>, path: &str) -> Option<String> {
-    r.find(method, host, path)
-        .map(|m| m.route_name.unwrap_or_default())
+fn hit(r: &Table, method: &str, host: Option<&str>, path: &str) -> Option<String> {
+    hit_with(r, method, host, path, &[])
+}
+
+/// Name of the route matched for (method, host, path, headers).
+fn hit_with(
+    r: &Table,
+    method: &str,
+    host: Option<&str>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<String> {
+    r.find_with(method, host, path, headers)
+        .map(|m| r.name(&m).unwrap_or_default().to_string())
 }
 
 #[test]
@@ -181,7 +251,7 @@ services:
 }
 
 #[test]
-fn headers_need_find_with_headers() {
+fn headers_through_find() {
     let (_, r) = router(
         r#"
 services:
@@ -192,16 +262,128 @@ services:
 "#,
     );
     assert_eq!(hit(&r, "GET", None, "/").as_deref(), Some("plain"));
-    let has = |name: &str, value: &str| name == "x-version" && value == "v3";
-    let m = r.find_with_headers("GET", None, "/", &has).unwrap();
-    assert_eq!(m.route_name.as_deref(), Some("v2"));
-    let other = |_: &str, _: &str| false;
+    let m = r
+        .find_with("GET", None, "/", &[("x-version", "v3")])
+        .unwrap();
+    assert_eq!(r.name(&m), Some("v2"));
     assert_eq!(
-        r.find_with_headers("GET", None, "/", &other)
-            .unwrap()
-            .route_name
-            .as_deref(),
+        hit_with(&r, "GET", None, "/", &[("x-other", "v3")]).as_deref(),
         Some("plain")
+    );
+}
+
+#[test]
+fn header_names_and_values_ignore_case() {
+    let (_, r) = router(
+        r#"
+services:
+- host: up
+  routes:
+  - {name: v2, paths: [/api], headers: {X-Version: [v2, Beta]}}
+"#,
+    );
+    for (name, value) in [
+        ("x-version", "v2"),
+        ("X-VERSION", "V2"),
+        ("X-Version", "beta"),
+        ("x-version", "BETA"),
+    ] {
+        assert_eq!(
+            hit_with(&r, "GET", None, "/api/x", &[(name, value)]).as_deref(),
+            Some("v2"),
+            "{name}: {value}"
+        );
+    }
+    // Whole values only: no prefix, no comma-separated list element, no missing header.
+    for headers in [
+        &[("x-version", "v")][..],
+        &[("x-version", "v1, v2")],
+        &[("x-version", "v2x")],
+        &[("x-versions", "v2")],
+        &[],
+    ] {
+        assert_eq!(
+            hit_with(&r, "GET", None, "/api/x", headers),
+            None,
+            "{headers:?}"
+        );
+    }
+}
+
+#[test]
+fn every_header_is_required_and_any_repeated_value_matches() {
+    let (_, r) = router(
+        r#"
+services:
+- host: up
+  routes:
+  - {name: two, headers: {x-version: [v2], x-tenant: [acme, globex]}}
+"#,
+    );
+    let both = [("x-version", "v2"), ("x-tenant", "globex")];
+    assert_eq!(
+        hit_with(&r, "GET", None, "/p", &both).as_deref(),
+        Some("two")
+    );
+    assert_eq!(hit_with(&r, "GET", None, "/p", &both[..1]), None);
+    assert_eq!(hit_with(&r, "GET", None, "/p", &both[1..]), None);
+    let repeated = [
+        ("x-version", "v1"),
+        ("X-Version", "V2"),
+        ("x-tenant", "acme"),
+    ];
+    assert_eq!(
+        hit_with(&r, "GET", None, "/p", &repeated).as_deref(),
+        Some("two")
+    );
+    let m = r.find_with("GET", None, "/p/q", &both).unwrap();
+    assert_eq!(
+        m.matched_prefix, 0,
+        "a route without paths matches no prefix"
+    );
+}
+
+#[test]
+fn header_priorities() {
+    let (_, r) = router(
+        r#"
+services:
+- host: up
+  routes:
+  - {name: path, paths: [/api/long/path]}
+  - {name: one-header, paths: [/api], headers: {x-a: ["1"]}}
+  - {name: two-headers, paths: [/api], headers: {x-a: ["1"], x-b: ["2"]}}
+  - {name: header-only, headers: {x-c: ["3"]}}
+  - {name: host-only, hosts: [h.test]}
+  - {name: host-and-header, hosts: [h.test], headers: {x-c: ["3"]}}
+"#,
+    );
+    // More matcher kinds beat a longer path.
+    assert_eq!(
+        hit_with(&r, "GET", None, "/api/long/path", &[("x-a", "1")]).as_deref(),
+        Some("one-header")
+    );
+    // Same kinds: more headers win.
+    assert_eq!(
+        hit_with(&r, "GET", None, "/api", &[("x-a", "1"), ("x-b", "2")]).as_deref(),
+        Some("two-headers")
+    );
+    // One kind each: headers (4) rank above paths (2), hosts (8) above headers.
+    assert_eq!(
+        hit_with(&r, "GET", None, "/api/long/path", &[("x-c", "3")]).as_deref(),
+        Some("header-only")
+    );
+    assert_eq!(
+        hit_with(&r, "GET", Some("h.test"), "/", &[("x-d", "3")]).as_deref(),
+        Some("host-only")
+    );
+    assert_eq!(
+        hit_with(&r, "GET", Some("h.test"), "/", &[("x-c", "3")]).as_deref(),
+        Some("host-and-header")
+    );
+    assert_eq!(
+        hit(&r, "GET", None, "/api/long/path").as_deref(),
+        Some("path")
     );
 }
 
@@ -234,7 +416,7 @@ services:
     );
     let m = r.find("GET", None, "/keep/me").unwrap();
     assert_eq!(
-        (m.route_name.as_deref(), m.strip_path, m.preserve_host),
+        (r.name(&m), m.strip_path, m.preserve_host),
         (Some("keep"), false, true)
     );
     assert_eq!(
@@ -270,7 +452,8 @@ routes:
     assert_eq!(hit(&r, "GET", None, "/off"), None);
     assert_eq!(hit(&r, "GET", None, "/same").as_deref(), Some("first"));
     let m = r.find("GET", None, "/top/x").unwrap();
-    assert_eq!((m.service, m.route_id), (1, c.routes[0].id));
+    assert_eq!((m.service, r.ids[m.route]), (1, c.routes[0].id));
+    assert_eq!(m.route, 3, "routes of disabled services count in the index");
 }
 
 #[test]
@@ -321,7 +504,7 @@ fn ten_thousand_routes() {
         config.services.push(service);
     }
     crate::validate::validate(&config).unwrap();
-    let router = Router::compile(&config).unwrap();
+    let router = Table::new(&config);
     assert_eq!(router.len(), 10_000);
     for s in 0..1000usize {
         let host = if s % 10 == 5 {
@@ -334,7 +517,7 @@ fn ten_thousand_routes() {
             let path = format!("/svc{s}/r{j}/items/42");
             let m = router.find(method, Some(&host), &path).unwrap();
             assert_eq!(m.service, s, "{host} {path}");
-            assert_eq!(m.route_name.as_deref(), Some(format!("r{s}-{j}").as_str()));
+            assert_eq!(router.name(&m), Some(format!("r{s}-{j}").as_str()));
             assert_eq!(m.matched_prefix, format!("/svc{s}/r{j}").len());
         }
         // Wrong method for the POST-only route; hostless-only services still match without a host.
@@ -358,5 +541,22 @@ fn ten_thousand_routes() {
             .find("GET", Some("h0.example.com"), "/svc1/r0")
             .map(|m| m.service),
         Some(1)
+    );
+}
+
+#[test]
+fn compile_refuses_header_names_that_are_not_tokens() {
+    let mut route = Route::new(Uuid::from_u128(1));
+    route.headers.insert("x y".into(), vec!["a".into()]);
+    let mut service = Service::new(Uuid::from_u128(2), "up");
+    service.routes.push(route);
+    let config = Config {
+        services: vec![service],
+        ..Config::default()
+    };
+    let err = Router::compile(&config).unwrap_err();
+    assert_eq!(
+        err.lines(),
+        vec!["services[0].routes[0].headers.x y: invalid header name \"x y\""]
     );
 }

@@ -56,16 +56,14 @@ pub fn upstream_path(service_path: Option<&str>, request_path: &str, m: &RouteMa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     fn m(prefix: &str, strip_path: bool) -> RouteMatch {
         RouteMatch {
+            route: 0,
             service: 0,
-            route_id: Uuid::nil(),
-            route_name: None,
+            matched_prefix: prefix.len(),
             strip_path,
             preserve_host: false,
-            matched_prefix: prefix.len(),
         }
     }
 

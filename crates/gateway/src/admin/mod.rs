@@ -80,11 +80,11 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(),
+        crate::metrics::render(&state.prometheus),
     )
         .into_response()
 }

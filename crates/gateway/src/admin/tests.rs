@@ -68,8 +68,10 @@ impl Fixture {
         std::fs::write(&path, text).unwrap();
         let config = gateway_config::load::parse_str(text).unwrap();
         let config_as_written = config.clone();
-        let registry = AuthRegistry::new(prometheus::default_registry());
+        let prometheus = prometheus::Registry::new();
+        let registry = AuthRegistry::new(&prometheus);
         let snap = snapshot::compile(config, text, &registry).unwrap();
+        let metrics = Arc::new(crate::metrics::Metrics::new(&prometheus).unwrap());
         let file = crate::control::FileState::of(text, &config_as_written);
         let state = Arc::new(AppState::new(
             path,
@@ -77,6 +79,8 @@ impl Fixture {
             snap,
             registry,
             Overrides::default(),
+            prometheus,
+            metrics,
         ));
         Fixture { dir, state }
     }
