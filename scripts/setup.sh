@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need; idempotent, and quick when everything is already there.
 #   - Debian packages: cmake (pingora-core builds zlib-ng), glewlwyd (the IdP), sqlite3, openssl, curl, jq,
-#     pkg-config, libssl-dev;
+#     pkg-config, libssl-dev, redis-server, dnsmasq-base (the real DNS server of the DNS tests);
 #   - a Python venv at .venv with the pinned httpbin, gunicorn and httpie of scripts/requirements.txt;
 #   - cargo-nextest.
 # `apt-get update` runs only when a package is missing; pip runs only when requirements.txt changed.
@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server "$@")
+APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base "$@")
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/scripts/requirements.txt"
 PYTHON="${PYTHON:-python3}"
