@@ -107,7 +107,7 @@ mod tests {
     use crate::errors::Endpoint;
     use crate::fake_idp::{FakeIdp, Recorded, Reply};
     use crate::metrics::{IdpResult, Outcome};
-    use crate::{Denial, Upstream};
+    use crate::test_support::{allowed, denial};
     use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
     use http::{HeaderMap, HeaderValue};
     use serde_json::json;
@@ -190,20 +190,6 @@ mod tests {
 
     fn bearer(t: &str) -> HeaderMap {
         headers(&[("authorization", &format!("Bearer {t}"))])
-    }
-
-    fn denial(d: Decision) -> Denial {
-        match d {
-            Decision::Deny(d) => d,
-            Decision::Allow(u) => panic!("expected a denial, got {u:?}"),
-        }
-    }
-
-    fn allowed(d: Decision) -> Upstream {
-        match d {
-            Decision::Allow(u) => u,
-            Decision::Deny(d) => panic!("expected allow, got {} {:?}", d.status, d.body),
-        }
     }
 
     fn assert_401(d: Decision) {

@@ -170,6 +170,7 @@ mod tests {
     use super::*;
     use crate::errors::{DiscoveryError, Endpoint, IdpError};
     use crate::extract::Source;
+    use crate::test_support::{allowed, denial};
     use crate::Denial;
     use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
     use http::HeaderValue;
@@ -225,20 +226,6 @@ mod tests {
 
     fn on_failure(policy: &Policy, f: Failure) -> Denial {
         denial(decide(&headers("t"), &bearer("t"), Err(f), NOW, policy).decision)
-    }
-
-    fn denial(d: Decision) -> Denial {
-        match d {
-            Decision::Deny(d) => d,
-            Decision::Allow(u) => panic!("expected a denial, got {u:?}"),
-        }
-    }
-
-    fn allowed(d: Decision) -> Upstream {
-        match d {
-            Decision::Allow(u) => u,
-            Decision::Deny(d) => panic!("expected allow, got {} {:?}", d.status, d.body),
-        }
     }
 
     fn www(d: &Denial) -> Option<&HeaderValue> {

@@ -25,6 +25,8 @@ pub mod introspect;
 pub mod metrics;
 pub mod registry;
 pub mod resurrect;
+#[cfg(test)]
+mod test_support;
 pub mod upstream;
 
 use bytes::Bytes;
