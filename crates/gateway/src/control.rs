@@ -107,7 +107,7 @@ pub async fn apply<T: Send + 'static>(
     let st = Arc::clone(state);
     let current = file.clone();
     let result = tokio::task::spawn_blocking(move || match change {
-        Change::Reload => reload(&st).map(|(next, hash)| (next, None, Some(hash))),
+        Change::Reload => reload(&st).map(|(next, hash)| (Some(next), None, Some(hash))),
         Change::Edit(kind, edit) => write(&st, &current, kind, edit),
     })
     .await
@@ -158,7 +158,7 @@ pub async fn apply<T: Send + 'static>(
 type Outcome<T> = (Option<FileState>, Option<T>, Option<String>);
 
 /// Re-read the file, apply the overrides, compile and swap. Returns the new file state and snapshot hash.
-fn reload(state: &AppState) -> Result<(Option<FileState>, String), Refusal> {
+fn reload(state: &AppState) -> Result<(FileState, String), Refusal> {
     let Loaded { mut config, source } = read(&state.config_path).map_err(Refusal::Invalid)?;
     let next_file = FileState::of(&source, &config);
     state.overrides.apply(&mut config);
@@ -168,7 +168,7 @@ fn reload(state: &AppState) -> Result<(Option<FileState>, String), Refusal> {
     warn_restart_settings(&state.started_with, &settings);
     let hash = snap.hash.clone();
     state.activate(Arc::new(snap));
-    Ok((Some(next_file), hash))
+    Ok((next_file, hash))
 }
 
 /// Edit, compile, write the file, swap: in that order, stopping at the first error.
