@@ -2,6 +2,7 @@
 
 mod access_log;
 mod admin;
+mod balancer;
 mod cli;
 mod cluster;
 mod control;

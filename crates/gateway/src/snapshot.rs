@@ -1,5 +1,6 @@
 //! A compiled, immutable view of one config: router, upstream peers, per-route data (auth plugin, label).
 
+use crate::balancer::{Balancers, UpstreamBalancer};
 use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::load::Timings;
 use gateway_config::lookup::PluginIndex;
@@ -18,6 +19,9 @@ pub enum CompileError {
     /// The config itself is invalid (routes, plugin configs).
     #[error("{0}")]
     Config(#[from] gateway_config::error::ConfigErrors),
+    /// An upstream uses something not built yet.
+    #[error("{0}")]
+    Unsupported(String),
     /// A plugin reached the compiler without the typed config the loader attaches (a config built in code
     /// and not loaded): a bug, never a user's error.
     #[error("plugin {name:?} ({plugin}) has no parsed config: load configs through gateway_config::load")]
@@ -63,6 +67,8 @@ pub struct UpstreamService {
     pub retries: u32,
     /// This service's request counters and latency histogram.
     pub metrics: crate::metrics::ServiceMetrics,
+    /// The balancer when `host` names an upstream (then `addr` is unused).
+    pub balancer: Option<Arc<UpstreamBalancer>>,
 }
 
 /// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
@@ -91,13 +97,24 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
 }
 
-/// Compile `config` (from `source`, the text it was read from) into a snapshot.
+/// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
+/// (tests, `validate`).
 pub fn compile(
     config: Config,
     source: &str,
     registry: &AuthRegistry,
 ) -> Result<Snapshot, CompileError> {
-    compile_timed(config, source, registry, &mut Timings::default())
+    compile_in(config, source, registry, &Balancers::detached())
+}
+
+/// [`compile`] with the process's balancers: unchanged upstreams keep their balancer and health.
+pub fn compile_in(
+    config: Config,
+    source: &str,
+    registry: &AuthRegistry,
+    balancers: &Balancers,
+) -> Result<Snapshot, CompileError> {
+    compile_timed(config, source, registry, balancers, &mut Timings::default())
 }
 
 /// [`compile`], recording the phases `router`, `upstreams`, `plugins` and `hash` in `timings`.
@@ -105,6 +122,7 @@ pub fn compile_timed(
     config: Config,
     source: &str,
     registry: &AuthRegistry,
+    balancers: &Balancers,
     timings: &mut Timings,
 ) -> Result<Snapshot, CompileError> {
     let router = Router::compile(&config)?;
@@ -174,6 +192,14 @@ impl Snapshot {
     pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
         self.routes.iter().filter_map(|r| r.auth.clone()).collect()
     }
+
+    /// Every service's balancer, for `Balancers::retain`.
+    pub fn balancers(&self) -> Vec<Arc<UpstreamBalancer>> {
+        self.services
+            .iter()
+            .filter_map(|s| s.balancer.clone())
+            .collect()
+    }
 }
 
 /// `gateway validate --timings`: the reload path (read, parse, validate, compile a snapshot, drop it) run twice
@@ -181,6 +207,7 @@ impl Snapshot {
 /// run's total. Compiling resolves upstream hosts and builds IdP clients but sends nothing. `Err`: error text.
 pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
     let registry = AuthRegistry::new(&prometheus::Registry::new());
+    let balancers = Balancers::detached();
     let mut first = Duration::ZERO;
     for run in 0..2 {
         let mut timings = Timings::with_cpu_clock(Some(thread_cpu_time));
@@ -190,7 +217,7 @@ pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, 
             timings.mark("read");
             let config = gateway_config::load::parse_str_timed(&source, &mut timings)
                 .map_err(|e| e.to_string())?;
-            let snap = compile_timed(config, &source, &registry, &mut timings)
+            let snap = compile_timed(config, &source, &registry, &balancers, &mut timings)
                 .map_err(|e| e.to_string())?;
             drop(snap);
             timings.mark("drop");
@@ -254,5 +281,6 @@ fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> U
         write_timeout: Duration::from_millis(svc.write_timeout),
         retries: svc.retries,
         metrics: crate::metrics::ServiceMetrics::default(),
+        balancer: None,
     }
 }

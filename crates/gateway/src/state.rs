@@ -1,5 +1,6 @@
 //! Process-wide state shared by the proxy, the Admin API and the reload service.
 
+use crate::balancer::Balancers;
 use crate::control::FileState;
 use crate::metrics::Metrics;
 use crate::server::Overrides;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The process's Prometheus registry, rendered by `/metrics`.
     pub prometheus: prometheus::Registry,
+    /// Upstream balancers and their health, reused across reloads for unchanged upstreams.
+    pub balancers: Arc<Balancers>,
 }
 
 impl AppState {
@@ -51,7 +54,14 @@ impl AppState {
             overrides,
             metrics,
             prometheus,
+            balancers: Arc::new(Balancers::detached()),
         }
+    }
+
+    /// The state with `balancers` (the ones `initial` was compiled with) instead of a detached set.
+    pub fn with_balancers(mut self, balancers: Arc<Balancers>) -> Self {
+        self.balancers = balancers;
+        self
     }
 
     /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by [`crate::control`], then drop
@@ -60,5 +70,6 @@ impl AppState {
         self.snapshot.store(snap.clone());
         let live = snap.authenticators();
         self.registry.retain(&live);
+        self.balancers.retain(&snap.balancers());
     }
 }
