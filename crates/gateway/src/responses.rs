@@ -16,6 +16,8 @@ pub const TIMEOUT: &str = r#"{"message":"The upstream server is timing out"}"#;
 pub const UNEXPECTED: &str = r#"{"message":"An unexpected error occurred"}"#;
 /// Body for a request whose body is too large to look a token up in.
 pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
+/// Kong's body when a balanced upstream has no target to send to.
+pub const NO_PEER: &str = r#"{"message":"failure to get a peer from the ring-balancer"}"#;
 /// Body for a malformed request.
 pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
 

@@ -381,6 +381,29 @@ impl UpstreamBalancer {
         }
     }
 
+    /// The Host header and SNI for target `target`: `host_header` or the target's host, with the port
+    /// unless it is the scheme's default (Kong's `set_host_header`).
+    pub fn host_for(&self, target: usize, tls: bool) -> (String, String) {
+        let Some(t) = self.targets.get(target) else {
+            return (String::new(), String::new());
+        };
+        let name = self
+            .upstream
+            .host_header
+            .clone()
+            .unwrap_or_else(|| match t.ip {
+                Some(IpAddr::V6(_)) => format!("[{}]", t.host),
+                _ => t.host.clone(),
+            });
+        let default = if tls { 443 } else { 80 };
+        let header = if t.port == default {
+            name.clone()
+        } else {
+            format!("{name}:{}", t.port)
+        };
+        (header, name)
+    }
+
     /// Set a target's addresses (or one of them) healthy or unhealthy by hand. `Err`: Kong's 400 message.
     pub fn set_health(
         &self,
