@@ -152,10 +152,8 @@ fn build_target(
     let text = match rt.target {
         // An invalid target is kept as written; the checks report it.
         Some(t) => normalize_target(&t).unwrap_or(t),
-        None => {
-            errors.push(format!("{path}.target"), REQUIRED);
-            String::new()
-        }
+        // Reported by the checks (`required field missing`).
+        None => String::new(),
     };
     let id =
         parse_id(rt.id.as_deref(), path, errors).unwrap_or_else(|| ids::target_id(upstream, &text));
