@@ -1,5 +1,5 @@
 //! The Admin API's routes: Kong's `services`, `routes` and `plugins` collections and entities, top-level
-//! and nested under their service or route.
+//! and nested under their service or route; `upstreams` and their `targets`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +50,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/plugins", collection(Kind::Plugin))
         .route("/plugins/enabled", get(enabled_plugins))
         .route("/plugins/{key}", item(Kind::Plugin))
+        .route("/upstreams", collection(Kind::Upstream))
+        .route("/upstreams/{key}", item(Kind::Upstream))
+        .route(
+            "/upstreams/{key}/targets",
+            nested_collection(Kind::Target, Parent::upstream),
+        )
+        .route(
+            "/upstreams/{key}/targets/{child}",
+            nested_item(Kind::Target, Parent::upstream),
+        )
 }
 
 async fn enabled_plugins() -> Json<Value> {

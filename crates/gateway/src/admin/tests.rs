@@ -482,3 +482,5 @@ async fn admin_token() {
     assert_eq!(s, StatusCode::OK);
     assert!(f.file().contains("admin_token: s3cret"));
 }
+
+mod upstreams;
