@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod cluster;
 mod control;
+mod dns;
 mod lifecycle;
 mod metrics;
 mod proxy;

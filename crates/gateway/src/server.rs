@@ -118,6 +118,15 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         }
     };
     metrics.config_loaded_at.set(unix_now());
+    // The resolver lives as long as the process (reloads keep its cache); it opens no socket before the first
+    // request, so creating it before Pingora daemonises is safe.
+    let dns = match crate::dns::Resolver::new(&(&settings).into(), &prometheus) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
     let state = Arc::new(AppState::new(
         args.config.clone(),
         file,
@@ -126,6 +135,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         overrides,
         prometheus,
         metrics,
+        dns,
     ));
 
     let conf = server_conf(&settings, &args);

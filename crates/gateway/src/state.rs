@@ -28,10 +28,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The process's Prometheus registry, rendered by `/metrics`.
     pub prometheus: prometheus::Registry,
+    /// Upstream host names to addresses, at request time; its cache outlives every snapshot (reloads keep it).
+    pub dns: crate::dns::Resolver,
 }
 
 impl AppState {
-    /// The state for a freshly started process; `metrics` are registered on `prometheus`.
+    /// The state for a freshly started process; `metrics` (and the resolver's) are registered on `prometheus`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config_path: PathBuf,
         file: FileState,
@@ -40,6 +43,7 @@ impl AppState {
         overrides: Overrides,
         prometheus: prometheus::Registry,
         metrics: Arc<Metrics>,
+        dns: crate::dns::Resolver,
     ) -> Self {
         let started_with = initial.config.gateway.clone();
         Self {
@@ -51,6 +55,7 @@ impl AppState {
             overrides,
             metrics,
             prometheus,
+            dns,
         }
     }
 
