@@ -6,6 +6,7 @@ mod balancer;
 mod cli;
 mod cluster;
 mod control;
+mod dns;
 mod lifecycle;
 mod metrics;
 mod proxy;

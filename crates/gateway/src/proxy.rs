@@ -2,8 +2,9 @@
 
 use crate::access_log::{self, AccessEntry};
 use crate::balancer::{self, Outcome, Pick, UpstreamBalancer};
+use crate::dns::{Addresses, DnsError, Resolver};
 use crate::responses;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,6 +39,10 @@ pub struct Ctx {
     auth: &'static str,
     /// Connection attempts made so far.
     tries: u32,
+    /// The upstream's addresses, resolved on the first try; each retry takes the next one.
+    addrs: Option<Addresses>,
+    /// Why the upstream's name did not resolve (answered by `fail_to_proxy`).
+    dns_error: Option<DnsError>,
     /// When the request started.
     start: Instant,
     /// The balancer's side of the request, when the service's host names an upstream.
@@ -72,6 +77,8 @@ impl ProxyHttp for Gateway {
             upstream: None,
             auth: "none",
             tries: 0,
+            addrs: None,
+            dns_error: None,
             start: Instant::now(),
             balanced: None,
         }
@@ -130,7 +137,8 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// The matched service's upstream: a balanced target, or the address resolved when the config was compiled.
+    /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
+    /// one address per try.
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         ctx.tries += 1;
         let Some(m) = ctx.matched.as_ref() else {
@@ -146,7 +154,22 @@ impl ProxyHttp for Gateway {
                 let (addr, sni) = self.pick(session, ctx, b, svc.tls).await?;
                 HttpPeer::new(addr, svc.tls, sni)
             }
-            None => HttpPeer::new(svc.addr, svc.tls, svc.host.clone()),
+            None => {
+                let addrs = match ctx.addrs.take() {
+                    Some(addrs) => addrs,
+                    None => match service_addrs(&self.state.dns, svc).await {
+                        Ok(addrs) => addrs,
+                        Err(e) => {
+                            let why = format!("resolving upstream host {:?}: {e}", svc.host);
+                            ctx.dns_error = Some(e);
+                            return Error::e_explain(ErrorType::Custom(DNS_FAILED), why);
+                        }
+                    },
+                };
+                let addr = addrs.pick(ctx.tries.saturating_sub(1) as usize);
+                ctx.addrs = Some(addrs);
+                HttpPeer::new(addr, svc.tls, svc.host.clone())
+            }
         };
         peer.options.connection_timeout = Some(svc.connect_timeout);
         peer.options.read_timeout = Some(svc.read_timeout);
@@ -278,13 +301,19 @@ impl ProxyHttp for Gateway {
     }
 
     /// Kong-style JSON for upstream failures: 502 refused/broken, 504 timeouts.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
-        let (code, body) = error_response(e);
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (code, body) = match ctx.dns_error.take() {
+            Some(dns) => responses::dns_failure(upstream_host(ctx), &dns),
+            None => {
+                let (code, body) = error_response(e);
+                (code, Bytes::from_static(body.as_bytes()))
+            }
+        };
         // The connection is not reused (below): say so with `Connection: close`, as Pingora's own
         // error responses do, or a keep-alive client may send its next request into a closed socket.
         session.set_keepalive(None);
         if code > 0 {
-            if let Err(err) = responses::send_json(session, code, body).await {
+            if let Err(err) = responses::send(session, code, &[], body).await {
                 log::debug!("could not send error response: {err}");
             }
         }
@@ -430,6 +459,24 @@ fn retries(ctx: &Ctx) -> u32 {
         .as_ref()
         .and_then(|m| ctx.snap.services.get(m.service))
         .map_or(0, |s| s.retries)
+}
+
+/// Error type of a request whose upstream host did not resolve.
+const DNS_FAILED: &str = "DNSResolutionFailed";
+
+/// The service's addresses: its IP literal, else its host name through the process's resolver.
+async fn service_addrs(dns: &Resolver, svc: &UpstreamService) -> Result<Addresses, DnsError> {
+    match &svc.literal {
+        Some(addrs) => Ok(addrs.clone()),
+        None => dns.resolve(&svc.host, svc.port).await,
+    }
+}
+
+/// The matched service's host (for error messages).
+fn upstream_host(ctx: &Ctx) -> &str {
+    ctx.matched
+        .and_then(|m| ctx.snap.services.get(m.service))
+        .map_or("", |svc| svc.host.as_str())
 }
 
 /// Match host (Host header, else the URI authority), path, method and headers against the router.

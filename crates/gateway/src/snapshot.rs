@@ -1,4 +1,5 @@
-//! A compiled, immutable view of one config: router, upstream peers, per-route data (auth plugin, label).
+//! A compiled, immutable view of one config: router, upstream services (host names, never addresses: they are
+//! resolved at request time by [`crate::dns::Resolver`]), per-route data (auth plugin, label).
 
 use crate::balancer::{Balancers, UpstreamBalancer};
 use gateway_auth::{AuthRegistry, Authenticator};
@@ -7,8 +8,6 @@ use gateway_config::lookup::PluginIndex;
 use gateway_config::model::{Config, Protocol};
 use gateway_config::plugins::PluginConfig;
 use gateway_config::router::Router;
-use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -31,24 +30,16 @@ pub enum CompileError {
         /// The plugin's name.
         name: String,
     },
-    /// A service host cannot be resolved.
-    #[error("services[{index}].host: cannot resolve {host:?}: {reason}")]
-    Resolve {
-        /// Index of the service in the config.
-        index: usize,
-        /// The host that failed.
-        host: String,
-        /// The resolver's message.
-        reason: String,
-    },
 }
 
-/// How to reach one service's upstream, resolved at compile time.
+/// How to reach one service's upstream. The host name is resolved per request (see `proxy::upstream_peer`).
 pub struct UpstreamService {
     /// Name (or id) for logs and metrics.
     pub label: String,
-    /// The resolved socket address.
-    pub addr: SocketAddr,
+    /// The upstream port (an SRV answer may replace it).
+    pub port: u16,
+    /// The address when `host` is an IP literal (no DNS); `None` for a name.
+    pub literal: Option<crate::dns::Addresses>,
     /// Whether to speak TLS to the upstream.
     pub tls: bool,
     /// The upstream host name (SNI and, when `preserve_host` is false, the Host header).
@@ -127,20 +118,16 @@ pub fn compile_timed(
 ) -> Result<Snapshot, CompileError> {
     let router = Router::compile(&config)?;
     timings.mark("router");
-    let mut services = Vec::with_capacity(config.services.len());
-    // Each distinct (host, port) is resolved once: generated configs repeat a few upstream hosts many times.
-    let mut resolved: HashMap<(&str, u16), Result<SocketAddr, String>> = HashMap::new();
-    for (index, svc) in config.services.iter().enumerate() {
-        let addr = resolved
-            .entry((svc.host.as_str(), svc.port))
-            .or_insert_with(|| resolve(&svc.host, svc.port))
-            .clone()
-            .map_err(|reason| CompileError::Resolve {
-                index,
-                host: svc.host.clone(),
-                reason,
-            })?;
-        services.push(upstream_service(svc, addr));
+    // Host names are kept, never resolved here: a name that does not resolve yet is a valid config.
+    let mut services: Vec<UpstreamService> = config.services.iter().map(upstream_service).collect();
+    // A service whose host names an upstream is balanced over its targets.
+    for (svc, conf) in services.iter_mut().zip(&config.services) {
+        if let Some(i) = config.upstream_named(&conf.host) {
+            let balancer = balancers
+                .get(&config.upstreams[i])
+                .map_err(CompileError::Unsupported)?;
+            svc.balancer = Some(balancer);
+        }
     }
     timings.mark("upstreams");
     let mut routes = Vec::new();
@@ -204,7 +191,7 @@ impl Snapshot {
 
 /// `gateway validate --timings`: the reload path (read, parse, validate, compile a snapshot, drop it) run twice
 /// with one registry, as at start and then on a SIGHUP; the second run's phases are returned, with the first
-/// run's total. Compiling resolves upstream hosts and builds IdP clients but sends nothing. `Err`: error text.
+/// run's total. Compiling builds IdP clients but sends nothing (upstream names are resolved per request). `Err`: error text.
 pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
     let registry = AuthRegistry::new(&prometheus::Registry::new());
     let balancers = Balancers::detached();
@@ -250,18 +237,7 @@ fn thread_cpu_time() -> Duration {
     )
 }
 
-/// The first address of `host:port` (an IP literal is parsed without asking the resolver).
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())
-        .and_then(|mut it| it.next().ok_or_else(|| "no address".to_string()))
-}
-
-fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> UpstreamService {
+fn upstream_service(svc: &gateway_config::model::Service) -> UpstreamService {
     let tls = matches!(svc.protocol, Protocol::Https);
     let default_port = if tls { 443 } else { 80 };
     let host_header = if svc.port == default_port {
@@ -271,7 +247,8 @@ fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> U
     };
     UpstreamService {
         label: svc.name.clone().unwrap_or_else(|| svc.id.to_string()),
-        addr,
+        port: svc.port,
+        literal: crate::dns::Addresses::literal(&svc.host, svc.port),
         tls,
         host: svc.host.clone(),
         host_header,

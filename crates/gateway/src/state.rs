@@ -31,10 +31,13 @@ pub struct AppState {
     pub prometheus: prometheus::Registry,
     /// Upstream balancers and their health, reused across reloads for unchanged upstreams.
     pub balancers: Arc<Balancers>,
+    /// Upstream host names to addresses, at request time; its cache outlives every snapshot (reloads keep it).
+    pub dns: crate::dns::Resolver,
 }
 
 impl AppState {
-    /// The state for a freshly started process; `metrics` are registered on `prometheus`.
+    /// The state for a freshly started process; `metrics` (and the resolver's) are registered on `prometheus`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config_path: PathBuf,
         file: FileState,
@@ -43,6 +46,7 @@ impl AppState {
         overrides: Overrides,
         prometheus: prometheus::Registry,
         metrics: Arc<Metrics>,
+        dns: crate::dns::Resolver,
     ) -> Self {
         let started_with = initial.config.gateway.clone();
         Self {
@@ -55,6 +59,7 @@ impl AppState {
             metrics,
             prometheus,
             balancers: Arc::new(Balancers::detached()),
+            dns,
         }
     }
 

@@ -4,9 +4,9 @@
 //! no snapshot uses its balancer any more.
 
 use super::health::Event;
-use super::model::CheckType;
 use super::{Balancers, UpstreamBalancer};
 use async_trait::async_trait;
+use gateway_config::model::CheckType;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! What a consistent-hashing upstream hashes on, read from a request as Kong's `get_value_to_hash` does:
 //! `hash_on`, and `hash_fallback` when the first gives nothing; no value at all hashes the empty string.
 
-use super::model::{HashOn, Upstream};
+use gateway_config::model::{HashOn, Upstream};
 
 /// One `hash_on` (or `hash_fallback`) with the name it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! failure counters and a failure resets the success counter; reaching a threshold flips the state and
 //! clears the counters. Events that would confirm the current state are not counted.
 
-use super::model::{Healthchecks, PassiveHealthcheck};
+use gateway_config::model::{Healthchecks, PassiveHealthcheck};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;

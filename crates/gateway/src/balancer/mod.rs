@@ -9,11 +9,10 @@
 pub mod checker;
 pub mod hash;
 pub mod health;
-pub mod model;
 pub mod ring;
 
+use gateway_config::model::{self as model, Algorithm, CheckType, Upstream};
 use health::{AddrState, Event, Limits};
-use model::{Algorithm, CheckType, Upstream};
 use ring::{Entry, Ring};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +43,16 @@ impl Resolve for SystemResolver {
         tokio::net::lookup_host((host, port))
             .await
             .map(|it| it.collect())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Resolve for crate::dns::Resolver {
+    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        crate::dns::Resolver::resolve(self, host, port)
+            .await
+            .map(|a| a.all().to_vec())
             .map_err(|e| e.to_string())
     }
 }

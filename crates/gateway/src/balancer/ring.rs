@@ -3,7 +3,7 @@
 //! rebuilt when the address set changes (DNS) and swapped in whole.
 
 use super::health::AddrState;
-use super::model::Algorithm;
+use gateway_config::model::Algorithm;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

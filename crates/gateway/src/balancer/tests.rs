@@ -1,7 +1,7 @@
 //! Unit tests of the balancer registry: reuse across reloads, DNS targets, passive checks, manual health.
 
-use super::model::{Algorithm, HashOn, Healthchecks, Target, Upstream};
 use super::*;
+use gateway_config::model::{Algorithm, HashOn, Healthchecks, Target, Upstream};
 
 pub(crate) fn upstream(name: &str, targets: &[(&str, u32)]) -> Upstream {
     Upstream {
