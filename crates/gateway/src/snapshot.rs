@@ -82,6 +82,8 @@ pub struct Snapshot {
     pub services: Vec<UpstreamService>,
     /// Per-route data, indexed like `Config::routes_with_services()` (see `RouteMatch::route`).
     pub routes: Vec<RouteRuntime>,
+    /// Each upstream's balancer, indexed like `config.upstreams`.
+    pub upstreams: Vec<Arc<UpstreamBalancer>>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -89,7 +91,8 @@ pub struct Snapshot {
 }
 
 /// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
-/// (tests, `validate`).
+/// (unit tests).
+#[cfg(test)]
 pub fn compile(
     config: Config,
     source: &str,
@@ -120,13 +123,18 @@ pub fn compile_timed(
     timings.mark("router");
     // Host names are kept, never resolved here: a name that does not resolve yet is a valid config.
     let mut services: Vec<UpstreamService> = config.services.iter().map(upstream_service).collect();
-    // A service whose host names an upstream is balanced over its targets.
-    for (svc, conf) in services.iter_mut().zip(&config.services) {
-        if let Some(i) = config.upstream_named(&conf.host) {
-            let balancer = balancers
-                .get(&config.upstreams[i])
-                .map_err(CompileError::Unsupported)?;
-            svc.balancer = Some(balancer);
+    // Every upstream gets its balancer (health checks run even before a service names it, as in Kong); a
+    // service whose host names an upstream is balanced over its targets.
+    let upstreams = config
+        .upstreams
+        .iter()
+        .map(|u| balancers.get(u).map_err(CompileError::Unsupported))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !upstreams.is_empty() {
+        for (svc, conf) in services.iter_mut().zip(&config.services) {
+            if let Some(i) = config.upstream_named(&conf.host) {
+                svc.balancer = upstreams.get(i).cloned();
+            }
         }
     }
     timings.mark("upstreams");
@@ -169,6 +177,7 @@ pub fn compile_timed(
         router,
         services,
         routes,
+        upstreams,
         hash,
         loaded_at: SystemTime::now(),
     })
@@ -180,12 +189,9 @@ impl Snapshot {
         self.routes.iter().filter_map(|r| r.auth.clone()).collect()
     }
 
-    /// Every service's balancer, for `Balancers::retain`.
-    pub fn balancers(&self) -> Vec<Arc<UpstreamBalancer>> {
-        self.services
-            .iter()
-            .filter_map(|s| s.balancer.clone())
-            .collect()
+    /// The balancer of the upstream with this id.
+    pub fn balancer(&self, id: Uuid) -> Option<&Arc<UpstreamBalancer>> {
+        self.upstreams.iter().find(|b| b.id == id)
     }
 }
 

@@ -75,6 +75,6 @@ impl AppState {
         self.snapshot.store(snap.clone());
         let live = snap.authenticators();
         self.registry.retain(&live);
-        self.balancers.retain(&snap.balancers());
+        self.balancers.retain(&snap.upstreams);
     }
 }

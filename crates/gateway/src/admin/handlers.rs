@@ -85,7 +85,7 @@ fn resolve_parent(config: &Config, parent: &Option<Parent>) -> Result<Option<Uui
 }
 
 /// The entity `key` designates, checked to belong to the parent (when nested).
-fn find_child(
+pub(super) fn find_child(
     config: &Config,
     kind: Kind,
     key: &str,
@@ -167,7 +167,7 @@ pub async fn list(
 }
 
 /// A target's URL key normalised (`a` designates `a:8000`); other keys as they are.
-fn target_key(kind: Kind, key: String) -> String {
+pub(super) fn target_key(kind: Kind, key: String) -> String {
     match kind {
         Kind::Target => gateway_config::kong::upstreams::target_key(&key),
         _ => key,

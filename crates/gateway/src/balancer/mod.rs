@@ -10,6 +10,7 @@ pub mod checker;
 pub mod hash;
 pub mod health;
 pub mod ring;
+pub mod status;
 
 use gateway_config::model::{self as model, Algorithm, CheckType, Upstream};
 use health::{AddrState, Event, Limits};
