@@ -421,8 +421,10 @@ impl Inner {
             for kind in kinds {
                 match self.query_kind(name, port, kind, depth).await {
                     Ok(found) => return Ok(found),
-                    Err(DnsError::NotFound) => {}
-                    Err(e) => error = Some(e),
+                    Err(Walk::NotFound) => {}
+                    Err(Walk::Failed(e)) => error = Some(e),
+                    // No answer at all: the next types would wait out the same timeout.
+                    Err(Walk::Unreachable(e)) => return Err(e),
                 }
             }
             Err(error.unwrap_or(DnsError::NotFound))
@@ -435,10 +437,11 @@ impl Inner {
         port: u16,
         kind: Kind,
         depth: u8,
-    ) -> Result<Found, DnsError> {
+    ) -> Result<Found, Walk> {
         let records = self.lookup.query(name, kind).await.map_err(|e| match e {
-            QueryError::NotFound => DnsError::NotFound,
-            QueryError::Failed(msg) => DnsError::Failed(msg.into()),
+            QueryError::NotFound => Walk::NotFound,
+            QueryError::Failed(msg) => Walk::Failed(DnsError::Failed(msg.into())),
+            QueryError::Unreachable(msg) => Walk::Unreachable(DnsError::Failed(msg.into())),
         })?;
         let mut found = Found {
             addrs: Vec::new(),
@@ -461,7 +464,7 @@ impl Inner {
                     _ => None,
                 });
                 let Some(best) = best.min() else {
-                    return Err(DnsError::NotFound);
+                    return Err(Walk::NotFound);
                 };
                 let mut error = None;
                 for data in &records.data {
@@ -491,26 +494,40 @@ impl Inner {
                     }
                 }
                 if found.addrs.is_empty() {
-                    return Err(error.unwrap_or(DnsError::NotFound));
+                    return Err(error.map_or(Walk::NotFound, Walk::Failed));
                 }
             }
             Kind::Cname => {
                 let Some(Data::Cname(target)) = records.data.first() else {
-                    return Err(DnsError::NotFound);
+                    return Err(Walk::NotFound);
                 };
                 let target = target.to_ascii_lowercase();
                 let t = self
                     .walk_kinds(&target, port, self.kinds(None), depth + 1)
-                    .await?;
+                    .await
+                    .map_err(|e| match e {
+                        DnsError::NotFound => Walk::NotFound,
+                        e => Walk::Failed(e),
+                    })?;
                 found.ttl = found.ttl.min(t.ttl);
                 found.addrs = t.addrs;
             }
         }
         if found.addrs.is_empty() {
-            return Err(DnsError::NotFound);
+            return Err(Walk::NotFound);
         }
         Ok(found)
     }
+}
+
+/// How one record type of the walk failed.
+enum Walk {
+    /// No such name or no record of that type: try the next type.
+    NotFound,
+    /// The server answered with an error: try the next type, report this if none answers.
+    Failed(DnsError),
+    /// The server did not answer: stop.
+    Unreachable(DnsError),
 }
 
 fn push_unique(list: &mut Vec<SocketAddr>, addr: SocketAddr) {

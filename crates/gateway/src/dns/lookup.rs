@@ -59,8 +59,10 @@ pub(crate) struct Records {
 pub(crate) enum QueryError {
     /// NXDOMAIN, or no record of that type (NODATA).
     NotFound,
-    /// Anything else: timeout, SERVFAIL, refused, unreachable server.
+    /// The server answered with an error (SERVFAIL, REFUSED, …): another record type may still answer.
     Failed(String),
+    /// No answer at all (timeout, connection refused, no server): another type would wait for nothing.
+    Unreachable(String),
 }
 
 /// One query of one type.
@@ -119,10 +121,11 @@ impl HickoryLookup {
     }
 }
 
-/// Options for explicitly configured servers: short timeouts, a request must not wait long on a dead server.
+/// Options for explicitly configured servers: 1 s per try, 2 tries. A request without a cached answer must not
+/// wait long on a dead server (with a cached answer it never waits: the refresh runs in the background).
 fn default_opts() -> ResolverOpts {
     let mut opts = ResolverOpts::default();
-    opts.timeout = Duration::from_secs(2);
+    opts.timeout = Duration::from_secs(1);
     opts.attempts = 2;
     opts
 }
@@ -177,19 +180,25 @@ impl Lookup for HickoryLookup {
     }
 }
 
-/// NXDOMAIN and NODATA are "not found"; every other failure is a server error.
+/// NXDOMAIN and NODATA are "not found"; no answer at all is "unreachable"; the rest a server error.
 fn classify(e: hickory_resolver::ResolveError) -> QueryError {
-    if let Some(proto) = e.proto() {
-        if let ProtoErrorKind::NoRecordsFound { response_code, .. } = proto.kind() {
+    match e.proto().map(|p| p.kind()) {
+        Some(ProtoErrorKind::NoRecordsFound { response_code, .. })
             if matches!(
                 *response_code,
                 ResponseCode::NXDomain | ResponseCode::NoError
-            ) {
-                return QueryError::NotFound;
-            }
+            ) =>
+        {
+            QueryError::NotFound
         }
+        Some(
+            ProtoErrorKind::Timeout
+            | ProtoErrorKind::Io(_)
+            | ProtoErrorKind::NoConnections
+            | ProtoErrorKind::Busy,
+        ) => QueryError::Unreachable(e.to_string()),
+        _ => QueryError::Failed(e.to_string()),
     }
-    QueryError::Failed(e.to_string())
 }
 
 #[cfg(test)]

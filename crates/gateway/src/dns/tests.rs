@@ -369,3 +369,25 @@ async fn valid_ttl_overrides_the_record_ttl() {
     settle().await;
     assert_eq!(fake.count(), 1);
 }
+
+#[tokio::test]
+async fn an_unreachable_server_ends_the_walk_but_a_server_error_does_not() {
+    let (r, fake, _) = resolver(&settings(&["SRV", "A", "CNAME"]), "");
+    fake.set(
+        "dead.test",
+        "SRV",
+        Err(QueryError::Unreachable("timeout".into())),
+    );
+    assert!(matches!(
+        first(&r, "dead.test").await,
+        Err(DnsError::Failed(_))
+    ));
+    assert_eq!(fake.count(), 1, "no A or CNAME query after a timeout");
+    fake.set(
+        "odd.test",
+        "SRV",
+        Err(QueryError::Failed("SERVFAIL".into())),
+    );
+    fake.a("odd.test", &["10.0.0.8"], 60);
+    assert_eq!(first(&r, "odd.test").await, Ok(addr("10.0.0.8:80")));
+}
