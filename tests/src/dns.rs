@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::process::{free_port, read_lossy, wait_for_port, ChildGroup, TempDir};
@@ -142,10 +142,12 @@ impl Dnsmasq {
 }
 
 /// A minimal HTTP/1.1 upstream (keep-alive) on `ip:port` answering every request with `200` and its name.
+/// Dropping it stops accepting; [`WhoAmI::kill`] also resets every open connection, as a crashed process would.
 #[derive(Debug)]
 pub struct WhoAmI {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl WhoAmI {
@@ -155,30 +157,49 @@ impl WhoAmI {
         let listener =
             TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind the upstream {addr}: {e}"));
         let stop = Arc::new(AtomicBool::new(false));
-        let (stop2, body) = (stop.clone(), name.to_string());
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (stop2, conns2, body) = (stop.clone(), conns.clone(), name.to_string());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
+                if let Ok(c) = conn.try_clone() {
+                    conns2.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+                }
                 let (body, stop) = (body.clone(), stop2.clone());
                 std::thread::spawn(move || serve(conn, &body, &stop));
             }
         });
-        WhoAmI { addr, stop }
+        WhoAmI { addr, stop, conns }
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Stop listening and shut every open connection down: the port refuses connections from now on.
+    pub fn kill(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        for c in self
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 impl Drop for WhoAmI {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if !self.stop.swap(true, Ordering::Relaxed) {
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        }
     }
 }
 

@@ -134,6 +134,9 @@ pub async fn apply<T: Send + 'static>(
             Ok(out)
         }
         Err(refusal) => {
+            // A compile that got far enough to build balancers (then failed, or its file could not be written)
+            // must not leave their probes running: keep only the running snapshot's.
+            state.balancers.retain(&state.snapshot.load().upstreams);
             metrics.reloads.with_label_values(&[source, "error"]).inc();
             match &refusal {
                 // The file's errors are the operator's to read; an Admin API refusal is the client's.

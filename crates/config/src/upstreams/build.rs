@@ -127,6 +127,12 @@ fn build_upstream(ru: RawUpstream, i: usize, errors: &mut Collector) -> Upstream
         );
     }
     u.use_srv_name = ru.use_srv_name.unwrap_or(false);
+    if u.use_srv_name {
+        errors.push(
+            format!("{path}.use_srv_name"),
+            "use_srv_name is not supported yet",
+        );
+    }
     u.tags = ru.tags.unwrap_or_default();
     u.created_at = ru.created_at;
     u.updated_at = ru.updated_at;

@@ -2,7 +2,9 @@
 //! formats and ranges, the entity checks of Kong's `upstreams.lua`, unique names, ids and targets.
 
 use super::build::{between, CONCURRENCY, ONE_BYTE, SLOTS_RANGE_MSG, STATUS, WEIGHT_RANGE_MSG};
-use super::{normalize_target, parse_address, Address, HashOn, Healthchecks, Upstream, MAX_WEIGHT};
+use super::{
+    normalize_target, parse_address, Address, CheckType, HashOn, Healthchecks, Upstream, MAX_WEIGHT,
+};
 use crate::checks::{self, REQUIRED};
 use crate::error::Collector;
 use crate::fast::FastMap;
@@ -327,6 +329,16 @@ fn healthchecks(h: &Healthchecks, path: &str, errors: &mut Collector) {
     );
     if let Err(m) = kong_path(&a.http_path) {
         errors.push(format!("{at}.http_path"), m);
+    }
+    let probing = a.healthy.interval > 0.0 || a.unhealthy.interval > 0.0;
+    if probing && !matches!(a.r#type, CheckType::Http | CheckType::Tcp) {
+        errors.push(
+            format!("{at}.type"),
+            format!(
+                "{} probes are not supported yet (http and tcp are)",
+                a.r#type.as_str()
+            ),
+        );
     }
     if let Some(sni) = &a.https_sni {
         if !matches!(parse_address(sni), Some(Address::Name(_, None))) {

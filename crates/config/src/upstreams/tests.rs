@@ -65,13 +65,12 @@ fn round_trip_keeps_everything_and_stays_short() {
     hash_fallback: ip
     slots: 100
     host_header: a.example.com
-    use_srv_name: true
     tags: [t1]
     created_at: 1700000000
     healthchecks:
       threshold: 50
       active:
-        type: https
+        type: tcp
         https_sni: a.example.com
         headers: {x-probe: ["1"]}
         healthy: {interval: 5, successes: 2}
@@ -311,5 +310,30 @@ fn dns_settings() {
             "gateway.dns_order[1]: invalid entry \"MX\": expected one of LAST, SRV, A, AAAA, CNAME",
             "gateway.dns_cache_size: must be at least 1",
         ]
+    );
+}
+
+#[test]
+fn what_is_not_built_yet_is_refused_with_its_path() {
+    let e = errors(&doc(r#"upstreams:
+  - name: a.internal
+    use_srv_name: true
+    healthchecks:
+      active:
+        type: https
+        healthy:
+          interval: 5
+  - name: b.internal
+    healthchecks:
+      active:
+        type: grpc
+"#));
+    assert_eq!(
+        e,
+        vec![
+            "upstreams[0].use_srv_name: use_srv_name is not supported yet",
+            "upstreams[0].healthchecks.active.type: https probes are not supported yet (http and tcp are)",
+        ],
+        "a probe type without an interval sends no probe: accepted"
     );
 }

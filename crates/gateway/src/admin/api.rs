@@ -72,7 +72,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(|State(st): St, Path(p): Path<String>, Query(q): Q| health::health(st, p, q)),
         )
         .route("/upstreams/{key}/targets/{child}/healthy", set_health(true))
-        .route("/upstreams/{key}/targets/{child}/unhealthy", set_health(false))
+        .route(
+            "/upstreams/{key}/targets/{child}/unhealthy",
+            set_health(false),
+        )
         .route(
             "/upstreams/{key}/targets/{child}/{address}/healthy",
             set_address_health(true),

@@ -15,7 +15,7 @@ pub mod status;
 use gateway_config::model::{self as model, Algorithm, CheckType, Upstream};
 use health::{AddrState, Event, Limits};
 use ring::{Entry, Ring};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -141,7 +141,15 @@ impl Balancers {
         if let Some(b) = live.get(&key) {
             return Ok(b.clone());
         }
-        let b = Arc::new(UpstreamBalancer::new(upstream, &self.metrics)?);
+        // The upstream changed (a target added, a weight set to 0 to drain one, ...): addresses that stay keep
+        // the health the previous balancer gave them, as long as both have checks.
+        let inherited = live
+            .values()
+            .filter(|b| b.id == upstream.id)
+            .max_by_key(|b| b.born)
+            .map(|b| b.unhealthy_addresses())
+            .unwrap_or_default();
+        let b = Arc::new(UpstreamBalancer::new(upstream, &self.metrics, inherited)?);
         live.insert(key, b.clone());
         drop(live);
         self.changed.notify_one();
@@ -149,9 +157,36 @@ impl Balancers {
     }
 
     /// Forget balancers no running snapshot uses (their probes stop); `live` is the new snapshot's set.
+    /// Their metric series go too, unless a kept balancer has the same labels.
     pub fn retain(&self, live: &[Arc<UpstreamBalancer>]) {
         let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, b| live.iter().any(|l| Arc::ptr_eq(l, b)));
+        let mut gone = Vec::new();
+        map.retain(|_, b| {
+            let keep = live.iter().any(|l| Arc::ptr_eq(l, b));
+            if !keep {
+                gone.push(b.clone());
+            }
+            keep
+        });
+        let kept: Vec<Arc<UpstreamBalancer>> = map.values().cloned().collect();
+        drop(map);
+        let kept_health: HashSet<[String; 3]> =
+            kept.iter().flat_map(|b| b.health_labels()).collect();
+        let kept_picks: HashSet<[String; 2]> = kept.iter().flat_map(|b| b.pick_labels()).collect();
+        for b in gone {
+            for labels in b.health_labels() {
+                if !kept_health.contains(&labels) {
+                    let l = labels.each_ref().map(String::as_str);
+                    let _ = self.metrics.health.remove_label_values(&l);
+                }
+            }
+            for labels in b.pick_labels() {
+                if !kept_picks.contains(&labels) {
+                    let l = labels.each_ref().map(String::as_str);
+                    let _ = self.metrics.picks.remove_label_values(&l);
+                }
+            }
+        }
     }
 
     /// Every live balancer.
@@ -205,6 +240,8 @@ pub struct UpstreamBalancer {
     /// The checker service has started this balancer's probes.
     pub(crate) probing: AtomicBool,
     metrics: BalancerMetrics,
+    /// `(target, address)` pairs the previous balancer of this upstream had unhealthy: they start unhealthy.
+    inherited: Vec<(String, SocketAddr)>,
 }
 
 /// Why no address was picked.
@@ -241,15 +278,14 @@ pub enum Outcome {
 }
 
 impl UpstreamBalancer {
-    fn new(upstream: &Upstream, metrics: &BalancerMetrics) -> Result<UpstreamBalancer, String> {
+    fn new(
+        upstream: &Upstream,
+        metrics: &BalancerMetrics,
+        unhealthy: Vec<(String, SocketAddr)>,
+    ) -> Result<UpstreamBalancer, String> {
         let h = &upstream.healthchecks;
+        // Probe types other than http and tcp are refused by the config's validation.
         let probing = h.active.healthy.interval > 0.0 || h.active.unhealthy.interval > 0.0;
-        if probing && !matches!(h.active.r#type, CheckType::Http | CheckType::Tcp) {
-            return Err(format!(
-                "upstreams[{}].healthchecks.active.type: {:?} probes are not supported yet (http and tcp are)",
-                upstream.name, h.active.r#type
-            ));
-        }
         let passive = Limits::passive(&h.passive);
         let checks_on = probing || passive.counts_failures();
         let mut targets = Vec::with_capacity(upstream.targets.len());
@@ -292,6 +328,7 @@ impl UpstreamBalancer {
             probing: AtomicBool::new(false),
             metrics: metrics.clone(),
             targets,
+            inherited: if checks_on { unhealthy } else { Vec::new() },
         };
         // IP-literal targets are usable at once; host names are added by the first lookup.
         let literal: Vec<(usize, Vec<SocketAddr>)> = b
@@ -302,6 +339,39 @@ impl UpstreamBalancer {
             .collect();
         b.rebuild(&literal);
         Ok(b)
+    }
+
+    /// `{upstream, target, address}` of every address's health series.
+    fn health_labels(&self) -> Vec<[String; 3]> {
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states
+            .keys()
+            .filter_map(|(i, addr)| {
+                let t = self.targets.get(*i)?;
+                Some([self.name.clone(), t.entity.target.clone(), addr.to_string()])
+            })
+            .collect()
+    }
+
+    /// `{upstream, target}` of every target's picks series.
+    fn pick_labels(&self) -> Vec<[String; 2]> {
+        self.targets
+            .iter()
+            .map(|t| [self.name.clone(), t.entity.target.clone()])
+            .collect()
+    }
+
+    /// `(target, address)` of every address that takes no traffic now (when checks are on).
+    fn unhealthy_addresses(&self) -> Vec<(String, SocketAddr)> {
+        if !self.checks_on {
+            return Vec::new();
+        }
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states
+            .values()
+            .filter(|s| !s.healthy())
+            .filter_map(|s| Some((self.targets.get(s.target)?.entity.target.clone(), s.addr)))
+            .collect()
     }
 
     /// Whether some target is a host name (looked up at request time).
@@ -531,7 +601,11 @@ impl UpstreamBalancer {
                             t.entity.target.as_str(),
                             &addr.to_string(),
                         ]);
-                        Arc::new(AddrState::new(*addr, *i, gauge))
+                        let state = AddrState::new(*addr, *i, gauge);
+                        if self.inherited.contains(&(t.entity.target.clone(), *addr)) {
+                            state.set_healthy(false);
+                        }
+                        Arc::new(state)
                     })
                     .clone();
                 entries.push(Entry {

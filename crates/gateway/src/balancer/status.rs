@@ -136,7 +136,9 @@ impl UpstreamBalancer {
         let port = self.targets.get(target).map_or(0, |t| t.port);
         let address = match address {
             None => None,
-            Some(a) => Some(parse_address(a, port).ok_or_else(|| format!("invalid address {a:?}"))?),
+            Some(a) => {
+                Some(parse_address(a, port).ok_or_else(|| format!("invalid address {a:?}"))?)
+            }
         };
         self.set_health(target, address, healthy)
     }
@@ -147,7 +149,10 @@ fn parse_address(a: &str, default_port: u16) -> Option<SocketAddr> {
     if let Ok(s) = a.parse::<SocketAddr>() {
         return Some(s);
     }
-    let bare = a.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(a);
+    let bare = a
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(a);
     bare.parse::<IpAddr>()
         .ok()
         .map(|ip| SocketAddr::new(ip, default_port))

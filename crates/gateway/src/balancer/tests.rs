@@ -65,6 +65,36 @@ fn unchanged_upstreams_keep_their_balancer_and_changed_ones_start_afresh() {
     assert_eq!(balancers.all().len(), 1);
 }
 
+#[test]
+fn forgotten_upstreams_leave_no_metric_series() {
+    let registry = prometheus::Registry::new();
+    let balancers = Balancers::new(&registry, Arc::new(SystemResolver)).unwrap();
+    let series = |name: &str| {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == name)
+            .map(|f| f.get_metric().len())
+            .sum::<usize>()
+    };
+    let mut u = upstream("api", &[("127.0.0.1:1", 100), ("127.0.0.1:2", 100)]);
+    let a = balancers.get(&u).unwrap();
+    assert_eq!(series("gateway_upstream_target_health"), 2);
+    u.targets.pop();
+    let b = balancers.get(&u).unwrap();
+    balancers.retain(std::slice::from_ref(&b));
+    drop(a);
+    assert_eq!(
+        series("gateway_upstream_target_health"),
+        1,
+        "the removed target's series goes"
+    );
+    assert_eq!(series("gateway_upstream_picks_total"), 1);
+    balancers.retain(&[]);
+    assert_eq!(series("gateway_upstream_target_health"), 0);
+    assert_eq!(series("gateway_upstream_picks_total"), 0);
+}
+
 #[tokio::test]
 async fn hostname_targets_use_every_address_and_failures_mark_dns_errors() {
     let addrs: Vec<SocketAddr> = vec![
@@ -119,6 +149,30 @@ async fn passive_failures_take_an_address_out_and_manual_health_needs_checks() {
         b.pick(&resolver, "", &[]).await.unwrap_err(),
         NoPeer::Unavailable
     );
+}
+
+#[test]
+fn a_changed_upstream_keeps_the_health_of_the_addresses_that_stay() {
+    let balancers = Balancers::detached();
+    let mut u = upstream("api", &[("127.0.0.1:1", 10), ("127.0.0.1:2", 10)]);
+    u.healthchecks.passive.unhealthy.tcp_failures = 1;
+    let a = balancers.get(&u).unwrap();
+    a.set_health(1, None, false).unwrap();
+    // Drain the healthy one: the unhealthy one must not come back with the new balancer.
+    u.targets[0].weight = 0;
+    let b = balancers.get(&u).unwrap();
+    assert!(!Arc::ptr_eq(&a, &b));
+    let health: Vec<(usize, bool)> = b
+        .ring()
+        .entries
+        .iter()
+        .map(|e| (e.state.target, e.state.healthy()))
+        .collect();
+    assert_eq!(health, vec![(0, true), (1, false)]);
+    // Without checks nothing could bring it back: it starts healthy.
+    u.healthchecks.passive.unhealthy.tcp_failures = 0;
+    let c = balancers.get(&u).unwrap();
+    assert!(c.ring().entries.iter().all(|e| e.state.healthy()));
 }
 
 #[test]
