@@ -15,6 +15,7 @@
 //!
 //! Needs `scripts/setup.sh` (glewlwyd, `.venv` with httpbin) and, for [`Gateway`], the release binary.
 
+pub mod admin;
 pub mod config;
 pub mod dns;
 pub mod fake_idp;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use e2e::admin::call;
 use e2e::dns::WhoAmI;
 use e2e::metrics::scrape_sum;
 use e2e::{free_port, gateway_bin, to_yaml, Gateway, Ports, TempDir};
@@ -69,18 +70,9 @@ fn spread(gw: &Gateway, n: usize) -> HashMap<String, usize> {
     seen
 }
 
-fn admin_json(method: reqwest::Method, url: &str) -> (u16, Value) {
-    let resp = reqwest::blocking::Client::new()
-        .request(method, url)
-        .send()
-        .expect("admin request");
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap_or(Value::Null))
-}
-
 /// Each target's health in `/upstreams/u.internal/health`, by target.
 fn health(gw: &Gateway) -> HashMap<String, String> {
-    let (s, v) = admin_json(
+    let (s, v) = call(
         reqwest::Method::GET,
         &format!("{}/upstreams/u.internal/health", gw.admin_url()),
     );
@@ -94,6 +86,20 @@ fn health(gw: &Gateway) -> HashMap<String, String> {
             (target, t["health"].as_str().unwrap_or_default().to_string())
         })
         .collect()
+}
+
+/// Upstream servers `A` on 127.0.0.1 and `B` on 127.0.0.2 (one port), and a gateway balancing over both with
+/// the upstream fields of `extra` (`targets` given: weights 100/100).
+fn two_targets(extra: Value) -> (u16, WhoAmI, WhoAmI, Gateway) {
+    let port = free_port();
+    let a = WhoAmI::start("127.0.0.1", port, "A");
+    let b = WhoAmI::start("127.0.0.2", port, "B");
+    let mut upstream = json!({"name": "u.internal", "targets": targets(port, &[100, 100])});
+    if let (Some(u), Value::Object(extra)) = (upstream.as_object_mut(), extra) {
+        u.extend(extra);
+    }
+    let gw = Gateway::start(&config(Ports::free(), upstream));
+    (port, a, b, gw)
 }
 
 fn wait_until(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
@@ -151,17 +157,9 @@ fn round_robin_spreads_evenly_and_weights_hold() {
 
 #[test]
 fn consistent_hashing_on_a_header_is_sticky_and_uses_both_targets() {
-    let port = free_port();
-    let _a = WhoAmI::start("127.0.0.1", port, "A");
-    let _b = WhoAmI::start("127.0.0.2", port, "B");
-    let gw = Gateway::start(&config(
-        Ports::free(),
-        json!({
-            "name": "u.internal", "algorithm": "consistent-hashing",
-            "hash_on": "header", "hash_on_header": "x-user",
-            "targets": targets(port, &[100, 100]),
-        }),
-    ));
+    let (_port, _a, _b, gw) = two_targets(json!({
+        "algorithm": "consistent-hashing", "hash_on": "header", "hash_on_header": "x-user",
+    }));
     let client = e2e::http::client();
     let url = format!("{}/", gw.proxy_url());
     let mut first: HashMap<String, String> = HashMap::new();
@@ -183,14 +181,7 @@ fn consistent_hashing_on_a_header_is_sticky_and_uses_both_targets() {
 
 #[test]
 fn a_target_killed_under_traffic_costs_no_request_and_comes_back() {
-    let port = free_port();
-    let _a = WhoAmI::start("127.0.0.1", port, "A");
-    let b = WhoAmI::start("127.0.0.2", port, "B");
-    let gw = Gateway::start(&config(
-        Ports::free(),
-        json!({
-            "name": "u.internal",
-            "targets": targets(port, &[100, 100]),
+    let (port, _a, b, gw) = two_targets(json!({
             "healthchecks": {
                 "active": {
                     "type": "http", "http_path": "/", "timeout": 1,
@@ -199,8 +190,7 @@ fn a_target_killed_under_traffic_costs_no_request_and_comes_back() {
                 },
                 "passive": {"unhealthy": {"tcp_failures": 1, "timeouts": 1}},
             },
-        }),
-    ));
+    }));
     let url = format!("{}/", gw.proxy_url());
     assert!(
         wait_until(Duration::from_secs(5), || health(&gw)
@@ -267,19 +257,12 @@ fn a_target_killed_under_traffic_costs_no_request_and_comes_back() {
 
 #[test]
 fn health_set_by_hand_takes_a_target_out_and_back() {
-    let port = free_port();
-    let _a = WhoAmI::start("127.0.0.1", port, "A");
-    let _b = WhoAmI::start("127.0.0.2", port, "B");
-    let gw = Gateway::start(&config(
-        Ports::free(),
-        json!({
-            "name": "u.internal", "targets": targets(port, &[100, 100]),
-            "healthchecks": {"passive": {"unhealthy": {"tcp_failures": 3}}},
-        }),
-    ));
+    let (port, _a, _b, gw) = two_targets(json!({
+        "healthchecks": {"passive": {"unhealthy": {"tcp_failures": 3}}},
+    }));
     let admin = gw.admin_url();
     let target_b = format!("{admin}/upstreams/u.internal/targets/127.0.0.2:{port}");
-    let (s, v) = admin_json(reqwest::Method::PUT, &format!("{target_b}/unhealthy"));
+    let (s, v) = call(reqwest::Method::PUT, &format!("{target_b}/unhealthy"));
     assert_eq!(s, 204, "{v}");
     assert_eq!(
         health(&gw)
@@ -295,7 +278,7 @@ fn health_set_by_hand_takes_a_target_out_and_back() {
     );
 
     // Kong before 2.x took POST: accepted too. The address form sets one address of the target.
-    let (s, v) = admin_json(
+    let (s, v) = call(
         reqwest::Method::POST,
         &format!("{target_b}/127.0.0.2/healthy"),
     );
@@ -306,7 +289,7 @@ fn health_set_by_hand_takes_a_target_out_and_back() {
     // Both out: Kong's ring-balancer 503.
     for t in ["127.0.0.1", "127.0.0.2"] {
         let url = format!("{admin}/upstreams/u.internal/targets/{t}:{port}/unhealthy");
-        assert_eq!(admin_json(reqwest::Method::PUT, &url).0, 204);
+        assert_eq!(call(reqwest::Method::PUT, &url).0, 204);
     }
     let (status, body) = get(&e2e::http::client(), &format!("{}/", gw.proxy_url()), &[]);
     assert_eq!(
@@ -316,7 +299,7 @@ fn health_set_by_hand_takes_a_target_out_and_back() {
             Some(json!({"message": "failure to get a peer from the ring-balancer"}))
         )
     );
-    let (s, v) = admin_json(
+    let (s, v) = call(
         reqwest::Method::GET,
         &format!("{admin}/upstreams/u.internal/health?balancer_health=1"),
     );
@@ -327,10 +310,10 @@ fn health_set_by_hand_takes_a_target_out_and_back() {
     // Unknown target: 404; an upstream without checks: Kong's 400.
     let url = format!("{admin}/upstreams/u.internal/targets/127.0.0.9:1/healthy");
     assert_eq!(
-        admin_json(reqwest::Method::PUT, &url),
+        call(reqwest::Method::PUT, &url),
         (404, json!({"message": "Not found"}))
     );
-    let (s, _) = admin_json(
+    let (s, _) = call(
         reqwest::Method::GET,
         &format!("{admin}/upstreams/nope/health"),
     );
@@ -346,7 +329,7 @@ fn without_checks_targets_show_healthchecks_off_and_cannot_be_set() {
         json!({"name": "u.internal", "targets": targets(port, &[100])}),
     ));
     let admin = gw.admin_url();
-    let (s, v) = admin_json(
+    let (s, v) = call(
         reqwest::Method::GET,
         &format!("{admin}/upstreams/u.internal/health"),
     );
@@ -359,13 +342,13 @@ fn without_checks_targets_show_healthchecks_off_and_cannot_be_set() {
     assert_eq!(v["data"][0]["data"]["addresses"][0]["port"], port, "{v}");
     let url = format!("{admin}/upstreams/u.internal/targets/127.0.0.1:{port}/unhealthy");
     assert_eq!(
-        admin_json(reqwest::Method::PUT, &url),
+        call(reqwest::Method::PUT, &url),
         (
             400,
             json!({"message": "no healthchecker found for u.internal"})
         )
     );
-    let (s, v) = admin_json(
+    let (s, v) = call(
         reqwest::Method::GET,
         &format!("{admin}/upstreams/u.internal/targets/all"),
     );

@@ -1,34 +1,9 @@
 //! End-to-end tests of `/upstreams` and `/upstreams/{u}/targets` against the real binary: CRUD round trips in
 //! form and JSON, Kong's error bodies for bad input, and the upstream landing in the YAML file on disk.
 
+use e2e::admin::{form, get, json_req, send};
 use e2e::{http, minimal_config, Gateway, Ports};
-use reqwest::blocking::RequestBuilder;
 use serde_json::{json, Value};
-
-/// Sends a request, returns (status, JSON body or `Null` when empty).
-fn send(req: RequestBuilder) -> (u16, Value) {
-    let resp = req.send().expect("admin request");
-    let status = resp.status().as_u16();
-    let text = resp.text().expect("admin response body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, body)
-}
-
-fn form(method: reqwest::Method, url: &str, fields: &[(&str, &str)]) -> (u16, Value) {
-    send(http::client().request(method, url).form(fields))
-}
-
-fn json_req(method: reqwest::Method, url: &str, body: Value) -> (u16, Value) {
-    send(http::client().request(method, url).json(&body))
-}
-
-fn get(url: &str) -> (u16, Value) {
-    send(http::client().get(url))
-}
 
 fn gateway() -> Gateway {
     Gateway::start(&minimal_config(Ports::free(), "http://127.0.0.1:9", None))
