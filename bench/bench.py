@@ -407,8 +407,9 @@ def gateway_bin(st):
     return os.path.join(st.bin_dir, "gateway")
 
 
-def gateway_yaml(port, admin_port, services, plugin=None, threads=1):
-    """Gateway YAML: `services` is a list of (name, upstream_url, path, with_plugin)."""
+def gateway_yaml(port, admin_port, services, plugin=None, threads=1, upstreams=()):
+    """Gateway YAML: `services` is a list of (name, upstream_url, path, with_plugin); `upstreams` a list of
+    (name, [target, ...]) (round-robin, default weights, no health checks)."""
     lines = ['_format_version: "3.0"', "gateway:", f"  proxy_listen: 127.0.0.1:{port}",
              f"  admin_listen: 127.0.0.1:{admin_port}", f"  worker_threads: {threads}",
              "  log_level: warn", "  access_log: false", "  grace_period_seconds: 0",
@@ -419,6 +420,10 @@ def gateway_yaml(port, admin_port, services, plugin=None, threads=1):
         if with_plugin and plugin:
             lines += ["  plugins:", "  - name: openid-connect", "    config:"]
             lines += [f"      {k}: {json.dumps(v)}" for k, v in plugin.items()]
+    if upstreams:
+        lines.append("upstreams:")
+        for name, targets in upstreams:
+            lines += [f"- name: {name}", "  targets:"] + [f"  - target: {t}" for t in targets]
     return "\n".join(lines) + "\n"
 
 
@@ -508,7 +513,9 @@ def section_throughput(st, procs, env, results):
         plugin = oidc_plugin(issuer)
         ga = Gateway(procs, st, "gateway-a", gateway_yaml(ga_port, ga_admin, [
             ("open", f"http://127.0.0.1:{up}/", "/open", False),
-            ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin), ga_port, ga_admin, st.server_cpus)
+            ("balanced", "http://lb.upstream/", "/balanced", False),
+            ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin,
+            upstreams=[("lb.upstream", [f"127.0.0.1:{up}", f"127.0.0.2:{up}"])]), ga_port, ga_admin, st.server_cpus)
         # Cold tokens get their own instance so that their misses never evict the other setups' entries.
         gb_port, gb_admin = free_port(), free_port()
         gb = Gateway(procs, st, "gateway-cold", gateway_yaml(gb_port, gb_admin, [
@@ -516,6 +523,7 @@ def section_throughput(st, procs, env, results):
         env["gateway_cold"] = gb
         scen += [
             ("gw_noauth", "3 gateway, route without auth", f"http://127.0.0.1:{ga_port}/open", rotate, [one], 200, None),
+            ("gw_balanced", "3b gateway, route without auth, upstream of 2 targets (round-robin)", f"http://127.0.0.1:{ga_port}/balanced", rotate, [one], 200, None),
             ("gw_warm", "4 gateway, introspection, warm cache (1 token)", f"http://127.0.0.1:{ga_port}/", rotate, [one], 200, ga_admin),
             ("gw_many", f"5 gateway, introspection, {len(tokens)} distinct tokens", f"http://127.0.0.1:{ga_port}/", rotate, [many], 200, ga_admin),
             ("gw_cold", "6 gateway, unseen tokens (IdP-bound)", f"http://127.0.0.1:{gb_port}/", unseen, [token_len, "SALT"], 401, gb_admin),

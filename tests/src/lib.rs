@@ -15,7 +15,9 @@
 //!
 //! Needs `scripts/setup.sh` (glewlwyd, `.venv` with httpbin) and, for [`Gateway`], the release binary.
 
+pub mod admin;
 pub mod config;
+pub mod dns;
 pub mod fake_idp;
 pub mod gateway;
 pub mod http;

@@ -2,36 +2,11 @@
 //! coercion and arrays, Kong's error bodies, persistence to the YAML file, effect on the very next proxied
 //! request, and 20 concurrent writers.
 
+use e2e::admin::{form, get, json_req, send};
 use e2e::{http, minimal_config, Gateway, Httpbin, Ports, Stack, JOHN, PLUGIN_ID, SERVICE_ID};
-use reqwest::blocking::RequestBuilder;
 use serde_json::{json, Value};
 
 const FORM: &str = "application/x-www-form-urlencoded";
-
-/// Sends a request, returns (status, JSON body or `Null` when empty).
-fn send(req: RequestBuilder) -> (u16, Value) {
-    let resp = req.send().expect("admin request");
-    let status = resp.status().as_u16();
-    let text = resp.text().expect("admin response body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, body)
-}
-
-fn form(method: reqwest::Method, url: &str, fields: &[(&str, &str)]) -> (u16, Value) {
-    send(http::client().request(method, url).form(fields))
-}
-
-fn json_req(method: reqwest::Method, url: &str, body: Value) -> (u16, Value) {
-    send(http::client().request(method, url).json(&body))
-}
-
-fn get(url: &str) -> (u16, Value) {
-    send(http::client().get(url))
-}
 
 /// The config file as YAML, parsed.
 fn file_doc(gw: &Gateway) -> serde_yaml::Value {

@@ -28,7 +28,13 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         services: Vec::new(),
         routes: Vec::new(),
         plugins: Vec::new(),
+        upstreams: Vec::new(),
     };
+    config.upstreams = crate::upstreams::build::build(
+        raw.upstreams.unwrap_or_default(),
+        raw.targets.unwrap_or_default(),
+        errors,
+    );
     let mut urls = UrlCache::default();
     let raw_services = raw.services.unwrap_or_default();
     config.services.reserve_exact(raw_services.len());

@@ -45,6 +45,18 @@ pub fn plugin_id(
     ])
 }
 
+/// Id of an upstream: from its name.
+pub fn upstream_id(name: &str) -> Uuid {
+    v5_of(&["upstream:name:", name])
+}
+
+/// Id of a target: from its upstream's id and its normalised `host:port`.
+pub fn target_id(upstream: Uuid, target: &str) -> Uuid {
+    let mut u = [0u8; 36];
+    let upstream = &*upstream.hyphenated().encode_lower(&mut u);
+    v5_of(&["target:", upstream, ":", target])
+}
+
 /// Id of a top-level plugin whose scope could not be resolved (the configuration is invalid anyway).
 pub fn unresolved_plugin_id(index: usize) -> Uuid {
     v5(&format!("plugin:index:{index}"))

@@ -4,11 +4,13 @@
 //! - [`load`]: text → checked `Config` ([`load::parse_str`], [`load::load_file`]) and back ([`load::to_yaml`]).
 //! - [`validate`]: the semantic checks, also usable on a `Config` built in code.
 //! - [`lookup`]: references, routes with their service, [`Config::plugins_for`].
+//! - [`upstreams`]: Kong upstreams and targets (types re-exported from [`model`]).
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
 mod build;
 pub mod checks;
 pub mod cluster_cache;
+pub mod dns_settings;
 pub mod error;
 mod fast;
 pub mod ids;
@@ -20,10 +22,13 @@ pub mod plugins;
 mod raw;
 pub mod router;
 pub mod settings;
+pub mod upstreams;
 pub mod validate;
 
 pub use error::{ConfigError, ConfigErrors, FieldError, Location};
 pub use load::{load_file, parse_str};
-pub use model::{Config, EntityRef, PathHandling, Plugin, Protocol, Route, Service};
+pub use model::{
+    Config, EntityRef, PathHandling, Plugin, Protocol, Route, Service, Target, Upstream,
+};
 pub use router::{upstream_path, RouteMatch, Router};
 pub use settings::Settings;

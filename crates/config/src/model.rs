@@ -1,4 +1,5 @@
-//! The resolved configuration model (Kong's declarative format after loading): services, routes, plugins.
+//! The resolved configuration model (Kong's declarative format after loading): services, routes, plugins,
+//! upstreams and their targets (defined in [`crate::upstreams`], re-exported here).
 //!
 //! Values here are complete: ids are set, defaults applied and the `url` shorthand expanded. Loading goes
 //! through [`crate::load`]; serializing a [`Config`] gives YAML that loads back to the same value.
@@ -11,6 +12,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 pub use crate::settings::Settings;
+pub use crate::upstreams::{
+    ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, CheckType, HashOn, Healthchecks,
+    PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, Target, Upstream,
+};
 
 /// Accepted values of `_format_version`.
 pub const FORMAT_VERSIONS: &[&str] = &["1.1", "2.1", "3.0"];
@@ -50,6 +55,9 @@ pub struct Config {
     /// Top-level plugins: global, or scoped with `service:` and/or `route:`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<Plugin>,
+    /// Upstreams (Kong `upstreams`), each with its nested targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<Upstream>,
 }
 
 impl Default for Config {
@@ -63,6 +71,7 @@ impl Default for Config {
             services: Vec::new(),
             routes: Vec::new(),
             plugins: Vec::new(),
+            upstreams: Vec::new(),
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct RawConfig {
     pub routes: Option<Vec<RawRoute>>,
     #[serde(default)]
     pub plugins: Option<Vec<RawPlugin>>,
+    #[serde(default)]
+    pub upstreams: Option<Vec<RawUpstream>>,
+    #[serde(default)]
+    pub targets: Option<Vec<RawTarget>>,
 }
 
 /// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).
@@ -123,4 +127,93 @@ pub struct RawPlugin {
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+}
+
+/// An upstream as written (top-level `upstreams`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub algorithm: Option<String>,
+    pub hash_on: Option<String>,
+    pub hash_fallback: Option<String>,
+    pub hash_on_header: Option<String>,
+    pub hash_fallback_header: Option<String>,
+    pub hash_on_cookie: Option<String>,
+    pub hash_on_cookie_path: Option<String>,
+    pub hash_on_query_arg: Option<String>,
+    pub hash_fallback_query_arg: Option<String>,
+    pub hash_on_uri_capture: Option<String>,
+    pub hash_fallback_uri_capture: Option<String>,
+    pub slots: Option<i64>,
+    pub healthchecks: Option<RawHealthchecks>,
+    pub host_header: Option<String>,
+    pub client_certificate: Option<serde_json::Value>,
+    pub use_srv_name: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub targets: Option<Vec<RawTarget>>,
+}
+
+/// A target as written: nested in an upstream, or top-level with `upstream:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub id: Option<String>,
+    pub target: Option<String>,
+    pub weight: Option<i64>,
+    pub upstream: Option<EntityRef>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<f64>,
+    pub updated_at: Option<f64>,
+}
+
+/// `healthchecks` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthchecks {
+    pub active: Option<RawActive>,
+    pub passive: Option<RawPassive>,
+    pub threshold: Option<f64>,
+}
+
+/// `healthchecks.active` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActive {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub timeout: Option<f64>,
+    pub concurrency: Option<i64>,
+    pub http_path: Option<String>,
+    pub https_sni: Option<String>,
+    pub https_verify_certificate: Option<bool>,
+    pub headers: Option<IndexMap<String, Vec<String>>>,
+    pub healthy: Option<RawCounters>,
+    pub unhealthy: Option<RawCounters>,
+}
+
+/// `healthchecks.passive` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassive {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub healthy: Option<RawCounters>,
+    pub unhealthy: Option<RawCounters>,
+}
+
+/// A `healthy` or `unhealthy` record as written; which keys are allowed depends on where it sits
+/// (checked by the builder, so that an unknown key gets a field path).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCounters {
+    pub interval: Option<f64>,
+    pub http_statuses: Option<Vec<i64>>,
+    pub successes: Option<i64>,
+    pub tcp_failures: Option<i64>,
+    pub timeouts: Option<i64>,
+    pub http_failures: Option<i64>,
 }

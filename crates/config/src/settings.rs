@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dns_settings as dns;
 use crate::error::Collector;
 
 /// Default proxy listener.
@@ -81,6 +82,38 @@ pub struct Settings {
     /// `lua_ssl_trusted_certificate`, here a single file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lua_ssl_trusted_certificate: Option<PathBuf>,
+    /// DNS servers, `ip[:port]` (a list or Kong's comma-separated string; default empty: the servers of
+    /// `/etc/resolv.conf`).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "dns::list_or_csv"
+    )]
+    pub dns_resolver: Vec<String>,
+    /// Hosts file read by the resolver (default `/etc/hosts`).
+    #[serde(skip_serializing_if = "is_default_hostsfile")]
+    pub dns_hostsfile: PathBuf,
+    /// Record types tried in order, from `LAST`, `SRV`, `A`, `AAAA`, `CNAME` (upper-cased; default
+    /// `[LAST, SRV, A, CNAME]`; a list or a comma-separated string).
+    #[serde(
+        skip_serializing_if = "is_default_dns_order",
+        deserialize_with = "dns::upper_list_or_csv"
+    )]
+    pub dns_order: Vec<String>,
+    /// TTL (seconds) used instead of the records' own; `None` (default) honours the records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_valid_ttl: Option<u64>,
+    /// Seconds a stale answer may be served while it is refreshed (default 3600).
+    #[serde(skip_serializing_if = "is_default_stale_ttl")]
+    pub dns_stale_ttl: u64,
+    /// Seconds an empty or name-error answer is cached (default 30).
+    #[serde(skip_serializing_if = "is_default_not_found_ttl")]
+    pub dns_not_found_ttl: u64,
+    /// Seconds an error answer is cached (default 1).
+    #[serde(skip_serializing_if = "is_default_error_ttl")]
+    pub dns_error_ttl: u64,
+    /// Entries of the DNS cache (default 10000).
+    #[serde(skip_serializing_if = "is_default_dns_cache_size")]
+    pub dns_cache_size: usize,
 }
 
 /// When a change to a setting takes effect.
@@ -129,6 +162,14 @@ settings_table! {
     ssl_cert: OnRestart,
     ssl_cert_key: OnRestart,
     lua_ssl_trusted_certificate: OnRestart,
+    dns_resolver: OnRestart,
+    dns_hostsfile: OnRestart,
+    dns_order: OnRestart,
+    dns_valid_ttl: OnRestart,
+    dns_stale_ttl: OnRestart,
+    dns_not_found_ttl: OnRestart,
+    dns_error_ttl: OnRestart,
+    dns_cache_size: OnRestart,
 }
 
 impl SettingSpec {
@@ -166,6 +207,14 @@ impl Default for Settings {
             ssl_cert: None,
             ssl_cert_key: None,
             lua_ssl_trusted_certificate: None,
+            dns_resolver: Vec::new(),
+            dns_hostsfile: PathBuf::from(dns::DEFAULT_DNS_HOSTSFILE),
+            dns_order: dns::default_dns_order(),
+            dns_valid_ttl: None,
+            dns_stale_ttl: dns::DEFAULT_DNS_STALE_TTL,
+            dns_not_found_ttl: dns::DEFAULT_DNS_NOT_FOUND_TTL,
+            dns_error_ttl: dns::DEFAULT_DNS_ERROR_TTL,
+            dns_cache_size: dns::DEFAULT_DNS_CACHE_SIZE,
         }
     }
 }
@@ -201,6 +250,14 @@ impl fmt::Debug for Settings {
                 "lua_ssl_trusted_certificate",
                 &self.lua_ssl_trusted_certificate,
             )
+            .field("dns_resolver", &self.dns_resolver)
+            .field("dns_hostsfile", &self.dns_hostsfile)
+            .field("dns_order", &self.dns_order)
+            .field("dns_valid_ttl", &self.dns_valid_ttl)
+            .field("dns_stale_ttl", &self.dns_stale_ttl)
+            .field("dns_not_found_ttl", &self.dns_not_found_ttl)
+            .field("dns_error_ttl", &self.dns_error_ttl)
+            .field("dns_cache_size", &self.dns_cache_size)
             .finish()
     }
 }
@@ -327,6 +384,7 @@ impl Settings {
         if let Some(cluster) = &self.cluster_cache {
             cluster.check(errors);
         }
+        dns::check(self, errors);
     }
 }
 
@@ -381,6 +439,26 @@ fn is_default_shutdown_timeout(v: &u64) -> bool {
 fn is_true(v: &bool) -> bool {
     *v
 }
+fn is_default_hostsfile(v: &std::path::Path) -> bool {
+    v == std::path::Path::new(dns::DEFAULT_DNS_HOSTSFILE)
+}
+fn is_default_dns_order(v: &[String]) -> bool {
+    v.iter()
+        .map(String::as_str)
+        .eq(dns::DEFAULT_DNS_ORDER.iter().copied())
+}
+fn is_default_stale_ttl(v: &u64) -> bool {
+    *v == dns::DEFAULT_DNS_STALE_TTL
+}
+fn is_default_not_found_ttl(v: &u64) -> bool {
+    *v == dns::DEFAULT_DNS_NOT_FOUND_TTL
+}
+fn is_default_error_ttl(v: &u64) -> bool {
+    *v == dns::DEFAULT_DNS_ERROR_TTL
+}
+fn is_default_dns_cache_size(v: &usize) -> bool {
+    *v == dns::DEFAULT_DNS_CACHE_SIZE
+}
 
 #[cfg(test)]
 mod tests {
@@ -423,8 +501,16 @@ mod tests {
             ssl_cert: _,
             ssl_cert_key: _,
             lua_ssl_trusted_certificate: _,
+            dns_resolver: _,
+            dns_hostsfile: _,
+            dns_order: _,
+            dns_valid_ttl: _,
+            dns_stale_ttl: _,
+            dns_not_found_ttl: _,
+            dns_error_ttl: _,
+            dns_cache_size: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 16);
+        assert_eq!(SETTINGS.len(), 24);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

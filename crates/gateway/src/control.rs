@@ -134,6 +134,9 @@ pub async fn apply<T: Send + 'static>(
             Ok(out)
         }
         Err(refusal) => {
+            // A compile that got far enough to build balancers (then failed, or its file could not be written)
+            // must not leave their probes running: keep only the running snapshot's.
+            state.balancers.retain(&state.snapshot.load().upstreams);
             metrics.reloads.with_label_values(&[source, "error"]).inc();
             match &refusal {
                 // The file's errors are the operator's to read; an Admin API refusal is the client's.
@@ -163,7 +166,7 @@ fn reload(state: &AppState) -> Result<(FileState, String), Refusal> {
     let next_file = FileState::of(&source, &config);
     state.overrides.apply(&mut config);
     let settings = config.gateway.clone();
-    let snap = snapshot::compile(config, &source, &state.registry)
+    let snap = snapshot::compile_in(config, &source, &state.registry, &state.balancers)
         .map_err(|e| Refusal::Invalid(e.to_string()))?;
     warn_restart_settings(&state.started_with, &settings);
     let hash = snap.hash.clone();
@@ -189,7 +192,7 @@ fn write<T>(
     let body = gateway_config::load::to_yaml(&on_disk)
         .map_err(|e| Refusal::Internal(format!("cannot serialise the config: {e}")))?;
     let text = format!("{}{body}", file.header);
-    let snap = snapshot::compile(next, &text, &state.registry)
+    let snap = snapshot::compile_in(next, &text, &state.registry, &state.balancers)
         .map_err(|e| Refusal::Kong(compile_error(kind, e)))?;
     write_atomic(&state.config_path, text.as_bytes()).map_err(|e| {
         Refusal::Internal(format!("cannot write {}: {e}", state.config_path.display()))
@@ -246,13 +249,10 @@ fn leading_comments(text: &str) -> String {
     out
 }
 
-fn compile_error(kind: Kind, e: CompileError) -> KongError {
-    match e {
-        CompileError::Resolve { host, reason, .. } if kind == Kind::Service => {
-            KongError::field("host", format!("cannot resolve {host:?}: {reason}"))
-        }
-        other => KongError::field("", other.to_string()),
-    }
+/// A config that validated but did not compile (no entity-specific field to point at: upstream host names
+/// are not resolved when compiling, so a host that does not resolve is accepted).
+fn compile_error(_kind: Kind, e: CompileError) -> KongError {
+    KongError::field("", e.to_string())
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory (same permissions as the old

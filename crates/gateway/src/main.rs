@@ -2,9 +2,11 @@
 
 mod access_log;
 mod admin;
+mod balancer;
 mod cli;
 mod cluster;
 mod control;
+mod dns;
 mod lifecycle;
 mod metrics;
 mod proxy;

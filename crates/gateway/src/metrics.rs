@@ -89,7 +89,7 @@ impl Metrics {
 }
 
 /// Registers `collector` on `registry` and gives it back: the one place metrics are registered.
-fn register<C: Collector + Clone + 'static>(
+pub(crate) fn register<C: Collector + Clone + 'static>(
     registry: &Registry,
     collector: C,
 ) -> prometheus::Result<C> {

@@ -1,14 +1,16 @@
 //! The Pingora `ProxyHttp` implementation: hooks in the order they run, each calling named helpers.
 
 use crate::access_log::{self, AccessEntry};
+use crate::balancer::{self, Outcome, Pick, UpstreamBalancer};
+use crate::dns::{Addresses, DnsError, Resolver};
 use crate::responses;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gateway_auth::{Decision, RequestParts, Upstream};
 use gateway_config::router::{self, RequestView, RouteMatch};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
@@ -37,9 +39,32 @@ pub struct Ctx {
     auth: &'static str,
     /// Connection attempts made so far.
     tries: u32,
+    /// The upstream's addresses, resolved on the first try; each retry takes the next one.
+    addrs: Option<Addresses>,
+    /// Why the upstream's name did not resolve (answered by `fail_to_proxy`).
+    dns_error: Option<DnsError>,
     /// When the request started.
     start: Instant,
+    /// The balancer's side of the request, when the service's host names an upstream.
+    balanced: Option<Balanced>,
 }
+
+/// A balanced request: what was hashed, where its attempts went, and the attempt in progress.
+struct Balanced {
+    balancer: Arc<UpstreamBalancer>,
+    hash: balancer::hash::HashValue,
+    /// Addresses tried so far: a retry goes to another one while there is another.
+    tried: Vec<std::net::SocketAddr>,
+    /// The attempt in progress (handed back to the balancer when it ends).
+    current: Option<Pick>,
+    /// The Host header for the current attempt (target or `host_header`, port when not the default).
+    host_header: String,
+    /// The status of the upstream's response, once it answered.
+    status: Option<u16>,
+}
+
+/// The error `upstream_peer` returns when the balancer has no target (503, Kong's message).
+const NO_PEER_ERROR: ErrorType = ErrorType::Custom(balancer::NO_PEER);
 
 #[async_trait]
 impl ProxyHttp for Gateway {
@@ -52,7 +77,10 @@ impl ProxyHttp for Gateway {
             upstream: None,
             auth: "none",
             tries: 0,
+            addrs: None,
+            dns_error: None,
             start: Instant::now(),
+            balanced: None,
         }
     }
 
@@ -109,8 +137,9 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// The matched service's upstream, resolved when the config was compiled.
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
+    /// one address per try.
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         ctx.tries += 1;
         let Some(m) = ctx.matched.as_ref() else {
             return Error::e_explain(
@@ -118,15 +147,37 @@ impl ProxyHttp for Gateway {
                 "no route matched before upstream_peer",
             );
         };
-        let svc = &ctx.snap.services[m.service];
-        let mut peer = HttpPeer::new(svc.addr, svc.tls, svc.host.clone());
+        let snap = ctx.snap.clone();
+        let svc = &snap.services[m.service];
+        let mut peer = match svc.balancer.clone() {
+            Some(b) => {
+                let (addr, sni) = self.pick(session, ctx, b, svc.tls).await?;
+                HttpPeer::new(addr, svc.tls, sni)
+            }
+            None => {
+                let addrs = match ctx.addrs.take() {
+                    Some(addrs) => addrs,
+                    None => match service_addrs(&self.state.dns, svc).await {
+                        Ok(addrs) => addrs,
+                        Err(e) => {
+                            let why = format!("resolving upstream host {:?}: {e}", svc.host);
+                            ctx.dns_error = Some(e);
+                            return Error::e_explain(ErrorType::Custom(DNS_FAILED), why);
+                        }
+                    },
+                };
+                let addr = addrs.pick(ctx.tries.saturating_sub(1) as usize);
+                ctx.addrs = Some(addrs);
+                HttpPeer::new(addr, svc.tls, svc.host.clone())
+            }
+        };
         peer.options.connection_timeout = Some(svc.connect_timeout);
         peer.options.read_timeout = Some(svc.read_timeout);
         peer.options.write_timeout = Some(svc.write_timeout);
         Ok(Box::new(peer))
     }
 
-    /// Retry failed connections up to the service's `retries`.
+    /// Retry failed connections up to the service's `retries` (a balanced service retries on another target).
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -134,6 +185,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        finish_attempt(ctx, failure_outcome(&e));
         let retries = ctx
             .matched
             .as_ref()
@@ -143,6 +195,63 @@ impl ProxyHttp for Gateway {
             e.set_retry(true);
         }
         e
+    }
+
+    /// A balanced attempt broke after connecting: count it, and retry an idempotent request on another
+    /// target while nothing has been sent to the client; otherwise Pingora's policy (reused connections).
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let idempotent = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        if !idempotent {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        if ctx.balanced.as_ref().is_some_and(|b| b.current.is_some()) {
+            finish_attempt(ctx, failure_outcome(&e));
+            if idempotent && session.response_written().is_none() && ctx.tries <= retries(ctx) {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    /// Remember the upstream's status for the passive health checks.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(b) = ctx.balanced.as_mut() {
+            b.status = Some(upstream_response.status.as_u16());
+        }
+        Ok(())
+    }
+
+    /// `hash_on: cookie` without the cookie: set the value that was hashed, as Kong does.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(cookie) = ctx
+            .balanced
+            .as_ref()
+            .and_then(|b| b.hash.set_cookie.as_ref())
+        {
+            response.append_header(http::header::SET_COOKIE, cookie.as_str())?;
+        }
+        Ok(())
     }
 
     /// Rewrite the path (strip_path, service path), Host, X-Forwarded-*, and apply the auth headers.
@@ -173,7 +282,11 @@ impl ProxyHttp for Gateway {
             .map_err(|e| Error::because(ErrorType::InternalError, "building upstream uri", e))?;
         req.set_uri(uri);
         if !m.preserve_host {
-            req.insert_header(http::header::HOST, svc.host_header.as_str())?;
+            let host = match ctx.balanced.as_ref() {
+                Some(b) => b.host_header.as_str(),
+                None => svc.host_header.as_str(),
+            };
+            req.insert_header(http::header::HOST, host)?;
         }
         set_forwarded_headers(session, req)?;
         if let Some(up) = ctx.upstream.as_ref() {
@@ -188,13 +301,19 @@ impl ProxyHttp for Gateway {
     }
 
     /// Kong-style JSON for upstream failures: 502 refused/broken, 504 timeouts.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
-        let (code, body) = error_response(e);
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (code, body) = match ctx.dns_error.take() {
+            Some(dns) => responses::dns_failure(upstream_host(ctx), &dns),
+            None => {
+                let (code, body) = error_response(e);
+                (code, Bytes::from_static(body.as_bytes()))
+            }
+        };
         // The connection is not reused (below): say so with `Connection: close`, as Pingora's own
         // error responses do, or a keep-alive client may send its next request into a closed socket.
         session.set_keepalive(None);
         if code > 0 {
-            if let Err(err) = responses::send_json(session, code, body).await {
+            if let Err(err) = responses::send(session, code, &[], body).await {
                 log::debug!("could not send error response: {err}");
             }
         }
@@ -206,6 +325,12 @@ impl ProxyHttp for Gateway {
 
     /// Metrics and the access-log line.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let outcome = ctx
+            .balanced
+            .as_ref()
+            .and_then(|b| b.status)
+            .map_or(Outcome::Unknown, Outcome::Status);
+        finish_attempt(ctx, outcome);
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
@@ -255,6 +380,103 @@ impl ProxyHttp for Gateway {
             .unwrap_or_default();
         format!("{} {}, Host: {host}", req.method, req.uri.path())
     }
+}
+
+impl Gateway {
+    /// One attempt's target from the service's balancer (the hash input is read on the first attempt);
+    /// returns the address and the SNI. `Err`: no target can take it (503, Kong's message).
+    async fn pick(
+        &self,
+        session: &Session,
+        ctx: &mut Ctx,
+        b: Arc<UpstreamBalancer>,
+        tls: bool,
+    ) -> Result<(std::net::SocketAddr, String)> {
+        let balanced = match ctx.balanced.as_mut() {
+            Some(balanced) => balanced,
+            None => {
+                let req = session.req_header();
+                let hash = b.hash.value(&balancer::hash::RequestView {
+                    headers: &req.headers,
+                    path: req.uri.path(),
+                    query: req.uri.query(),
+                    client_ip: session
+                        .client_addr()
+                        .and_then(|a| a.as_inet())
+                        .map(|a| a.ip()),
+                });
+                ctx.balanced.insert(Balanced {
+                    balancer: b,
+                    hash,
+                    tried: Vec::new(),
+                    current: None,
+                    host_header: String::new(),
+                    status: None,
+                })
+            }
+        };
+        let resolver = self.state.balancers.resolver();
+        let balancer = balanced.balancer.clone();
+        let pick = balancer
+            .pick(resolver, &balanced.hash.value, &balanced.tried)
+            .await
+            .map_err(|e| {
+                Error::explain(NO_PEER_ERROR, format!("upstream {}: {e}", balancer.name))
+            })?;
+        let addr = pick.addr;
+        let (host_header, sni) = balancer.host_for(pick.target, tls);
+        balanced.tried.push(addr);
+        balanced.current = Some(pick);
+        balanced.host_header = host_header;
+        balanced.status = None;
+        Ok((addr, sni))
+    }
+}
+
+/// Hand the attempt in progress (if any) back to its balancer with how it ended.
+fn finish_attempt(ctx: &mut Ctx, outcome: Outcome) {
+    if let Some(b) = ctx.balanced.as_mut() {
+        if let Some(pick) = b.current.take() {
+            b.balancer.finish(&pick, outcome);
+        }
+    }
+}
+
+/// The passive-check event of a failed attempt.
+fn failure_outcome(e: &Error) -> Outcome {
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            Outcome::Timeout
+        }
+        _ if e.esource() == &ErrorSource::Downstream => Outcome::Unknown,
+        _ => Outcome::TcpFailure,
+    }
+}
+
+/// The matched service's `retries`.
+fn retries(ctx: &Ctx) -> u32 {
+    ctx.matched
+        .as_ref()
+        .and_then(|m| ctx.snap.services.get(m.service))
+        .map_or(0, |s| s.retries)
+}
+
+/// Error type of a request whose upstream host did not resolve.
+const DNS_FAILED: &str = "DNSResolutionFailed";
+
+/// The service's addresses: its IP literal, else its host name through the process's resolver.
+async fn service_addrs(dns: &Resolver, svc: &UpstreamService) -> Result<Addresses, DnsError> {
+    match &svc.literal {
+        Some(addrs) => Ok(addrs.clone()),
+        None => dns.resolve(&svc.host, svc.port).await,
+    }
+}
+
+/// The matched service's host (for error messages).
+fn upstream_host(ctx: &Ctx) -> &str {
+    ctx.matched
+        .and_then(|m| ctx.snap.services.get(m.service))
+        .map_or("", |svc| svc.host.as_str())
 }
 
 /// Match host (Host header, else the URI authority), path, method and headers against the router.
@@ -400,6 +622,7 @@ fn error_response(e: &Error) -> (u16, &'static str) {
     use ErrorType::*;
     match e.etype() {
         HTTPStatus(code) => (*code, responses::BAD_GATEWAY),
+        Custom(name) if *name == balancer::NO_PEER => (503, responses::NO_PEER),
         ConnectTimedout | ReadTimedout | WriteTimedout => (504, responses::TIMEOUT),
         _ => match e.esource() {
             ErrorSource::Upstream => (502, responses::BAD_GATEWAY),

@@ -16,8 +16,30 @@ pub const TIMEOUT: &str = r#"{"message":"The upstream server is timing out"}"#;
 pub const UNEXPECTED: &str = r#"{"message":"An unexpected error occurred"}"#;
 /// Body for a request whose body is too large to look a token up in.
 pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
+/// Kong's body when a balanced upstream has no target to send to.
+pub const NO_PEER: &str = r#"{"message":"failure to get a peer from the ring-balancer"}"#;
 /// Body for a malformed request.
 pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
+
+/// Kong's body for a 503 when the upstream's name does not exist (NXDOMAIN or no record).
+pub const NAME_RESOLUTION_FAILED: &str = r#"{"message":"name resolution failed"}"#;
+
+/// Status and body (Kong's) for a request whose upstream `host` did not resolve: 503 "name resolution
+/// failed" when the name does not exist, 500 when the DNS server failed (the reason goes to the log only).
+pub fn dns_failure(host: &str, e: &crate::dns::DnsError) -> (u16, Bytes) {
+    match e {
+        crate::dns::DnsError::NotFound => {
+            (503, Bytes::from_static(NAME_RESOLUTION_FAILED.as_bytes()))
+        }
+        crate::dns::DnsError::Failed(_) => {
+            let message = format!(
+                "failed the initial dns/balancer resolve for '{host}' with: dns server error"
+            );
+            let body = serde_json::json!({ "message": message }).to_string();
+            (500, Bytes::from(body))
+        }
+    }
+}
 
 /// Write a complete response (status, extra headers, JSON body) from a request-phase filter.
 pub async fn send(

@@ -103,7 +103,23 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let initial = match snapshot::compile(config, &source, &registry) {
+    // The resolver lives as long as the process (reloads keep its cache); it opens no socket before the first
+    // request, so creating it before Pingora daemonises is safe.
+    let dns = match crate::dns::Resolver::new(&(&settings).into(), &prometheus) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("{}: invalid configuration:\n{msg}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let balancers = match crate::balancer::Balancers::new(&prometheus, Arc::new(dns.clone())) {
+        Ok(b) => Arc::new(b),
+        Err(e) => {
+            eprintln!("cannot register the balancer metrics: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let initial = match snapshot::compile_in(config, &source, &registry, &balancers) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}: invalid configuration:\n{e}", args.config.display());
@@ -118,15 +134,19 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         }
     };
     metrics.config_loaded_at.set(unix_now());
-    let state = Arc::new(AppState::new(
-        args.config.clone(),
-        file,
-        initial,
-        registry,
-        overrides,
-        prometheus,
-        metrics,
-    ));
+    let state = Arc::new(
+        AppState::new(
+            args.config.clone(),
+            file,
+            initial,
+            registry,
+            overrides,
+            prometheus,
+            metrics,
+            dns,
+        )
+        .with_balancers(balancers.clone()),
+    );
 
     let conf = server_conf(&settings, &args);
     let opt = Opt {
@@ -174,6 +194,10 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             crate::cluster::PurgeListener::new(state.clone()),
         ));
     }
+    server.add_service(background_service(
+        "health-checks",
+        crate::balancer::checker::HealthChecks::new(balancers),
+    ));
     server.add_service(background_service("reload", ReloadService::new(state)));
     log::info!(
         "gateway starting proxy_listen={} admin_listen={} worker_threads={}",

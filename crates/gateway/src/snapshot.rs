@@ -1,13 +1,13 @@
-//! A compiled, immutable view of one config: router, upstream peers, per-route data (auth plugin, label).
+//! A compiled, immutable view of one config: router, upstream services (host names, never addresses: they are
+//! resolved at request time by [`crate::dns::Resolver`]), per-route data (auth plugin, label).
 
+use crate::balancer::{Balancers, UpstreamBalancer};
 use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::load::Timings;
 use gateway_config::lookup::PluginIndex;
 use gateway_config::model::{Config, Protocol};
 use gateway_config::plugins::PluginConfig;
 use gateway_config::router::Router;
-use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -18,6 +18,9 @@ pub enum CompileError {
     /// The config itself is invalid (routes, plugin configs).
     #[error("{0}")]
     Config(#[from] gateway_config::error::ConfigErrors),
+    /// An upstream uses something not built yet.
+    #[error("{0}")]
+    Unsupported(String),
     /// A plugin reached the compiler without the typed config the loader attaches (a config built in code
     /// and not loaded): a bug, never a user's error.
     #[error("plugin {name:?} ({plugin}) has no parsed config: load configs through gateway_config::load")]
@@ -27,24 +30,16 @@ pub enum CompileError {
         /// The plugin's name.
         name: String,
     },
-    /// A service host cannot be resolved.
-    #[error("services[{index}].host: cannot resolve {host:?}: {reason}")]
-    Resolve {
-        /// Index of the service in the config.
-        index: usize,
-        /// The host that failed.
-        host: String,
-        /// The resolver's message.
-        reason: String,
-    },
 }
 
-/// How to reach one service's upstream, resolved at compile time.
+/// How to reach one service's upstream. The host name is resolved per request (see `proxy::upstream_peer`).
 pub struct UpstreamService {
     /// Name (or id) for logs and metrics.
     pub label: String,
-    /// The resolved socket address.
-    pub addr: SocketAddr,
+    /// The upstream port (an SRV answer may replace it).
+    pub port: u16,
+    /// The address when `host` is an IP literal (no DNS); `None` for a name.
+    pub literal: Option<crate::dns::Addresses>,
     /// Whether to speak TLS to the upstream.
     pub tls: bool,
     /// The upstream host name (SNI and, when `preserve_host` is false, the Host header).
@@ -63,6 +58,8 @@ pub struct UpstreamService {
     pub retries: u32,
     /// This service's request counters and latency histogram.
     pub metrics: crate::metrics::ServiceMetrics,
+    /// The balancer when `host` names an upstream (then `addr` is unused).
+    pub balancer: Option<Arc<UpstreamBalancer>>,
 }
 
 /// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
@@ -85,19 +82,33 @@ pub struct Snapshot {
     pub services: Vec<UpstreamService>,
     /// Per-route data, indexed like `Config::routes_with_services()` (see `RouteMatch::route`).
     pub routes: Vec<RouteRuntime>,
+    /// Each upstream's balancer, indexed like `config.upstreams`.
+    pub upstreams: Vec<Arc<UpstreamBalancer>>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
     pub loaded_at: SystemTime,
 }
 
-/// Compile `config` (from `source`, the text it was read from) into a snapshot.
+/// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
+/// (unit tests).
+#[cfg(test)]
 pub fn compile(
     config: Config,
     source: &str,
     registry: &AuthRegistry,
 ) -> Result<Snapshot, CompileError> {
-    compile_timed(config, source, registry, &mut Timings::default())
+    compile_in(config, source, registry, &Balancers::detached())
+}
+
+/// [`compile`] with the process's balancers: unchanged upstreams keep their balancer and health.
+pub fn compile_in(
+    config: Config,
+    source: &str,
+    registry: &AuthRegistry,
+    balancers: &Balancers,
+) -> Result<Snapshot, CompileError> {
+    compile_timed(config, source, registry, balancers, &mut Timings::default())
 }
 
 /// [`compile`], recording the phases `router`, `upstreams`, `plugins` and `hash` in `timings`.
@@ -105,24 +116,26 @@ pub fn compile_timed(
     config: Config,
     source: &str,
     registry: &AuthRegistry,
+    balancers: &Balancers,
     timings: &mut Timings,
 ) -> Result<Snapshot, CompileError> {
     let router = Router::compile(&config)?;
     timings.mark("router");
-    let mut services = Vec::with_capacity(config.services.len());
-    // Each distinct (host, port) is resolved once: generated configs repeat a few upstream hosts many times.
-    let mut resolved: HashMap<(&str, u16), Result<SocketAddr, String>> = HashMap::new();
-    for (index, svc) in config.services.iter().enumerate() {
-        let addr = resolved
-            .entry((svc.host.as_str(), svc.port))
-            .or_insert_with(|| resolve(&svc.host, svc.port))
-            .clone()
-            .map_err(|reason| CompileError::Resolve {
-                index,
-                host: svc.host.clone(),
-                reason,
-            })?;
-        services.push(upstream_service(svc, addr));
+    // Host names are kept, never resolved here: a name that does not resolve yet is a valid config.
+    let mut services: Vec<UpstreamService> = config.services.iter().map(upstream_service).collect();
+    // Every upstream gets its balancer (health checks run even before a service names it, as in Kong); a
+    // service whose host names an upstream is balanced over its targets.
+    let upstreams = config
+        .upstreams
+        .iter()
+        .map(|u| balancers.get(u).map_err(CompileError::Unsupported))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !upstreams.is_empty() {
+        for (svc, conf) in services.iter_mut().zip(&config.services) {
+            if let Some(i) = config.upstream_named(&conf.host) {
+                svc.balancer = upstreams.get(i).cloned();
+            }
+        }
     }
     timings.mark("upstreams");
     let mut routes = Vec::new();
@@ -164,6 +177,7 @@ pub fn compile_timed(
         router,
         services,
         routes,
+        upstreams,
         hash,
         loaded_at: SystemTime::now(),
     })
@@ -174,13 +188,19 @@ impl Snapshot {
     pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
         self.routes.iter().filter_map(|r| r.auth.clone()).collect()
     }
+
+    /// The balancer of the upstream with this id.
+    pub fn balancer(&self, id: Uuid) -> Option<&Arc<UpstreamBalancer>> {
+        self.upstreams.iter().find(|b| b.id == id)
+    }
 }
 
 /// `gateway validate --timings`: the reload path (read, parse, validate, compile a snapshot, drop it) run twice
 /// with one registry, as at start and then on a SIGHUP; the second run's phases are returned, with the first
-/// run's total. Compiling resolves upstream hosts and builds IdP clients but sends nothing. `Err`: error text.
+/// run's total. Compiling builds IdP clients but sends nothing (upstream names are resolved per request). `Err`: error text.
 pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
     let registry = AuthRegistry::new(&prometheus::Registry::new());
+    let balancers = Balancers::detached();
     let mut first = Duration::ZERO;
     for run in 0..2 {
         let mut timings = Timings::with_cpu_clock(Some(thread_cpu_time));
@@ -190,7 +210,7 @@ pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, 
             timings.mark("read");
             let config = gateway_config::load::parse_str_timed(&source, &mut timings)
                 .map_err(|e| e.to_string())?;
-            let snap = compile_timed(config, &source, &registry, &mut timings)
+            let snap = compile_timed(config, &source, &registry, &balancers, &mut timings)
                 .map_err(|e| e.to_string())?;
             drop(snap);
             timings.mark("drop");
@@ -223,18 +243,7 @@ fn thread_cpu_time() -> Duration {
     )
 }
 
-/// The first address of `host:port` (an IP literal is parsed without asking the resolver).
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())
-        .and_then(|mut it| it.next().ok_or_else(|| "no address".to_string()))
-}
-
-fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> UpstreamService {
+fn upstream_service(svc: &gateway_config::model::Service) -> UpstreamService {
     let tls = matches!(svc.protocol, Protocol::Https);
     let default_port = if tls { 443 } else { 80 };
     let host_header = if svc.port == default_port {
@@ -244,7 +253,8 @@ fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> U
     };
     UpstreamService {
         label: svc.name.clone().unwrap_or_else(|| svc.id.to_string()),
-        addr,
+        port: svc.port,
+        literal: crate::dns::Addresses::literal(&svc.host, svc.port),
         tls,
         host: svc.host.clone(),
         host_header,
@@ -254,5 +264,6 @@ fn upstream_service(svc: &gateway_config::model::Service, addr: SocketAddr) -> U
         write_timeout: Duration::from_millis(svc.write_timeout),
         retries: svc.retries,
         metrics: crate::metrics::ServiceMetrics::default(),
+        balancer: None,
     }
 }

@@ -1,5 +1,6 @@
 //! Process-wide state shared by the proxy, the Admin API and the reload service.
 
+use crate::balancer::Balancers;
 use crate::control::FileState;
 use crate::metrics::Metrics;
 use crate::server::Overrides;
@@ -28,10 +29,15 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The process's Prometheus registry, rendered by `/metrics`.
     pub prometheus: prometheus::Registry,
+    /// Upstream balancers and their health, reused across reloads for unchanged upstreams.
+    pub balancers: Arc<Balancers>,
+    /// Upstream host names to addresses, at request time; its cache outlives every snapshot (reloads keep it).
+    pub dns: crate::dns::Resolver,
 }
 
 impl AppState {
-    /// The state for a freshly started process; `metrics` are registered on `prometheus`.
+    /// The state for a freshly started process; `metrics` (and the resolver's) are registered on `prometheus`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config_path: PathBuf,
         file: FileState,
@@ -40,6 +46,7 @@ impl AppState {
         overrides: Overrides,
         prometheus: prometheus::Registry,
         metrics: Arc<Metrics>,
+        dns: crate::dns::Resolver,
     ) -> Self {
         let started_with = initial.config.gateway.clone();
         Self {
@@ -51,7 +58,15 @@ impl AppState {
             overrides,
             metrics,
             prometheus,
+            balancers: Arc::new(Balancers::detached()),
+            dns,
         }
+    }
+
+    /// The state with `balancers` (the ones `initial` was compiled with) instead of a detached set.
+    pub fn with_balancers(mut self, balancers: Arc<Balancers>) -> Self {
+        self.balancers = balancers;
+        self
     }
 
     /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by [`crate::control`], then drop
@@ -60,5 +75,6 @@ impl AppState {
         self.snapshot.store(snap.clone());
         let live = snap.authenticators();
         self.registry.retain(&live);
+        self.balancers.retain(&snap.upstreams);
     }
 }

@@ -1,11 +1,12 @@
 //! Where each Admin API entity sits in a [`Config`] (services; routes nested or top-level; plugins on a
-//! service, on a route or top-level), lookup by id or endpoint key, and the JSON views Kong returns.
+//! service, on a route or top-level; upstreams; targets in their upstream), lookup by id or endpoint key,
+//! and the JSON views Kong returns.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::Kind;
-use crate::model::{Config, Plugin, Route, Service};
+use super::{upstreams, Kind};
+use crate::model::{Config, Plugin, Route, Service, Target, Upstream};
 
 /// An array of entities in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,10 @@ pub enum Container {
     TopRoutePlugins(usize),
     /// `plugins`
     TopPlugins,
+    /// `upstreams`
+    Upstreams,
+    /// `upstreams[u].targets`
+    UpstreamTargets(usize),
 }
 
 impl Container {
@@ -37,6 +42,8 @@ impl Container {
             Container::NestedRoutePlugins(s, r) => format!("services[{s}].routes[{r}].plugins"),
             Container::TopRoutePlugins(r) => format!("routes[{r}].plugins"),
             Container::TopPlugins => "plugins".into(),
+            Container::Upstreams => "upstreams".into(),
+            Container::UpstreamTargets(u) => format!("upstreams[{u}].targets"),
         }
     }
 }
@@ -72,6 +79,8 @@ pub struct Entry {
     pub service: Option<Uuid>,
     /// Scope route (plugins), by id.
     pub route: Option<Uuid>,
+    /// Owning upstream (targets), by id.
+    pub upstream: Option<Uuid>,
 }
 
 fn service_entry(i: usize, s: &Service) -> Entry {
@@ -85,6 +94,7 @@ fn service_entry(i: usize, s: &Service) -> Entry {
         name: s.name.clone(),
         service: None,
         route: None,
+        upstream: None,
     }
 }
 
@@ -106,6 +116,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 name: r.name.clone(),
                 service,
                 route: None,
+                upstream: None,
             })
             .collect(),
         Kind::Plugin => plugins(config)
@@ -117,6 +128,37 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 name: p.instance_name.clone(),
                 service,
                 route,
+                upstream: None,
+            })
+            .collect(),
+        Kind::Upstream => (config.upstreams.iter().enumerate())
+            .map(|(i, u)| Entry {
+                kind: Kind::Upstream,
+                loc: Loc {
+                    container: Container::Upstreams,
+                    index: i,
+                },
+                id: u.id,
+                name: Some(u.name.clone()),
+                service: None,
+                route: None,
+                upstream: None,
+            })
+            .collect(),
+        Kind::Target => (config.upstreams.iter().enumerate())
+            .flat_map(|(i, u)| {
+                u.targets.iter().enumerate().map(move |(j, t)| Entry {
+                    kind: Kind::Target,
+                    loc: Loc {
+                        container: Container::UpstreamTargets(i),
+                        index: j,
+                    },
+                    id: t.id,
+                    name: Some(t.target.clone()),
+                    service: None,
+                    route: None,
+                    upstream: Some(u.id),
+                })
             })
             .collect(),
     }
@@ -225,6 +267,22 @@ pub fn service_at(config: &Config, loc: Loc) -> Option<&Service> {
     }
 }
 
+/// The upstream at a location.
+pub fn upstream_at(config: &Config, loc: Loc) -> Option<&Upstream> {
+    match loc.container {
+        Container::Upstreams => config.upstreams.get(loc.index),
+        _ => None,
+    }
+}
+
+/// The target at a location.
+pub fn target_at(config: &Config, loc: Loc) -> Option<&Target> {
+    match loc.container {
+        Container::UpstreamTargets(u) => config.upstreams.get(u)?.targets.get(loc.index),
+        _ => None,
+    }
+}
+
 /// The route at a location.
 pub fn route_at(config: &Config, loc: Loc) -> Option<&Route> {
     match loc.container {
@@ -272,6 +330,11 @@ pub fn view(config: &Config, entry: &Entry) -> Value {
         }
         Kind::Plugin => plugin_at(config, entry.loc)
             .map_or(Value::Null, |p| plugin_view(p, entry.service, entry.route)),
+        Kind::Upstream => {
+            upstream_at(config, entry.loc).map_or(Value::Null, upstreams::upstream_view)
+        }
+        Kind::Target => target_at(config, entry.loc)
+            .map_or(Value::Null, |t| upstreams::target_view(t, entry.upstream)),
     }
 }
 

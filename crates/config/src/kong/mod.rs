@@ -1,5 +1,6 @@
 //! Kong's Admin API semantics as pure functions: request decoding (forms and JSON, with the schema's type
-//! inference), PATCH merging, the entity views, the error bodies, paging, and the writes themselves
+//! inference), PATCH merging, the entity views (upstreams and targets in [`upstreams`]), the error bodies,
+//! paging, and the writes themselves
 //! ([`ops`]), which go through the same build and validation as the YAML loader.
 
 pub mod entity;
@@ -9,6 +10,7 @@ pub mod ops;
 pub mod page;
 pub mod patch;
 pub mod schema;
+pub mod upstreams;
 
 use serde_json::{Map, Value};
 
@@ -23,6 +25,10 @@ pub enum Kind {
     Route,
     /// `/plugins`
     Plugin,
+    /// `/upstreams`
+    Upstream,
+    /// `/upstreams/{u}/targets`
+    Target,
 }
 
 impl Kind {
@@ -32,13 +38,17 @@ impl Kind {
             Kind::Service => "services",
             Kind::Route => "routes",
             Kind::Plugin => "plugins",
+            Kind::Upstream => "upstreams",
+            Kind::Target => "targets",
         }
     }
 
-    /// The field a non-UUID key in a URL is matched against: `name`, or `instance_name` for plugins.
+    /// The field a non-UUID key in a URL is matched against: `name`, `instance_name` for plugins, `target`
+    /// for targets.
     pub fn endpoint_key(self) -> &'static str {
         match self {
             Kind::Plugin => "instance_name",
+            Kind::Target => "target",
             _ => "name",
         }
     }
@@ -50,6 +60,8 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Service => schema::service(),
         Kind::Route => schema::route(),
         Kind::Plugin => schema::plugin(plugin_name),
+        Kind::Upstream => upstreams::upstream(),
+        Kind::Target => upstreams::target(),
     }
 }
 

@@ -42,7 +42,7 @@ pub fn create(
         return Err(KongError::PrimaryKey(json!({ "id": id })));
     }
     input.insert("id".into(), json!(id));
-    stamp(&mut input, None, now);
+    stamp(kind, &mut input, None, now);
     place(config, kind, None, input)
 }
 
@@ -55,6 +55,10 @@ pub fn upsert(
     mut input: Map<String, Value>,
     now: i64,
 ) -> Result<Written, KongError> {
+    if kind == Kind::Target {
+        // Kong's PUT on a target updates an existing one (404 otherwise).
+        return update(config, kind, key, input, now);
+    }
     prepare(kind, &mut input)?;
     let existing = entity::find(config, kind, key);
     let id = match (Uuid::parse_str(key), &existing) {
@@ -67,7 +71,7 @@ pub fn upsert(
     }
     input.insert("id".into(), json!(id));
     let created = existing.as_ref().and_then(|e| timestamp(config, e));
-    stamp(&mut input, Some(created.unwrap_or(now)), now);
+    stamp(kind, &mut input, created, now);
     place(config, kind, existing, input)
 }
 
@@ -92,7 +96,7 @@ pub fn update(
     patch::merge(&mut fields, patch, &schema_for(kind, name.as_deref()));
     fields.insert("id".into(), json!(existing.id));
     let created = timestamp(config, &existing);
-    stamp(&mut fields, created, now);
+    stamp(kind, &mut fields, created, now);
     place(config, kind, Some(existing), fields)
 }
 
@@ -118,7 +122,7 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
         .filter(|p| match kind {
             Kind::Service => p.service == Some(target.id),
             Kind::Route => p.route == Some(target.id),
-            Kind::Plugin => false,
+            Kind::Plugin | Kind::Upstream | Kind::Target => false,
         })
         .map(|p| p.loc.index)
         .collect();
@@ -143,7 +147,7 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
 /// The 404 of a PATCH: plugins answer `{"message":"Not found"}`, services and routes Kong's code-6 body.
 fn not_found(kind: Kind, key: &str) -> KongError {
     match (kind, Uuid::parse_str(key)) {
-        (Kind::Plugin, _) => KongError::PlainNotFound,
+        (Kind::Plugin | Kind::Target, _) => KongError::PlainNotFound,
         (_, Ok(id)) => KongError::NotFound(json!({ "id": id })),
         (_, Err(_)) => KongError::NotFound(json!({ "name": key })),
     }
@@ -153,6 +157,13 @@ fn not_found(kind: Kind, key: &str) -> KongError {
 fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> {
     input.remove("created_at");
     input.remove("updated_at");
+    if kind == Kind::Target {
+        if let Some(Value::String(t)) = input.get("target") {
+            if let Ok(normal) = crate::upstreams::normalize_target(t) {
+                input.insert("target".into(), json!(normal));
+            }
+        }
+    }
     if kind != Kind::Service {
         return Ok(());
     }
@@ -183,16 +194,32 @@ fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> 
     }
 }
 
-fn stamp(fields: &mut Map<String, Value>, created: Option<i64>, now: i64) {
-    fields.insert("created_at".into(), json!(created.unwrap_or(now)));
-    fields.insert("updated_at".into(), json!(now));
+/// Sets `created_at` (kept when given) and `updated_at`; targets carry float seconds, as in Kong.
+fn stamp(kind: Kind, fields: &mut Map<String, Value>, created: Option<Value>, now: i64) {
+    let now = if kind == Kind::Target {
+        json!(now as f64)
+    } else {
+        json!(now)
+    };
+    fields.insert("created_at".into(), created.unwrap_or_else(|| now.clone()));
+    fields.insert("updated_at".into(), now);
 }
 
-fn timestamp(config: &Config, e: &Entry) -> Option<i64> {
+fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
     match e.kind {
-        Kind::Service => entity::service_at(config, e.loc)?.created_at,
-        Kind::Route => entity::route_at(config, e.loc)?.created_at,
-        Kind::Plugin => entity::plugin_at(config, e.loc)?.created_at,
+        Kind::Service => entity::service_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
+        Kind::Route => entity::route_at(config, e.loc)?.created_at.map(Value::from),
+        Kind::Plugin => entity::plugin_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
+        Kind::Upstream => entity::upstream_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
+        Kind::Target => entity::target_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
     }
 }
 
@@ -202,6 +229,8 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Service => entity::service_at(config, e.loc).map(serde_json::to_value),
         Kind::Route => entity::route_at(config, e.loc).map(serde_json::to_value),
         Kind::Plugin => entity::plugin_at(config, e.loc).map(serde_json::to_value),
+        Kind::Upstream => entity::upstream_at(config, e.loc).map(serde_json::to_value),
+        Kind::Target => entity::target_at(config, e.loc).map(serde_json::to_value),
     };
     let mut map = match value {
         Some(Ok(Value::Object(map))) => map,
@@ -209,8 +238,14 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
     };
     map.remove("routes");
     map.remove("plugins");
+    map.remove("targets");
     match e.kind {
-        Kind::Service => {}
+        Kind::Service | Kind::Upstream => {}
+        Kind::Target => {
+            if let Some(u) = e.upstream {
+                map.insert("upstream".into(), json!({ "id": u }));
+            }
+        }
         Kind::Route => {
             if let Some(s) = e.service {
                 map.insert("service".into(), json!({ "id": s }));
@@ -309,15 +344,25 @@ fn place(
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .unwrap_or_else(Uuid::new_v4);
-    unique(
-        config,
-        kind,
-        id,
-        kind.endpoint_key(),
-        fields.get(kind.endpoint_key()),
-    )?;
+    if kind != Kind::Target {
+        unique(
+            config,
+            kind,
+            id,
+            kind.endpoint_key(),
+            fields.get(kind.endpoint_key()),
+        )?;
+    }
     let target = match kind {
         Kind::Service => Container::Services,
+        Kind::Upstream => Container::Upstreams,
+        Kind::Target => {
+            let upstream = resolve(config, Kind::Upstream, "upstream", fields.get("upstream"))?
+                .ok_or_else(|| KongError::field("upstream", crate::checks::REQUIRED))?;
+            fields.remove("upstream");
+            target_unique(config, id, &fields, upstream.id)?;
+            Container::UpstreamTargets(upstream.loc.index)
+        }
         Kind::Route => {
             let service = resolve(config, Kind::Service, "service", fields.get("service"))?;
             match (service, existing.as_ref().map(|e| e.loc.container)) {
@@ -390,7 +435,7 @@ fn place(
             Some(old)
         });
         if let Some(Value::Object(old)) = children {
-            for child in ["routes", "plugins"] {
+            for child in ["routes", "plugins", "targets"] {
                 if let Some(v) = old.get(child) {
                     fields.insert(child.into(), v.clone());
                 }
@@ -421,6 +466,28 @@ fn place(
     };
     let config = from_doc(doc).map_err(|e| KongError::Schema(relative_errors(e, Some(loc))))?;
     Ok(Written { config, id })
+}
+
+/// A target is unique within its upstream (Kong's cache key `upstream, target`): 409 otherwise.
+fn target_unique(
+    config: &Config,
+    id: Uuid,
+    fields: &Map<String, Value>,
+    upstream: Uuid,
+) -> Result<(), KongError> {
+    let Some(Value::String(target)) = fields.get("target") else {
+        return Ok(());
+    };
+    let taken = entity::entries(config, Kind::Target).iter().any(|e| {
+        e.id != id && e.upstream == Some(upstream) && e.name.as_deref() == Some(target.as_str())
+    });
+    if taken {
+        return Err(KongError::Unique(json!({
+            "target": target,
+            "upstream": { "id": upstream },
+        })));
+    }
+    Ok(())
 }
 
 fn plugin_unique(
@@ -471,6 +538,8 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::Services => (doc, "services"),
         Container::TopRoutes => (doc, "routes"),
         Container::TopPlugins => (doc, "plugins"),
+        Container::Upstreams => (doc, "upstreams"),
+        Container::UpstreamTargets(u) => (doc.get_mut("upstreams")?.get_mut(u)?, "targets"),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
         Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),
         Container::NestedRoutePlugins(s, r) => (

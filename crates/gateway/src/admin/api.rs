@@ -1,16 +1,17 @@
 //! The Admin API's routes: Kong's `services`, `routes` and `plugins` collections and entities, top-level
-//! and nested under their service or route.
+//! and nested under their service or route; `upstreams` and their `targets`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, put, MethodRouter};
 use axum::{Json, Router};
 use gateway_config::kong::Kind;
 use serde_json::{json, Value};
 
 use super::handlers::{self, Parent};
+use super::health;
 use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
@@ -50,6 +51,53 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/plugins", collection(Kind::Plugin))
         .route("/plugins/enabled", get(enabled_plugins))
         .route("/plugins/{key}", item(Kind::Plugin))
+        .route("/upstreams", collection(Kind::Upstream))
+        .route("/upstreams/{key}", item(Kind::Upstream))
+        .route(
+            "/upstreams/{key}/targets",
+            nested_collection(Kind::Target, Parent::upstream),
+        )
+        .route(
+            "/upstreams/{key}/targets/all",
+            get(|State(st): St, Path(p): Path<String>, Query(q): Q| {
+                handlers::list(st, Kind::Target, Parent::upstream(p), q)
+            }),
+        )
+        .route(
+            "/upstreams/{key}/targets/{child}",
+            nested_item(Kind::Target, Parent::upstream),
+        )
+        .route(
+            "/upstreams/{key}/health",
+            get(|State(st): St, Path(p): Path<String>, Query(q): Q| health::health(st, p, q)),
+        )
+        .route("/upstreams/{key}/targets/{child}/healthy", set_health(true))
+        .route(
+            "/upstreams/{key}/targets/{child}/unhealthy",
+            set_health(false),
+        )
+        .route(
+            "/upstreams/{key}/targets/{child}/{address}/healthy",
+            set_address_health(true),
+        )
+        .route(
+            "/upstreams/{key}/targets/{child}/{address}/unhealthy",
+            set_address_health(false),
+        )
+}
+
+/// Kong 3 takes `PUT`; Kong before 2.x took `POST`, which scripts still send: both are accepted.
+fn set_health(healthy: bool) -> MethodRouter<Arc<AppState>> {
+    let h = move |State(st): St, Path((u, t)): Path<(String, String)>| {
+        health::set(st, u, t, None, healthy)
+    };
+    put(h).post(h)
+}
+
+fn set_address_health(healthy: bool) -> MethodRouter<Arc<AppState>> {
+    type P3 = Path<(String, String, String)>;
+    let h = move |State(st): St, Path((u, t, a)): P3| health::set(st, u, t, Some(a), healthy);
+    put(h).post(h)
 }
 
 async fn enabled_plugins() -> Json<Value> {

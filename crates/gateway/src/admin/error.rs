@@ -23,6 +23,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409 `{"message": ...}`: the config file on disk is not the one the process last read or wrote.
     Conflict(String),
+    /// 400 `{"message": ...}` (Kong's plain 400s, e.g. setting health without a health checker).
+    BadRequest(String),
     /// 401: the admin token is missing or wrong.
     Unauthorized,
     /// 500 `{"message":"An unexpected error occurred"}`; the detail is logged, never sent.
@@ -56,6 +58,7 @@ impl IntoResponse for ApiError {
                 message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
             }
             ApiError::Conflict(text) => message(StatusCode::CONFLICT, &text),
+            ApiError::BadRequest(text) => message(StatusCode::BAD_REQUEST, &text),
             ApiError::Unauthorized => message(
                 StatusCode::UNAUTHORIZED,
                 "Invalid credentials. Token or User credentials required",

@@ -46,10 +46,19 @@ impl Parent {
         })
     }
 
-    /// The reference field children use: `service` or `route`.
+    /// `/upstreams/{key}/...`
+    pub fn upstream(key: String) -> Option<Parent> {
+        Some(Parent {
+            kind: Kind::Upstream,
+            key,
+        })
+    }
+
+    /// The reference field children use: `service`, `route` or `upstream`.
     fn field(&self) -> &'static str {
         match self.kind {
             Kind::Route => "route",
+            Kind::Upstream => "upstream",
             _ => "service",
         }
     }
@@ -58,6 +67,7 @@ impl Parent {
     fn owns(&self, id: Uuid, child: &Entry) -> bool {
         match self.kind {
             Kind::Route => child.route == Some(id),
+            Kind::Upstream => child.upstream == Some(id),
             _ => child.service == Some(id),
         }
     }
@@ -75,14 +85,21 @@ fn resolve_parent(config: &Config, parent: &Option<Parent>) -> Result<Option<Uui
 }
 
 /// The entity `key` designates, checked to belong to the parent (when nested).
-fn find_child(
+pub(super) fn find_child(
     config: &Config,
     kind: Kind,
     key: &str,
     parent: &Option<Parent>,
 ) -> Result<Option<Entry>, ApiError> {
     let parent_id = resolve_parent(config, parent)?;
-    let found = entity::find(config, kind, key);
+    // A target key (`host:port`) is unique only within its upstream: look there first.
+    let owned = match (parent, parent_id) {
+        (Some(p), Some(pid)) if kind == Kind::Target => entity::entries(config, kind)
+            .into_iter()
+            .find(|e| p.owns(pid, e) && entity::key_matches(key, e.id, e.name.as_deref())),
+        _ => None,
+    };
+    let found = owned.or_else(|| entity::find(config, kind, key));
     match (parent, parent_id, found) {
         (Some(p), Some(pid), Some(e)) if !p.owns(pid, &e) => Err(ApiError::NotFound),
         (_, _, found) => Ok(found),
@@ -149,8 +166,35 @@ pub async fn list(
     Ok((StatusCode::OK, Json(page::page(items, &q, &link)?)))
 }
 
+/// A target's URL key normalised (`a` designates `a:8000`); other keys as they are.
+pub(super) fn target_key(kind: Kind, key: String) -> String {
+    match kind {
+        Kind::Target => gateway_config::kong::upstreams::target_key(&key),
+        _ => key,
+    }
+}
+
+/// For a target, the id of the one `key` designates in its upstream (a missing one is a plain 404), so that
+/// the write edits that one and not a target with the same address in another upstream. Other kinds keep
+/// their key (a PUT by name sets the name).
+fn child_id(
+    config: &Config,
+    kind: Kind,
+    key: String,
+    parent: &Option<Parent>,
+) -> Result<String, KongError> {
+    if kind != Kind::Target {
+        return Ok(key);
+    }
+    match find_child(config, kind, &key, parent) {
+        Ok(Some(e)) => Ok(e.id.to_string()),
+        _ => Err(KongError::PlainNotFound),
+    }
+}
+
 /// `GET /{collection}/{key}` (and nested).
 pub async fn get(state: Arc<AppState>, kind: Kind, key: String, parent: Option<Parent>) -> Answer {
+    let key = target_key(kind, key);
     let snap = state.snapshot.load();
     match find_child(&snap.config, kind, &key, &parent)? {
         Some(e) => Ok((StatusCode::OK, Json(entity::view(&snap.config, &e)))),
@@ -203,9 +247,11 @@ pub async fn put(
     parent: Option<Parent>,
     request: Request,
 ) -> Answer {
+    let key = target_key(kind, key);
     let mut fields = input(&state, kind, Some(&key), request).await?;
     let now = crate::server::unix_now();
     let view = persist::write(&state, kind, move |config| {
+        let key = child_id(config, kind, key, &parent)?;
         set_parent(config, &parent, &mut fields)?;
         Ok(with_view(
             ops::upsert(config, kind, &key, fields, now)?,
@@ -224,9 +270,11 @@ pub async fn patch(
     parent: Option<Parent>,
     request: Request,
 ) -> Answer {
+    let key = target_key(kind, key);
     let fields = input(&state, kind, Some(&key), request).await?;
     let now = crate::server::unix_now();
     let view = persist::write(&state, kind, move |config| {
+        let key = child_id(config, kind, key, &parent)?;
         if parent.is_some()
             && find_child(config, kind, &key, &parent)
                 .ok()
@@ -251,6 +299,7 @@ pub async fn delete(
     key: String,
     parent: Option<Parent>,
 ) -> Result<StatusCode, ApiError> {
+    let key = target_key(kind, key);
     {
         let snap = state.snapshot.load();
         if find_child(&snap.config, kind, &key, &parent)?.is_none() {
@@ -261,6 +310,7 @@ pub async fn delete(
         if find_child(config, kind, &key, &parent).is_err() {
             return Err(KongError::PlainNotFound);
         }
+        let key = child_id(config, kind, key, &parent)?;
         Ok((ops::delete(config, kind, &key)?, ()))
     })
     .await?;

@@ -8,6 +8,7 @@ mod auth;
 mod body;
 mod error;
 mod handlers;
+mod health;
 mod persist;
 mod purge;
 #[cfg(test)]
@@ -95,7 +96,7 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn node_id() -> String {
+pub(crate) fn node_id() -> String {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| uuid::Uuid::new_v4().to_string()).clone()
 }
