@@ -163,12 +163,11 @@ impl ClientAuth {
     fn with_method(method: ClientAuthMethod, id: &str, secret: Option<&str>) -> ClientAuth {
         let id = id.to_owned();
         match (method, secret) {
-            (ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretJwt, Some(s)) => {
-                ClientAuth::Basic {
-                    id,
-                    secret: s.to_owned(),
-                }
-            }
+            // The JWT and mTLS methods are refused when the config is loaded; they never get here.
+            (ClientAuthMethod::ClientSecretBasic, Some(s)) => ClientAuth::Basic {
+                id,
+                secret: s.to_owned(),
+            },
             (ClientAuthMethod::ClientSecretPost, Some(s)) => ClientAuth::Post {
                 id,
                 secret: s.to_owned(),

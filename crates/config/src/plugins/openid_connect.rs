@@ -28,13 +28,13 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
-    /// A JWT signed with the client secret (accepted, not implemented: treated as `client_secret_basic`).
+    /// A JWT signed with the client secret (refused at load: not supported yet).
     ClientSecretJwt,
-    /// A JWT signed with a private key (accepted, not implemented: no client authentication is sent).
+    /// A JWT signed with a private key (refused at load: not supported yet).
     PrivateKeyJwt,
-    /// Mutual TLS (accepted, not implemented: no client authentication is sent).
+    /// Mutual TLS (refused at load: not supported yet).
     TlsClientAuth,
-    /// Self-signed mutual TLS (accepted, not implemented: no client authentication is sent).
+    /// Self-signed mutual TLS (refused at load: not supported yet).
     SelfSignedTlsClientAuth,
     /// Only `client_id` in the form body.
     None,
@@ -51,6 +51,21 @@ impl ClientAuthMethod {
         "self_signed_tls_client_auth",
         "none",
     ];
+
+    /// Whether the gateway implements it (the others are refused at load).
+    pub fn supported(self) -> bool {
+        matches!(
+            self,
+            ClientAuthMethod::ClientSecretBasic
+                | ClientAuthMethod::ClientSecretPost
+                | ClientAuthMethod::None
+        )
+    }
+
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// An authentication method (`auth_methods`).
@@ -61,19 +76,19 @@ pub enum AuthMethod {
     Password,
     /// Client-credentials grant from Basic credentials (implemented).
     ClientCredentials,
-    /// Authorization-code flow (accepted, not implemented).
+    /// Authorization-code flow (refused at load: not supported yet).
     AuthorizationCode,
-    /// Local JWT verification (accepted, not implemented).
+    /// Local JWT verification (refused at load: not supported yet).
     Bearer,
     /// RFC 7662 token introspection (implemented).
     Introspection,
-    /// Userinfo lookup (accepted, not implemented).
+    /// Userinfo lookup (refused at load: not supported yet).
     Userinfo,
-    /// Kong OAuth2 plugin tokens (accepted, not implemented).
+    /// Kong OAuth2 plugin tokens (refused at load: not supported yet).
     KongOauth2,
-    /// Refresh-token grant (accepted, not implemented).
+    /// Refresh-token grant (refused at load: not supported yet).
     RefreshToken,
-    /// Session cookie (accepted, not implemented).
+    /// Session cookie (refused at load: not supported yet).
     Session,
 }
 
@@ -90,6 +105,18 @@ impl AuthMethod {
         "refresh_token",
         "session",
     ];
+
+    /// The methods the gateway implements (the others are refused at load).
+    pub const SUPPORTED: &'static [AuthMethod] = &[
+        AuthMethod::Password,
+        AuthMethod::ClientCredentials,
+        AuthMethod::Introspection,
+    ];
+
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// Where a credential is looked for (`bearer_token_param_type`, `password_param_type`, ...).
@@ -433,6 +460,7 @@ impl OidcConfig {
         if self.timeout <= 0.0 {
             errors.push(err("timeout", "value must be greater than 0"));
         }
+        self.check_supported(errors);
         for (name, v) in [
             ("idp_concurrency_limit", self.idp_concurrency_limit),
             (
@@ -458,6 +486,52 @@ impl OidcConfig {
                 errors.push(err(
                     "cache_ttl_min",
                     "value must be less than or equal to cache_ttl_max",
+                ));
+            }
+        }
+    }
+
+    /// Values Kong has and this gateway does not implement yet are refused, never accepted and ignored.
+    fn check_supported(&self, errors: &mut Vec<FieldError>) {
+        let supported = AuthMethod::SUPPORTED
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (i, m) in self.auth_methods.iter().enumerate() {
+            if !AuthMethod::SUPPORTED.contains(m) {
+                errors.push(err(
+                    &format!("auth_methods[{i}]"),
+                    &format!("{} is not supported yet (supported: {supported})", m.name()),
+                ));
+            }
+        }
+        let client_auth = self.client_auth.iter().flatten().enumerate();
+        let mut methods: Vec<(String, ClientAuthMethod)> = client_auth
+            .map(|(i, m)| (format!("client_auth[{i}]"), *m))
+            .collect();
+        for (name, m) in [
+            (
+                "introspection_endpoint_auth_method",
+                self.introspection_endpoint_auth_method,
+            ),
+            (
+                "token_endpoint_auth_method",
+                self.token_endpoint_auth_method,
+            ),
+        ] {
+            if let Some(m) = m {
+                methods.push((name.to_string(), m));
+            }
+        }
+        for (path, m) in methods {
+            if !m.supported() {
+                errors.push(err(
+                    &path,
+                    &format!(
+                        "{} is not supported yet (supported: client_secret_basic, client_secret_post, none)",
+                        m.name()
+                    ),
                 ));
             }
         }
@@ -667,6 +741,32 @@ mod tests {
                 "password_param_type[0]",
                 "expected one of: header, query, body"
             )
+        );
+        let e = errors(json!({
+            "issuer": ISS, "auth_methods": ["introspection", "bearer"],
+            "client_auth": ["client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_method": "client_secret_jwt",
+        }));
+        assert_eq!(
+            e,
+            vec![
+                (
+                    "auth_methods[1]".to_string(),
+                    "bearer is not supported yet (supported: password, client_credentials, introspection)"
+                        .to_string()
+                ),
+                (
+                    "client_auth[1]".to_string(),
+                    "private_key_jwt is not supported yet (supported: client_secret_basic, client_secret_post, none)"
+                        .to_string()
+                ),
+                (
+                    "token_endpoint_auth_method".to_string(),
+                    "client_secret_jwt is not supported yet (supported: client_secret_basic, client_secret_post, none)"
+                        .to_string()
+                ),
+            ],
+            "accepted and ignored would be a silent stub"
         );
         let e = errors(json!({"issuer": ISS, "auth_methods": ["password", "introspection", "x"]}));
         assert_eq!(e[0].0, "auth_methods[2]");
