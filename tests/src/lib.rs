@@ -16,6 +16,7 @@
 //! Needs `scripts/setup.sh` (glewlwyd, `.venv` with httpbin) and, for [`Gateway`], the release binary.
 
 pub mod admin;
+pub mod ca;
 pub mod config;
 pub mod dns;
 pub mod fake_idp;
@@ -24,6 +25,7 @@ pub mod http;
 pub mod httpbin;
 pub mod idp;
 pub mod metrics;
+pub mod peers;
 pub mod process;
 
 use std::path::PathBuf;

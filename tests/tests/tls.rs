@@ -8,125 +8,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{routes_config_value, send, Reply};
+use e2e::ca::LocalCa;
 use e2e::process::{wait_for_port, ChildGroup};
-use e2e::{free_port, oidc_config, to_yaml, Gateway, Httpbin, Ports, TempDir};
+use e2e::{free_port, oidc_config, to_yaml, Gateway, Httpbin, Ports};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-
-/// A CA and a server certificate for `127.0.0.1` and `localhost`, signed by it, in a temp dir.
-struct LocalCa {
-    dir: TempDir,
-}
-
-impl LocalCa {
-    fn new() -> LocalCa {
-        let dir = TempDir::new("tls-ca");
-        let ext = dir.path().join("server.ext");
-        std::fs::write(
-            &ext,
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("write the extension file");
-        let ca = LocalCa { dir };
-        ca.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=gateway e2e test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        ca.openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        ca.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ]);
-        ca
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn ca_pem(&self) -> PathBuf {
-        self.path("ca.pem")
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.path("server.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.path("server.key")
-    }
-
-    /// A blocking client that trusts this CA (and nothing invalid).
-    fn client(&self) -> Client {
-        let pem = std::fs::read(self.ca_pem()).expect("read ca.pem");
-        Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(common::CLIENT_TIMEOUT)
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("parse ca.pem"))
-            .build()
-            .expect("build the TLS test client")
-    }
-}
 
 fn path_str(p: &Path) -> String {
     p.display().to_string()

@@ -114,6 +114,16 @@ pub struct Settings {
     /// Entries of the DNS cache (default 10000).
     #[serde(skip_serializing_if = "is_default_dns_cache_size")]
     pub dns_cache_size: usize,
+    /// Largest request header section, in bytes (names, values and line overhead; default 32768): a larger
+    /// one is answered 431.
+    #[serde(skip_serializing_if = "is_default_max_header_bytes")]
+    pub max_request_header_bytes: usize,
+    /// Most request header fields (default 100): more are answered 431.
+    #[serde(skip_serializing_if = "is_default_max_headers")]
+    pub max_request_headers: usize,
+    /// Longest request target (path and query), in bytes (default 8192): a longer one is answered 414.
+    #[serde(skip_serializing_if = "is_default_max_uri")]
+    pub max_uri_length: usize,
 }
 
 /// When a change to a setting takes effect.
@@ -170,6 +180,9 @@ settings_table! {
     dns_not_found_ttl: OnRestart,
     dns_error_ttl: OnRestart,
     dns_cache_size: OnRestart,
+    max_request_header_bytes: OnRestart,
+    max_request_headers: OnRestart,
+    max_uri_length: OnRestart,
 }
 
 impl SettingSpec {
@@ -184,8 +197,11 @@ impl SettingSpec {
 pub struct ProxyListener {
     /// `host:port`.
     pub addr: String,
-    /// Whether the listener serves HTTPS (the entry ends in ` ssl`).
+    /// Whether the listener serves HTTPS (the entry has the ` ssl` flag).
     pub ssl: bool,
+    /// Whether it serves HTTP/2 too (` http2`): ALPN `h2` on an ssl listener, h2c with prior knowledge
+    /// (beside HTTP/1.1 on the same port) on a plain one.
+    pub http2: bool,
 }
 
 impl Default for Settings {
@@ -215,6 +231,9 @@ impl Default for Settings {
             dns_not_found_ttl: dns::DEFAULT_DNS_NOT_FOUND_TTL,
             dns_error_ttl: dns::DEFAULT_DNS_ERROR_TTL,
             dns_cache_size: dns::DEFAULT_DNS_CACHE_SIZE,
+            max_request_header_bytes: DEFAULT_MAX_REQUEST_HEADER_BYTES,
+            max_request_headers: DEFAULT_MAX_REQUEST_HEADERS,
+            max_uri_length: DEFAULT_MAX_URI_LENGTH,
         }
     }
 }
@@ -258,6 +277,9 @@ impl fmt::Debug for Settings {
             .field("dns_not_found_ttl", &self.dns_not_found_ttl)
             .field("dns_error_ttl", &self.dns_error_ttl)
             .field("dns_cache_size", &self.dns_cache_size)
+            .field("max_request_header_bytes", &self.max_request_header_bytes)
+            .field("max_request_headers", &self.max_request_headers)
+            .field("max_uri_length", &self.max_uri_length)
             .finish()
     }
 }
@@ -292,19 +314,25 @@ impl Settings {
                     "invalid address {addr:?}: expected host:port such as {DEFAULT_PROXY_LISTEN:?}, optionally followed by \" ssl\""
                 ));
             }
-            let mut ssl = false;
+            let (mut ssl, mut http2) = (false, false);
             for flag in words {
-                if flag == "ssl" {
-                    ssl = true;
-                } else {
-                    return Err(format!(
-                        "unsupported flag {flag:?} in {entry:?}: only \"ssl\" is supported"
-                    ));
+                let seen = match flag {
+                    "ssl" => &mut ssl,
+                    "http2" => &mut http2,
+                    _ => {
+                        return Err(format!(
+                            "unsupported flag {flag:?} in {entry:?}: only \"ssl\" and \"http2\" are supported"
+                        ))
+                    }
+                };
+                if std::mem::replace(seen, true) {
+                    return Err(format!("flag {flag:?} given twice in {entry:?}"));
                 }
             }
             out.push(ProxyListener {
                 addr: addr.to_string(),
                 ssl,
+                http2,
             });
         }
         if out.is_empty() {
@@ -361,6 +389,30 @@ impl Settings {
         }
         if self.token_cache_size == 0 {
             errors.push("gateway.token_cache_size", "must be at least 1");
+        }
+        // Pingora reads up to 1 MiB of header section and 256 header lines: limits above it would never apply.
+        for (field, value, min, max) in [
+            (
+                "max_request_header_bytes",
+                self.max_request_header_bytes,
+                1024,
+                1024 * 1024,
+            ),
+            (
+                "max_request_headers",
+                self.max_request_headers,
+                1,
+                PARSER_MAX_HEADERS,
+            ),
+            // The http crate holds at most 65534 bytes of target; Pingora answers 400 past that.
+            ("max_uri_length", self.max_uri_length, 256, 65534),
+        ] {
+            if !(min..=max).contains(&value) {
+                errors.push(
+                    format!("gateway.{field}"),
+                    format!("value should be between {min} and {max}"),
+                );
+            }
         }
         if !LOG_LEVELS
             .iter()
@@ -420,6 +472,24 @@ fn is_default_proxy_listen(v: &str) -> bool {
 }
 fn is_default_admin_listen(v: &str) -> bool {
     v == DEFAULT_ADMIN_LISTEN
+}
+/// Default of `max_request_header_bytes`: nginx's `large_client_header_buffers 4 8k`.
+pub const DEFAULT_MAX_REQUEST_HEADER_BYTES: usize = 32 * 1024;
+/// Default of `max_request_headers`: Envoy's `max_headers_count`.
+pub const DEFAULT_MAX_REQUEST_HEADERS: usize = 100;
+/// Default of `max_uri_length`: one of nginx's 8k header buffers.
+pub const DEFAULT_MAX_URI_LENGTH: usize = 8 * 1024;
+/// Pingora's HTTP/1 parser refuses (400) more header lines than this before the gateway sees a request.
+pub const PARSER_MAX_HEADERS: usize = 256;
+
+fn is_default_max_header_bytes(v: &usize) -> bool {
+    *v == DEFAULT_MAX_REQUEST_HEADER_BYTES
+}
+fn is_default_max_headers(v: &usize) -> bool {
+    *v == DEFAULT_MAX_REQUEST_HEADERS
+}
+fn is_default_max_uri(v: &usize) -> bool {
+    *v == DEFAULT_MAX_URI_LENGTH
 }
 fn is_default_token_cache_size(v: &usize) -> bool {
     *v == DEFAULT_TOKEN_CACHE_SIZE
@@ -509,8 +579,11 @@ mod tests {
             dns_not_found_ttl: _,
             dns_error_ttl: _,
             dns_cache_size: _,
+            max_request_header_bytes: _,
+            max_request_headers: _,
+            max_uri_length: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 24);
+        assert_eq!(SETTINGS.len(), 27);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());
@@ -577,11 +650,13 @@ mod tests {
             vec![
                 ProxyListener {
                     addr: "0.0.0.0:8000".into(),
-                    ssl: false
+                    ssl: false,
+                    http2: false,
                 },
                 ProxyListener {
                     addr: "127.0.0.1:8443".into(),
-                    ssl: true
+                    ssl: true,
+                    http2: false,
                 },
             ]
         );
@@ -604,18 +679,36 @@ mod tests {
         with_files.check(&mut c);
         assert!(c.errors.is_empty(), "{:?}", c.errors);
 
-        let bad = Settings {
-            proxy_listen: "127.0.0.1:8443 http2".into(),
+        let h2 = Settings {
+            proxy_listen: "127.0.0.1:8000 http2, 127.0.0.1:8443 http2 ssl".into(),
             ..Settings::default()
         };
-        let mut c = Collector::default();
-        bad.check(&mut c);
-        let lines: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            lines,
-            vec![
-                r#"gateway.proxy_listen: unsupported flag "http2" in "127.0.0.1:8443 http2": only "ssl" is supported"#
-            ]
-        );
+        let flags: Vec<(bool, bool)> = h2
+            .proxy_listeners()
+            .unwrap()
+            .iter()
+            .map(|l| (l.ssl, l.http2))
+            .collect();
+        assert_eq!(flags, vec![(false, true), (true, true)]);
+
+        for (listen, message) in [
+            (
+                "127.0.0.1:8443 http2 http2",
+                r#"gateway.proxy_listen: flag "http2" given twice in "127.0.0.1:8443 http2 http2""#,
+            ),
+            (
+                "127.0.0.1:8443 reuseport",
+                r#"gateway.proxy_listen: unsupported flag "reuseport" in "127.0.0.1:8443 reuseport": only "ssl" and "http2" are supported"#,
+            ),
+        ] {
+            let bad = Settings {
+                proxy_listen: listen.into(),
+                ..Settings::default()
+            };
+            let mut c = Collector::default();
+            bad.check(&mut c);
+            let lines: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
+            assert_eq!(lines, vec![message]);
+        }
     }
 }

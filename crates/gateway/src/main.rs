@@ -8,6 +8,7 @@ mod cluster;
 mod control;
 mod dns;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod proxy;
 mod reload;

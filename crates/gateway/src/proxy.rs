@@ -25,6 +25,8 @@ pub const MAX_AUTH_BODY: usize = 64 * 1024;
 pub struct Gateway {
     /// Shared state (snapshot, registry).
     pub state: Arc<AppState>,
+    /// Request header and target limits (fixed at start).
+    pub limits: crate::limits::Limits,
 }
 
 /// Per-request context.
@@ -89,6 +91,13 @@ impl ProxyHttp for Gateway {
         if crate::lifecycle::draining() {
             // Shutting down or upgrading: answer this request, then let the client reconnect elsewhere.
             session.set_keepalive(None);
+        }
+        if let Some(exceeded) = self.limits.check(session.req_header()) {
+            let (status, body) = exceeded.response();
+            // The connection's next bytes cannot be trusted to start a request: close it after the answer.
+            session.set_keepalive(None);
+            responses::send_json(session, status, body).await?;
+            return Ok(true);
         }
         let Some(matched) = find_route(&ctx.snap, session.req_header()) else {
             self.state.metrics.no_route.inc();

@@ -170,20 +170,40 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         lifecycle::write_pid_file(&pid_file);
     }
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway {
-            state: state.clone(),
-        },
-        "proxy",
-    );
-    for (addr, tls_settings) in tls.listeners {
-        match tls_settings {
-            Some(tls_settings) => proxy.add_tls_with_settings(&addr, None, tls_settings),
-            None => proxy.add_tcp(&addr),
+    // h2c is a per-service option in Pingora: plain `http2` listeners get a service of their own.
+    let limits = crate::limits::Limits::new(&settings);
+    let (h2c, rest): (Vec<_>, Vec<_>) = tls
+        .listeners
+        .into_iter()
+        .partition(|l| l.http2 && l.tls.is_none());
+    for (name, listeners, h2c) in [("proxy", rest, false), ("proxy-h2c", h2c, true)] {
+        if listeners.is_empty() {
+            continue;
         }
+        let mut proxy = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            Gateway {
+                state: state.clone(),
+                limits,
+            },
+            name,
+        );
+        if let Some(app) = proxy.app_logic_mut() {
+            app.h2_options = Some(limits.h2_options());
+            if h2c {
+                let mut options = pingora::apps::HttpServerOptions::default();
+                options.h2c = true;
+                app.server_options = Some(options);
+            }
+        }
+        for l in listeners {
+            match l.tls {
+                Some(tls_settings) => proxy.add_tls_with_settings(&l.addr, None, tls_settings),
+                None => proxy.add_tcp(&l.addr),
+            }
+        }
+        server.add_service(proxy);
     }
-    server.add_service(proxy);
     server.add_service(background_service(
         "admin",
         AdminService::new(state.clone(), settings.admin_listen.clone()),

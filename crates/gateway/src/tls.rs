@@ -5,10 +5,20 @@ use gateway_auth::http_client::{load_ca_bundle, HttpClients};
 use gateway_config::model::Settings;
 use pingora::listeners::tls::TlsSettings;
 
+/// One proxy listener as the server adds it.
+pub struct Listener {
+    /// `host:port`.
+    pub addr: String,
+    /// TLS settings of an `ssl` listener (ALPN offers `h2` first when it has `http2`).
+    pub tls: Option<TlsSettings>,
+    /// The `http2` flag: on a plain listener, h2c with prior knowledge beside HTTP/1.1.
+    pub http2: bool,
+}
+
 /// What the start needs: each proxy listener (with its TLS settings when it serves HTTPS) and the IdP clients.
 pub struct StartTls {
-    /// `(host:port, TLS settings for an ssl listener)`, in `proxy_listen` order.
-    pub listeners: Vec<(String, Option<TlsSettings>)>,
+    /// The proxy listeners, in `proxy_listen` order.
+    pub listeners: Vec<Listener>,
     /// The shared IdP HTTP clients, trusting `lua_ssl_trusted_certificate` besides the system roots.
     pub idp_clients: HttpClients,
 }
@@ -21,11 +31,19 @@ pub fn load(settings: &Settings) -> Result<StartTls, String> {
     let mut listeners = Vec::with_capacity(entries.len());
     for entry in entries {
         let tls = if entry.ssl {
-            Some(server_tls(settings)?)
+            let mut tls = server_tls(settings)?;
+            if entry.http2 {
+                tls.enable_h2();
+            }
+            Some(tls)
         } else {
             None
         };
-        listeners.push((entry.addr, tls));
+        listeners.push(Listener {
+            addr: entry.addr,
+            tls,
+            http2: entry.http2,
+        });
     }
     let idp_clients = match &settings.lua_ssl_trusted_certificate {
         Some(path) => {
