@@ -39,16 +39,32 @@ fn a_websocket_echo_works_with_a_token_and_the_handshake_is_401_without() {
     let r = client("ws_echo.py", &["talk", &format!("{ws}/ws"), &bearer]);
     assert_eq!(r["status"], 101, "{r}");
     assert_eq!(r["echo"], json!(["hello", "<65536 bytes>"]), "{r}");
-    assert_eq!(r["seen_authorization"], "yes", "the bearer reached the server: {r}");
+    assert_eq!(
+        r["seen_authorization"], "yes",
+        "the bearer reached the server: {r}"
+    );
 
     let r = client("ws_echo.py", &["talk", &format!("{ws}/ws")]);
-    assert_eq!((r["status"].clone(), r["echo"].clone()), (json!(401), json!([])), "{r}");
-    let r = client("ws_echo.py", &["talk", &format!("{ws}/ws"), "Authorization: Bearer forged"]);
+    assert_eq!(
+        (r["status"].clone(), r["echo"].clone()),
+        (json!(401), json!([])),
+        "{r}"
+    );
+    let r = client(
+        "ws_echo.py",
+        &["talk", &format!("{ws}/ws"), "Authorization: Bearer forged"],
+    );
     assert_eq!(r["status"], 401, "{r}");
 
-    let r = client("ws_echo.py", &["talk", &format!("{ws}/wsq?access_token={token}")]);
+    let r = client(
+        "ws_echo.py",
+        &["talk", &format!("{ws}/wsq?access_token={token}")],
+    );
     assert_eq!(r["status"], 101, "token in the query: {r}");
     assert_eq!(r["echo"], json!(["hello", "<65536 bytes>"]), "{r}");
 
-    assert!(!gw.log().contains(&token), "the token never reaches the log");
+    assert!(
+        !gw.log().contains(&token),
+        "the token never reaches the log"
+    );
 }
