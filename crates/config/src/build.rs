@@ -511,8 +511,8 @@ mod tests {
         let p = expand_url("http://[::1]:9000/x").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("::1", 9000));
         assert_eq!(
-            expand_url("grpc://a:1").unwrap_err(),
-            "expected \"http\" or \"https\", got \"grpc\" (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)"
+            expand_url("ws://a:1").unwrap_err(),
+            "expected one of: http, https, grpc, grpcs, got \"ws\" (tcp, tls, udp, ws and wss are not supported yet)"
         );
         assert_eq!(
             expand_url("orders.internal").unwrap_err(),

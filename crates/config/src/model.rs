@@ -84,6 +84,10 @@ pub enum Protocol {
     Http,
     /// `https`
     Https,
+    /// `grpc`: HTTP/2 without TLS (h2c with prior knowledge) to the upstream; plaintext requests on a route.
+    Grpc,
+    /// `grpcs`: HTTP/2 over TLS to the upstream; TLS requests on a route.
+    Grpcs,
 }
 
 impl Protocol {
@@ -92,24 +96,39 @@ impl Protocol {
         match self {
             Protocol::Http => "http",
             Protocol::Https => "https",
+            Protocol::Grpc => "grpc",
+            Protocol::Grpcs => "grpcs",
         }
     }
 
     /// 80 or 443.
     pub fn default_port(self) -> u16 {
-        match self {
-            Protocol::Http => 80,
-            Protocol::Https => 443,
+        if self.is_tls() {
+            443
+        } else {
+            80
         }
     }
 
-    /// Parses `http` or `https`; the error says what is accepted.
+    /// `https` and `grpcs`.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Grpcs)
+    }
+
+    /// `grpc` and `grpcs`.
+    pub fn is_grpc(self) -> bool {
+        matches!(self, Protocol::Grpc | Protocol::Grpcs)
+    }
+
+    /// Parses `http`, `https`, `grpc` or `grpcs`; the error says what is accepted.
     pub fn parse(value: &str) -> Result<Protocol, String> {
         match value {
             "http" => Ok(Protocol::Http),
             "https" => Ok(Protocol::Https),
+            "grpc" => Ok(Protocol::Grpc),
+            "grpcs" => Ok(Protocol::Grpcs),
             other => Err(format!(
-                "expected \"http\" or \"https\", got {other:?} (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)"
+                "expected one of: http, https, grpc, grpcs, got {other:?} (tcp, tls, udp, ws and wss are not supported yet)"
             )),
         }
     }

@@ -221,7 +221,15 @@ impl<'c> Walker<'_, 'c> {
             self.errors.push(format!("{path}.port"), PORT_RANGE);
         }
         if let Some(p) = &s.path {
-            self.check(|| format!("{path}.path"), checks::service_path(p));
+            if s.protocol.is_grpc() {
+                // Kong: a gRPC service's path must be null (the gRPC method is the request path).
+                self.errors.push(
+                    format!("{path}.path"),
+                    format!("value must be null (protocol is {})", s.protocol),
+                );
+            } else {
+                self.check(|| format!("{path}.path"), checks::service_path(p));
+            }
         }
         if s.retries > MAX_RETRIES {
             self.errors.push(format!("{path}.retries"), RETRIES_RANGE);
@@ -253,6 +261,14 @@ impl<'c> Walker<'_, 'c> {
         if r.protocols.is_empty() {
             self.errors
                 .push(format!("{path}.protocols"), "must not be empty");
+        }
+        let grpc = r.protocols.iter().filter(|p| p.is_grpc()).count();
+        if grpc != 0 && grpc != r.protocols.len() {
+            // Kong's mutually exclusive subsets of route protocols (the ones built here).
+            self.errors.push(
+                format!("{path}.protocols"),
+                "these sets are mutually exclusive: ('http', 'https'), ('grpc', 'grpcs')",
+            );
         }
         for (k, m) in r.methods.iter().enumerate() {
             self.check(|| format!("{path}.methods[{k}]"), checks::method(m));

@@ -140,7 +140,11 @@ impl ProxyHttp for Gateway {
             }
             Decision::Deny(denial) => {
                 ctx.auth = "deny";
-                responses::send(session, denial.status, &denial.headers, denial.body).await?;
+                if responses::is_grpc(session.req_header()) {
+                    responses::send_grpc(session, denial.status, &denial.body).await?;
+                } else {
+                    responses::send(session, denial.status, &denial.headers, denial.body).await?;
+                }
                 Ok(true)
             }
         }
@@ -180,6 +184,9 @@ impl ProxyHttp for Gateway {
                 HttpPeer::new(addr, svc.tls, svc.host.clone())
             }
         };
+        if svc.h2 {
+            peer.options.set_http_version(2, 2);
+        }
         peer.options.connection_timeout = Some(svc.connect_timeout);
         peer.options.read_timeout = Some(svc.read_timeout);
         peer.options.write_timeout = Some(svc.write_timeout);

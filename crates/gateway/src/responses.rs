@@ -64,6 +64,69 @@ pub async fn send(
     Ok(())
 }
 
+/// Whether the request is a gRPC call (`content-type: application/grpc[+proto|...]`).
+pub fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// The gRPC status of an HTTP status, as Kong maps them (`kong/pdk/response.lua`).
+pub fn grpc_status(http: u16) -> u8 {
+    match http {
+        200 => 0,
+        400 => 3,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        409 => 6,
+        413 | 429 => 8,
+        499 => 1,
+        501 => 12,
+        503 => 14,
+        504 => 4,
+        _ => 13,
+    }
+}
+
+/// Answer a gRPC call with a trailers-only response: HTTP 200, `grpc-status` from `http_status` and
+/// `grpc-message` from the JSON body's `message` (gRPC clients read the status there, never the HTTP one).
+pub async fn send_grpc(session: &mut Session, http_status: u16, json_body: &[u8]) -> Result<()> {
+    let message = serde_json::from_slice::<serde_json::Value>(json_body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let mut resp = ResponseHeader::build(200, Some(3))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
+    resp.insert_header("grpc-status", grpc_status(http_status).to_string())?;
+    // grpc-message is percent-encoded (gRPC over HTTP/2 spec); Kong's messages are plain ASCII words.
+    let encoded: String = message
+        .bytes()
+        .map(|b| {
+            if (0x20..0x7f).contains(&b) && b != b'%' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    resp.insert_header("grpc-message", encoded)?;
+    // Trailers-only needs END_STREAM on the HEADERS frame itself: Pingora's generic write would end the
+    // stream with an empty DATA frame, which gRPC clients reject. gRPC runs on HTTP/2 only; anything else
+    // (a gRPC-looking HTTP/1.1 request) gets the same headers the generic way.
+    if let pingora::protocols::http::ServerSession::H2(h2) = session.as_downstream_mut() {
+        h2.write_response_header(Box::new(resp), true)?;
+    } else {
+        session.write_response_header(Box::new(resp), true).await?;
+    }
+    Ok(())
+}
+
 /// Write one of the constant JSON bodies above.
 pub async fn send_json(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
     send(session, status, &[], Bytes::from_static(body.as_bytes())).await

@@ -5,7 +5,7 @@ use crate::balancer::{Balancers, UpstreamBalancer};
 use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::load::Timings;
 use gateway_config::lookup::PluginIndex;
-use gateway_config::model::{Config, Protocol};
+use gateway_config::model::Config;
 use gateway_config::plugins::PluginConfig;
 use gateway_config::router::Router;
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub struct UpstreamService {
     pub literal: Option<crate::dns::Addresses>,
     /// Whether to speak TLS to the upstream.
     pub tls: bool,
+    /// Whether to speak HTTP/2 only (gRPC services: h2c with prior knowledge for `grpc`, ALPN h2 for `grpcs`).
+    pub h2: bool,
     /// The upstream host name (SNI and, when `preserve_host` is false, the Host header).
     pub host: String,
     /// The Host header value sent when the route does not preserve the client's Host.
@@ -244,7 +246,7 @@ fn thread_cpu_time() -> Duration {
 }
 
 fn upstream_service(svc: &gateway_config::model::Service) -> UpstreamService {
-    let tls = matches!(svc.protocol, Protocol::Https);
+    let tls = svc.protocol.is_tls();
     let default_port = if tls { 443 } else { 80 };
     let host_header = if svc.port == default_port {
         svc.host.clone()
@@ -256,6 +258,7 @@ fn upstream_service(svc: &gateway_config::model::Service) -> UpstreamService {
         port: svc.port,
         literal: crate::dns::Addresses::literal(&svc.host, svc.port),
         tls,
+        h2: svc.protocol.is_grpc(),
         host: svc.host.clone(),
         host_header,
         path: svc.path.clone().filter(|p| p != "/"),

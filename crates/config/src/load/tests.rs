@@ -351,7 +351,7 @@ services:
   connect_timeout: 0
   read_timeout: -1
   write_timeout: 2147483647
-  protocol: grpc
+  protocol: ws
   tags: ["a,b"]
   id: not-a-uuid
 - name: u
@@ -368,9 +368,9 @@ services:
 "#;
     assert_eq!(errors(text), vec![
         "services[0].id: invalid UUID \"not-a-uuid\"",
-        "services[0].protocol: expected \"http\" or \"https\", got \"grpc\" (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)",
+        "services[0].protocol: expected one of: http, https, grpc, grpcs, got \"ws\" (tcp, tls, udp, ws and wss are not supported yet)",
         "services[0].read_timeout: must be between 1 and 2147483646 (milliseconds)",
-        "services[1].url: expected \"http\" or \"https\", got \"ftp\" (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)",
+        "services[1].url: expected one of: http, https, grpc, grpcs, got \"ftp\" (tcp, tls, udp, ws and wss are not supported yet)",
         "services[2].url: cannot be combined with host, port (set either `url` or the separate fields)",
         "services[3].port: must be between 1 and 65535",
         "services[0].name: invalid value \"bad name\": the only accepted ascii characters are alphanumerics or ., -, _, and ~",
@@ -416,7 +416,7 @@ routes:
 - {name: t3, service: {name: missing}, paths: [/t]}
 "#;
     assert_eq!(errors(text), vec![
-        "services[0].routes[0].protocols[1]: expected \"http\" or \"https\", got \"tcp\" (grpc, grpcs, tcp, tls, udp, ws and wss are not supported)",
+        "services[0].routes[0].protocols[1]: expected one of: http, https, grpc, grpcs, got \"tcp\" (tcp, tls, udp, ws and wss are not supported yet)",
         "services[0].routes[0].path_handling: \"v1\" is not supported yet (only \"v0\")",
         "services[0].routes[0].service: must not be set on a nested route (it belongs to its parent service)",
         "services[0].routes[3].path_handling: expected \"v0\" or \"v1\", got \"v9\"",
@@ -556,5 +556,45 @@ fn entity_ref_errors() {
         e[0].ends_with("routes[0].service: give either `id` or `name`, not both"),
         "{}",
         e[0]
+    );
+}
+
+#[test]
+fn grpc_services_and_routes() {
+    let ok = parse_str(
+        r#"_format_version: "3.0"
+services:
+- name: g
+  url: grpcs://grpc.internal:50051
+  routes: [{name: r, protocols: [grpc, grpcs], paths: [/grpc.health.v1.Health/]}]
+- name: h
+  protocol: grpc
+  host: a.internal
+"#,
+    )
+    .unwrap();
+    let g = &ok.services[0];
+    assert_eq!(
+        (g.protocol, g.port, g.path.as_deref()),
+        (Protocol::Grpcs, 50051, None)
+    );
+    assert_eq!(g.routes[0].protocols, vec![Protocol::Grpc, Protocol::Grpcs]);
+    assert_eq!(
+        (ok.services[1].protocol, ok.services[1].port),
+        (Protocol::Grpc, 80)
+    );
+    assert_eq!(
+        errors(
+            r#"_format_version: "3.0"
+services:
+- name: g
+  url: grpc://a.internal:1/v1
+  routes: [{name: r, protocols: [grpc, https], paths: [/x]}]
+"#
+        ),
+        vec![
+            "services[0].path: value must be null (protocol is grpc)",
+            "services[0].routes[0].protocols: these sets are mutually exclusive: ('http', 'https'), ('grpc', 'grpcs')",
+        ]
     );
 }
