@@ -281,6 +281,36 @@ def run_wrk(st, url, script, args=(), duration=None, conns=None, threads=None, c
     return res
 
 
+def run_h2load(st, url, token, duration=None):
+    """h2load (nghttp2) over h2c with prior knowledge: the same connection count as wrk, one stream in flight per
+    connection (so the request concurrency matches wrk's), the bearer token in a header. Percentiles come from its
+    per-request log. Same result keys as run_wrk."""
+    duration = max(1, round(duration if duration is not None else st.duration))
+    log_file = os.path.join(tempfile.gettempdir(), f"h2load-{os.getpid()}.log")
+    cmd = ["h2load", f"-c{st.conns}", "-m1", f"-t{st.wrk_threads()}", f"-D{duration}", "-H",
+           f"Authorization: Bearer {token}", f"--log-file={log_file}", url]
+    shown = shlex.join(["taskset", "-c", st.client_cpus] + cmd[:6] + ["-H", "Authorization: Bearer <token>"] + cmd[8:])
+    r = subprocess.run(["taskset", "-c", st.client_cpus] + cmd, capture_output=True, text=True,
+                       timeout=float(duration) + 60)
+    m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError(f"h2load failed ({r.returncode}): {r.stdout[-500:]} {r.stderr[-500:]}")
+    lat, statuses = [], []
+    with open(log_file) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                statuses.append(int(parts[1]))
+                lat.append(int(parts[2]))
+    os.unlink(log_file)
+    lat.sort()
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else 0
+    failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", r.stdout)
+    errors = sum(int(x) for x in failed.groups()) if failed else 0
+    return {"rps": float(m.group(2)), "requests": len(lat), "p50_us": pick(0.5), "p99_us": pick(0.99),
+            "status_errors": sum(1 for s in statuses if not 200 <= s < 300), "errors": errors, "command": shown}
+
+
 # ---------------------------------------------------------------------------------------------- metrics
 
 def metric_sum(admin_port, name, **labels):
@@ -407,10 +437,11 @@ def gateway_bin(st):
     return os.path.join(st.bin_dir, "gateway")
 
 
-def gateway_yaml(port, admin_port, services, plugin=None, threads=1, upstreams=()):
+def gateway_yaml(port, admin_port, services, plugin=None, threads=1, upstreams=(), h2c_port=None):
     """Gateway YAML: `services` is a list of (name, upstream_url, path, with_plugin); `upstreams` a list of
     (name, [target, ...]) (round-robin, default weights, no health checks)."""
-    lines = ['_format_version: "3.0"', "gateway:", f"  proxy_listen: 127.0.0.1:{port}",
+    listen = f"127.0.0.1:{port}" + (f", 127.0.0.1:{h2c_port} http2" if h2c_port else "")
+    lines = ['_format_version: "3.0"', "gateway:", f"  proxy_listen: {listen}",
              f"  admin_listen: 127.0.0.1:{admin_port}", f"  worker_threads: {threads}",
              "  log_level: warn", "  access_log: false", "  grace_period_seconds: 0",
              "  graceful_shutdown_timeout_seconds: 1", "services:"]
@@ -509,13 +540,14 @@ def section_throughput(st, procs, env, results):
 
     have_gw = os.access(gateway_bin(st), os.X_OK)
     if have_gw:
-        ga_port, ga_admin = free_port(), free_port()
+        ga_port, ga_admin, ga_h2 = free_port(), free_port(), free_port()
         plugin = oidc_plugin(issuer)
         ga = Gateway(procs, st, "gateway-a", gateway_yaml(ga_port, ga_admin, [
             ("open", f"http://127.0.0.1:{up}/", "/open", False),
             ("balanced", "http://lb.upstream/", "/balanced", False),
             ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin,
-            upstreams=[("lb.upstream", [f"127.0.0.1:{up}", f"127.0.0.2:{up}"])]), ga_port, ga_admin, st.server_cpus)
+            upstreams=[("lb.upstream", [f"127.0.0.1:{up}", f"127.0.0.2:{up}"])], h2c_port=ga_h2),
+            ga_port, ga_admin, st.server_cpus)
         # Cold tokens get their own instance so that their misses never evict the other setups' entries.
         gb_port, gb_admin = free_port(), free_port()
         gb = Gateway(procs, st, "gateway-cold", gateway_yaml(gb_port, gb_admin, [
@@ -525,6 +557,7 @@ def section_throughput(st, procs, env, results):
             ("gw_noauth", "3 gateway, route without auth", f"http://127.0.0.1:{ga_port}/open", rotate, [one], 200, None),
             ("gw_balanced", "3b gateway, route without auth, upstream of 2 targets (round-robin)", f"http://127.0.0.1:{ga_port}/balanced", rotate, [one], 200, None),
             ("gw_warm", "4 gateway, introspection, warm cache (1 token)", f"http://127.0.0.1:{ga_port}/", rotate, [one], 200, ga_admin),
+            ("gw_warm_h2", "4h gateway, introspection, warm cache, h2c (h2load, 1 stream per connection)", f"http://127.0.0.1:{ga_h2}/", "h2load", [tokens[0]], 200, ga_admin),
             ("gw_many", f"5 gateway, introspection, {len(tokens)} distinct tokens", f"http://127.0.0.1:{ga_port}/", rotate, [many], 200, ga_admin),
             ("gw_cold", "6 gateway, unseen tokens (IdP-bound)", f"http://127.0.0.1:{gb_port}/", unseen, [token_len, "SALT"], 401, gb_admin),
         ]
@@ -568,9 +601,12 @@ def section_throughput(st, procs, env, results):
                 return [secrets.token_hex(4) if a == "SALT" else a for a in args]
 
             if st.warmup > 0:
-                run_wrk(st, url, script, fresh(args), duration=st.warmup)
+                if script == "h2load":
+                    run_h2load(st, url, args[0], duration=st.warmup)
+                else:
+                    run_wrk(st, url, script, fresh(args), duration=st.warmup)
             before = idp_introspections(admin) if admin else None
-            res = run_wrk(st, url, script, fresh(args))
+            res = run_h2load(st, url, args[0]) if script == "h2load" else run_wrk(st, url, script, fresh(args))
             if admin:
                 res["idp_calls"] = idp_introspections(admin) - before
             runs[key].append(res)

@@ -176,6 +176,7 @@ def write_markdown(results, path, svg_name):
         L.append("")
         pairs = [("gw_noauth", "bare", "gateway without auth / bare Pingora (routing, snapshot, metrics)"),
                  ("gw_balanced", "gw_noauth", "balanced service (2 targets) / single-host service (cost of the pick)"),
+                 ("gw_warm_h2", "gw_warm", "warm cache over h2c (h2load) / over HTTP/1.1 (wrk)"),
                  ("gw_warm", "bare", "gateway warm cache / bare Pingora"),
                  ("gw_warm", "gw_noauth", "gateway warm cache / gateway without auth (cost of the cached check)"),
                  ("gw_many", "gw_warm", f"gateway {st['tokens']} tokens / warm (1 token)"),

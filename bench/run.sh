@@ -14,6 +14,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 install_tools() {
     local missing=()
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
     command -v nginx >/dev/null 2>&1 || missing+=(nginx)
     [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
     command -v taskset >/dev/null 2>&1 || missing+=(util-linux)

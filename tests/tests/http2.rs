@@ -443,26 +443,41 @@ fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
     let gw = Gateway::start(&to_yaml(&l.gateway(&ca, services)));
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", l.h2c).parse().expect("addr");
     let other = format!("http://127.0.0.1:{}/", l.plain);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let served_ok = std::sync::Arc::new(AtomicUsize::new(0));
+    let (stop2, ok2) = (stop.clone(), served_ok.clone());
     let served = std::thread::spawn(move || {
         let client = e2e::http::client();
-        let (mut ok, mut failed) = (0, 0);
-        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut failed = 0;
+        while !stop2.load(Ordering::SeqCst) {
             match client.get(&other).send() {
-                Ok(r) if r.status() == 200 => ok += 1,
+                Ok(r) if r.status() == 200 => {
+                    ok2.fetch_add(1, Ordering::SeqCst);
+                }
                 _ => failed += 1,
             }
         }
-        (ok, failed)
+        failed
     });
+    // The other client is served before, during and after the attack.
+    let wait_for = |n: usize| {
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while served_ok.load(Ordering::SeqCst) < n && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for(3);
+    let before = served_ok.load(Ordering::SeqCst);
     let attack = rapid_reset(addr, 200_000);
     eprintln!(
         "rapid reset: cut off after {} streams, GOAWAY {:?}",
         attack.streams, attack.goaway
     );
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (ok, failed) = served.join().expect("client thread");
+    wait_for(served_ok.load(Ordering::SeqCst) + 3);
+    stop.store(true, Ordering::SeqCst);
+    let failed = served.join().expect("client thread");
+    let ok = served_ok.load(Ordering::SeqCst);
     // h2's max_pending_accept_reset_streams: the connection is closed with ENHANCE_YOUR_CALM (0xb).
     assert_eq!(
         attack.goaway,
@@ -476,8 +491,8 @@ fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
         attack.streams
     );
     assert!(
-        ok > 0 && failed == 0,
-        "the other client: {ok} ok, {failed} failed"
+        ok >= before + 3 && before >= 3 && failed == 0,
+        "the other client: {ok} ok ({before} before the attack), {failed} failed"
     );
     // The gateway is still up and serves h2 to a well-behaved client.
     assert_eq!(
