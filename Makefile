@@ -14,8 +14,13 @@ setup:
 build:
 	$(CARGO) build --release --workspace
 
-## run: setup + build, then IdP on :4593, httpbin on :8080, gateway on :8000 (admin :8001) until Ctrl-C
-run: setup build
+## dist: the shipped build of the gateway (profile `dist`: release + fat LTO, one codegen unit; target/dist/gateway)
+.PHONY: dist
+dist:
+	$(CARGO) build --profile dist -p gateway
+
+## run: setup + the dist build, then IdP on :4593, httpbin on :8080, gateway on :8000 (admin :8001) until Ctrl-C
+run: setup dist
 	scripts/run-demo.sh
 
 ## test: format check, clippy, release build, then every test (unit and end-to-end) against that build

@@ -467,14 +467,14 @@ def oidc_plugin(issuer, introspection_endpoint=None):
 
 
 class Gateway:
-    def __init__(self, procs, st, name, yaml_text, port, admin_port, cpus):
+    def __init__(self, procs, st, name, yaml_text, port, admin_port, cpus, binary=None):
         self.procs, self.name, self.port, self.admin_port = procs, name, port, admin_port
         self.path = os.path.join(procs.workdir, f"{name}.yaml")
         with open(self.path, "w") as f:
             f.write(yaml_text)
         t0 = time.monotonic()
         env = dict(os.environ, RUST_LOG=os.environ.get("BENCH_RUST_LOG", "warn"))
-        self.proc = procs.start(name, [gateway_bin(st), "run", "-c", self.path], cpus=cpus, env=env)
+        self.proc = procs.start(name, [binary or gateway_bin(st), "run", "-c", self.path], cpus=cpus, env=env)
         self.hash = self.wait_ready()
         self.startup_s = time.monotonic() - t0
 
@@ -537,6 +537,15 @@ def section_throughput(st, procs, env, results):
                                      f"127.0.0.1:{up}", "--threads", "1"], cpus=st.server_cpus)
     wait_port(bare_port, p)
     scen.append(("bare", "2 bare Pingora passthrough", f"http://127.0.0.1:{bare_port}/", rotate, [one], 200, None))
+    base_dir = getattr(st, "baseline_bin_dir", None)
+    if base_dir and os.access(os.path.join(base_dir, "bench-passthrough"), os.X_OK):
+        rel_port = free_port()
+        p = procs.start("bare-pingora-release", [os.path.join(base_dir, "bench-passthrough"), "--listen",
+                                                 f"127.0.0.1:{rel_port}", "--upstream", f"127.0.0.1:{up}",
+                                                 "--threads", "1"], cpus=st.server_cpus)
+        wait_port(rel_port, p)
+        scen.append(("bare_release", "2r bare Pingora passthrough, release profile (stock Pingora defaults)",
+                     f"http://127.0.0.1:{rel_port}/", rotate, [one], 200, None))
 
     have_gw = os.access(gateway_bin(st), os.X_OK)
     if have_gw:
@@ -548,6 +557,13 @@ def section_throughput(st, procs, env, results):
             ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin,
             upstreams=[("lb.upstream", [f"127.0.0.1:{up}", f"127.0.0.2:{up}"])], h2c_port=ga_h2),
             ga_port, ga_admin, st.server_cpus)
+        if base_dir and os.access(os.path.join(base_dir, "gateway"), os.X_OK):
+            gr_port, gr_admin = free_port(), free_port()
+            Gateway(procs, st, "gateway-release", gateway_yaml(gr_port, gr_admin, [
+                ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin), gr_port, gr_admin, st.server_cpus,
+                binary=os.path.join(base_dir, "gateway"))
+            scen.append(("gw_warm_release", "4r gateway, introspection, warm cache, release profile",
+                         f"http://127.0.0.1:{gr_port}/", rotate, [one], 200, gr_admin))
         # Cold tokens get their own instance so that their misses never evict the other setups' entries.
         gb_port, gb_admin = free_port(), free_port()
         gb = Gateway(procs, st, "gateway-cold", gateway_yaml(gb_port, gb_admin, [
@@ -971,10 +987,13 @@ def versions(st):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True, help="directory with the release binaries")
+    ap.add_argument("--bin-dir", required=True, help="directory with the measured (dist profile) binaries")
+    ap.add_argument("--baseline-bin-dir", default=None,
+                    help="directory with the release-profile binaries (rows 2r and 4r); omitted: not run")
     ap.add_argument("--command", default="make bench", help="the command line to print in the report")
     a = ap.parse_args()
     st = Settings(a.bin_dir)
+    st.baseline_bin_dir = a.baseline_bin_dir
     workdir = tempfile.mkdtemp(prefix="gateway-bench.")
     # nginx workers run as nobody: they must be able to traverse the work dir.
     os.chmod(workdir, 0o755)

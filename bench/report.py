@@ -15,6 +15,8 @@ TARGET_WARM_VS_BARE = 0.90
 TARGET_WARM_VS_NGINX = 1.5
 TARGET_BYTES_PER_ENTRY = 300
 TARGET_RELOAD_MS = 200
+# Issue 16: warm introspection (dist profile) against stock Pingora (release profile, system allocator).
+TARGET_WARM_VS_STOCK = 1.0
 
 
 def _evicting(row):
@@ -97,6 +99,10 @@ def _targets(results):
     r = _ratio(warm and warm["rps"], ngx and ngx["rps"])
     rows.append(("warm-cache introspection vs nginx auth_request (RPS)", f"≥ {TARGET_WARM_VS_NGINX:.1f}×",
                  _fmt_ratio(r), None if r is None else r >= TARGET_WARM_VS_NGINX))
+    stock = t.get("bare_release")
+    r = _ratio(warm and warm["rps"], stock and stock["rps"])
+    rows.append(("warm-cache introspection (dist profile) vs stock bare Pingora (release profile) (RPS)",
+                 f"≥ {TARGET_WARM_VS_STOCK:.1f}×", _fmt_ratio(r), None if r is None else r >= TARGET_WARM_VS_STOCK))
     co = results.get("coalescing") or []
     if co:
         worst = max(c["idp_calls_metrics"] for c in co)
@@ -177,6 +183,8 @@ def write_markdown(results, path, svg_name):
         pairs = [("gw_noauth", "bare", "gateway without auth / bare Pingora (routing, snapshot, metrics)"),
                  ("gw_balanced", "gw_noauth", "balanced service (2 targets) / single-host service (cost of the pick)"),
                  ("gw_warm_h2", "gw_warm", "warm cache over h2c (h2load) / over HTTP/1.1 (wrk)"),
+                 ("bare", "bare_release", "bare Pingora, dist profile (fat LTO) / release profile"),
+                 ("gw_warm", "gw_warm_release", "gateway warm cache, dist profile / release profile"),
                  ("gw_warm", "bare", "gateway warm cache / bare Pingora"),
                  ("gw_warm", "gw_noauth", "gateway warm cache / gateway without auth (cost of the cached check)"),
                  ("gw_many", "gw_warm", f"gateway {st['tokens']} tokens / warm (1 token)"),

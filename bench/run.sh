@@ -26,12 +26,18 @@ install_tools() {
 [ "${BENCH_SKIP_SETUP:-0}" = 1 ] || install_tools
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# The measured binaries are the `dist` profile's (fat LTO, what `make run` runs); the `release` profile's
+# are measured too, so that the baseline (stock Pingora with its default profile) and the LTO gain are both shown.
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release --workspace"
-    cargo build --release --workspace
+    log "cargo build --release -p gateway -p bench-passthrough"
+    cargo build --release -p gateway -p bench-passthrough
+    log "cargo build --profile dist -p gateway -p bench-passthrough"
+    cargo build --profile dist -p gateway -p bench-passthrough
 fi
-for bin in bench-passthrough gateway; do
-    [ -x "$TARGET_DIR/release/$bin" ] || log "warning: $TARGET_DIR/release/$bin is missing"
+for dir in dist release; do
+    for bin in bench-passthrough gateway; do
+        [ -x "$TARGET_DIR/$dir/$bin" ] || log "warning: $TARGET_DIR/$dir/$bin is missing"
+    done
 done
 
 # Run the orchestrator as a child and stop it (it stops what it started) whatever ends this script.
@@ -51,6 +57,7 @@ trap 'exit 143' TERM
 
 cmd="make bench"
 [ "${BENCH_COMMAND:-}" != "" ] && cmd="$BENCH_COMMAND"
-python3 "$ROOT/bench/bench.py" --bin-dir "$TARGET_DIR/release" --command "$cmd" &
+python3 "$ROOT/bench/bench.py" --bin-dir "$TARGET_DIR/dist" --baseline-bin-dir "$TARGET_DIR/release" \
+    --command "$cmd" &
 child=$!
 wait "$child"

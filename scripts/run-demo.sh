@@ -2,7 +2,7 @@
 # Run the demo in the foreground: the IdP (Glewlwyd) on 127.0.0.1:4593, httpbin on 127.0.0.1:8080 and the
 # gateway on :8000 (Admin API on 127.0.0.1:8001) with gateway.yaml (Admin API writes land in it, as the
 # how-to expects; `git diff gateway.yaml` shows them, `git checkout gateway.yaml` undoes them). Ctrl-C stops everything.
-# State and logs live in .run/. Run `make run` (setup + release build + this script).
+# State and logs live in .run/. Run `make run` (setup + the dist build, fat LTO, + this script).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +12,7 @@ RUN="$ROOT/.run"
 IDP_PORT=4593
 HTTPBIN_PORT=8080
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-GATEWAY_BIN="${GATEWAY_BIN:-$TARGET_DIR/release/gateway}"
+GATEWAY_BIN="${GATEWAY_BIN:-$TARGET_DIR/dist/gateway}"
 
 log() { printf 'run-demo: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
