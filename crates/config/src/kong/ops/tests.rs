@@ -126,6 +126,7 @@ fn routes_nest_under_their_service() {
     assert_eq!(w.config.services[1].routes[0].service, None);
     let v = get(&w.config, Kind::Route, "r2");
     assert_eq!(v["service"], json!({"id": w.config.services[1].id}));
+    assert_eq!(v["https_redirect_status_code"], 426);
     round_trips(&w.config);
 
     // Moving it to the other service by PATCH.
@@ -148,6 +149,19 @@ fn routes_nest_under_their_service() {
         (v["created_at"].clone(), v["updated_at"].clone()),
         (json!(NOW), json!(NOW + 1))
     );
+
+    // A redirect status, written and shown back.
+    let patched = update(
+        &moved.config,
+        Kind::Route,
+        "r2",
+        obj(json!({"https_redirect_status_code": 308})),
+        NOW + 1,
+    )
+    .unwrap();
+    let v = get(&patched.config, Kind::Route, "r2");
+    assert_eq!(v["https_redirect_status_code"], json!(308));
+    round_trips(&patched.config);
 }
 
 #[test]
@@ -184,6 +198,21 @@ fn route_refusals() {
         )
         .unwrap_err(),
         KongError::field("paths[1]", "must start with \"/\"")
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(
+                json!({"service": {"id": SID}, "paths": ["/x"], "https_redirect_status_code": 303})
+            ),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field(
+            "https_redirect_status_code",
+            "expected one of: 426, 301, 302, 307, 308"
+        )
     );
     assert_eq!(
         create(&c, Kind::Route, obj(json!({"paths": ["/x"]})), NOW).unwrap_err(),
