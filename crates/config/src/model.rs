@@ -321,7 +321,7 @@ pub struct Route {
     /// Hosts matched (`*` wildcard at either end allowed); empty: any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
-    /// Path prefixes matched; empty: any.
+    /// Paths matched: plain prefixes (`/foo`) or regexes (`~/users/\\d+$`, anchored at the start); empty: any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     /// Request headers matched: every name must be present with one of the values (case-insensitive).
@@ -331,7 +331,8 @@ pub struct Route {
     pub strip_path: bool,
     /// Send the client's Host header upstream (default false).
     pub preserve_host: bool,
-    /// Priority among regex paths (default 0; kept for compatibility, regex paths are not supported yet).
+    /// Order among routes that match by a regex path and tie on Kong's other priorities: higher first
+    /// (default 0). No effect on prefix paths.
     pub regex_priority: i64,
     /// Upstream path construction (default `v0`).
     pub path_handling: PathHandling,

@@ -397,7 +397,7 @@ services:
   host: h
   routes:
   - name: r0
-    paths: ["/ok", "nope", "~/re/\\d+"]
+    paths: ["/ok", "nope", "~/re/(\\d+", "~/re/\\d+$", "~re"]
     methods: [GET, get]
     hosts: ["*.*.x", "a*.b", "ok.example", "bad host"]
     protocols: [http, tcp]
@@ -429,7 +429,8 @@ routes:
         "services[0].routes[0].hosts[1]: invalid wildcard \"a*.b\": \"*\" must be the whole leftmost or rightmost label",
         "services[0].routes[0].hosts[3]: invalid host \"bad host\": expected a hostname or an IP address, with an optional port",
         "services[0].routes[0].paths[1]: must start with \"/\"",
-        "services[0].routes[0].paths[2]: regex paths (\"~\" prefix) are not supported yet",
+        "services[0].routes[0].paths[2]: invalid regex: '/re/(\\d+' (unclosed group at offset 4)",
+        "services[0].routes[0].paths[4]: a regex path must start with \"~/\"",
         "services[0].routes[1]: must set at least one of methods, hosts, headers or paths",
         "services[0].routes[2].protocols: must not be empty",
         "services[0].routes[2].https_redirect_status_code: expected one of: 426, 301, 302, 307, 308",

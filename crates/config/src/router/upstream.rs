@@ -64,6 +64,7 @@ mod tests {
             matched_prefix: prefix.len(),
             strip_path,
             preserve_host: false,
+            regex: None,
         }
     }
 

@@ -150,17 +150,20 @@ fn routes_nest_under_their_service() {
         (json!(NOW), json!(NOW + 1))
     );
 
-    // A redirect status, written and shown back.
+    // A regex path and a redirect status, written and shown back.
     let patched = update(
         &moved.config,
         Kind::Route,
         "r2",
-        obj(json!({"https_redirect_status_code": 308})),
+        obj(json!({"paths": ["~/r2/\\d+$"], "https_redirect_status_code": 308})),
         NOW + 1,
     )
     .unwrap();
     let v = get(&patched.config, Kind::Route, "r2");
-    assert_eq!(v["https_redirect_status_code"], json!(308));
+    assert_eq!(
+        (v["paths"].clone(), v["https_redirect_status_code"].clone()),
+        (json!(["~/r2/\\d+$"]), json!(308))
+    );
     round_trips(&patched.config);
 }
 
@@ -198,6 +201,19 @@ fn route_refusals() {
         )
         .unwrap_err(),
         KongError::field("paths[1]", "must start with \"/\"")
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(json!({"service": {"id": SID}, "paths": ["/ok", "~/a/(\\d+"]})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field(
+            "paths[1]",
+            "invalid regex: '/a/(\\d+' (unclosed group at offset 3)"
+        )
     );
     assert_eq!(
         create(
