@@ -21,7 +21,7 @@ use http::{HeaderMap, HeaderName};
 use crate::checks::split_host_port;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::fast::FastMap;
-use crate::model::Config;
+use crate::model::{Config, Protocol};
 use regex_paths::{RegexPath, RegexPaths};
 use trie::PathTrie;
 
@@ -39,6 +39,8 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     /// The request headers; only routes with `headers` read them.
     pub headers: &'a HeaderMap,
+    /// Whether the request came over TLS (only decides [`RouteMatch::https_redirect`], never the route).
+    pub https: bool,
 }
 
 /// The route chosen for a request: indexes and flags only, cheap to copy.
@@ -59,6 +61,9 @@ pub struct RouteMatch {
     /// The router's index of the regex path that matched (`None` for a prefix or no path); read by
     /// [`Router::uri_captures`].
     pub regex: Option<u32>,
+    /// `Some(https_redirect_status_code)` when the request came over plain HTTP and the route's `protocols`
+    /// do not have `http` (only `https`): the caller answers with it instead of proxying (Kong's behaviour).
+    pub https_redirect: Option<u16>,
 }
 
 /// A compiled routing table.
@@ -89,6 +94,8 @@ struct Compiled {
     service: usize,
     strip_path: bool,
     preserve_host: bool,
+    /// `Some(status)` when the route's protocols have `https` but not `http`.
+    https_redirect: Option<u16>,
     methods: Vec<String>,
     /// Header name and its accepted values, lowercase; every header must have one of its values.
     headers: Vec<(HeaderName, Vec<String>)>,
@@ -213,11 +220,15 @@ impl Router {
             if route.paths.is_empty() {
                 prefixes.push(b"");
             }
+            let has_http = route.protocols.contains(&Protocol::Http);
+            let has_https = route.protocols.contains(&Protocol::Https);
             router.routes.push(Compiled {
                 route: position,
                 service,
                 strip_path: route.strip_path,
                 preserve_host: route.preserve_host,
+                https_redirect: (has_https && !has_http)
+                    .then_some(route.https_redirect_status_code),
                 methods: route.methods.clone(),
                 headers,
                 base,
@@ -292,7 +303,9 @@ impl Router {
 
     /// Finds the route for a request by Kong's rules: host, paths (prefix or regex), method and headers
     /// (header names and values compared ignoring ASCII case; a header sent several times matches when
-    /// any of its values does), the best candidate chosen by Kong's priority.
+    /// any of its values does), the best candidate chosen by Kong's priority. `protocols` do not take part
+    /// (as in Kong): a route without `http` matched over plain HTTP comes back with
+    /// [`RouteMatch::https_redirect`] set.
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
         let path = req.path;
         let mut best: Option<Candidate> = None;
@@ -393,6 +406,7 @@ impl Router {
             strip_path: route.strip_path,
             preserve_host: route.preserve_host,
             regex: best.regex,
+            https_redirect: route.https_redirect.filter(|_| !req.https),
         })
     }
 

@@ -50,6 +50,7 @@ impl Table {
             host,
             path,
             headers: &map,
+            https: false,
         })
     }
 
@@ -561,6 +562,17 @@ fn compile_refuses_header_names_that_are_not_tokens() {
     );
 }
 
+/// [`Router::find`] over TLS or plain HTTP, without headers.
+fn find_over(r: &Table, https: bool, path: &str) -> Option<RouteMatch> {
+    r.router.find(&RequestView {
+        method: "GET",
+        host: None,
+        path,
+        headers: &HeaderMap::new(),
+        https,
+    })
+}
+
 #[test]
 fn kong_docs_evaluation_order_regex_by_priority_then_prefixes_by_length() {
     // Kong's "Evaluation order" example: regex paths first, by regex_priority; prefix paths after them,
@@ -893,6 +905,35 @@ services:
         hit(&r, "GET", Some("a.test"), "/x/z").as_deref(),
         Some("any")
     );
+}
+
+#[test]
+fn https_only_routes_flag_plain_http_requests() {
+    let (_, r) = router(
+        r#"
+services:
+- host: up
+  routes:
+  - {name: secure, protocols: [https], paths: [/secure]}
+  - {name: moved, protocols: [https], paths: ["~/moved/\\d+"], https_redirect_status_code: 301}
+  - {name: both, protocols: [http, https], paths: [/both]}
+  - {name: http-only, protocols: [http], paths: [/]}
+"#,
+    );
+    let m = find_over(&r, false, "/secure/x").unwrap();
+    assert_eq!((r.name(&m), m.https_redirect), (Some("secure"), Some(426)));
+    let m = find_over(&r, true, "/secure/x").unwrap();
+    assert_eq!((r.name(&m), m.https_redirect), (Some("secure"), None));
+    let m = find_over(&r, false, "/moved/1").unwrap();
+    assert_eq!((r.name(&m), m.https_redirect), (Some("moved"), Some(301)));
+    let m = find_over(&r, false, "/both").unwrap();
+    assert_eq!((r.name(&m), m.https_redirect), (Some("both"), None));
+    // Protocols are no matcher: the https-only route keeps its place (no fallback to the http route), and
+    // an http-only route also answers over TLS (both as in Kong).
+    let m = find_over(&r, true, "/other").unwrap();
+    assert_eq!((r.name(&m), m.https_redirect), (Some("http-only"), None));
+    let m = find_over(&r, false, "/moved/x").unwrap();
+    assert_eq!((r.name(&m), m.https_redirect), (Some("http-only"), None));
 }
 
 #[test]

@@ -65,6 +65,7 @@ mod tests {
             strip_path,
             preserve_host: false,
             regex: None,
+            https_redirect: None,
         }
     }
 
