@@ -181,6 +181,10 @@ fn build_route(
     if let Some(protocols) = rr.protocols {
         route.protocols = protocols_of(&protocols, path, errors);
     }
+    if let Some(code) = rr.https_redirect_status_code {
+        // Out of u16 range: 0 fails the same check in validation, with Kong's message.
+        route.https_redirect_status_code = u16::try_from(code).unwrap_or(0);
+    }
     route.methods = rr.methods.unwrap_or_default();
     route.hosts = rr.hosts.unwrap_or_default();
     route.paths = rr.paths.unwrap_or_default();

@@ -57,12 +57,38 @@ pub fn method(value: &str) -> Result<(), String> {
     }
 }
 
-/// A route path: `/`-prefixed plain prefix; regex paths (`~`) are refused for now.
+/// A route path: a `/`-prefixed plain prefix, or a regex path: `~/` then a pattern that Kong anchors with
+/// `^` (see [`regex_path`]). As in Kong, a regex path is checked for valid percent-encoding only, not for
+/// the characters a prefix must percent-encode (`?` is a regex operator).
 pub fn route_path(value: &str) -> Result<(), String> {
-    if value.starts_with('~') {
-        return Err("regex paths (\"~\" prefix) are not supported yet".to_string());
+    let Some(pattern) = value.strip_prefix('~') else {
+        return path_chars(value);
+    };
+    if !pattern.starts_with('/') {
+        return Err("a regex path must start with \"~/\"".to_string());
     }
-    path_chars(value)
+    percent_encoding(value.as_bytes())?;
+    regex_syntax::Parser::new()
+        .parse(&regex_path(pattern))
+        .map(|_| ())
+        .map_err(|e| {
+            let (kind, offset) = match &e {
+                regex_syntax::Error::Parse(e) => (e.kind().to_string(), e.span().start.offset),
+                regex_syntax::Error::Translate(e) => (e.kind().to_string(), e.span().start.offset),
+                _ => (e.to_string(), 1),
+            };
+            // The offset counts the `^` put in front; report it within the pattern as written.
+            format!(
+                "invalid regex: '{pattern}' ({kind} at offset {})",
+                offset.saturating_sub(1)
+            )
+        })
+}
+
+/// The pattern a regex path (`~` stripped) is matched with: Kong's `"^" .. pattern`, so it is anchored at the
+/// start of the path (only its first alternative is, when it has a top-level `|`, exactly as in Kong).
+pub fn regex_path(pattern: &str) -> String {
+    format!("^{pattern}")
 }
 
 /// A service path: like a route path, and without `//`.
@@ -79,13 +105,21 @@ fn path_chars(value: &str) -> Result<(), String> {
         return Err("must start with \"/\"".to_string());
     }
     let bytes = value.as_bytes();
+    if let Some(&b) = bytes
+        .iter()
+        .find(|&&b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#')
+    {
+        return Err(format!(
+            "invalid character {:?}: spaces, \"?\", \"#\" and control characters must be percent-encoded",
+            char::from(b)
+        ));
+    }
+    percent_encoding(bytes)
+}
+
+/// Every `%` is followed by two hex digits.
+fn percent_encoding(bytes: &[u8]) -> Result<(), String> {
     for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#' {
-            return Err(format!(
-                "invalid character {:?}: spaces, \"?\", \"#\" and control characters must be percent-encoded",
-                char::from(b)
-            ));
-        }
         if b == b'%' {
             let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
@@ -255,9 +289,26 @@ mod tests {
         assert!(route_path("/").is_ok());
         assert!(route_path("/a%20b/c").is_ok());
         assert_eq!(err(route_path("orders")), "must start with \"/\"");
+        assert!(route_path("~/x/\\d+$").is_ok());
+        assert!(route_path("~/users/(?<id>\\d+)/(?P<tab>[a-z]+)?").is_ok());
+        assert!(route_path("~/a b?#").is_ok(), "a regex is not a prefix");
         assert_eq!(
-            err(route_path("~/x/\\d+")),
-            "regex paths (\"~\" prefix) are not supported yet"
+            err(route_path("~x/\\d+")),
+            "a regex path must start with \"~/\""
+        );
+        assert_eq!(
+            err(route_path("~/a/(\\d+")),
+            "invalid regex: '/a/(\\d+' (unclosed group at offset 3)"
+        );
+        assert_eq!(
+            err(route_path("~/a/[z-a]")),
+            "invalid regex: '/a/[z-a]' (invalid character class range, the start must be <= the end at offset 4)"
+        );
+        // Rust's regex has no look-around (nor has Kong's traditional_compatible router, which uses it too).
+        assert!(err(route_path("~/a(?=b)")).starts_with("invalid regex: '/a(?=b)' (look-around"));
+        assert_eq!(
+            err(route_path("~/a%zz")),
+            "invalid percent-encoding: \"%\" must be followed by two hex digits"
         );
         assert_eq!(
             err(route_path("/a b")),

@@ -27,6 +27,10 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 pub const MAX_TIMEOUT_MS: u64 = 2_147_483_646;
 /// Largest `retries` Kong accepts.
 pub const MAX_RETRIES: u32 = 32_767;
+/// Default `https_redirect_status_code` of a route (Kong's).
+pub const DEFAULT_HTTPS_REDIRECT: u16 = 426;
+/// The values Kong accepts for `https_redirect_status_code`, in Kong's order.
+pub const HTTPS_REDIRECT_CODES: [u16; 5] = [426, 301, 302, 307, 308];
 
 /// A whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -324,15 +328,19 @@ pub struct Route {
     /// Unique name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Protocols accepted (default `[http, https]`).
+    /// Protocols accepted (default `[http, https]`). Not a matcher (as in Kong): a route without `http`
+    /// matches plain-HTTP requests too, and they are answered with `https_redirect_status_code`.
     pub protocols: Vec<Protocol>,
+    /// What a plain-HTTP request gets from a route whose `protocols` are `[https]`: 426 (default, Kong's
+    /// "Please use HTTPS protocol") or a 301/302/307/308 redirect to the `https://` URL.
+    pub https_redirect_status_code: u16,
     /// HTTP methods matched (uppercase); empty: any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
     /// Hosts matched (`*` wildcard at either end allowed); empty: any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
-    /// Path prefixes matched; empty: any.
+    /// Paths matched: plain prefixes (`/foo`) or regexes (`~/users/\\d+$`, anchored at the start); empty: any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     /// Request headers matched: every name must be present with one of the values (case-insensitive).
@@ -342,7 +350,8 @@ pub struct Route {
     pub strip_path: bool,
     /// Send the client's Host header upstream (default false).
     pub preserve_host: bool,
-    /// Priority among regex paths (default 0; kept for compatibility, regex paths are not supported yet).
+    /// Order among routes that match by a regex path and tie on Kong's other priorities: higher first
+    /// (default 0). No effect on prefix paths.
     pub regex_priority: i64,
     /// Upstream path construction (default `v0`).
     pub path_handling: PathHandling,
@@ -370,6 +379,7 @@ impl Route {
             id,
             name: None,
             protocols: vec![Protocol::Http, Protocol::Https],
+            https_redirect_status_code: DEFAULT_HTTPS_REDIRECT,
             methods: Vec::new(),
             hosts: Vec::new(),
             paths: Vec::new(),

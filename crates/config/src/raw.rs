@@ -97,6 +97,7 @@ pub struct RawRoute {
     pub id: Option<String>,
     pub name: Option<String>,
     pub protocols: Option<Vec<String>>,
+    pub https_redirect_status_code: Option<i64>,
     pub methods: Option<Vec<String>>,
     pub hosts: Option<Vec<String>>,
     pub paths: Option<Vec<String>>,

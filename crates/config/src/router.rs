@@ -1,12 +1,16 @@
-//! The routing table, compiled once per configuration: Kong's traditional matching on host, method, headers
-//! and path prefix, indexed by host and by path so a lookup never scans all routes. One entry point,
-//! [`Router::find`], over a [`RequestView`].
+//! The routing table, compiled once per configuration: Kong's default router (`traditional_compatible`)
+//! on host, method, headers and paths (plain prefixes and `~` regexes), indexed by host and by path so a
+//! lookup never scans all routes. One entry point, [`Router::find`], over a [`RequestView`].
 //!
 //! Index: exact hosts in a `HashMap` (`name` or `name:port`), wildcard hosts in maps keyed by their fixed part
 //! (`.example.com` for `*.example.com`, `example.` for `example.*`) and host-less routes in one bucket; each
-//! bucket holds a byte trie of path prefixes. A lookup visits the buckets the request host can hit and, in
-//! each, only the prefixes of the request path; the best candidate wins by Kong's priority rules.
+//! bucket holds a byte trie of path prefixes and one of its regex paths keyed by the literal text their
+//! matches start with. A lookup visits the buckets the request host can hit and, in each, only the prefixes
+//! of the request path and the regexes whose literal prefix the path starts with and that can still beat
+//! the best candidate so far; the best wins by Kong's priority ([`Priority`], from `get_priority` in Kong's
+//! `kong/router/transform.lua`).
 
+mod regex_paths;
 mod trie;
 mod upstream;
 
@@ -17,9 +21,11 @@ use http::{HeaderMap, HeaderName};
 use crate::checks::split_host_port;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::fast::FastMap;
-use crate::model::Config;
+use crate::model::{Config, Protocol};
+use regex_paths::{RegexPath, RegexPaths};
 use trie::PathTrie;
 
+pub use regex_paths::UriCaptures;
 pub use upstream::upstream_path;
 
 /// What the router reads from a request.
@@ -33,6 +39,8 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     /// The request headers; only routes with `headers` read them.
     pub headers: &'a HeaderMap,
+    /// Whether the request came over TLS (only decides [`RouteMatch::https_redirect`], never the route).
+    pub https: bool,
 }
 
 /// The route chosen for a request: indexes and flags only, cheap to copy.
@@ -43,23 +51,39 @@ pub struct RouteMatch {
     pub route: usize,
     /// Index into `Config::services`.
     pub service: usize,
-    /// Bytes of the request path matched by the route's path prefix (0 when the route has no paths).
+    /// Bytes of the request path matched by the route's path: the prefix, or the text a regex path matched
+    /// (0 when the route has no paths). `strip_path` removes that many bytes from the start.
     pub matched_prefix: usize,
     /// Whether the matched prefix is removed upstream.
     pub strip_path: bool,
     /// Whether the client's Host header is sent upstream.
     pub preserve_host: bool,
+    /// The router's index of the regex path that matched (`None` for a prefix or no path); read by
+    /// [`Router::uri_captures`].
+    pub regex: Option<u32>,
+    /// `Some(https_redirect_status_code)` when the request came over plain HTTP and the route's `protocols`
+    /// do not have `http` (only `https`): the caller answers with it instead of proxying (Kong's behaviour).
+    pub https_redirect: Option<u16>,
 }
 
 /// A compiled routing table.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     routes: Vec<Compiled>,
-    exact: FastMap<String, PathTrie>,
-    suffix_wildcards: FastMap<String, PathTrie>,
-    prefix_wildcards: FastMap<String, PathTrie>,
-    any_host: PathTrie,
+    /// Every regex path of every route, indexed by [`RouteMatch::regex`].
+    regexes: Vec<RegexPath>,
+    exact: FastMap<String, Bucket>,
+    suffix_wildcards: FastMap<String, Bucket>,
+    prefix_wildcards: FastMap<String, Bucket>,
+    any_host: Bucket,
     wildcard_ports: bool,
+}
+
+/// The routes of one host pattern: prefix paths in a trie, regex paths in another (by literal prefix).
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    prefixes: PathTrie,
+    regexes: RegexPaths,
 }
 
 /// One route, reduced to what matching needs.
@@ -70,31 +94,50 @@ struct Compiled {
     service: usize,
     strip_path: bool,
     preserve_host: bool,
+    /// `Some(status)` when the route's protocols have `https` but not `http`.
+    https_redirect: Option<u16>,
     methods: Vec<String>,
     /// Header name and its accepted values, lowercase; every header must have one of its values.
     headers: Vec<(HeaderName, Vec<String>)>,
-    /// Number of matcher kinds set (hosts, headers, paths, methods).
-    fields: u8,
-    /// Kong's category bits: hosts 8, headers 4, paths 2, methods 1; higher wins among equal `fields`.
-    category: u8,
-    /// (created_at, position in the file): older wins.
-    created: (i64, usize),
+    /// The route's priority for a path without length (prefix paths add theirs, regex paths their flag).
+    base: Priority,
 }
 
-/// How the request host matched a candidate's bucket.
+/// Kong's priority of a route (`traditional_compatible`: `get_priority` in `kong/router/transform.lua`),
+/// compared field by field, higher first. Kong splits a route into one route per prefix length plus one for
+/// all its regex paths; here each path gets its own priority, which orders them the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum HostKind {
-    Any = 0,
-    Wildcard = 1,
-    Plain = 2,
+struct Priority {
+    /// Kong's "match weight": how many of methods, hosts, headers and paths are set.
+    weight: u8,
+    /// Hosts are set and none has a wildcard (Kong's `PLAIN_HOST_ONLY_BIT`).
+    plain_hosts: bool,
+    /// Number of header names (Kong's header count).
+    headers: usize,
+    /// The path is a regex (Kong's `REGEX_URL_BIT`): any regex path before any prefix path.
+    regex: bool,
+    /// `regex_priority`, for a regex path only (0 otherwise).
+    regex_priority: i64,
+    /// Length of the prefix path (0 for regex paths and routes without paths): longer first.
+    length: usize,
+    /// Kong leaves ties undefined; here: older `created_at`, then earlier in the file, then the route's
+    /// earlier path.
+    order: Reverse<(i64, usize, usize)>,
 }
 
-type Score = (u8, u8, HostKind, usize, usize, Reverse<(i64, usize)>);
+/// The best route so far during one lookup.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    priority: Priority,
+    route: u32,
+    matched: usize,
+    regex: Option<u32>,
+}
 
 impl Router {
     /// Compiles the routes of enabled services. Errors: a top-level route whose service cannot be resolved,
-    /// regex paths (not supported yet), a header name that is not an HTTP token. Expects a validated config
-    /// otherwise (validation also refuses `host` as a `headers` key).
+    /// a header name that is not an HTTP token, a regex path that does not compile. Expects a validated
+    /// config otherwise (validation also refuses `host` as a `headers` key and checks regex syntax).
     pub fn compile(config: &Config) -> Result<Router, ConfigErrors> {
         let mut router = Router::default();
         let mut errors = Vec::new();
@@ -110,18 +153,6 @@ impl Router {
                 errors.push(ConfigError::at(format!("{}.service", path()), message));
                 continue;
             };
-            if let Some((k, _)) = route
-                .paths
-                .iter()
-                .enumerate()
-                .find(|(_, p)| p.starts_with('~'))
-            {
-                errors.push(ConfigError::at(
-                    format!("{}.paths[{k}]", path()),
-                    "regex paths (\"~\" prefix) are not supported yet",
-                ));
-                continue;
-            }
             if !config.services.get(service).is_some_and(|s| s.enabled) {
                 continue;
             }
@@ -141,55 +172,107 @@ impl Router {
             if headers.len() != route.headers.len() {
                 continue;
             }
-            let mut category = 0u8;
-            for (set, bit) in [
-                (!route.hosts.is_empty(), 8),
-                (!route.headers.is_empty(), 4),
-                (!route.paths.is_empty(), 2),
-                (!route.methods.is_empty(), 1),
-            ] {
-                if set {
-                    category |= bit;
+            let index = u32::try_from(router.routes.len()).unwrap_or(u32::MAX);
+            let weight = [
+                !route.methods.is_empty(),
+                !route.hosts.is_empty(),
+                !route.headers.is_empty(),
+                !route.paths.is_empty(),
+            ]
+            .into_iter()
+            .filter(|set| *set)
+            .count();
+            let base = Priority {
+                weight: u8::try_from(weight).unwrap_or(u8::MAX),
+                plain_hosts: !route.hosts.is_empty()
+                    && !route.hosts.iter().any(|h| h.contains('*')),
+                headers: route.headers.len(),
+                regex: false,
+                regex_priority: 0,
+                length: 0,
+                order: Reverse((route.created_at.unwrap_or(i64::MAX), position, 0)),
+            };
+            // Prefix paths go in the tries; regex paths are compiled here, once, for every bucket.
+            let mut prefixes: Vec<&[u8]> = Vec::new();
+            let mut regexes: Vec<(u32, RegexPath)> = Vec::new();
+            for (k, p) in route.paths.iter().enumerate() {
+                let Some(pattern) = p.strip_prefix('~') else {
+                    prefixes.push(p.as_bytes());
+                    continue;
+                };
+                let Reverse((created, position, _)) = base.order;
+                let priority = Priority {
+                    regex: true,
+                    regex_priority: route.regex_priority,
+                    order: Reverse((created, position, k)),
+                    ..base
+                };
+                match RegexPath::new(pattern, index, priority) {
+                    Ok(regex) => {
+                        let at = router.regexes.len() + regexes.len();
+                        regexes.push((u32::try_from(at).unwrap_or(u32::MAX), regex));
+                    }
+                    Err(message) => {
+                        errors.push(ConfigError::at(format!("{}.paths[{k}]", path()), message))
+                    }
                 }
             }
-            let index = u32::try_from(router.routes.len()).unwrap_or(u32::MAX);
+            if route.paths.is_empty() {
+                prefixes.push(b"");
+            }
+            let has_http = route.protocols.contains(&Protocol::Http);
+            let has_https = route.protocols.contains(&Protocol::Https);
             router.routes.push(Compiled {
                 route: position,
                 service,
                 strip_path: route.strip_path,
                 preserve_host: route.preserve_host,
+                https_redirect: (has_https && !has_http)
+                    .then_some(route.https_redirect_status_code),
                 methods: route.methods.clone(),
                 headers,
-                fields: u8::try_from(category.count_ones()).unwrap_or(0),
-                category,
-                created: (route.created_at.unwrap_or(i64::MAX), position),
+                base,
             });
-            let paths: Vec<&[u8]> = if route.paths.is_empty() {
-                vec![b""]
-            } else {
-                route.paths.iter().map(|p| p.as_bytes()).collect()
+            let add = |bucket: &mut Bucket| {
+                for p in &prefixes {
+                    bucket.prefixes.insert(p, index);
+                }
+                for (at, r) in &regexes {
+                    bucket.regexes.push(*at, r);
+                }
             };
             if route.hosts.is_empty() {
-                for p in &paths {
-                    router.any_host.insert(p, index);
-                }
+                add(&mut router.any_host);
             }
             for host in &route.hosts {
-                let trie = router.bucket_for(host);
-                for p in &paths {
-                    trie.insert(p, index);
-                }
+                add(router.bucket_for(host));
             }
+            router.regexes.extend(regexes.into_iter().map(|(_, r)| r));
         }
-        if errors.is_empty() {
-            Ok(router)
-        } else {
-            Err(ConfigErrors(errors))
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
         }
+        let Router {
+            regexes,
+            exact,
+            suffix_wildcards,
+            prefix_wildcards,
+            any_host,
+            ..
+        } = &mut router;
+        let buckets = exact
+            .values_mut()
+            .chain(suffix_wildcards.values_mut())
+            .chain(prefix_wildcards.values_mut())
+            .chain(std::iter::once(any_host));
+        for bucket in buckets {
+            bucket.regexes.finish(regexes);
+        }
+        Ok(router)
     }
 
-    /// The trie of the bucket a route host pattern belongs to.
-    fn bucket_for(&mut self, host: &str) -> &mut PathTrie {
+    /// The bucket a route host pattern belongs to.
+    fn bucket_for(&mut self, host: &str) -> &mut Bucket {
         let host = host.to_ascii_lowercase();
         let (name, port) = split_host_port(&host);
         let name = name.strip_suffix('.').unwrap_or(name);
@@ -218,54 +301,65 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// Finds the route for a request by Kong's traditional rules: host, path prefix, method and headers
+    /// Finds the route for a request by Kong's rules: host, paths (prefix or regex), method and headers
     /// (header names and values compared ignoring ASCII case; a header sent several times matches when
-    /// any of its values does), the best candidate chosen by Kong's priorities.
+    /// any of its values does), the best candidate chosen by Kong's priority. `protocols` do not take part
+    /// (as in Kong): a route without `http` matched over plain HTTP comes back with
+    /// [`RouteMatch::https_redirect`] set.
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
-        let RequestView {
-            method,
-            host,
-            path,
-            headers,
-        } = *req;
-        let mut best: Option<(Score, u32, usize)> = None;
-        let mut consider = |trie: &PathTrie, kind: HostKind| {
-            trie.walk(path.as_bytes(), |prefix_len, routes| {
+        let path = req.path;
+        let mut best: Option<Candidate> = None;
+        let accepts = |route: &Compiled| {
+            (route.methods.is_empty() || route.methods.iter().any(|m| m == req.method))
+                && headers_match(&route.headers, req.headers)
+        };
+        let mut consider = |bucket: &Bucket| {
+            bucket.prefixes.walk(path.as_bytes(), |prefix_len, routes| {
                 for &idx in routes {
                     let Some(route) = self.routes.get(idx as usize) else {
                         continue;
                     };
-                    if !route.methods.is_empty() && !route.methods.iter().any(|m| m == method) {
+                    let priority = Priority {
+                        length: prefix_len,
+                        ..route.base
+                    };
+                    if best.as_ref().is_some_and(|b| b.priority >= priority) || !accepts(route) {
                         continue;
                     }
-                    if !headers_match(&route.headers, headers) {
-                        continue;
-                    }
-                    let score: Score = (
-                        route.fields,
-                        route.category,
-                        kind,
-                        route.headers.len(),
-                        prefix_len,
-                        Reverse(route.created),
-                    );
-                    if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-                        best = Some((score, idx, prefix_len));
-                    }
+                    best = Some(Candidate {
+                        priority,
+                        route: idx,
+                        matched: prefix_len,
+                        regex: None,
+                    });
                 }
             });
+            let floor = best.as_ref().map(|b| b.priority);
+            let found = bucket.regexes.find(&self.regexes, path, floor, |r| {
+                self.routes.get(r.route as usize).is_some_and(accepts)
+            });
+            if let Some((regex, matched)) = found {
+                if let Some(r) = self.regexes.get(regex as usize) {
+                    best = Some(Candidate {
+                        priority: r.priority,
+                        route: r.route,
+                        matched,
+                        regex: Some(regex),
+                    });
+                }
+            }
         };
 
-        if let Some(raw_host) = host {
+        if let Some(raw_host) = req.host {
             let host = raw_host.to_ascii_lowercase();
             let (name, port) = split_host_port(&host);
             let name = name.strip_suffix('.').unwrap_or(name);
-            if let Some(trie) = self.exact.get(name) {
-                consider(trie, HostKind::Plain);
+            if let Some(bucket) = self.exact.get(name) {
+                consider(bucket);
             }
             if let Some(port) = port {
-                if let Some(trie) = self.exact.get(&format!("{name}:{port}")) {
-                    consider(trie, HostKind::Plain);
+                if let Some(bucket) = self.exact.get(&format!("{name}:{port}")) {
+                    consider(bucket);
                 }
             }
             if !self.suffix_wildcards.is_empty() || !self.prefix_wildcards.is_empty() {
@@ -273,43 +367,54 @@ impl Router {
                     // `*.example.com` needs at least one character before `.example.com`.
                     if i > 0 {
                         let key = &name[i..];
-                        if let Some(trie) = self.suffix_wildcards.get(key) {
-                            consider(trie, HostKind::Wildcard);
+                        if let Some(bucket) = self.suffix_wildcards.get(key) {
+                            consider(bucket);
                         }
                         if let (true, Some(port)) = (self.wildcard_ports, port) {
-                            if let Some(trie) = self.suffix_wildcards.get(&format!("{key}:{port}"))
+                            if let Some(bucket) =
+                                self.suffix_wildcards.get(&format!("{key}:{port}"))
                             {
-                                consider(trie, HostKind::Wildcard);
+                                consider(bucket);
                             }
                         }
                     }
                     // `example.*` needs at least one character after `example.`.
                     if i + 1 < name.len() {
                         let key = &name[..=i];
-                        if let Some(trie) = self.prefix_wildcards.get(key) {
-                            consider(trie, HostKind::Wildcard);
+                        if let Some(bucket) = self.prefix_wildcards.get(key) {
+                            consider(bucket);
                         }
                         if let (true, Some(port)) = (self.wildcard_ports, port) {
-                            if let Some(trie) = self.prefix_wildcards.get(&format!("{key}:{port}"))
+                            if let Some(bucket) =
+                                self.prefix_wildcards.get(&format!("{key}:{port}"))
                             {
-                                consider(trie, HostKind::Wildcard);
+                                consider(bucket);
                             }
                         }
                     }
                 }
             }
         }
-        consider(&self.any_host, HostKind::Any);
+        consider(&self.any_host);
 
-        let (_, idx, matched_prefix) = best?;
-        let route = self.routes.get(idx as usize)?;
+        let best = best?;
+        let route = self.routes.get(best.route as usize)?;
         Some(RouteMatch {
             route: route.route,
             service: route.service,
-            matched_prefix,
+            matched_prefix: best.matched,
             strip_path: route.strip_path,
             preserve_host: route.preserve_host,
+            regex: best.regex,
+            https_redirect: route.https_redirect.filter(|_| !req.https),
         })
+    }
+
+    /// The capture groups of a match by a regex path over `path` (the path given to [`Router::find`]):
+    /// Kong's `uri_captures`. `None` when the route matched by a prefix or without a path, or when the
+    /// regex has no group (Kong leaves `uri_captures` unset then too).
+    pub fn uri_captures<'p>(&self, m: &RouteMatch, path: &'p str) -> Option<UriCaptures<'_, 'p>> {
+        self.regexes.get(m.regex? as usize)?.captures(path)
     }
 }
 

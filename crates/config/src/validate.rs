@@ -8,7 +8,10 @@ use crate::checks::{self, PORT_RANGE, REQUIRED, RETRIES_RANGE, TIMEOUT_RANGE};
 use crate::error::{Collector, ConfigErrors, FieldError};
 use crate::fast::FastMap;
 use crate::lookup::EntityIndex;
-use crate::model::{Config, Plugin, Route, Service, FORMAT_VERSIONS, MAX_RETRIES, MAX_TIMEOUT_MS};
+use crate::model::{
+    Config, Plugin, Route, Service, FORMAT_VERSIONS, HTTPS_REDIRECT_CODES, MAX_RETRIES,
+    MAX_TIMEOUT_MS,
+};
 use crate::plugins::{self, ConfigKey, TypedConfig};
 
 /// The typed config of every valid plugin of a config, by plugin id (see [`attach_typed`]).
@@ -268,6 +271,13 @@ impl<'c> Walker<'_, 'c> {
             self.errors.push(
                 format!("{path}.protocols"),
                 "these sets are mutually exclusive: ('http', 'https'), ('grpc', 'grpcs')",
+            );
+        }
+        if !HTTPS_REDIRECT_CODES.contains(&r.https_redirect_status_code) {
+            let codes: Vec<String> = HTTPS_REDIRECT_CODES.iter().map(u16::to_string).collect();
+            self.errors.push(
+                format!("{path}.https_redirect_status_code"),
+                format!("expected one of: {}", codes.join(", ")),
             );
         }
         for (k, m) in r.methods.iter().enumerate() {

@@ -99,7 +99,8 @@ impl ProxyHttp for Gateway {
             responses::send_json(session, status, body).await?;
             return Ok(true);
         }
-        let Some(matched) = find_route(&ctx.snap, session.req_header()) else {
+        let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let Some(matched) = find_route(&ctx.snap, session.req_header(), https) else {
             self.state.metrics.no_route.inc();
             responses::send_json(session, 404, responses::NO_ROUTE).await?;
             return Ok(true);
@@ -110,6 +111,10 @@ impl ProxyHttp for Gateway {
             .get(matched.route)
             .and_then(|r| r.auth.clone());
         ctx.matched = Some(matched);
+        if let Some(status) = matched.https_redirect {
+            responses::https_required(session, status).await?;
+            return Ok(true);
+        }
         let Some(auth) = auth else {
             return Ok(false);
         };
@@ -495,8 +500,9 @@ fn upstream_host(ctx: &Ctx) -> &str {
         .map_or("", |svc| svc.host.as_str())
 }
 
-/// Match host (Host header, else the URI authority), path, method and headers against the router.
-fn find_route(snap: &Snapshot, req: &RequestHeader) -> Option<RouteMatch> {
+/// Match host (Host header, else the URI authority), path, method and headers against the router; `https`:
+/// the request came over TLS.
+fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<RouteMatch> {
     let host = req
         .headers
         .get(http::header::HOST)
@@ -507,6 +513,7 @@ fn find_route(snap: &Snapshot, req: &RequestHeader) -> Option<RouteMatch> {
         host,
         path: req.uri.path(),
         headers: &req.headers,
+        https,
     })
 }
 
@@ -699,12 +706,12 @@ services:
         )
         .unwrap();
         let mut req = RequestHeader::build("GET", b"/api/x", None).unwrap();
-        let m = find_route(&snap, &req).unwrap();
+        let m = find_route(&snap, &req, false).unwrap();
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (0, 0));
         assert_eq!(route.label, "00000000-0000-0000-0000-000000000001");
         req.insert_header("X-Version", "V2").unwrap();
-        let m = find_route(&snap, &req).unwrap();
+        let m = find_route(&snap, &req, false).unwrap();
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (1, 1));
         assert_eq!(route.label, "v2-route");

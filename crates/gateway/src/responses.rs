@@ -20,6 +20,8 @@ pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
 pub const NO_PEER: &str = r#"{"message":"failure to get a peer from the ring-balancer"}"#;
 /// Body for a malformed request.
 pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
+/// Kong's body for a plain-HTTP request to a route whose protocols are `[https]` (426).
+pub const USE_HTTPS: &str = r#"{"message":"Please use HTTPS protocol"}"#;
 
 /// Kong's body for a 503 when the upstream's name does not exist (NXDOMAIN or no record).
 pub const NAME_RESOLUTION_FAILED: &str = r#"{"message":"name resolution failed"}"#;
@@ -39,6 +41,42 @@ pub fn dns_failure(host: &str, e: &crate::dns::DnsError) -> (u16, Bytes) {
             (500, Bytes::from(body))
         }
     }
+}
+
+/// Kong's answer to a plain-HTTP request matched to a route whose protocols are `[https]`, by the route's
+/// `https_redirect_status_code` (Kong's `kong/runloop/handler.lua`): 426 with [`USE_HTTPS`] and
+/// `Upgrade: TLS/1.2, HTTP/1.1`; 301/302/307/308 with no body and `Location: https://<host><uri>` (see
+/// [`https_location`]). Kong also sends `Connection: Upgrade` with the 426; Pingora writes its own
+/// `Connection` (keep-alive or close) over HTTP/1.1 and none over HTTP/2, so it is not sent. A request
+/// without a host to redirect to gets the 426.
+pub async fn https_required(session: &mut Session, status: u16) -> Result<()> {
+    let req = session.req_header();
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host());
+    let path_and_query = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = host
+        .filter(|_| status != 426)
+        .and_then(|h| http::HeaderValue::from_str(&https_location(h, path_and_query)).ok());
+    let Some(location) = location else {
+        let upgrade = http::HeaderValue::from_static("TLS/1.2, HTTP/1.1");
+        let body = Bytes::from_static(USE_HTTPS.as_bytes());
+        return send(session, 426, &[(http::header::UPGRADE, upgrade)], body).await;
+    };
+    let mut resp = ResponseHeader::build(status, Some(2))?;
+    resp.insert_header(http::header::LOCATION, location)?;
+    resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
+    session.write_response_header(Box::new(resp), true).await?;
+    Ok(())
+}
+
+/// `https://` + the host without its port, lowercased (nginx's `$host`, which Kong uses: the redirect
+/// goes to the default HTTPS port) + the path and query as the client sent them.
+pub fn https_location(host: &str, path_and_query: &str) -> String {
+    let (name, _port) = gateway_config::checks::split_host_port(host);
+    format!("https://{}{path_and_query}", name.to_ascii_lowercase())
 }
 
 /// Write a complete response (status, extra headers, JSON body) from a request-phase filter.
@@ -130,4 +168,26 @@ pub async fn send_grpc(session: &mut Session, http_status: u16, json_body: &[u8]
 /// Write one of the constant JSON bodies above.
 pub async fn send_json(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
     send(session, status, &[], Bytes::from_static(body.as_bytes())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_location_drops_the_port_and_keeps_path_and_query() {
+        let cases = [
+            (
+                "Example.COM:8000",
+                "/a/b?x=1&y",
+                "https://example.com/a/b?x=1&y",
+            ),
+            ("example.com", "/", "https://example.com/"),
+            ("[::1]:8000", "/p", "https://[::1]/p"),
+            ("127.0.0.1", "/p?q", "https://127.0.0.1/p?q"),
+        ];
+        for (host, uri, want) in cases {
+            assert_eq!(https_location(host, uri), want, "{host} {uri}");
+        }
+    }
 }

@@ -364,6 +364,7 @@ pub fn route_view(r: &Route, service: Option<Uuid>) -> Value {
         "id": r.id,
         "name": r.name,
         "protocols": r.protocols,
+        "https_redirect_status_code": r.https_redirect_status_code,
         "methods": opt_list(&r.methods),
         "hosts": opt_list(&r.hosts),
         "paths": opt_list(&r.paths),
@@ -469,6 +470,7 @@ routes:
         assert_eq!(v["paths"], Value::Null);
         assert_eq!(v["methods"], json!(["GET"]));
         assert_eq!(v["protocols"], json!(["http", "https"]));
+        assert_eq!(v["https_redirect_status_code"], 426);
         let p = find(&c, Kind::Plugin, "5f35b796-ced6-4c00-9b2a-90eef745f4f9").unwrap();
         let v = view(&c, &p);
         assert_eq!(

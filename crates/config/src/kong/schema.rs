@@ -85,6 +85,7 @@ pub fn route() -> Record {
             ("id", String),
             ("name", String),
             ("protocols", string_set()),
+            ("https_redirect_status_code", Integer),
             ("methods", string_set()),
             ("hosts", strings()),
             ("paths", strings()),

@@ -51,6 +51,7 @@ fn kong_example_with_defaults() {
     assert_eq!(r.protocols, vec![Protocol::Http, Protocol::Https]);
     assert!(r.strip_path && !r.preserve_host);
     assert_eq!(r.regex_priority, 0);
+    assert_eq!(r.https_redirect_status_code, 426);
     assert_eq!(r.path_handling, PathHandling::V0);
     assert!(r.methods.is_empty() && r.hosts.is_empty() && r.headers.is_empty());
     assert!(r.service.is_none());
@@ -227,6 +228,7 @@ services:
     protocols:
     - http
     - https
+    https_redirect_status_code: 426
     paths:
     - /orders
     strip_path: true
@@ -323,7 +325,7 @@ fn yaml_syntax_error_has_position() {
 fn unknown_field_is_readable() {
     let text = "_format_version: \"3.0\"\nservices:\n- name: a\n  host: b\n  routes:\n  - paths: [/x]\n    pathz: [/y]\n";
     assert_eq!(errors(text), vec![
-        "line 7 column 5: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `methods`, `hosts`, `paths`, `headers`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `service`, `tags`, `created_at`, `updated_at`, `plugins`"
+        "line 7 column 5: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `service`, `tags`, `created_at`, `updated_at`, `plugins`"
     ]);
     let e = errors("_format_version: \"3.0\"\ngateway:\n  proxy_lisen: x\n");
     assert_eq!(e.len(), 1);
@@ -395,7 +397,7 @@ services:
   host: h
   routes:
   - name: r0
-    paths: ["/ok", "nope", "~/re/\\d+"]
+    paths: ["/ok", "nope", "~/re/(\\d+", "~/re/\\d+$", "~re"]
     methods: [GET, get]
     hosts: ["*.*.x", "a*.b", "ok.example", "bad host"]
     protocols: [http, tcp]
@@ -404,11 +406,13 @@ services:
   - name: r1
   - name: r2
     protocols: []
+    https_redirect_status_code: 70000
     paths: [/x]
     headers: {Host: [a], "x y": [b], x-empty: [], x-re: ["~*abc"]}
   - name: r3
     paths: [/x]
     path_handling: v9
+    https_redirect_status_code: 200
 routes:
 - {name: t0, paths: [/t]}
 - {name: t1, service: nope, paths: [/t]}
@@ -425,13 +429,16 @@ routes:
         "services[0].routes[0].hosts[1]: invalid wildcard \"a*.b\": \"*\" must be the whole leftmost or rightmost label",
         "services[0].routes[0].hosts[3]: invalid host \"bad host\": expected a hostname or an IP address, with an optional port",
         "services[0].routes[0].paths[1]: must start with \"/\"",
-        "services[0].routes[0].paths[2]: regex paths (\"~\" prefix) are not supported yet",
+        "services[0].routes[0].paths[2]: invalid regex: '/re/(\\d+' (unclosed group at offset 4)",
+        "services[0].routes[0].paths[4]: a regex path must start with \"~/\"",
         "services[0].routes[1]: must set at least one of methods, hosts, headers or paths",
         "services[0].routes[2].protocols: must not be empty",
+        "services[0].routes[2].https_redirect_status_code: expected one of: 426, 301, 302, 307, 308",
         "services[0].routes[2].headers.Host: use `hosts` to match the Host header",
         "services[0].routes[2].headers.x y: invalid header name \"x y\"",
         "services[0].routes[2].headers.x-empty: must have at least one value",
         "services[0].routes[2].headers.x-re: regex header values (\"~*\" prefix) are not supported yet",
+        "services[0].routes[3].https_redirect_status_code: expected one of: 426, 301, 302, 307, 308",
         "routes[0].service: required field missing (a top-level route must name its service)",
         "routes[1].service: no service with id or name \"nope\"",
         "routes[2].service: no service with id \"00000000-0000-4000-8000-000000000000\"",

@@ -46,6 +46,13 @@ impl PathTrie {
         }
     }
 
+    /// Sorts the values stored under each prefix by `key`.
+    pub(super) fn sort_values_by_key<K: Ord>(&mut self, mut key: impl FnMut(&u32) -> K) {
+        for node in &mut self.nodes {
+            node.routes.sort_by_key(&mut key);
+        }
+    }
+
     /// Calls `visit(prefix_len, routes)` for every stored prefix of `path`, shortest first.
     pub(super) fn walk(&self, path: &[u8], mut visit: impl FnMut(usize, &[u32])) {
         let mut node = &self.nodes[0];

@@ -64,6 +64,8 @@ mod tests {
             matched_prefix: prefix.len(),
             strip_path,
             preserve_host: false,
+            regex: None,
+            https_redirect: None,
         }
     }
 

@@ -126,6 +126,7 @@ fn routes_nest_under_their_service() {
     assert_eq!(w.config.services[1].routes[0].service, None);
     let v = get(&w.config, Kind::Route, "r2");
     assert_eq!(v["service"], json!({"id": w.config.services[1].id}));
+    assert_eq!(v["https_redirect_status_code"], 426);
     round_trips(&w.config);
 
     // Moving it to the other service by PATCH.
@@ -148,6 +149,22 @@ fn routes_nest_under_their_service() {
         (v["created_at"].clone(), v["updated_at"].clone()),
         (json!(NOW), json!(NOW + 1))
     );
+
+    // A regex path and a redirect status, written and shown back.
+    let patched = update(
+        &moved.config,
+        Kind::Route,
+        "r2",
+        obj(json!({"paths": ["~/r2/\\d+$"], "https_redirect_status_code": 308})),
+        NOW + 1,
+    )
+    .unwrap();
+    let v = get(&patched.config, Kind::Route, "r2");
+    assert_eq!(
+        (v["paths"].clone(), v["https_redirect_status_code"].clone()),
+        (json!(["~/r2/\\d+$"]), json!(308))
+    );
+    round_trips(&patched.config);
 }
 
 #[test]
@@ -184,6 +201,34 @@ fn route_refusals() {
         )
         .unwrap_err(),
         KongError::field("paths[1]", "must start with \"/\"")
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(json!({"service": {"id": SID}, "paths": ["/ok", "~/a/(\\d+"]})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field(
+            "paths[1]",
+            "invalid regex: '/a/(\\d+' (unclosed group at offset 3)"
+        )
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Route,
+            obj(
+                json!({"service": {"id": SID}, "paths": ["/x"], "https_redirect_status_code": 303})
+            ),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field(
+            "https_redirect_status_code",
+            "expected one of: 426, 301, 302, 307, 308"
+        )
     );
     assert_eq!(
         create(&c, Kind::Route, obj(json!({"paths": ["/x"]})), NOW).unwrap_err(),
