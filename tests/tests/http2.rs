@@ -223,6 +223,18 @@ fn oversized_headers_and_uris_are_refused_over_http1_and_h2() {
     // Over 256 header lines Pingora's HTTP/1 parser answers 400 itself; over h2 the gateway's limit applies.
     assert_eq!(curl(&["--http1.1", "-H", &h500], &h1).1, 400);
     assert_eq!(curl(&["--http2-prior-knowledge", "-H", &h500], &h2).1, 431);
+    // Dot segments, plain or percent-encoded, never reach the router (curl --path-as-is sends them as written).
+    for (flag, url) in [("--http1.1", &h1), ("--http2-prior-knowledge", &h2)] {
+        for path in ["public/../admin", "a/%2e%2e/b"] {
+            let (_, status) = curl(&[flag, "--path-as-is"], &format!("{url}{path}"));
+            assert_eq!(status, 400, "{flag} /{path}");
+        }
+        assert_eq!(
+            curl(&[flag], &format!("{url}a/v1.2/..x")).1,
+            200,
+            "{flag}: dots inside a segment"
+        );
+    }
     let huge_uri = format!("{h1}{}", "a".repeat(100 * 1024));
     assert_eq!(
         curl(&["--http1.1"], &huge_uri).1,

@@ -46,6 +46,36 @@ pub enum Exceeded {
     Headers,
     /// The request target is too long: 414.
     Uri,
+    /// The path has a `.` or `..` segment (also percent-encoded): 400. Routing on `/public/../admin` as
+    /// `/public` and forwarding it as written would let the upstream resolve it to a path another route
+    /// (with stricter plugins) owns.
+    DotSegment,
+}
+
+/// Kong's text for a 400.
+pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
+
+/// Whether `path` (without the query) has a `.` or `..` segment, `%2e`/`%2E` counting as a dot.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split('/').skip(1).any(|seg| {
+        let mut dots = 0;
+        let b = seg.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'.' {
+                i += 1;
+            } else if b[i] == b'%'
+                && b.get(i + 1) == Some(&b'2')
+                && matches!(b.get(i + 2), Some(b'e' | b'E'))
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
 }
 
 impl Exceeded {
@@ -54,6 +84,7 @@ impl Exceeded {
         match self {
             Exceeded::Headers => (431, HEADERS_TOO_LARGE),
             Exceeded::Uri => (414, URI_TOO_LONG),
+            Exceeded::DotSegment => (400, BAD_REQUEST),
         }
     }
 }
@@ -73,6 +104,9 @@ impl Limits {
         let target = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
         if target > self.uri {
             return Some(Exceeded::Uri);
+        }
+        if has_dot_segment(req.uri.path()) {
+            return Some(Exceeded::DotSegment);
         }
         if req.headers.len() > self.headers {
             return Some(Exceeded::Headers);
@@ -144,6 +178,34 @@ mod tests {
         let fits = "v".repeat(95);
         assert_eq!(l.check(&req("/", &[("x", &fits)])), None);
         assert_eq!(Exceeded::Uri.response().0, 414);
+        assert_eq!(l.check(&req("/a/../b", &[])), Some(Exceeded::DotSegment));
+    }
+
+    #[test]
+    fn dot_segments_plain_or_encoded() {
+        for bad in [
+            "/a/../b",
+            "/..",
+            "/a/.",
+            "/./a",
+            "/a/%2e%2E/b",
+            "/%2e",
+            "/a/.%2e",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in [
+            "/",
+            "/a/b",
+            "/a/...",
+            "/a/.b",
+            "/a/b.",
+            "/v1.2/x",
+            "/a//b",
+            "/%2e%2e%2e",
+        ] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
         assert_eq!(Exceeded::Headers.response().0, 431);
     }
 }
