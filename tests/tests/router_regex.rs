@@ -6,25 +6,25 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{send, Reply};
+use e2e::ca::LocalCa;
 use e2e::process::wait_for_port;
-use e2e::{config_value, free_port, to_yaml, Gateway, Httpbin, Ports, TempDir};
+use e2e::{config_value, free_port, to_yaml, Gateway, Httpbin, Ports};
 use serde_json::{json, Value};
 
 /// A gateway whose only content is `services` (JSON, Kong's declarative shape); `tls` adds an ssl listener
 /// on that port with that certificate.
-fn gateway_with_services(services: Value, tls: Option<(u16, &SelfSigned)>) -> Gateway {
+fn gateway_with_services(services: Value, tls: Option<(u16, &LocalCa)>) -> Gateway {
     let ports = Ports::free();
     let mut config = config_value(ports, "http://127.0.0.1:1", None);
     config["services"] = services;
     if let Some((port, cert)) = tls {
         config["gateway"]["proxy_listen"] =
             json!(format!("127.0.0.1:{}, 127.0.0.1:{port} ssl", ports.proxy));
-        config["gateway"]["ssl_cert"] = json!(cert.path("cert.pem"));
-        config["gateway"]["ssl_cert_key"] = json!(cert.path("key.pem"));
+        config["gateway"]["ssl_cert"] = json!(cert.cert());
+        config["gateway"]["ssl_cert_key"] = json!(cert.key());
     }
     let gw = Gateway::start(&to_yaml(&config));
     if let Some((port, _)) = tls {
@@ -184,53 +184,10 @@ fn strip_path_removes_what_the_regex_matched() {
     assert_eq!(get(&gw, "/version/x/service").status, 404);
 }
 
-/// A self-signed certificate for 127.0.0.1, made with `openssl` in a temp dir.
-struct SelfSigned {
-    dir: TempDir,
-}
-
-impl SelfSigned {
-    fn new() -> SelfSigned {
-        let dir = TempDir::new("router-tls");
-        let out = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "key.pem",
-                "-out",
-                "cert.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SelfSigned { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-}
-
 #[test]
 fn https_only_routes_answer_426_or_redirect_over_plain_http_and_proxy_over_tls() {
     let httpbin = Httpbin::start();
-    let cert = SelfSigned::new();
+    let cert = LocalCa::new();
     let tls_port = free_port();
     let gw = gateway_with_services(
         json!([
@@ -294,13 +251,7 @@ fn https_only_routes_answer_426_or_redirect_over_plain_http_and_proxy_over_tls()
     assert_eq!(upstream(&gw, "/moved/x"), "/anything/both/moved/x");
 
     // Over TLS the same routes proxy.
-    let https = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(true)
-        .timeout(common::CLIENT_TIMEOUT)
-        .build()
-        .expect("build the TLS client");
+    let https = cert.client();
     let base = format!("https://127.0.0.1:{tls_port}");
     for (path, want) in [
         ("/secure/x", "/anything/secure/x"),
