@@ -85,6 +85,20 @@ impl Listeners {
     }
 }
 
+/// A small upstream behind a gateway listening on the three kinds of listener, route `/`.
+fn behind_the_gateway() -> (WhoAmI, Listeners, Gateway) {
+    let port = free_port();
+    let up = WhoAmI::start("127.0.0.1", port, "up");
+    let ca = LocalCa::new();
+    let l = Listeners::free();
+    let services = json!([{
+        "name": "up", "url": format!("http://127.0.0.1:{port}"),
+        "routes": [{"name": "all", "paths": ["/"]}],
+    }]);
+    let gw = Gateway::start(&to_yaml(&l.gateway(&ca, services)));
+    (up, l, gw)
+}
+
 fn path_arg(p: &Path) -> String {
     p.display().to_string()
 }
@@ -159,15 +173,7 @@ fn h2_over_tls_and_h2c_reach_an_authenticated_route_and_http1_still_works() {
 
 #[test]
 fn oversized_headers_and_uris_are_refused_over_http1_and_h2() {
-    let port = free_port();
-    let _up = WhoAmI::start("127.0.0.1", port, "up");
-    let ca = LocalCa::new();
-    let l = Listeners::free();
-    let services = json!([{
-        "name": "up", "url": format!("http://127.0.0.1:{port}"),
-        "routes": [{"name": "all", "paths": ["/"]}],
-    }]);
-    let _gw = Gateway::start(&to_yaml(&l.gateway(&ca, services)));
+    let (_up, l, _gw) = behind_the_gateway();
     let dir = e2e::TempDir::new("limits");
     let header_file = |name: &str, text: String| {
         let file = dir.path().join(name);
@@ -444,15 +450,7 @@ fn rapid_reset(addr: std::net::SocketAddr, max: u32) -> Attack {
 
 #[test]
 fn a_rapid_reset_client_is_cut_off_and_others_are_served() {
-    let port = free_port();
-    let _up = WhoAmI::start("127.0.0.1", port, "up");
-    let ca = LocalCa::new();
-    let l = Listeners::free();
-    let services = json!([{
-        "name": "up", "url": format!("http://127.0.0.1:{port}"),
-        "routes": [{"name": "all", "paths": ["/"]}],
-    }]);
-    let gw = Gateway::start(&to_yaml(&l.gateway(&ca, services)));
+    let (_up, l, gw) = behind_the_gateway();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", l.h2c).parse().expect("addr");
     let other = format!("http://127.0.0.1:{}/", l.plain);
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
