@@ -14,6 +14,7 @@ use crate::grants::GrantedToken;
 use crate::introspect::Introspected;
 use crate::metrics::Outcome;
 use crate::upstream::UpstreamPlan;
+use crate::Denial;
 use crate::{Decision, RequestParts, Upstream};
 
 /// Longest credential accepted (a bearer token, or a username/password or client id/secret pair, in
@@ -28,6 +29,9 @@ pub struct Policy {
     audience_required: Option<Requirement>,
     upstream: UpstreamPlan,
     style: ErrorStyle,
+    /// The 401 and 403 rendered once when they do not depend on the failure (no `display_errors`): a token the
+    /// negative cache knows is refused by cloning these (reference counts), with nothing formatted.
+    prebuilt: Option<(Denial, Denial)>,
 }
 
 /// What the IdP side found for a credential (from a cache, the cluster cache or the IdP).
@@ -76,7 +80,18 @@ impl Policy {
             audience_required: Requirement::parse(cfg.audience_required.as_deref()),
             upstream: UpstreamPlan::new(cfg),
             style: ErrorStyle::new(cfg),
+            prebuilt: None,
         }
+        .with_prebuilt_denials()
+    }
+
+    fn with_prebuilt_denials(mut self) -> Self {
+        if !self.style.display_errors {
+            let unauthorized = self.style.render(&Failure::Inactive);
+            let forbidden = self.style.render(&Failure::Scopes);
+            self.prebuilt = Some((unauthorized, forbidden));
+        }
+        self
     }
 
     /// Whether the request body must be read before [`Self::credential`].
@@ -96,8 +111,13 @@ impl Policy {
 
     /// The denial for a failure.
     pub fn deny(&self, failure: Failure) -> Verdict {
+        let denial = match (&self.prebuilt, failure.status()) {
+            (Some((unauthorized, _)), 401) => unauthorized.clone(),
+            (Some((_, forbidden)), 403) => forbidden.clone(),
+            _ => self.style.render(&failure),
+        };
         Verdict {
-            decision: Decision::Deny(self.style.render(&failure)),
+            decision: Decision::Deny(denial),
             failure: Some(failure),
         }
     }
@@ -171,7 +191,6 @@ mod tests {
     use crate::errors::{DiscoveryError, Endpoint, IdpError};
     use crate::extract::Source;
     use crate::test_support::{allowed, denial};
-    use crate::Denial;
     use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
     use http::HeaderValue;
 
@@ -421,5 +440,30 @@ mod tests {
         ));
         let max = "a".repeat(MAX_CREDENTIAL_LEN);
         assert_eq!(req(&headers(&max)).unwrap(), bearer(&max));
+    }
+
+    #[test]
+    fn prebuilt_denials_are_what_rendering_gives() {
+        let p = Policy::new(&cfg());
+        for f in [
+            Failure::NoCredentials,
+            Failure::Inactive,
+            Failure::Expired,
+            Failure::Scopes,
+            Failure::Audience,
+            Failure::CredentialTooLong,
+        ] {
+            let rendered = p.style.render(&f);
+            assert_eq!(denial(p.deny(f).decision), rendered);
+        }
+        let mut c = cfg();
+        c.display_errors = true;
+        let p = Policy::new(&c);
+        assert!(
+            p.prebuilt.is_none(),
+            "with display_errors the message names the reason"
+        );
+        let d = denial(p.deny(Failure::Expired).decision);
+        assert!(String::from_utf8_lossy(&d.body).contains("the token has expired"));
     }
 }
