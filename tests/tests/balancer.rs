@@ -419,3 +419,39 @@ fn validate_refuses_bad_upstreams_with_field_paths() {
         assert!(stderr.contains(needle), "{needle} in: {stderr}");
     }
 }
+
+#[test]
+fn consistent_hashing_on_a_uri_capture_is_sticky_per_captured_value() {
+    let port = free_port();
+    let _a = WhoAmI::start("127.0.0.1", port, "A");
+    let _b = WhoAmI::start("127.0.0.2", port, "B");
+    let ports = Ports::free();
+    let mut doc: Value = serde_yaml::from_str(&config(
+        ports,
+        json!({
+            "name": "u.internal", "algorithm": "consistent-hashing",
+            "hash_on": "uri_capture", "hash_on_uri_capture": "id",
+            "targets": targets(port, &[100, 100]),
+        }),
+    ))
+    .expect("yaml");
+    doc["services"][0]["routes"] = json!([{"name": "users", "paths": [r"~/users/(?<id>\d+)"]}]);
+    let gw = Gateway::start(&to_yaml(&doc));
+    let client = e2e::http::client();
+    let mut first: HashMap<String, String> = HashMap::new();
+    for round in 0..3 {
+        for id in 0..40 {
+            // The rest of the path changes every round: only the captured id decides.
+            let url = format!("{}/users/{id}/r{round}", gw.proxy_url());
+            let (status, body) = get(&client, &url, &[]);
+            assert_eq!(status, 200, "{body}");
+            let was = first.entry(id.to_string()).or_insert_with(|| body.clone());
+            assert_eq!(*was, body, "user {id} moved in round {round}");
+        }
+    }
+    let on_b = first.values().filter(|b| *b == "B").count();
+    assert!(
+        (5..=35).contains(&on_b),
+        "both targets get ids: {on_b} of 40 on B"
+    );
+}

@@ -420,6 +420,10 @@ impl Gateway {
             Some(balanced) => balanced,
             None => {
                 let req = session.req_header();
+                let captures = match (b.hash.wants_captures(), ctx.matched.as_ref()) {
+                    (true, Some(m)) => ctx.snap.router.uri_captures(m, req.uri.path()),
+                    _ => None,
+                };
                 let hash = b.hash.value(&balancer::hash::RequestView {
                     headers: &req.headers,
                     path: req.uri.path(),
@@ -428,6 +432,7 @@ impl Gateway {
                         .client_addr()
                         .and_then(|a| a.as_inet())
                         .map(|a| a.ip()),
+                    captures: captures.as_ref(),
                 });
                 ctx.balanced.insert(Balanced {
                     balancer: b,

@@ -48,6 +48,8 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     /// The client's IP address, if known.
     pub client_ip: Option<std::net::IpAddr>,
+    /// The capture groups of the route's regex path (read only when [`HashSpec::wants_captures`]).
+    pub captures: Option<&'a gateway_config::router::UriCaptures<'a, 'a>>,
 }
 
 /// The value to hash and, for a generated cookie, the `Set-Cookie` value to send back.
@@ -95,6 +97,11 @@ impl HashSpec {
         }
     }
 
+    /// Whether the value comes from the route's regex captures (`hash_on`/`hash_fallback: uri_capture`).
+    pub fn wants_captures(&self) -> bool {
+        matches!(self.on, Source::UriCapture(_)) || matches!(self.fallback, Source::UriCapture(_))
+    }
+
     /// The value to hash for `req`.
     pub fn value(&self, req: &RequestView<'_>) -> HashValue {
         if self.on == Source::None {
@@ -132,7 +139,18 @@ impl HashSpec {
 
 fn read(source: &Source, req: &RequestView<'_>) -> Option<String> {
     match source {
-        Source::None | Source::Consumer | Source::UriCapture(_) | Source::Cookie { .. } => None,
+        Source::None | Source::Consumer | Source::Cookie { .. } => None,
+        // Kong's `hash_on_uri_capture`: a group's name, or its number.
+        Source::UriCapture(name) => {
+            let c = req.captures?;
+            let named = c.named.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+            let positional = || {
+                name.parse::<usize>()
+                    .ok()
+                    .and_then(|i| c.positional.get(i).copied().flatten())
+            };
+            named.or_else(positional).map(str::to_string)
+        }
         Source::Ip => req.client_ip.map(|ip| ip.to_string()),
         Source::Header(name) => {
             let values: Vec<&str> = req
@@ -198,7 +216,36 @@ mod tests {
             path: "/p",
             query,
             client_ip: "10.0.0.1".parse().ok(),
+            captures: None,
         }
+    }
+
+    #[test]
+    fn uri_captures_by_name_or_number() {
+        let caps = gateway_config::router::UriCaptures {
+            positional: vec![Some("/users/42"), Some("42")],
+            named: vec![("id", "42")],
+        };
+        let h = http::HeaderMap::new();
+        let mut v = view(&h, None);
+        v.captures = Some(&caps);
+        for name in ["id", "1"] {
+            let spec = HashSpec {
+                on: Source::UriCapture(name.into()),
+                fallback: Source::None,
+            };
+            assert!(spec.wants_captures());
+            assert_eq!(spec.value(&v).value, "42", "{name}");
+        }
+        let spec = HashSpec {
+            on: Source::UriCapture("nope".into()),
+            fallback: Source::Ip,
+        };
+        assert_eq!(
+            spec.value(&v).value,
+            "10.0.0.1",
+            "a missing group falls back"
+        );
     }
 
     #[test]
