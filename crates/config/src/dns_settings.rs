@@ -59,18 +59,23 @@ pub fn upper_list_or_csv<'de, D: Deserializer<'de>>(
         .collect())
 }
 
-/// A `dns_resolver` entry: an IP address with an optional port (IPv6 with a port in brackets).
-pub fn resolver_address(entry: &str) -> Result<SocketAddr, String> {
+/// `ip`, `ip:port`, `[v6]` or `[v6]:port`; `default_port` when none is given.
+pub fn ip_with_port(entry: &str, default_port: u16) -> Option<SocketAddr> {
     if let Ok(addr) = entry.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Some(addr);
     }
     let bare = entry
         .strip_prefix('[')
         .and_then(|e| e.strip_suffix(']'))
         .unwrap_or(entry);
     bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| {
+        .ok()
+        .map(|ip| SocketAddr::new(ip, default_port))
+}
+
+/// A `dns_resolver` entry: an IP address with an optional port (IPv6 with a port in brackets).
+pub fn resolver_address(entry: &str) -> Result<SocketAddr, String> {
+    ip_with_port(entry, 53).ok_or_else(|| {
             format!(
                 "invalid address {entry:?}: expected an IP address with an optional port, such as \"8.8.8.8\" or \"[::1]:53\""
             )

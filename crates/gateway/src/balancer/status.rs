@@ -146,16 +146,7 @@ impl UpstreamBalancer {
 
 /// `ip`, `ip:port`, `[v6]` or `[v6]:port`.
 fn parse_address(a: &str, default_port: u16) -> Option<SocketAddr> {
-    if let Ok(s) = a.parse::<SocketAddr>() {
-        return Some(s);
-    }
-    let bare = a
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .unwrap_or(a);
-    bare.parse::<IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, default_port))
+    gateway_config::dns_settings::ip_with_port(a, default_port)
 }
 
 #[cfg(test)]

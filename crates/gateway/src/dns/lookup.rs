@@ -133,16 +133,8 @@ fn default_opts() -> ResolverOpts {
 /// `ip` or `ip:port` (`[v6]:port` for IPv6 with a port); port 53 by default.
 pub(crate) fn parse_server(entry: &str) -> Result<SocketAddr, String> {
     let entry = entry.trim();
-    if let Ok(addr) = entry.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let bare = entry
-        .strip_prefix('[')
-        .and_then(|e| e.strip_suffix(']'))
-        .unwrap_or(entry);
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("dns_resolver: {entry:?} is not ip[:port]"))
+    gateway_config::dns_settings::ip_with_port(entry, 53)
+        .ok_or_else(|| format!("dns_resolver: {entry:?} is not ip[:port]"))
 }
 
 #[async_trait]
