@@ -564,6 +564,14 @@ def section_throughput(st, procs, env, results):
                 binary=os.path.join(base_dir, "gateway"))
             scen.append(("gw_warm_release", "4r gateway, introspection, warm cache, release profile",
                          f"http://127.0.0.1:{gr_port}/", rotate, [one], 200, gr_admin))
+        mimalloc_bin = os.path.join(st.bin_dir, "gateway-mimalloc")
+        if os.access(mimalloc_bin, os.X_OK):
+            gm_port, gm_admin = free_port(), free_port()
+            Gateway(procs, st, "gateway-mimalloc", gateway_yaml(gm_port, gm_admin, [
+                ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin), gm_port, gm_admin, st.server_cpus,
+                binary=mimalloc_bin)
+            scen.append(("gw_warm_mimalloc", "4m gateway, introspection, warm cache, dist profile, mimalloc",
+                         f"http://127.0.0.1:{gm_port}/", rotate, [one], 200, gm_admin))
         # Cold tokens get their own instance so that their misses never evict the other setups' entries.
         gb_port, gb_admin = free_port(), free_port()
         gb = Gateway(procs, st, "gateway-cold", gateway_yaml(gb_port, gb_admin, [

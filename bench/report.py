@@ -185,6 +185,7 @@ def write_markdown(results, path, svg_name):
                  ("gw_warm_h2", "gw_warm", "warm cache over h2c (h2load) / over HTTP/1.1 (wrk)"),
                  ("bare", "bare_release", "bare Pingora, dist profile (fat LTO) / release profile"),
                  ("gw_warm", "gw_warm_release", "gateway warm cache, dist profile / release profile"),
+                 ("gw_warm_mimalloc", "gw_warm", "gateway warm cache, mimalloc / system allocator (both dist)"),
                  ("gw_warm", "bare", "gateway warm cache / bare Pingora"),
                  ("gw_warm", "gw_noauth", "gateway warm cache / gateway without auth (cost of the cached check)"),
                  ("gw_many", "gw_warm", f"gateway {st['tokens']} tokens / warm (1 token)"),

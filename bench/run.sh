@@ -31,6 +31,10 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     log "cargo build --release -p gateway -p bench-passthrough"
     cargo build --release -p gateway -p bench-passthrough
+    # The allocator A/B (row 4m): the same dist build with mimalloc, kept aside, then the default one.
+    log "cargo build --profile dist -p gateway --features mimalloc"
+    cargo build --profile dist -p gateway --features mimalloc
+    cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-mimalloc"
     log "cargo build --profile dist -p gateway -p bench-passthrough"
     cargo build --profile dist -p gateway -p bench-passthrough
 fi

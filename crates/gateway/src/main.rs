@@ -1,5 +1,9 @@
 //! The `gateway` binary: command line (`run`, `validate`, `reload`) and process start-up.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod access_log;
 mod admin;
 mod balancer;
