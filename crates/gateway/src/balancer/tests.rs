@@ -1,42 +1,19 @@
 //! Unit tests of the balancer registry: reuse across reloads, DNS targets, passive checks, manual health.
 
 use super::*;
-use gateway_config::model::{Algorithm, HashOn, Healthchecks, Target, Upstream};
+use gateway_config::model::{Target, Upstream};
 
 pub(crate) fn upstream(name: &str, targets: &[(&str, u32)]) -> Upstream {
-    Upstream {
-        id: Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()),
-        name: name.into(),
-        algorithm: Algorithm::RoundRobin,
-        hash_on: HashOn::None,
-        hash_fallback: HashOn::None,
-        hash_on_header: None,
-        hash_fallback_header: None,
-        hash_on_cookie: None,
-        hash_on_cookie_path: "/".into(),
-        hash_on_query_arg: None,
-        hash_fallback_query_arg: None,
-        hash_on_uri_capture: None,
-        hash_fallback_uri_capture: None,
-        slots: 10000,
-        healthchecks: Healthchecks::default(),
-        host_header: None,
-        use_srv_name: false,
-        tags: vec![],
-        created_at: None,
-        updated_at: None,
-        targets: targets
-            .iter()
-            .map(|(t, w)| Target {
-                id: Uuid::new_v5(&Uuid::NAMESPACE_OID, t.as_bytes()),
-                target: t.to_string(),
-                weight: *w,
-                tags: vec![],
-                created_at: None,
-                updated_at: None,
-            })
-            .collect(),
-    }
+    let mut u = Upstream::new(Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()), name);
+    u.targets = targets
+        .iter()
+        .map(|(t, w)| {
+            let mut target = Target::new(Uuid::new_v5(&Uuid::NAMESPACE_OID, t.as_bytes()), *t);
+            target.weight = *w;
+            target
+        })
+        .collect();
+    u
 }
 
 struct Fixed(Vec<SocketAddr>);
