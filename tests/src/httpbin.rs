@@ -118,3 +118,16 @@ impl Httpbin {
         read_lossy(&self.dir.path().join("httpbin.log"))
     }
 }
+
+/// The path (and query) of the URL httpbin echoes in `url`, e.g. `/anything/v2/x` for
+/// `http://127.0.0.1:8080/anything/v2/x`: where the gateway sent the request.
+pub fn echoed_path(echo: &serde_json::Value) -> String {
+    let url = echo["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no url in {echo}"));
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or("/", |i| &after_scheme[i..])
+        .to_string()
+}

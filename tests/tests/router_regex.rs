@@ -67,15 +67,7 @@ fn upstream(gw: &Gateway, path: &str) -> String {
 }
 
 fn upstream_of(r: &Reply) -> String {
-    let echo = r.json();
-    let url = echo["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no url in {echo}"));
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    after_scheme
-        .find('/')
-        .map_or("/", |i| &after_scheme[i..])
-        .to_string()
+    e2e::httpbin::echoed_path(&r.json())
 }
 
 #[test]

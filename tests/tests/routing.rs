@@ -40,14 +40,7 @@ fn upstream_path(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> String {
     );
     let echo: Value =
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
-    let url = echo["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no url in {echo}"));
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    after_scheme
-        .find('/')
-        .map_or("/", |i| &after_scheme[i..])
-        .to_string()
+    e2e::httpbin::echoed_path(&echo)
 }
 
 fn assert_no_route(gw: &Gateway, path: &str, headers: &[(&str, &str)]) {
