@@ -117,6 +117,48 @@ impl LocalCa {
         self.path("server.key")
     }
 
+    /// A certificate for the DNS name `name` (also its common name) signed by this CA, with a fresh RSA
+    /// key: the paths of `<file>.pem` and `<file>.key`. `name` may be a wildcard (`*.example.test`).
+    pub fn issue(&self, name: &str, file: &str) -> (PathBuf, PathBuf) {
+        let ext = format!("{file}.ext");
+        std::fs::write(
+            self.path(&ext),
+            format!(
+                "subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .expect("write the extension file");
+        let (key, csr, pem) = (
+            format!("{file}.key"),
+            format!("{file}.csr"),
+            format!("{file}.pem"),
+        );
+        let subject = format!("/CN={name}");
+        self.openssl(&[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+            &subject,
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        (self.path(&pem), self.path(&key))
+    }
+
     /// A blocking client that trusts this CA (and nothing invalid).
     pub fn client(&self) -> Client {
         let pem = std::fs::read(self.ca_pem()).expect("read ca.pem");

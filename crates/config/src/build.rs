@@ -29,7 +29,13 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         routes: Vec::new(),
         plugins: Vec::new(),
         upstreams: Vec::new(),
+        certificates: Vec::new(),
     };
+    config.certificates = crate::certificates::build::build(
+        raw.certificates.unwrap_or_default(),
+        raw.snis.unwrap_or_default(),
+        errors,
+    );
     config.upstreams = crate::upstreams::build::build(
         raw.upstreams.unwrap_or_default(),
         raw.targets.unwrap_or_default(),

@@ -233,7 +233,7 @@ pub fn split_host_port(value: &str) -> (&str, Option<&str>) {
 }
 
 /// Dot-separated labels of letters, digits, `-` and `_`; a single trailing dot is allowed.
-fn hostname_labels(value: &str) -> bool {
+pub(crate) fn hostname_labels(value: &str) -> bool {
     let value = value.strip_suffix('.').unwrap_or(value);
     !value.is_empty()
         && value.len() <= 253

@@ -57,6 +57,17 @@ pub fn target_id(upstream: Uuid, target: &str) -> Uuid {
     v5_of(&["target:", upstream, ":", target])
 }
 
+/// Id of a certificate: from its PEM (a digest of it: the text itself is long).
+pub fn certificate_id(cert_pem: &str) -> Uuid {
+    let digest = blake3::hash(cert_pem.as_bytes());
+    v5_of(&["certificate:", &digest.to_hex()])
+}
+
+/// Id of an SNI: from its name (unique across certificates).
+pub fn sni_id(name: &str) -> Uuid {
+    v5_of(&["sni:name:", name])
+}
+
 /// Id of a top-level plugin whose scope could not be resolved (the configuration is invalid anyway).
 pub fn unresolved_plugin_id(index: usize) -> Uuid {
     v5(&format!("plugin:index:{index}"))

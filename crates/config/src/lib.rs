@@ -8,6 +8,7 @@
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
 mod build;
+pub mod certificates;
 pub mod checks;
 pub mod cluster_cache;
 pub mod dns_settings;

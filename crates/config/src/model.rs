@@ -11,6 +11,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+pub use crate::certificates::{Certificate, Sni};
 pub use crate::settings::Settings;
 pub use crate::upstreams::{
     ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, CheckType, HashOn, Healthchecks,
@@ -62,6 +63,9 @@ pub struct Config {
     /// Upstreams (Kong `upstreams`), each with its nested targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<Upstream>,
+    /// TLS certificates (Kong `certificates`), each with its nested SNIs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<Certificate>,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             routes: Vec::new(),
             plugins: Vec::new(),
             upstreams: Vec::new(),
+            certificates: Vec::new(),
         }
     }
 }

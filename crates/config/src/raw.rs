@@ -36,6 +36,10 @@ pub struct RawConfig {
     pub upstreams: Option<Vec<RawUpstream>>,
     #[serde(default)]
     pub targets: Option<Vec<RawTarget>>,
+    #[serde(default)]
+    pub certificates: Option<Vec<RawCertificate>>,
+    #[serde(default)]
+    pub snis: Option<Vec<RawSni>>,
 }
 
 /// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).
@@ -125,6 +129,33 @@ pub struct RawPlugin {
     pub protocols: Option<Vec<String>>,
     pub service: Option<EntityRef>,
     pub route: Option<EntityRef>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+}
+
+/// A certificate as written (top-level `certificates`). Its `snis` are names or SNI records.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub id: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub cert_alt: Option<String>,
+    pub key_alt: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub snis: Option<Vec<serde_json::Value>>,
+}
+
+/// An SNI as written: nested in a certificate, or top-level with `certificate:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSni {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub certificate: Option<EntityRef>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,

@@ -172,10 +172,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
 
     // h2c is a per-service option in Pingora: plain `http2` listeners get a service of their own.
     let limits = crate::limits::Limits::new(&settings);
-    let (h2c, rest): (Vec<_>, Vec<_>) = tls
-        .listeners
-        .into_iter()
-        .partition(|l| l.http2 && l.tls.is_none());
+    let (h2c, rest): (Vec<_>, Vec<_>) = tls.listeners.into_iter().partition(|l| l.http2 && !l.ssl);
     for (name, listeners, h2c) in [("proxy", rest, false), ("proxy-h2c", h2c, true)] {
         if listeners.is_empty() {
             continue;
@@ -197,9 +194,17 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             }
         }
         for l in listeners {
-            match l.tls {
-                Some(tls_settings) => proxy.add_tls_with_settings(&l.addr, None, tls_settings),
-                None => proxy.add_tcp(&l.addr),
+            match (l.ssl, &tls.default_cert) {
+                (true, Some(default)) => {
+                    match crate::tls::settings(state.clone(), default.clone(), l.http2) {
+                        Ok(settings) => proxy.add_tls_with_settings(&l.addr, None, settings),
+                        Err(msg) => {
+                            eprintln!("{}: {msg}", l.addr);
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+                _ => proxy.add_tcp(&l.addr),
             }
         }
         server.add_service(proxy);

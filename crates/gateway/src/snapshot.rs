@@ -86,6 +86,8 @@ pub struct Snapshot {
     pub routes: Vec<RouteRuntime>,
     /// Each upstream's balancer, indexed like `config.upstreams`.
     pub upstreams: Vec<Arc<UpstreamBalancer>>,
+    /// The `ssl` listeners' certificate lookup by SNI, into `config.certificates`.
+    pub sni: gateway_config::certificates::SniIndex,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -175,6 +177,7 @@ pub fn compile_timed(
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
     timings.mark("hash");
     Ok(Snapshot {
+        sni: gateway_config::certificates::SniIndex::new(&config.certificates),
         config: Arc::new(config),
         router,
         services,

@@ -1,12 +1,13 @@
 //! Where each Admin API entity sits in a [`Config`] (services; routes nested or top-level; plugins on a
-//! service, on a route or top-level; upstreams; targets in their upstream), lookup by id or endpoint key,
+//! service, on a route or top-level; upstreams; targets in their upstream; certificates; SNIs in their
+//! certificate), lookup by id or endpoint key,
 //! and the JSON views Kong returns.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{upstreams, Kind};
-use crate::model::{Config, Plugin, Route, Service, Target, Upstream};
+use super::{certificates, upstreams, Kind};
+use crate::model::{Certificate, Config, Plugin, Route, Service, Sni, Target, Upstream};
 
 /// An array of entities in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,10 @@ pub enum Container {
     Upstreams,
     /// `upstreams[u].targets`
     UpstreamTargets(usize),
+    /// `certificates`
+    Certificates,
+    /// `certificates[c].snis`
+    CertificateSnis(usize),
 }
 
 impl Container {
@@ -44,6 +49,8 @@ impl Container {
             Container::TopPlugins => "plugins".into(),
             Container::Upstreams => "upstreams".into(),
             Container::UpstreamTargets(u) => format!("upstreams[{u}].targets"),
+            Container::Certificates => "certificates".into(),
+            Container::CertificateSnis(c) => format!("certificates[{c}].snis"),
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct Entry {
     pub route: Option<Uuid>,
     /// Owning upstream (targets), by id.
     pub upstream: Option<Uuid>,
+    /// Owning certificate (SNIs), by id.
+    pub certificate: Option<Uuid>,
 }
 
 fn service_entry(i: usize, s: &Service) -> Entry {
@@ -95,6 +104,7 @@ fn service_entry(i: usize, s: &Service) -> Entry {
         service: None,
         route: None,
         upstream: None,
+        certificate: None,
     }
 }
 
@@ -117,6 +127,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 service,
                 route: None,
                 upstream: None,
+                certificate: None,
             })
             .collect(),
         Kind::Plugin => plugins(config)
@@ -129,6 +140,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 service,
                 route,
                 upstream: None,
+                certificate: None,
             })
             .collect(),
         Kind::Upstream => (config.upstreams.iter().enumerate())
@@ -143,6 +155,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 service: None,
                 route: None,
                 upstream: None,
+                certificate: None,
             })
             .collect(),
         Kind::Target => (config.upstreams.iter().enumerate())
@@ -158,6 +171,39 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                     service: None,
                     route: None,
                     upstream: Some(u.id),
+                    certificate: None,
+                })
+            })
+            .collect(),
+        Kind::Certificate => (config.certificates.iter().enumerate())
+            .map(|(i, c)| Entry {
+                kind: Kind::Certificate,
+                loc: Loc {
+                    container: Container::Certificates,
+                    index: i,
+                },
+                id: c.id,
+                name: None,
+                service: None,
+                route: None,
+                upstream: None,
+                certificate: None,
+            })
+            .collect(),
+        Kind::Sni => (config.certificates.iter().enumerate())
+            .flat_map(|(i, c)| {
+                c.snis.iter().enumerate().map(move |(j, s)| Entry {
+                    kind: Kind::Sni,
+                    loc: Loc {
+                        container: Container::CertificateSnis(i),
+                        index: j,
+                    },
+                    id: s.id,
+                    name: Some(s.name.clone()),
+                    service: None,
+                    route: None,
+                    upstream: None,
+                    certificate: Some(c.id),
                 })
             })
             .collect(),
@@ -252,8 +298,13 @@ pub fn key_matches(key: &str, id: Uuid, name: Option<&str>) -> bool {
     }
 }
 
-/// The entity of `kind` that `key` (id or endpoint key) designates.
+/// The entity of `kind` that `key` (id or endpoint key) designates. A certificate is also found by the name
+/// of one of its SNIs, as Kong's `/certificates/{certificate id or sni name}`.
 pub fn find(config: &Config, kind: Kind, key: &str) -> Option<Entry> {
+    if kind == Kind::Certificate && Uuid::parse_str(key).is_err() {
+        let owner = find(config, Kind::Sni, key)?.certificate?;
+        return entries(config, kind).into_iter().find(|e| e.id == owner);
+    }
     entries(config, kind)
         .into_iter()
         .find(|e| key_matches(key, e.id, e.name.as_deref()))
@@ -279,6 +330,22 @@ pub fn upstream_at(config: &Config, loc: Loc) -> Option<&Upstream> {
 pub fn target_at(config: &Config, loc: Loc) -> Option<&Target> {
     match loc.container {
         Container::UpstreamTargets(u) => config.upstreams.get(u)?.targets.get(loc.index),
+        _ => None,
+    }
+}
+
+/// The certificate at a location.
+pub fn certificate_at(config: &Config, loc: Loc) -> Option<&Certificate> {
+    match loc.container {
+        Container::Certificates => config.certificates.get(loc.index),
+        _ => None,
+    }
+}
+
+/// The SNI at a location.
+pub fn sni_at(config: &Config, loc: Loc) -> Option<&Sni> {
+    match loc.container {
+        Container::CertificateSnis(c) => config.certificates.get(c)?.snis.get(loc.index),
         _ => None,
     }
 }
@@ -335,6 +402,12 @@ pub fn view(config: &Config, entry: &Entry) -> Value {
         }
         Kind::Target => target_at(config, entry.loc)
             .map_or(Value::Null, |t| upstreams::target_view(t, entry.upstream)),
+        Kind::Certificate => {
+            certificate_at(config, entry.loc).map_or(Value::Null, certificates::certificate_view)
+        }
+        Kind::Sni => sni_at(config, entry.loc).map_or(Value::Null, |s| {
+            certificates::sni_view(s, entry.certificate)
+        }),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Kong's Admin API semantics as pure functions: request decoding (forms and JSON, with the schema's type
-//! inference), PATCH merging, the entity views (upstreams and targets in [`upstreams`]), the error bodies,
+//! inference), PATCH merging, the entity views (upstreams and targets in [`upstreams`], certificates and SNIs in [`certificates`]), the error bodies,
 //! paging, and the writes themselves
 //! ([`ops`]), which go through the same build and validation as the YAML loader.
 
+pub mod certificates;
 pub mod entity;
 pub mod errors;
 pub mod form;
@@ -29,6 +30,10 @@ pub enum Kind {
     Upstream,
     /// `/upstreams/{u}/targets`
     Target,
+    /// `/certificates`
+    Certificate,
+    /// `/snis`, `/certificates/{c}/snis`
+    Sni,
 }
 
 impl Kind {
@@ -40,6 +45,8 @@ impl Kind {
             Kind::Plugin => "plugins",
             Kind::Upstream => "upstreams",
             Kind::Target => "targets",
+            Kind::Certificate => "certificates",
+            Kind::Sni => "snis",
         }
     }
 
@@ -62,6 +69,8 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Plugin => schema::plugin(plugin_name),
         Kind::Upstream => upstreams::upstream(),
         Kind::Target => upstreams::target(),
+        Kind::Certificate => certificates::certificate(),
+        Kind::Sni => certificates::sni(),
     }
 }
 

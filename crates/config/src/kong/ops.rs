@@ -43,6 +43,7 @@ pub fn create(
     }
     input.insert("id".into(), json!(id));
     stamp(kind, &mut input, None, now);
+    expand(config, kind, &mut input);
     place(config, kind, None, input)
 }
 
@@ -72,6 +73,7 @@ pub fn upsert(
     input.insert("id".into(), json!(id));
     let created = existing.as_ref().and_then(|e| timestamp(config, e));
     stamp(kind, &mut input, created, now);
+    expand(config, kind, &mut input);
     place(config, kind, existing, input)
 }
 
@@ -97,6 +99,7 @@ pub fn update(
     fields.insert("id".into(), json!(existing.id));
     let created = timestamp(config, &existing);
     stamp(kind, &mut fields, created, now);
+    expand(config, kind, &mut fields);
     place(config, kind, Some(existing), fields)
 }
 
@@ -122,7 +125,7 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
         .filter(|p| match kind {
             Kind::Service => p.service == Some(target.id),
             Kind::Route => p.route == Some(target.id),
-            Kind::Plugin | Kind::Upstream | Kind::Target => false,
+            Kind::Plugin | Kind::Upstream | Kind::Target | Kind::Certificate | Kind::Sni => false,
         })
         .map(|p| p.loc.index)
         .collect();
@@ -142,6 +145,13 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
     from_doc(doc)
         .map(Some)
         .map_err(|e| KongError::Schema(relative_errors(e, None)))
+}
+
+/// A certificate's `snis` names as the nested SNI records the file holds.
+fn expand(config: &Config, kind: Kind, fields: &mut Map<String, Value>) {
+    if kind == Kind::Certificate {
+        super::certificates::expand_snis(config, fields);
+    }
 }
 
 /// The 404 of a PATCH: plugins answer `{"message":"Not found"}`, services and routes Kong's code-6 body.
@@ -220,6 +230,10 @@ fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
         Kind::Target => entity::target_at(config, e.loc)?
             .created_at
             .map(Value::from),
+        Kind::Certificate => entity::certificate_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
+        Kind::Sni => entity::sni_at(config, e.loc)?.created_at.map(Value::from),
     }
 }
 
@@ -231,6 +245,8 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Plugin => entity::plugin_at(config, e.loc).map(serde_json::to_value),
         Kind::Upstream => entity::upstream_at(config, e.loc).map(serde_json::to_value),
         Kind::Target => entity::target_at(config, e.loc).map(serde_json::to_value),
+        Kind::Certificate => entity::certificate_at(config, e.loc).map(serde_json::to_value),
+        Kind::Sni => entity::sni_at(config, e.loc).map(serde_json::to_value),
     };
     let mut map = match value {
         Some(Ok(Value::Object(map))) => map,
@@ -239,8 +255,14 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
     map.remove("routes");
     map.remove("plugins");
     map.remove("targets");
+    map.remove("snis");
     match e.kind {
-        Kind::Service | Kind::Upstream => {}
+        Kind::Service | Kind::Upstream | Kind::Certificate => {}
+        Kind::Sni => {
+            if let Some(c) = e.certificate {
+                map.insert("certificate".into(), json!({ "id": c }));
+            }
+        }
         Kind::Target => {
             if let Some(u) = e.upstream {
                 map.insert("upstream".into(), json!({ "id": u }));
@@ -356,6 +378,18 @@ fn place(
     let target = match kind {
         Kind::Service => Container::Services,
         Kind::Upstream => Container::Upstreams,
+        Kind::Certificate => Container::Certificates,
+        Kind::Sni => {
+            let certificate = resolve(
+                config,
+                Kind::Certificate,
+                "certificate",
+                fields.get("certificate"),
+            )?
+            .ok_or_else(|| KongError::field("certificate", crate::checks::REQUIRED))?;
+            fields.remove("certificate");
+            Container::CertificateSnis(certificate.loc.index)
+        }
         Kind::Target => {
             let upstream = resolve(config, Kind::Upstream, "upstream", fields.get("upstream"))?
                 .ok_or_else(|| KongError::field("upstream", crate::checks::REQUIRED))?;
@@ -439,6 +473,10 @@ fn place(
                 if let Some(v) = old.get(child) {
                     fields.insert(child.into(), v.clone());
                 }
+            }
+            // A certificate's SNIs are kept unless the write gives `snis` (which replaces them).
+            if let (Some(v), false) = (old.get("snis"), fields.contains_key("snis")) {
+                fields.insert("snis".into(), v.clone());
             }
         }
         if e.loc.container == target {
@@ -540,6 +578,8 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::TopPlugins => (doc, "plugins"),
         Container::Upstreams => (doc, "upstreams"),
         Container::UpstreamTargets(u) => (doc.get_mut("upstreams")?.get_mut(u)?, "targets"),
+        Container::Certificates => (doc, "certificates"),
+        Container::CertificateSnis(c) => (doc.get_mut("certificates")?.get_mut(c)?, "snis"),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
         Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),
         Container::NestedRoutePlugins(s, r) => (

@@ -177,7 +177,7 @@ fn build_target(
     t
 }
 
-fn parse_id(id: Option<&str>, path: &str, errors: &mut Collector) -> Option<Uuid> {
+pub(crate) fn parse_id(id: Option<&str>, path: &str, errors: &mut Collector) -> Option<Uuid> {
     let text = id?;
     match Uuid::parse_str(text) {
         Ok(uuid) => Some(uuid),

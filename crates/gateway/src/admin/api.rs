@@ -1,5 +1,6 @@
 //! The Admin API's routes: Kong's `services`, `routes` and `plugins` collections and entities, top-level
-//! and nested under their service or route; `upstreams` and their `targets`.
+//! and nested under their service or route; `upstreams` and their `targets`; `certificates` and their
+//! `snis`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +68,18 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/upstreams/{key}/targets/{child}",
             nested_item(Kind::Target, Parent::upstream),
         )
+        .route("/certificates", collection(Kind::Certificate))
+        .route("/certificates/{key}", item(Kind::Certificate))
+        .route(
+            "/certificates/{key}/snis",
+            nested_collection(Kind::Sni, Parent::certificate),
+        )
+        .route(
+            "/certificates/{key}/snis/{child}",
+            nested_item(Kind::Sni, Parent::certificate),
+        )
+        .route("/snis", collection(Kind::Sni))
+        .route("/snis/{key}", item(Kind::Sni))
         .route(
             "/upstreams/{key}/health",
             get(|State(st): St, Path(p): Path<String>, Query(q): Q| health::health(st, p, q)),

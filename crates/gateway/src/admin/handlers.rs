@@ -1,5 +1,6 @@
 //! The Admin API's entity handlers, one generic set for services, routes and plugins, top-level or nested
-//! under a parent (`/services/{s}/routes`, `/services/{s}/plugins`, `/routes/{r}/plugins`).
+//! under a parent (`/services/{s}/routes`, `/services/{s}/plugins`, `/routes/{r}/plugins`,
+//! `/upstreams/{u}/targets`, `/certificates/{c}/snis`).
 //! Decisions (decoding, merging, validation, views) are the pure functions of `gateway_config::kong`;
 //! these handlers read the request, take the write path of [`super::persist`] and answer.
 
@@ -54,11 +55,20 @@ impl Parent {
         })
     }
 
-    /// The reference field children use: `service`, `route` or `upstream`.
+    /// `/certificates/{key}/...`
+    pub fn certificate(key: String) -> Option<Parent> {
+        Some(Parent {
+            kind: Kind::Certificate,
+            key,
+        })
+    }
+
+    /// The reference field children use: `service`, `route`, `upstream` or `certificate`.
     fn field(&self) -> &'static str {
         match self.kind {
             Kind::Route => "route",
             Kind::Upstream => "upstream",
+            Kind::Certificate => "certificate",
             _ => "service",
         }
     }
@@ -68,6 +78,7 @@ impl Parent {
         match self.kind {
             Kind::Route => child.route == Some(id),
             Kind::Upstream => child.upstream == Some(id),
+            Kind::Certificate => child.certificate == Some(id),
             _ => child.service == Some(id),
         }
     }
