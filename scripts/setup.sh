@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need; idempotent, and quick when everything is already there.
 #   - Debian packages: cmake (pingora-core builds zlib-ng), glewlwyd (the IdP), sqlite3, openssl, curl, jq,
-#     pkg-config, libssl-dev, redis-server, dnsmasq-base (the real DNS server of the DNS tests);
+#     pkg-config, libssl-dev, redis-server, dnsmasq-base (the real DNS server of the DNS tests), systemd
+#     (`systemd-analyze verify` checks deploy/systemd/gateway.service);
 #   - a Python venv at .venv with the pinned httpbin, gunicorn and httpie of scripts/requirements.txt;
 #   - cargo-nextest.
 # `apt-get update` runs only when a package is missing; pip runs only when requirements.txt changed.
@@ -11,7 +12,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base "$@")
+APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base systemd "$@")
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/scripts/requirements.txt"
 PYTHON="${PYTHON:-python3}"

@@ -51,11 +51,15 @@ pub fn gateway_bin() -> PathBuf {
     workspace_root().join("target/release/gateway")
 }
 
+/// Writes the config into the gateway's temp dir and returns the path to run with.
+pub type Layout = dyn Fn(&Path, &str) -> Result<PathBuf, String>;
+
 /// A running gateway; its process is killed (SIGKILL) on drop. Output goes to `gateway.log` in its temp dir.
 #[derive(Debug)]
 pub struct Gateway {
     child: ChildGroup,
     dir: TempDir,
+    config: PathBuf,
     proxy: SocketAddr,
     admin: Option<SocketAddr>,
 }
@@ -83,6 +87,25 @@ impl Gateway {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Gateway, String> {
+        Gateway::try_start_laid_out(yaml, args, env, &|dir, yaml| {
+            let config = dir.join("gateway.yaml");
+            fs::write(&config, yaml).map_err(|e| format!("write {}: {e}", config.display()))?;
+            Ok(config)
+        })
+    }
+
+    /// Like [`Gateway::start`], with the config file written by `layout` in the gateway's temp dir (which
+    /// returns the path to run with: a symlink, a file in a sub-directory, …).
+    pub fn start_laid_out(yaml: &str, layout: &Layout) -> Gateway {
+        Gateway::try_start_laid_out(yaml, &[], &[], layout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_laid_out(
+        yaml: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        layout: &Layout,
+    ) -> Result<Gateway, String> {
         let (proxy, admin) = listen_addrs(yaml)?;
         let bin = gateway_bin();
         if !bin.exists() {
@@ -92,8 +115,7 @@ impl Gateway {
             ));
         }
         let dir = TempDir::new("gateway");
-        let config = dir.path().join("gateway.yaml");
-        fs::write(&config, yaml).map_err(|e| format!("write {}: {e}", config.display()))?;
+        let config = layout(dir.path(), yaml)?;
         let log_path = dir.path().join("gateway.log");
         let log = File::create(&log_path).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
@@ -130,6 +152,7 @@ impl Gateway {
         Ok(Gateway {
             child,
             dir,
+            config,
             proxy,
             admin,
         })
@@ -184,7 +207,7 @@ impl Gateway {
 
     /// The config file the gateway runs with (the Admin API writes back to it; SIGHUP re-reads it).
     pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("gateway.yaml")
+        self.config.clone()
     }
 
     /// The config file's current contents.
@@ -194,7 +217,7 @@ impl Gateway {
 
     /// Replace the config file (atomically, by rename); send SIGHUP yourself to make the gateway re-read it.
     pub fn write_config(&self, yaml: &str) {
-        let tmp = self.dir.path().join("gateway.yaml.tmp");
+        let tmp = self.config.with_extension("yaml.tmp");
         fs::write(&tmp, yaml).expect("write the temp config");
         fs::rename(&tmp, self.config_path()).expect("rename the config into place");
     }

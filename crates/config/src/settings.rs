@@ -124,6 +124,10 @@ pub struct Settings {
     /// Longest request target (path and query), in bytes (default 8192): a longer one is answered 414.
     #[serde(skip_serializing_if = "is_default_max_uri")]
     pub max_uri_length: usize,
+    /// Follow the config file without a signal (default false): changes to the file or its directory
+    /// (an editor's rename-on-save, Kubernetes' ConfigMap symlink swap) trigger one debounced reload.
+    #[serde(skip_serializing_if = "is_false")]
+    pub watch_config: bool,
 }
 
 /// When a change to a setting takes effect.
@@ -183,6 +187,7 @@ settings_table! {
     max_request_header_bytes: OnRestart,
     max_request_headers: OnRestart,
     max_uri_length: OnRestart,
+    watch_config: OnRestart,
 }
 
 impl SettingSpec {
@@ -234,6 +239,7 @@ impl Default for Settings {
             max_request_header_bytes: DEFAULT_MAX_REQUEST_HEADER_BYTES,
             max_request_headers: DEFAULT_MAX_REQUEST_HEADERS,
             max_uri_length: DEFAULT_MAX_URI_LENGTH,
+            watch_config: false,
         }
     }
 }
@@ -280,6 +286,7 @@ impl fmt::Debug for Settings {
             .field("max_request_header_bytes", &self.max_request_header_bytes)
             .field("max_request_headers", &self.max_request_headers)
             .field("max_uri_length", &self.max_uri_length)
+            .field("watch_config", &self.watch_config)
             .finish()
     }
 }
@@ -506,6 +513,10 @@ fn is_default_grace_period(v: &u64) -> bool {
 fn is_default_shutdown_timeout(v: &u64) -> bool {
     *v == DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS
 }
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
 fn is_true(v: &bool) -> bool {
     *v
 }
@@ -582,8 +593,9 @@ mod tests {
             max_request_header_bytes: _,
             max_request_headers: _,
             max_uri_length: _,
+            watch_config: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 27);
+        assert_eq!(SETTINGS.len(), 28);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

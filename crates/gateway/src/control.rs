@@ -72,6 +72,8 @@ pub type EditFn<T> = Box<dyn FnOnce(&Config) -> Edit<T> + Send>;
 pub enum Change<T> {
     /// Re-read the config file (SIGHUP, `gateway reload`).
     Reload,
+    /// Re-read the config file because it changed (`gateway.watch_config`).
+    Watch,
     /// An Admin API write: the edit runs on the running config; `kind` names the edited entity kind.
     Edit(Kind, EditFn<T>),
 }
@@ -102,12 +104,15 @@ pub async fn apply<T: Send + 'static>(
     let mut file = state.file.lock().await;
     let (source, kind) = match &change {
         Change::Reload => ("sighup", None),
+        Change::Watch => ("watch", None),
         Change::Edit(kind, _) => ("admin", Some(*kind)),
     };
     let st = Arc::clone(state);
     let current = file.clone();
     let result = tokio::task::spawn_blocking(move || match change {
-        Change::Reload => reload(&st).map(|(next, hash)| (Some(next), None, Some(hash))),
+        Change::Reload | Change::Watch => {
+            reload(&st).map(|(next, hash)| (Some(next), None, Some(hash)))
+        }
         Change::Edit(kind, edit) => write(&st, &current, kind, edit),
     })
     .await

@@ -21,6 +21,7 @@ mod server;
 mod snapshot;
 mod state;
 mod tls;
+mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -223,6 +223,12 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         "health-checks",
         crate::balancer::checker::HealthChecks::new(balancers),
     ));
+    if settings.watch_config {
+        server.add_service(background_service(
+            "watch-config",
+            crate::watch::WatchService::new(state.clone()),
+        ));
+    }
     server.add_service(background_service("reload", ReloadService::new(state)));
     log::info!(
         "gateway starting proxy_listen={} admin_listen={} worker_threads={}",
