@@ -20,14 +20,17 @@ pub enum Endpoint {
     Introspection,
     /// The token endpoint (password and client_credentials grants).
     Token,
+    /// A JWKS document (discovery's `jwks_uri`, `extra_jwks_uris`).
+    Jwks,
 }
 
 impl Endpoint {
     /// Every variant, in index order (metric children are resolved per endpoint).
-    pub const ALL: [Endpoint; 3] = [
+    pub const ALL: [Endpoint; 4] = [
         Endpoint::Discovery,
         Endpoint::Introspection,
         Endpoint::Token,
+        Endpoint::Jwks,
     ];
 
     /// Short lowercase name.
@@ -36,6 +39,7 @@ impl Endpoint {
             Endpoint::Discovery => "discovery",
             Endpoint::Introspection => "introspection",
             Endpoint::Token => "token",
+            Endpoint::Jwks => "jwks",
         }
     }
 }
@@ -155,6 +159,9 @@ pub enum Failure {
     /// The token endpoint call failed (401).
     #[error("token request failed: {0}")]
     Token(IdpError),
+    /// A JWT access token was not accepted (`bearer`; 401).
+    #[error("{0}")]
+    Jwt(crate::jwt::JwtError),
     /// `scopes_required` not met (403).
     #[error("required scopes are missing")]
     Scopes,
@@ -188,6 +195,8 @@ impl Failure {
             Failure::CredentialTooLong => "the credential is too long",
             Failure::Introspection(_) => "unable to introspect the token",
             Failure::Token(_) => "unable to get a token from the token endpoint",
+            Failure::Jwt(crate::jwt::JwtError::Keys(_)) => "unable to get the issuer's keys",
+            Failure::Jwt(_) => "the token could not be verified",
             Failure::Scopes => "required scopes were not found",
             Failure::Audience => "required audience was not found",
             Failure::Discovery(_) | Failure::Setup(_) => "an unexpected error occurred",
@@ -206,6 +215,7 @@ impl Failure {
             Endpoint::Token => Failure::Token(error),
             Endpoint::Discovery => Failure::Discovery(DiscoveryError::Fetch(error)),
             Endpoint::Introspection => Failure::Introspection(error),
+            Endpoint::Jwks => Failure::Jwt(crate::jwt::JwtError::Keys(error)),
         }
     }
 }

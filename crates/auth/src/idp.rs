@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_config::plugins::openid_connect::OidcConfig;
+use gateway_config::plugins::openid_connect::{AuthMethod, OidcConfig};
 
 use crate::breaker::{GuardSettings, IdpGuard, IdpGuards};
 use crate::cache::{now_ms, secs_to_ms, CacheKey, Keyer, TimedCache, TtlPolicy};
@@ -18,6 +18,8 @@ use crate::extract::Credential;
 use crate::grants::{GrantRequest, GrantedToken};
 use crate::http_client::{first, FormRequest, HttpClients, IdpHttp};
 use crate::introspect::{ClaimPlan, Introspected, IntrospectionRequest};
+use crate::jwt::jwks::{Jwks, Source};
+use crate::jwt::{looks_like_jwt, verify, JwtError};
 use crate::metrics::{AuthMetrics, Cache};
 use crate::resurrect::Resurrect;
 
@@ -80,8 +82,52 @@ pub struct Idp {
     keyer: Keyer,
     caches: Caches,
     cluster: Option<Cluster>,
-    guards: IdpGuards,
+    guards: Arc<IdpGuards>,
     metrics: Arc<AuthMetrics>,
+    /// `bearer` enabled: local verification of JWT access tokens.
+    jwt: Option<JwtSide>,
+    /// `introspection` enabled.
+    introspection_enabled: bool,
+}
+
+/// What local JWT verification needs (`bearer`).
+#[derive(Debug)]
+struct JwtSide {
+    jwks: Arc<Jwks>,
+    rules: verify::Rules,
+    /// The claims to keep, as for introspection (a verified JWT is active by its signature).
+    plan: ClaimPlan,
+    /// `introspect_jwt_tokens`: introspect verified JWTs too.
+    introspect: bool,
+}
+
+impl JwtSide {
+    fn new(
+        cfg: &OidcConfig,
+        http: Option<IdpHttp>,
+        guards: &Arc<IdpGuards>,
+        discovery: &Arc<Discovery>,
+    ) -> Self {
+        let source = Source {
+            http,
+            guards: Arc::clone(guards),
+            discovery: Arc::clone(discovery),
+        };
+        JwtSide {
+            jwks: Arc::new(Jwks::new(
+                source,
+                cfg.extra_jwks_uris.clone().unwrap_or_default(),
+                Duration::from_millis(secs_to_ms(cfg.cache_ttl).max(1000)),
+                Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
+            )),
+            rules: verify::Rules::new(cfg),
+            plan: ClaimPlan {
+                check_active: false,
+                ..ClaimPlan::new(cfg)
+            },
+            introspect: cfg.introspect_jwt_tokens,
+        }
+    }
 }
 
 /// Runs a whole lookup (waiting for a coalesced load or an IdP slot included) within `timeout`;
@@ -107,6 +153,13 @@ impl Idp {
             Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
         ));
         let metrics = &shared.metrics;
+        let guards = Arc::new(IdpGuards::new(
+            GuardSettings::from_config(cfg),
+            Arc::clone(metrics),
+        ));
+        let jwt = cfg
+            .method_enabled(AuthMethod::Bearer)
+            .then(|| JwtSide::new(cfg, http.as_ref().ok().cloned(), &guards, &discovery));
         Idp {
             issuer: cfg.issuer.clone(),
             config_key,
@@ -115,6 +168,7 @@ impl Idp {
             explicit: Endpoints {
                 introspection: cfg.introspection_endpoint.clone(),
                 token: cfg.token_endpoint.clone(),
+                ..Endpoints::default()
             },
             client_id: first(&cfg.client_id).unwrap_or_default().to_owned(),
             introspection: IntrospectionRequest::new(cfg),
@@ -124,8 +178,10 @@ impl Idp {
             keyer: shared.keyer.clone(),
             caches: Caches::new(cfg, shared.cache_capacity, metrics),
             cluster: shared.cluster.clone(),
-            guards: IdpGuards::new(GuardSettings::from_config(cfg), Arc::clone(metrics)),
+            guards,
             metrics: Arc::clone(metrics),
+            jwt,
+            introspection_enabled: cfg.method_enabled(AuthMethod::Introspection),
         }
     }
 
@@ -159,7 +215,7 @@ impl Idp {
         let http = self.http.as_ref().map_err(|e| Failure::Setup(e.clone()))?;
         let (form, key_parts): (FormRequest, [&[u8]; 3]) = match credential {
             Credential::Bearer { token, .. } => {
-                let info = self.introspect(http, token).await?;
+                let info = self.bearer(http, token).await?;
                 return Ok(Found::Bearer { token, info });
             }
             Credential::Password {
@@ -188,6 +244,49 @@ impl Idp {
             None
         };
         Ok(Found::Granted { token, info })
+    }
+
+    /// A bearer token, in Kong's precedence: a JWT verified locally (`bearer`), then — when that is not
+    /// enabled, the token is not a JWT, or it did not verify — introspection (`introspection`). With
+    /// `introspect_jwt_tokens`, a verified JWT is introspected too and the IdP's answer decides.
+    async fn bearer(&self, http: &IdpHttp, token: &str) -> Result<Arc<Introspected>, Failure> {
+        if let Some(jwt) = &self.jwt {
+            match self.verify_jwt(jwt, token).await {
+                Ok(_) if jwt.introspect => return self.introspect(http, token).await,
+                Ok(info) => return Ok(info),
+                Err(f) if self.introspection_enabled => {
+                    log::debug!(
+                        "openid-connect jwt not accepted, introspecting token={} reason={f}",
+                        self.keyer.fingerprint(token)
+                    );
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        self.introspect(http, token).await
+    }
+
+    /// Verifies a JWT access token with the issuer's keys (fetched again once for an unknown `kid`).
+    async fn verify_jwt(&self, jwt: &JwtSide, token: &str) -> Result<Arc<Introspected>, Failure> {
+        if !looks_like_jwt(token) {
+            return Err(Failure::Jwt(JwtError::NotJwt));
+        }
+        let header = verify::header(token).map_err(Failure::Jwt)?;
+        let keys = jwt.jwks.keys(header.kid.as_deref()).await?;
+        let now = now_ms();
+        let now_s = now as f64 / 1000.0;
+        let claims = verify::verify(
+            token,
+            &header,
+            &keys.set,
+            &jwt.rules,
+            keys.issuer.as_deref(),
+            now_s,
+        )
+        .map_err(Failure::Jwt)?;
+        Ok(Arc::new(Introspected::from_response(
+            &claims, &jwt.plan, &self.ttl, now,
+        )))
     }
 
     /// The introspection cache key of a token hash (see [`crate::cluster::keys`]): the same on every

@@ -22,6 +22,7 @@ pub mod grants;
 pub mod http_client;
 pub mod idp;
 pub mod introspect;
+pub mod jwt;
 pub mod metrics;
 pub mod registry;
 pub mod resurrect;
