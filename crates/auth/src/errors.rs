@@ -208,6 +208,16 @@ impl Failure {
         Outcome::of_status(self.status())
     }
 
+    /// Whether the IdP could not answer (timeout, refused, 5xx/429, unusable body, open circuit) on the
+    /// way to a 401: what `idp_outage_status: 503` turns into a 503. Discovery failures stay 500.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Failure::Introspection(e) | Failure::Token(e) => e.is_outage(),
+            Failure::Jwt(e) => e.is_outage(),
+            _ => false,
+        }
+    }
+
     /// The failure of a call to `endpoint`: a token-endpoint failure, a discovery failure, or (any
     /// other endpoint) an introspection failure.
     pub fn of_idp(endpoint: Endpoint, error: IdpError) -> Failure {
@@ -234,6 +244,9 @@ pub struct ErrorStyle {
     /// Message of 403s.
     pub forbidden_message: String,
 }
+
+/// The message of the 503 for an IdP outage.
+pub const UNAVAILABLE_MESSAGE: &str = "Service Unavailable";
 
 /// The 500 body, as Kong writes it.
 pub const UNEXPECTED_BODY: &str = r#"{"message":"An unexpected error occurred"}"#;
@@ -274,6 +287,30 @@ impl ErrorStyle {
                 failure.public_reason(),
             ),
             _ => unexpected(),
+        }
+    }
+
+    /// The 503 for an IdP outage (`idp_outage_status: 503`): `Retry-After` in whole seconds (≥ 1), no
+    /// `WWW-Authenticate` (the token was not judged).
+    pub fn unavailable(&self, failure: &Failure, retry_after_secs: u64) -> Denial {
+        let message = if self.display_errors {
+            format!("{UNAVAILABLE_MESSAGE} ({})", failure.public_reason())
+        } else {
+            UNAVAILABLE_MESSAGE.to_owned()
+        };
+        Denial {
+            status: 503,
+            headers: vec![
+                (
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                ),
+                (
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                ),
+            ],
+            body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
         }
     }
 

@@ -331,6 +331,12 @@ impl Idp {
             .map_or(0, TimedCache::len)
     }
 
+    /// How long until an open circuit of this config lets a probe through (rounded up to whole seconds);
+    /// zero when none is open. The `Retry-After` of `idp_outage_status: 503`.
+    pub fn retry_after(&self) -> Duration {
+        self.guards.retry_after()
+    }
+
     /// The guard (concurrency limit, circuit breaker) of one IdP endpoint URL.
     pub(crate) fn guard(&self, url: &str) -> Arc<IdpGuard> {
         self.guards.get(url)

@@ -24,6 +24,8 @@ pub mod idp;
 pub mod introspect;
 pub mod jwt;
 pub mod metrics;
+#[cfg(test)]
+mod outage_tests;
 pub mod registry;
 pub mod resurrect;
 #[cfg(test)]

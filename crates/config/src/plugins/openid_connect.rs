@@ -13,7 +13,7 @@
 //! - `ssl_verify` defaults to true (as Kong 3.15 does).
 //!
 //! Gateway extensions, not in Kong (IdP protection, see `docs/security.md`): `idp_concurrency_limit`,
-//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`.
+//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`, `idp_outage_status`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -260,6 +260,8 @@ pub struct OidcConfig {
     pub idp_circuit_breaker_failures: f64,
     /// Gateway extension: seconds the open circuit fails fast before one probe is let through.
     pub idp_circuit_breaker_cooldown: f64,
+    /// Gateway extension: the status when the IdP cannot answer (401, Kong's, or 503 with `Retry-After`).
+    pub idp_outage_status: f64,
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
@@ -365,6 +367,7 @@ pub const FIELDS: &[Field] = &[
         Kind::Number,
         D::Num(DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN),
     ),
+    field("idp_outage_status", Kind::Number, D::Num(401.0)),
 ];
 
 /// Default places a credential is looked for.
@@ -648,6 +651,19 @@ mod tests {
         let e = errors(json!({"issuer": ISS, "token_endpoint_auth_method": "basic"}));
         assert_eq!(e[0].0, "token_endpoint_auth_method");
         assert!(e[0].1.starts_with("expected one of: client_secret_basic"));
+    }
+
+    #[test]
+    fn idp_outage_status() {
+        assert_eq!(OidcConfig::with_issuer(ISS).idp_outage_status, 401.0);
+        let c = OidcConfig::from_value(&json!({"issuer": ISS, "idp_outage_status": 503})).unwrap();
+        assert_eq!(c.idp_outage_status, 503.0);
+        for bad in [json!(500), json!(401.5), json!(0)] {
+            assert_eq!(
+                errors(json!({"issuer": ISS, "idp_outage_status": bad})),
+                one("idp_outage_status", "expected one of: 401, 503")
+            );
+        }
     }
 
     #[test]

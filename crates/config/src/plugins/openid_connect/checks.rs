@@ -81,6 +81,9 @@ impl OidcConfig {
                 errors.push(err(name, "expected an integer"));
             }
         }
+        if self.idp_outage_status != 401.0 && self.idp_outage_status != 503.0 {
+            errors.push(err("idp_outage_status", "expected one of: 401, 503"));
+        }
         if self.idp_concurrency_limit < 1.0 {
             errors.push(err("idp_concurrency_limit", "value must be at least 1"));
         }
