@@ -118,6 +118,21 @@ impl OidcConfig {
                 ));
             }
         }
+        if self.introspection_accept != "application/json" {
+            errors.push(err(
+                "introspection_accept",
+                &format!(
+                    "{} is not supported yet (supported: application/json)",
+                    self.introspection_accept
+                ),
+            ));
+        }
+        if self.upstream_introspection_jwt_header.is_some() {
+            errors.push(err(
+                "upstream_introspection_jwt_header",
+                "signed introspection responses are not supported yet",
+            ));
+        }
         let client_auth = self.client_auth.iter().flatten().enumerate();
         let mut methods: Vec<(String, ClientAuthMethod)> = client_auth
             .map(|(i, m)| (format!("client_auth[{i}]"), *m))
