@@ -47,6 +47,15 @@ fn oidc_provider_opaque_tokens_introspected_and_jwts_verified_locally() {
         ),
         ("/intro", Some(plugin(&op, &["introspection"], json!({})))),
         (
+            "/signed",
+            Some(plugin(
+                &op,
+                &["introspection"],
+                json!({"introspection_accept": "application/token-introspection+jwt",
+                       "upstream_headers_claims": ["client_id"], "upstream_headers_names": ["x-client"]}),
+            )),
+        ),
+        (
             "/write",
             Some(plugin(
                 &op,
@@ -94,5 +103,21 @@ fn oidc_provider_opaque_tokens_introspected_and_jwts_verified_locally() {
     assert_echo(
         &get(&gw, "/write", &op.opaque_token("read write")),
         "scope write",
+    );
+
+    // RFC 9701: the answer is a JWT signed by the provider, verified with its keys; the result inside it
+    // decides and feeds the upstream headers.
+    let calls = introspection_calls(&admin);
+    let echo = assert_echo(&get(&gw, "/signed", &opaque), "a verified signed answer");
+    assert_eq!(echo["headers"]["X-Client"], "app");
+    assert_401(
+        &get(&gw, "/signed", "not-a-token-it-issued"),
+        "signed answer: inactive",
+    );
+    assert_eq!(introspection_calls(&admin), calls + 2);
+    assert_eq!(
+        idp_requests(&admin, "jwks"),
+        2,
+        "one more key fetch, for /signed"
     );
 }

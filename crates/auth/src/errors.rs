@@ -91,6 +91,15 @@ pub enum IdpError {
         /// The member's name.
         field: &'static str,
     },
+    /// A signed (RFC 9701) response that does not verify: refused, and not an outage (never served stale,
+    /// never a 503).
+    #[error("{endpoint} response signature or claims not valid: {why}")]
+    Unverified {
+        /// Endpoint called.
+        endpoint: Endpoint,
+        /// What failed (fixed phrase).
+        why: String,
+    },
     /// Not sent: the endpoint's circuit breaker is open (see `breaker`).
     #[error("{endpoint} circuit breaker is open")]
     CircuitOpen {
@@ -106,9 +115,9 @@ impl IdpError {
             IdpError::Timeout { .. } => IdpResult::Timeout,
             IdpError::Transport { .. } => IdpResult::Transport,
             IdpError::Status { .. } => IdpResult::Status,
-            IdpError::InvalidBody { .. } | IdpError::MissingField { .. } => {
-                IdpResult::InvalidResponse
-            }
+            IdpError::InvalidBody { .. }
+            | IdpError::MissingField { .. }
+            | IdpError::Unverified { .. } => IdpResult::InvalidResponse,
             IdpError::CircuitOpen { .. } => IdpResult::CircuitOpen,
         }
     }
@@ -119,6 +128,7 @@ impl IdpError {
     pub fn is_outage(&self) -> bool {
         match self {
             IdpError::Status { status, .. } => !(400..500).contains(status) || *status == 429,
+            IdpError::Unverified { .. } => false,
             _ => true,
         }
     }

@@ -88,7 +88,13 @@ pub struct Idp {
     jwt: Option<JwtSide>,
     /// `introspection` enabled.
     introspection_enabled: bool,
+    /// `introspection_accept: application/token-introspection+jwt`: verify RFC 9701 signed answers with
+    /// these keys and rules.
+    signed_introspection: Option<(Arc<Jwks>, verify::Rules)>,
 }
+
+/// `Accept` of an RFC 9701 introspection request.
+const SIGNED_INTROSPECTION: &str = "application/token-introspection+jwt";
 
 /// What local JWT verification needs (`bearer`).
 #[derive(Debug)]
@@ -101,25 +107,34 @@ struct JwtSide {
     introspect: bool,
 }
 
-impl JwtSide {
-    fn new(
-        cfg: &OidcConfig,
-        http: Option<IdpHttp>,
-        guards: &Arc<IdpGuards>,
-        discovery: &Arc<Discovery>,
-    ) -> Self {
+/// The config's key cache, when `bearer` or signed introspection needs one.
+fn jwks_of(
+    cfg: &OidcConfig,
+    http: Option<IdpHttp>,
+    guards: &Arc<IdpGuards>,
+    discovery: &Arc<Discovery>,
+) -> Option<Arc<Jwks>> {
+    let needed =
+        cfg.method_enabled(AuthMethod::Bearer) || cfg.introspection_accept == SIGNED_INTROSPECTION;
+    needed.then(|| {
         let source = Source {
             http,
             guards: Arc::clone(guards),
             discovery: Arc::clone(discovery),
         };
+        Arc::new(Jwks::new(
+            source,
+            cfg.extra_jwks_uris.clone().unwrap_or_default(),
+            Duration::from_millis(secs_to_ms(cfg.cache_ttl).max(1000)),
+            Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
+        ))
+    })
+}
+
+impl JwtSide {
+    fn new(cfg: &OidcConfig, jwks: Arc<Jwks>) -> Self {
         JwtSide {
-            jwks: Arc::new(Jwks::new(
-                source,
-                cfg.extra_jwks_uris.clone().unwrap_or_default(),
-                Duration::from_millis(secs_to_ms(cfg.cache_ttl).max(1000)),
-                Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
-            )),
+            jwks,
             rules: verify::Rules::new(cfg),
             plan: ClaimPlan {
                 check_active: false,
@@ -157,9 +172,14 @@ impl Idp {
             GuardSettings::from_config(cfg),
             Arc::clone(metrics),
         ));
-        let jwt = cfg
-            .method_enabled(AuthMethod::Bearer)
-            .then(|| JwtSide::new(cfg, http.as_ref().ok().cloned(), &guards, &discovery));
+        let jwks = jwks_of(cfg, http.as_ref().ok().cloned(), &guards, &discovery);
+        let jwt = jwks
+            .clone()
+            .filter(|_| cfg.method_enabled(AuthMethod::Bearer))
+            .map(|k| JwtSide::new(cfg, k));
+        let signed_introspection = jwks
+            .filter(|_| cfg.introspection_accept == SIGNED_INTROSPECTION)
+            .map(|k| (k, verify::Rules::new(cfg)));
         Idp {
             issuer: cfg.issuer.clone(),
             config_key,
@@ -182,6 +202,7 @@ impl Idp {
             metrics: Arc::clone(metrics),
             jwt,
             introspection_enabled: cfg.method_enabled(AuthMethod::Introspection),
+            signed_introspection,
         }
     }
 
@@ -404,12 +425,25 @@ impl Idp {
         key: CacheKey,
     ) -> Result<Loaded, Failure> {
         let form = self.introspection.build(token);
-        let post = http.post_form(Endpoint::Introspection, url, &form);
-        let obj = self
-            .guard(url)
-            .call(Endpoint::Introspection, post)
-            .await
-            .map_err(Failure::Introspection)?;
+        let obj = match &self.signed_introspection {
+            None => {
+                let post = http.post_form(Endpoint::Introspection, url, &form);
+                self.guard(url)
+                    .call(Endpoint::Introspection, post)
+                    .await
+                    .map_err(Failure::Introspection)?
+            }
+            Some((jwks, rules)) => {
+                let post =
+                    http.post_form_text(Endpoint::Introspection, url, &form, SIGNED_INTROSPECTION);
+                let jwt = self
+                    .guard(url)
+                    .call(Endpoint::Introspection, post)
+                    .await
+                    .map_err(Failure::Introspection)?;
+                self.verify_signed_introspection(jwks, rules, &jwt).await?
+            }
+        };
         let info = Arc::new(Introspected::from_response(
             &obj,
             &self.claims,
@@ -425,6 +459,34 @@ impl Idp {
             .filter(|_| info.active)
             .map(str::to_owned);
         Ok(Loaded { info, username })
+    }
+
+    /// The `token_introspection` member of an RFC 9701 answer that verifies with the issuer's keys.
+    async fn verify_signed_introspection(
+        &self,
+        jwks: &Arc<Jwks>,
+        rules: &verify::Rules,
+        jwt: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+        let unverified = |e: JwtError| {
+            Failure::Introspection(IdpError::Unverified {
+                endpoint: Endpoint::Introspection,
+                why: e.to_string(),
+            })
+        };
+        let header = verify::introspection_header(jwt).map_err(unverified)?;
+        let keys = jwks.keys(header.kid.as_deref()).await?;
+        let now_s = now_ms() as f64 / 1000.0;
+        verify::verify_introspection(
+            jwt,
+            &header,
+            &keys.set,
+            rules,
+            keys.issuer.as_deref(),
+            &self.client_id,
+            now_s,
+        )
+        .map_err(unverified)
     }
 
     /// The stale result for `key` when `cache_ttl_resurrect` allows it (the IdP failed with `error`).

@@ -41,6 +41,9 @@ pub enum JwtError {
     /// `iss` missing or not an allowed issuer.
     #[error("JWT issuer not allowed")]
     Issuer,
+    /// A signed introspection response not addressed to the gateway's client (`aud`).
+    #[error("JWT audience is not the gateway's client")]
+    Audience,
     /// `exp` missing (RFC 9068 requires it).
     #[error("JWT has no exp")]
     NoExpiry,

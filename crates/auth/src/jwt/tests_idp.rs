@@ -214,3 +214,55 @@ async fn jwks_outage_is_401_and_extra_uris_add_keys() {
     let d = denial(call(&auth(&c), &k.sign(&claims(&idp, "x"))).await);
     assert_eq!(d.status, 401);
 }
+
+#[tokio::test]
+async fn signed_introspection_verified_and_forgeries_refused() {
+    let k = TestKey::es256("k");
+    let s = served(&[&k]);
+    // The answer the fake IdP signs: by the issuer's key, or by an impostor's.
+    let signer = Arc::new(Mutex::new(TestKey::es256("k")));
+    let base = Arc::new(Mutex::new(String::new()));
+    let (b, sg, sv) = (base.clone(), signer.clone(), s.clone());
+    let idp =
+        FakeIdp::start(move |r| {
+            let base = b.lock().unwrap().clone();
+            let ok = |body: String| -> Reply { (200, body, Duration::ZERO) };
+            if r.path.ends_with("/.well-known/openid-configuration") {
+                ok(json!({"issuer": format!("{base}/oidc"), "jwks_uri": format!("{base}/oidc/jwks"),
+                      "introspection_endpoint": format!("{base}/oidc/introspect")})
+            .to_string())
+            } else if r.path.ends_with("/jwks") {
+                ok(sv.lock().unwrap().jwks.to_string())
+            } else {
+                assert!(r
+                    .headers
+                    .contains("accept: application/token-introspection+jwt"));
+                let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                h.kid = Some("k".into());
+                h.typ = Some("token-introspection+jwt".into());
+                let claims = json!({"iss": format!("{base}/oidc"), "aud": "kong",
+                                "iat": (now_ms() / 1000) as i64,
+                                "token_introspection": {"active": true, "scope": "read"}});
+                ok(sg.lock().unwrap().sign_with(h, &claims))
+            }
+        })
+        .await;
+    *base.lock().unwrap() = idp.base.clone();
+    *signer.lock().unwrap() = k;
+    let mut c = cfg(&idp, &[AuthMethod::Introspection]);
+    c.introspection_accept = "application/token-introspection+jwt".into();
+    c.scopes_required = Some(vec!["read".into()]);
+    let a = auth(&c);
+    allowed(call(&a, "opaque-1").await);
+    assert_eq!(idp.count("/introspect"), 1);
+    // An answer signed by another key (same kid): refused, not cached as a result.
+    *signer.lock().unwrap() = TestKey::es256("k");
+    assert_eq!(denial(call(&a, "opaque-2").await).status, 401);
+    assert_eq!(denial(call(&a, "opaque-2").await).status, 401);
+    assert_eq!(idp.count("/introspect"), 3);
+    // A plain JSON answer is refused too (unsigned).
+    let mut c2 = cfg(&idp, &[AuthMethod::Introspection]);
+    c2.introspection_accept = "application/token-introspection+jwt".into();
+    c2.introspection_endpoint = Some(format!("{}/oidc/jwks", idp.base));
+    assert_eq!(denial(call(&auth(&c2), "opaque-3").await).status, 401);
+}

@@ -19,6 +19,12 @@ use super::{looks_like_jwt, JwtError};
 /// Other types (`token-introspection+jwt`, `logout+jwt`, ...) are other kinds of JWT, never access tokens.
 const TYPES: &[&str] = &["at+jwt", "application/at+jwt", "jwt"];
 
+/// `typ` of an RFC 9701 signed introspection response (required there).
+const INTROSPECTION_TYPES: &[&str] = &[
+    "token-introspection+jwt",
+    "application/token-introspection+jwt",
+];
+
 /// What a JWT must satisfy, compiled from the config.
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -57,6 +63,32 @@ impl Rules {
 
 /// The header of a token that has the shape of a JWT, its `alg` allowed and its `typ` accepted.
 pub fn header(token: &str) -> Result<Header, JwtError> {
+    let header = checked_header(token)?;
+    if let Some(typ) = &header.typ {
+        if !TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ)) {
+            return Err(JwtError::Type);
+        }
+    }
+    Ok(header)
+}
+
+/// The header of an RFC 9701 signed introspection response: `alg` allowed, `typ` required and
+/// `token-introspection+jwt`.
+pub fn introspection_header(jwt: &str) -> Result<Header, JwtError> {
+    let header = checked_header(jwt)?;
+    match &header.typ {
+        Some(typ)
+            if INTROSPECTION_TYPES
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(typ)) =>
+        {
+            Ok(header)
+        }
+        _ => Err(JwtError::Type),
+    }
+}
+
+fn checked_header(token: &str) -> Result<Header, JwtError> {
     if !looks_like_jwt(token) {
         return Err(JwtError::NotJwt);
     }
@@ -70,13 +102,7 @@ pub fn header(token: &str) -> Result<Header, JwtError> {
     if !Algorithm::from_str(alg).is_ok_and(|a| ALLOWED.contains(&a)) {
         return Err(JwtError::Algorithm);
     }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
-    if let Some(typ) = &header.typ {
-        if !TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ)) {
-            return Err(JwtError::Type);
-        }
-    }
-    Ok(header)
+    jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)
 }
 
 /// Signature only: `alg` must be the header's, nothing else is checked by the crate (claims are ours).
@@ -100,6 +126,54 @@ pub fn verify(
     discovered: Option<&str>,
     now_s: f64,
 ) -> Result<Map<String, Value>, JwtError> {
+    let claims = signed_claims(token, header, keys)?;
+    check_claims(&claims, rules, discovered, now_s)?;
+    Ok(claims)
+}
+
+/// Verifies an RFC 9701 signed introspection response (whose header is `header`) and returns its
+/// `token_introspection` member: signature with the issuer's keys, `iss` allowed, `aud` naming
+/// `client_id` (when the gateway has one), `iat`/`exp` when present (± leeway).
+pub fn verify_introspection(
+    jwt: &str,
+    header: &Header,
+    keys: &KeySet,
+    rules: &Rules,
+    discovered: Option<&str>,
+    client_id: &str,
+    now_s: f64,
+) -> Result<Map<String, Value>, JwtError> {
+    let mut claims = signed_claims(jwt, header, keys)?;
+    let iss = claims.get("iss").and_then(Value::as_str);
+    if !iss.is_some_and(|i| rules.issuer_allowed(i, discovered)) {
+        return Err(JwtError::Issuer);
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == client_id,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if !client_id.is_empty() && !aud_ok {
+        return Err(JwtError::Audience);
+    }
+    if number(&claims, "exp")?.is_some_and(|exp| exp + rules.leeway <= now_s) {
+        return Err(JwtError::Expired);
+    }
+    if number(&claims, "iat")?.is_some_and(|iat| iat - rules.leeway > now_s) {
+        return Err(JwtError::IssuedInFuture);
+    }
+    match claims.remove("token_introspection") {
+        Some(Value::Object(result)) => Ok(result),
+        _ => Err(JwtError::Malformed),
+    }
+}
+
+/// The claims of a JWT whose signature verifies with one of the keys that fit its header.
+fn signed_claims(
+    token: &str,
+    header: &Header,
+    keys: &KeySet,
+) -> Result<Map<String, Value>, JwtError> {
     let validation = signature_only(header.alg);
     let mut tried = false;
     let mut claims = None;
@@ -120,9 +194,7 @@ pub fn verify(
     if !tried {
         return Err(JwtError::UnknownKey);
     }
-    let claims = claims.ok_or(JwtError::Signature)?;
-    check_claims(&claims, rules, discovered, now_s)?;
-    Ok(claims)
+    claims.ok_or(JwtError::Signature)
 }
 
 fn number(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, JwtError> {

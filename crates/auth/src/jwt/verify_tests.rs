@@ -235,3 +235,56 @@ fn typ_of_an_access_token() {
         }
     }
 }
+
+fn signed_answer(k: &TestKey, typ: Option<&str>, claims: serde_json::Value) -> String {
+    let mut h = jsonwebtoken::Header::new(k.alg);
+    h.kid = Some(k.kid.clone());
+    h.typ = typ.map(str::to_owned);
+    k.sign_with(h, &claims)
+}
+
+#[test]
+fn signed_introspection_answers() {
+    let k = TestKey::es256("k");
+    let keys = set(&[&k]);
+    let r = rules(json!({}));
+    let answer =
+        |claims: serde_json::Value| signed_answer(&k, Some("token-introspection+jwt"), claims);
+    let good = json!({"iss": ISS, "aud": "kong", "iat": NOW, "token_introspection": {"active": true, "scope": "read"}});
+    let check = |jwt: &str| {
+        let h = introspection_header(jwt)?;
+        verify_introspection(jwt, &h, &keys, &r, None, "kong", NOW)
+    };
+    assert_eq!(check(&answer(good.clone())).unwrap()["scope"], "read");
+    let mut arr = good.clone();
+    arr["aud"] = json!(["other", "kong"]);
+    assert!(check(&answer(arr)).is_ok());
+    let mut aud = good.clone();
+    aud["aud"] = json!("someone-else");
+    assert!(matches!(check(&answer(aud)), Err(JwtError::Audience)));
+    let mut iss = good.clone();
+    iss["iss"] = json!("http://evil");
+    assert!(matches!(check(&answer(iss)), Err(JwtError::Issuer)));
+    let mut none = good.clone();
+    none.as_object_mut().unwrap().remove("token_introspection");
+    assert!(matches!(check(&answer(none)), Err(JwtError::Malformed)));
+    // An access token is not an introspection answer, nor is an untyped JWT.
+    assert!(matches!(
+        check(&signed_answer(&k, Some("at+jwt"), good.clone())),
+        Err(JwtError::Type)
+    ));
+    assert!(matches!(
+        check(&signed_answer(&k, None, good.clone())),
+        Err(JwtError::Type)
+    ));
+    // Signed by another key.
+    let other = TestKey::es256("k");
+    assert!(matches!(
+        check(&signed_answer(
+            &other,
+            Some("token-introspection+jwt"),
+            good
+        )),
+        Err(JwtError::Signature)
+    ));
+}

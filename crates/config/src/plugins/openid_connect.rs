@@ -179,8 +179,8 @@ pub struct OidcConfig {
     pub introspection_post_args_values: Option<Vec<String>>,
     /// Require `active: true` in the introspection response.
     pub introspection_check_active: bool,
-    /// `Accept` of introspection requests: only `application/json` is implemented (RFC 9701 signed answers
-    /// are refused at load: not supported yet).
+    /// `Accept` of introspection requests: `application/json`, or `application/token-introspection+jwt`
+    /// for RFC 9701 signed answers (verified with the issuer's keys); `application/jwt` is refused at load.
     pub introspection_accept: String,
     /// Upstream header for the introspection JWT (RFC 9701; refused at load when set: not supported yet).
     pub upstream_introspection_jwt_header: Option<String>,
@@ -381,7 +381,7 @@ pub const FIELDS: &[Field] = &[
     field("idp_outage_status", Kind::Number, D::Num(401.0)),
 ];
 
-/// Kong's `introspection_accept` values (only the first is implemented).
+/// Kong's `introspection_accept` values (`application/jwt` is refused at load: not supported yet).
 pub const INTROSPECTION_ACCEPT: &[&str] = &[
     "application/json",
     "application/jwt",
@@ -678,13 +678,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.introspection_accept, "application/json");
+        let c = OidcConfig::from_value(
+            &json!({"issuer": ISS, "introspection_accept": "application/token-introspection+jwt"}),
+        )
+        .unwrap();
         assert_eq!(
-            errors(json!({"issuer": ISS, "introspection_accept": "application/token-introspection+jwt",
+            c.introspection_accept,
+            "application/token-introspection+jwt"
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "introspection_accept": "application/jwt",
                           "upstream_introspection_jwt_header": "x-jwt"})),
             vec![
                 (
                     "introspection_accept".to_string(),
-                    "application/token-introspection+jwt is not supported yet (supported: application/json)"
+                    "application/jwt is not supported yet (supported: application/json, application/token-introspection+jwt)"
                         .to_string()
                 ),
                 (

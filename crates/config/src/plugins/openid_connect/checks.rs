@@ -118,11 +118,11 @@ impl OidcConfig {
                 ));
             }
         }
-        if self.introspection_accept != "application/json" {
+        if self.introspection_accept == "application/jwt" {
             errors.push(err(
                 "introspection_accept",
                 &format!(
-                    "{} is not supported yet (supported: application/json)",
+                    "{} is not supported yet (supported: application/json, application/token-introspection+jwt)",
                     self.introspection_accept
                 ),
             ));
