@@ -4,6 +4,8 @@
 #     pkg-config, libssl-dev, redis-server, dnsmasq-base (the real DNS server of the DNS tests), systemd
 #     (`systemd-analyze verify` checks deploy/systemd/gateway.service);
 #   - a Python venv at .venv with the pinned httpbin, gunicorn and httpie of scripts/requirements.txt;
+#   - the second IdP of the e2e tests, npm `oidc-provider` pinned in tests/peers/oidc-provider/package-lock.json
+#     (`npm ci`; Node from Debian's `nodejs`, which brings npm);
 #   - cargo-nextest.
 # `apt-get update` runs only when a package is missing; pip runs only when requirements.txt changed.
 # Arguments are further Debian packages to install the same way (bench/run.sh passes the benchmark's tools).
@@ -12,7 +14,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base systemd "$@")
+APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base nodejs systemd "$@")
+OIDC_PROVIDER_DIR="$ROOT/tests/peers/oidc-provider"
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/scripts/requirements.txt"
 PYTHON="${PYTHON:-python3}"
@@ -70,6 +73,18 @@ setup_venv() {
     fi
 }
 
+setup_oidc_provider() {
+    # npm ci again only when the lock file changed (a stamp beside node_modules).
+    local want stamp="$OIDC_PROVIDER_DIR/node_modules/.lock.sha256" have=""
+    want="$(sha256sum "$OIDC_PROVIDER_DIR/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && have="$(cat "$stamp")"
+    if [ "$want" != "$have" ]; then
+        log "installing oidc-provider (npm ci in tests/peers/oidc-provider)"
+        (cd "$OIDC_PROVIDER_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
+
 setup_nextest() {
     if cargo nextest --version >/dev/null 2>&1; then
         return
@@ -80,4 +95,5 @@ setup_nextest() {
 
 setup_apt
 setup_venv
+setup_oidc_provider
 setup_nextest

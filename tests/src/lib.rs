@@ -25,6 +25,7 @@ pub mod http;
 pub mod httpbin;
 pub mod idp;
 pub mod metrics;
+pub mod oidc_provider;
 pub mod peers;
 pub mod process;
 

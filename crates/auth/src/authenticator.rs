@@ -80,7 +80,14 @@ impl Authenticator {
             Err(f) => self.policy.deny(f),
             Ok(credential) => {
                 let found = self.idp.lookup(&credential).await;
-                decide(req.headers, &credential, found, now_ms(), &self.policy)
+                let verdict = decide(req.headers, &credential, found, now_ms(), &self.policy);
+                if self.policy.wants_unavailable(&verdict) {
+                    let failure = verdict.failure.unwrap_or(Failure::Inactive);
+                    self.policy
+                        .unavailable(failure, self.idp.retry_after().as_secs().max(1))
+                } else {
+                    verdict
+                }
             }
         };
         self.record(&verdict);
@@ -93,6 +100,10 @@ impl Authenticator {
         let Some(f) = &verdict.failure else { return };
         match f.status() {
             500 => log::error!("openid-connect error issuer={} reason={f}", self.issuer),
+            503 => log::warn!(
+                "openid-connect idp unavailable issuer={} reason={f}",
+                self.issuer
+            ),
             _ if matches!(f, Failure::Introspection(_) | Failure::Token(_)) => {
                 log::warn!("openid-connect denied issuer={} reason={f}", self.issuer);
             }

@@ -101,6 +101,18 @@ impl IdpGuards {
         }
     }
 
+    /// The longest wait, over this config's endpoints, until an open circuit lets a probe through, rounded
+    /// up to whole seconds (zero: no circuit is open).
+    pub fn retry_after(&self) -> Duration {
+        self.by_url
+            .iter()
+            .filter_map(|g| g.open_for())
+            .max()
+            .map_or(Duration::ZERO, |d| {
+                Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            })
+    }
+
     /// The guard of `url` (looked up only when the IdP is called, not on cache hits).
     pub fn get(&self, url: &str) -> Arc<IdpGuard> {
         if let Some(g) = self.by_url.get(url) {
@@ -171,6 +183,14 @@ impl IdpGuard {
             gauge,
             metrics,
         }
+    }
+
+    /// How long the circuit stays open (`None`: not open, or its cool-down has ended).
+    pub fn open_for(&self) -> Option<Duration> {
+        let b = self.lock();
+        (b.state == CircuitState::Open)
+            .then(|| b.open_until.saturating_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
     }
 
     /// The current state (an open circuit whose cool-down ended still reads `Open` until the next call).

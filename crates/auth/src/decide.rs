@@ -29,6 +29,8 @@ pub struct Policy {
     audience_required: Option<Requirement>,
     upstream: UpstreamPlan,
     style: ErrorStyle,
+    /// `idp_outage_status: 503`: an IdP outage is a 503 with `Retry-After` instead of a 401.
+    outage_503: bool,
     /// The 401 and 403 rendered once when they do not depend on the failure (no `display_errors`): a token the
     /// negative cache knows is refused by cloning these (reference counts), with nothing formatted.
     prebuilt: Option<(Denial, Denial)>,
@@ -65,9 +67,10 @@ pub struct Verdict {
 impl Verdict {
     /// The `outcome` metric label.
     pub fn outcome(&self) -> Outcome {
-        self.failure
-            .as_ref()
-            .map_or(Outcome::Allow, Failure::outcome)
+        match &self.decision {
+            Decision::Allow(_) => Outcome::Allow,
+            Decision::Deny(d) => Outcome::of_status(d.status),
+        }
     }
 }
 
@@ -80,6 +83,7 @@ impl Policy {
             audience_required: Requirement::parse(cfg.audience_required.as_deref()),
             upstream: UpstreamPlan::new(cfg),
             style: ErrorStyle::new(cfg),
+            outage_503: cfg.idp_outage_status == 503.0,
             prebuilt: None,
         }
         .with_prebuilt_denials()
@@ -118,6 +122,20 @@ impl Policy {
         };
         Verdict {
             decision: Decision::Deny(denial),
+            failure: Some(failure),
+        }
+    }
+
+    /// Whether `verdict` is a denial for an IdP outage that this policy answers with a 503
+    /// (`idp_outage_status: 503`); then [`Self::unavailable`] gives the response.
+    pub fn wants_unavailable(&self, verdict: &Verdict) -> bool {
+        self.outage_503 && verdict.failure.as_ref().is_some_and(Failure::is_outage)
+    }
+
+    /// The 503 for an IdP outage, retrying after `retry_after_secs` (≥ 1).
+    pub fn unavailable(&self, failure: Failure, retry_after_secs: u64) -> Verdict {
+        Verdict {
+            decision: Decision::Deny(self.style.unavailable(&failure, retry_after_secs)),
             failure: Some(failure),
         }
     }

@@ -31,6 +31,10 @@ pub struct Endpoints {
     pub introspection: Option<String>,
     /// `token_endpoint`.
     pub token: Option<String>,
+    /// `jwks_uri`.
+    pub jwks_uri: Option<String>,
+    /// `issuer`.
+    pub issuer: Option<String>,
 }
 
 impl Endpoints {
@@ -40,6 +44,8 @@ impl Endpoints {
         Endpoints {
             introspection: s("introspection_endpoint"),
             token: s("token_endpoint"),
+            jwks_uri: s("jwks_uri"),
+            issuer: s("issuer"),
         }
     }
 }

@@ -20,14 +20,17 @@ pub enum Endpoint {
     Introspection,
     /// The token endpoint (password and client_credentials grants).
     Token,
+    /// A JWKS document (discovery's `jwks_uri`, `extra_jwks_uris`).
+    Jwks,
 }
 
 impl Endpoint {
     /// Every variant, in index order (metric children are resolved per endpoint).
-    pub const ALL: [Endpoint; 3] = [
+    pub const ALL: [Endpoint; 4] = [
         Endpoint::Discovery,
         Endpoint::Introspection,
         Endpoint::Token,
+        Endpoint::Jwks,
     ];
 
     /// Short lowercase name.
@@ -36,6 +39,7 @@ impl Endpoint {
             Endpoint::Discovery => "discovery",
             Endpoint::Introspection => "introspection",
             Endpoint::Token => "token",
+            Endpoint::Jwks => "jwks",
         }
     }
 }
@@ -87,6 +91,15 @@ pub enum IdpError {
         /// The member's name.
         field: &'static str,
     },
+    /// A signed (RFC 9701) response that does not verify: refused, and not an outage (never served stale,
+    /// never a 503).
+    #[error("{endpoint} response signature or claims not valid: {why}")]
+    Unverified {
+        /// Endpoint called.
+        endpoint: Endpoint,
+        /// What failed (fixed phrase).
+        why: String,
+    },
     /// Not sent: the endpoint's circuit breaker is open (see `breaker`).
     #[error("{endpoint} circuit breaker is open")]
     CircuitOpen {
@@ -102,9 +115,9 @@ impl IdpError {
             IdpError::Timeout { .. } => IdpResult::Timeout,
             IdpError::Transport { .. } => IdpResult::Transport,
             IdpError::Status { .. } => IdpResult::Status,
-            IdpError::InvalidBody { .. } | IdpError::MissingField { .. } => {
-                IdpResult::InvalidResponse
-            }
+            IdpError::InvalidBody { .. }
+            | IdpError::MissingField { .. }
+            | IdpError::Unverified { .. } => IdpResult::InvalidResponse,
             IdpError::CircuitOpen { .. } => IdpResult::CircuitOpen,
         }
     }
@@ -115,6 +128,7 @@ impl IdpError {
     pub fn is_outage(&self) -> bool {
         match self {
             IdpError::Status { status, .. } => !(400..500).contains(status) || *status == 429,
+            IdpError::Unverified { .. } => false,
             _ => true,
         }
     }
@@ -155,6 +169,9 @@ pub enum Failure {
     /// The token endpoint call failed (401).
     #[error("token request failed: {0}")]
     Token(IdpError),
+    /// A JWT access token was not accepted (`bearer`; 401).
+    #[error("{0}")]
+    Jwt(crate::jwt::JwtError),
     /// `scopes_required` not met (403).
     #[error("required scopes are missing")]
     Scopes,
@@ -188,6 +205,8 @@ impl Failure {
             Failure::CredentialTooLong => "the credential is too long",
             Failure::Introspection(_) => "unable to introspect the token",
             Failure::Token(_) => "unable to get a token from the token endpoint",
+            Failure::Jwt(crate::jwt::JwtError::Keys(_)) => "unable to get the issuer's keys",
+            Failure::Jwt(_) => "the token could not be verified",
             Failure::Scopes => "required scopes were not found",
             Failure::Audience => "required audience was not found",
             Failure::Discovery(_) | Failure::Setup(_) => "an unexpected error occurred",
@@ -199,6 +218,16 @@ impl Failure {
         Outcome::of_status(self.status())
     }
 
+    /// Whether the IdP could not answer (timeout, refused, 5xx/429, unusable body, open circuit) on the
+    /// way to a 401: what `idp_outage_status: 503` turns into a 503. Discovery failures stay 500.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Failure::Introspection(e) | Failure::Token(e) => e.is_outage(),
+            Failure::Jwt(e) => e.is_outage(),
+            _ => false,
+        }
+    }
+
     /// The failure of a call to `endpoint`: a token-endpoint failure, a discovery failure, or (any
     /// other endpoint) an introspection failure.
     pub fn of_idp(endpoint: Endpoint, error: IdpError) -> Failure {
@@ -206,6 +235,7 @@ impl Failure {
             Endpoint::Token => Failure::Token(error),
             Endpoint::Discovery => Failure::Discovery(DiscoveryError::Fetch(error)),
             Endpoint::Introspection => Failure::Introspection(error),
+            Endpoint::Jwks => Failure::Jwt(crate::jwt::JwtError::Keys(error)),
         }
     }
 }
@@ -224,6 +254,9 @@ pub struct ErrorStyle {
     /// Message of 403s.
     pub forbidden_message: String,
 }
+
+/// The message of the 503 for an IdP outage.
+pub const UNAVAILABLE_MESSAGE: &str = "Service Unavailable";
 
 /// The 500 body, as Kong writes it.
 pub const UNEXPECTED_BODY: &str = r#"{"message":"An unexpected error occurred"}"#;
@@ -264,6 +297,30 @@ impl ErrorStyle {
                 failure.public_reason(),
             ),
             _ => unexpected(),
+        }
+    }
+
+    /// The 503 for an IdP outage (`idp_outage_status: 503`): `Retry-After` in whole seconds (≥ 1), no
+    /// `WWW-Authenticate` (the token was not judged).
+    pub fn unavailable(&self, failure: &Failure, retry_after_secs: u64) -> Denial {
+        let message = if self.display_errors {
+            format!("{UNAVAILABLE_MESSAGE} ({})", failure.public_reason())
+        } else {
+            UNAVAILABLE_MESSAGE.to_owned()
+        };
+        Denial {
+            status: 503,
+            headers: vec![
+                (
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                ),
+                (
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                ),
+            ],
+            body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
         }
     }
 

@@ -89,7 +89,7 @@ impl Credential {
 /// What to look for, compiled from the plugin config.
 #[derive(Debug, Clone)]
 pub struct ExtractPlan {
-    /// `introspection` enabled: look for bearer tokens here.
+    /// `bearer` or `introspection` enabled: look for bearer tokens here.
     pub bearer: Option<Vec<ParamType>>,
     /// Cookie name for bearer tokens.
     pub cookie_name: Option<String>,
@@ -104,7 +104,8 @@ impl ExtractPlan {
     pub fn new(cfg: &OidcConfig) -> Self {
         let on = |m| cfg.method_enabled(m);
         ExtractPlan {
-            bearer: on(AuthMethod::Introspection).then(|| cfg.bearer_token_param_type.clone()),
+            bearer: (on(AuthMethod::Bearer) || on(AuthMethod::Introspection))
+                .then(|| cfg.bearer_token_param_type.clone()),
             cookie_name: cfg.bearer_token_cookie_name.clone(),
             password: on(AuthMethod::Password).then(|| cfg.password_param_type.clone()),
             client_credentials: on(AuthMethod::ClientCredentials)

@@ -310,6 +310,43 @@ impl IdpHttp {
         self.send(endpoint, b.body(req.encoded_body())).await
     }
 
+    /// POSTs a form asking for `accept` and returns the body answered with 200 as text (an RFC 9701 signed
+    /// introspection response, verified by the caller).
+    pub async fn post_form_text(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        req: &FormRequest,
+        accept: &'static str,
+    ) -> Result<String, IdpError> {
+        let mut b = self
+            .client
+            .post(url)
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, accept);
+        for (n, v) in &req.headers {
+            b = b.header(n, v);
+        }
+        let start = Instant::now();
+        let result = Self::exchange_raw(endpoint, b.body(req.encoded_body()))
+            .await
+            .and_then(|body| {
+                String::from_utf8(body)
+                    .map(|t| t.trim().to_owned())
+                    .map_err(|_| IdpError::InvalidBody {
+                        endpoint,
+                        what: "not UTF-8",
+                    })
+            });
+        let label = match &result {
+            Ok(_) => IdpResult::Ok,
+            Err(e) => e.result(),
+        };
+        self.metrics.idp_request(endpoint, label, start.elapsed());
+        result
+    }
+
     /// GETs a JSON object (discovery).
     pub async fn get_json(
         &self,
@@ -343,6 +380,14 @@ impl IdpHttp {
         endpoint: Endpoint,
         b: reqwest::RequestBuilder,
     ) -> Result<Map<String, Value>, IdpError> {
+        let body = Self::exchange_raw(endpoint, b).await?;
+        parse_object(endpoint, &body)
+    }
+
+    async fn exchange_raw(
+        endpoint: Endpoint,
+        b: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, IdpError> {
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 IdpError::Timeout { endpoint }
@@ -369,7 +414,7 @@ impl IdpHttp {
             }
             body.extend_from_slice(&chunk);
         }
-        parse_object(endpoint, &body)
+        Ok(body)
     }
 }
 

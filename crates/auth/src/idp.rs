@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_config::plugins::openid_connect::OidcConfig;
+use gateway_config::plugins::openid_connect::{AuthMethod, OidcConfig};
 
 use crate::breaker::{GuardSettings, IdpGuard, IdpGuards};
 use crate::cache::{now_ms, secs_to_ms, CacheKey, Keyer, TimedCache, TtlPolicy};
@@ -18,6 +18,8 @@ use crate::extract::Credential;
 use crate::grants::{GrantRequest, GrantedToken};
 use crate::http_client::{first, FormRequest, HttpClients, IdpHttp};
 use crate::introspect::{ClaimPlan, Introspected, IntrospectionRequest};
+use crate::jwt::jwks::{Jwks, Source};
+use crate::jwt::{looks_like_jwt, verify, JwtError};
 use crate::metrics::{AuthMetrics, Cache};
 use crate::resurrect::Resurrect;
 
@@ -80,8 +82,67 @@ pub struct Idp {
     keyer: Keyer,
     caches: Caches,
     cluster: Option<Cluster>,
-    guards: IdpGuards,
+    guards: Arc<IdpGuards>,
     metrics: Arc<AuthMetrics>,
+    /// `bearer` enabled: local verification of JWT access tokens.
+    jwt: Option<JwtSide>,
+    /// `introspection` enabled.
+    introspection_enabled: bool,
+    /// `introspection_accept: application/token-introspection+jwt`: verify RFC 9701 signed answers with
+    /// these keys and rules.
+    signed_introspection: Option<(Arc<Jwks>, verify::Rules)>,
+}
+
+/// `Accept` of an RFC 9701 introspection request.
+const SIGNED_INTROSPECTION: &str = "application/token-introspection+jwt";
+
+/// What local JWT verification needs (`bearer`).
+#[derive(Debug)]
+struct JwtSide {
+    jwks: Arc<Jwks>,
+    rules: verify::Rules,
+    /// The claims to keep, as for introspection (a verified JWT is active by its signature).
+    plan: ClaimPlan,
+    /// `introspect_jwt_tokens`: introspect verified JWTs too.
+    introspect: bool,
+}
+
+/// The config's key cache, when `bearer` or signed introspection needs one.
+fn jwks_of(
+    cfg: &OidcConfig,
+    http: Option<IdpHttp>,
+    guards: &Arc<IdpGuards>,
+    discovery: &Arc<Discovery>,
+) -> Option<Arc<Jwks>> {
+    let needed =
+        cfg.method_enabled(AuthMethod::Bearer) || cfg.introspection_accept == SIGNED_INTROSPECTION;
+    needed.then(|| {
+        let source = Source {
+            http,
+            guards: Arc::clone(guards),
+            discovery: Arc::clone(discovery),
+        };
+        Arc::new(Jwks::new(
+            source,
+            cfg.extra_jwks_uris.clone().unwrap_or_default(),
+            Duration::from_millis(secs_to_ms(cfg.cache_ttl).max(1000)),
+            Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
+        ))
+    })
+}
+
+impl JwtSide {
+    fn new(cfg: &OidcConfig, jwks: Arc<Jwks>) -> Self {
+        JwtSide {
+            jwks,
+            rules: verify::Rules::new(cfg),
+            plan: ClaimPlan {
+                check_active: false,
+                ..ClaimPlan::new(cfg)
+            },
+            introspect: cfg.introspect_jwt_tokens,
+        }
+    }
 }
 
 /// Runs a whole lookup (waiting for a coalesced load or an IdP slot included) within `timeout`;
@@ -107,6 +168,18 @@ impl Idp {
             Duration::from_millis(secs_to_ms(cfg.rediscovery_lifetime)),
         ));
         let metrics = &shared.metrics;
+        let guards = Arc::new(IdpGuards::new(
+            GuardSettings::from_config(cfg),
+            Arc::clone(metrics),
+        ));
+        let jwks = jwks_of(cfg, http.as_ref().ok().cloned(), &guards, &discovery);
+        let jwt = jwks
+            .clone()
+            .filter(|_| cfg.method_enabled(AuthMethod::Bearer))
+            .map(|k| JwtSide::new(cfg, k));
+        let signed_introspection = jwks
+            .filter(|_| cfg.introspection_accept == SIGNED_INTROSPECTION)
+            .map(|k| (k, verify::Rules::new(cfg)));
         Idp {
             issuer: cfg.issuer.clone(),
             config_key,
@@ -115,6 +188,7 @@ impl Idp {
             explicit: Endpoints {
                 introspection: cfg.introspection_endpoint.clone(),
                 token: cfg.token_endpoint.clone(),
+                ..Endpoints::default()
             },
             client_id: first(&cfg.client_id).unwrap_or_default().to_owned(),
             introspection: IntrospectionRequest::new(cfg),
@@ -124,8 +198,11 @@ impl Idp {
             keyer: shared.keyer.clone(),
             caches: Caches::new(cfg, shared.cache_capacity, metrics),
             cluster: shared.cluster.clone(),
-            guards: IdpGuards::new(GuardSettings::from_config(cfg), Arc::clone(metrics)),
+            guards,
             metrics: Arc::clone(metrics),
+            jwt,
+            introspection_enabled: cfg.method_enabled(AuthMethod::Introspection),
+            signed_introspection,
         }
     }
 
@@ -159,7 +236,7 @@ impl Idp {
         let http = self.http.as_ref().map_err(|e| Failure::Setup(e.clone()))?;
         let (form, key_parts): (FormRequest, [&[u8]; 3]) = match credential {
             Credential::Bearer { token, .. } => {
-                let info = self.introspect(http, token).await?;
+                let info = self.bearer(http, token).await?;
                 return Ok(Found::Bearer { token, info });
             }
             Credential::Password {
@@ -188,6 +265,49 @@ impl Idp {
             None
         };
         Ok(Found::Granted { token, info })
+    }
+
+    /// A bearer token, in Kong's precedence: a JWT verified locally (`bearer`), then — when that is not
+    /// enabled, the token is not a JWT, or it did not verify — introspection (`introspection`). With
+    /// `introspect_jwt_tokens`, a verified JWT is introspected too and the IdP's answer decides.
+    async fn bearer(&self, http: &IdpHttp, token: &str) -> Result<Arc<Introspected>, Failure> {
+        if let Some(jwt) = &self.jwt {
+            match self.verify_jwt(jwt, token).await {
+                Ok(_) if jwt.introspect => return self.introspect(http, token).await,
+                Ok(info) => return Ok(info),
+                Err(f) if self.introspection_enabled => {
+                    log::debug!(
+                        "openid-connect jwt not accepted, introspecting token={} reason={f}",
+                        self.keyer.fingerprint(token)
+                    );
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        self.introspect(http, token).await
+    }
+
+    /// Verifies a JWT access token with the issuer's keys (fetched again once for an unknown `kid`).
+    async fn verify_jwt(&self, jwt: &JwtSide, token: &str) -> Result<Arc<Introspected>, Failure> {
+        if !looks_like_jwt(token) {
+            return Err(Failure::Jwt(JwtError::NotJwt));
+        }
+        let header = verify::header(token).map_err(Failure::Jwt)?;
+        let keys = jwt.jwks.keys(header.kid.as_deref()).await?;
+        let now = now_ms();
+        let now_s = now as f64 / 1000.0;
+        let claims = verify::verify(
+            token,
+            &header,
+            &keys.set,
+            &jwt.rules,
+            keys.issuer.as_deref(),
+            now_s,
+        )
+        .map_err(Failure::Jwt)?;
+        Ok(Arc::new(Introspected::from_response(
+            &claims, &jwt.plan, &self.ttl, now,
+        )))
     }
 
     /// The introspection cache key of a token hash (see [`crate::cluster::keys`]): the same on every
@@ -230,6 +350,12 @@ impl Idp {
             .introspection
             .as_ref()
             .map_or(0, TimedCache::len)
+    }
+
+    /// How long until an open circuit of this config lets a probe through (rounded up to whole seconds);
+    /// zero when none is open. The `Retry-After` of `idp_outage_status: 503`.
+    pub fn retry_after(&self) -> Duration {
+        self.guards.retry_after()
     }
 
     /// The guard (concurrency limit, circuit breaker) of one IdP endpoint URL.
@@ -299,12 +425,25 @@ impl Idp {
         key: CacheKey,
     ) -> Result<Loaded, Failure> {
         let form = self.introspection.build(token);
-        let post = http.post_form(Endpoint::Introspection, url, &form);
-        let obj = self
-            .guard(url)
-            .call(Endpoint::Introspection, post)
-            .await
-            .map_err(Failure::Introspection)?;
+        let obj = match &self.signed_introspection {
+            None => {
+                let post = http.post_form(Endpoint::Introspection, url, &form);
+                self.guard(url)
+                    .call(Endpoint::Introspection, post)
+                    .await
+                    .map_err(Failure::Introspection)?
+            }
+            Some((jwks, rules)) => {
+                let post =
+                    http.post_form_text(Endpoint::Introspection, url, &form, SIGNED_INTROSPECTION);
+                let jwt = self
+                    .guard(url)
+                    .call(Endpoint::Introspection, post)
+                    .await
+                    .map_err(Failure::Introspection)?;
+                self.verify_signed_introspection(jwks, rules, &jwt).await?
+            }
+        };
         let info = Arc::new(Introspected::from_response(
             &obj,
             &self.claims,
@@ -320,6 +459,34 @@ impl Idp {
             .filter(|_| info.active)
             .map(str::to_owned);
         Ok(Loaded { info, username })
+    }
+
+    /// The `token_introspection` member of an RFC 9701 answer that verifies with the issuer's keys.
+    async fn verify_signed_introspection(
+        &self,
+        jwks: &Arc<Jwks>,
+        rules: &verify::Rules,
+        jwt: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+        let unverified = |e: JwtError| {
+            Failure::Introspection(IdpError::Unverified {
+                endpoint: Endpoint::Introspection,
+                why: e.to_string(),
+            })
+        };
+        let header = verify::introspection_header(jwt).map_err(unverified)?;
+        let keys = jwks.keys(header.kid.as_deref()).await?;
+        let now_s = now_ms() as f64 / 1000.0;
+        verify::verify_introspection(
+            jwt,
+            &header,
+            &keys.set,
+            rules,
+            keys.issuer.as_deref(),
+            &self.client_id,
+            now_s,
+        )
+        .map_err(unverified)
     }
 
     /// The stale result for `key` when `cache_ttl_resurrect` allows it (the IdP failed with `error`).

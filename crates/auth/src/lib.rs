@@ -22,7 +22,10 @@ pub mod grants;
 pub mod http_client;
 pub mod idp;
 pub mod introspect;
+pub mod jwt;
 pub mod metrics;
+#[cfg(test)]
+mod outage_tests;
 pub mod registry;
 pub mod resurrect;
 #[cfg(test)]

@@ -57,15 +57,18 @@ pub enum Outcome {
     Deny403,
     /// Answered 500.
     Error500,
+    /// Answered 503: the IdP could not answer (`idp_outage_status: 503`).
+    Unavailable503,
 }
 
 impl Outcome {
     /// Every variant, in index order.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Allow,
         Outcome::Deny401,
         Outcome::Deny403,
         Outcome::Error500,
+        Outcome::Unavailable503,
     ];
 
     /// The label value.
@@ -75,14 +78,16 @@ impl Outcome {
             Outcome::Deny401 => "deny_401",
             Outcome::Deny403 => "deny_403",
             Outcome::Error500 => "error_500",
+            Outcome::Unavailable503 => "unavailable_503",
         }
     }
 
-    /// The outcome of a response status (anything but 403 and 500 is a 401).
+    /// The outcome of a response status (anything but 403, 500 and 503 is a 401).
     pub fn of_status(status: u16) -> Outcome {
         match status {
             403 => Outcome::Deny403,
             500 => Outcome::Error500,
+            503 => Outcome::Unavailable503,
             _ => Outcome::Deny401,
         }
     }

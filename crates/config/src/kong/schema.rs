@@ -135,7 +135,7 @@ pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
         .map(|f| {
             let ty = match f.kind {
                 Kind::Str | Kind::Url | Kind::OneOf(_) => Type::String,
-                Kind::Strings | Kind::SetOf(_) => strings(),
+                Kind::Strings | Kind::SetOf(_) | Kind::Urls => strings(),
                 Kind::Bool => Type::Boolean,
                 Kind::Number => Type::Number,
             };

@@ -17,6 +17,8 @@ pub enum Kind {
     Url,
     /// An array of strings.
     Strings,
+    /// An array of `http`/`https` URLs with a host.
+    Urls,
     /// `true` or `false`.
     Bool,
     /// A number ≥ 0.
@@ -132,18 +134,9 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             Value::String(_) => Some(v.clone()),
             _ => fail(name.into(), "expected a string".into()),
         },
-        Kind::Url => match v {
-            Value::String(s) => match url::Url::parse(s) {
-                Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.has_host() => {
-                    Some(v.clone())
-                }
-                Ok(_) => fail(
-                    name.into(),
-                    "missing host in url or unsupported scheme (http, https)".into(),
-                ),
-                Err(_) => fail(name.into(), "invalid url".into()),
-            },
-            _ => fail(name.into(), "expected a string".into()),
+        Kind::Url => match url_error(v) {
+            None => Some(v.clone()),
+            Some(message) => fail(name.into(), message.into()),
         },
         Kind::Bool => match v {
             Value::Bool(_) => Some(v.clone()),
@@ -158,7 +151,7 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             _ => fail(name.into(), "expected a number".into()),
         },
         Kind::OneOf(names) => one_of(name.to_owned(), v, names, errors),
-        Kind::Strings | Kind::SetOf(_) => {
+        Kind::Strings | Kind::SetOf(_) | Kind::Urls => {
             let Value::Array(items) = v else {
                 return fail(name.into(), "expected an array".into());
             };
@@ -167,6 +160,13 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             for (i, item) in items.iter().enumerate() {
                 let checked = match kind {
                     Kind::SetOf(names) => one_of(format!("{name}[{i}]"), item, names, errors),
+                    Kind::Urls => match url_error(item) {
+                        None => Some(item.clone()),
+                        Some(message) => {
+                            errors.push(FieldError::new(format!("{name}[{i}]"), message));
+                            None
+                        }
+                    },
                     _ if item.is_string() => Some(item.clone()),
                     _ => {
                         errors.push(FieldError::new(format!("{name}[{i}]"), "expected a string"));
@@ -181,6 +181,18 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             }
             (errors.len() == before).then_some(Value::Array(out))
         }
+    }
+}
+
+/// Why `v` is not an `http`/`https` URL with a host (`None`: it is one).
+fn url_error(v: &Value) -> Option<&'static str> {
+    let Value::String(s) = v else {
+        return Some("expected a string");
+    };
+    match url::Url::parse(s) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.has_host() => None,
+        Ok(_) => Some("missing host in url or unsupported scheme (http, https)"),
+        Err(_) => Some("invalid url"),
     }
 }
 

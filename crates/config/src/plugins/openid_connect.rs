@@ -6,19 +6,22 @@
 //! in a fixed field order, which also makes it a canonical form for hashing.
 //!
 //! Deliberate departures from Kong (also in `docs/openid-connect.md`):
-//! - `auth_methods` defaults to the methods implemented here: `password`, `client_credentials`, `introspection`.
-//!   Kong's other method names are accepted (so Kong configs load) but have no effect.
+//! - `auth_methods` defaults to `password`, `client_credentials`, `introspection`: `bearer` (implemented) is
+//!   opt-in, so a default config never lets a revoked JWT through. Kong's unimplemented method names are
+//!   refused at load ("not supported yet").
 //! - `cache_ttl_neg` defaults to 10 seconds (Kong leaves it unset and mlcache falls back to its own default).
 //! - `ssl_verify` defaults to true (as Kong 3.15 does).
 //!
 //! Gateway extensions, not in Kong (IdP protection, see `docs/security.md`): `idp_concurrency_limit`,
-//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`.
+//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`, `idp_outage_status`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::fields::{field, normalize, DefaultValue as D, Field, Kind};
 use crate::error::FieldError;
+
+mod checks;
 
 /// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,7 +81,7 @@ pub enum AuthMethod {
     ClientCredentials,
     /// Authorization-code flow (refused at load: not supported yet).
     AuthorizationCode,
-    /// Local JWT verification (refused at load: not supported yet).
+    /// Local verification of JWT access tokens against the issuer's JWKS (implemented).
     Bearer,
     /// RFC 7662 token introspection (implemented).
     Introspection,
@@ -110,6 +113,7 @@ impl AuthMethod {
     pub const SUPPORTED: &'static [AuthMethod] = &[
         AuthMethod::Password,
         AuthMethod::ClientCredentials,
+        AuthMethod::Bearer,
         AuthMethod::Introspection,
     ];
 
@@ -175,6 +179,17 @@ pub struct OidcConfig {
     pub introspection_post_args_values: Option<Vec<String>>,
     /// Require `active: true` in the introspection response.
     pub introspection_check_active: bool,
+    /// `Accept` of introspection requests: `application/json`, or `application/token-introspection+jwt`
+    /// for RFC 9701 signed answers (verified with the issuer's keys); `application/jwt` is refused at load.
+    pub introspection_accept: String,
+    /// Upstream header for the introspection JWT (RFC 9701; refused at load when set: not supported yet).
+    pub upstream_introspection_jwt_header: Option<String>,
+    /// Also introspect JWTs that verified locally (`bearer`), so a revoked JWT is refused.
+    pub introspect_jwt_tokens: bool,
+    /// More accepted `iss` values for JWT access tokens (besides the discovered issuer).
+    pub issuers_allowed: Option<Vec<String>>,
+    /// More JWKS URLs whose keys verify JWT access tokens (besides discovery's `jwks_uri`).
+    pub extra_jwks_uris: Option<Vec<String>>,
     /// Explicit token endpoint (overrides discovery).
     pub token_endpoint: Option<String>,
     /// Client authentication for the token endpoint.
@@ -250,6 +265,8 @@ pub struct OidcConfig {
     pub idp_circuit_breaker_failures: f64,
     /// Gateway extension: seconds the open circuit fails fast before one probe is let through.
     pub idp_circuit_breaker_cooldown: f64,
+    /// Gateway extension: the status when the IdP cannot answer (401, Kong's, or 503 with `Retry-After`).
+    pub idp_outage_status: f64,
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
@@ -283,6 +300,15 @@ pub const FIELDS: &[Field] = &[
     field("introspection_post_args_names", Kind::Strings, D::Null),
     field("introspection_post_args_values", Kind::Strings, D::Null),
     field("introspection_check_active", Kind::Bool, D::Bool(true)),
+    field(
+        "introspection_accept",
+        Kind::OneOf(INTROSPECTION_ACCEPT),
+        D::Str("application/json"),
+    ),
+    field("upstream_introspection_jwt_header", Kind::Str, D::Null),
+    field("introspect_jwt_tokens", Kind::Bool, D::Bool(false)),
+    field("issuers_allowed", Kind::Strings, D::Null),
+    field("extra_jwks_uris", Kind::Urls, D::Null),
     field("token_endpoint", Kind::Url, D::Null),
     field(
         "token_endpoint_auth_method",
@@ -352,6 +378,14 @@ pub const FIELDS: &[Field] = &[
         Kind::Number,
         D::Num(DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN),
     ),
+    field("idp_outage_status", Kind::Number, D::Num(401.0)),
+];
+
+/// Kong's `introspection_accept` values (`application/jwt` is refused at load: not supported yet).
+pub const INTROSPECTION_ACCEPT: &[&str] = &[
+    "application/json",
+    "application/jwt",
+    "application/token-introspection+jwt",
 ];
 
 /// Default places a credential is looked for.
@@ -396,147 +430,6 @@ impl OidcConfig {
         serde_json::from_value(Value::Object(map))
     }
 
-    /// Cross-field rules: paired arrays, cookie name, positive timeout, ttl bounds.
-    fn check_relations(&self, errors: &mut Vec<FieldError>) {
-        type Pair<'c> = (
-            &'c str,
-            &'c Option<Vec<String>>,
-            &'c str,
-            &'c Option<Vec<String>>,
-        );
-        let pairs: [Pair<'_>; 5] = [
-            (
-                "introspection_headers_names",
-                &self.introspection_headers_names,
-                "introspection_headers_values",
-                &self.introspection_headers_values,
-            ),
-            (
-                "introspection_post_args_names",
-                &self.introspection_post_args_names,
-                "introspection_post_args_values",
-                &self.introspection_post_args_values,
-            ),
-            (
-                "token_post_args_names",
-                &self.token_post_args_names,
-                "token_post_args_values",
-                &self.token_post_args_values,
-            ),
-            (
-                "token_headers_names",
-                &self.token_headers_names,
-                "token_headers_values",
-                &self.token_headers_values,
-            ),
-            (
-                "upstream_headers_claims",
-                &self.upstream_headers_claims,
-                "upstream_headers_names",
-                &self.upstream_headers_names,
-            ),
-        ];
-        for (a_name, a, b_name, b) in pairs {
-            let la = a.as_ref().map_or(0, Vec::len);
-            let lb = b.as_ref().map_or(0, Vec::len);
-            if la != lb {
-                errors.push(err(
-                    b_name,
-                    &format!("must have the same number of elements as {a_name} ({lb} != {la})"),
-                ));
-            }
-        }
-        if self.bearer_token_param_type.contains(&ParamType::Cookie)
-            && self
-                .bearer_token_cookie_name
-                .as_deref()
-                .is_none_or(str::is_empty)
-        {
-            errors.push(err(
-                "bearer_token_cookie_name",
-                "required field missing (bearer_token_param_type contains cookie)",
-            ));
-        }
-        if self.timeout <= 0.0 {
-            errors.push(err("timeout", "value must be greater than 0"));
-        }
-        self.check_supported(errors);
-        for (name, v) in [
-            ("idp_concurrency_limit", self.idp_concurrency_limit),
-            (
-                "idp_circuit_breaker_failures",
-                self.idp_circuit_breaker_failures,
-            ),
-        ] {
-            if v.fract() != 0.0 {
-                errors.push(err(name, "expected an integer"));
-            }
-        }
-        if self.idp_concurrency_limit < 1.0 {
-            errors.push(err("idp_concurrency_limit", "value must be at least 1"));
-        }
-        if self.idp_circuit_breaker_failures > 0.0 && self.idp_circuit_breaker_cooldown <= 0.0 {
-            errors.push(err(
-                "idp_circuit_breaker_cooldown",
-                "value must be greater than 0 (idp_circuit_breaker_failures is set)",
-            ));
-        }
-        if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
-            if min > max {
-                errors.push(err(
-                    "cache_ttl_min",
-                    "value must be less than or equal to cache_ttl_max",
-                ));
-            }
-        }
-    }
-
-    /// Values Kong has and this gateway does not implement yet are refused, never accepted and ignored.
-    fn check_supported(&self, errors: &mut Vec<FieldError>) {
-        let supported = AuthMethod::SUPPORTED
-            .iter()
-            .map(|m| m.name())
-            .collect::<Vec<_>>()
-            .join(", ");
-        for (i, m) in self.auth_methods.iter().enumerate() {
-            if !AuthMethod::SUPPORTED.contains(m) {
-                errors.push(err(
-                    &format!("auth_methods[{i}]"),
-                    &format!("{} is not supported yet (supported: {supported})", m.name()),
-                ));
-            }
-        }
-        let client_auth = self.client_auth.iter().flatten().enumerate();
-        let mut methods: Vec<(String, ClientAuthMethod)> = client_auth
-            .map(|(i, m)| (format!("client_auth[{i}]"), *m))
-            .collect();
-        for (name, m) in [
-            (
-                "introspection_endpoint_auth_method",
-                self.introspection_endpoint_auth_method,
-            ),
-            (
-                "token_endpoint_auth_method",
-                self.token_endpoint_auth_method,
-            ),
-        ] {
-            if let Some(m) = m {
-                methods.push((name.to_string(), m));
-            }
-        }
-        for (path, m) in methods {
-            if !m.supported() {
-                errors.push(err(
-                    &path,
-                    &format!(
-                        "{} is not supported yet (supported: client_secret_basic, client_secret_post, none)",
-                        m.name()
-                    ),
-                ));
-            }
-        }
-    }
-
     /// The whole config with defaults filled in and `null` for unset fields, in schema order.
     pub fn to_value_with_defaults(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
@@ -565,7 +458,7 @@ fn integral_numbers(v: &mut Value) {
     }
 }
 
-fn err(path: &str, message: &str) -> FieldError {
+pub(crate) fn err(path: &str, message: &str) -> FieldError {
     FieldError::new(path, message)
 }
 
@@ -743,7 +636,7 @@ mod tests {
             )
         );
         let e = errors(json!({
-            "issuer": ISS, "auth_methods": ["introspection", "bearer"],
+            "issuer": ISS, "auth_methods": ["introspection", "userinfo"],
             "client_auth": ["client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_method": "client_secret_jwt",
         }));
@@ -752,7 +645,7 @@ mod tests {
             vec![
                 (
                     "auth_methods[1]".to_string(),
-                    "bearer is not supported yet (supported: password, client_credentials, introspection)"
+                    "userinfo is not supported yet (supported: password, client_credentials, bearer, introspection)"
                         .to_string()
                 ),
                 (
@@ -776,6 +669,79 @@ mod tests {
         let e = errors(json!({"issuer": ISS, "token_endpoint_auth_method": "basic"}));
         assert_eq!(e[0].0, "token_endpoint_auth_method");
         assert!(e[0].1.starts_with("expected one of: client_secret_basic"));
+    }
+
+    #[test]
+    fn signed_introspection_is_refused_until_built() {
+        let c = OidcConfig::from_value(
+            &json!({"issuer": ISS, "introspection_accept": "application/json"}),
+        )
+        .unwrap();
+        assert_eq!(c.introspection_accept, "application/json");
+        let c = OidcConfig::from_value(
+            &json!({"issuer": ISS, "introspection_accept": "application/token-introspection+jwt"}),
+        )
+        .unwrap();
+        assert_eq!(
+            c.introspection_accept,
+            "application/token-introspection+jwt"
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "introspection_accept": "application/jwt",
+                          "upstream_introspection_jwt_header": "x-jwt"})),
+            vec![
+                (
+                    "introspection_accept".to_string(),
+                    "application/jwt is not supported yet (supported: application/json, application/token-introspection+jwt)"
+                        .to_string()
+                ),
+                (
+                    "upstream_introspection_jwt_header".to_string(),
+                    "signed introspection responses are not supported yet".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn idp_outage_status() {
+        assert_eq!(OidcConfig::with_issuer(ISS).idp_outage_status, 401.0);
+        let c = OidcConfig::from_value(&json!({"issuer": ISS, "idp_outage_status": 503})).unwrap();
+        assert_eq!(c.idp_outage_status, 503.0);
+        for bad in [json!(500), json!(401.5), json!(0)] {
+            assert_eq!(
+                errors(json!({"issuer": ISS, "idp_outage_status": bad})),
+                one("idp_outage_status", "expected one of: 401, 503")
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_fields() {
+        let c = OidcConfig::from_value(&json!({
+            "issuer": ISS, "auth_methods": ["bearer", "introspection"],
+            "issuers_allowed": ["http://other/"], "extra_jwks_uris": ["http://127.0.0.1:1/jwks"],
+            "introspect_jwt_tokens": true,
+        }))
+        .unwrap();
+        assert!(c.method_enabled(AuthMethod::Bearer));
+        assert!(c.introspect_jwt_tokens);
+        assert_eq!(c.issuers_allowed, Some(vec!["http://other/".to_string()]));
+        assert_eq!(
+            c.extra_jwks_uris,
+            Some(vec!["http://127.0.0.1:1/jwks".to_string()])
+        );
+        assert!(!OidcConfig::with_issuer(ISS).introspect_jwt_tokens);
+        assert_eq!(
+            errors(json!({"issuer": ISS, "extra_jwks_uris": ["http://h/jwks", "nope", 5]})),
+            vec![
+                ("extra_jwks_uris[1]".to_string(), "invalid url".to_string()),
+                (
+                    "extra_jwks_uris[2]".to_string(),
+                    "expected a string".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

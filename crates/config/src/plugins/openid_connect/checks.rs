@@ -1,0 +1,166 @@
+//! The openid-connect config's cross-field rules, and the refusal of what Kong has and this gateway does not
+//! implement yet ("not supported yet": never accepted and ignored).
+
+use super::{err, AuthMethod, ClientAuthMethod, OidcConfig, ParamType};
+use crate::error::FieldError;
+
+impl OidcConfig {
+    /// Cross-field rules: paired arrays, cookie name, positive timeout, ttl bounds.
+    pub(super) fn check_relations(&self, errors: &mut Vec<FieldError>) {
+        type Pair<'c> = (
+            &'c str,
+            &'c Option<Vec<String>>,
+            &'c str,
+            &'c Option<Vec<String>>,
+        );
+        let pairs: [Pair<'_>; 5] = [
+            (
+                "introspection_headers_names",
+                &self.introspection_headers_names,
+                "introspection_headers_values",
+                &self.introspection_headers_values,
+            ),
+            (
+                "introspection_post_args_names",
+                &self.introspection_post_args_names,
+                "introspection_post_args_values",
+                &self.introspection_post_args_values,
+            ),
+            (
+                "token_post_args_names",
+                &self.token_post_args_names,
+                "token_post_args_values",
+                &self.token_post_args_values,
+            ),
+            (
+                "token_headers_names",
+                &self.token_headers_names,
+                "token_headers_values",
+                &self.token_headers_values,
+            ),
+            (
+                "upstream_headers_claims",
+                &self.upstream_headers_claims,
+                "upstream_headers_names",
+                &self.upstream_headers_names,
+            ),
+        ];
+        for (a_name, a, b_name, b) in pairs {
+            let la = a.as_ref().map_or(0, Vec::len);
+            let lb = b.as_ref().map_or(0, Vec::len);
+            if la != lb {
+                errors.push(err(
+                    b_name,
+                    &format!("must have the same number of elements as {a_name} ({lb} != {la})"),
+                ));
+            }
+        }
+        if self.bearer_token_param_type.contains(&ParamType::Cookie)
+            && self
+                .bearer_token_cookie_name
+                .as_deref()
+                .is_none_or(str::is_empty)
+        {
+            errors.push(err(
+                "bearer_token_cookie_name",
+                "required field missing (bearer_token_param_type contains cookie)",
+            ));
+        }
+        if self.timeout <= 0.0 {
+            errors.push(err("timeout", "value must be greater than 0"));
+        }
+        self.check_supported(errors);
+        for (name, v) in [
+            ("idp_concurrency_limit", self.idp_concurrency_limit),
+            (
+                "idp_circuit_breaker_failures",
+                self.idp_circuit_breaker_failures,
+            ),
+        ] {
+            if v.fract() != 0.0 {
+                errors.push(err(name, "expected an integer"));
+            }
+        }
+        if self.idp_outage_status != 401.0 && self.idp_outage_status != 503.0 {
+            errors.push(err("idp_outage_status", "expected one of: 401, 503"));
+        }
+        if self.idp_concurrency_limit < 1.0 {
+            errors.push(err("idp_concurrency_limit", "value must be at least 1"));
+        }
+        if self.idp_circuit_breaker_failures > 0.0 && self.idp_circuit_breaker_cooldown <= 0.0 {
+            errors.push(err(
+                "idp_circuit_breaker_cooldown",
+                "value must be greater than 0 (idp_circuit_breaker_failures is set)",
+            ));
+        }
+        if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
+            if min > max {
+                errors.push(err(
+                    "cache_ttl_min",
+                    "value must be less than or equal to cache_ttl_max",
+                ));
+            }
+        }
+    }
+
+    /// Values Kong has and this gateway does not implement yet are refused, never accepted and ignored.
+    fn check_supported(&self, errors: &mut Vec<FieldError>) {
+        let supported = AuthMethod::SUPPORTED
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (i, m) in self.auth_methods.iter().enumerate() {
+            if !AuthMethod::SUPPORTED.contains(m) {
+                errors.push(err(
+                    &format!("auth_methods[{i}]"),
+                    &format!("{} is not supported yet (supported: {supported})", m.name()),
+                ));
+            }
+        }
+        if self.introspection_accept == "application/jwt" {
+            errors.push(err(
+                "introspection_accept",
+                &format!(
+                    "{} is not supported yet (supported: application/json, application/token-introspection+jwt)",
+                    self.introspection_accept
+                ),
+            ));
+        }
+        if self.upstream_introspection_jwt_header.is_some() {
+            errors.push(err(
+                "upstream_introspection_jwt_header",
+                "signed introspection responses are not supported yet",
+            ));
+        }
+        let client_auth = self.client_auth.iter().flatten().enumerate();
+        let mut methods: Vec<(String, ClientAuthMethod)> = client_auth
+            .map(|(i, m)| (format!("client_auth[{i}]"), *m))
+            .collect();
+        for (name, m) in [
+            (
+                "introspection_endpoint_auth_method",
+                self.introspection_endpoint_auth_method,
+            ),
+            (
+                "token_endpoint_auth_method",
+                self.token_endpoint_auth_method,
+            ),
+        ] {
+            if let Some(m) = m {
+                methods.push((name.to_string(), m));
+            }
+        }
+        for (path, m) in methods {
+            if !m.supported() {
+                errors.push(err(
+                    &path,
+                    &format!(
+                        "{} is not supported yet (supported: client_secret_basic, client_secret_post, none)",
+                        m.name()
+                    ),
+                ));
+            }
+        }
+    }
+}
