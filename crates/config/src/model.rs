@@ -11,6 +11,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+pub use crate::consumers::Consumer;
 pub use crate::settings::Settings;
 pub use crate::upstreams::{
     ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, CheckType, HashOn, Healthchecks,
@@ -62,6 +63,9 @@ pub struct Config {
     /// Upstreams (Kong `upstreams`), each with its nested targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<Upstream>,
+    /// Consumers (Kong `consumers`), each with the plugins scoped to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<Consumer>,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             routes: Vec::new(),
             plugins: Vec::new(),
             upstreams: Vec::new(),
+            consumers: Vec::new(),
         }
     }
 }

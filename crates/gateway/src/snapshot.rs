@@ -2,7 +2,10 @@
 //! resolved at request time by [`crate::dns::Resolver`]), per-route data (auth plugin, label).
 
 use crate::balancer::{Balancers, UpstreamBalancer};
+use crate::identity::{ConsumerHeaders, ConsumerPolicy};
+use crate::ratelimit::RateLimiter;
 use gateway_auth::{AuthRegistry, Authenticator};
+use gateway_config::consumers::ConsumerIndex;
 use gateway_config::load::Timings;
 use gateway_config::lookup::PluginIndex;
 use gateway_config::model::Config;
@@ -72,6 +75,19 @@ pub struct RouteRuntime {
     pub label: String,
     /// The openid-connect plugin that applies to the route, if any.
     pub auth: Option<Arc<Authenticator>>,
+    /// That plugin's consumer mapping (`consumer_claim`, `anonymous`), if it has one.
+    pub identity: Option<Arc<ConsumerPolicy>>,
+    /// The rate-limiting plugin of the route, service or global scope, if any.
+    pub rate_limit: Option<RouteLimiter>,
+}
+
+/// A route's rate-limiting plugin and whether it wins over a consumer's own (Kong's precedence: a plugin
+/// on route and service together beats a consumer's; one on the route, the service or global does not).
+pub struct RouteLimiter {
+    /// The limiter.
+    pub limiter: Arc<RateLimiter>,
+    /// True for a plugin scoped to both a route and a service.
+    pub beats_consumer: bool,
 }
 
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
@@ -86,6 +102,12 @@ pub struct Snapshot {
     pub routes: Vec<RouteRuntime>,
     /// Each upstream's balancer, indexed like `config.upstreams`.
     pub upstreams: Vec<Arc<UpstreamBalancer>>,
+    /// The consumers by id, username and custom_id (positions in `config.consumers`).
+    pub consumers: ConsumerIndex,
+    /// Each consumer's upstream headers, indexed like `config.consumers`.
+    pub consumer_headers: Vec<ConsumerHeaders>,
+    /// Each consumer's own rate-limiting plugin, indexed like `config.consumers`.
+    pub consumer_limiters: Vec<Option<Arc<RateLimiter>>>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -155,6 +177,8 @@ pub fn compile_timed(
             service,
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
             auth: None,
+            identity: None,
+            rate_limit: None,
         };
         for plugin in plugin_index.plugins_for(&entry) {
             let Some(typed) = plugin.typed.as_ref() else {
@@ -166,10 +190,36 @@ pub fn compile_timed(
             match &typed.config {
                 PluginConfig::OpenidConnect(oidc) => {
                     runtime.auth = Some(registry.get(typed.key, oidc));
+                    runtime.identity = ConsumerPolicy::new(oidc).map(Arc::new);
+                }
+                PluginConfig::RateLimiting(rl) => {
+                    let limiter = RateLimiter::new(rl.clone(), plugin.id)
+                        .map_err(CompileError::Unsupported)?;
+                    runtime.rate_limit = Some(RouteLimiter {
+                        limiter: Arc::new(limiter),
+                        beats_consumer: plugin.route.is_some() && plugin.service.is_some(),
+                    });
                 }
             }
         }
         routes.push(runtime);
+    }
+    let consumers = ConsumerIndex::new(&config.consumers);
+    let consumer_headers = config.consumers.iter().map(ConsumerHeaders::new).collect();
+    let mut consumer_limiters = Vec::with_capacity(config.consumers.len());
+    for c in &config.consumers {
+        let own = c.plugins.iter().filter(|p| p.enabled).find_map(|p| {
+            match p.typed.as_deref().map(|t| &t.config) {
+                Some(PluginConfig::RateLimiting(rl)) => Some((rl.clone(), p.id)),
+                _ => None,
+            }
+        });
+        consumer_limiters.push(match own {
+            Some((rl, id)) => Some(Arc::new(
+                RateLimiter::new(rl, id).map_err(CompileError::Unsupported)?,
+            )),
+            None => None,
+        });
     }
     timings.mark("plugins");
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
@@ -180,6 +230,9 @@ pub fn compile_timed(
         services,
         routes,
         upstreams,
+        consumers,
+        consumer_headers,
+        consumer_limiters,
         hash,
         loaded_at: SystemTime::now(),
     })

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{upstreams, Kind};
-use crate::model::{Config, Plugin, Route, Service, Target, Upstream};
+use crate::model::{Config, Consumer, Plugin, Route, Service, Target, Upstream};
 
 /// An array of entities in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub enum Container {
     Upstreams,
     /// `upstreams[u].targets`
     UpstreamTargets(usize),
+    /// `consumers`
+    Consumers,
+    /// `consumers[c].plugins`
+    ConsumerPlugins(usize),
 }
 
 impl Container {
@@ -44,6 +48,8 @@ impl Container {
             Container::TopPlugins => "plugins".into(),
             Container::Upstreams => "upstreams".into(),
             Container::UpstreamTargets(u) => format!("upstreams[{u}].targets"),
+            Container::Consumers => "consumers".into(),
+            Container::ConsumerPlugins(c) => format!("consumers[{c}].plugins"),
         }
     }
 }
@@ -81,6 +87,8 @@ pub struct Entry {
     pub route: Option<Uuid>,
     /// Owning upstream (targets), by id.
     pub upstream: Option<Uuid>,
+    /// Scope consumer (plugins), by id.
+    pub consumer: Option<Uuid>,
 }
 
 fn service_entry(i: usize, s: &Service) -> Entry {
@@ -95,6 +103,7 @@ fn service_entry(i: usize, s: &Service) -> Entry {
         service: None,
         route: None,
         upstream: None,
+        consumer: None,
     }
 }
 
@@ -117,6 +126,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 service,
                 route: None,
                 upstream: None,
+                consumer: None,
             })
             .collect(),
         Kind::Plugin => plugins(config)
@@ -129,6 +139,10 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 service,
                 route,
                 upstream: None,
+                consumer: match loc.container {
+                    Container::ConsumerPlugins(c) => config.consumers.get(c).map(|c| c.id),
+                    _ => None,
+                },
             })
             .collect(),
         Kind::Upstream => (config.upstreams.iter().enumerate())
@@ -143,6 +157,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 service: None,
                 route: None,
                 upstream: None,
+                consumer: None,
             })
             .collect(),
         Kind::Target => (config.upstreams.iter().enumerate())
@@ -158,7 +173,23 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                     service: None,
                     route: None,
                     upstream: Some(u.id),
+                    consumer: None,
                 })
+            })
+            .collect(),
+        Kind::Consumer => (config.consumers.iter().enumerate())
+            .map(|(i, c)| Entry {
+                kind: Kind::Consumer,
+                loc: Loc {
+                    container: Container::Consumers,
+                    index: i,
+                },
+                id: c.id,
+                name: c.username.clone(),
+                service: None,
+                route: None,
+                upstream: None,
+                consumer: None,
             })
             .collect(),
     }
@@ -240,6 +271,11 @@ fn plugins(config: &Config) -> Vec<PluginRow<'_>> {
             .map(|(_, r, _)| r.id);
         out.push((at(Container::TopPlugins, k), p, service, route));
     }
+    for (c, consumer) in config.consumers.iter().enumerate() {
+        for (k, p) in consumer.plugins.iter().enumerate() {
+            out.push((at(Container::ConsumerPlugins(c), k), p, None, None));
+        }
+    }
     out
 }
 
@@ -283,6 +319,14 @@ pub fn target_at(config: &Config, loc: Loc) -> Option<&Target> {
     }
 }
 
+/// The consumer at a location.
+pub fn consumer_at(config: &Config, loc: Loc) -> Option<&Consumer> {
+    match loc.container {
+        Container::Consumers => config.consumers.get(loc.index),
+        _ => None,
+    }
+}
+
 /// The route at a location.
 pub fn route_at(config: &Config, loc: Loc) -> Option<&Route> {
     match loc.container {
@@ -305,6 +349,7 @@ pub fn plugin_at(config: &Config, loc: Loc) -> Option<&Plugin> {
             .get(loc.index),
         Container::TopRoutePlugins(r) => config.routes.get(r)?.plugins.get(loc.index),
         Container::TopPlugins => config.plugins.get(loc.index),
+        Container::ConsumerPlugins(c) => config.consumers.get(c)?.plugins.get(loc.index),
         _ => None,
     }
 }
@@ -328,8 +373,12 @@ pub fn view(config: &Config, entry: &Entry) -> Value {
         Kind::Route => {
             route_at(config, entry.loc).map_or(Value::Null, |r| route_view(r, entry.service))
         }
-        Kind::Plugin => plugin_at(config, entry.loc)
-            .map_or(Value::Null, |p| plugin_view(p, entry.service, entry.route)),
+        Kind::Plugin => plugin_at(config, entry.loc).map_or(Value::Null, |p| {
+            let mut v = plugin_view(p, entry.service, entry.route);
+            v["consumer"] = reference(entry.consumer);
+            v
+        }),
+        Kind::Consumer => consumer_at(config, entry.loc).map_or(Value::Null, consumer_view),
         Kind::Upstream => {
             upstream_at(config, entry.loc).map_or(Value::Null, upstreams::upstream_view)
         }
@@ -355,6 +404,18 @@ pub fn service_view(s: &Service) -> Value {
         "tags": opt_list(&s.tags),
         "created_at": s.created_at,
         "updated_at": s.updated_at,
+    })
+}
+
+/// A consumer as Kong shows it.
+pub fn consumer_view(c: &Consumer) -> Value {
+    json!({
+        "id": c.id,
+        "username": c.username,
+        "custom_id": c.custom_id,
+        "tags": opt_list(&c.tags),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
     })
 }
 

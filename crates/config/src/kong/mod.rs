@@ -29,6 +29,8 @@ pub enum Kind {
     Upstream,
     /// `/upstreams/{u}/targets`
     Target,
+    /// `/consumers`
+    Consumer,
 }
 
 impl Kind {
@@ -40,15 +42,17 @@ impl Kind {
             Kind::Plugin => "plugins",
             Kind::Upstream => "upstreams",
             Kind::Target => "targets",
+            Kind::Consumer => "consumers",
         }
     }
 
     /// The field a non-UUID key in a URL is matched against: `name`, `instance_name` for plugins, `target`
-    /// for targets.
+    /// for targets, `username` for consumers.
     pub fn endpoint_key(self) -> &'static str {
         match self {
             Kind::Plugin => "instance_name",
             Kind::Target => "target",
+            Kind::Consumer => "username",
             _ => "name",
         }
     }
@@ -62,6 +66,7 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Plugin => schema::plugin(plugin_name),
         Kind::Upstream => upstreams::upstream(),
         Kind::Target => upstreams::target(),
+        Kind::Consumer => schema::consumer(),
     }
 }
 

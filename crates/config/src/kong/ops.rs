@@ -122,7 +122,7 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
         .filter(|p| match kind {
             Kind::Service => p.service == Some(target.id),
             Kind::Route => p.route == Some(target.id),
-            Kind::Plugin | Kind::Upstream | Kind::Target => false,
+            Kind::Plugin | Kind::Upstream | Kind::Target | Kind::Consumer => false,
         })
         .map(|p| p.loc.index)
         .collect();
@@ -149,7 +149,7 @@ fn not_found(kind: Kind, key: &str) -> KongError {
     match (kind, Uuid::parse_str(key)) {
         (Kind::Plugin | Kind::Target, _) => KongError::PlainNotFound,
         (_, Ok(id)) => KongError::NotFound(json!({ "id": id })),
-        (_, Err(_)) => KongError::NotFound(json!({ "name": key })),
+        (_, Err(_)) => KongError::NotFound(json!({ kind.endpoint_key(): key })),
     }
 }
 
@@ -220,6 +220,9 @@ fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
         Kind::Target => entity::target_at(config, e.loc)?
             .created_at
             .map(Value::from),
+        Kind::Consumer => entity::consumer_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
     }
 }
 
@@ -231,6 +234,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Plugin => entity::plugin_at(config, e.loc).map(serde_json::to_value),
         Kind::Upstream => entity::upstream_at(config, e.loc).map(serde_json::to_value),
         Kind::Target => entity::target_at(config, e.loc).map(serde_json::to_value),
+        Kind::Consumer => entity::consumer_at(config, e.loc).map(serde_json::to_value),
     };
     let mut map = match value {
         Some(Ok(Value::Object(map))) => map,
@@ -240,7 +244,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
     map.remove("plugins");
     map.remove("targets");
     match e.kind {
-        Kind::Service | Kind::Upstream => {}
+        Kind::Service | Kind::Upstream | Kind::Consumer => {}
         Kind::Target => {
             if let Some(u) = e.upstream {
                 map.insert("upstream".into(), json!({ "id": u }));
@@ -257,6 +261,9 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
             }
             if let Some(r) = e.route {
                 map.insert("route".into(), json!({ "id": r }));
+            }
+            if let Some(c) = e.consumer {
+                map.insert("consumer".into(), json!({ "id": c }));
             }
         }
     }
@@ -353,9 +360,13 @@ fn place(
             fields.get(kind.endpoint_key()),
         )?;
     }
+    if kind == Kind::Consumer {
+        consumer_unique(config, id, &fields)?;
+    }
     let target = match kind {
         Kind::Service => Container::Services,
         Kind::Upstream => Container::Upstreams,
+        Kind::Consumer => Container::Consumers,
         Kind::Target => {
             let upstream = resolve(config, Kind::Upstream, "upstream", fields.get("upstream"))?
                 .ok_or_else(|| KongError::field("upstream", crate::checks::REQUIRED))?;
@@ -381,14 +392,24 @@ fn place(
             }
         }
         Kind::Plugin => {
-            if fields.get("consumer").is_some_and(|c| !c.is_null()) {
-                return Err(KongError::field("consumer", "consumers are not supported"));
-            }
+            let consumer = resolve(config, Kind::Consumer, "consumer", fields.get("consumer"))?;
             fields.remove("consumer");
             let service = resolve(config, Kind::Service, "service", fields.get("service"))?;
             let route = resolve(config, Kind::Route, "route", fields.get("route"))?;
-            plugin_unique(config, id, &fields, &service, &route)?;
+            plugin_unique(config, id, &fields, [&service, &route, &consumer])?;
             match (&service, &route) {
+                (None, None) if consumer.is_some() => {
+                    fields.remove("service");
+                    fields.remove("route");
+                    let c = consumer.as_ref().map_or(0, |c| c.loc.index);
+                    Container::ConsumerPlugins(c)
+                }
+                _ if consumer.is_some() => {
+                    return Err(KongError::field(
+                        "consumer",
+                        "not supported yet together with service or route (only a consumer's own plugins)",
+                    ));
+                }
                 (Some(s), None) => {
                     fields.remove("service");
                     fields.remove("route");
@@ -490,28 +511,45 @@ fn target_unique(
     Ok(())
 }
 
+/// A consumer's `custom_id` is unique too (its `username` is checked as the endpoint key): 409 otherwise.
+fn consumer_unique(
+    config: &Config,
+    id: Uuid,
+    fields: &Map<String, Value>,
+) -> Result<(), KongError> {
+    let Some(Value::String(custom_id)) = fields.get("custom_id") else {
+        return Ok(());
+    };
+    let taken = (config.consumers.iter())
+        .any(|c| c.id != id && c.custom_id.as_deref() == Some(custom_id.as_str()));
+    if taken {
+        return Err(KongError::Unique(json!({ "custom_id": custom_id })));
+    }
+    Ok(())
+}
+
+/// One plugin of a name per scope (`[service, route, consumer]`): 409 with Kong's body otherwise.
 fn plugin_unique(
     config: &Config,
     id: Uuid,
     fields: &Map<String, Value>,
-    service: &Option<Entry>,
-    route: &Option<Entry>,
+    scope: [&Option<Entry>; 3],
 ) -> Result<(), KongError> {
     let Some(name) = fields.get("name").and_then(Value::as_str) else {
         return Ok(());
     };
-    let s = service.as_ref().map(|e| e.id);
-    let r = route.as_ref().map(|e| e.id);
+    let [s, r, c] = scope.map(|e| e.as_ref().map(|e| e.id));
     let taken = entity::entries(config, Kind::Plugin).iter().any(|e| {
         e.id != id
             && e.service == s
             && e.route == r
+            && e.consumer == c
             && entity::plugin_at(config, e.loc).is_some_and(|p| p.name == name)
     });
     if taken {
         let reference = |id: Option<Uuid>| id.map_or(Value::Null, |id| json!({ "id": id }));
         return Err(KongError::Unique(json!({
-            "consumer": null,
+            "consumer": reference(c),
             "name": name,
             "route": reference(r),
             "service": reference(s),
@@ -540,6 +578,8 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::TopPlugins => (doc, "plugins"),
         Container::Upstreams => (doc, "upstreams"),
         Container::UpstreamTargets(u) => (doc.get_mut("upstreams")?.get_mut(u)?, "targets"),
+        Container::Consumers => (doc, "consumers"),
+        Container::ConsumerPlugins(c) => (doc.get_mut("consumers")?.get_mut(c)?, "plugins"),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
         Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),
         Container::NestedRoutePlugins(s, r) => (

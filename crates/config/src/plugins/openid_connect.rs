@@ -250,6 +250,16 @@ pub struct OidcConfig {
     pub idp_circuit_breaker_failures: f64,
     /// Gateway extension: seconds the open circuit fails fast before one probe is let through.
     pub idp_circuit_breaker_cooldown: f64,
+    /// Path of the claim a consumer is mapped from (unset: no consumer mapping).
+    pub consumer_claim: Option<Vec<String>>,
+    /// What the claim is matched against, in order.
+    pub consumer_by: Vec<crate::consumers::ConsumerBy>,
+    /// Proxy the request without a consumer when the mapping finds none.
+    pub consumer_optional: bool,
+    /// Consumer (id or username) a request that fails authentication proceeds as.
+    pub anonymous: Option<String>,
+    /// Path of the claim that identifies the credential (`X-Credential-Identifier`, `limit_by: credential`).
+    pub credential_claim: Vec<String>,
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
@@ -352,6 +362,15 @@ pub const FIELDS: &[Field] = &[
         Kind::Number,
         D::Num(DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN),
     ),
+    field("consumer_claim", Kind::Strings, D::Null),
+    field(
+        "consumer_by",
+        Kind::SetOf(crate::consumers::ConsumerBy::NAMES),
+        D::List(&["username", "custom_id"]),
+    ),
+    field("consumer_optional", Kind::Bool, D::Bool(false)),
+    field("anonymous", Kind::Str, D::Null),
+    field("credential_claim", Kind::Strings, D::List(&["sub"])),
 ];
 
 /// Default places a credential is looked for.
@@ -480,6 +499,12 @@ impl OidcConfig {
                 "idp_circuit_breaker_cooldown",
                 "value must be greater than 0 (idp_circuit_breaker_failures is set)",
             ));
+        }
+        if self.consumer_claim.as_ref().is_some_and(Vec::is_empty) {
+            errors.push(err("consumer_claim", "length must be at least 1"));
+        }
+        if self.consumer_claim.is_some() && self.consumer_by.is_empty() {
+            errors.push(err("consumer_by", "length must be at least 1"));
         }
         if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
             if min > max {

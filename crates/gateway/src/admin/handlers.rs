@@ -54,11 +54,20 @@ impl Parent {
         })
     }
 
-    /// The reference field children use: `service`, `route` or `upstream`.
+    /// `/consumers/{key}/...`
+    pub fn consumer(key: String) -> Option<Parent> {
+        Some(Parent {
+            kind: Kind::Consumer,
+            key,
+        })
+    }
+
+    /// The reference field children use: `service`, `route`, `upstream` or `consumer`.
     fn field(&self) -> &'static str {
         match self.kind {
             Kind::Route => "route",
             Kind::Upstream => "upstream",
+            Kind::Consumer => "consumer",
             _ => "service",
         }
     }
@@ -68,6 +77,7 @@ impl Parent {
         match self.kind {
             Kind::Route => child.route == Some(id),
             Kind::Upstream => child.upstream == Some(id),
+            Kind::Consumer => child.consumer == Some(id),
             _ => child.service == Some(id),
         }
     }
