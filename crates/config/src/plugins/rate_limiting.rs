@@ -259,16 +259,14 @@ impl RateLimitingConfig {
 
     /// Kong's values this gateway does not implement yet: refused, never accepted and ignored.
     fn check_supported(&self, errors: &mut Vec<FieldError>) {
-        if self.policy != Policy::Local {
-            let name = if self.policy == Policy::Redis {
-                "redis"
-            } else {
-                "cluster"
-            };
+        if self.policy == Policy::Cluster {
             errors.push(err(
                 "policy",
-                &format!("{name} is not supported yet (supported: local)"),
+                "cluster is not supported yet (supported: local, redis)",
             ));
+        }
+        if self.redis.ssl {
+            errors.push(err("redis.ssl", "TLS to Redis is not supported yet"));
         }
         if self.sync_rate != -1.0 {
             let message = if self.policy == Policy::Redis {
@@ -371,10 +369,6 @@ mod tests {
                     "redis.host".to_string(),
                     "required field missing".to_string()
                 ),
-                (
-                    "policy".to_string(),
-                    "redis is not supported yet (supported: local)".to_string()
-                ),
             ]
         );
         assert_eq!(
@@ -392,7 +386,7 @@ mod tests {
             errors(json!({"minute": 5, "policy": "cluster"})),
             [(
                 "policy".to_string(),
-                "cluster is not supported yet (supported: local)".to_string()
+                "cluster is not supported yet (supported: local, redis)".to_string()
             )]
         );
         assert_eq!(
@@ -403,11 +397,14 @@ mod tests {
             )]
         );
         assert_eq!(
-            errors(json!({"minute": 5, "policy": "redis", "redis": {"host": "127.0.0.1"}})),
+            errors(json!({"minute": 5, "policy": "redis", "redis": {"host": "h", "ssl": true}})),
             [(
-                "policy".to_string(),
-                "redis is not supported yet (supported: local)".to_string()
+                "redis.ssl".to_string(),
+                "TLS to Redis is not supported yet".to_string()
             )]
         );
+        let ok = json!({"minute": 5, "policy": "redis", "redis": {"host": "127.0.0.1"}});
+        let c = RateLimitingConfig::from_value(&ok).unwrap();
+        assert_eq!(c.redis.host.as_deref(), Some("127.0.0.1"));
     }
 }

@@ -27,7 +27,7 @@ fn header<'a>(h: &'a [(HeaderName, HeaderValue)], name: &str) -> Option<&'a str>
         .and_then(|(_, v)| v.to_str().ok())
 }
 
-const NOW: u64 = 1_700_000_030; // 30 s into a minute
+const NOW: u64 = 1_700_000_010; // 30 s into a minute (1_699_999_980 is a minute start)
 
 #[test]
 fn five_per_minute_then_429_with_kongs_headers() {
