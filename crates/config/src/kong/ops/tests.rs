@@ -559,3 +559,57 @@ fn deletes() {
     assert!(after.plugins.is_empty());
     assert!(after.services[0].routes.is_empty());
 }
+
+#[test]
+fn a_consumers_plugin_nests_under_it_and_is_unique_there() {
+    let c = create(
+        &base(),
+        Kind::Consumer,
+        obj(json!({"username": "alice"})),
+        NOW,
+    )
+    .unwrap();
+    let cid = c.id;
+    let input =
+        || obj(json!({"name": "rate-limiting", "consumer": {"id": cid}, "config": {"minute": 5}}));
+    let w = create(&c.config, Kind::Plugin, input(), NOW).unwrap();
+    round_trips(&w.config);
+    assert_eq!(w.config.consumers[0].plugins.len(), 1);
+    assert!(w.config.consumers[0].plugins[0].typed.is_some());
+    let v = get(&w.config, Kind::Plugin, &w.id.to_string());
+    assert_eq!(v["consumer"], json!({"id": cid}));
+    assert_eq!(v["service"], Value::Null);
+    assert_eq!(v["config"]["minute"], json!(5));
+    assert_eq!(
+        create(&w.config, Kind::Plugin, input(), NOW).unwrap_err(),
+        KongError::Unique(
+            json!({"consumer": {"id": cid}, "name": "rate-limiting", "route": null, "service": null})
+        )
+    );
+    // A global rate-limiting plugin is another scope.
+    let global = obj(json!({"name": "rate-limiting", "config": {"minute": 9}}));
+    assert!(create(&w.config, Kind::Plugin, global, NOW).is_ok());
+    // PATCH keeps it under its consumer.
+    let p = update(
+        &w.config,
+        Kind::Plugin,
+        &w.id.to_string(),
+        obj(json!({"config": {"minute": 7}})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(p.config.consumers[0].plugins[0].config["minute"], json!(7));
+    let with_service = obj(json!({"name": "rate-limiting", "consumer": {"id": cid},
+                                  "service": {"id": SID}, "config": {"minute": 1}}));
+    assert_eq!(
+        create(&w.config, Kind::Plugin, with_service, NOW).unwrap_err(),
+        KongError::field(
+            "consumer",
+            "not supported yet together with service or route (only a consumer's own plugins)"
+        )
+    );
+    let gone = delete(&w.config, Kind::Consumer, "alice").unwrap().unwrap();
+    assert!(entity::entries(&gone, Kind::Plugin)
+        .iter()
+        .all(|e| e.consumer.is_none()));
+}
