@@ -6,9 +6,9 @@
 //! atomic per period (window number and count), reserved with a compare-and-swap that never goes past
 //! the limit; a request refused by one period gives back what it reserved in the others, so refused
 //! requests consume nothing (Kong only increments requests it lets through). The identifier is a keyed
-//! hash (it can be a header value). The only lock is the map's shard read lock to find the identifier's
-//! counters (a write lock once per new identifier); expired identifiers are swept every few thousand
-//! inserts. Counters belong to the compiled plugin: a reload or an Admin API write starts them afresh.
+//! hash (it can be a header value). The counters are found in a lock-free map (flurry: reads are atomic
+//! loads under an epoch guard; a new identifier takes its bin's lock once); expired identifiers are swept
+//! every few thousand inserts. Counters belong to the compiled plugin: a reload or an Admin API write starts them afresh.
 //!
 //! `policy: redis` ([`redis_store`]) counts in one Redis for every node, atomically (one Lua script per
 //! request); when Redis fails, `fault_tolerant` lets the request through without headers (counted in
@@ -19,7 +19,6 @@ mod redis_store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dashmap::DashMap;
 use gateway_config::plugins::rate_limiting::{LimitBy, RateLimitingConfig};
 use http::{HeaderName, HeaderValue};
 
@@ -72,7 +71,7 @@ pub struct RateLimiter {
     header: Option<HeaderName>,
     body: bytes::Bytes,
     salt: [u8; 32],
-    counters: DashMap<[u8; 16], Arc<[AtomicU64]>>,
+    counters: flurry::HashMap<[u8; 16], Arc<[AtomicU64]>>,
     inserts: AtomicU64,
     /// `policy: redis`: the shared counters, and the key prefix (`ratelimit:<plugin id>:`).
     redis: Option<(redis_store::RedisCounters, String)>,
@@ -137,7 +136,7 @@ impl RateLimiter {
             header,
             body: bytes::Bytes::from(body),
             salt,
-            counters: DashMap::new(),
+            counters: flurry::HashMap::new(),
             inserts: AtomicU64::new(0),
             redis,
         })
@@ -289,11 +288,16 @@ impl RateLimiter {
     }
 
     fn slots(&self, key: [u8; 16], now: u64) -> Arc<[AtomicU64]> {
-        if let Some(s) = self.counters.get(&key) {
+        let map = self.counters.pin();
+        if let Some(s) = map.get(&key) {
             return s.clone();
         }
         let fresh: Arc<[AtomicU64]> = (0..self.limits.len()).map(|_| AtomicU64::new(0)).collect();
-        let slots = self.counters.entry(key).or_insert(fresh).clone();
+        let slots = match map.try_insert(key, fresh) {
+            Ok(inserted) => inserted.clone(),
+            Err(taken) => taken.current.clone(),
+        };
+        drop(map);
         if self.inserts.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
         }
@@ -302,7 +306,7 @@ impl RateLimiter {
 
     /// Drops identifiers whose every window has passed.
     fn sweep(&self, now: u64) {
-        self.counters.retain(|_, slots| {
+        self.counters.pin().retain(|_, slots| {
             self.limits
                 .iter()
                 .zip(slots.iter())
