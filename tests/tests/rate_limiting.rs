@@ -96,8 +96,22 @@ fn five_per_minute_per_consumer_with_kongs_429_and_headers() {
         "{again:?}"
     );
 
-    // Bad configs through the Admin API: Kong's errors, nothing changed.
+    // An Admin API write elsewhere keeps the counters of unchanged plugins: john is still limited.
     let admin = gateway.admin_url();
+    let (status, body) = e2e::admin::json_req(
+        Method::POST,
+        &format!("{admin}/consumers"),
+        json!({"username": "carol"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let after_write = get(Some(&john));
+    assert!(
+        after_write.status == 429
+            || after_write.header("x-ratelimit-remaining-minute") == Some("4"),
+        "{after_write:?}"
+    );
+
+    // Bad configs through the Admin API: Kong's errors, nothing changed.
     let before = gateway.config();
     for (config, pointer, message) in [
         (json!({}), "/fields/config", "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'"),

@@ -75,6 +75,8 @@ pub struct RateLimiter {
     inserts: AtomicU64,
     /// `policy: redis`: the shared counters, and the key prefix (`ratelimit:<plugin id>:`).
     redis: Option<(redis_store::RedisCounters, String)>,
+    /// The plugin's id and config key: a new snapshot takes over the limiter with the same identity.
+    pub identity: (uuid::Uuid, [u8; 32]),
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -89,7 +91,11 @@ const NAMES: [&str; 6] = ["Second", "Minute", "Hour", "Day", "Month", "Year"];
 
 impl RateLimiter {
     /// Compiles the config of the plugin `plugin` (counters empty; no connection made yet).
-    pub fn new(cfg: Arc<RateLimitingConfig>, plugin: uuid::Uuid) -> Result<Self, String> {
+    pub fn new(
+        cfg: Arc<RateLimitingConfig>,
+        plugin: uuid::Uuid,
+        key: [u8; 32],
+    ) -> Result<Self, String> {
         let limits = cfg
             .limits()
             .into_iter()
@@ -139,6 +145,7 @@ impl RateLimiter {
             counters: flurry::HashMap::new(),
             inserts: AtomicU64::new(0),
             redis,
+            identity: (plugin, key),
         })
     }
 

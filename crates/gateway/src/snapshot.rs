@@ -84,8 +84,8 @@ pub struct RouteRuntime {
 /// A route's rate-limiting plugin and whether it wins over a consumer's own (Kong's precedence: a plugin
 /// on route and service together beats a consumer's; one on the route, the service or global does not).
 pub struct RouteLimiter {
-    /// The limiter.
-    pub limiter: Arc<RateLimiter>,
+    /// The limiter: an index into `Snapshot::limiters`.
+    pub limiter: usize,
     /// True for a plugin scoped to both a route and a service.
     pub beats_consumer: bool,
 }
@@ -106,8 +106,10 @@ pub struct Snapshot {
     pub consumers: ConsumerIndex,
     /// Each consumer's upstream headers, indexed like `config.consumers`.
     pub consumer_headers: Vec<ConsumerHeaders>,
-    /// Each consumer's own rate-limiting plugin, indexed like `config.consumers`.
-    pub consumer_limiters: Vec<Option<Arc<RateLimiter>>>,
+    /// Each consumer's own rate-limiting plugin (an index into `limiters`), indexed like `config.consumers`.
+    pub consumer_limiters: Vec<Option<usize>>,
+    /// One limiter per rate-limiting plugin (shared by every route it applies to, as Kong counts per plugin).
+    pub limiters: Vec<Arc<RateLimiter>>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -165,6 +167,7 @@ pub fn compile_timed(
     let mut routes = Vec::new();
     // Plugin configs were parsed and keyed once by the loader; the registry is keyed on that key.
     let plugin_index = PluginIndex::new(&config);
+    let mut limiters = LimiterSet::default();
     for entry in config.routes_with_services() {
         let route = entry.route;
         let Some(service) = entry.service else {
@@ -193,10 +196,9 @@ pub fn compile_timed(
                     runtime.identity = ConsumerPolicy::new(oidc).map(Arc::new);
                 }
                 PluginConfig::RateLimiting(rl) => {
-                    let limiter = RateLimiter::new(rl.clone(), plugin.id)
-                        .map_err(CompileError::Unsupported)?;
+                    let limiter = limiters.get(plugin.id, typed.key, rl)?;
                     runtime.rate_limit = Some(RouteLimiter {
-                        limiter: Arc::new(limiter),
+                        limiter,
                         beats_consumer: plugin.route.is_some() && plugin.service.is_some(),
                     });
                 }
@@ -209,15 +211,14 @@ pub fn compile_timed(
     let mut consumer_limiters = Vec::with_capacity(config.consumers.len());
     for c in &config.consumers {
         let own = c.plugins.iter().filter(|p| p.enabled).find_map(|p| {
-            match p.typed.as_deref().map(|t| &t.config) {
-                Some(PluginConfig::RateLimiting(rl)) => Some((rl.clone(), p.id)),
-                _ => None,
+            let t = p.typed.as_deref()?;
+            match &t.config {
+                PluginConfig::RateLimiting(rl) => Some((p.id, t.key, rl)),
+                PluginConfig::OpenidConnect(_) => None,
             }
         });
         consumer_limiters.push(match own {
-            Some((rl, id)) => Some(Arc::new(
-                RateLimiter::new(rl, id).map_err(CompileError::Unsupported)?,
-            )),
+            Some((id, key, rl)) => Some(limiters.get(id, key, rl)?),
             None => None,
         });
     }
@@ -233,12 +234,48 @@ pub fn compile_timed(
         consumers,
         consumer_headers,
         consumer_limiters,
+        limiters: limiters.all,
         hash,
         loaded_at: SystemTime::now(),
     })
 }
 
+/// The distinct rate-limiting plugins of one compile, by plugin id and config key.
+#[derive(Default)]
+struct LimiterSet {
+    all: Vec<Arc<RateLimiter>>,
+    index: std::collections::HashMap<(Uuid, [u8; 32]), usize>,
+}
+
+impl LimiterSet {
+    fn get(
+        &mut self,
+        plugin: Uuid,
+        key: [u8; 32],
+        cfg: &Arc<gateway_config::plugins::rate_limiting::RateLimitingConfig>,
+    ) -> Result<usize, CompileError> {
+        if let Some(i) = self.index.get(&(plugin, key)) {
+            return Ok(*i);
+        }
+        let limiter =
+            RateLimiter::new(cfg.clone(), plugin, key).map_err(CompileError::Unsupported)?;
+        self.all.push(Arc::new(limiter));
+        self.index.insert((plugin, key), self.all.len() - 1);
+        Ok(self.all.len() - 1)
+    }
+}
+
 impl Snapshot {
+    /// Takes over the limiters (and so the local counters) of `old` for the rate-limiting plugins whose id
+    /// and config did not change, so a reload or an Admin API write does not reset them.
+    pub fn adopt_limiters(&mut self, old: &Snapshot) {
+        for l in &mut self.limiters {
+            if let Some(o) = old.limiters.iter().find(|o| o.identity == l.identity) {
+                *l = o.clone();
+            }
+        }
+    }
+
     /// Every route's authenticator (one entry per route using one), for `AuthRegistry::retain`.
     pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
         self.routes.iter().filter_map(|r| r.auth.clone()).collect()

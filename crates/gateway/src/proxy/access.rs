@@ -102,11 +102,14 @@ pub(super) async fn rate_limit(
     let own = consumer
         .and_then(|c| snap.consumer_limiters.get(c))
         .and_then(Option::as_ref);
-    let limiter = match (route, own) {
-        (Some(r), _) if r.beats_consumer => &r.limiter,
-        (_, Some(own)) => own,
-        (Some(r), None) => &r.limiter,
+    let index = match (route, own) {
+        (Some(r), _) if r.beats_consumer => r.limiter,
+        (_, Some(own)) => *own,
+        (Some(r), None) => r.limiter,
         (None, None) => return Ok(false),
+    };
+    let Some(limiter) = snap.limiters.get(index) else {
+        return Ok(false);
     };
     let credential = ctx.caller.credential.as_ref().and_then(|v| v.to_str().ok());
     let service = snap

@@ -5,7 +5,7 @@ use serde_json::json;
 
 fn limiter(cfg: serde_json::Value) -> RateLimiter {
     let cfg = Arc::new(RateLimitingConfig::from_value(&cfg).unwrap());
-    RateLimiter::new(cfg, uuid::Uuid::nil()).unwrap()
+    RateLimiter::new(cfg, uuid::Uuid::nil(), [0; 32]).unwrap()
 }
 
 /// The local policy's decision (what `check` does for `policy: local`, without a runtime).
@@ -140,4 +140,40 @@ fn calendar_periods() {
     assert_eq!(period_start(4, now), 1_698_796_800); // 2023-11-01T00:00:00Z
     assert_eq!(period_start(5, now), 1_672_531_200); // 2023-01-01T00:00:00Z
     assert_eq!(period_start(5, 1_672_531_199), 1_640_995_200); // 2022-01-01
+}
+
+#[test]
+fn one_limiter_per_plugin_kept_across_compiles_while_unchanged() {
+    let yaml = |minute: u32| {
+        format!(
+            r#"
+_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9/
+  routes: [{{name: a, paths: [/a]}}, {{name: b, paths: [/b]}}]
+  plugins: [{{name: rate-limiting, config: {{minute: {minute}}}}}]
+"#
+        )
+    };
+    let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
+    let compile = |text: &str| {
+        let config = gateway_config::load::parse_str(text).unwrap();
+        crate::snapshot::compile(config, text, &registry).unwrap()
+    };
+    let old = compile(&yaml(5));
+    assert_eq!(old.limiters.len(), 1);
+    let index =
+        |s: &crate::snapshot::Snapshot, r: usize| s.routes[r].rate_limit.as_ref().unwrap().limiter;
+    assert_eq!(
+        index(&old, 0),
+        index(&old, 1),
+        "a service's plugin counts once for its routes"
+    );
+    let mut same = compile(&yaml(5));
+    same.adopt_limiters(&old);
+    assert!(Arc::ptr_eq(&same.limiters[0], &old.limiters[0]));
+    let mut changed = compile(&yaml(6));
+    changed.adopt_limiters(&old);
+    assert!(!Arc::ptr_eq(&changed.limiters[0], &old.limiters[0]));
 }
