@@ -438,19 +438,27 @@ def gateway_bin(st):
 
 
 def gateway_yaml(port, admin_port, services, plugin=None, threads=1, upstreams=(), h2c_port=None):
-    """Gateway YAML: `services` is a list of (name, upstream_url, path, with_plugin); `upstreams` a list of
+    """Gateway YAML: `services` is a list of (name, upstream_url, path, with_plugin[, extra_plugins]) where
+    extra_plugins is a list of (plugin name, config dict) added after openid-connect; `upstreams` a list of
     (name, [target, ...]) (round-robin, default weights, no health checks)."""
     listen = f"127.0.0.1:{port}" + (f", 127.0.0.1:{h2c_port} http2" if h2c_port else "")
     lines = ['_format_version: "3.0"', "gateway:", f"  proxy_listen: {listen}",
              f"  admin_listen: 127.0.0.1:{admin_port}", f"  worker_threads: {threads}",
              "  log_level: warn", "  access_log: false", "  grace_period_seconds: 0",
              "  graceful_shutdown_timeout_seconds: 1", "services:"]
-    for name, url, path, with_plugin in services:
+    for svc in services:
+        name, url, path, with_plugin = svc[:4]
+        extra = svc[4] if len(svc) > 4 else []
         lines += [f"- name: {name}", f"  url: {url}", "  routes:", f"  - name: {name}-route",
                   f"    paths: [\"{path}\"]"]
+        if (with_plugin and plugin) or extra:
+            lines.append("  plugins:")
         if with_plugin and plugin:
-            lines += ["  plugins:", "  - name: openid-connect", "    config:"]
+            lines += ["  - name: openid-connect", "    config:"]
             lines += [f"      {k}: {json.dumps(v)}" for k, v in plugin.items()]
+        for extra_name, extra_cfg in extra:
+            lines += [f"  - name: {extra_name}", "    config:"]
+            lines += [f"      {k}: {json.dumps(v)}" for k, v in extra_cfg.items()]
     if upstreams:
         lines.append("upstreams:")
         for name, targets in upstreams:
@@ -554,6 +562,9 @@ def section_throughput(st, procs, env, results):
         ga = Gateway(procs, st, "gateway-a", gateway_yaml(ga_port, ga_admin, [
             ("open", f"http://127.0.0.1:{up}/", "/open", False),
             ("balanced", "http://lb.upstream/", "/balanced", False),
+            # Rate-limiting on top of warm introspection; the limit is never reached (the row measures its cost).
+            ("limited", f"http://127.0.0.1:{up}/", "/limited", True,
+             [("rate-limiting", {"second": 1000000000, "limit_by": "ip", "policy": "local"})]),
             ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin,
             upstreams=[("lb.upstream", [f"127.0.0.1:{up}", f"127.0.0.2:{up}"])], h2c_port=ga_h2),
             ga_port, ga_admin, st.server_cpus)
@@ -582,6 +593,7 @@ def section_throughput(st, procs, env, results):
             ("gw_balanced", "3b gateway, route without auth, upstream of 2 targets (round-robin)", f"http://127.0.0.1:{ga_port}/balanced", rotate, [one], 200, None),
             ("gw_warm", "4 gateway, introspection, warm cache (1 token)", f"http://127.0.0.1:{ga_port}/", rotate, [one], 200, ga_admin),
             ("gw_warm_h2", "4h gateway, introspection, warm cache, h2c (h2load, 1 stream per connection)", f"http://127.0.0.1:{ga_h2}/", "h2load", [tokens[0]], 200, ga_admin),
+            ("gw_warm_rl", "4l gateway, introspection, warm cache, rate-limiting local (never limited)", f"http://127.0.0.1:{ga_port}/limited", rotate, [one], 200, ga_admin),
             ("gw_many", f"5 gateway, introspection, {len(tokens)} distinct tokens", f"http://127.0.0.1:{ga_port}/", rotate, [many], 200, ga_admin),
             ("gw_cold", "6 gateway, unseen tokens (IdP-bound)", f"http://127.0.0.1:{gb_port}/", unseen, [token_len, "SALT"], 401, gb_admin),
         ]

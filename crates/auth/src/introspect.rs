@@ -22,6 +22,35 @@ pub struct ClaimPlan {
     pub header_claims: Vec<String>,
     /// Keep base64(JSON) of the whole result (`upstream_introspection_header`).
     pub keep_raw: bool,
+    /// Claim paths kept for identity, after the `header_claims` in `Introspected::claim_headers` (so the
+    /// caches and the cluster codec carry them unchanged): `consumer_claim` when set, then
+    /// `credential_claim` when not empty (see [`IdentitySlots`]).
+    pub identity_claims: Vec<Vec<String>>,
+    /// `consumer_claim` is set (its value is needed even for a granted token).
+    pub maps_consumer: bool,
+}
+
+/// Where the identity claims sit in `Introspected::claim_headers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentitySlots {
+    /// Index of the `consumer_claim` value.
+    pub consumer: Option<usize>,
+    /// Index of the `credential_claim` value.
+    pub credential: Option<usize>,
+}
+
+impl IdentitySlots {
+    /// The slots of a config's identity claims (the layout [`ClaimPlan::new`] keeps).
+    pub fn new(cfg: &OidcConfig) -> Self {
+        let base = cfg.upstream_headers_claims.as_ref().map_or(0, Vec::len);
+        let consumer = cfg.consumer_claim.is_some().then_some(base);
+        let next = base + usize::from(consumer.is_some());
+        let credential = (!cfg.credential_claim.is_empty()).then_some(next);
+        IdentitySlots {
+            consumer,
+            credential,
+        }
+    }
 }
 
 impl ClaimPlan {
@@ -34,6 +63,13 @@ impl ClaimPlan {
             audience_claim: required(&cfg.audience_required).then(|| cfg.audience_claim.clone()),
             header_claims: cfg.upstream_headers_claims.clone().unwrap_or_default(),
             keep_raw: cfg.upstream_introspection_header.is_some(),
+            identity_claims: cfg
+                .consumer_claim
+                .iter()
+                .cloned()
+                .chain((!cfg.credential_claim.is_empty()).then(|| cfg.credential_claim.clone()))
+                .collect(),
+            maps_consumer: cfg.consumer_claim.is_some(),
         }
     }
 
@@ -43,6 +79,9 @@ impl ClaimPlan {
             || self.audience_claim.is_some()
             || !self.header_claims.is_empty()
             || self.keep_raw
+            // A consumer mapping needs the claim; `credential_claim` alone (default `sub`) is read when
+            // the result is there anyway, without an extra introspection of granted tokens.
+            || self.maps_consumer
     }
 }
 
@@ -136,6 +175,10 @@ impl Introspected {
                 .header_claims
                 .iter()
                 .map(|c| obj.get(c).and_then(claim_header_value))
+                .chain(
+                    (plan.identity_claims.iter())
+                        .map(|path| claim_at(obj, path).and_then(claim_header_value)),
+                )
                 .collect(),
             raw_header: plan
                 .keep_raw
@@ -232,7 +275,33 @@ mod tests {
                 "missing".into(),
             ],
             keep_raw: true,
+            ..ClaimPlan::default()
         }
+    }
+
+    #[test]
+    fn identity_claims_follow_the_header_claims() {
+        let mut cfg = OidcConfig::with_issuer("http://127.0.0.1:1/");
+        cfg.upstream_headers_claims = Some(vec!["username".into()]);
+        cfg.upstream_headers_names = Some(vec!["x-user".into()]);
+        cfg.consumer_claim = Some(vec!["realm".into(), "user".into()]);
+        let plan = ClaimPlan::new(&cfg);
+        assert!(plan.needs_claims());
+        let slots = IdentitySlots::new(&cfg);
+        assert_eq!((slots.consumer, slots.credential), (Some(1), Some(2)));
+        let r =
+            json!({"active": true, "username": "john", "sub": "s-1", "realm": {"user": "alice"}});
+        let i = Introspected::from_response(r.as_object().unwrap(), &plan, &ttl(), NOW);
+        assert_eq!(i.claim_headers.len(), 3);
+        assert_eq!(i.claim_headers[1].as_ref().unwrap(), "alice");
+        assert_eq!(i.claim_headers[2].as_ref().unwrap(), "s-1");
+        // Without consumer_claim only the credential claim is kept, and a grant needs no introspection.
+        cfg.consumer_claim = None;
+        cfg.upstream_headers_claims = None;
+        cfg.upstream_headers_names = None;
+        let slots = IdentitySlots::new(&cfg);
+        assert_eq!((slots.consumer, slots.credential), (None, Some(0)));
+        assert!(!ClaimPlan::new(&cfg).needs_claims());
     }
 
     fn ttl() -> TtlPolicy {

@@ -73,6 +73,18 @@ pub struct Upstream {
     pub remove_headers: Vec<HeaderName>,
     /// Query arguments to remove (by name).
     pub remove_query_args: Vec<String>,
+    /// Who is calling, from the token's claims (for consumer mapping and `X-Credential-Identifier`).
+    pub identity: Identity,
+}
+
+/// The identity claims of an authenticated request (`consumer_claim`, `credential_claim`), when the
+/// token's claims were read (introspection).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    /// The `consumer_claim` value.
+    pub consumer_claim: Option<HeaderValue>,
+    /// The `credential_claim` value.
+    pub credential: Option<HeaderValue>,
 }
 
 /// A ready-made error response.

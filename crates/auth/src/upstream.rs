@@ -66,6 +66,8 @@ pub struct UpstreamPlan {
     pub claim_headers: Vec<Option<HeaderName>>,
     /// `hide_credentials`.
     pub hide_credentials: bool,
+    /// Where `consumer_claim` and `credential_claim` sit in the introspection result's claims.
+    pub identity: crate::introspect::IdentitySlots,
 }
 
 fn header_name(v: &str, field: &str) -> Option<HeaderName> {
@@ -92,6 +94,7 @@ impl UpstreamPlan {
                 .map(|h| header_name(h, "upstream_headers_names"))
                 .collect(),
             hide_credentials: cfg.hide_credentials,
+            identity: crate::introspect::IdentitySlots::new(cfg),
         }
     }
 
@@ -107,6 +110,14 @@ impl UpstreamPlan {
         request_headers: &HeaderMap,
     ) -> Upstream {
         let mut up = Upstream::default();
+        let slot = |i: Option<usize>| {
+            let (info, i) = (info?, i?);
+            info.claim_headers.get(i).cloned().flatten()
+        };
+        up.identity = crate::Identity {
+            consumer_claim: slot(self.identity.consumer),
+            credential: slot(self.identity.credential),
+        };
         let set = |up: &mut Upstream, n: HeaderName, v: HeaderValue| {
             up.set_headers.retain(|(m, _)| *m != n);
             up.set_headers.push((n, v));

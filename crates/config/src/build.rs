@@ -8,6 +8,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::checks::{PORT_RANGE, RETRIES_RANGE, TIMEOUT_RANGE};
+use crate::consumers::{Consumer, RawConsumer};
 use crate::error::Collector;
 use crate::fast::FastMap;
 use crate::ids;
@@ -30,6 +31,7 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         plugins: Vec::new(),
         upstreams: Vec::new(),
         certificates: Vec::new(),
+        consumers: Vec::new(),
     };
     config.certificates = crate::certificates::build::build(
         raw.certificates.unwrap_or_default(),
@@ -41,6 +43,9 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         raw.targets.unwrap_or_default(),
         errors,
     );
+    config.consumers = (raw.consumers.unwrap_or_default().into_iter().enumerate())
+        .map(|(i, rc)| build_consumer(rc, i, errors))
+        .collect();
     let mut urls = UrlCache::default();
     let raw_services = raw.services.unwrap_or_default();
     config.services.reserve_exact(raw_services.len());
@@ -172,6 +177,29 @@ fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Col
     service
 }
 
+fn build_consumer(rc: RawConsumer, i: usize, errors: &mut Collector) -> Consumer {
+    let path = At::Root("consumers", i);
+    let id = parse_id(rc.id.as_deref(), &path, errors)
+        .unwrap_or_else(|| ids::consumer_id(rc.username.as_deref(), rc.custom_id.as_deref(), i));
+    let mut consumer = Consumer::new(id);
+    consumer.username = rc.username;
+    consumer.custom_id = rc.custom_id;
+    consumer.tags = rc.tags.unwrap_or_default();
+    consumer.created_at = rc.created_at;
+    consumer.updated_at = rc.updated_at;
+    consumer.plugins = (rc.plugins.unwrap_or_default().into_iter().enumerate())
+        .map(|(j, mut rp)| {
+            if rp.id.is_none() {
+                let name = rp.name.as_deref().unwrap_or("");
+                let pid = ids::consumer_plugin_id(name, rp.instance_name.as_deref(), id);
+                rp.id = Some(pid.to_string());
+            }
+            build_plugin(rp, &At::Child(&path, "plugins", j), true, None, j, errors)
+        })
+        .collect();
+    consumer
+}
+
 /// `parent` is the owning service id for a nested route, `None` for a top-level one.
 fn build_route(
     rr: RawRoute,
@@ -263,6 +291,14 @@ fn build_plugin(
                 "must not be set on a nested plugin (it belongs to its parent)",
             );
         }
+    }
+    if rp.consumer.is_some() {
+        let message = if nested {
+            "must not be set on a nested plugin (it belongs to its parent)"
+        } else {
+            "not supported yet on a top-level plugin: nest the plugin in its consumer's `plugins`"
+        };
+        errors.push(format!("{path}.consumer"), message);
     }
     if !nested {
         plugin.service = rp.service;

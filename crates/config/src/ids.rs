@@ -45,6 +45,29 @@ pub fn plugin_id(
     ])
 }
 
+/// Id of a consumer: from its username, else its custom_id, else its position in `consumers`.
+pub fn consumer_id(username: Option<&str>, custom_id: Option<&str>, index: usize) -> Uuid {
+    match (username, custom_id) {
+        (Some(u), _) => v5_of(&["consumer:username:", u]),
+        (None, Some(c)) => v5_of(&["consumer:custom_id:", c]),
+        (None, None) => v5(&format!("consumer:index:{index}")),
+    }
+}
+
+/// Id of a plugin nested in a consumer: from its name, instance name and the consumer's id.
+pub fn consumer_plugin_id(name: &str, instance_name: Option<&str>, consumer: Uuid) -> Uuid {
+    let mut c = [0u8; 36];
+    let consumer = &*consumer.hyphenated().encode_lower(&mut c);
+    v5_of(&[
+        "plugin:",
+        name,
+        ":",
+        instance_name.unwrap_or(""),
+        ":consumer:",
+        consumer,
+    ])
+}
+
 /// Id of an upstream: from its name.
 pub fn upstream_id(name: &str) -> Uuid {
     v5_of(&["upstream:name:", name])

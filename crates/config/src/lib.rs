@@ -4,13 +4,14 @@
 //! - [`load`]: text → checked `Config` ([`load::parse_str`], [`load::load_file`]) and back ([`load::to_yaml`]).
 //! - [`validate`]: the semantic checks, also usable on a `Config` built in code.
 //! - [`lookup`]: references, routes with their service, [`Config::plugins_for`].
-//! - [`upstreams`]: Kong upstreams and targets (types re-exported from [`model`]).
+//! - [`upstreams`]: Kong upstreams and targets (types re-exported from [`model`]); [`consumers`]: Kong consumers.
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
 mod build;
 pub mod certificates;
 pub mod checks;
 pub mod cluster_cache;
+pub mod consumers;
 pub mod dns_settings;
 pub mod error;
 mod fast;

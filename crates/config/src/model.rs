@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 pub use crate::certificates::{Certificate, Sni};
+pub use crate::consumers::Consumer;
 pub use crate::settings::Settings;
 pub use crate::upstreams::{
     ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, CheckType, HashOn, Healthchecks,
@@ -66,6 +67,9 @@ pub struct Config {
     /// TLS certificates (Kong `certificates`), each with its nested SNIs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<Certificate>,
+    /// Consumers (Kong `consumers`), each with the plugins scoped to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<Consumer>,
 }
 
 impl Default for Config {
@@ -81,6 +85,7 @@ impl Default for Config {
             plugins: Vec::new(),
             upstreams: Vec::new(),
             certificates: Vec::new(),
+            consumers: Vec::new(),
         }
     }
 }

@@ -40,6 +40,7 @@ pub struct RawConfig {
     pub certificates: Option<Vec<RawCertificate>>,
     #[serde(default)]
     pub snis: Option<Vec<RawSni>>,
+    pub consumers: Option<Vec<crate::consumers::RawConsumer>>,
 }
 
 /// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).
@@ -129,6 +130,8 @@ pub struct RawPlugin {
     pub protocols: Option<Vec<String>>,
     pub service: Option<EntityRef>,
     pub route: Option<EntityRef>,
+    /// Refused with "not supported yet": a consumer's plugins are nested in its `plugins`.
+    pub consumer: Option<EntityRef>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,

@@ -89,6 +89,7 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
         };
         w.plugin(plugin, &path, scope);
     }
+    w.consumers(&config.consumers);
     w.typed
 }
 
@@ -105,6 +106,9 @@ pub(crate) fn attach_typed(config: &mut Config, mut typed: TypedPlugins) {
         r.plugins.iter_mut().for_each(&mut set);
     }
     config.plugins.iter_mut().for_each(&mut set);
+    for c in &mut config.consumers {
+        c.plugins.iter_mut().for_each(&mut set);
+    }
 }
 
 /// First path seen per key, to report duplicates as `(also <first path>)`. `N` is the entity's natural key
@@ -320,6 +324,61 @@ impl<'c> Walker<'_, 'c> {
                 &format!("{path}.plugins[{j}]"),
                 Some((None, Some(r.id))),
             );
+        }
+    }
+
+    /// Kong's consumer checks: `username` or `custom_id` set, both unique, ids unique; the plugins nested in
+    /// a consumer must be ones Kong allows on consumers, once per name.
+    fn consumers(&mut self, consumers: &'c [crate::model::Consumer]) {
+        let mut ids: Unique<Uuid, ()> = Unique::default();
+        let mut usernames: Unique<&str, ()> = Unique::default();
+        let mut custom_ids: Unique<&str, ()> = Unique::default();
+        for (i, c) in consumers.iter().enumerate() {
+            let path = format!("consumers[{i}]");
+            let username = c.username.as_deref().filter(|u| !u.is_empty());
+            let custom_id = c.custom_id.as_deref().filter(|u| !u.is_empty());
+            if username.is_none() && custom_id.is_none() {
+                self.errors
+                    .push(path.as_str(), crate::consumers::AT_LEAST_ONE);
+            }
+            for (field, value, seen) in [
+                ("username", username, &mut usernames),
+                ("custom_id", custom_id, &mut custom_ids),
+            ] {
+                if let Some(v) = value {
+                    if let Some(first) = seen.insert(v, &path, None) {
+                        self.errors.push(
+                            format!("{path}.{field}"),
+                            format!("duplicate {field} {v:?} (also {first})"),
+                        );
+                    }
+                }
+            }
+            if let Some(first) = ids.insert(c.id, &path, None) {
+                self.errors.push(
+                    format!("{path}.id"),
+                    format!("duplicate id \"{}\" (also {first})", c.id),
+                );
+            }
+            self.tags(&path, &c.tags);
+            let mut names: FastMap<&str, String> = FastMap::default();
+            for (j, p) in c.plugins.iter().enumerate() {
+                let at = format!("{path}.plugins[{j}]");
+                if plugins::spec(&p.name).is_some_and(|s| !s.on_consumer) {
+                    self.errors
+                        .push(format!("{at}.consumer"), "value must be null");
+                }
+                if let Some(first) = names.insert(&p.name, at.clone()) {
+                    self.errors.push(
+                        format!("{at}.name"),
+                        format!(
+                            "plugin {:?} is already configured for this consumer (also {first})",
+                            p.name
+                        ),
+                    );
+                }
+                self.plugin(p, &at, None);
+            }
         }
     }
 

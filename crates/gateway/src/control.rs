@@ -175,7 +175,7 @@ fn reload(state: &AppState) -> Result<(FileState, String), Refusal> {
         .map_err(|e| Refusal::Invalid(e.to_string()))?;
     warn_restart_settings(&state.started_with, &settings);
     let hash = snap.hash.clone();
-    state.activate(Arc::new(snap));
+    state.activate(snap);
     Ok((next_file, hash))
 }
 
@@ -207,7 +207,7 @@ fn write<T>(
         ..file.clone()
     };
     let hash = snap.hash.clone();
-    state.activate(Arc::new(snap));
+    state.activate(snap);
     Ok((Some(next_file), Some(out), Some(hash)))
 }
 

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub config_loaded_at: IntGauge,
     /// Requests that found no route.
     pub no_route: IntCounter,
+    /// rate-limiting requests whose counter store (Redis) failed (served when `fault_tolerant`, else 500).
+    pub rate_limit_store_errors: IntCounter,
     /// The request counters of requests that matched no route (service `-`).
     unmatched: ServiceMetrics,
 }
@@ -72,12 +74,20 @@ impl Metrics {
             registry,
             IntCounter::new("gateway_no_route_total", "Requests that matched no route")?,
         )?;
+        let rate_limit_store_errors = register(
+            registry,
+            IntCounter::new(
+                "gateway_rate_limiting_store_errors_total",
+                "rate-limiting requests whose counter store (Redis) failed",
+            )?,
+        )?;
         Ok(Metrics {
             requests,
             latency,
             reloads,
             config_loaded_at,
             no_route,
+            rate_limit_store_errors,
             unmatched: ServiceMetrics::default(),
         })
     }

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::Bytes;
 use forward::{filter_query, set_forwarded_headers};
-use gateway_auth::{Decision, RequestParts, Upstream};
+use gateway_auth::Upstream;
 use gateway_config::router::{self, RequestView, RouteMatch};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -18,11 +18,8 @@ use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod access;
 mod forward;
-
-/// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
-/// Pingora's retry buffer, which is what is forwarded upstream after the body has been read here.
-pub const MAX_AUTH_BODY: usize = 64 * 1024;
 
 /// The gateway's proxy logic.
 pub struct Gateway {
@@ -42,6 +39,10 @@ pub struct Ctx {
     upstream: Option<Upstream>,
     /// Authentication outcome for the access log.
     auth: &'static str,
+    /// Who is calling (consumer, credential), once authenticated.
+    caller: crate::identity::Caller,
+    /// rate-limiting's response headers for a request it let through.
+    rate_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Connection attempts made so far.
     tries: u32,
     /// The upstream's addresses, resolved on the first try; each retry takes the next one.
@@ -81,6 +82,8 @@ impl ProxyHttp for Gateway {
             matched: None,
             upstream: None,
             auth: "none",
+            caller: crate::identity::Caller::default(),
+            rate_headers: Vec::new(),
             tries: 0,
             addrs: None,
             dns_error: None,
@@ -118,44 +121,12 @@ impl ProxyHttp for Gateway {
             responses::https_required(session, status).await?;
             return Ok(true);
         }
-        let Some(auth) = auth else {
-            return Ok(false);
-        };
-        let body = if auth.needs_body() {
-            match read_auth_body(session).await? {
-                BodyRead::Read(body) => body,
-                BodyRead::TooLarge => {
-                    ctx.auth = "deny";
-                    responses::send_json(session, 413, responses::TOO_LARGE).await?;
-                    return Ok(true);
-                }
-            }
-        } else {
-            None
-        };
-        let req = session.req_header();
-        let parts = RequestParts {
-            method: req.method.as_str(),
-            headers: &req.headers,
-            query: req.uri.query(),
-            body: body.as_deref(),
-        };
-        match auth.authenticate(&parts).await {
-            Decision::Allow(upstream) => {
-                ctx.auth = "allow";
-                ctx.upstream = Some(upstream);
-                Ok(false)
-            }
-            Decision::Deny(denial) => {
-                ctx.auth = "deny";
-                if responses::is_grpc(session.req_header()) {
-                    responses::send_grpc(session, denial.status, &denial.body).await?;
-                } else {
-                    responses::send(session, denial.status, &denial.headers, denial.body).await?;
-                }
-                Ok(true)
+        if let Some(auth) = auth {
+            if access::authenticate(session, ctx, auth).await? {
+                return Ok(true);
             }
         }
+        access::rate_limit(session, ctx, &self.state.metrics).await
     }
 
     /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
@@ -261,7 +232,8 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// `hash_on: cookie` without the cookie: set the value that was hashed, as Kong does.
+    /// `hash_on: cookie` without the cookie: set the value that was hashed, as Kong does; rate-limiting's
+    /// headers.
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -274,6 +246,9 @@ impl ProxyHttp for Gateway {
             .and_then(|b| b.hash.set_cookie.as_ref())
         {
             response.append_header(http::header::SET_COOKIE, cookie.as_str())?;
+        }
+        for (name, value) in ctx.rate_headers.drain(..) {
+            response.insert_header(name, value)?;
         }
         Ok(())
     }
@@ -320,6 +295,13 @@ impl ProxyHttp for Gateway {
             for (name, value) in &up.set_headers {
                 req.insert_header(name.clone(), value.clone())?;
             }
+        }
+        // Identity headers come from the gateway only: a client's copies never go through.
+        for name in &crate::identity::IDENTITY_HEADERS {
+            req.remove_header(name);
+        }
+        for (name, value) in ctx.caller.headers(&ctx.snap.consumer_headers) {
+            req.insert_header(name.clone(), value.clone())?;
         }
         Ok(())
     }
@@ -523,45 +505,6 @@ fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<Route
         headers: &req.headers,
         https,
     })
-}
-
-enum BodyRead {
-    Read(Option<Bytes>),
-    TooLarge,
-}
-
-/// Read the whole request body (bounded) so that auth can look for a token in it. Pingora keeps
-/// what was read in its retry buffer and sends it upstream afterwards.
-async fn read_auth_body(session: &mut Session) -> Result<BodyRead> {
-    let req = session.req_header();
-    let content_type = req
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let is_form_or_json = content_type.starts_with("application/x-www-form-urlencoded")
-        || content_type.contains("json");
-    if !is_form_or_json || req.method == http::Method::GET || req.method == http::Method::HEAD {
-        return Ok(BodyRead::Read(None));
-    }
-    let declared = req
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_AUTH_BODY) {
-        return Ok(BodyRead::TooLarge);
-    }
-    session.as_mut().enable_retry_buffering();
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_AUTH_BODY {
-            return Ok(BodyRead::TooLarge);
-        }
-    }
-    Ok(BodyRead::Read(Some(body.freeze())))
 }
 
 /// Status and Kong's message for a proxy failure.

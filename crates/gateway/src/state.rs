@@ -69,9 +69,12 @@ impl AppState {
         self
     }
 
-    /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by [`crate::control`], then drop
-    /// the authenticators no snapshot uses any more.
-    pub fn activate(&self, snap: Arc<Snapshot>) {
+    /// Swap in a snapshot compiled (and, for Admin API writes, persisted) by [`crate::control`], with the
+    /// rate limiters of unchanged plugins taken over from the running one, then drop the authenticators no
+    /// snapshot uses any more.
+    pub fn activate(&self, mut snap: Snapshot) {
+        snap.adopt_limiters(&self.snapshot.load());
+        let snap = Arc::new(snap);
         self.snapshot.store(snap.clone());
         let live = snap.authenticators();
         self.registry.retain(&live);

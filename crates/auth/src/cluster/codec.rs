@@ -115,6 +115,7 @@ mod tests {
             audience_claim: None,
             header_claims: vec!["username".into(), "missing".into()],
             keep_raw: true,
+            ..ClaimPlan::default()
         };
         let ttl = TtlPolicy::from_secs(3600.0, None, None, 10.0, 2.0);
         let obj = json!({"active": true, "exp": 1_800_000_000i64, "scope": "openid read",

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{certificates, upstreams, Kind};
-use crate::model::{Certificate, Config, Plugin, Route, Service, Sni, Target, Upstream};
+use crate::model::{Certificate, Config, Consumer, Plugin, Route, Service, Sni, Target, Upstream};
 
 /// An array of entities in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub enum Container {
     Certificates,
     /// `certificates[c].snis`
     CertificateSnis(usize),
+    /// `consumers`
+    Consumers,
+    /// `consumers[c].plugins`
+    ConsumerPlugins(usize),
 }
 
 impl Container {
@@ -51,6 +55,8 @@ impl Container {
             Container::UpstreamTargets(u) => format!("upstreams[{u}].targets"),
             Container::Certificates => "certificates".into(),
             Container::CertificateSnis(c) => format!("certificates[{c}].snis"),
+            Container::Consumers => "consumers".into(),
+            Container::ConsumerPlugins(c) => format!("consumers[{c}].plugins"),
         }
     }
 }
@@ -90,6 +96,8 @@ pub struct Entry {
     pub upstream: Option<Uuid>,
     /// Owning certificate (SNIs), by id.
     pub certificate: Option<Uuid>,
+    /// Scope consumer (plugins), by id.
+    pub consumer: Option<Uuid>,
 }
 
 fn service_entry(i: usize, s: &Service) -> Entry {
@@ -105,6 +113,7 @@ fn service_entry(i: usize, s: &Service) -> Entry {
         route: None,
         upstream: None,
         certificate: None,
+        consumer: None,
     }
 }
 
@@ -128,6 +137,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 route: None,
                 upstream: None,
                 certificate: None,
+                consumer: None,
             })
             .collect(),
         Kind::Plugin => plugins(config)
@@ -141,6 +151,10 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 route,
                 upstream: None,
                 certificate: None,
+                consumer: match loc.container {
+                    Container::ConsumerPlugins(c) => config.consumers.get(c).map(|c| c.id),
+                    _ => None,
+                },
             })
             .collect(),
         Kind::Upstream => (config.upstreams.iter().enumerate())
@@ -156,6 +170,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 route: None,
                 upstream: None,
                 certificate: None,
+                consumer: None,
             })
             .collect(),
         Kind::Target => (config.upstreams.iter().enumerate())
@@ -172,6 +187,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                     route: None,
                     upstream: Some(u.id),
                     certificate: None,
+                    consumer: None,
                 })
             })
             .collect(),
@@ -188,6 +204,7 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 route: None,
                 upstream: None,
                 certificate: None,
+                consumer: None,
             })
             .collect(),
         Kind::Sni => (config.certificates.iter().enumerate())
@@ -204,7 +221,24 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                     route: None,
                     upstream: None,
                     certificate: Some(c.id),
+                    consumer: None,
                 })
+            })
+            .collect(),
+        Kind::Consumer => (config.consumers.iter().enumerate())
+            .map(|(i, c)| Entry {
+                kind: Kind::Consumer,
+                loc: Loc {
+                    container: Container::Consumers,
+                    index: i,
+                },
+                id: c.id,
+                name: c.username.clone(),
+                service: None,
+                route: None,
+                upstream: None,
+                certificate: None,
+                consumer: None,
             })
             .collect(),
     }
@@ -286,6 +320,11 @@ fn plugins(config: &Config) -> Vec<PluginRow<'_>> {
             .map(|(_, r, _)| r.id);
         out.push((at(Container::TopPlugins, k), p, service, route));
     }
+    for (c, consumer) in config.consumers.iter().enumerate() {
+        for (k, p) in consumer.plugins.iter().enumerate() {
+            out.push((at(Container::ConsumerPlugins(c), k), p, None, None));
+        }
+    }
     out
 }
 
@@ -350,6 +389,14 @@ pub fn sni_at(config: &Config, loc: Loc) -> Option<&Sni> {
     }
 }
 
+/// The consumer at a location.
+pub fn consumer_at(config: &Config, loc: Loc) -> Option<&Consumer> {
+    match loc.container {
+        Container::Consumers => config.consumers.get(loc.index),
+        _ => None,
+    }
+}
+
 /// The route at a location.
 pub fn route_at(config: &Config, loc: Loc) -> Option<&Route> {
     match loc.container {
@@ -372,6 +419,7 @@ pub fn plugin_at(config: &Config, loc: Loc) -> Option<&Plugin> {
             .get(loc.index),
         Container::TopRoutePlugins(r) => config.routes.get(r)?.plugins.get(loc.index),
         Container::TopPlugins => config.plugins.get(loc.index),
+        Container::ConsumerPlugins(c) => config.consumers.get(c)?.plugins.get(loc.index),
         _ => None,
     }
 }
@@ -395,8 +443,12 @@ pub fn view(config: &Config, entry: &Entry) -> Value {
         Kind::Route => {
             route_at(config, entry.loc).map_or(Value::Null, |r| route_view(r, entry.service))
         }
-        Kind::Plugin => plugin_at(config, entry.loc)
-            .map_or(Value::Null, |p| plugin_view(p, entry.service, entry.route)),
+        Kind::Plugin => plugin_at(config, entry.loc).map_or(Value::Null, |p| {
+            let mut v = plugin_view(p, entry.service, entry.route);
+            v["consumer"] = reference(entry.consumer);
+            v
+        }),
+        Kind::Consumer => consumer_at(config, entry.loc).map_or(Value::Null, consumer_view),
         Kind::Upstream => {
             upstream_at(config, entry.loc).map_or(Value::Null, upstreams::upstream_view)
         }
@@ -428,6 +480,18 @@ pub fn service_view(s: &Service) -> Value {
         "tags": opt_list(&s.tags),
         "created_at": s.created_at,
         "updated_at": s.updated_at,
+    })
+}
+
+/// A consumer as Kong shows it.
+pub fn consumer_view(c: &Consumer) -> Value {
+    json!({
+        "id": c.id,
+        "username": c.username,
+        "custom_id": c.custom_id,
+        "tags": opt_list(&c.tags),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
     })
 }
 

@@ -34,6 +34,8 @@ pub enum Kind {
     Certificate,
     /// `/snis`, `/certificates/{c}/snis`
     Sni,
+    /// `/consumers`
+    Consumer,
 }
 
 impl Kind {
@@ -47,15 +49,17 @@ impl Kind {
             Kind::Target => "targets",
             Kind::Certificate => "certificates",
             Kind::Sni => "snis",
+            Kind::Consumer => "consumers",
         }
     }
 
     /// The field a non-UUID key in a URL is matched against: `name`, `instance_name` for plugins, `target`
-    /// for targets.
+    /// for targets, `username` for consumers.
     pub fn endpoint_key(self) -> &'static str {
         match self {
             Kind::Plugin => "instance_name",
             Kind::Target => "target",
+            Kind::Consumer => "username",
             _ => "name",
         }
     }
@@ -71,6 +75,7 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Target => upstreams::target(),
         Kind::Certificate => certificates::certificate(),
         Kind::Sni => certificates::sni(),
+        Kind::Consumer => schema::consumer(),
     }
 }
 

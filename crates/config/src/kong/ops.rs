@@ -125,7 +125,12 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
         .filter(|p| match kind {
             Kind::Service => p.service == Some(target.id),
             Kind::Route => p.route == Some(target.id),
-            Kind::Plugin | Kind::Upstream | Kind::Target | Kind::Certificate | Kind::Sni => false,
+            Kind::Plugin
+            | Kind::Upstream
+            | Kind::Target
+            | Kind::Certificate
+            | Kind::Sni
+            | Kind::Consumer => false,
         })
         .map(|p| p.loc.index)
         .collect();
@@ -159,7 +164,7 @@ fn not_found(kind: Kind, key: &str) -> KongError {
     match (kind, Uuid::parse_str(key)) {
         (Kind::Plugin | Kind::Target, _) => KongError::PlainNotFound,
         (_, Ok(id)) => KongError::NotFound(json!({ "id": id })),
-        (_, Err(_)) => KongError::NotFound(json!({ "name": key })),
+        (_, Err(_)) => KongError::NotFound(json!({ kind.endpoint_key(): key })),
     }
 }
 
@@ -234,6 +239,9 @@ fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
             .created_at
             .map(Value::from),
         Kind::Sni => entity::sni_at(config, e.loc)?.created_at.map(Value::from),
+        Kind::Consumer => entity::consumer_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
     }
 }
 
@@ -247,6 +255,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Target => entity::target_at(config, e.loc).map(serde_json::to_value),
         Kind::Certificate => entity::certificate_at(config, e.loc).map(serde_json::to_value),
         Kind::Sni => entity::sni_at(config, e.loc).map(serde_json::to_value),
+        Kind::Consumer => entity::consumer_at(config, e.loc).map(serde_json::to_value),
     };
     let mut map = match value {
         Some(Ok(Value::Object(map))) => map,
@@ -257,7 +266,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
     map.remove("targets");
     map.remove("snis");
     match e.kind {
-        Kind::Service | Kind::Upstream | Kind::Certificate => {}
+        Kind::Service | Kind::Upstream | Kind::Certificate | Kind::Consumer => {}
         Kind::Sni => {
             if let Some(c) = e.certificate {
                 map.insert("certificate".into(), json!({ "id": c }));
@@ -279,6 +288,9 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
             }
             if let Some(r) = e.route {
                 map.insert("route".into(), json!({ "id": r }));
+            }
+            if let Some(c) = e.consumer {
+                map.insert("consumer".into(), json!({ "id": c }));
             }
         }
     }
@@ -375,6 +387,9 @@ fn place(
             fields.get(kind.endpoint_key()),
         )?;
     }
+    if kind == Kind::Consumer {
+        consumer_unique(config, id, &fields)?;
+    }
     let target = match kind {
         Kind::Service => Container::Services,
         Kind::Upstream => Container::Upstreams,
@@ -390,6 +405,7 @@ fn place(
             fields.remove("certificate");
             Container::CertificateSnis(certificate.loc.index)
         }
+        Kind::Consumer => Container::Consumers,
         Kind::Target => {
             let upstream = resolve(config, Kind::Upstream, "upstream", fields.get("upstream"))?
                 .ok_or_else(|| KongError::field("upstream", crate::checks::REQUIRED))?;
@@ -415,14 +431,24 @@ fn place(
             }
         }
         Kind::Plugin => {
-            if fields.get("consumer").is_some_and(|c| !c.is_null()) {
-                return Err(KongError::field("consumer", "consumers are not supported"));
-            }
+            let consumer = resolve(config, Kind::Consumer, "consumer", fields.get("consumer"))?;
             fields.remove("consumer");
             let service = resolve(config, Kind::Service, "service", fields.get("service"))?;
             let route = resolve(config, Kind::Route, "route", fields.get("route"))?;
-            plugin_unique(config, id, &fields, &service, &route)?;
+            plugin_unique(config, id, &fields, [&service, &route, &consumer])?;
             match (&service, &route) {
+                (None, None) if consumer.is_some() => {
+                    fields.remove("service");
+                    fields.remove("route");
+                    let c = consumer.as_ref().map_or(0, |c| c.loc.index);
+                    Container::ConsumerPlugins(c)
+                }
+                _ if consumer.is_some() => {
+                    return Err(KongError::field(
+                        "consumer",
+                        "not supported yet together with service or route (only a consumer's own plugins)",
+                    ));
+                }
                 (Some(s), None) => {
                     fields.remove("service");
                     fields.remove("route");
@@ -506,58 +532,6 @@ fn place(
     Ok(Written { config, id })
 }
 
-/// A target is unique within its upstream (Kong's cache key `upstream, target`): 409 otherwise.
-fn target_unique(
-    config: &Config,
-    id: Uuid,
-    fields: &Map<String, Value>,
-    upstream: Uuid,
-) -> Result<(), KongError> {
-    let Some(Value::String(target)) = fields.get("target") else {
-        return Ok(());
-    };
-    let taken = entity::entries(config, Kind::Target).iter().any(|e| {
-        e.id != id && e.upstream == Some(upstream) && e.name.as_deref() == Some(target.as_str())
-    });
-    if taken {
-        return Err(KongError::Unique(json!({
-            "target": target,
-            "upstream": { "id": upstream },
-        })));
-    }
-    Ok(())
-}
-
-fn plugin_unique(
-    config: &Config,
-    id: Uuid,
-    fields: &Map<String, Value>,
-    service: &Option<Entry>,
-    route: &Option<Entry>,
-) -> Result<(), KongError> {
-    let Some(name) = fields.get("name").and_then(Value::as_str) else {
-        return Ok(());
-    };
-    let s = service.as_ref().map(|e| e.id);
-    let r = route.as_ref().map(|e| e.id);
-    let taken = entity::entries(config, Kind::Plugin).iter().any(|e| {
-        e.id != id
-            && e.service == s
-            && e.route == r
-            && entity::plugin_at(config, e.loc).is_some_and(|p| p.name == name)
-    });
-    if taken {
-        let reference = |id: Option<Uuid>| id.map_or(Value::Null, |id| json!({ "id": id }));
-        return Err(KongError::Unique(json!({
-            "consumer": null,
-            "name": name,
-            "route": reference(r),
-            "service": reference(s),
-        })));
-    }
-    Ok(())
-}
-
 /// The config as a document (the file's shape).
 fn to_doc(config: &Config) -> Value {
     serde_json::to_value(config).unwrap_or_else(|_| json!({}))
@@ -580,6 +554,8 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::UpstreamTargets(u) => (doc.get_mut("upstreams")?.get_mut(u)?, "targets"),
         Container::Certificates => (doc, "certificates"),
         Container::CertificateSnis(c) => (doc.get_mut("certificates")?.get_mut(c)?, "snis"),
+        Container::Consumers => (doc, "consumers"),
+        Container::ConsumerPlugins(c) => (doc.get_mut("consumers")?.get_mut(c)?, "plugins"),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
         Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),
         Container::NestedRoutePlugins(s, r) => (
@@ -623,6 +599,9 @@ fn relative_errors(errors: ConfigErrors, loc: Option<Loc>) -> Vec<FieldError> {
         })
         .collect()
 }
+
+mod unique;
+use unique::{consumer_unique, plugin_unique, target_unique};
 
 #[cfg(test)]
 mod tests;

@@ -127,6 +127,21 @@ pub fn plugin(name: Option<&str>) -> Record {
     }
 }
 
+/// A consumer as the Admin API accepts it.
+pub fn consumer() -> Record {
+    use Type::{Integer, String};
+    Record {
+        fields: vec![
+            ("id", String),
+            ("username", String),
+            ("custom_id", String),
+            ("tags", string_set()),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+        ],
+    }
+}
+
 /// A plugin's `config` fields and their types, from the plugin's schema table.
 pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
     use crate::plugins::fields::Kind;
@@ -137,7 +152,9 @@ pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
                 Kind::Str | Kind::Url | Kind::OneOf(_) => Type::String,
                 Kind::Strings | Kind::SetOf(_) | Kind::Urls => strings(),
                 Kind::Bool => Type::Boolean,
-                Kind::Number => Type::Number,
+                Kind::Number | Kind::Positive | Kind::Signed => Type::Number,
+                Kind::Integer => Type::Integer,
+                Kind::Record(inner) => Type::Record(config_record(inner)),
             };
             (f.name, ty)
         })

@@ -23,6 +23,14 @@ pub enum Kind {
     Bool,
     /// A number ≥ 0.
     Number,
+    /// A number > 0 (Kong's `gt = 0`).
+    Positive,
+    /// Any number (e.g. `sync_rate`, where -1 means synchronous).
+    Signed,
+    /// A whole number ≥ 0.
+    Integer,
+    /// A nested record with its own fields (absent or `null`: every default).
+    Record(&'static [Field]),
     /// One of the given names.
     OneOf(&'static [&'static str]),
     /// An array of the given names (duplicates dropped).
@@ -97,13 +105,33 @@ pub fn normalize(fields: &[Field], value: &Value) -> Result<Map<String, Value>, 
         .collect();
     let mut out = Map::with_capacity(fields.len());
     for f in fields {
+        if let Kind::Record(inner) = f.kind {
+            let given = map.get(f.name).unwrap_or(&Value::Null);
+            let value = match normalize(inner, given) {
+                Ok(m) => Value::Object(m),
+                Err(nested) => {
+                    let prefix = |p: &str| match p {
+                        "" => f.name.to_owned(),
+                        p => format!("{}.{p}", f.name),
+                    };
+                    errors.extend(
+                        nested
+                            .into_iter()
+                            .map(|e| FieldError::new(prefix(&e.path), e.message)),
+                    );
+                    Value::Null
+                }
+            };
+            out.insert(f.name.to_owned(), value);
+            continue;
+        }
         let value = match (map.get(f.name), f.default) {
             (Some(Value::Null), DefaultValue::StrOrNull(_)) => Value::Null,
             (None | Some(Value::Null), DefaultValue::Required) => {
                 errors.push(FieldError::new(f.name, "required field missing"));
                 Value::Null
             }
-            (None | Some(Value::Null), d) => d.to_value(),
+            (None | Some(Value::Null), _) => default_of(f),
             (Some(v), _) => check(f.name, f.kind, v, &mut errors).unwrap_or(Value::Null),
         };
         out.insert(f.name.to_owned(), value);
@@ -119,8 +147,19 @@ pub fn normalize(fields: &[Field], value: &Value) -> Result<Map<String, Value>, 
 pub fn defaults(fields: &[Field]) -> Map<String, Value> {
     fields
         .iter()
-        .map(|f| (f.name.to_owned(), f.default.to_value()))
+        .map(|f| match f.kind {
+            Kind::Record(inner) => (f.name.to_owned(), Value::Object(defaults(inner))),
+            _ => (f.name.to_owned(), default_of(f)),
+        })
         .collect()
+}
+
+/// A field's default as JSON; an integer field's default is a JSON integer.
+fn default_of(f: &Field) -> Value {
+    match (f.kind, f.default) {
+        (Kind::Integer, DefaultValue::Num(n)) => Value::from(n as u64),
+        (_, d) => d.to_value(),
+    }
 }
 
 /// A set value checked against its kind; `None` (and errors recorded) when it does not fit.
@@ -150,6 +189,28 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             ),
             _ => fail(name.into(), "expected a number".into()),
         },
+        Kind::Positive => match v {
+            Value::Number(n) if n.as_f64().is_some_and(|f| f > 0.0) => Some(v.clone()),
+            Value::Number(_) => fail(name.into(), "value must be greater than 0".into()),
+            _ => fail(name.into(), "expected a number".into()),
+        },
+        Kind::Signed => match v {
+            Value::Number(_) => Some(v.clone()),
+            _ => fail(name.into(), "expected a number".into()),
+        },
+        Kind::Integer => match v {
+            Value::Number(n) if n.as_u64().is_some() => Some(v.clone()),
+            Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0 && f.fract() == 0.0) => {
+                Some(Value::from(n.as_f64().unwrap_or(0.0) as u64))
+            }
+            Value::Number(_) => fail(
+                name.into(),
+                "expected an integer between 0 and 9007199254740991".into(),
+            ),
+            _ => fail(name.into(), "expected an integer".into()),
+        },
+        // Handled by `normalize` (nested defaults and paths).
+        Kind::Record(_) => Some(v.clone()),
         Kind::OneOf(names) => one_of(name.to_owned(), v, names, errors),
         Kind::Strings | Kind::SetOf(_) | Kind::Urls => {
             let Value::Array(items) = v else {

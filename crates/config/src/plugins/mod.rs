@@ -6,6 +6,7 @@
 
 pub mod fields;
 pub mod openid_connect;
+pub mod rate_limiting;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 pub use crate::error::FieldError;
 use openid_connect::OidcConfig;
+use rate_limiting::RateLimitingConfig;
 
 /// One plugin this gateway implements.
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub struct PluginSpec {
     pub name: &'static str,
     /// Kong's priority: plugins run from the highest down (openid-connect 1050 before rate-limiting 910).
     pub priority: u32,
+    /// Whether Kong allows it on a consumer (`openid-connect` is `no_consumer`; `rate-limiting` is not).
+    pub on_consumer: bool,
     /// The config schema, in schema order.
     pub fields: &'static [fields::Field],
     /// Parses and checks a raw `config` (error paths relative to `config`).
@@ -28,18 +32,32 @@ pub struct PluginSpec {
 }
 
 /// Every plugin this gateway implements, by priority (highest first).
-pub const PLUGINS: &[PluginSpec] = &[PluginSpec {
-    name: "openid-connect",
-    priority: 1050,
-    fields: openid_connect::FIELDS,
-    parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
-}];
+pub const PLUGINS: &[PluginSpec] = &[
+    PluginSpec {
+        name: "openid-connect",
+        priority: 1050,
+        on_consumer: false,
+        fields: openid_connect::FIELDS,
+        parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "rate-limiting",
+        priority: 910,
+        on_consumer: true,
+        fields: rate_limiting::FIELDS,
+        parse: |v| {
+            RateLimitingConfig::from_value(v).map(|c| PluginConfig::RateLimiting(Arc::new(c)))
+        },
+    },
+];
 
 /// A plugin config, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginConfig {
     /// `openid-connect`.
     OpenidConnect(Arc<OidcConfig>),
+    /// `rate-limiting`.
+    RateLimiting(Arc<RateLimitingConfig>),
 }
 
 impl PluginConfig {
@@ -48,6 +66,7 @@ impl PluginConfig {
     fn canonical(&self) -> Value {
         match self {
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
+            PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
         }
     }
 }
@@ -229,12 +248,12 @@ mod tests {
 
     #[test]
     fn unknown_plugin_is_refused() {
-        let errors = parse("rate-limiting", &serde_json::json!({})).unwrap_err();
+        let errors = parse("key-auth", &serde_json::json!({})).unwrap_err();
         assert_eq!(
             errors,
             vec![FieldError::new(
                 "",
-                "unknown plugin \"rate-limiting\" (supported: openid-connect)"
+                "unknown plugin \"key-auth\" (supported: openid-connect, rate-limiting)"
             )]
         );
         assert!(is_known("openid-connect"));

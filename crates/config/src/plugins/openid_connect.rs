@@ -267,6 +267,16 @@ pub struct OidcConfig {
     pub idp_circuit_breaker_cooldown: f64,
     /// Gateway extension: the status when the IdP cannot answer (401, Kong's, or 503 with `Retry-After`).
     pub idp_outage_status: f64,
+    /// Path of the claim a consumer is mapped from (unset: no consumer mapping).
+    pub consumer_claim: Option<Vec<String>>,
+    /// What the claim is matched against, in order.
+    pub consumer_by: Vec<crate::consumers::ConsumerBy>,
+    /// Proxy the request without a consumer when the mapping finds none.
+    pub consumer_optional: bool,
+    /// Consumer (id or username) a request that fails authentication proceeds as.
+    pub anonymous: Option<String>,
+    /// Path of the claim that identifies the credential (`X-Credential-Identifier`, `limit_by: credential`).
+    pub credential_claim: Vec<String>,
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
@@ -379,6 +389,15 @@ pub const FIELDS: &[Field] = &[
         D::Num(DEFAULT_IDP_CIRCUIT_BREAKER_COOLDOWN),
     ),
     field("idp_outage_status", Kind::Number, D::Num(401.0)),
+    field("consumer_claim", Kind::Strings, D::Null),
+    field(
+        "consumer_by",
+        Kind::SetOf(crate::consumers::ConsumerBy::NAMES),
+        D::List(&["username", "custom_id"]),
+    ),
+    field("consumer_optional", Kind::Bool, D::Bool(false)),
+    field("anonymous", Kind::Str, D::Null),
+    field("credential_claim", Kind::Strings, D::List(&["sub"])),
 ];
 
 /// Kong's `introspection_accept` values (`application/jwt` is refused at load: not supported yet).

@@ -1,6 +1,6 @@
 //! The Admin API's routes: Kong's `services`, `routes` and `plugins` collections and entities, top-level
 //! and nested under their service or route; `upstreams` and their `targets`; `certificates` and their
-//! `snis`.
+//! `snis`; `consumers` and their plugins.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +52,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/plugins", collection(Kind::Plugin))
         .route("/plugins/enabled", get(enabled_plugins))
         .route("/plugins/{key}", item(Kind::Plugin))
+        .route("/consumers", collection(Kind::Consumer))
+        .route("/consumers/{key}", item(Kind::Consumer))
+        .route(
+            "/consumers/{key}/plugins",
+            nested_collection(Kind::Plugin, Parent::consumer),
+        )
+        .route(
+            "/consumers/{key}/plugins/{child}",
+            nested_item(Kind::Plugin, Parent::consumer),
+        )
         .route("/upstreams", collection(Kind::Upstream))
         .route("/upstreams/{key}", item(Kind::Upstream))
         .route(

@@ -63,12 +63,21 @@ impl Parent {
         })
     }
 
-    /// The reference field children use: `service`, `route`, `upstream` or `certificate`.
+    /// `/consumers/{key}/...`
+    pub fn consumer(key: String) -> Option<Parent> {
+        Some(Parent {
+            kind: Kind::Consumer,
+            key,
+        })
+    }
+
+    /// The reference field children use: `service`, `route`, `upstream`, `certificate` or `consumer`.
     fn field(&self) -> &'static str {
         match self.kind {
             Kind::Route => "route",
             Kind::Upstream => "upstream",
             Kind::Certificate => "certificate",
+            Kind::Consumer => "consumer",
             _ => "service",
         }
     }
@@ -79,6 +88,7 @@ impl Parent {
             Kind::Route => child.route == Some(id),
             Kind::Upstream => child.upstream == Some(id),
             Kind::Certificate => child.certificate == Some(id),
+            Kind::Consumer => child.consumer == Some(id),
             _ => child.service == Some(id),
         }
     }

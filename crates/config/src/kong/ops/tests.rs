@@ -434,10 +434,10 @@ fn plugins_place_by_scope_and_are_unique() {
     .unwrap();
     assert_eq!(g.config.plugins.len(), 1);
     assert_eq!(
-        create(&c, Kind::Plugin, obj(json!({"name": "rate-limiting"})), NOW).unwrap_err(),
+        create(&c, Kind::Plugin, obj(json!({"name": "key-auth"})), NOW).unwrap_err(),
         KongError::field(
             "name",
-            "unknown plugin \"rate-limiting\" (supported: openid-connect)"
+            "unknown plugin \"key-auth\" (supported: openid-connect, rate-limiting)"
         )
     );
     assert_eq!(
@@ -458,8 +458,81 @@ fn plugins_place_by_scope_and_are_unique() {
             NOW
         )
         .unwrap_err(),
-        KongError::field("consumer", "consumers are not supported")
+        KongError::ForeignKeyInvalid {
+            field: "consumer",
+            key: json!({"id": SID}),
+            parent: "consumers"
+        }
     );
+}
+
+#[test]
+fn consumers_are_created_unique_and_patched() {
+    let c = base();
+    let w = create(
+        &c,
+        Kind::Consumer,
+        obj(json!({"username": "alice", "custom_id": "c-1", "tags": ["a"]})),
+        NOW,
+    )
+    .unwrap();
+    round_trips(&w.config);
+    let v = get(&w.config, Kind::Consumer, "alice");
+    assert_eq!(v["custom_id"], "c-1");
+    assert_eq!(v["created_at"], NOW);
+    assert_eq!(v["id"], json!(w.id));
+    let c = w.config;
+    assert_eq!(
+        create(&c, Kind::Consumer, obj(json!({"username": "alice"})), NOW).unwrap_err(),
+        KongError::Unique(json!({"username": "alice"}))
+    );
+    assert_eq!(
+        create(
+            &c,
+            Kind::Consumer,
+            obj(json!({"username": "bob", "custom_id": "c-1"})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::Unique(json!({"custom_id": "c-1"}))
+    );
+    assert_eq!(
+        create(&c, Kind::Consumer, obj(json!({"tags": ["x"]})), NOW).unwrap_err(),
+        KongError::field(
+            "",
+            "at least one of these fields must be non-empty: 'custom_id', 'username'"
+        )
+    );
+    let patched = update(
+        &c,
+        Kind::Consumer,
+        "alice",
+        obj(json!({"custom_id": "c-9"})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        get(&patched.config, Kind::Consumer, "alice")["custom_id"],
+        "c-9"
+    );
+    assert_eq!(
+        update(&c, Kind::Consumer, "nobody", obj(json!({})), NOW).unwrap_err(),
+        KongError::NotFound(json!({"username": "nobody"}))
+    );
+    // openid-connect is not a consumer plugin in Kong (`no_consumer`).
+    assert_eq!(
+        create(
+            &c,
+            Kind::Plugin,
+            obj(json!({"name": "openid-connect", "consumer": {"id": w.id},
+                       "config": {"issuer": "http://x/"}})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field("consumer", "value must be null")
+    );
+    let gone = delete(&c, Kind::Consumer, "alice").unwrap().unwrap();
+    assert!(gone.consumers.is_empty());
 }
 
 #[test]
@@ -485,4 +558,58 @@ fn deletes() {
         .unwrap();
     assert!(after.plugins.is_empty());
     assert!(after.services[0].routes.is_empty());
+}
+
+#[test]
+fn a_consumers_plugin_nests_under_it_and_is_unique_there() {
+    let c = create(
+        &base(),
+        Kind::Consumer,
+        obj(json!({"username": "alice"})),
+        NOW,
+    )
+    .unwrap();
+    let cid = c.id;
+    let input =
+        || obj(json!({"name": "rate-limiting", "consumer": {"id": cid}, "config": {"minute": 5}}));
+    let w = create(&c.config, Kind::Plugin, input(), NOW).unwrap();
+    round_trips(&w.config);
+    assert_eq!(w.config.consumers[0].plugins.len(), 1);
+    assert!(w.config.consumers[0].plugins[0].typed.is_some());
+    let v = get(&w.config, Kind::Plugin, &w.id.to_string());
+    assert_eq!(v["consumer"], json!({"id": cid}));
+    assert_eq!(v["service"], Value::Null);
+    assert_eq!(v["config"]["minute"], json!(5));
+    assert_eq!(
+        create(&w.config, Kind::Plugin, input(), NOW).unwrap_err(),
+        KongError::Unique(
+            json!({"consumer": {"id": cid}, "name": "rate-limiting", "route": null, "service": null})
+        )
+    );
+    // A global rate-limiting plugin is another scope.
+    let global = obj(json!({"name": "rate-limiting", "config": {"minute": 9}}));
+    assert!(create(&w.config, Kind::Plugin, global, NOW).is_ok());
+    // PATCH keeps it under its consumer.
+    let p = update(
+        &w.config,
+        Kind::Plugin,
+        &w.id.to_string(),
+        obj(json!({"config": {"minute": 7}})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(p.config.consumers[0].plugins[0].config["minute"], json!(7));
+    let with_service = obj(json!({"name": "rate-limiting", "consumer": {"id": cid},
+                                  "service": {"id": SID}, "config": {"minute": 1}}));
+    assert_eq!(
+        create(&w.config, Kind::Plugin, with_service, NOW).unwrap_err(),
+        KongError::field(
+            "consumer",
+            "not supported yet together with service or route (only a consumer's own plugins)"
+        )
+    );
+    let gone = delete(&w.config, Kind::Consumer, "alice").unwrap().unwrap();
+    assert!(entity::entries(&gone, Kind::Plugin)
+        .iter()
+        .all(|e| e.consumer.is_none()));
 }

@@ -93,6 +93,12 @@ impl OidcConfig {
                 "value must be greater than 0 (idp_circuit_breaker_failures is set)",
             ));
         }
+        if self.consumer_claim.as_ref().is_some_and(Vec::is_empty) {
+            errors.push(err("consumer_claim", "length must be at least 1"));
+        }
+        if self.consumer_claim.is_some() && self.consumer_by.is_empty() {
+            errors.push(err("consumer_by", "length must be at least 1"));
+        }
         if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
             if min > max {
                 errors.push(err(

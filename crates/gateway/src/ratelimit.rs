@@ -1,0 +1,418 @@
+//! Kong's `rate-limiting` plugin (priority 910: after openid-connect, 1050): counts requests per
+//! identifier (`limit_by`) in fixed windows per period, answers 429 when a limit is reached, and sets
+//! Kong's `RateLimit-*` / `X-RateLimit-*-<Period>` headers (`kong/plugins/rate-limiting/handler.lua`).
+//!
+//! `policy: local` counts in this process, exactly under concurrency: each identifier has one packed
+//! atomic per period (window number and count), reserved with a compare-and-swap that never goes past
+//! the limit; a request refused by one period gives back what it reserved in the others, so refused
+//! requests consume nothing (Kong only increments requests it lets through). The identifier is a keyed
+//! hash (it can be a header value). The counters are found in a lock-free map (flurry: reads are atomic
+//! loads under an epoch guard; a new identifier takes its bin's lock once); expired identifiers are swept
+//! every few thousand inserts. Counters belong to the compiled plugin: a reload or an Admin API write starts them afresh.
+//!
+//! `policy: redis` ([`redis_store`]) counts in one Redis for every node, atomically (one Lua script per
+//! request); when Redis fails, `fault_tolerant` lets the request through without headers (counted in
+//! `gateway_rate_limiting_store_errors_total`), else it is a 500, as in Kong.
+
+mod redis_store;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use gateway_config::plugins::rate_limiting::{LimitBy, RateLimitingConfig};
+use http::{HeaderName, HeaderValue};
+
+/// Identifiers inserted between two sweeps of expired counters.
+const SWEEP_EVERY: u64 = 4096;
+
+/// One period's limit and its headers.
+#[derive(Debug)]
+struct Limit {
+    /// Index into Kong's periods (second … year).
+    period: usize,
+    window: u64,
+    limit: u64,
+    limit_header: HeaderName,
+    remaining_header: HeaderName,
+}
+
+/// Where a request stands against each limit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Let it through, with these response headers.
+    Pass(Vec<(HeaderName, HeaderValue)>),
+    /// Refuse it: status, body and headers.
+    Limited(u16, bytes::Bytes, Vec<(HeaderName, HeaderValue)>),
+    /// The counter store failed (Redis): serve without headers when `fault_tolerant` (true), else 500.
+    StoreFailed(bool),
+}
+
+/// What the request is counted by, as found by the proxy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Subject<'a> {
+    /// The consumer's id.
+    pub consumer: Option<&'a str>,
+    /// The credential identifier.
+    pub credential: Option<&'a str>,
+    /// The client's address.
+    pub ip: Option<std::net::IpAddr>,
+    /// The matched service's id.
+    pub service: Option<&'a str>,
+    /// The request's headers.
+    pub headers: Option<&'a http::HeaderMap>,
+    /// The request path.
+    pub path: &'a str,
+}
+
+/// One rate-limiting plugin, compiled.
+pub struct RateLimiter {
+    cfg: Arc<RateLimitingConfig>,
+    limits: Vec<Limit>,
+    header: Option<HeaderName>,
+    body: bytes::Bytes,
+    salt: [u8; 32],
+    counters: flurry::HashMap<[u8; 16], Arc<[AtomicU64]>>,
+    inserts: AtomicU64,
+    /// `policy: redis`: the shared counters, and the key prefix (`ratelimit:<plugin id>:`).
+    redis: Option<(redis_store::RedisCounters, String)>,
+    /// The plugin's id and config key: a new snapshot takes over the limiter with the same identity.
+    pub identity: (uuid::Uuid, [u8; 32]),
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+const NAMES: [&str; 6] = ["Second", "Minute", "Hour", "Day", "Month", "Year"];
+
+impl RateLimiter {
+    /// Compiles the config of the plugin `plugin` (counters empty; no connection made yet).
+    pub fn new(
+        cfg: Arc<RateLimitingConfig>,
+        plugin: uuid::Uuid,
+        key: [u8; 32],
+    ) -> Result<Self, String> {
+        let limits = cfg
+            .limits()
+            .into_iter()
+            .map(|(name, window, limit)| {
+                let period = gateway_config::plugins::rate_limiting::PERIODS
+                    .iter()
+                    .position(|(p, _)| *p == name)
+                    .unwrap_or(0);
+                let header = |kind: &str| {
+                    HeaderName::from_bytes(
+                        format!("x-ratelimit-{kind}-{}", NAMES[period]).as_bytes(),
+                    )
+                    .unwrap_or(HeaderName::from_static("x-ratelimit"))
+                };
+                Limit {
+                    period,
+                    window,
+                    limit,
+                    limit_header: header("limit"),
+                    remaining_header: header("remaining"),
+                }
+            })
+            .collect();
+        let header = cfg
+            .header_name
+            .as_deref()
+            .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
+        let body = serde_json::json!({ "message": cfg.error_message }).to_string();
+        let use_redis = cfg.policy == gateway_config::plugins::rate_limiting::Policy::Redis;
+        let (salt, redis) = if use_redis {
+            // The same on every node (the plugin's id), so they count the same keys.
+            let salt = blake3::derive_key("gateway rate-limiting identifier v1", plugin.as_bytes());
+            let counters = redis_store::RedisCounters::new(&cfg.redis)?;
+            (salt, Some((counters, format!("ratelimit:{plugin}:"))))
+        } else {
+            let mut salt = [0u8; 32];
+            salt[..16].copy_from_slice(&uuid::Uuid::new_v4().into_bytes());
+            salt[16..].copy_from_slice(&uuid::Uuid::new_v4().into_bytes());
+            (salt, None)
+        };
+        Ok(RateLimiter {
+            cfg,
+            limits,
+            header,
+            body: bytes::Bytes::from(body),
+            salt,
+            counters: flurry::HashMap::new(),
+            inserts: AtomicU64::new(0),
+            redis,
+            identity: (plugin, key),
+        })
+    }
+
+    /// Kong's identifier for `limit_by`, falling back to the client IP.
+    fn identifier(&self, s: &Subject<'_>) -> String {
+        let found = match self.cfg.limit_by {
+            LimitBy::Consumer => s.consumer.or(s.credential).map(str::to_string),
+            LimitBy::Credential => s.credential.map(str::to_string),
+            LimitBy::Service => s.service.map(str::to_string),
+            LimitBy::Header => self
+                .header
+                .as_ref()
+                .and_then(|h| s.headers?.get(h))
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            LimitBy::Path => (self.cfg.path.as_deref() == Some(s.path)).then(|| s.path.to_string()),
+            LimitBy::Ip => None,
+        };
+        found.unwrap_or_else(|| s.ip.map_or_else(String::new, |ip| ip.to_string()))
+    }
+
+    /// Counts the request at `now` (unix seconds) and decides, in Redis for `policy: redis`.
+    pub async fn check(&self, subject: &Subject<'_>, now: u64) -> Verdict {
+        let key = self.key(subject);
+        let Some((counters, prefix)) = &self.redis else {
+            return self.check_local(key, now);
+        };
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let slots: Vec<redis_store::Slot> = (self.limits.iter())
+            .map(|l| redis_store::Slot {
+                key: format!(
+                    "{prefix}{hex}:{}:{}",
+                    period_start(l.period, now),
+                    gateway_config::plugins::rate_limiting::PERIODS[l.period].0
+                ),
+                limit: l.limit,
+                ttl: l.window,
+            })
+            .collect();
+        match counters.count(&slots).await {
+            Ok((0, used)) => Verdict::Pass(self.headers(&used, None, now)),
+            Ok((stop, used)) => {
+                let headers = self.headers(&used, Some(stop - 1), now);
+                Verdict::Limited(self.cfg.error_code as u16, self.body.clone(), headers)
+            }
+            Err(e) => {
+                log::warn!(
+                    "rate-limiting: counter store failed error={e:?} fault_tolerant={}",
+                    self.cfg.fault_tolerant
+                );
+                Verdict::StoreFailed(self.cfg.fault_tolerant)
+            }
+        }
+    }
+
+    /// The identifier as a keyed hash (it can be a header value or a credential id).
+    fn key(&self, subject: &Subject<'_>) -> [u8; 16] {
+        let id = self.identifier(subject);
+        let mut h = blake3::Hasher::new_keyed(&self.salt);
+        h.update(id.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        k
+    }
+
+    /// `policy: local`: the in-process counters.
+    fn check_local(&self, key: [u8; 16], now: u64) -> Verdict {
+        let slots = self.slots(key, now);
+        let mut used = Vec::with_capacity(self.limits.len());
+        let mut stop = None;
+        for (i, l) in self.limits.iter().enumerate() {
+            let win = period_start(l.period, now);
+            match reserve(&slots[i], win, l.limit) {
+                Ok(count) => used.push(count),
+                Err(count) => {
+                    stop = Some(i);
+                    used.push(count);
+                    for (j, back) in self.limits.iter().enumerate().take(i) {
+                        release(&slots[j], period_start(back.period, now));
+                        used[j] -= 1;
+                    }
+                    break;
+                }
+            }
+        }
+        // Periods after the one that stopped the request: their current counts, untouched.
+        for l in self.limits.iter().skip(used.len()) {
+            let i = used.len();
+            used.push(current(&slots[i], period_start(l.period, now)));
+        }
+        let headers = self.headers(&used, stop, now);
+        match stop {
+            None => Verdict::Pass(headers),
+            Some(_) => Verdict::Limited(self.cfg.error_code as u16, self.body.clone(), headers),
+        }
+    }
+
+    /// Kong's headers: each period's limit and remaining, then the period with the least remaining
+    /// (ties: the longer window) as `RateLimit-*`, and `Retry-After` when refused.
+    fn headers(
+        &self,
+        used: &[u64],
+        stop: Option<usize>,
+        now: u64,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        if self.cfg.hide_client_headers {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(2 * self.limits.len() + 4);
+        let mut best: Option<(u64, u64, u64, u64)> = None; // (remaining, window, limit, reset)
+        for (i, l) in self.limits.iter().enumerate() {
+            // On a refusal `used` of the stopping period is its count before this request (Kong:
+            // remaining - 1, floored at 0); on a pass it includes this request.
+            let remaining = match stop {
+                Some(s) if s == i => 0,
+                _ => l.limit.saturating_sub(used[i]),
+            };
+            let reset = l
+                .window
+                .saturating_sub(now - period_start(l.period, now))
+                .max(1);
+            let better =
+                best.is_none_or(|(r, w, _, _)| remaining < r || (remaining == r && l.window > w));
+            if better {
+                best = Some((remaining, l.window, l.limit, reset));
+            }
+            out.push((l.limit_header.clone(), HeaderValue::from(l.limit)));
+            out.push((l.remaining_header.clone(), HeaderValue::from(remaining)));
+        }
+        if let Some((remaining, _, limit, reset)) = best {
+            out.push((
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderValue::from(limit),
+            ));
+            out.push((
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderValue::from(remaining),
+            ));
+            out.push((
+                HeaderName::from_static("ratelimit-reset"),
+                HeaderValue::from(reset),
+            ));
+            if stop.is_some() {
+                out.push((http::header::RETRY_AFTER, HeaderValue::from(reset)));
+            }
+        }
+        out
+    }
+
+    fn slots(&self, key: [u8; 16], now: u64) -> Arc<[AtomicU64]> {
+        let map = self.counters.pin();
+        if let Some(s) = map.get(&key) {
+            return s.clone();
+        }
+        let fresh: Arc<[AtomicU64]> = (0..self.limits.len()).map(|_| AtomicU64::new(0)).collect();
+        let slots = match map.try_insert(key, fresh) {
+            Ok(inserted) => inserted.clone(),
+            Err(taken) => taken.current.clone(),
+        };
+        drop(map);
+        if self.inserts.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep(now);
+        }
+        slots
+    }
+
+    /// Drops identifiers whose every window has passed.
+    fn sweep(&self, now: u64) {
+        self.counters.pin().retain(|_, slots| {
+            self.limits
+                .iter()
+                .zip(slots.iter())
+                .any(|(l, s)| unpack(s.load(Ordering::Relaxed)).0 == period_start(l.period, now))
+        });
+    }
+}
+
+fn pack(window: u64, count: u64) -> u64 {
+    (window << 32) | (count & 0xffff_ffff)
+}
+
+fn unpack(v: u64) -> (u64, u64) {
+    (v >> 32, v & 0xffff_ffff)
+}
+
+/// Window numbers are period starts in seconds, kept in 32 bits (enough until 2106).
+fn win_id(start: u64) -> u64 {
+    start & 0xffff_ffff
+}
+
+/// Takes one unit in the window starting at `start` unless `limit` are taken: `Ok(count after)`,
+/// `Err(count)` when full.
+fn reserve(slot: &AtomicU64, start: u64, limit: u64) -> Result<u64, u64> {
+    let w = win_id(start);
+    let mut v = slot.load(Ordering::Acquire);
+    loop {
+        let (win, count) = unpack(v);
+        let count = if win == w { count } else { 0 };
+        if count >= limit {
+            return Err(count);
+        }
+        match slot.compare_exchange_weak(v, pack(w, count + 1), Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return Ok(count + 1),
+            Err(now) => v = now,
+        }
+    }
+}
+
+/// Gives back one unit taken in the window starting at `start` (nothing once the window changed).
+fn release(slot: &AtomicU64, start: u64) {
+    let w = win_id(start);
+    let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        let (win, count) = unpack(v);
+        (win == w && count > 0).then(|| pack(w, count - 1))
+    });
+}
+
+fn current(slot: &AtomicU64, start: u64) -> u64 {
+    let (win, count) = unpack(slot.load(Ordering::Acquire));
+    if win == win_id(start) {
+        count
+    } else {
+        0
+    }
+}
+
+/// The start (unix seconds, UTC) of the period containing `now`, as Kong's `timestamp.get_timestamps`:
+/// fixed-size second/minute/hour/day, calendar month and year.
+pub fn period_start(period: usize, now: u64) -> u64 {
+    match period {
+        0 => now,
+        1 => now - now % 60,
+        2 => now - now % 3_600,
+        3 => now - now % 86_400,
+        _ => {
+            let days = (now / 86_400) as i64;
+            let (y, m, _) = civil_from_days(days);
+            let m = if period == 4 { m } else { 1 };
+            (days_from_civil(y, m, 1) as u64) * 86_400
+        }
+    }
+}
+
+/// Howard Hinnant's `civil_from_days`: (year, month 1-12, day 1-31) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Howard Hinnant's `days_from_civil`.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests;
