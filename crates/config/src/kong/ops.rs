@@ -347,25 +347,6 @@ fn resolve(
     }
 }
 
-fn unique(
-    config: &Config,
-    kind: Kind,
-    id: Uuid,
-    field: &str,
-    value: Option<&Value>,
-) -> Result<(), KongError> {
-    let Some(Value::String(name)) = value else {
-        return Ok(());
-    };
-    let taken = entity::entries(config, kind)
-        .iter()
-        .any(|e| e.id != id && e.name.as_deref() == Some(name.as_str()));
-    if taken {
-        return Err(KongError::Unique(json!({ field: name })));
-    }
-    Ok(())
-}
-
 /// Checks uniqueness and references, puts the entity where it belongs and reads the result back.
 fn place(
     config: &Config,
@@ -601,7 +582,7 @@ fn relative_errors(errors: ConfigErrors, loc: Option<Loc>) -> Vec<FieldError> {
 }
 
 mod unique;
-use unique::{consumer_unique, plugin_unique, target_unique};
+use unique::{consumer_unique, plugin_unique, target_unique, unique};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Kong's unique constraints of the Admin API writes (409 bodies): a target within its upstream, a
+//! Kong's unique constraints of the Admin API writes (409 bodies): an endpoint key, a target within its upstream, a
 //! consumer's `custom_id`, one plugin of a name per scope.
 
 use serde_json::{json, Map, Value};
@@ -7,6 +7,26 @@ use uuid::Uuid;
 use crate::kong::entity::{self, Entry};
 use crate::kong::{Kind, KongError};
 use crate::model::Config;
+
+/// The endpoint key (`name`, ...) of `kind` is unique: 409 with Kong's `{field: value}` otherwise.
+pub(super) fn unique(
+    config: &Config,
+    kind: Kind,
+    id: Uuid,
+    field: &str,
+    value: Option<&Value>,
+) -> Result<(), KongError> {
+    let Some(Value::String(name)) = value else {
+        return Ok(());
+    };
+    let taken = entity::entries(config, kind)
+        .iter()
+        .any(|e| e.id != id && e.name.as_deref() == Some(name.as_str()));
+    if taken {
+        return Err(KongError::Unique(json!({ field: name })));
+    }
+    Ok(())
+}
 
 /// A target is unique within its upstream (Kong's cache key `upstream, target`): 409 otherwise.
 pub(super) fn target_unique(
