@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use gateway_config::plugins::openid_connect::{AuthMethod, OidcConfig};
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue};
 use serde_json::json;
 
 use crate::fake_idp::FakeIdp;
 use crate::idp::Shared;
 use crate::metrics::{AuthMetrics, Outcome};
-use crate::test_support::denial;
-use crate::{Authenticator, Decision, Denial, RequestParts};
+use crate::test_support::{call, denial};
+use crate::{Authenticator, Denial};
 
 fn auth(c: &OidcConfig) -> (Authenticator, Arc<AuthMetrics>) {
     let metrics = Arc::new(AuthMetrics::new(&prometheus::Registry::new()));
@@ -26,21 +25,6 @@ fn auth(c: &OidcConfig) -> (Authenticator, Arc<AuthMetrics>) {
     };
     let key = gateway_config::plugins::key_of(&c.to_value_with_defaults());
     (Authenticator::new(c, key, &shared), metrics)
-}
-
-async fn call(a: &Authenticator, token: &str) -> Decision {
-    let mut h = HeaderMap::new();
-    h.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    a.authenticate(&RequestParts {
-        method: "GET",
-        headers: &h,
-        query: None,
-        body: None,
-    })
-    .await
 }
 
 fn header<'d>(d: &'d Denial, name: &http::HeaderName) -> Option<&'d str> {

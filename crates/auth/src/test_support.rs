@@ -1,6 +1,25 @@
-//! Helpers shared by the crate's unit tests: unwrapping a [`Decision`] into the side a test expects.
+//! Helpers shared by the crate's unit tests: a `GET` with a bearer token through an [`Authenticator`], and
+//! unwrapping a [`Decision`] into the side a test expects.
 
-use crate::{Decision, Denial, Upstream};
+use http::{HeaderMap, HeaderValue};
+
+use crate::{Authenticator, Decision, Denial, RequestParts, Upstream};
+
+/// `a`'s decision for a `GET` with `Authorization: Bearer <token>` (no query, no body).
+pub async fn call(a: &Authenticator, token: &str) -> Decision {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).expect("a test token is a header value"),
+    );
+    a.authenticate(&RequestParts {
+        method: "GET",
+        headers: &h,
+        query: None,
+        body: None,
+    })
+    .await
+}
 
 /// The denial of `d`; panics (failing the test) when `d` allows.
 pub fn denial(d: Decision) -> Denial {

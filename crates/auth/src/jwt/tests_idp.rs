@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gateway_config::plugins::openid_connect::{AuthMethod, OidcConfig};
-use http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
 use super::test_keys::{jwks, TestKey};
@@ -14,8 +13,8 @@ use crate::cache::now_ms;
 use crate::fake_idp::{FakeIdp, Reply};
 use crate::idp::Shared;
 use crate::metrics::AuthMetrics;
-use crate::test_support::{allowed, denial};
-use crate::{Authenticator, Decision, RequestParts};
+use crate::test_support::{allowed, call, denial};
+use crate::Authenticator;
 
 /// What the fake IdP serves: the JWKS and whether introspection says active.
 struct Served {
@@ -65,21 +64,6 @@ fn auth(c: &OidcConfig) -> Authenticator {
     };
     let key = gateway_config::plugins::key_of(&c.to_value_with_defaults());
     Authenticator::new(c, key, &shared)
-}
-
-async fn call(a: &Authenticator, token: &str) -> Decision {
-    let mut h = HeaderMap::new();
-    h.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    a.authenticate(&RequestParts {
-        method: "GET",
-        headers: &h,
-        query: None,
-        body: None,
-    })
-    .await
 }
 
 fn claims(idp: &FakeIdp, scope: &str) -> Value {
