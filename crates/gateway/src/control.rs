@@ -83,6 +83,8 @@ pub enum Change<T> {
     Watch,
     /// An Admin API write: the edit runs on the running config; `kind` names the edited entity kind.
     Edit(Kind, EditFn<T>),
+    /// `POST /config`: the edit gives a whole new config (validated as a file); refusals are Kong's code 14.
+    Declare(EditFn<T>),
 }
 
 /// Why a change was refused. Nothing was changed.
@@ -112,7 +114,8 @@ pub async fn apply<T: Send + 'static>(
     let (source, kind) = match &change {
         Change::Reload => ("sighup", None),
         Change::Watch => ("watch", None),
-        Change::Edit(kind, _) => ("admin", Some(*kind)),
+        Change::Edit(kind, _) => ("admin", Some(kind.collection())),
+        Change::Declare(_) => ("admin", Some("config")),
     };
     let st = Arc::clone(state);
     let current = file.clone();
@@ -120,7 +123,8 @@ pub async fn apply<T: Send + 'static>(
         Change::Reload | Change::Watch => {
             reload(&st).map(|(next, hash)| (Some(next), None, Some(hash)))
         }
-        Change::Edit(kind, edit) => write(&st, &current, kind, edit),
+        Change::Edit(_, edit) => write(&st, &current, compile_error, edit),
+        Change::Declare(edit) => write(&st, &current, declare_error, edit),
     })
     .await
     .unwrap_or_else(|e| Err(Refusal::Internal(format!("config change task failed: {e}"))));
@@ -137,10 +141,9 @@ pub async fn apply<T: Send + 'static>(
                 let path = state.config_path.display();
                 match kind {
                     None => log::info!("config reloaded path={path} hash={hash}"),
-                    Some(kind) => log::info!(
-                        "admin API write applied kind={} path={path} hash={hash}",
-                        kind.collection()
-                    ),
+                    Some(kind) => {
+                        log::info!("admin API write applied kind={kind} path={path} hash={hash}")
+                    }
                 }
             }
             Ok(out)
@@ -158,7 +161,7 @@ pub async fn apply<T: Send + 'static>(
                 ),
                 Refusal::Kong(k) => log::info!(
                     "admin API write refused kind={} status={}",
-                    kind.map_or("-", Kind::collection),
+                    kind.unwrap_or("-"),
                     k.status()
                 ),
                 Refusal::FileChanged(msg) | Refusal::Internal(msg) => {
@@ -190,7 +193,7 @@ fn reload(state: &AppState) -> Result<(FileState, String), Refusal> {
 fn write<T>(
     state: &AppState,
     file: &FileState,
-    kind: Kind,
+    on_compile_error: fn(CompileError) -> KongError,
     edit: EditFn<T>,
 ) -> Result<Outcome<T>, Refusal> {
     check_file_unchanged(&state.config_path, file)?;
@@ -205,7 +208,7 @@ fn write<T>(
         .map_err(|e| Refusal::Internal(format!("cannot serialise the config: {e}")))?;
     let text = format!("{}{body}", file.header);
     let snap = snapshot::compile_in(next, &text, &state.registry, &state.balancers)
-        .map_err(|e| Refusal::Kong(compile_error(kind, e)))?;
+        .map_err(|e| Refusal::Kong(on_compile_error(e)))?;
     write_atomic(&state.config_path, text.as_bytes()).map_err(|e| {
         Refusal::Internal(format!("cannot write {}: {e}", state.config_path.display()))
     })?;
@@ -263,8 +266,22 @@ fn leading_comments(text: &str) -> String {
 
 /// A config that validated but did not compile (no entity-specific field to point at: upstream host names
 /// are not resolved when compiling, so a host that does not resolve is accepted).
-fn compile_error(_kind: Kind, e: CompileError) -> KongError {
+fn compile_error(e: CompileError) -> KongError {
     KongError::field("", e.to_string())
+}
+
+/// [`compile_error`] for `POST /config`: Kong's code 14, the error at the document level.
+fn declare_error(e: CompileError) -> KongError {
+    let message = e.to_string();
+    let fields = serde_json::json!({ "error": message });
+    KongError::Declarative(Box::new(gateway_config::kong::errors::Declarative {
+        message: format!(
+            "declarative config is invalid: {}",
+            gateway_config::kong::errors::lua_pretty(&fields)
+        ),
+        fields,
+        flattened: None,
+    }))
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory (same permissions as the old

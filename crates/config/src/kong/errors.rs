@@ -38,6 +38,22 @@ pub enum KongError {
     InvalidOffset(String),
     /// Code 9, 400: a bad `size`.
     InvalidSize(String),
+    /// Code 14, 400: an invalid declarative configuration (`POST /config`).
+    Declarative(Box<Declarative>),
+    /// 400 `{"message": …}`.
+    Message(String),
+}
+
+/// The body of a code-14 error: `fields` nested as the document, `flattened` Kong's per-entity list when
+/// asked for (`?flatten_errors=1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declarative {
+    /// `declarative config is invalid: {…}`.
+    pub message: String,
+    /// The errors, nested as the document (`{"services":[{"host":"…"}]}`).
+    pub fields: Value,
+    /// `flattened_errors`, when asked for.
+    pub flattened: Option<Value>,
 }
 
 impl KongError {
@@ -105,6 +121,19 @@ impl KongError {
                 None,
             ),
             KongError::InvalidSize(message) => err(9, "invalid size", message.clone(), None),
+            KongError::Declarative(d) => {
+                let mut body = err(
+                    14,
+                    "invalid declarative configuration",
+                    d.message.clone(),
+                    Some(d.fields.clone()),
+                );
+                if let Some(f) = &d.flattened {
+                    body["flattened_errors"] = f.clone();
+                }
+                body
+            }
+            KongError::Message(message) => json!({ "message": message }),
         }
     }
 }
@@ -118,12 +147,12 @@ fn err(code: u8, name: &str, message: String, fields: Option<Value>) -> Value {
 }
 
 /// One step of a field path.
-enum Step {
+pub(crate) enum Step {
     Key(String),
     Index(usize),
 }
 
-fn steps(path: &str) -> Vec<Step> {
+pub(crate) fn steps(path: &str) -> Vec<Step> {
     let mut out = Vec::new();
     for part in path.split('.') {
         let (name, mut rest) = match part.find('[') {
@@ -191,7 +220,7 @@ fn place(node: &mut Value, steps: &[Step], message: &str) -> bool {
 }
 
 /// Kong's path in messages: dotted, with 1-based positions (`paths.1`).
-fn message_path(path: &str) -> String {
+pub(crate) fn message_path(path: &str) -> String {
     steps(path)
         .iter()
         .map(|s| match s {

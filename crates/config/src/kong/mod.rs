@@ -4,6 +4,7 @@
 //! ([`ops`]), which go through the same build and validation as the YAML loader.
 
 pub mod certificates;
+pub mod declarative;
 pub mod entity;
 pub mod errors;
 pub mod form;
@@ -11,6 +12,8 @@ pub mod ops;
 pub mod page;
 pub mod patch;
 pub mod schema;
+pub mod schemas;
+pub mod tags;
 pub mod upstreams;
 
 use serde_json::{Map, Value};

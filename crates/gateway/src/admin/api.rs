@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::routing::{get, put, MethodRouter};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
 use gateway_config::kong::Kind;
 use serde_json::{json, Value};
 
 use super::handlers::{self, Parent};
-use super::health;
+use super::{health, schemas, tags};
 use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
@@ -49,6 +49,12 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/routes/{key}/plugins/{child}",
             nested_item(Kind::Plugin, Parent::route),
         )
+        .route("/schemas/plugins/validate", post(schemas::validate_plugin))
+        .route("/schemas/plugins/{name}", get(schemas::plugin))
+        .route("/schemas/{name}", get(schemas::entity))
+        .route("/schemas/{name}/validate", post(schemas::validate_entity))
+        .route("/tags", get(tags::all))
+        .route("/tags/{tag}", get(tags::one))
         .route("/plugins", collection(Kind::Plugin))
         .route("/plugins/enabled", get(enabled_plugins))
         .route("/plugins/{key}", item(Kind::Plugin))

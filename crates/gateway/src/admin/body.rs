@@ -16,6 +16,15 @@ const DRAIN_LIMIT: usize = 16 << 20;
 /// Reads and decodes a body: empty ⇒ [`Body::Empty`] whatever the content type; JSON; urlencoded or multipart
 /// form; anything else with a body ⇒ 415.
 pub async fn read(headers: &HeaderMap, body: HttpBody) -> Result<Body, ApiError> {
+    let bytes = read_bytes(headers, body).await?;
+    if bytes.is_empty() {
+        return Ok(Body::Empty);
+    }
+    decode(headers, &bytes)
+}
+
+/// The body's bytes, within the size limits.
+pub async fn read_bytes(headers: &HeaderMap, body: HttpBody) -> Result<Vec<u8>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -23,26 +32,34 @@ pub async fn read(headers: &HeaderMap, body: HttpBody) -> Result<Body, ApiError>
     if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let bytes = read_limited(body).await?;
-    if bytes.is_empty() {
-        return Ok(Body::Empty);
-    }
-    let content_type = headers
+    read_limited(body).await
+}
+
+/// The lowercased media type of the request (`application/json`), empty when none.
+pub fn essence(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
+        .unwrap_or("")
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" => serde_json::from_slice(&bytes)
+        .to_ascii_lowercase()
+}
+
+/// Decodes a non-empty body by its content type: JSON, urlencoded or multipart form; anything else ⇒ 415.
+pub fn decode(headers: &HeaderMap, bytes: &[u8]) -> Result<Body, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match essence(headers).as_str() {
+        "application/json" => serde_json::from_slice(bytes)
             .map(Body::Json)
             .map_err(|_| ApiError::BadJson),
-        "application/x-www-form-urlencoded" => Ok(Body::Form(form::parse_urlencoded(&bytes))),
-        "multipart/form-data" => form::parse_multipart(&bytes, content_type)
+        "application/x-www-form-urlencoded" => Ok(Body::Form(form::parse_urlencoded(bytes))),
+        "multipart/form-data" => form::parse_multipart(bytes, content_type)
             .map(Body::Form)
             .map_err(|e| ApiError::Kong(KongError::field("", e.to_string()))),
         _ => Err(ApiError::UnsupportedMediaType),

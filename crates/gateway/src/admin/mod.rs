@@ -6,11 +6,14 @@
 mod api;
 mod auth;
 mod body;
+mod config;
 mod error;
 mod handlers;
 mod health;
 mod persist;
 mod purge;
+mod schemas;
+mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +36,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(node_info))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/config", get(config::get).post(config::post))
         .route("/openid-connect/purge", axum::routing::post(purge::purge))
         .merge(api::routes())
         .fallback(error::not_found)
@@ -49,6 +53,7 @@ async fn node_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value
     Json(json!({
         "tagline": "Welcome to gateway",
         "version": env!("CARGO_PKG_VERSION"),
+        "edition": "community",
         "hostname": hostname(),
         "node_id": node_id(),
         "configuration": {
@@ -56,9 +61,32 @@ async fn node_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value
             "declarative_config": state.config_path.display().to_string(),
             "proxy_listen": [snap.config.gateway.proxy_listen],
             "admin_listen": [snap.config.gateway.admin_listen],
+            "plugins": gateway_config::plugins::names(),
         },
-        "plugins": { "available_on_server": { "openid-connect": true } },
+        "plugins": plugins_info(&snap.config),
     }))
+}
+
+/// Kong 3's `plugins` of `GET /`: `available_on_server` maps each plugin this build has to its version and
+/// priority; `enabled_in_cluster` lists the distinct names of the configured plugins.
+fn plugins_info(config: &gateway_config::model::Config) -> serde_json::Value {
+    use gateway_config::kong::{entity, Kind};
+    let available: serde_json::Map<String, serde_json::Value> = gateway_config::plugins::PLUGINS
+        .iter()
+        .map(|p| {
+            let info = json!({ "version": env!("CARGO_PKG_VERSION"), "priority": p.priority });
+            (p.name.to_string(), info)
+        })
+        .collect();
+    let mut enabled: Vec<String> = Vec::new();
+    for e in entity::entries(config, Kind::Plugin) {
+        if let Some(p) = entity::plugin_at(config, e.loc) {
+            if !enabled.contains(&p.name) {
+                enabled.push(p.name.clone());
+            }
+        }
+    }
+    json!({ "available_on_server": available, "enabled_in_cluster": enabled })
 }
 
 async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

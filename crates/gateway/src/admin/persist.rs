@@ -19,7 +19,20 @@ where
     F: FnOnce(&Config) -> Edit<T> + Send + 'static,
     T: Send + 'static,
 {
-    control::apply(state, Change::Edit(kind, Box::new(edit)))
+    run(state, Change::Edit(kind, Box::new(edit))).await
+}
+
+/// [`write`] for `POST /config`: `edit` gives the whole new config.
+pub async fn declare<T, F>(state: &Arc<AppState>, edit: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Config) -> Edit<T> + Send + 'static,
+    T: Send + 'static,
+{
+    run(state, Change::Declare(Box::new(edit))).await
+}
+
+async fn run<T: Send + 'static>(state: &Arc<AppState>, change: Change<T>) -> Result<T, ApiError> {
+    control::apply(state, change)
         .await
         .map_err(|refusal| match refusal {
             Refusal::Kong(k) => ApiError::Kong(k),
