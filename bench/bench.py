@@ -4,7 +4,9 @@
 Starts every server itself on 127.0.0.1 (free ports), pinned with `taskset`, runs `wrk`, and writes
 docs/benchmarks.md and docs/benchmarks.svg. Python standard library only.
 
-Sections (BENCH_SECTIONS, comma-separated, default all): throughput, coalescing, memory, reload, scaleout.
+Sections (BENCH_SECTIONS, comma-separated, default all): throughput, scaling, allocs, coalescing, memory, reload,
+scaleout (scaling and allocs, and throughput rows 2n/2x/6n/8/4lr, are in bench/edge.py).
+BENCH_PINGAP (the pingap binary bench/run.sh built; row 8 and the scaling rows), BENCH_SCALING_CPUS ("0,1").
 Knobs (environment): BENCH_DURATION (s, per measured wrk run, default 10), BENCH_ROUNDS (3),
 BENCH_WARMUP (s, 1), BENCH_CONNECTIONS (32), BENCH_SERVER_CPUS ("0"), BENCH_CLIENT_CPUS ("1"),
 BENCH_IDP_CPUS (= client CPUs), BENCH_TOKENS (1000), BENCH_MEM_COUNTS ("100000,1000000"),
@@ -80,7 +82,8 @@ class Settings:
         self.reload_interval = env_float("BENCH_RELOAD_INTERVAL", 1.0)
         self.scaleout_tokens = env_int("BENCH_SCALEOUT_TOKENS", 50)
         self.sections = [s.strip() for s in os.environ.get(
-            "BENCH_SECTIONS", "throughput,coalescing,memory,reload,scaleout").split(",") if s.strip()]
+            "BENCH_SECTIONS", "throughput,scaling,allocs,coalescing,memory,reload,scaleout").split(",")
+            if s.strip()]
         self.out = os.environ.get("BENCH_OUT", os.path.join(ROOT, "docs", "benchmarks.md"))
         self.keep = os.environ.get("BENCH_KEEP", "") == "1"
         self.label = os.environ.get("BENCH_LABEL", "")
@@ -600,6 +603,10 @@ def section_throughput(st, procs, env, results):
     else:
         results["notes"].append(f"gateway binary {gateway_bin(st)} missing: setups 3-6 not run")
 
+    import edge  # noqa: PLC0415 - bench/edge.py imports this module
+    scen += edge.throughput_rows(st, procs, env, results, rotate, one, ga_port if have_gw else None,
+                                 ga_admin if have_gw else None)
+
     peer_port = free_port()
     issuer_path = re.sub(r"^https?://[^/]+", "", issuer)
     start_nginx(procs, "nginx-peer", "nginx/peer.conf.in", st.server_cpus, PORT=peer_port,
@@ -1028,7 +1035,8 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     results = {"settings": st.as_dict(), "machine": versions(st), "command": a.command, "env": {
         k: v for k, v in os.environ.items() if k.startswith("BENCH_")}, "notes": [], "throughput": [],
-        "coalescing": [], "memory": [], "reload": None, "scaleout": [], "workdir": workdir}
+        "coalescing": [], "memory": [], "reload": None, "scaleout": [], "scaling": None, "allocs": [],
+        "workdir": workdir}
     t_start = time.monotonic()
     ok = False
     try:
@@ -1038,7 +1046,9 @@ def main():
         env["idp_port"], env["issuer"] = start_idp(procs, st)
         log(f"IdP ready: {env['issuer']}")
         env["tokens"] = mint_tokens(env["issuer"], st.tokens)
-        for name, fn in (("throughput", section_throughput), ("coalescing", section_coalescing),
+        import edge  # noqa: PLC0415 - bench/edge.py imports this module
+        for name, fn in (("throughput", section_throughput), ("scaling", edge.section_scaling),
+                         ("allocs", edge.section_allocs), ("coalescing", section_coalescing),
                          ("memory", section_memory), ("reload", section_reload),
                          ("scaleout", section_scaleout)):
             if name not in st.sections:

@@ -17,6 +17,8 @@ TARGET_BYTES_PER_ENTRY = 300
 TARGET_RELOAD_MS = 200
 # Issue 16: warm introspection (dist profile) against stock Pingora (release profile, system allocator).
 TARGET_WARM_VS_STOCK = 1.0
+# Issue 16: a 401 for a token known to be bad (negative cache) against bare Pingora's early 401.
+TARGET_REJECT_VS_BARE = 0.9
 
 
 def _evicting(row):
@@ -103,6 +105,14 @@ def _targets(results):
     r = _ratio(warm and warm["rps"], stock and stock["rps"])
     rows.append(("warm-cache introspection (dist profile) vs stock bare Pingora (release profile) (RPS)",
                  f"≥ {TARGET_WARM_VS_STOCK:.1f}×", _fmt_ratio(r), None if r is None else r >= TARGET_WARM_VS_STOCK))
+    rej, b401 = t.get("gw_reject"), t.get("bare_401")
+    r = _ratio(rej and rej["rps"], b401 and b401["rps"])
+    rows.append(("401 for a token known to be bad (negative cache) vs bare Pingora's early 401 (RPS)",
+                 f"≥ {TARGET_REJECT_VS_BARE:.1f}×", _fmt_ratio(r), None if r is None else r >= TARGET_REJECT_VS_BARE))
+    pg = t.get("pingap")
+    r = _ratio(warm and warm["rps"], pg and pg["rps"])
+    rows.append(("stretch: warm-cache introspection vs pingap's plain proxy (RPS)", "≥ 1.0×",
+                 _fmt_ratio(r) if pg else "not run (pingap not built)", None if r is None else r >= 1.0))
     co = results.get("coalescing") or []
     if co:
         worst = max(c["idp_calls_metrics"] for c in co)
@@ -184,6 +194,12 @@ def write_markdown(results, path, svg_name):
                  ("gw_balanced", "gw_noauth", "balanced service (2 targets) / single-host service (cost of the pick)"),
                  ("gw_warm_h2", "gw_warm", "warm cache over h2c (h2load) / over HTTP/1.1 (wrk)"),
                  ("gw_warm_rl", "gw_warm", "warm cache with rate-limiting (local) / without"),
+                 ("gw_warm_rlr", "gw_warm", "warm cache with rate-limiting (redis, one Lua script per request) / without"),
+                 ("gw_reject", "bare_401", "401 for a known-bad token (negative cache) / bare Pingora's early 401"),
+                 ("nginx_proxy", "bare", "nginx plain reverse proxy (1 worker) / bare Pingora"),
+                 ("pingap", "bare", "pingap plain proxy / bare Pingora (both fat LTO)"),
+                 ("pingap", "bare_release", "pingap plain proxy / stock bare Pingora (release profile)"),
+                 ("gw_warm", "pingap", "gateway warm cache / pingap plain proxy (no auth)"),
                  ("bare", "bare_release", "bare Pingora, dist profile (fat LTO) / release profile"),
                  ("gw_warm", "gw_warm_release", "gateway warm cache, dist profile / release profile"),
                  ("gw_warm_mimalloc", "gw_warm", "gateway warm cache, mimalloc / system allocator (both dist)"),
@@ -217,6 +233,42 @@ def write_markdown(results, path, svg_name):
     else:
         L.append("Not run.")
         L.append("")
+
+    sc = results.get("scaling")
+    L.append("## Scaling: 1 vs 2 server threads")
+    L.append("")
+    if sc and sc.get("rows"):
+        L.append(f"Every server on cores {sc['cpus']} with 1 then 2 threads (nginx: workers), and wrk (2 threads) on the "
+                 "same cores: on this 2-core machine the client competes with the server, so the 2-thread numbers show "
+                 "how each setup shares cores, not what 2 dedicated cores give. Median of the rounds.")
+        L.append("")
+        L.append("| setup | 1 thread RPS | 2 threads RPS | 2 / 1 |")
+        L.append("|---|---:|---:|---:|")
+        by = {(r["setup"], r["threads"]): r["rps"] for r in sc["rows"]}
+        for name in dict.fromkeys(r["setup"] for r in sc["rows"]):
+            a, b = by.get((name, 1)), by.get((name, 2))
+            L.append(f"| {name} | {_fmt_int(a or 0)} | {_fmt_int(b or 0)} | {_fmt_ratio(_ratio(b, a))} |")
+    else:
+        L.append("Not run.")
+    L.append("")
+
+    L.append("## Heap allocations per request")
+    L.append("")
+    al = results.get("allocs") or []
+    if al:
+        L.append("The unmodified binaries run under `bench/allocs/count_allocs.c`, an LD_PRELOAD library counting calls "
+                 "of the glibc allocator (malloc, calloc, realloc, the memalign family) and frees; allocations made "
+                 "during one wrk run divided by its requests (background work included; the counting slows the "
+                 "process, so its RPS is not a throughput figure). Dist profile, system allocator.")
+        L.append("")
+        L.append("| setup | allocations / request | frees / request | requests counted |")
+        L.append("|---|---:|---:|---:|")
+        for r in al:
+            L.append(f"| {r['setup']} | {r['allocs_per_request']:.1f} | {r['frees_per_request']:.1f} | "
+                     f"{_fmt_int(r['requests'])} |")
+    else:
+        L.append("Not run.")
+    L.append("")
 
     L.append("## Coalescing")
     L.append("")

@@ -44,6 +44,23 @@ for dir in dist release; do
     done
 done
 
+# pingap (a second Pingora-based gateway, row 8 and the scaling rows): built once from crates.io into a cache
+# outside the repo with its own release profile (fat LTO, codegen-units 1, panic = abort); it needs protoc
+# (Debian protobuf-compiler). If it cannot be built, its rows are skipped with a note in the report.
+PINGAP_VERSION=0.13.1
+PINGAP_ROOT="${BENCH_PINGAP_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/gateway-bench/pingap-$PINGAP_VERSION}"
+build_pingap() {
+    [ -x "$PINGAP_ROOT/bin/pingap" ] && return 0
+    [ "${BENCH_SKIP_SETUP:-0}" = 1 ] || command -v protoc >/dev/null 2>&1 || scripts/setup.sh protobuf-compiler
+    log "building pingap $PINGAP_VERSION into $PINGAP_ROOT (once; several minutes)"
+    CARGO_TARGET_DIR="$PINGAP_ROOT.target" cargo install pingap --version "$PINGAP_VERSION" --locked \
+        --root "$PINGAP_ROOT" && rm -rf "$PINGAP_ROOT.target"
+}
+if [ "${BENCH_SKIP_PINGAP:-0}" != 1 ]; then
+    build_pingap || log "warning: pingap $PINGAP_VERSION could not be built; its rows are skipped"
+fi
+[ -x "$PINGAP_ROOT/bin/pingap" ] && export BENCH_PINGAP="$PINGAP_ROOT/bin/pingap"
+
 # Run the orchestrator as a child and stop it (it stops what it started) whatever ends this script.
 child=""
 cleanup() {

@@ -1,8 +1,11 @@
 //! Bare Pingora passthrough proxy used as the benchmark baseline: one upstream, no routing, no auth.
 //!
 //! ```text
-//! bench-passthrough --listen 127.0.0.1:6190 --upstream 127.0.0.1:8080 [--threads 1] [--pool 128]
+//! bench-passthrough --listen 127.0.0.1:6190 --upstream 127.0.0.1:8080 [--threads 1] [--pool 128] [--reject]
 //! ```
+//! `--reject`: every request is answered 401 in `request_filter` with a fixed response (a `WWW-Authenticate`
+//! header and a short JSON body, as the gateway's), never reaching the upstream: bare Pingora's early 401, the
+//! baseline of the gateway's refusal path.
 //! Each flag may also come from the environment: `BENCH_LISTEN`, `BENCH_UPSTREAM`, `BENCH_THREADS`,
 //! `BENCH_POOL`. Upstream connections are kept alive in Pingora's pool. SIGINT exits at once; SIGTERM
 //! exits after at most one second.
@@ -20,6 +23,7 @@ struct Args {
     upstream: SocketAddr,
     threads: usize,
     pool: usize,
+    reject: bool,
 }
 
 /// Reads `--flag value` pairs, falling back to `BENCH_*` environment variables.
@@ -28,9 +32,14 @@ fn parse_args() -> Result<Args, String> {
     let mut upstream = std::env::var("BENCH_UPSTREAM").ok();
     let mut threads = std::env::var("BENCH_THREADS").ok();
     let mut pool = std::env::var("BENCH_POOL").ok();
+    let mut reject = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let slot = match flag.as_str() {
+            "--reject" => {
+                reject = true;
+                continue;
+            }
             "--listen" => &mut listen,
             "--upstream" => &mut upstream,
             "--threads" => &mut threads,
@@ -53,19 +62,39 @@ fn parse_args() -> Result<Args, String> {
             .map_err(|e| format!("--upstream {upstream:?} must be ip:port: {e}"))?,
         threads: number(threads, "--threads", 1)?.max(1),
         pool: number(pool, "--pool", 128)?,
+        reject,
     })
 }
 
 /// The proxy: every request goes to the same plain-HTTP upstream.
 struct Passthrough {
     upstream: SocketAddr,
+    reject: bool,
 }
+
+/// The body of the `--reject` answer (the gateway's 401 body).
+const REJECT_BODY: &[u8] = br#"{"message":"Unauthorized"}"#;
 
 #[async_trait]
 impl ProxyHttp for Passthrough {
     type CTX = ();
 
     fn new_ctx(&self) -> Self::CTX {}
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        if !self.reject {
+            return Ok(false);
+        }
+        let mut resp = ResponseHeader::build(401, Some(4))?;
+        resp.insert_header("WWW-Authenticate", "Bearer realm=\"bench\"")?;
+        resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+        resp.insert_header("Content-Length", REJECT_BODY.len().to_string())?;
+        session.write_response_header(Box::new(resp), false).await?;
+        session
+            .write_response_body(Some(bytes::Bytes::from_static(REJECT_BODY)), true)
+            .await?;
+        Ok(true)
+    }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
@@ -80,7 +109,7 @@ fn main() -> ExitCode {
                 eprintln!("bench-passthrough: {msg}");
             }
             eprintln!(
-                "usage: bench-passthrough --listen ADDR --upstream IP:PORT [--threads N] [--pool N]"
+                "usage: bench-passthrough --listen ADDR --upstream IP:PORT [--threads N] [--pool N] [--reject]"
             );
             return ExitCode::from(2);
         }
@@ -103,6 +132,7 @@ fn main() -> ExitCode {
         &server.configuration,
         Passthrough {
             upstream: args.upstream,
+            reject: args.reject,
         },
     );
     proxy.add_tcp(&args.listen);
