@@ -23,6 +23,11 @@ use crate::jwt::{looks_like_jwt, verify, JwtError};
 use crate::metrics::{AuthMetrics, Cache};
 use crate::resurrect::Resurrect;
 
+mod issuers;
+#[cfg(test)]
+mod issuers_tests;
+pub use issuers::{issuer_config, Issuers};
+
 /// What every authenticator of a process shares: HTTP clients, cache-key salt, cache size, metrics,
 /// and the cluster cache (owned by the [`crate::AuthRegistry`]).
 #[derive(Debug)]
@@ -91,6 +96,9 @@ pub struct Idp {
     /// `introspection_accept: application/token-introspection+jwt`: verify RFC 9701 signed answers with
     /// these keys and rules.
     signed_introspection: Option<(Arc<Jwks>, verify::Rules)>,
+    /// The `iss` values naming this issuer (configured issuer, `issuers_allowed`): picks the issuer of
+    /// a JWT with `extra_issuers`.
+    iss_rules: verify::Rules,
 }
 
 /// `Accept` of an RFC 9701 introspection request.
@@ -203,6 +211,7 @@ impl Idp {
             jwt,
             introspection_enabled: cfg.method_enabled(AuthMethod::Introspection),
             signed_introspection,
+            iss_rules: verify::Rules::new(cfg),
         }
     }
 
