@@ -184,6 +184,7 @@ def write_markdown(results, path, svg_name):
                  ("gw_balanced", "gw_noauth", "balanced service (2 targets) / single-host service (cost of the pick)"),
                  ("gw_warm_h2", "gw_warm", "warm cache over h2c (h2load) / over HTTP/1.1 (wrk)"),
                  ("gw_warm_rl", "gw_warm", "warm cache with rate-limiting (local) / without"),
+                 ("gw_jwt", "gw_warm", "JWT verified locally (bearer) / warm-cache introspection (same token)"),
                  ("bare", "bare_release", "bare Pingora, dist profile (fat LTO) / release profile"),
                  ("gw_warm", "gw_warm_release", "gateway warm cache, dist profile / release profile"),
                  ("gw_warm_mimalloc", "gw_warm", "gateway warm cache, mimalloc / system allocator (both dist)"),
