@@ -8,6 +8,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use base64::Engine as _;
+
 use common::{assert_401, assert_403, assert_echo, client, routes_config, send, Reply};
 use e2e::fake_idp::{respond, FakeServer};
 use e2e::metrics::{idp_requests, introspection_calls};
@@ -57,6 +59,7 @@ fn oidc_provider_opaque_tokens_introspected_and_jwts_verified_locally() {
                 &op,
                 &["introspection"],
                 json!({"introspection_accept": "application/token-introspection+jwt",
+                       "upstream_introspection_jwt_header": "x-introspection-jwt",
                        "upstream_headers_claims": ["client_id"], "upstream_headers_names": ["x-client"]}),
             )),
         ),
@@ -113,8 +116,27 @@ fn oidc_provider_opaque_tokens_introspected_and_jwts_verified_locally() {
     // RFC 9701: the answer is a JWT signed by the provider, verified with its keys; the result inside it
     // decides and feeds the upstream headers.
     let calls = introspection_calls(&admin);
-    let echo = assert_echo(&get(&gw, "/signed", &opaque), "a verified signed answer");
+    let r = send(
+        client()
+            .get(format!("{}/signed", gw.proxy_url()))
+            .bearer_auth(&opaque)
+            .header("x-introspection-jwt", "forged-by-the-caller"),
+    );
+    let echo = assert_echo(&r, "a verified signed answer");
     assert_eq!(echo["headers"]["X-Client"], "app");
+    // upstream_introspection_jwt_header: the provider's signed answer, as received (never the caller's).
+    let jwt = echo["headers"]["X-Introspection-Jwt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no X-Introspection-Jwt upstream: {echo}"));
+    let part = |i: usize| -> Value {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(i).expect("a JWS"))
+            .expect("base64url");
+        serde_json::from_slice(&b).expect("JSON")
+    };
+    assert_eq!(part(0)["typ"], "token-introspection+jwt", "{jwt:.40}");
+    assert_eq!(part(1)["token_introspection"]["client_id"], "app");
+    assert_eq!(part(1)["iss"], op.issuer());
     assert_401(
         &get(&gw, "/signed", "not-a-token-it-issued"),
         "signed answer: inactive",

@@ -434,13 +434,15 @@ impl Idp {
         key: CacheKey,
     ) -> Result<Loaded, Failure> {
         let form = self.introspection.build(token);
-        let obj = match &self.signed_introspection {
+        let (obj, jwt) = match &self.signed_introspection {
             None => {
                 let post = http.post_form(Endpoint::Introspection, url, &form);
-                self.guard(url)
+                let obj = self
+                    .guard(url)
                     .call(Endpoint::Introspection, post)
                     .await
-                    .map_err(Failure::Introspection)?
+                    .map_err(Failure::Introspection)?;
+                (obj, None)
             }
             Some((jwks, rules)) => {
                 let post =
@@ -450,15 +452,18 @@ impl Idp {
                     .call(Endpoint::Introspection, post)
                     .await
                     .map_err(Failure::Introspection)?;
-                self.verify_signed_introspection(jwks, rules, &jwt).await?
+                (
+                    self.verify_signed_introspection(jwks, rules, &jwt).await?,
+                    Some(jwt),
+                )
             }
         };
-        let info = Arc::new(Introspected::from_response(
-            &obj,
-            &self.claims,
-            &self.ttl,
-            now_ms(),
-        ));
+        let mut info = Introspected::from_response(&obj, &self.claims, &self.ttl, now_ms());
+        if info.active && self.claims.keep_jwt {
+            // `upstream_introspection_jwt_header`: the verified answer as received.
+            info.jwt_header = jwt.and_then(|j| http::HeaderValue::from_str(j.trim()).ok());
+        }
+        let info = Arc::new(info);
         if let Some(r) = &self.caches.resurrect {
             r.record(key, &info);
         }

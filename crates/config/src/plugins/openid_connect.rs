@@ -183,7 +183,8 @@ pub struct OidcConfig {
     /// `Accept` of introspection requests: `application/json`, or `application/token-introspection+jwt`
     /// for RFC 9701 signed answers (verified with the issuer's keys); `application/jwt` is refused at load.
     pub introspection_accept: String,
-    /// Upstream header for the introspection JWT (RFC 9701; refused at load when set: not supported yet).
+    /// Upstream header for the verified RFC 9701 introspection answer JWT (needs
+    /// `introspection_accept: application/token-introspection+jwt`).
     pub upstream_introspection_jwt_header: Option<String>,
     /// Also introspect JWTs that verified locally (`bearer`), so a revoked JWT is refused.
     pub introspect_jwt_tokens: bool,
@@ -729,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_introspection_is_refused_until_built() {
+    fn signed_introspection_fields() {
         let c = OidcConfig::from_value(
             &json!({"issuer": ISS, "introspection_accept": "application/json"}),
         )
@@ -754,9 +755,18 @@ mod tests {
                 ),
                 (
                     "upstream_introspection_jwt_header".to_string(),
-                    "signed introspection responses are not supported yet".to_string()
+                    "needs introspection_accept: application/token-introspection+jwt (the only signed answers this gateway verifies)"
+                        .to_string()
                 ),
             ]
+        );
+        let c = OidcConfig::from_value(&json!({"issuer": ISS,
+            "introspection_accept": "application/token-introspection+jwt",
+            "upstream_introspection_jwt_header": "x-introspection-jwt"}))
+        .unwrap();
+        assert_eq!(
+            c.upstream_introspection_jwt_header.as_deref(),
+            Some("x-introspection-jwt")
         );
     }
 

@@ -178,10 +178,12 @@ impl OidcConfig {
                 ),
             ));
         }
-        if self.upstream_introspection_jwt_header.is_some() {
+        if self.upstream_introspection_jwt_header.is_some()
+            && self.introspection_accept != "application/token-introspection+jwt"
+        {
             errors.push(err(
                 "upstream_introspection_jwt_header",
-                "signed introspection responses are not supported yet",
+                "needs introspection_accept: application/token-introspection+jwt (the only signed answers this gateway verifies)",
             ));
         }
         let client_auth = self.client_auth.iter().flatten().enumerate();
