@@ -525,6 +525,11 @@ def check_status(url, token, want):
         raise RuntimeError(f"GET {url} answered {status} (want {want}): {body[:200]!r}")
 
 
+def jwt_plugin(issuer):
+    """openid-connect verifying JWT access tokens locally (`bearer`) with the issuer's JWKS."""
+    return {"issuer": issuer, "auth_methods": ["bearer"], "bearer_token_param_type": ["header"]}
+
+
 def section_throughput(st, procs, env, results):
     """Setups 1-7, interleaved rounds."""
     up, idp_port, issuer, tokens = env["upstream_port"], env["idp_port"], env["issuer"], env["tokens"]
@@ -568,6 +573,9 @@ def section_throughput(st, procs, env, results):
             # Rate-limiting on top of warm introspection; the limit is never reached (the row measures its cost).
             ("limited", f"http://127.0.0.1:{up}/", "/limited", True,
              [("rate-limiting", {"second": 1000000000, "limit_by": "ip", "policy": "local"})]),
+            # The same tokens (Glewlwyd's access tokens are RS256 JWTs) verified locally against the
+            # IdP's JWKS: `bearer` only, no introspection.
+            ("jwt", f"http://127.0.0.1:{up}/", "/jwt", False, [("openid-connect", jwt_plugin(issuer))]),
             ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin,
             upstreams=[("lb.upstream", [f"127.0.0.1:{up}", f"127.0.0.2:{up}"])], h2c_port=ga_h2),
             ga_port, ga_admin, st.server_cpus)
@@ -597,6 +605,7 @@ def section_throughput(st, procs, env, results):
             ("gw_warm", "4 gateway, introspection, warm cache (1 token)", f"http://127.0.0.1:{ga_port}/", rotate, [one], 200, ga_admin),
             ("gw_warm_h2", "4h gateway, introspection, warm cache, h2c (h2load, 1 stream per connection)", f"http://127.0.0.1:{ga_h2}/", "h2load", [tokens[0]], 200, ga_admin),
             ("gw_warm_rl", "4l gateway, introspection, warm cache, rate-limiting local (never limited)", f"http://127.0.0.1:{ga_port}/limited", rotate, [one], 200, ga_admin),
+            ("gw_jwt", "4j gateway, JWT verified locally (bearer, RS256 via JWKS, no introspection)", f"http://127.0.0.1:{ga_port}/jwt", rotate, [one], 200, ga_admin),
             ("gw_many", f"5 gateway, introspection, {len(tokens)} distinct tokens", f"http://127.0.0.1:{ga_port}/", rotate, [many], 200, ga_admin),
             ("gw_cold", "6 gateway, unseen tokens (IdP-bound)", f"http://127.0.0.1:{gb_port}/", unseen, [token_len, "SALT"], 401, gb_admin),
         ]

@@ -200,6 +200,7 @@ def write_markdown(results, path, svg_name):
                  ("pingap", "bare", "pingap plain proxy / bare Pingora (both fat LTO)"),
                  ("pingap", "bare_release", "pingap plain proxy / stock bare Pingora (release profile)"),
                  ("gw_warm", "pingap", "gateway warm cache / pingap plain proxy (no auth)"),
+                 ("gw_jwt", "gw_warm", "JWT verified locally (bearer) / warm-cache introspection (same token)"),
                  ("bare", "bare_release", "bare Pingora, dist profile (fat LTO) / release profile"),
                  ("gw_warm", "gw_warm_release", "gateway warm cache, dist profile / release profile"),
                  ("gw_warm_mimalloc", "gw_warm", "gateway warm cache, mimalloc / system allocator (both dist)"),

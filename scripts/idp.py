@@ -2,6 +2,7 @@
 """Run a provisioned Glewlwyd OAuth2/OIDC server on 127.0.0.1 for the demo and the end-to-end tests.
 
     python3 scripts/idp.py serve --dir DIR --port PORT
+    python3 scripts/idp.py rotate-key --dir DIR --port PORT [--instance oidc]
 
 bootstraps a private Glewlwyd instance in DIR (sqlite database, config, RSA key), starts
 `glewlwyd -c DIR/glewlwyd.conf -p PORT`, provisions it over its admin REST API (see
@@ -461,6 +462,27 @@ def serve(args):
             return 0
 
 
+def rotate_key(args):
+    """Give OIDC instance `args.instance` a new RSA signing key at runtime (new `kid`): update its parameters
+    over the admin API, then reset the instance so it signs with the new key and serves it in its JWKS
+    (Glewlwyd needs no restart). Prints the instance's JWKS `kid`s after the rotation."""
+    admin = Admin(args.port)
+    admin.call("POST", "/auth/", {"username": "admin", "password": "password"})
+    _, body = admin.call("GET", f"/mod/plugin/{args.instance}")
+    plugin = json.loads(body)
+    keys_dir = tempfile.mkdtemp(prefix="rotate-", dir=args.dir)
+    key_pem, pub_pem = make_key(keys_dir)
+    plugin["parameters"]["key"] = key_pem
+    plugin["parameters"]["cert"] = pub_pem
+    update = {k: plugin[k] for k in ("module", "name", "display_name", "enabled", "parameters")}
+    admin.call("PUT", f"/mod/plugin/{args.instance}", update)
+    admin.call("PUT", f"/mod/plugin/{args.instance}/reset")
+    with urllib.request.urlopen(f"{issuer(args.port, args.instance)}/jwks", timeout=10) as resp:
+        kids = [k.get("kid") for k in json.loads(resp.read())["keys"]]
+    print(" ".join(kids), flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Provisioned Glewlwyd IdP on 127.0.0.1")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -469,9 +491,15 @@ def main(argv=None):
     p.add_argument("--port", required=True, type=int, help="port on 127.0.0.1")
     p.add_argument("--cache-dir", help="where to keep the provisioned template database")
     p.add_argument("--no-cache", action="store_true", help="always provision from scratch")
+    r = sub.add_parser("rotate-key", help="give a running OIDC instance a new signing key (new kid)")
+    r.add_argument("--dir", required=True, help="where the new key files go")
+    r.add_argument("--port", required=True, type=int, help="port of the running glewlwyd")
+    r.add_argument("--instance", default="oidc", help="OIDC plugin instance (default oidc)")
     args = parser.parse_args(argv)
     if args.cmd == "serve":
         return serve(args)
+    if args.cmd == "rotate-key":
+        return rotate_key(args)
     return 2
 
 

@@ -128,6 +128,30 @@ impl Idp {
         )
     }
 
+    /// Gives the main OIDC instance a new RSA signing key at runtime (`scripts/idp.py rotate-key`: the
+    /// instance's parameters updated over Glewlwyd's admin API, then the instance reset; no restart).
+    /// Returns the `kid`s its JWKS serves afterwards; panics when the rotation fails.
+    pub fn rotate_signing_key(&self) -> Vec<String> {
+        let out = Command::new(python())
+            .arg(workspace_root().join("scripts/idp.py"))
+            .args(["rotate-key", "--dir"])
+            .arg(self.dir.path())
+            .args(["--port", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("spawn scripts/idp.py rotate-key: {e}"));
+        assert!(
+            out.status.success(),
+            "idp.py rotate-key failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Stop the IdP now (e.g. to test the gateway with an unreachable IdP).
     pub fn stop(&mut self) {
         self.child.kill();

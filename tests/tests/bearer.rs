@@ -1,6 +1,7 @@
 //! `bearer` end to end: Glewlwyd's JWT access tokens (RS256, `typ: at+jwt`) verified by the built gateway
 //! against the IdP's JWKS, with no introspection call; forged, expired, foreign and `alg`-confused tokens
-//! refused. One IdP, one httpbin and one gateway for the whole file.
+//! refused; a key rotation at the running Glewlwyd followed with one JWKS fetch. One IdP, one httpbin and
+//! one gateway per test.
 
 mod common;
 
@@ -252,4 +253,55 @@ fn glewlwyd_jwts_are_verified_locally_and_forgeries_refused() {
     );
     let log = s.gateway.log();
     assert!(!log.contains(&token[..40]), "no token in the log");
+}
+
+#[test]
+fn a_key_rotation_at_glewlwyd_is_followed_with_one_jwks_fetch() {
+    let (idp, httpbin) = e2e::start_idp_and_httpbin();
+    // rediscovery_lifetime: the minimum interval between key fetches (kept short so the test needs no
+    // long wait between the first fetch and the rotation's).
+    let routes = vec![(
+        "/jwt",
+        Some(oidc_config(
+            idp.issuer(),
+            &["bearer"],
+            json!({"rediscovery_lifetime": 0.5}),
+        )),
+    )];
+    let config = routes_config_value(Ports::free(), &httpbin.url(), &routes);
+    let gateway = Gateway::start(&e2e::to_yaml(&config));
+    let s = Servers {
+        gateway,
+        _httpbin: httpbin,
+        idp,
+    };
+    let admin = s.gateway.admin_url();
+
+    let before = s.idp.password_token(JOHN.0, JOHN.1);
+    let old_kid = parts(&before).0["kid"].clone();
+    assert_echo(&s.get("/jwt", &before), "signed with the first key");
+    assert_eq!(idp_requests(&admin, "jwks"), 1);
+
+    std::thread::sleep(Duration::from_millis(600)); // past the fetch rate limit
+    let kids = s.idp.rotate_signing_key();
+    assert_eq!(kids.len(), 1, "{kids:?}");
+    assert_ne!(json!(kids[0]), old_kid, "a new kid");
+    let after = s.idp.password_token(JOHN.0, JOHN.1);
+    assert_eq!(
+        parts(&after).0["kid"],
+        json!(kids[0]),
+        "signed with the new key"
+    );
+    for _ in 0..3 {
+        assert_echo(&s.get("/jwt", &after), "signed with the rotated key");
+    }
+    assert_eq!(
+        idp_requests(&admin, "jwks"),
+        2,
+        "the unknown kid made exactly one fetch"
+    );
+    // The old key is no longer published: its tokens stop verifying (their kid is unknown now; a refetch,
+    // rate limited, does not bring it back).
+    assert_401(&s.get("/jwt", &before), "signed with the retired key");
+    assert_eq!(introspection_calls(&admin), 0);
 }

@@ -8,7 +8,7 @@ use gateway_config::plugins::openid_connect::OidcConfig;
 use crate::cache::{now_ms, CacheKey};
 use crate::decide::{decide, Policy, Verdict};
 use crate::errors::Failure;
-use crate::idp::{Idp, Shared};
+use crate::idp::{Issuers, Shared};
 use crate::metrics::AuthMetrics;
 use crate::{Decision, RequestParts};
 
@@ -23,7 +23,7 @@ pub struct Authenticator {
     config_key: [u8; 32],
     issuer: String,
     policy: Policy,
-    idp: Idp,
+    idp: Issuers,
     metrics: Arc<AuthMetrics>,
 }
 
@@ -36,7 +36,7 @@ impl Authenticator {
             config_key,
             issuer: cfg.issuer.clone(),
             policy: Policy::new(cfg),
-            idp: Idp::new(cfg, config_key, shared),
+            idp: Issuers::new(cfg, config_key, shared),
             metrics: Arc::clone(&shared.metrics),
         }
     }
@@ -51,10 +51,10 @@ impl Authenticator {
         self.policy.needs_body()
     }
 
-    /// The introspection cache key of a token hash (see [`crate::cluster::keys`]): the same on every
-    /// node when the keyer comes from the cluster salt.
-    pub fn introspection_key(&self, token_hash: &CacheKey) -> CacheKey {
-        self.idp.introspection_key(token_hash)
+    /// The introspection cache keys of a token hash (see [`crate::cluster::keys`]), one per issuer
+    /// (`extra_issuers`): the same on every node when the keyer comes from the cluster salt.
+    pub fn introspection_keys(&self, token_hash: &CacheKey) -> Vec<CacheKey> {
+        self.idp.introspection_keys(token_hash)
     }
 
     /// Removes the tokens' introspection results from the local caches (and, with `grants`, every
@@ -571,6 +571,7 @@ mod tests {
         let label = crate::breaker::endpoint_label(c.introspection_endpoint.as_deref().unwrap());
         assert_eq!(
             a.idp
+                .primary()
                 .guard(c.introspection_endpoint.as_deref().unwrap())
                 .state(),
             crate::breaker::CircuitState::Open,

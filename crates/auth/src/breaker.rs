@@ -80,6 +80,8 @@ pub struct IdpGuard {
     breaker: Mutex<Breaker>,
     /// `gateway_idp_circuit_state{endpoint=label}`, resolved once.
     gauge: IntGauge,
+    /// `gateway_idp_endpoint_requests_total{endpoint=label}`, resolved once.
+    sent: prometheus::IntCounter,
     metrics: Arc<AuthMetrics>,
 }
 
@@ -168,6 +170,7 @@ impl IdpGuard {
         let label = endpoint_label(url);
         let gauge = metrics.circuit_gauge(&label);
         gauge.set(CircuitState::Closed.gauge());
+        let sent = metrics.endpoint_counter(&label);
         IdpGuard {
             label,
             settings: GuardSettings {
@@ -181,6 +184,7 @@ impl IdpGuard {
                 open_until: Instant::now(),
             }),
             gauge,
+            sent,
             metrics,
         }
     }
@@ -214,6 +218,7 @@ impl IdpGuard {
             .acquire()
             .await
             .map_err(|_| IdpError::CircuitOpen { endpoint })?;
+        self.sent.inc();
         let result = call.await;
         attempt.finish(result.as_ref().map_or_else(|e| !e.is_outage(), |_| true));
         result

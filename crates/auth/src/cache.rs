@@ -216,6 +216,13 @@ impl<V: Clone + Expiring> TimedCache<V> {
         self.inner.clear();
     }
 
+    /// A fresh value for `key`, without loading (counted as a hit when there is one).
+    pub fn peek(&self, key: &CacheKey) -> Option<V> {
+        let v = self.inner.get(key).filter(|v| v.fresh_at(now_ms()))?;
+        self.metrics.cache_lookup(self.which, Lookup::Hit);
+        Some(v)
+    }
+
     /// A fresh value for `key`, else the result of `load` (one load per key at a time).
     ///
     /// `load`'s errors are returned and nothing is cached; waiting callers then retry the load

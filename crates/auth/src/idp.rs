@@ -23,6 +23,11 @@ use crate::jwt::{looks_like_jwt, verify, JwtError};
 use crate::metrics::{AuthMetrics, Cache};
 use crate::resurrect::Resurrect;
 
+mod issuers;
+#[cfg(test)]
+mod issuers_tests;
+pub use issuers::{issuer_config, Issuers};
+
 /// What every authenticator of a process shares: HTTP clients, cache-key salt, cache size, metrics,
 /// and the cluster cache (owned by the [`crate::AuthRegistry`]).
 #[derive(Debug)]
@@ -91,6 +96,9 @@ pub struct Idp {
     /// `introspection_accept: application/token-introspection+jwt`: verify RFC 9701 signed answers with
     /// these keys and rules.
     signed_introspection: Option<(Arc<Jwks>, verify::Rules)>,
+    /// The `iss` values naming this issuer (configured issuer, `issuers_allowed`): picks the issuer of
+    /// a JWT with `extra_issuers`.
+    iss_rules: verify::Rules,
 }
 
 /// `Accept` of an RFC 9701 introspection request.
@@ -203,6 +211,7 @@ impl Idp {
             jwt,
             introspection_enabled: cfg.method_enabled(AuthMethod::Introspection),
             signed_introspection,
+            iss_rules: verify::Rules::new(cfg),
         }
     }
 
@@ -425,13 +434,15 @@ impl Idp {
         key: CacheKey,
     ) -> Result<Loaded, Failure> {
         let form = self.introspection.build(token);
-        let obj = match &self.signed_introspection {
+        let (obj, jwt) = match &self.signed_introspection {
             None => {
                 let post = http.post_form(Endpoint::Introspection, url, &form);
-                self.guard(url)
+                let obj = self
+                    .guard(url)
                     .call(Endpoint::Introspection, post)
                     .await
-                    .map_err(Failure::Introspection)?
+                    .map_err(Failure::Introspection)?;
+                (obj, None)
             }
             Some((jwks, rules)) => {
                 let post =
@@ -441,15 +452,18 @@ impl Idp {
                     .call(Endpoint::Introspection, post)
                     .await
                     .map_err(Failure::Introspection)?;
-                self.verify_signed_introspection(jwks, rules, &jwt).await?
+                (
+                    self.verify_signed_introspection(jwks, rules, &jwt).await?,
+                    Some(jwt),
+                )
             }
         };
-        let info = Arc::new(Introspected::from_response(
-            &obj,
-            &self.claims,
-            &self.ttl,
-            now_ms(),
-        ));
+        let mut info = Introspected::from_response(&obj, &self.claims, &self.ttl, now_ms());
+        if info.active && self.claims.keep_jwt {
+            // `upstream_introspection_jwt_header`: the verified answer as received.
+            info.jwt_header = jwt.and_then(|j| http::HeaderValue::from_str(j.trim()).ok());
+        }
+        let info = Arc::new(info);
         if let Some(r) = &self.caches.resurrect {
             r.record(key, &info);
         }

@@ -22,6 +22,8 @@ pub struct ClaimPlan {
     pub header_claims: Vec<String>,
     /// Keep base64(JSON) of the whole result (`upstream_introspection_header`).
     pub keep_raw: bool,
+    /// Keep the signed answer JWT (`upstream_introspection_jwt_header`).
+    pub keep_jwt: bool,
     /// Claim paths kept for identity, after the `header_claims` in `Introspected::claim_headers` (so the
     /// caches and the cluster codec carry them unchanged): `consumer_claim` when set, then
     /// `credential_claim` when not empty (see [`IdentitySlots`]).
@@ -63,6 +65,7 @@ impl ClaimPlan {
             audience_claim: required(&cfg.audience_required).then(|| cfg.audience_claim.clone()),
             header_claims: cfg.upstream_headers_claims.clone().unwrap_or_default(),
             keep_raw: cfg.upstream_introspection_header.is_some(),
+            keep_jwt: cfg.upstream_introspection_jwt_header.is_some(),
             identity_claims: cfg
                 .consumer_claim
                 .iter()
@@ -79,6 +82,7 @@ impl ClaimPlan {
             || self.audience_claim.is_some()
             || !self.header_claims.is_empty()
             || self.keep_raw
+            || self.keep_jwt
             // A consumer mapping needs the claim; `credential_claim` alone (default `sub`) is read when
             // the result is there anyway, without an extra introspection of granted tokens.
             || self.maps_consumer
@@ -104,6 +108,8 @@ pub struct Introspected {
     pub claim_headers: Box<[Option<HeaderValue>]>,
     /// base64(JSON) of the result, for `upstream_introspection_header`.
     pub raw_header: Option<HeaderValue>,
+    /// The verified RFC 9701 answer JWT as received, for `upstream_introspection_jwt_header`.
+    pub jwt_header: Option<HeaderValue>,
 }
 
 impl Expiring for Introspected {
@@ -124,6 +130,7 @@ impl Introspected {
             audience: None,
             claim_headers: Box::new([]),
             raw_header: None,
+            jwt_header: None,
         }
     }
 
@@ -157,6 +164,7 @@ impl Introspected {
                 audience: None,
                 claim_headers: Box::new([]),
                 raw_header: None,
+                jwt_header: None,
             };
         }
         let set = |path: &Option<Vec<String>>| {
@@ -188,6 +196,7 @@ impl Introspected {
                     HeaderValue::from_str(&b64).ok()
                 })
                 .flatten(),
+            jwt_header: None,
         }
     }
 }
@@ -275,6 +284,7 @@ mod tests {
                 "missing".into(),
             ],
             keep_raw: true,
+            keep_jwt: false,
             ..ClaimPlan::default()
         }
     }

@@ -10,6 +10,8 @@
 //! - `gateway_idp_request_duration_seconds{endpoint}`: IdP latency histogram.
 //! - `gateway_idp_circuit_state{endpoint}`: circuit breaker per IdP endpoint URL (0 closed, 1 open,
 //!   2 half-open).
+//! - `gateway_idp_endpoint_requests_total{endpoint}`: introspection, token and JWKS requests sent
+//!   per IdP endpoint URL (which issuer was asked, with `extra_issuers`; discovery is not counted).
 //! - `gateway_auth_stale_served_total`: introspection results served stale (`cache_ttl_resurrect`)
 //!   because the IdP failed.
 //! - the cluster cache's metrics: see [`crate::cluster::metrics`].
@@ -169,6 +171,7 @@ pub struct AuthMetrics {
     idp_requests: [[IntCounter; IdpResult::ALL.len()]; Endpoint::ALL.len()],
     idp_duration: [Histogram; Endpoint::ALL.len()],
     circuit: IntGaugeVec,
+    endpoint_requests: IntCounterVec,
     stale_served: IntCounter,
     /// The cluster cache's metrics (registered without a cluster too: its state then reads 0).
     pub cluster: ClusterMetrics,
@@ -221,6 +224,14 @@ impl AuthMetrics {
             )
             .unwrap_or_else(|e| panic!("invalid metric definition {name}: {e}")),
         );
+        let endpoint_requests = register(
+            registry,
+            counter_vec(
+                "gateway_idp_endpoint_requests_total",
+                "Requests sent to the identity provider per endpoint URL",
+                &["endpoint"],
+            ),
+        );
         let name = "gateway_auth_stale_served_total";
         let stale_served = register(
             registry,
@@ -239,6 +250,7 @@ impl AuthMetrics {
             }),
             idp_duration: Endpoint::ALL.map(|e| idp_duration.with_label_values(&[e.as_str()])),
             circuit,
+            endpoint_requests,
             stale_served,
             cluster: ClusterMetrics::new(registry),
         }
@@ -268,6 +280,11 @@ impl AuthMetrics {
     /// The circuit-state gauge of one endpoint label (resolve once per breaker, not per call).
     pub fn circuit_gauge(&self, endpoint_label: &str) -> IntGauge {
         self.circuit.with_label_values(&[endpoint_label])
+    }
+
+    /// The sent-requests counter of one endpoint label (resolve once per guard, not per call).
+    pub fn endpoint_counter(&self, endpoint_label: &str) -> IntCounter {
+        self.endpoint_requests.with_label_values(&[endpoint_label])
     }
 
     /// Counts one stale introspection result served.

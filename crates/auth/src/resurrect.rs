@@ -88,6 +88,7 @@ mod tests {
             audience: None,
             claim_headers: Box::new([]),
             raw_header: None,
+            jwt_header: None,
         })
     }
 

@@ -62,6 +62,8 @@ pub struct UpstreamPlan {
     pub token_header: TokenHeader,
     /// `upstream_introspection_header`.
     pub introspection_header: Option<HeaderName>,
+    /// `upstream_introspection_jwt_header`.
+    pub introspection_jwt_header: Option<HeaderName>,
     /// `upstream_headers_names` (paired with `ClaimPlan::header_claims`).
     pub claim_headers: Vec<Option<HeaderName>>,
     /// `hide_credentials`.
@@ -87,6 +89,10 @@ impl UpstreamPlan {
                 .upstream_introspection_header
                 .as_deref()
                 .and_then(|h| header_name(h, "upstream_introspection_header")),
+            introspection_jwt_header: cfg
+                .upstream_introspection_jwt_header
+                .as_deref()
+                .and_then(|h| header_name(h, "upstream_introspection_jwt_header")),
             claim_headers: cfg
                 .upstream_headers_names
                 .iter()
@@ -130,6 +136,13 @@ impl UpstreamPlan {
             info.and_then(|i| i.raw_header.clone()),
         ) {
             set(&mut up, name.clone(), v);
+        }
+        if let Some(name) = &self.introspection_jwt_header {
+            match info.and_then(|i| i.jwt_header.clone()) {
+                Some(v) => set(&mut up, name.clone(), v),
+                // No signed answer behind this request: drop any value the caller sent under that name.
+                None => up.remove_headers.push(name.clone()),
+            }
         }
         for (i, name) in self.claim_headers.iter().enumerate() {
             let Some(name) = name else { continue };
@@ -284,6 +297,7 @@ mod tests {
             audience: None,
             claim_headers: vec![Some(HeaderValue::from_static("john")), None].into(),
             raw_header: Some(HeaderValue::from_static("e30=")),
+            jwt_header: None,
         };
         let h = hm(&[("authorization", "Bearer t"), ("x-missing", "spoof")]);
         let up = plan(&c).build("t", &Source::Header(AUTHORIZATION), Some(&info), &h);

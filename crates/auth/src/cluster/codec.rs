@@ -42,6 +42,9 @@ pub fn encode(info: &Introspected) -> Vec<u8> {
     if let Some(r) = &info.raw_header {
         m.insert("r".into(), header_text(r));
     }
+    if let Some(j) = &info.jwt_header {
+        m.insert("j".into(), header_text(j));
+    }
     Value::Object(m).to_string().into_bytes()
 }
 
@@ -83,6 +86,10 @@ pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
         None => None,
         Some(v) => header(v)?,
     };
+    let jwt_header = match m.get("j") {
+        None => None,
+        Some(v) => header(v)?,
+    };
     Some(Arc::new(Introspected {
         active: m.get("a")?.as_bool()?,
         exp: match m.get("e") {
@@ -98,6 +105,7 @@ pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
         audience: set("d")?,
         claim_headers: claim_headers.into_boxed_slice(),
         raw_header,
+        jwt_header,
     }))
 }
 
@@ -115,6 +123,7 @@ mod tests {
             audience_claim: None,
             header_claims: vec!["username".into(), "missing".into()],
             keep_raw: true,
+            keep_jwt: false,
             ..ClaimPlan::default()
         };
         let ttl = TtlPolicy::from_secs(3600.0, None, None, 10.0, 2.0);
@@ -124,9 +133,16 @@ mod tests {
             Introspected::from_response(obj.as_object().unwrap(), &plan, &ttl, 1_700_000_000_000);
         let bytes = encode(&info);
         assert_eq!(*decode(&bytes).unwrap(), info);
+        // the signed answer JWT (upstream_introspection_jwt_header) survives the round trip
+        let signed = Introspected {
+            jwt_header: Some(HeaderValue::from_static("eyJh.eyJi.c2ln")),
+            ..info.clone()
+        };
+        assert_eq!(*decode(&encode(&signed)).unwrap(), signed);
         // without keep_raw nothing but the needed claims is written
         let plan = ClaimPlan {
             keep_raw: false,
+            keep_jwt: false,
             ..plan
         };
         let info =

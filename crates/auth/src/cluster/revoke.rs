@@ -99,7 +99,7 @@ impl AuthRegistry {
                     .flat_map(|a| {
                         tokens
                             .iter()
-                            .map(|t| a.introspection_key(t))
+                            .flat_map(|t| a.introspection_keys(t))
                             .collect::<Vec<_>>()
                     })
                     .collect();

@@ -63,6 +63,11 @@ impl Jwks {
         }
     }
 
+    /// The discovered issuer the current keys came with (none before the first fetch).
+    pub fn known_issuer(&self) -> Option<Arc<str>> {
+        self.state.load().issuer.clone()
+    }
+
     fn may_attempt(&self, s: &State, now: Instant) -> bool {
         s.last_attempt
             .is_none_or(|t| now.duration_since(t) >= self.min_interval)

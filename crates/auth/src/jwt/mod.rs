@@ -8,7 +8,7 @@
 pub mod jwks;
 pub mod keys;
 #[cfg(test)]
-mod test_keys;
+pub(crate) mod test_keys;
 #[cfg(test)]
 mod tests_idp;
 pub mod verify;

@@ -236,8 +236,19 @@ async fn signed_introspection_verified_and_forgeries_refused() {
     let mut c = cfg(&idp, &[AuthMethod::Introspection]);
     c.introspection_accept = "application/token-introspection+jwt".into();
     c.scopes_required = Some(vec!["read".into()]);
+    c.upstream_introspection_jwt_header = Some("x-introspection-jwt".into());
     let a = auth(&c);
-    allowed(call(&a, "opaque-1").await);
+    for _ in 0..2 {
+        // The verified answer goes upstream as received (cached with the result).
+        let up = allowed(call(&a, "opaque-1").await);
+        let (_, jwt) = up
+            .set_headers
+            .iter()
+            .find(|(n, _)| n == "x-introspection-jwt")
+            .expect("the answer JWT upstream");
+        let header = super::verify::introspection_header(jwt.to_str().unwrap()).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("k"));
+    }
     assert_eq!(idp.count("/introspect"), 1);
     // An answer signed by another key (same kid): refused, not cached as a result.
     *signer.lock().unwrap() = TestKey::es256("k");

@@ -55,10 +55,22 @@ impl Rules {
         }
     }
 
-    fn issuer_allowed(&self, iss: &str, discovered: Option<&str>) -> bool {
+    /// Whether `iss` is one of the accepted issuers (`discovered`: the discovery document's, if known).
+    pub fn issuer_allowed(&self, iss: &str, discovered: Option<&str>) -> bool {
         let iss = normalized(iss);
         self.issuers.iter().any(|i| i == iss) || discovered.is_some_and(|d| normalized(d) == iss)
     }
+}
+
+/// The `iss` of a JWT's payload, read WITHOUT verifying anything: only to pick which issuer's keys
+/// verify it (the verification then checks `iss` again, signed).
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&raw).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 /// The header of a token that has the shape of a JWT, its `alg` allowed and its `typ` accepted.

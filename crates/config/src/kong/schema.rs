@@ -155,6 +155,7 @@ pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
                 Kind::Number | Kind::Positive | Kind::Signed => Type::Number,
                 Kind::Integer => Type::Integer,
                 Kind::Record(inner) => Type::Record(config_record(inner)),
+                Kind::Records(inner) => Type::Array(Box::new(Type::Record(config_record(inner)))),
             };
             (f.name, ty)
         })

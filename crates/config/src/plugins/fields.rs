@@ -31,6 +31,9 @@ pub enum Kind {
     Integer,
     /// A nested record with its own fields (absent or `null`: every default).
     Record(&'static [Field]),
+    /// An array of records with the given fields (each item checked like a [`Kind::Record`]; paths
+    /// `name[i].field`).
+    Records(&'static [Field]),
     /// One of the given names.
     OneOf(&'static [&'static str]),
     /// An array of the given names (duplicates dropped).
@@ -211,6 +214,30 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
         },
         // Handled by `normalize` (nested defaults and paths).
         Kind::Record(_) => Some(v.clone()),
+        Kind::Records(inner) => {
+            let Value::Array(items) = v else {
+                return fail(name.into(), "expected an array".into());
+            };
+            let before = errors.len();
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                if item.is_null() {
+                    errors.push(FieldError::new(format!("{name}[{i}]"), "expected a record"));
+                    continue;
+                }
+                match normalize(inner, item) {
+                    Ok(m) => out.push(Value::Object(m)),
+                    Err(nested) => errors.extend(nested.into_iter().map(|e| {
+                        let path = match e.path.as_str() {
+                            "" => format!("{name}[{i}]"),
+                            p => format!("{name}[{i}].{p}"),
+                        };
+                        FieldError::new(path, e.message)
+                    })),
+                }
+            }
+            (errors.len() == before).then_some(Value::Array(out))
+        }
         Kind::OneOf(names) => one_of(name.to_owned(), v, names, errors),
         Kind::Strings | Kind::SetOf(_) | Kind::Urls => {
             let Value::Array(items) = v else {
@@ -292,6 +319,45 @@ mod tests {
         let out = normalize(TABLE, &json!({"url": "http://h/", "header": null})).unwrap();
         assert_eq!(out["header"], Value::Null);
         assert_eq!(defaults(TABLE)["url"], Value::Null);
+    }
+
+    #[test]
+    fn arrays_of_records_are_checked_item_by_item() {
+        const ITEM: &[Field] = &[
+            field("url", Kind::Url, DefaultValue::Required),
+            field("n", Kind::Number, DefaultValue::Num(1.0)),
+        ];
+        const OUTER: &[Field] = &[field("items", Kind::Records(ITEM), DefaultValue::Null)];
+        let out = normalize(OUTER, &json!({"items": [{"url": "http://h/"}]})).unwrap();
+        assert_eq!(out["items"], json!([{"url": "http://h/", "n": 1.0}]));
+        assert_eq!(normalize(OUTER, &json!({})).unwrap()["items"], Value::Null);
+        let errors = normalize(
+            OUTER,
+            &json!({"items": [{"url": "http://h/"}, {"n": -1, "x": 1}, null, 3]}),
+        )
+        .unwrap_err();
+        let got: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("items[1].x", "unknown field"),
+                ("items[1].url", "required field missing"),
+                (
+                    "items[1].n",
+                    "value should be between 0 and 9007199254740991"
+                ),
+                ("items[2]", "expected a record"),
+                ("items[3]", "expected a record"),
+            ]
+        );
+        let e = normalize(OUTER, &json!({"items": {"url": "http://h/"}})).unwrap_err();
+        assert_eq!(
+            (e[0].path.as_str(), e[0].message.as_str()),
+            ("items", "expected an array")
+        );
     }
 
     #[test]

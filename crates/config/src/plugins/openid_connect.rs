@@ -13,7 +13,8 @@
 //! - `ssl_verify` defaults to true (as Kong 3.15 does).
 //!
 //! Gateway extensions, not in Kong (IdP protection, see `docs/security.md`): `idp_concurrency_limit`,
-//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`, `idp_outage_status`.
+//! `idp_circuit_breaker_failures`, `idp_circuit_breaker_cooldown`, `idp_outage_status`; and
+//! `extra_issuers` (several issuers on one route).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -182,7 +183,8 @@ pub struct OidcConfig {
     /// `Accept` of introspection requests: `application/json`, or `application/token-introspection+jwt`
     /// for RFC 9701 signed answers (verified with the issuer's keys); `application/jwt` is refused at load.
     pub introspection_accept: String,
-    /// Upstream header for the introspection JWT (RFC 9701; refused at load when set: not supported yet).
+    /// Upstream header for the verified RFC 9701 introspection answer JWT (needs
+    /// `introspection_accept: application/token-introspection+jwt`).
     pub upstream_introspection_jwt_header: Option<String>,
     /// Also introspect JWTs that verified locally (`bearer`), so a revoked JWT is refused.
     pub introspect_jwt_tokens: bool,
@@ -190,6 +192,10 @@ pub struct OidcConfig {
     pub issuers_allowed: Option<Vec<String>>,
     /// More JWKS URLs whose keys verify JWT access tokens (besides discovery's `jwks_uri`).
     pub extra_jwks_uris: Option<Vec<String>>,
+    /// Gateway extension: more issuers on this route, each with its own introspection client. Opaque
+    /// tokens are introspected at `issuer`, then at each of these in order, until one says active; JWTs go
+    /// to the issuer their `iss` names.
+    pub extra_issuers: Option<Vec<ExtraIssuer>>,
     /// Explicit token endpoint (overrides discovery).
     pub token_endpoint: Option<String>,
     /// Client authentication for the token endpoint.
@@ -319,6 +325,7 @@ pub const FIELDS: &[Field] = &[
     field("introspect_jwt_tokens", Kind::Bool, D::Bool(false)),
     field("issuers_allowed", Kind::Strings, D::Null),
     field("extra_jwks_uris", Kind::Urls, D::Null),
+    field("extra_issuers", Kind::Records(EXTRA_ISSUER_FIELDS), D::Null),
     field("token_endpoint", Kind::Url, D::Null),
     field(
         "token_endpoint_auth_method",
@@ -398,6 +405,38 @@ pub const FIELDS: &[Field] = &[
     field("consumer_optional", Kind::Bool, D::Bool(false)),
     field("anonymous", Kind::Str, D::Null),
     field("credential_claim", Kind::Strings, D::List(&["sub"])),
+];
+
+/// One entry of `extra_issuers` (gateway extension): another issuer whose tokens this route accepts,
+/// with the gateway's own client there. Every other setting (timeouts, caches, claims checks, upstream
+/// headers, `introspection_accept`, ...) is the plugin's; the plugin's client credentials, extra
+/// introspection headers and arguments are never sent to this issuer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtraIssuer {
+    /// Issuer or discovery URL (required); its `iss` selects it for JWTs.
+    pub issuer: String,
+    /// Explicit introspection endpoint (unset: the issuer's discovery).
+    pub introspection_endpoint: Option<String>,
+    /// The gateway's client id at this issuer (unset: no client authentication).
+    pub client_id: Option<String>,
+    /// The matching client secret.
+    pub client_secret: Option<String>,
+    /// Client authentication for this issuer's introspection endpoint (unset: the plugin's
+    /// `introspection_endpoint_auth_method`, else its `client_auth`, else `client_secret_basic`).
+    pub introspection_endpoint_auth_method: Option<ClientAuthMethod>,
+}
+
+/// The fields of an `extra_issuers` entry, in schema order.
+pub const EXTRA_ISSUER_FIELDS: &[Field] = &[
+    field("issuer", Kind::Url, D::Required),
+    field("introspection_endpoint", Kind::Url, D::Null),
+    field("client_id", Kind::Str, D::Null),
+    field("client_secret", Kind::Str, D::Null),
+    field(
+        "introspection_endpoint_auth_method",
+        Kind::OneOf(ClientAuthMethod::NAMES),
+        D::Null,
+    ),
 ];
 
 /// Kong's `introspection_accept` values (`application/jwt` is refused at load: not supported yet).
@@ -691,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_introspection_is_refused_until_built() {
+    fn signed_introspection_fields() {
         let c = OidcConfig::from_value(
             &json!({"issuer": ISS, "introspection_accept": "application/json"}),
         )
@@ -716,9 +755,18 @@ mod tests {
                 ),
                 (
                     "upstream_introspection_jwt_header".to_string(),
-                    "signed introspection responses are not supported yet".to_string()
+                    "needs introspection_accept: application/token-introspection+jwt (the only signed answers this gateway verifies)"
+                        .to_string()
                 ),
             ]
+        );
+        let c = OidcConfig::from_value(&json!({"issuer": ISS,
+            "introspection_accept": "application/token-introspection+jwt",
+            "upstream_introspection_jwt_header": "x-introspection-jwt"}))
+        .unwrap();
+        assert_eq!(
+            c.upstream_introspection_jwt_header.as_deref(),
+            Some("x-introspection-jwt")
         );
     }
 
@@ -760,6 +808,97 @@ mod tests {
                     "expected a string".to_string()
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn extra_issuers() {
+        let c = OidcConfig::from_value(&json!({
+            "issuer": ISS,
+            "extra_issuers": [
+                {"issuer": "http://127.0.0.1:9/", "client_id": "gw", "client_secret": "s",
+                 "introspection_endpoint_auth_method": "client_secret_post"},
+                {"issuer": "http://127.0.0.1:10/oidc", "introspection_endpoint": "http://127.0.0.1:10/i"},
+            ],
+        }))
+        .unwrap();
+        let extra = c.extra_issuers.clone().unwrap();
+        assert_eq!(extra[0].client_id.as_deref(), Some("gw"));
+        assert_eq!(
+            extra[0].introspection_endpoint_auth_method,
+            Some(ClientAuthMethod::ClientSecretPost)
+        );
+        assert_eq!(
+            extra[1].introspection_endpoint.as_deref(),
+            Some("http://127.0.0.1:10/i")
+        );
+        assert_eq!(extra[1].client_id, None);
+        // round trip through the canonical form
+        let v = c.to_value_with_defaults();
+        assert_eq!(v["extra_issuers"][1]["client_secret"], Value::Null);
+        assert_eq!(OidcConfig::from_value(&v).unwrap(), c);
+        assert_eq!(OidcConfig::with_issuer(ISS).extra_issuers, None);
+
+        assert_eq!(
+            errors(json!({"issuer": ISS, "extra_issuers": [
+                {"client_id": "a"},
+                {"issuer": "nope", "secret": 1},
+                {"issuer": "http://h/", "client_secret": "s"},
+                {"issuer": "http://h/", "client_id": "a",
+                 "introspection_endpoint_auth_method": "private_key_jwt"},
+            ]})),
+            vec![
+                (
+                    "extra_issuers[0].issuer".to_string(),
+                    "required field missing".to_string()
+                ),
+                (
+                    "extra_issuers[1].secret".to_string(),
+                    "unknown field".to_string()
+                ),
+                (
+                    "extra_issuers[1].issuer".to_string(),
+                    "invalid url".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "extra_issuers": [
+                {"issuer": "http://h/", "client_secret": "s"},
+                {"issuer": "http://h/", "client_id": "a",
+                 "introspection_endpoint_auth_method": "private_key_jwt"},
+            ]})),
+            vec![
+                (
+                    "extra_issuers[0].client_id".to_string(),
+                    "required field missing (client_secret is set)".to_string()
+                ),
+                (
+                    "extra_issuers[1].introspection_endpoint_auth_method".to_string(),
+                    "private_key_jwt is not supported yet (supported: client_secret_basic, client_secret_post, none)"
+                        .to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "extra_issuers": []})),
+            one("extra_issuers", "length must be at least 1")
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "auth_methods": ["password"],
+                          "extra_issuers": [{"issuer": "http://h/"}]})),
+            one(
+                "extra_issuers",
+                "needs bearer or introspection in auth_methods"
+            )
+        );
+        assert_eq!(
+            errors(json!({"issuer": ISS, "introspection_check_active": false,
+                          "extra_issuers": [{"issuer": "http://h/"}]})),
+            one(
+                "extra_issuers",
+                "needs introspection_check_active (the issuers are asked until one says active)"
+            )
         );
     }
 

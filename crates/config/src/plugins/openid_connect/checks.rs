@@ -99,12 +99,57 @@ impl OidcConfig {
         if self.consumer_claim.is_some() && self.consumer_by.is_empty() {
             errors.push(err("consumer_by", "length must be at least 1"));
         }
+        self.check_extra_issuers(errors);
         if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
             if min > max {
                 errors.push(err(
                     "cache_ttl_min",
                     "value must be less than or equal to cache_ttl_max",
                 ));
+            }
+        }
+    }
+
+    /// `extra_issuers`: not empty, used by an enabled method, and only where "active" is what decides
+    /// (without `introspection_check_active` the first issuer's answer would always win).
+    fn check_extra_issuers(&self, errors: &mut Vec<FieldError>) {
+        let Some(extra) = &self.extra_issuers else {
+            return;
+        };
+        if extra.is_empty() {
+            errors.push(err("extra_issuers", "length must be at least 1"));
+        }
+        if !self.method_enabled(AuthMethod::Introspection)
+            && !self.method_enabled(AuthMethod::Bearer)
+        {
+            errors.push(err(
+                "extra_issuers",
+                "needs bearer or introspection in auth_methods",
+            ));
+        }
+        if !self.introspection_check_active {
+            errors.push(err(
+                "extra_issuers",
+                "needs introspection_check_active (the issuers are asked until one says active)",
+            ));
+        }
+        for (i, e) in extra.iter().enumerate() {
+            if e.client_secret.is_some() && e.client_id.is_none() {
+                errors.push(err(
+                    &format!("extra_issuers[{i}].client_id"),
+                    "required field missing (client_secret is set)",
+                ));
+            }
+            if let Some(m) = e.introspection_endpoint_auth_method {
+                if !m.supported() {
+                    errors.push(err(
+                        &format!("extra_issuers[{i}].introspection_endpoint_auth_method"),
+                        &format!(
+                            "{} is not supported yet (supported: client_secret_basic, client_secret_post, none)",
+                            m.name()
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -133,10 +178,12 @@ impl OidcConfig {
                 ),
             ));
         }
-        if self.upstream_introspection_jwt_header.is_some() {
+        if self.upstream_introspection_jwt_header.is_some()
+            && self.introspection_accept != "application/token-introspection+jwt"
+        {
             errors.push(err(
                 "upstream_introspection_jwt_header",
-                "signed introspection responses are not supported yet",
+                "needs introspection_accept: application/token-introspection+jwt (the only signed answers this gateway verifies)",
             ));
         }
         let client_auth = self.client_auth.iter().flatten().enumerate();
