@@ -121,6 +121,11 @@ fn config_fields(fields: &[Field]) -> Vec<Value> {
                     out.insert("fields".into(), Value::Array(config_fields(inner)));
                     ("record", None, None)
                 }
+                FieldKind::Records(inner) => (
+                    "array",
+                    Some(json!({ "type": "record", "fields": config_fields(inner) })),
+                    None,
+                ),
             };
             out.insert("type".into(), json!(ty));
             if let Some(e) = elements {
