@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::entity;
-use super::errors::{lua_pretty, message_path, steps, Declarative, KongError, Step};
+use super::errors::{lua_pretty, message_path, set_text, steps, Declarative, KongError, Step};
 use super::Kind;
 use crate::error::ConfigError;
 use crate::model::{Config, Settings};
@@ -204,21 +204,6 @@ fn add_field(fields: &mut Value, all: &[Step], is_entity: bool, message: &str) {
     }
 }
 
-fn set_text(slot: &mut Value, message: &str) -> bool {
-    match slot {
-        Value::Null => {
-            *slot = json!(message);
-            true
-        }
-        Value::String(s) => {
-            s.push_str("; ");
-            s.push_str(message);
-            true
-        }
-        _ => false,
-    }
-}
-
 fn push_text(fields: &mut Value, key: &str, message: &str) {
     if let Value::Object(map) = fields {
         if !set_text(map.entry(key).or_insert(Value::Null), message) {
@@ -262,22 +247,10 @@ fn singular(collection: &str) -> &str {
     collection.strip_suffix('s').unwrap_or(collection)
 }
 
-/// The kinds in the order of Kong's `201` body.
-const KINDS: [Kind; 8] = [
-    Kind::Service,
-    Kind::Route,
-    Kind::Plugin,
-    Kind::Consumer,
-    Kind::Upstream,
-    Kind::Target,
-    Kind::Certificate,
-    Kind::Sni,
-];
-
 /// Kong's `201` body: each collection that has entities, as a map from id to the entity's Admin API view.
 pub fn entities(config: &Config) -> Value {
     let mut out = Map::new();
-    for kind in KINDS {
+    for kind in Kind::ALL {
         let items: Map<String, Value> = entity::entries(config, kind)
             .into_iter()
             .map(|e| (e.id.to_string(), entity::view(config, &e)))

@@ -175,20 +175,25 @@ pub(crate) fn steps(path: &str) -> Vec<Step> {
 }
 
 /// Places `message` at `steps` in `node`; false when the place is taken by a different shape.
+/// Sets a message slot: `null` becomes the message, a message gets `; <message>` appended; other values are left.
+pub(crate) fn set_text(slot: &mut Value, message: &str) -> bool {
+    match slot {
+        Value::Null => {
+            *slot = Value::String(message.to_string());
+            true
+        }
+        Value::String(s) => {
+            s.push_str("; ");
+            s.push_str(message);
+            true
+        }
+        _ => false,
+    }
+}
+
 fn place(node: &mut Value, steps: &[Step], message: &str) -> bool {
     let Some((first, rest)) = steps.split_first() else {
-        return match node {
-            Value::Null => {
-                *node = Value::String(message.to_string());
-                true
-            }
-            Value::String(s) => {
-                s.push_str("; ");
-                s.push_str(message);
-                true
-            }
-            _ => false,
-        };
+        return set_text(node, message);
     };
     match first {
         Step::Key(k) => {

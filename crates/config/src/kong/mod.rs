@@ -42,6 +42,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in Kong's order of tables (and of `POST /config`'s `201` body, `GET /tags`).
+    pub const ALL: [Kind; 8] = [
+        Kind::Service,
+        Kind::Route,
+        Kind::Plugin,
+        Kind::Consumer,
+        Kind::Upstream,
+        Kind::Target,
+        Kind::Certificate,
+        Kind::Sni,
+    ];
+
     /// The collection name, e.g. `services`.
     pub fn collection(self) -> &'static str {
         match self {

@@ -6,22 +6,10 @@ use serde_json::{json, Value};
 use super::{entity, Kind};
 use crate::model::Config;
 
-/// The kinds in Kong's order of tables.
-const KINDS: [Kind; 8] = [
-    Kind::Service,
-    Kind::Route,
-    Kind::Plugin,
-    Kind::Consumer,
-    Kind::Upstream,
-    Kind::Target,
-    Kind::Certificate,
-    Kind::Sni,
-];
-
 /// The tag rows of `config`, only those of `tag` when given, in file order.
 pub fn rows(config: &Config, tag: Option<&str>) -> Vec<Value> {
     let mut out = Vec::new();
-    for kind in KINDS {
+    for kind in Kind::ALL {
         for e in entity::entries(config, kind) {
             let view = entity::view(config, &e);
             let tags = view["tags"].as_array().cloned().unwrap_or_default();
