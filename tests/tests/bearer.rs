@@ -20,6 +20,16 @@ struct Servers {
 }
 
 impl Servers {
+    /// A gateway with `routes` in front of `httpbin`, kept with the servers it needs.
+    fn start(idp: Idp, httpbin: Httpbin, routes: &[(&str, Option<Value>)]) -> Servers {
+        let config = routes_config_value(Ports::free(), &httpbin.url(), routes);
+        Servers {
+            gateway: Gateway::start(&e2e::to_yaml(&config)),
+            _httpbin: httpbin,
+            idp,
+        }
+    }
+
     fn get(&self, path: &str, token: &str) -> Reply {
         send(
             client()
@@ -136,13 +146,7 @@ fn glewlwyd_jwts_are_verified_locally_and_forgeries_refused() {
             )),
         ),
     ];
-    let config = routes_config_value(Ports::free(), &httpbin.url(), &routes);
-    let gateway = Gateway::start(&e2e::to_yaml(&config));
-    let s = Servers {
-        gateway,
-        _httpbin: httpbin,
-        idp,
-    };
+    let s = Servers::start(idp, httpbin, &routes);
     let admin = s.gateway.admin_url();
 
     // A real access token: verified, forwarded as presented, without introspection.
@@ -268,13 +272,7 @@ fn a_key_rotation_at_glewlwyd_is_followed_with_one_jwks_fetch() {
             json!({"rediscovery_lifetime": 0.5}),
         )),
     )];
-    let config = routes_config_value(Ports::free(), &httpbin.url(), &routes);
-    let gateway = Gateway::start(&e2e::to_yaml(&config));
-    let s = Servers {
-        gateway,
-        _httpbin: httpbin,
-        idp,
-    };
+    let s = Servers::start(idp, httpbin, &routes);
     let admin = s.gateway.admin_url();
 
     let before = s.idp.password_token(JOHN.0, JOHN.1);
