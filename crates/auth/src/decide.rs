@@ -149,12 +149,12 @@ impl Policy {
             return Err(Failure::Expired);
         }
         if let Some(r) = &self.scopes_required {
-            if !r.satisfied_by(info.scopes.as_deref()) {
+            if !r.satisfied_by(info.scopes()) {
                 return Err(Failure::Scopes);
             }
         }
         if let Some(r) = &self.audience_required {
-            if !r.satisfied_by(info.audience.as_deref()) {
+            if !r.satisfied_by(info.audience()) {
                 return Err(Failure::Audience);
             }
         }
@@ -229,8 +229,12 @@ mod tests {
             active: true,
             exp: Some(NOW_S + 3600),
             valid_until_ms: NOW + 60_000,
-            scopes: set(scope),
-            audience: set("openid read"),
+            extras: crate::introspect::Extras {
+                scopes: set(scope),
+                audience: set("openid read"),
+                ..Default::default()
+            }
+            .boxed(),
             ..Introspected::purged()
         })
     }

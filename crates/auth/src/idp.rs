@@ -461,7 +461,8 @@ impl Idp {
         let mut info = Introspected::from_response(&obj, &self.claims, &self.ttl, now_ms());
         if info.active && self.claims.keep_jwt {
             // `upstream_introspection_jwt_header`: the verified answer as received.
-            info.jwt_header = jwt.and_then(|j| http::HeaderValue::from_str(j.trim()).ok());
+            let jwt = jwt.and_then(|j| http::HeaderValue::from_str(j.trim()).ok());
+            info.update_extras(|e| e.jwt_header = jwt);
         }
         let info = Arc::new(info);
         if let Some(r) = &self.caches.resurrect {

@@ -89,27 +89,136 @@ impl ClaimPlan {
     }
 }
 
-/// The part of an introspection result the gateway needs; this is what the cache holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Introspected {
-    /// Whether the token counts as active.
-    pub active: bool,
-    /// `exp` (seconds since epoch), when given.
-    pub exp: Option<i64>,
-    /// Cache deadline (ms since epoch).
-    pub valid_until_ms: u64,
-    /// Allowed clock skew (ms) when checking `exp`.
-    pub leeway_ms: u64,
+/// Claim values kept with a result (upstream header claims, then identity claims; see
+/// [`ClaimPlan::identity_claims`]), packed into one allocation, or none when there is no value.
+///
+/// Layout: `n` as u16, then `n` u16 slots (`0`: absent, else length + 1), then the values' bytes.
+/// Trailing absent slots are not stored, so equal values have one encoding. A value longer than
+/// 65,534 bytes is kept as absent (no upstream header carries that much).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClaimValues(Option<Box<[u8]>>);
+
+impl ClaimValues {
+    /// Packs `values` (each a valid header value, or `None`).
+    pub fn new<'a>(values: impl IntoIterator<Item = Option<&'a [u8]>>) -> Self {
+        let mut values: Vec<Option<&[u8]>> = values
+            .into_iter()
+            .map(|v| v.filter(|v| v.len() < usize::from(u16::MAX)))
+            .collect();
+        while values.last().is_some_and(Option::is_none) {
+            values.pop();
+        }
+        if values.is_empty() {
+            return ClaimValues(None);
+        }
+        let data: usize = values.iter().flatten().map(|v| v.len()).sum();
+        let mut buf = Vec::with_capacity(2 + 2 * values.len() + data);
+        buf.extend_from_slice(&(values.len() as u16).to_le_bytes());
+        for v in &values {
+            let slot = v.map_or(0, |v| v.len() as u16 + 1);
+            buf.extend_from_slice(&slot.to_le_bytes());
+        }
+        for v in values.iter().flatten() {
+            buf.extend_from_slice(v);
+        }
+        ClaimValues(Some(buf.into_boxed_slice()))
+    }
+
+    /// Packs header values.
+    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a Option<HeaderValue>>) -> Self {
+        ClaimValues::new(
+            values
+                .into_iter()
+                .map(|v| v.as_ref().map(HeaderValue::as_bytes)),
+        )
+    }
+
+    /// Number of stored slots (trailing absent ones are not counted).
+    pub fn len(&self) -> usize {
+        self.0.as_deref().map_or(0, |b| usize::from(u16_at(b, 0)))
+    }
+
+    /// Whether no value is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Every slot in order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        let b = self.0.as_deref().unwrap_or(&[]);
+        let n = self.len();
+        let mut at = 2 + 2 * n;
+        (0..n).map(move |i| match u16_at(b, 2 + 2 * i) {
+            0 => None,
+            slot => {
+                let len = usize::from(slot - 1);
+                at += len;
+                Some(&b[at - len..at])
+            }
+        })
+    }
+
+    /// The value in slot `i`.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.iter().nth(i).flatten()
+    }
+
+    /// The value in slot `i` as a header value (a copy: the cached entry stays one allocation).
+    pub fn header(&self, i: usize) -> Option<HeaderValue> {
+        self.get(i).and_then(|v| HeaderValue::from_bytes(v).ok())
+    }
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+
+impl std::fmt::Debug for ClaimValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|v| v.map(String::from_utf8_lossy)))
+            .finish()
+    }
+}
+
+/// The parts of a result that only some configs need, boxed so that the common entry stays small.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extras {
     /// Scopes claim as a set (kept only when scopes are required).
     pub scopes: Option<ClaimSet>,
     /// Audience claim as a set (kept only when audiences are required).
     pub audience: Option<ClaimSet>,
-    /// Upstream header values for `upstream_headers_claims` (`None`: claim absent).
-    pub claim_headers: Box<[Option<HeaderValue>]>,
     /// base64(JSON) of the result, for `upstream_introspection_header`.
     pub raw_header: Option<HeaderValue>,
     /// The verified RFC 9701 answer JWT as received, for `upstream_introspection_jwt_header`.
     pub jwt_header: Option<HeaderValue>,
+}
+
+impl Extras {
+    /// `None` when nothing is set.
+    pub fn boxed(self) -> Option<Box<Extras>> {
+        (self != Extras::default()).then(|| Box::new(self))
+    }
+}
+
+/// The part of an introspection result the gateway needs; this is what the cache holds.
+///
+/// Kept small because a cache holds up to a million of them: 56 bytes, plus one allocation for the
+/// claim values when there are any and one for the [`Extras`] when a config needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Introspected {
+    /// Cache deadline (ms since epoch).
+    pub valid_until_ms: u64,
+    /// `exp` (seconds since epoch), when given.
+    pub exp: Option<i64>,
+    /// Allowed clock skew (ms) when checking `exp`.
+    pub leeway_ms: u32,
+    /// Whether the token counts as active.
+    pub active: bool,
+    /// Values for `upstream_headers_claims`, then the identity claims.
+    pub claims: ClaimValues,
+    /// Scopes, audience, and the whole-result headers, when the config keeps them.
+    pub extras: Option<Box<Extras>>,
 }
 
 impl Expiring for Introspected {
@@ -122,16 +231,40 @@ impl Introspected {
     /// An inactive, already expired result standing for a purged token.
     pub fn purged() -> Introspected {
         Introspected {
-            active: false,
-            exp: None,
             valid_until_ms: 0,
+            exp: None,
             leeway_ms: 0,
-            scopes: None,
-            audience: None,
-            claim_headers: Box::new([]),
-            raw_header: None,
-            jwt_header: None,
+            active: false,
+            claims: ClaimValues::default(),
+            extras: None,
         }
+    }
+
+    /// Scopes claim as a set (kept only when scopes are required).
+    pub fn scopes(&self) -> Option<&[Box<str>]> {
+        self.extras.as_ref()?.scopes.as_deref()
+    }
+
+    /// Audience claim as a set (kept only when audiences are required).
+    pub fn audience(&self) -> Option<&[Box<str>]> {
+        self.extras.as_ref()?.audience.as_deref()
+    }
+
+    /// base64(JSON) of the result, for `upstream_introspection_header`.
+    pub fn raw_header(&self) -> Option<&HeaderValue> {
+        self.extras.as_ref()?.raw_header.as_ref()
+    }
+
+    /// The verified RFC 9701 answer JWT, for `upstream_introspection_jwt_header`.
+    pub fn jwt_header(&self) -> Option<&HeaderValue> {
+        self.extras.as_ref()?.jwt_header.as_ref()
+    }
+
+    /// Changes the extras in place (boxing them only when something is set).
+    pub fn update_extras(&mut self, f: impl FnOnce(&mut Extras)) {
+        let mut extras = self.extras.take().map(|b| *b).unwrap_or_default();
+        f(&mut extras);
+        self.extras = extras.boxed();
     }
 
     /// Whether `exp + leeway` has passed at `now_ms`.
@@ -139,7 +272,7 @@ impl Introspected {
         match self.exp {
             Some(exp) if exp != 0 => {
                 let exp_ms = u64::try_from(exp).unwrap_or(0).saturating_mul(1000);
-                exp_ms.saturating_add(self.leeway_ms) <= now_ms
+                exp_ms.saturating_add(u64::from(self.leeway_ms)) <= now_ms
             }
             _ => false,
         }
@@ -154,17 +287,15 @@ impl Introspected {
     ) -> Introspected {
         let active = !plan.check_active || obj.get("active") == Some(&Value::Bool(true));
         let exp = obj.get("exp").and_then(number_as_i64);
+        let leeway_ms = u32::try_from(ttl.leeway).unwrap_or(u32::MAX);
         if !active {
             return Introspected {
-                active,
-                exp,
                 valid_until_ms: ttl.negative_until(now_ms),
-                leeway_ms: ttl.leeway,
-                scopes: None,
-                audience: None,
-                claim_headers: Box::new([]),
-                raw_header: None,
-                jwt_header: None,
+                exp,
+                leeway_ms,
+                active,
+                claims: ClaimValues::default(),
+                extras: None,
             };
         }
         let set = |path: &Option<Vec<String>>| {
@@ -172,22 +303,18 @@ impl Introspected {
                 .and_then(|p| claim_at(obj, p))
                 .and_then(claim_set)
         };
-        Introspected {
-            active,
-            exp,
-            valid_until_ms: ttl.positive_until(now_ms, exp),
-            leeway_ms: ttl.leeway,
+        let values: Vec<Option<HeaderValue>> = plan
+            .header_claims
+            .iter()
+            .map(|c| obj.get(c).and_then(claim_header_value))
+            .chain(
+                (plan.identity_claims.iter())
+                    .map(|path| claim_at(obj, path).and_then(claim_header_value)),
+            )
+            .collect();
+        let extras = Extras {
             scopes: set(&plan.scopes_claim),
             audience: set(&plan.audience_claim),
-            claim_headers: plan
-                .header_claims
-                .iter()
-                .map(|c| obj.get(c).and_then(claim_header_value))
-                .chain(
-                    (plan.identity_claims.iter())
-                        .map(|path| claim_at(obj, path).and_then(claim_header_value)),
-                )
-                .collect(),
             raw_header: plan
                 .keep_raw
                 .then(|| {
@@ -197,6 +324,14 @@ impl Introspected {
                 })
                 .flatten(),
             jwt_header: None,
+        };
+        Introspected {
+            valid_until_ms: ttl.positive_until(now_ms, exp),
+            exp,
+            leeway_ms,
+            active,
+            claims: ClaimValues::from_headers(&values),
+            extras: extras.boxed(),
         }
     }
 }
@@ -302,9 +437,9 @@ mod tests {
         let r =
             json!({"active": true, "username": "john", "sub": "s-1", "realm": {"user": "alice"}});
         let i = Introspected::from_response(r.as_object().unwrap(), &plan, &ttl(), NOW);
-        assert_eq!(i.claim_headers.len(), 3);
-        assert_eq!(i.claim_headers[1].as_ref().unwrap(), "alice");
-        assert_eq!(i.claim_headers[2].as_ref().unwrap(), "s-1");
+        assert_eq!(i.claims.len(), 3);
+        assert_eq!(i.claims.get(1), Some(&b"alice"[..]));
+        assert_eq!(i.claims.header(2).unwrap(), "s-1");
         // Without consumer_claim only the credential claim is kept, and a grant needs no introspection.
         cfg.consumer_claim = None;
         cfg.upstream_headers_claims = None;
@@ -326,15 +461,14 @@ mod tests {
         let i = Introspected::from_response(r.as_object().unwrap(), &plan(), &ttl(), NOW);
         assert!(i.active);
         assert_eq!(i.valid_until_ms, NOW + 60_000);
-        assert_eq!(i.scopes.as_deref().unwrap().len(), 2);
-        assert_eq!(i.claim_headers[0].as_ref().unwrap(), "john");
-        assert_eq!(
-            i.claim_headers[1].as_ref().unwrap(),
-            exp.to_string().as_str()
-        );
-        assert_eq!(i.claim_headers[2].as_ref().unwrap(), "WyJhIl0=");
-        assert_eq!(i.claim_headers[3], None);
-        let raw = i.raw_header.as_ref().unwrap().to_str().unwrap();
+        assert_eq!(i.scopes().unwrap().len(), 2);
+        assert_eq!(i.claims.header(0).unwrap(), "john");
+        assert_eq!(i.claims.header(1).unwrap(), exp.to_string().as_str());
+        assert_eq!(i.claims.header(2).unwrap(), "WyJhIl0=");
+        assert_eq!(i.claims.header(3), None);
+        // the trailing absent claim takes no slot
+        assert_eq!(i.claims.len(), 3);
+        let raw = i.raw_header().unwrap().to_str().unwrap();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(raw)
             .unwrap();
@@ -354,7 +488,8 @@ mod tests {
             let i = Introspected::from_response(r.as_object().unwrap(), &plan(), &ttl(), NOW);
             assert!(!i.active);
             assert_eq!(i.valid_until_ms, NOW + 10_000);
-            assert!(i.raw_header.is_none());
+            assert!(i.raw_header().is_none());
+            assert!(i.extras.is_none() && i.claims.is_empty());
         }
         let mut p = plan();
         p.check_active = false;
@@ -370,6 +505,47 @@ mod tests {
         let i = Introspected::from_response(r.as_object().unwrap(), &plan(), &t, NOW);
         assert!(!i.expired_at(NOW + 4_999));
         assert!(i.expired_at(NOW + 5_000));
+    }
+
+    #[test]
+    fn claim_values_pack_into_one_buffer() {
+        let empty = ClaimValues::new([None, None]);
+        assert!(empty.is_empty());
+        assert_eq!((empty.len(), empty.get(0)), (0, None));
+        assert_eq!(empty, ClaimValues::default());
+        let v = ClaimValues::new([
+            None,
+            Some(&b"s-1"[..]),
+            Some(&b""[..]),
+            Some(&b"x"[..]),
+            None,
+        ]);
+        assert_eq!(v.len(), 4);
+        let all: Vec<_> = v.iter().collect();
+        assert_eq!(
+            all,
+            [None, Some(&b"s-1"[..]), Some(&b""[..]), Some(&b"x"[..])]
+        );
+        assert_eq!((v.get(0), v.get(4), v.get(9)), (None, None, None));
+        assert_eq!(v.header(1).unwrap(), "s-1");
+        // trailing absent values do not change the encoding
+        assert_eq!(v, ClaimValues::new(all.iter().copied()));
+        assert_eq!(
+            format!("{v:?}"),
+            r#"[None, Some("s-1"), Some(""), Some("x")]"#
+        );
+        // a value too long for a slot is kept as absent
+        let long = vec![b'a'; 70_000];
+        let v = ClaimValues::new([Some(&long[..]), Some(&b"y"[..])]);
+        assert_eq!((v.get(0), v.get(1)), (None, Some(&b"y"[..])));
+        // one claim is one small buffer: 2 + 2 + its length
+        let v = ClaimValues::new([Some(&b"bench-subject"[..])]);
+        assert_eq!(v.0.as_ref().unwrap().len(), 4 + 13);
+    }
+
+    #[test]
+    fn an_entry_stays_small() {
+        assert_eq!(std::mem::size_of::<Introspected>(), 56);
     }
 
     #[test]

@@ -83,12 +83,7 @@ mod tests {
             active,
             exp: exp_s,
             valid_until_ms,
-            leeway_ms: 0,
-            scopes: None,
-            audience: None,
-            claim_headers: Box::new([]),
-            raw_header: None,
-            jwt_header: None,
+            ..Introspected::purged()
         })
     }
 

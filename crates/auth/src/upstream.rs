@@ -118,7 +118,7 @@ impl UpstreamPlan {
         let mut up = Upstream::default();
         let slot = |i: Option<usize>| {
             let (info, i) = (info?, i?);
-            info.claim_headers.get(i).cloned().flatten()
+            info.claims.header(i)
         };
         up.identity = crate::Identity {
             consumer_claim: slot(self.identity.consumer),
@@ -133,12 +133,12 @@ impl UpstreamPlan {
         }
         if let (Some(name), Some(v)) = (
             &self.introspection_header,
-            info.and_then(|i| i.raw_header.clone()),
+            info.and_then(|i| i.raw_header().cloned()),
         ) {
             set(&mut up, name.clone(), v);
         }
         if let Some(name) = &self.introspection_jwt_header {
-            match info.and_then(|i| i.jwt_header.clone()) {
+            match info.and_then(|i| i.jwt_header().cloned()) {
                 Some(v) => set(&mut up, name.clone(), v),
                 // No signed answer behind this request: drop any value the caller sent under that name.
                 None => up.remove_headers.push(name.clone()),
@@ -146,7 +146,7 @@ impl UpstreamPlan {
         }
         for (i, name) in self.claim_headers.iter().enumerate() {
             let Some(name) = name else { continue };
-            match info.and_then(|inf| inf.claim_headers.get(i).cloned().flatten()) {
+            match info.and_then(|inf| inf.claims.header(i)) {
                 Some(v) => set(&mut up, name.clone(), v),
                 // Absent claim: drop any value the caller sent under that name.
                 None => up.remove_headers.push(name.clone()),
@@ -190,6 +190,7 @@ fn token_differs(headers: &HeaderMap, token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::introspect::{ClaimValues, Extras};
 
     fn plan(cfg: &OidcConfig) -> UpstreamPlan {
         UpstreamPlan::new(cfg)
@@ -290,14 +291,14 @@ mod tests {
         c.upstream_introspection_header = Some("x-introspection".into());
         let info = Introspected {
             active: true,
-            exp: None,
             valid_until_ms: u64::MAX,
-            leeway_ms: 0,
-            scopes: None,
-            audience: None,
-            claim_headers: vec![Some(HeaderValue::from_static("john")), None].into(),
-            raw_header: Some(HeaderValue::from_static("e30=")),
-            jwt_header: None,
+            claims: ClaimValues::new([Some(&b"john"[..]), None]),
+            extras: Extras {
+                raw_header: Some(HeaderValue::from_static("e30=")),
+                ..Extras::default()
+            }
+            .boxed(),
+            ..Introspected::purged()
         };
         let h = hm(&[("authorization", "Bearer t"), ("x-missing", "spoof")]);
         let up = plan(&c).build("t", &Source::Header(AUTHORIZATION), Some(&info), &h);

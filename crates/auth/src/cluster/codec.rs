@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 use serde_json::{json, Map, Value};
 
-use crate::introspect::Introspected;
+use crate::introspect::{ClaimValues, Extras, Introspected};
 
 /// Format version written in every value.
 const VERSION: u64 = 1;
@@ -25,31 +25,31 @@ pub fn encode(info: &Introspected) -> Vec<u8> {
     if info.leeway_ms != 0 {
         m.insert("l".into(), json!(info.leeway_ms));
     }
-    if let Some(s) = &info.scopes {
+    if let Some(s) = info.scopes() {
         m.insert("s".into(), json!(s));
     }
-    if let Some(d) = &info.audience {
+    if let Some(d) = info.audience() {
         m.insert("d".into(), json!(d));
     }
-    if !info.claim_headers.is_empty() {
+    if !info.claims.is_empty() {
         let h: Vec<Value> = info
-            .claim_headers
+            .claims
             .iter()
-            .map(|h| h.as_ref().map_or(Value::Null, header_text))
+            .map(|h| h.map_or(Value::Null, header_text))
             .collect();
         m.insert("h".into(), Value::Array(h));
     }
-    if let Some(r) = &info.raw_header {
-        m.insert("r".into(), header_text(r));
+    if let Some(r) = info.raw_header() {
+        m.insert("r".into(), header_text(r.as_bytes()));
     }
-    if let Some(j) = &info.jwt_header {
-        m.insert("j".into(), header_text(j));
+    if let Some(j) = info.jwt_header() {
+        m.insert("j".into(), header_text(j.as_bytes()));
     }
     Value::Object(m).to_string().into_bytes()
 }
 
-fn header_text(h: &HeaderValue) -> Value {
-    Value::String(String::from_utf8_lossy(h.as_bytes()).into_owned())
+fn header_text(h: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(h).into_owned())
 }
 
 /// Decodes a value; `None` when it is not one this build wrote.
@@ -99,13 +99,16 @@ pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
         valid_until_ms: m.get("u")?.as_u64()?,
         leeway_ms: match m.get("l") {
             None => 0,
-            Some(l) => l.as_u64()?,
+            Some(l) => u32::try_from(l.as_u64()?).ok()?,
         },
-        scopes: set("s")?,
-        audience: set("d")?,
-        claim_headers: claim_headers.into_boxed_slice(),
-        raw_header,
-        jwt_header,
+        claims: ClaimValues::from_headers(&claim_headers),
+        extras: Extras {
+            scopes: set("s")?,
+            audience: set("d")?,
+            raw_header,
+            jwt_header,
+        }
+        .boxed(),
     }))
 }
 
@@ -134,10 +137,8 @@ mod tests {
         let bytes = encode(&info);
         assert_eq!(*decode(&bytes).unwrap(), info);
         // the signed answer JWT (upstream_introspection_jwt_header) survives the round trip
-        let signed = Introspected {
-            jwt_header: Some(HeaderValue::from_static("eyJh.eyJi.c2ln")),
-            ..info.clone()
-        };
+        let mut signed = info.clone();
+        signed.update_extras(|e| e.jwt_header = Some(HeaderValue::from_static("eyJh.eyJi.c2ln")));
         assert_eq!(*decode(&encode(&signed)).unwrap(), signed);
         // without keep_raw nothing but the needed claims is written
         let plan = ClaimPlan {
