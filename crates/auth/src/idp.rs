@@ -267,7 +267,8 @@ impl Idp {
                 ],
             ),
         };
-        let token = self.grant_token(http, &key_parts, form).await?;
+        // Boxed: the grant's HTTP machinery would otherwise sit in every bearer request's future.
+        let token = Box::pin(self.grant_token(http, &key_parts, form)).await?;
         let info = if self.claims.needs_claims() {
             Some(self.introspect(http, &token.access_token).await?)
         } else {
@@ -388,7 +389,37 @@ impl Idp {
 
     /// Introspects a token through the local cache (coalesced; errors not cached), then the cluster
     /// cache, then the IdP; an IdP outage may serve a stale result (`cache_ttl_resurrect`).
+    ///
+    /// A fresh local entry answers at once, without the endpoint, the timeout or the loading machinery:
+    /// the hit path is the hot one, and the slow path's future (HTTP client, cluster, guards) is large,
+    /// so it is boxed and only built on a miss.
     async fn introspect(&self, http: &IdpHttp, token: &str) -> Result<Arc<Introspected>, Failure> {
+        let token_hash = keys::token_hash(&self.keyer, token);
+        let key = self.introspection_key(&token_hash);
+        if let Some(info) = self
+            .caches
+            .introspection
+            .as_ref()
+            .and_then(|c| c.peek(&key))
+        {
+            log::debug!(
+                "openid-connect introspection token={} cache=hit active={}",
+                self.keyer.fingerprint(token),
+                info.active
+            );
+            return Ok(info);
+        }
+        Box::pin(self.introspect_slow(http, token, token_hash, key)).await
+    }
+
+    /// [`Self::introspect`] after a local miss.
+    async fn introspect_slow(
+        &self,
+        http: &IdpHttp,
+        token: &str,
+        token_hash: CacheKey,
+        key: CacheKey,
+    ) -> Result<Arc<Introspected>, Failure> {
         let url = self
             .endpoint(
                 self.explicit.introspection.as_ref(),
@@ -396,8 +427,6 @@ impl Idp {
                 "introspection_endpoint",
             )
             .await?;
-        let token_hash = keys::token_hash(&self.keyer, token);
-        let key = self.introspection_key(&token_hash);
         let from_idp = || self.introspect_at_idp(http, &url, token, key);
         // Local miss → the cluster level (Redis, cross-node lock) when configured, else the IdP.
         let load = || async {

@@ -184,7 +184,8 @@ impl RateLimiter {
                 ttl: l.window,
             })
             .collect();
-        match counters.count(&slots).await {
+        // Boxed: the Redis client's future would otherwise enlarge every request's access-phase future.
+        match Box::pin(counters.count(&slots)).await {
             Ok((0, used)) => Verdict::Pass(self.headers(&used, None, now)),
             Ok((stop, used)) => {
                 let headers = self.headers(&used, Some(stop - 1), now);

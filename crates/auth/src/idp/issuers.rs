@@ -79,7 +79,8 @@ impl Issuers {
     pub async fn lookup<'c>(&self, credential: &'c Credential) -> Result<Found<'c>, Failure> {
         match credential {
             Credential::Bearer { token, .. } if self.all.len() > 1 => {
-                let info = self.bearer(token).await?;
+                // Boxed: several issuers are the rare case; keep the one-issuer future small.
+                let info = Box::pin(self.bearer(token)).await?;
                 Ok(Found::Bearer { token, info })
             }
             _ => self.primary().lookup(credential).await,

@@ -116,7 +116,8 @@ impl Jwks {
             })));
         }
         drop(s);
-        self.fetch().await
+        // Boxed: the fetch (HTTP client) is rare, and would otherwise make every caller's future large.
+        Box::pin(self.fetch()).await
     }
 
     fn refresh_in_background(self: &Arc<Self>) {

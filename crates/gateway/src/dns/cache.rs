@@ -246,7 +246,8 @@ impl Resolver {
             name: name.into(),
             port,
         };
-        Inner::load(inner, key, cached).await.result()
+        // Boxed: a miss is rare, and the resolver's future would otherwise be copied with every request's.
+        Box::pin(Inner::load(inner, key, cached)).await.result()
     }
 
     fn refresh_in_background(&self, name: &str, port: u16, prev: Arc<Entry>) {
