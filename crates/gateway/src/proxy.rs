@@ -270,16 +270,27 @@ impl ProxyHttp for Gateway {
             .as_ref()
             .map(|u| u.remove_query_args.as_slice())
             .unwrap_or(&[]);
-        let query = filter_query(session.req_header().uri.query(), remove_args);
-        let path_and_query = match query {
-            Some(q) => format!("{path}?{q}"),
-            None => path,
-        };
-        let uri = http::Uri::builder()
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|e| Error::because(ErrorType::InternalError, "building upstream uri", e))?;
-        req.set_uri(uri);
+        let original = &session.req_header().uri;
+        // The common case, an origin-form target whose path and query go upstream unchanged, keeps the
+        // request's own URI: no rebuild.
+        let unchanged = remove_args.is_empty()
+            && original.scheme().is_none()
+            && original.authority().is_none()
+            && path == original.path();
+        if !unchanged {
+            let query = filter_query(original.query(), remove_args);
+            let path_and_query = match query {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            let uri = http::Uri::builder()
+                .path_and_query(path_and_query)
+                .build()
+                .map_err(|e| {
+                    Error::because(ErrorType::InternalError, "building upstream uri", e)
+                })?;
+            req.set_uri(uri);
+        }
         if !m.preserve_host {
             let host = match ctx.balanced.as_ref() {
                 Some(b) => b.host_header.as_str(),

@@ -1,6 +1,9 @@
 //! What the proxy rewrites on the way upstream: the query without the credential, and the `X-Forwarded-*`
 //! headers.
 
+use std::fmt::Write as _;
+
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -27,29 +30,36 @@ pub(super) fn filter_query(query: Option<&str>, remove: &[String]) -> Option<Str
 
 /// `X-Forwarded-For` appends the client address; `-Proto/-Host/-Port/-Path` and `X-Real-IP` are set
 /// from what this listener saw (Kong's behaviour when the client is not a trusted proxy).
+///
+/// Values are built without temporary strings (one allocation each where the text is new, none for the
+/// protocol or an unchanged Host), since this runs for every proxied request.
 pub(super) fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) -> Result<()> {
-    let client_ip = session
+    static HTTP: HeaderValue = HeaderValue::from_static("http");
+    static HTTPS: HeaderValue = HeaderValue::from_static("https");
+    let original = session.req_header();
+    if let Some(ip) = session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string());
-    let original = session.req_header();
-    if let Some(ip) = client_ip.as_deref() {
-        let xff = match original
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-            _ => ip.to_string(),
+        .map(|a| a.ip())
+    {
+        let mut buf = String::with_capacity(40);
+        let _ = write!(buf, "{ip}");
+        let ip = HeaderValue::from_str(&buf).map_err(|_| header_error())?;
+        let xff = match original.headers.get("x-forwarded-for") {
+            Some(prev) if !prev.as_bytes().trim_ascii().is_empty() => {
+                let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
+                v.extend_from_slice(prev.as_bytes());
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(ip.as_bytes());
+                HeaderValue::from_bytes(&v).map_err(|_| header_error())?
+            }
+            _ => ip.clone(),
         };
         req.insert_header("x-forwarded-for", xff)?;
         req.insert_header("x-real-ip", ip)?;
     }
-    let host_header = original
-        .headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let host_value = original.headers.get(http::header::HOST);
+    let host_header = host_value.and_then(|v| v.to_str().ok()).unwrap_or("");
     let (host, port) = split_host_port(host_header);
     let server_port = session
         .server_addr()
@@ -57,16 +67,28 @@ pub(super) fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) 
         .map(|a| a.port())
         .unwrap_or(0);
     let proto = match session.digest().and_then(|d| d.ssl_digest.as_ref()) {
-        Some(_) => "https",
-        None => "http",
+        Some(_) => &HTTPS,
+        None => &HTTP,
     };
-    req.insert_header("x-forwarded-proto", proto)?;
+    req.insert_header("x-forwarded-proto", proto.clone())?;
     if !host.is_empty() {
-        req.insert_header("x-forwarded-host", host)?;
+        let value = match host_value {
+            // No port: the Host header as it came (no copy).
+            Some(v) if host.len() == host_header.len() => v.clone(),
+            _ => HeaderValue::from_str(host).map_err(|_| header_error())?,
+        };
+        req.insert_header("x-forwarded-host", value)?;
     }
-    req.insert_header("x-forwarded-port", port.unwrap_or(server_port).to_string())?;
+    req.insert_header(
+        "x-forwarded-port",
+        HeaderValue::from(port.unwrap_or(server_port)),
+    )?;
     req.insert_header("x-forwarded-path", original.uri.path())?;
     Ok(())
+}
+
+fn header_error() -> Box<pingora::Error> {
+    pingora::Error::new(pingora::ErrorType::InvalidHTTPHeader)
 }
 
 /// `host[:port]` (IPv6 in brackets) with a numeric port; a port that is not a number leaves the whole value
