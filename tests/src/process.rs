@@ -180,7 +180,9 @@ fn send_signal(pid: i32, signal: i32) {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago, below the ephemeral range (so outgoing connections do not
-/// grab it), never handed out twice by this process. Starting servers retry on a clash with other processes.
+/// grab it), never handed out twice by this process, nor by another test process within
+/// [`PORT_RESERVATION`] (see [`reserve_across_processes`]). Starting servers retry on a clash with anything
+/// else.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     let state = RandomState::new();
@@ -200,7 +202,7 @@ pub fn free_port() -> u16 {
         if given.contains(&port) {
             continue;
         }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && reserve_across_processes(port) {
             given.insert(port);
             return port;
         }
@@ -208,6 +210,45 @@ pub fn free_port() -> u16 {
     // Fall back to the kernel's choice.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
+}
+
+/// How long a port handed out by [`free_port`] stays reserved for the test process that got it.
+pub const PORT_RESERVATION: Duration = Duration::from_secs(600);
+
+/// Claims `port` for this process in a directory every test process shares (one file per port, created
+/// with `O_EXCL`), so that two tests running at once never get the same port: nextest runs each test in
+/// its own process, and a port checked free here may otherwise be bound by another test's server before
+/// ours binds it (a gateway whose admin port was taken by another test's httpbin). A claim older than
+/// [`PORT_RESERVATION`] is stale and taken over. `true` when the port is ours.
+fn reserve_across_processes(port: u16) -> bool {
+    let dir = std::env::temp_dir().join("gateway-e2e-ports");
+    if fs::create_dir_all(&dir).is_err() {
+        return true; // no shared directory: the in-process check alone
+    }
+    let path = dir.join(port.to_string());
+    for _ in 0..2 {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let age = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                match age {
+                    Some(age) if age < PORT_RESERVATION => return false,
+                    _ => {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+            }
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 /// Whether something accepts TCP connections at `addr`.
