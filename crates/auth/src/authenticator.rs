@@ -1,7 +1,8 @@
 //! One plugin config's authenticator: the credential ([`Policy`]), the lookup ([`Idp`]: caches,
 //! cluster, IdP), the pure [`decide`], then the decision's metric and log line.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
 use gateway_config::plugins::openid_connect::OidcConfig;
 
@@ -25,6 +26,8 @@ pub struct Authenticator {
     policy: Policy,
     idp: Issuers,
     metrics: Arc<AuthMetrics>,
+    /// See [`Self::extension`].
+    extension: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl Authenticator {
@@ -38,7 +41,20 @@ impl Authenticator {
             policy: Policy::new(cfg),
             idp: Issuers::new(cfg, config_key, shared),
             metrics: Arc::clone(&shared.metrics),
+            extension: OnceLock::new(),
         }
+    }
+
+    /// A slot for the embedding proxy's own data about this authenticator, set once (the gateway keeps
+    /// its ready-made HTTP responses for [`Self::prebuilt_denials`] there; this crate never reads it).
+    pub fn extension(&self) -> &OnceLock<Box<dyn Any + Send + Sync>> {
+        &self.extension
+    }
+
+    /// The 401 and 403 that do not depend on the failure, when the config has them (no
+    /// `display_errors`): a denial cloned from one of them shares its body's bytes with it.
+    pub fn prebuilt_denials(&self) -> Option<(&crate::Denial, &crate::Denial)> {
+        self.policy.prebuilt_denials()
     }
 
     /// The hash of the config this authenticator was built from.

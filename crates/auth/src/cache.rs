@@ -50,6 +50,20 @@ impl Keyer {
 
     /// The keyed hash of length-prefixed parts (so part boundaries cannot be shifted).
     pub fn key(&self, parts: &[&[u8]]) -> CacheKey {
+        // The same message either way; short ones (every per-request key) are laid out on the stack and
+        // hashed in one call, which costs about half of the incremental hasher's six updates.
+        const STACK: usize = 256;
+        let len: usize = parts.iter().map(|p| 8 + p.len()).sum();
+        if len <= STACK {
+            let mut buf = [0u8; STACK];
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + 8].copy_from_slice(&(p.len() as u64).to_le_bytes());
+                buf[at + 8..at + 8 + p.len()].copy_from_slice(p);
+                at += 8 + p.len();
+            }
+            return *blake3::keyed_hash(&self.key, &buf[..at]).as_bytes();
+        }
         let mut h = blake3::Hasher::new_keyed(&self.key);
         for p in parts {
             h.update(&(p.len() as u64).to_le_bytes());
@@ -317,6 +331,25 @@ mod tests {
         assert_eq!(a.key(&[b"x"]), a.key(&[b"x"]));
         assert_eq!(a.fingerprint("secret").len(), 8);
         assert!(!a.fingerprint("secret").contains("secret"));
+    }
+
+    #[test]
+    fn keys_are_the_keyed_hash_of_the_length_prefixed_parts_at_every_size() {
+        // Keys are shared with other nodes (the cluster cache): the short-message path must give exactly
+        // the hash of the length-prefixed message, as the incremental path does, on both sides of the
+        // stack buffer's size.
+        let keyer = Keyer::from_key([7; 32]);
+        for n in [0usize, 1, 31, 100, 223, 224, 239, 240, 241, 300, 2000] {
+            let token = vec![b'a' + (n % 26) as u8; n];
+            let parts: [&[u8]; 2] = [b"token", &token];
+            let mut message = Vec::new();
+            for p in parts {
+                message.extend_from_slice(&(p.len() as u64).to_le_bytes());
+                message.extend_from_slice(p);
+            }
+            let want = *blake3::keyed_hash(&[7; 32], &message).as_bytes();
+            assert_eq!(keyer.key(&parts), want, "token of {n} bytes");
+        }
     }
 
     #[derive(Clone)]

@@ -113,6 +113,12 @@ impl Policy {
         Ok(credential)
     }
 
+    /// The 401 and 403 rendered once (see `prebuilt`), when the config has them: a denial that is a clone of
+    /// one of these shares its body's bytes with it.
+    pub fn prebuilt_denials(&self) -> Option<(&Denial, &Denial)> {
+        self.prebuilt.as_ref().map(|(u, f)| (u, f))
+    }
+
     /// The denial for a failure.
     pub fn deny(&self, failure: Failure) -> Verdict {
         let denial = match (&self.prebuilt, failure.status()) {

@@ -191,7 +191,9 @@ pub fn bearer_token(
 
 /// A token we can forward: non-empty and valid as a header value.
 fn usable_token(t: &str) -> bool {
-    !t.is_empty() && HeaderValue::from_str(t).is_ok()
+    // `HeaderValue::from_str(t).is_ok()` without building (allocating) the value: visible ASCII, space,
+    // tab and non-ASCII bytes; no other control character.
+    !t.is_empty() && t.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 fn bearer_from_headers(headers: &HeaderMap) -> Option<(String, Source)> {
@@ -435,6 +437,24 @@ mod tests {
             bearer_token(&req(&h, Some("access_token="), None), ALL, None),
             None
         );
+    }
+
+    #[test]
+    fn usable_token_agrees_with_header_value_for_every_character() {
+        // Every ASCII byte and a few non-ASCII characters, alone and inside a token.
+        let mut chars: Vec<char> = (0u8..0x80).map(char::from).collect();
+        chars.extend(['\u{80}', 'é', '\u{7ff}', '€', '\u{10ffff}']);
+        for c in chars {
+            for t in [c.to_string(), format!("ab{c}cd")] {
+                assert_eq!(
+                    usable_token(&t),
+                    HeaderValue::from_str(&t).is_ok(),
+                    "{:?}",
+                    t
+                );
+            }
+        }
+        assert!(!usable_token(""));
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub struct Shared {
     pub cluster: Option<Cluster>,
 }
 
-/// One config's local caches.
+/// One config's local caches. The introspection cache is keyed by the token hash alone (one keyed hash per
+/// request): the caches belong to one config, so the config key in the cluster's entry key
+/// ([`Idp::introspection_key`]) adds nothing here; the cluster and stale-if-error use the entry key.
 #[derive(Debug)]
 struct Caches {
     introspection: Option<TimedCache<Arc<Introspected>>>,
@@ -331,12 +333,11 @@ impl Idp {
     pub fn purge(&self, token_hashes: &[CacheKey], grants: bool) -> usize {
         let mut removed = 0;
         for th in token_hashes {
-            let key = self.introspection_key(th);
             if let Some(c) = &self.caches.introspection {
-                removed += usize::from(c.remove(&key));
+                removed += usize::from(c.remove(th));
             }
             if let Some(r) = &self.caches.resurrect {
-                r.forget(&key);
+                r.forget(&self.introspection_key(th));
             }
         }
         if grants {
@@ -395,12 +396,11 @@ impl Idp {
     /// so it is boxed and only built on a miss.
     async fn introspect(&self, http: &IdpHttp, token: &str) -> Result<Arc<Introspected>, Failure> {
         let token_hash = keys::token_hash(&self.keyer, token);
-        let key = self.introspection_key(&token_hash);
         if let Some(info) = self
             .caches
             .introspection
             .as_ref()
-            .and_then(|c| c.peek(&key))
+            .and_then(|c| c.peek(&token_hash))
         {
             log::debug!(
                 "openid-connect introspection token={} cache=hit active={}",
@@ -409,7 +409,7 @@ impl Idp {
             );
             return Ok(info);
         }
-        Box::pin(self.introspect_slow(http, token, token_hash, key)).await
+        Box::pin(self.introspect_slow(http, token, token_hash)).await
     }
 
     /// [`Self::introspect`] after a local miss.
@@ -418,8 +418,8 @@ impl Idp {
         http: &IdpHttp,
         token: &str,
         token_hash: CacheKey,
-        key: CacheKey,
     ) -> Result<Arc<Introspected>, Failure> {
+        let key = self.introspection_key(&token_hash);
         let url = self
             .endpoint(
                 self.explicit.introspection.as_ref(),
@@ -439,7 +439,7 @@ impl Idp {
             let Some(cache) = &self.caches.introspection else {
                 return load().await;
             };
-            let (info, how) = cache.get_or_load(key, load).await?;
+            let (info, how) = cache.get_or_load(token_hash, load).await?;
             log::debug!(
                 "openid-connect introspection token={} cache={} active={}",
                 self.keyer.fingerprint(token),

@@ -350,15 +350,30 @@ impl Router {
             }
         };
 
-        if let Some(raw_host) = req.host {
-            let host = raw_host.to_ascii_lowercase();
-            let (name, port) = split_host_port(&host);
-            let name = name.strip_suffix('.').unwrap_or(name);
+        let host_routes = !self.exact.is_empty()
+            || !self.suffix_wildcards.is_empty()
+            || !self.prefix_wildcards.is_empty();
+        if let Some(raw_host) = req.host.filter(|_| host_routes) {
+            // Most clients send the host in lower case already: no copy then.
+            let host: std::borrow::Cow<'_, str> =
+                if raw_host.bytes().any(|b| b.is_ascii_uppercase()) {
+                    raw_host.to_ascii_lowercase().into()
+                } else {
+                    raw_host.into()
+                };
+            let (full_name, port) = split_host_port(&host);
+            let name = full_name.strip_suffix('.').unwrap_or(full_name);
             if let Some(bucket) = self.exact.get(name) {
                 consider(bucket);
             }
             if let Some(port) = port {
-                if let Some(bucket) = self.exact.get(&format!("{name}:{port}")) {
+                // `name:port` is the host itself unless a trailing dot was dropped from the name.
+                let with_port = if name.len() == full_name.len() {
+                    std::borrow::Cow::Borrowed(&*host)
+                } else {
+                    std::borrow::Cow::Owned(format!("{name}:{port}"))
+                };
+                if let Some(bucket) = self.exact.get(&*with_port) {
                     consider(bucket);
                 }
             }

@@ -35,8 +35,9 @@ pub struct Ctx {
     snap: Arc<Snapshot>,
     /// The matched route.
     matched: Option<RouteMatch>,
-    /// What authentication asked to change upstream.
-    upstream: Option<Upstream>,
+    /// What authentication asked to change upstream (boxed, like `balanced`: the context is moved with
+    /// Pingora's per-request future several times, and a refused or open request needs neither).
+    upstream: Option<Box<Upstream>>,
     /// Authentication outcome for the access log.
     auth: &'static str,
     /// Who is calling (consumer, credential), once authenticated.
@@ -52,7 +53,7 @@ pub struct Ctx {
     /// When the request started.
     start: Instant,
     /// The balancer's side of the request, when the service's host names an upstream.
-    balanced: Option<Balanced>,
+    balanced: Option<Box<Balanced>>,
 }
 
 /// A balanced request: what was hashed, where its attempts went, and the attempt in progress.
@@ -427,14 +428,14 @@ impl Gateway {
                         .map(|a| a.ip()),
                     captures: captures.as_ref(),
                 });
-                ctx.balanced.insert(Balanced {
+                ctx.balanced.insert(Box::new(Balanced {
                     balancer: b,
                     hash,
                     tried: Vec::new(),
                     current: None,
                     host_header: String::new(),
                     status: None,
-                })
+                }))
             }
         };
         let resolver = self.state.balancers.resolver();

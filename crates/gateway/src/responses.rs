@@ -1,6 +1,7 @@
 //! Responses the gateway writes itself (Kong's JSON shapes), and how they are sent through Pingora.
 
 use bytes::Bytes;
+use gateway_auth::Authenticator;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -86,6 +87,84 @@ pub async fn send(
     headers: &[(http::HeaderName, http::HeaderValue)],
     body: Bytes,
 ) -> Result<()> {
+    let resp = response_header(status, headers, body.len())?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// The HTTP responses of an authenticator's prebuilt 401 and 403 ([`Authenticator::prebuilt_denials`]), made on
+/// its first refusal and kept in its extension slot: a token the negative cache knows is refused with a clone
+/// of a ready response header (no header name parsed, no value formatted), then the shared body.
+struct PrebuiltResponses(Vec<(gateway_auth::Denial, ResponseHeader)>);
+
+impl PrebuiltResponses {
+    fn of(auth: &Authenticator) -> Self {
+        let mut out = Vec::new();
+        if let Some((unauthorized, forbidden)) = auth.prebuilt_denials() {
+            for d in [unauthorized, forbidden] {
+                if let Ok(header) = response_header(d.status, &d.headers, d.body.len()) {
+                    out.push((d.clone(), header));
+                }
+            }
+        }
+        PrebuiltResponses(out)
+    }
+
+    /// The ready header of `denial` when it is a clone of a prebuilt one (its body is the same bytes).
+    fn find(&self, denial: &gateway_auth::Denial) -> Option<&ResponseHeader> {
+        self.0
+            .iter()
+            .find(|(d, _)| {
+                d.status == denial.status
+                    && d.body.as_ptr() == denial.body.as_ptr()
+                    && d.body.len() == denial.body.len()
+                    && d.headers == denial.headers
+            })
+            .map(|(_, h)| h)
+    }
+}
+
+/// Write an authenticator's denial: a prebuilt one from its ready response header, any other as [`send`] does.
+pub async fn send_denial(
+    session: &mut Session,
+    auth: &Authenticator,
+    denial: gateway_auth::Denial,
+) -> Result<()> {
+    let ready = auth
+        .extension()
+        .get_or_init(|| Box::new(PrebuiltResponses::of(auth)))
+        .downcast_ref::<PrebuiltResponses>()
+        .and_then(|p| p.find(&denial));
+    let Some(header) = ready else {
+        return send(session, denial.status, &denial.headers, denial.body).await;
+    };
+    session
+        .write_response_header(Box::new(header.clone()), false)
+        .await?;
+    session.write_response_body(Some(denial.body), true).await?;
+    Ok(())
+}
+
+/// The `Content-Length` value of a body of `len` bytes: the gateway's own bodies are short, and their lengths
+/// are made once (a clone shares the bytes) instead of formatted and allocated per response.
+fn content_length(len: usize) -> http::HeaderValue {
+    const MADE: usize = 1024;
+    static LENGTHS: std::sync::LazyLock<Vec<http::HeaderValue>> =
+        std::sync::LazyLock::new(|| (0..MADE).map(http::HeaderValue::from).collect());
+    match LENGTHS.get(len) {
+        Some(v) => v.clone(),
+        None => http::HeaderValue::from(len),
+    }
+}
+
+/// The header of a complete JSON response: `Content-Type` (unless `headers` has one), `Content-Length`, then
+/// `headers`.
+fn response_header(
+    status: u16,
+    headers: &[(http::HeaderName, http::HeaderValue)],
+    body_len: usize,
+) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
     if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
         resp.insert_header(
@@ -93,13 +172,11 @@ pub async fn send(
             "application/json; charset=utf-8",
         )?;
     }
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    resp.insert_header(http::header::CONTENT_LENGTH, content_length(body_len))?;
     for (name, value) in headers {
         resp.append_header(name.clone(), value.clone())?;
     }
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(body), true).await?;
-    Ok(())
+    Ok(resp)
 }
 
 /// Whether the request is a gRPC call (`content-type: application/grpc[+proto|...]`).
@@ -173,6 +250,13 @@ pub async fn send_json(session: &mut Session, status: u16, body: &'static str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_length_is_the_decimal_length() {
+        for len in [0, 1, 9, 10, 26, 999, 1023, 1024, 1025, 65_536] {
+            assert_eq!(content_length(len), len.to_string().as_str(), "{len}");
+        }
+    }
 
     #[test]
     fn https_location_drops_the_port_and_keeps_path_and_query() {

@@ -191,7 +191,8 @@ impl Idp {
     /// A fresh, active result for `token` in this issuer's local introspection cache.
     fn cached_active(&self, token: &str) -> Option<Arc<Introspected>> {
         let cache = self.caches.introspection.as_ref()?;
-        let key = self.introspection_key(&keys::token_hash(&self.keyer, token));
-        cache.peek(&key).filter(|i| i.active)
+        cache
+            .peek(&keys::token_hash(&self.keyer, token))
+            .filter(|i| i.active)
     }
 }

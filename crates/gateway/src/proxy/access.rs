@@ -62,7 +62,7 @@ pub(super) async fn authenticate(
             } else {
                 "allow"
             };
-            ctx.upstream = Some(upstream);
+            ctx.upstream = Some(Box::new(upstream));
             Ok(false)
         }
         Decision::Deny(denial) => {
@@ -79,7 +79,7 @@ pub(super) async fn authenticate(
             if responses::is_grpc(session.req_header()) {
                 responses::send_grpc(session, denial.status, &denial.body).await?;
             } else {
-                responses::send(session, denial.status, &denial.headers, denial.body).await?;
+                responses::send_denial(session, &auth, denial).await?;
             }
             Ok(true)
         }
