@@ -9,7 +9,8 @@
 #      the file, signal, poll the admin `/status` until the config hash changes), with peak RSS (SIGHUP=0: skip);
 #   4. with CALLGRIND=1, instruction counts of one `--timings` run (valgrind; ~1 min), by function.
 # Usage: bench/reload_profile.sh [SERVICES (10000)] [RUNS (7)]. Env: GATEWAY_BIN (target/release/gateway),
-# OUT (work dir, default a new temp dir), CALLGRIND=1.
+# OUT (work dir, default a new temp dir), CALLGRIND=1, RELOAD_RUST_LOG (the running gateway's RUST_LOG, default warn;
+# "warn,gateway::control=debug" logs each reload's phases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 services=${1:-10000}
@@ -84,13 +85,14 @@ def free_port():
         return s.getsockname()[1]
 port, admin = free_port(), free_port()
 plugin = bench.oidc_plugin("http://127.0.0.1:9/api/oidc")
-texts = [bench.reload_yaml(port, admin, n, free_port(), plugin, t) for t in ("a", "b")]
+upstream = free_port()  # one port for both versions: they differ in one tag only, as in bench.py
+texts = [bench.reload_yaml(port, admin, n, upstream, plugin, t) for t in ("a", "b")]
 path = os.path.join(out, "running.yaml")
 with open(path, "w") as f:
     f.write(texts[0])
 log = open(os.path.join(out, "running.log"), "w")
 proc = subprocess.Popen([binary, "run", "-c", path], stdout=log, stderr=log,
-                        env=dict(os.environ, RUST_LOG="warn"))
+                        env=dict(os.environ, RUST_LOG=os.environ.get("RELOAD_RUST_LOG", "warn")))
 def config_hash():
     with urllib.request.urlopen(f"http://127.0.0.1:{admin}/status", timeout=5) as r:
         s = json.load(r)

@@ -63,9 +63,14 @@ static PARSE_CACHE: std::sync::LazyLock<ParseCache> = std::sync::LazyLock::new(P
 pub fn read(path: &Path) -> Result<Loaded, String> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (config, _) =
+    let (config, reuse) =
         gateway_config::load::parse_str_cached(&source, &PARSE_CACHE, &mut Timings::default())
             .map_err(|e| e.to_string())?;
+    log::debug!(
+        "config read items_parsed={} items_reused={}",
+        reuse.parsed,
+        reuse.reused
+    );
     Ok(Loaded { config, source })
 }
 
@@ -119,6 +124,7 @@ pub async fn apply<T: Send + 'static>(
     };
     let st = Arc::clone(state);
     let current = file.clone();
+    let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || match change {
         Change::Reload | Change::Watch => {
             reload(&st).map(|(next, hash)| (Some(next), None, Some(hash)))
@@ -139,11 +145,12 @@ pub async fn apply<T: Send + 'static>(
                 metrics.config_loaded_at.set(crate::server::unix_now());
                 let hash = hash.get(..16).unwrap_or(hash);
                 let path = state.config_path.display();
+                let ms = started.elapsed().as_millis();
                 match kind {
-                    None => log::info!("config reloaded path={path} hash={hash}"),
-                    Some(kind) => {
-                        log::info!("admin API write applied kind={kind} path={path} hash={hash}")
-                    }
+                    None => log::info!("config reloaded path={path} hash={hash} ms={ms}"),
+                    Some(kind) => log::info!(
+                        "admin API write applied kind={kind} path={path} hash={hash} ms={ms}"
+                    ),
                 }
             }
             Ok(out)
@@ -177,15 +184,25 @@ type Outcome<T> = (Option<FileState>, Option<T>, Option<String>);
 
 /// Re-read the file, apply the overrides, compile and swap. Returns the new file state and snapshot hash.
 fn reload(state: &AppState) -> Result<(FileState, String), Refusal> {
+    let t0 = std::time::Instant::now();
     let Loaded { mut config, source } = read(&state.config_path).map_err(Refusal::Invalid)?;
+    let t_read = t0.elapsed();
     let next_file = FileState::of(&source, &config);
     state.overrides.apply(&mut config);
     let settings = config.gateway.clone();
     let snap = snapshot::compile_in(config, &source, &state.registry, &state.balancers)
         .map_err(|e| Refusal::Invalid(e.to_string()))?;
+    let t_compile = t0.elapsed();
     warn_restart_settings(&state.started_with, &settings);
     let hash = snap.hash.clone();
     state.activate(snap);
+    let t_swap = t0.elapsed();
+    log::debug!(
+        "config reload phases ms: read+parse+validate {:.1}, compile {:.1}, swap {:.1}",
+        t_read.as_secs_f64() * 1e3,
+        (t_compile - t_read).as_secs_f64() * 1e3,
+        (t_swap - t_compile).as_secs_f64() * 1e3,
+    );
     Ok((next_file, hash))
 }
 
