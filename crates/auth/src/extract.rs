@@ -174,19 +174,22 @@ pub fn bearer_token(
     types: &[ParamType],
     cookie_name: Option<&str>,
 ) -> Option<(String, Source)> {
+    // The first source that has a token decides, usable or not (an unusable one is not passed over for a later
+    // source). A token from a header is usable already: the header value was a `str` (only visible ASCII,
+    // spaces and tabs) and the token is not empty, so it is not scanned again.
     types
         .iter()
         .find_map(|t| match t {
-            ParamType::Header => bearer_from_headers(req.headers),
+            ParamType::Header => bearer_from_headers(req.headers).map(|(v, s)| (v, s, true)),
             ParamType::Cookie => cookie_name.and_then(|name| {
-                cookie(req.headers, name).map(|v| (v, Source::Cookie(name.to_owned())))
+                cookie(req.headers, name).map(|v| (v, Source::Cookie(name.to_owned()), false))
             }),
-            ParamType::Query => {
-                query_arg(req.query, "access_token").map(|v| (v, Source::Query(&["access_token"])))
-            }
-            ParamType::Body => body_arg(req, "access_token").map(|v| (v, Source::Body)),
+            ParamType::Query => query_arg(req.query, "access_token")
+                .map(|v| (v, Source::Query(&["access_token"]), false)),
+            ParamType::Body => body_arg(req, "access_token").map(|v| (v, Source::Body, false)),
         })
-        .filter(|(t, _)| usable_token(t))
+        .filter(|(t, _, usable)| *usable || usable_token(t))
+        .map(|(t, s, _)| (t, s))
 }
 
 /// A token we can forward: non-empty and valid as a header value.
@@ -204,14 +207,15 @@ fn bearer_from_headers(headers: &HeaderMap) -> Option<(String, Source)> {
             continue;
         };
         let token = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") && usable_token(token) {
+        // `s` is a `str` view of a header value: the token is usable once it is not empty.
+        if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
             return Some((token.to_owned(), Source::Header(AUTHORIZATION)));
         }
     }
     for name in ["access-token", "x-access-token"] {
         if let Some(token) = headers.get(name).and_then(|v| v.to_str().ok()) {
             let token = token.trim();
-            if usable_token(token) {
+            if !token.is_empty() {
                 return Some((
                     token.to_owned(),
                     Source::Header(HeaderName::from_static(name)),

@@ -43,11 +43,33 @@ impl TokenHeader {
         }
     }
 
-    fn header(&self, token: &str) -> Option<(HeaderName, HeaderValue)> {
+    /// The header to send upstream. When the request already has exactly that header (a bearer token sent
+    /// as `Authorization: Bearer <token>`, the common case), its value is shared, not formatted and checked
+    /// again.
+    fn header(&self, token: &str, request: &HeaderMap) -> Option<(HeaderName, HeaderValue)> {
+        let same = |n: &HeaderName, want: &[&[u8]]| {
+            request.get_all(n).iter().find(|v| {
+                let mut b = v.as_bytes();
+                want.iter().all(|part| match b.strip_prefix(*part) {
+                    Some(rest) => {
+                        b = rest;
+                        true
+                    }
+                    None => false,
+                }) && b.is_empty()
+            })
+        };
         let (name, value) = match self {
             TokenHeader::Off => return None,
-            TokenHeader::WithScheme(n, s) => (n, HeaderValue::from_str(&format!("{s} {token}"))),
-            TokenHeader::Raw(n) => (n, HeaderValue::from_str(token)),
+            TokenHeader::WithScheme(n, s) => match same(n, &[s.as_bytes(), b" ", token.as_bytes()])
+            {
+                Some(v) => (n, Ok(v.clone())),
+                None => (n, HeaderValue::from_str(&format!("{s} {token}"))),
+            },
+            TokenHeader::Raw(n) => match same(n, &[token.as_bytes()]) {
+                Some(v) => (n, Ok(v.clone())),
+                None => (n, HeaderValue::from_str(token)),
+            },
         };
         let mut value = value.ok()?;
         value.set_sensitive(true);
@@ -128,7 +150,7 @@ impl UpstreamPlan {
             up.set_headers.retain(|(m, _)| *m != n);
             up.set_headers.push((n, v));
         };
-        if let Some((n, v)) = self.token_header.header(token) {
+        if let Some((n, v)) = self.token_header.header(token, request_headers) {
             set(&mut up, n, v);
         }
         if let (Some(name), Some(v)) = (
@@ -183,8 +205,31 @@ fn token_differs(headers: &HeaderMap, token: &str) -> bool {
     !headers
         .get_all(AUTHORIZATION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split_whitespace().nth(1) == Some(token))
+        .any(|v| second_word_is(v.as_bytes(), token))
+}
+
+/// `value` is a `str` whose second whitespace-separated word is `token` (what
+/// `to_str().ok()?.split_whitespace().nth(1) == Some(token)` says, for a header value, without scanning the token
+/// three times: a long token is compared once, and only the bytes around it are checked for being visible
+/// ASCII).
+fn second_word_is(value: &[u8], token: &str) -> bool {
+    let space = |c: &u8| *c == b' ' || *c == b'\t';
+    let visible = |s: &[u8]| s.iter().all(|&c| c == b'\t' || (0x20..0x7f).contains(&c));
+    let Some(start) = value.iter().position(|c| !space(c)) else {
+        return false;
+    };
+    let Some(scheme_len) = value[start..].iter().position(space) else {
+        return false;
+    };
+    let after_scheme = start + scheme_len;
+    let Some(gap) = value[after_scheme..].iter().position(|c| !space(c)) else {
+        return false;
+    };
+    let (head, word) = value.split_at(after_scheme + gap);
+    let Some(tail) = word.strip_prefix(token.as_bytes()) else {
+        return false;
+    };
+    !token.is_empty() && tail.first().is_none_or(space) && visible(head) && visible(tail)
 }
 
 #[cfg(test)]
@@ -231,6 +276,83 @@ mod tests {
             vec![(AUTHORIZATION, HeaderValue::from_static("Bearer tok"))]
         );
         assert!(up.remove_headers.is_empty());
+    }
+
+    #[test]
+    fn the_token_header_shares_the_request_value_only_when_it_is_the_same_bytes() {
+        let bearer = TokenHeader::WithScheme(AUTHORIZATION, "Bearer".into());
+        let h = hm(&[("authorization", "Bearer tok")]);
+        let (_, v) = bearer.header("tok", &h).unwrap();
+        assert_eq!(v, "Bearer tok");
+        assert!(v.is_sensitive());
+        let sent = h.get(AUTHORIZATION).unwrap();
+        assert_eq!(
+            v.as_bytes().as_ptr(),
+            sent.as_bytes().as_ptr(),
+            "shared, not copied"
+        );
+        // Anything else is built: another scheme spelling, extra spaces, another token, no header.
+        for (sent, token) in [
+            ("bearer tok", "tok"),
+            ("Bearer  tok", "tok"),
+            ("Bearer tok2", "tok"),
+            ("Bearer tok ", "tok"),
+            ("Basic dG9r", "tok"),
+        ] {
+            let h = hm(&[("authorization", sent)]);
+            let (_, v) = bearer.header(token, &h).unwrap();
+            assert_eq!(v, format!("Bearer {token}").as_str(), "{sent:?}");
+            assert_ne!(
+                v.as_bytes().as_ptr(),
+                h.get(AUTHORIZATION).unwrap().as_bytes().as_ptr()
+            );
+        }
+        let raw = TokenHeader::Raw(HeaderName::from_static("x-token"));
+        let h = hm(&[("x-token", "tok")]);
+        let (_, v) = raw.header("tok", &h).unwrap();
+        assert_eq!(
+            v.as_bytes().as_ptr(),
+            h.get("x-token").unwrap().as_bytes().as_ptr()
+        );
+        assert_eq!(raw.header("tok", &HeaderMap::new()).unwrap().1, "tok");
+    }
+
+    #[test]
+    fn second_word_is_what_split_whitespace_says() {
+        let old = |v: &[u8], token: &str| {
+            std::str::from_utf8(v)
+                .ok()
+                .filter(|s| s.bytes().all(|c| c == b'\t' || (0x20..0x7f).contains(&c)))
+                .is_some_and(|s| s.split_whitespace().nth(1) == Some(token))
+        };
+        let values: [&[u8]; 16] = [
+            b"Bearer tok",
+            b"  Bearer \t tok  ",
+            b"Bearer tok extra",
+            b"Bearer tokx",
+            b"Bearer xtok",
+            b"Bearer",
+            b"Bearer ",
+            b"tok",
+            b" tok",
+            b"Basic dG9r",
+            b"Bearer tok\x01",
+            b"B\xc3\xa9 tok",
+            b"Bearer\ttok",
+            b"",
+            b"   ",
+            b"Bearer  tok\t",
+        ];
+        for v in values {
+            for token in ["tok", "tokx", "Bearer", "", "dG9r"] {
+                assert_eq!(
+                    second_word_is(v, token),
+                    old(v, token),
+                    "{:?} {token:?}",
+                    String::from_utf8_lossy(v)
+                );
+            }
+        }
     }
 
     #[test]
