@@ -4,8 +4,9 @@
 Starts every server itself on 127.0.0.1 (free ports), pinned with `taskset`, runs `wrk`, and writes
 docs/benchmarks.md and docs/benchmarks.svg. Python standard library only.
 
-Sections (BENCH_SECTIONS, comma-separated, default all): throughput, scaling, allocs, coalescing, memory, reload,
-scaleout (scaling and allocs, and throughput rows 2n/2x/6n/8/4lr, are in bench/edge.py).
+Sections (BENCH_SECTIONS, comma-separated, default all): throughput, scaling, allocs, instructions, coalescing,
+memory, reload, scaleout (scaling, allocs and instructions, and throughput rows 2n/2x/6n/8/4lr, are in bench/edge.py).
+BENCH_INSTR_REQUESTS (300: warm-up requests per instructions row; twice as many are counted).
 BENCH_PINGAP (the pingap binary bench/run.sh built; row 8 and the scaling rows), BENCH_SCALING_CPUS ("0,1").
 Knobs (environment): BENCH_DURATION (s, per measured wrk run, default 10), BENCH_ROUNDS (3),
 BENCH_WARMUP (s, 1), BENCH_CONNECTIONS (32), BENCH_SERVER_CPUS ("0"), BENCH_CLIENT_CPUS ("1"),
@@ -82,7 +83,7 @@ class Settings:
         self.reload_interval = env_float("BENCH_RELOAD_INTERVAL", 1.0)
         self.scaleout_tokens = env_int("BENCH_SCALEOUT_TOKENS", 50)
         self.sections = [s.strip() for s in os.environ.get(
-            "BENCH_SECTIONS", "throughput,scaling,allocs,coalescing,memory,reload,scaleout").split(",")
+            "BENCH_SECTIONS", "throughput,scaling,allocs,instructions,coalescing,memory,reload,scaleout").split(",")
             if s.strip()]
         self.out = os.environ.get("BENCH_OUT", os.path.join(ROOT, "docs", "benchmarks.md"))
         self.keep = os.environ.get("BENCH_KEEP", "") == "1"
@@ -586,13 +587,15 @@ def section_throughput(st, procs, env, results):
                 binary=os.path.join(base_dir, "gateway"))
             scen.append(("gw_warm_release", "4r gateway, introspection, warm cache, release profile",
                          f"http://127.0.0.1:{gr_port}/", rotate, [one], 200, gr_admin))
-        mimalloc_bin = os.path.join(st.bin_dir, "gateway-mimalloc")
-        if os.access(mimalloc_bin, os.X_OK):
+        for alloc, row in (("mimalloc", "4m"), ("jemalloc", "4je")):
+            alloc_bin = os.path.join(st.bin_dir, f"gateway-{alloc}")
+            if not os.access(alloc_bin, os.X_OK):
+                continue
             gm_port, gm_admin = free_port(), free_port()
-            Gateway(procs, st, "gateway-mimalloc", gateway_yaml(gm_port, gm_admin, [
+            Gateway(procs, st, f"gateway-{alloc}", gateway_yaml(gm_port, gm_admin, [
                 ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin), gm_port, gm_admin, st.server_cpus,
-                binary=mimalloc_bin)
-            scen.append(("gw_warm_mimalloc", "4m gateway, introspection, warm cache, dist profile, mimalloc",
+                binary=alloc_bin)
+            scen.append((f"gw_warm_{alloc}", f"{row} gateway, introspection, warm cache, dist profile, {alloc}",
                          f"http://127.0.0.1:{gm_port}/", rotate, [one], 200, gm_admin))
         # Cold tokens get their own instance so that their misses never evict the other setups' entries.
         gb_port, gb_admin = free_port(), free_port()
@@ -1057,7 +1060,8 @@ def main():
         env["tokens"] = mint_tokens(env["issuer"], st.tokens)
         import edge  # noqa: PLC0415 - bench/edge.py imports this module
         for name, fn in (("throughput", section_throughput), ("scaling", edge.section_scaling),
-                         ("allocs", edge.section_allocs), ("coalescing", section_coalescing),
+                         ("allocs", edge.section_allocs), ("instructions", edge.section_instructions),
+                         ("coalescing", section_coalescing),
                          ("memory", section_memory), ("reload", section_reload),
                          ("scaleout", section_scaleout)):
             if name not in st.sections:

@@ -9,6 +9,9 @@
 - `section_allocs`: heap allocations per request of the unmodified binaries (bench/allocs/count_allocs.c, an
   LD_PRELOAD counter of the glibc allocator): nginx, bare Pingora (proxy and early 401), the gateway (no auth,
   warm introspection, known-bad token).
+- `section_instructions`: user-space instructions per request under valgrind's callgrind (deterministic, unlike
+  RPS on a shared VM): bare Pingora (both profiles, proxy and early 401), the gateway (no auth, warm
+  introspection, known-bad token) and its warm path with mimalloc and jemalloc.
 """
 
 import glob
@@ -249,3 +252,89 @@ def section_allocs(st, procs, env, results):
                      "frees_per_request": (f1 - f0) / n, "rps_counted": res["rps"]})
         B.log(f"allocs: {label}: {(a1 - a0) / n:.1f} allocations/request over {res['requests']} requests")
     results["allocs"] = rows
+
+
+def callgrind_per_request(procs, st, name, argv, port, url, token, n):
+    """User-space instructions per request of one server under callgrind: instrumentation starts once the
+    server listens, `n` keep-alive requests (one curl process, one connection) warm it up, the counters are
+    zeroed, then 2n more are counted and dumped. Deterministic where RPS on a shared VM is not."""
+    out = os.path.join(procs.workdir, f"callgrind.{name}")
+    p = procs.start(f"callgrind-{name}", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                          f"--callgrind-out-file={out}"] + argv, cpus=st.server_cpus)
+    try:
+        B.wait_port(port, p, timeout=180)
+        hdr = ["-H", f"Authorization: Bearer {token}"] if token else []
+        urls = os.path.join(procs.workdir, f"urls.{name}")
+
+        def send(count):
+            with open(urls, "w") as f:
+                f.write(f'url = "{url}"\noutput = "/dev/null"\n' * count)
+            subprocess.run(["curl", "-s", *hdr, "-K", urls], check=True, timeout=600)
+
+        def control(*flags):
+            subprocess.run(["callgrind_control", *flags, str(p.pid)], check=True, stdout=subprocess.DEVNULL,
+                           timeout=120)
+
+        control("-i", "on")
+        send(n)
+        control("-z")
+        send(2 * n)
+        control("-d")
+        dumps = sorted(glob.glob(out + ".*"), key=lambda f: int(f.rsplit(".", 1)[1]))
+        with open(dumps[-1]) as f:
+            total = next(int(line.split()[1]) for line in f if line.startswith("summary:"))
+        return total / (2 * n)
+    finally:
+        procs.stop(p)
+
+
+def section_instructions(st, procs, env, results):
+    """Instructions per request (callgrind) of bare Pingora and the gateway, on the same paths as the
+    throughput rows, and the gateway's warm path with each allocator (where those builds exist)."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        results["notes"].append("instructions: valgrind is not installed, not run")
+        return
+    n = B.env_int("BENCH_INSTR_REQUESTS", 300)
+    up = env["upstream_port"]
+    good = env["tokens"][0]
+    with open(garbage_token_file(procs.workdir)) as f:
+        bad = f.read().strip()
+    rows = []
+
+    def bare(label, bin_dir, reject):
+        port = B.free_port()
+        argv = [os.path.join(bin_dir, "bench-passthrough"), "--listen", f"127.0.0.1:{port}", "--upstream",
+                f"127.0.0.1:{up}", "--threads", "1"] + (["--reject"] if reject else [])
+        if os.access(argv[0], os.X_OK):
+            ir = callgrind_per_request(procs, st, f"bare{len(rows)}", argv, port, f"http://127.0.0.1:{port}/",
+                                       None, n)
+            rows.append({"setup": label, "key": label, "instructions": ir})
+
+    def gateway(label, binary, cases):
+        if not os.access(binary, os.X_OK):
+            return
+        port, admin = B.free_port(), B.free_port()
+        path = os.path.join(procs.workdir, f"gateway-instr{len(rows)}.yaml")
+        with open(path, "w") as f:
+            f.write(B.gateway_yaml(port, admin, [("open", f"http://127.0.0.1:{up}/", "/open", False),
+                                                 ("api", f"http://127.0.0.1:{up}/", "/", True)],
+                                   B.oidc_plugin(env["issuer"])))
+        for case, route, token in cases:
+            ir = callgrind_per_request(procs, st, f"gw{len(rows)}", [binary, "run", "-c", path], port,
+                                       f"http://127.0.0.1:{port}{route}", token, n)
+            rows.append({"setup": f"{label}, {case}", "key": f"{label}|{case}", "instructions": ir})
+
+    base_dir = getattr(st, "baseline_bin_dir", None)
+    bare("bare Pingora passthrough", st.bin_dir, False)
+    if base_dir:
+        bare("bare Pingora passthrough, release profile (stock defaults)", base_dir, False)
+    bare("bare Pingora early 401", st.bin_dir, True)
+    gateway("gateway", B.gateway_bin(st), [("route without auth", "/open", None),
+                                           ("introspection, warm cache", "/", good),
+                                           ("token known to be bad → 401", "/", bad)])
+    for alloc in ("mimalloc", "jemalloc"):
+        gateway(f"gateway {alloc}", os.path.join(st.bin_dir, f"gateway-{alloc}"),
+                [("introspection, warm cache", "/", good)])
+    results["instructions"] = {"requests": 2 * n, "rows": rows}
+    for r in rows:
+        B.log(f"instructions: {r['setup']}: {r['instructions']:,.0f} per request")

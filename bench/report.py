@@ -136,6 +136,17 @@ def _targets(results):
                      "not measured: the cache evicts below this count", False))
     if not kept and not evicting and not skipped:
         rows.append(("RSS per cached token", f"≤ {TARGET_BYTES_PER_ENTRY} B", "not run", None))
+    ir = _instructions(results)
+    for name, want, have, goal in (
+            ("warm-cache introspection (dist) vs stock bare Pingora (release)", "gateway|introspection, warm cache",
+             "bare Pingora passthrough, release profile (stock defaults)", TARGET_WARM_VS_STOCK),
+            ("warm-cache introspection vs bare Pingora, same profile (dist)", "gateway|introspection, warm cache",
+             "bare Pingora passthrough", TARGET_WARM_VS_STOCK),
+            ("401 for a token known to be bad vs bare Pingora's early 401", "gateway|token known to be bad → 401",
+             "bare Pingora early 401", TARGET_REJECT_VS_BARE)):
+        r = _ratio(ir.get(have), ir.get(want))
+        rows.append((f"{name} (instructions per request, inverse ratio)", f"≥ {goal:.1f}×",
+                     _fmt_ratio(r) if r else "not run", None if r is None else r >= goal))
     rl = results.get("reload")
     if rl and rl.get("reloads"):
         ms = sorted(x["seconds"] * 1000 for x in rl["reloads"])
@@ -145,6 +156,11 @@ def _targets(results):
     else:
         rows.append(("SIGHUP reload of 10k services", f"≤ {TARGET_RELOAD_MS} ms", "not run", None))
     return rows
+
+
+def _instructions(results):
+    """Instructions per request by row key (section `instructions`)."""
+    return {r["key"]: r["instructions"] for r in (results.get("instructions") or {}).get("rows", [])}
 
 
 def write_markdown(results, path, svg_name):
@@ -164,7 +180,7 @@ def write_markdown(results, path, svg_name):
     L.append(f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {m['memory']}), {m['os']}, "
              f"Linux {m['kernel']}; commit {m['git']}. Whole run: {results.get('total_seconds', 0):.0f} s.")
     L.append("")
-    L.append("## Targets (issue 8)")
+    L.append("## Targets (issues 8 and 16)")
     L.append("")
     L.append("| target | goal | measured | met |")
     L.append("|---|---|---|---|")
@@ -204,6 +220,7 @@ def write_markdown(results, path, svg_name):
                  ("bare", "bare_release", "bare Pingora, dist profile (fat LTO) / release profile"),
                  ("gw_warm", "gw_warm_release", "gateway warm cache, dist profile / release profile"),
                  ("gw_warm_mimalloc", "gw_warm", "gateway warm cache, mimalloc / system allocator (both dist)"),
+                 ("gw_warm_jemalloc", "gw_warm", "gateway warm cache, jemalloc / system allocator (both dist)"),
                  ("gw_warm", "bare", "gateway warm cache / bare Pingora"),
                  ("gw_warm", "gw_noauth", "gateway warm cache / gateway without auth (cost of the cached check)"),
                  ("gw_many", "gw_warm", f"gateway {st['tokens']} tokens / warm (1 token)"),
@@ -267,6 +284,28 @@ def write_markdown(results, path, svg_name):
         for r in al:
             L.append(f"| {r['setup']} | {r['allocs_per_request']:.1f} | {r['frees_per_request']:.1f} | "
                      f"{_fmt_int(r['requests'])} |")
+    else:
+        L.append("Not run.")
+    L.append("")
+
+    L.append("## Instructions per request")
+    L.append("")
+    ins = results.get("instructions") or {}
+    if ins.get("rows"):
+        bare_ir = _instructions(results).get("bare Pingora passthrough")
+        L.append("User-space instructions per request under valgrind's callgrind (`bench/edge.py`, "
+                 "`callgrind_per_request`): instrumentation starts once the server listens, one curl process sends "
+                 f"{ins['requests'] // 2:,} keep-alive requests to warm it up, the counters are zeroed, then "
+                 f"{ins['requests']:,} more are counted (the server's background work included). A count does not "
+                 "move with the machine's load, unlike the RPS rows above: it is the yardstick for the hot path. "
+                 "Dist profile and system allocator unless the row says otherwise; the last column is bare "
+                 "Pingora's count (dist) divided by the row's (above 1: fewer instructions than bare Pingora).")
+        L.append("")
+        L.append("| setup | instructions / request | bare Pingora / setup |")
+        L.append("|---|---:|---:|")
+        for r in ins["rows"]:
+            L.append(f"| {r['setup']} | {_fmt_int(r['instructions'])} | "
+                     f"{_fmt_ratio(_ratio(bare_ir, r['instructions']))} |")
     else:
         L.append("Not run.")
     L.append("")

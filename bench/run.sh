@@ -17,6 +17,7 @@ install_tools() {
     command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
     command -v nginx >/dev/null 2>&1 || missing+=(nginx)
     [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
     command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     scripts/setup.sh ${missing[@]+"${missing[@]}"}
@@ -31,10 +32,13 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     log "cargo build --release -p gateway -p bench-passthrough"
     cargo build --release -p gateway -p bench-passthrough
-    # The allocator A/B (row 4m): the same dist build with mimalloc, kept aside, then the default one.
-    log "cargo build --profile dist -p gateway --features mimalloc"
-    cargo build --profile dist -p gateway --features mimalloc
-    cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-mimalloc"
+    # The allocator A/B (rows 4m, 4je and the instructions section): the same dist build with mimalloc and
+    # with jemalloc, kept aside, then the default one.
+    for alloc in mimalloc jemalloc; do
+        log "cargo build --profile dist -p gateway --features $alloc"
+        cargo build --profile dist -p gateway --features "$alloc"
+        cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-$alloc"
+    done
     log "cargo build --profile dist -p gateway -p bench-passthrough"
     cargo build --profile dist -p gateway -p bench-passthrough
 fi
