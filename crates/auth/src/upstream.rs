@@ -47,26 +47,22 @@ impl TokenHeader {
     /// as `Authorization: Bearer <token>`, the common case), its value is shared, not formatted and checked
     /// again.
     fn header(&self, token: &str, request: &HeaderMap) -> Option<(HeaderName, HeaderValue)> {
-        let same = |n: &HeaderName, want: &[&[u8]]| {
+        // The request's value of `n` that is `prefix` followed by exactly the token, if any.
+        let same = |n: &HeaderName, prefix: &[&[u8]]| {
             request.get_all(n).iter().find(|v| {
-                let mut b = v.as_bytes();
-                want.iter().all(|part| match b.strip_prefix(*part) {
-                    Some(rest) => {
-                        b = rest;
-                        true
-                    }
-                    None => false,
-                }) && b.is_empty()
+                prefix
+                    .iter()
+                    .try_fold(v.as_bytes(), |rest, p| rest.strip_prefix(*p))
+                    .is_some_and(|rest| rest == token.as_bytes())
             })
         };
         let (name, value) = match self {
             TokenHeader::Off => return None,
-            TokenHeader::WithScheme(n, s) => match same(n, &[s.as_bytes(), b" ", token.as_bytes()])
-            {
+            TokenHeader::WithScheme(n, s) => match same(n, &[s.as_bytes(), b" "]) {
                 Some(v) => (n, Ok(v.clone())),
                 None => (n, HeaderValue::from_str(&format!("{s} {token}"))),
             },
-            TokenHeader::Raw(n) => match same(n, &[token.as_bytes()]) {
+            TokenHeader::Raw(n) => match same(n, &[]) {
                 Some(v) => (n, Ok(v.clone())),
                 None => (n, HeaderValue::from_str(token)),
             },
