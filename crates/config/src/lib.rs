@@ -14,7 +14,7 @@ pub mod cluster_cache;
 pub mod consumers;
 pub mod dns_settings;
 pub mod error;
-mod fast;
+pub mod fast;
 pub mod ids;
 pub mod kong;
 pub mod load;
