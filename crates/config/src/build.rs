@@ -74,7 +74,7 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         plugins.push(build_plugin(
             rp,
             &At::Root("plugins", i),
-            false,
+            Parent::None,
             scope,
             i,
             errors,
@@ -171,7 +171,7 @@ fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Col
     service.plugins = (rs.plugins.unwrap_or_default().into_iter().enumerate())
         .map(|(j, rp)| {
             let at = At::Child(&path, "plugins", j);
-            build_plugin(rp, &at, true, Some((Some(id), None)), j, errors)
+            build_plugin(rp, &at, Parent::Other, Some((Some(id), None)), j, errors)
         })
         .collect();
     service
@@ -192,9 +192,14 @@ fn build_consumer(rc: RawConsumer, i: usize, errors: &mut Collector) -> Consumer
             if rp.id.is_none() {
                 let name = rp.name.as_deref().unwrap_or("");
                 let pid = ids::consumer_plugin_id(name, rp.instance_name.as_deref(), id);
+                let pid = match (&rp.service, &rp.route) {
+                    (None, None) => pid,
+                    (service, route) => ids::scoped_further(pid, service.as_ref(), route.as_ref()),
+                };
                 rp.id = Some(pid.to_string());
             }
-            build_plugin(rp, &At::Child(&path, "plugins", j), true, None, j, errors)
+            let at = At::Child(&path, "plugins", j);
+            build_plugin(rp, &at, Parent::Consumer, None, j, errors)
         })
         .collect();
     consumer
@@ -251,17 +256,29 @@ fn build_route(
     route.plugins = (rr.plugins.unwrap_or_default().into_iter().enumerate())
         .map(|(j, rp)| {
             let at = At::Child(path, "plugins", j);
-            build_plugin(rp, &at, true, Some((None, Some(id))), j, errors)
+            build_plugin(rp, &at, Parent::Other, Some((None, Some(id))), j, errors)
         })
         .collect();
     route
+}
+
+/// Where a plugin is written.
+#[derive(Clone, Copy, PartialEq)]
+enum Parent {
+    /// Top level (`plugins:`).
+    None,
+    /// In a consumer's `plugins`: it may also name a route and a service (consumer + route/service scope, as
+    /// decK writes it).
+    Consumer,
+    /// In a service's or a route's `plugins`.
+    Other,
 }
 
 /// `scope` is the resolved (service id, route id) used for the generated id; `None` when unresolvable.
 fn build_plugin(
     rp: RawPlugin,
     path: &At<'_>,
-    nested: bool,
+    parent: Parent,
     scope: Option<(Option<Uuid>, Option<Uuid>)>,
     index: usize,
     errors: &mut Collector,
@@ -269,7 +286,11 @@ fn build_plugin(
     let name = rp.name.unwrap_or_default();
     let id = parse_id(rp.id.as_deref(), path, errors).unwrap_or_else(|| match scope {
         Some((service, route)) => {
-            ids::plugin_id(&name, rp.instance_name.as_deref(), service, route)
+            let id = ids::plugin_id(&name, rp.instance_name.as_deref(), service, route);
+            match &rp.consumer {
+                Some(consumer) => ids::scoped_to_consumer(id, consumer),
+                None => id,
+            }
         }
         None => ids::unresolved_plugin_id(index),
     });
@@ -284,25 +305,21 @@ fn build_plugin(
     if let Some(protocols) = rp.protocols {
         plugin.protocols = protocols_of(&protocols, path, errors);
     }
+    const NESTED: &str = "must not be set on a nested plugin (it belongs to its parent)";
     for (field, value) in [("service", &rp.service), ("route", &rp.route)] {
-        if nested && value.is_some() {
-            errors.push(
-                format!("{path}.{field}"),
-                "must not be set on a nested plugin (it belongs to its parent)",
-            );
+        if parent == Parent::Other && value.is_some() {
+            errors.push(format!("{path}.{field}"), NESTED);
         }
     }
-    if rp.consumer.is_some() {
-        let message = if nested {
-            "must not be set on a nested plugin (it belongs to its parent)"
-        } else {
-            "not supported yet on a top-level plugin: nest the plugin in its consumer's `plugins`"
-        };
-        errors.push(format!("{path}.consumer"), message);
+    if parent != Parent::None && rp.consumer.is_some() {
+        errors.push(format!("{path}.consumer"), NESTED);
     }
-    if !nested {
+    if parent != Parent::Other {
         plugin.service = rp.service;
         plugin.route = rp.route;
+    }
+    if parent == Parent::None {
+        plugin.consumer = rp.consumer;
     }
     plugin.tags = rp.tags.unwrap_or_default();
     plugin.created_at = rp.created_at;

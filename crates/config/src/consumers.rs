@@ -217,7 +217,7 @@ consumers:
     }
 
     #[test]
-    fn openid_connect_cannot_be_scoped_to_a_consumer_nor_a_top_level_plugin_name_one() {
+    fn openid_connect_cannot_be_scoped_to_a_consumer_nested_or_top_level() {
         let e = errors(
             r#"
 _format_version: "3.0"
@@ -235,8 +235,44 @@ plugins:
         assert_eq!(
             e,
             [
-                "plugins[0].consumer: not supported yet on a top-level plugin: nest the plugin in its consumer's `plugins`",
+                "plugins[0].consumer: value must be null",
                 "consumers[0].plugins[0].consumer: value must be null",
+                // The same consumer scope twice: Kong's unique (name, consumer, service, route).
+                "consumers[0].plugins[0].name: plugin \"openid-connect\" is already configured for this consumer (also plugins[0])",
+            ]
+        );
+    }
+
+    #[test]
+    fn consumer_scoped_plugins_name_existing_entities_once_per_scope() {
+        let e = errors(
+            r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:9/
+    routes: [{name: r, paths: [/]}]
+consumers:
+  - username: a
+    plugins:
+      - {name: rate-limiting, route: r, config: {minute: 1}}
+      - {name: rate-limiting, route: r, config: {minute: 2}}
+      - {name: rate-limiting, service: nope, config: {minute: 3}}
+      - {name: rate-limiting, config: {minute: 4}}
+plugins:
+  - {name: rate-limiting, consumer: a, service: s, config: {minute: 5}}
+  - {name: rate-limiting, consumer: a, service: s, config: {minute: 6}}
+  - {name: rate-limiting, consumer: ghost, config: {minute: 7}}
+  - {name: rate-limiting, config: {minute: 8}}
+"#,
+        );
+        assert_eq!(
+            e,
+            [
+                "plugins[1].name: plugin \"rate-limiting\" is already configured for this consumer and service (also plugins[0])",
+                "plugins[2].consumer: no consumer with id or name \"ghost\"",
+                "consumers[0].plugins[1].name: plugin \"rate-limiting\" is already configured for this consumer and route (also consumers[0].plugins[0])",
+                "consumers[0].plugins[2].service: no service with id or name \"nope\"",
             ]
         );
     }

@@ -2,6 +2,8 @@
 
 use uuid::Uuid;
 
+use crate::model::EntityRef;
+
 /// Namespace of every generated id (a fixed UUID owned by this project).
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x4b6f_6e67_2d67_6174_6577_6179_2d69_6473);
 
@@ -51,6 +53,31 @@ pub fn consumer_id(username: Option<&str>, custom_id: Option<&str>, index: usize
         (Some(u), _) => v5_of(&["consumer:username:", u]),
         (None, Some(c)) => v5_of(&["consumer:custom_id:", c]),
         (None, None) => v5(&format!("consumer:index:{index}")),
+    }
+}
+
+/// The id of a plugin scoped to a consumer as well, from the id it would have without the consumer: a
+/// top-level plugin with `consumer:` never gets the id of the same plugin without it.
+pub fn scoped_to_consumer(id: Uuid, consumer: &EntityRef) -> Uuid {
+    let mut buf = [0u8; 36];
+    let id = &*id.hyphenated().encode_lower(&mut buf);
+    v5_of(&["plugin-consumer:", id, ":", &ref_text(consumer)])
+}
+
+/// The id of a consumer's plugin that also names a route or a service (decK's consumer + route/service
+/// scope), from the consumer plugin's id.
+pub fn scoped_further(id: Uuid, service: Option<&EntityRef>, route: Option<&EntityRef>) -> Uuid {
+    let mut buf = [0u8; 36];
+    let id = &*id.hyphenated().encode_lower(&mut buf);
+    let service = service.map(ref_text).unwrap_or_default();
+    let route = route.map(ref_text).unwrap_or_default();
+    v5_of(&["plugin-scoped:", id, ":", &service, ":", &route])
+}
+
+fn ref_text(r: &EntityRef) -> String {
+    match r {
+        EntityRef::Key(k) | EntityRef::Name(k) => k.clone(),
+        EntityRef::Id(id) => id.to_string(),
     }
 }
 

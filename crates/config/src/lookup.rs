@@ -169,8 +169,9 @@ impl Config {
         nested.chain(top)
     }
 
-    /// Enabled plugins that apply to a request routed to `route_id` on service `service`: for each plugin name
-    /// the route-level instance wins over the service-level one, which wins over a global one.
+    /// Enabled plugins that apply to a request routed to `route_id` on service `service`, whatever its
+    /// consumer: for each plugin name the route-level instance wins over the service-level one, which wins over
+    /// a global one. Plugins scoped to a consumer are not in it (they apply once the consumer is known).
     ///
     /// Order: route-level plugins, then service-level, then global, each in file order.
     pub fn plugins_for(&self, service: usize, route_id: Uuid) -> Vec<&Plugin> {
@@ -186,18 +187,22 @@ impl Config {
                 .into_iter()
                 .flat_map(|r| r.plugins.iter())
                 .chain(self.plugins.iter().filter(|p| {
-                    p.route.as_ref().is_some_and(on_route)
+                    p.consumer.is_none()
+                        && p.route.as_ref().is_some_and(on_route)
                         && p.service.as_ref().is_none_or(on_service)
                 }));
-        let service_level = svc.into_iter().flat_map(|s| s.plugins.iter()).chain(
-            self.plugins
-                .iter()
-                .filter(|p| p.route.is_none() && p.service.as_ref().is_some_and(on_service)),
-        );
+        let service_level =
+            svc.into_iter()
+                .flat_map(|s| s.plugins.iter())
+                .chain(self.plugins.iter().filter(|p| {
+                    p.consumer.is_none()
+                        && p.route.is_none()
+                        && p.service.as_ref().is_some_and(on_service)
+                }));
         let global = self
             .plugins
             .iter()
-            .filter(|p| p.route.is_none() && p.service.is_none());
+            .filter(|p| p.route.is_none() && p.service.is_none() && p.consumer.is_none());
 
         let mut seen: HashSet<&str> = HashSet::new();
         route_level
@@ -250,7 +255,8 @@ impl<'a> PluginIndex<'a> {
             on_service: FastMap::default(),
             global: Vec::new(),
         };
-        for (i, p) in config.plugins.iter().enumerate() {
+        // A plugin scoped to a consumer applies once that consumer is known (the gateway's chains).
+        for (i, p) in (config.plugins.iter().enumerate()).filter(|(_, p)| p.consumer.is_none()) {
             match (&p.route, &p.service) {
                 (Some(r), _) => index.on_route.entry(NormRef::of(r)).or_default().push(i),
                 (None, Some(s)) => index.on_service.entry(NormRef::of(s)).or_default().push(i),

@@ -430,9 +430,12 @@ pub struct Plugin {
     /// Scope: the service, for a top-level plugin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<EntityRef>,
-    /// Scope: the route, for a top-level plugin.
+    /// Scope: the route, for a top-level plugin or one nested in a consumer (consumer + route).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<EntityRef>,
+    /// Scope: the consumer, for a top-level plugin (a plugin nested in a consumer belongs to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<EntityRef>,
     /// Free-form tags.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -457,6 +460,7 @@ impl Plugin {
             protocols: vec![Protocol::Http, Protocol::Https],
             service: None,
             route: None,
+            consumer: None,
             tags: Vec::new(),
             created_at: None,
             updated_at: None,

@@ -36,6 +36,7 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
         plugin_ids: Unique::default(),
         plugin_instances: Unique::default(),
         plugin_scopes: FastMap::default(),
+        consumer_scopes: FastMap::default(),
         plugin_configs: FastMap::default(),
         typed: TypedPlugins::default(),
     };
@@ -62,34 +63,22 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
     }
     for (i, plugin) in config.plugins.iter().enumerate() {
         let path = format!("plugins[{i}]");
-        let service = plugin.service.as_ref().map(|r| {
-            let found = w.index.service(r).map(|s| config.services[s].id);
-            if found.is_none() {
-                w.errors.push(
-                    format!("{path}.service"),
-                    format!("no service with {}", r.describe()),
-                );
+        let scope = w.scope_refs(config, plugin, &path);
+        match &plugin.consumer {
+            Some(reference) => {
+                let consumer = config.consumers.iter().find(|c| c.matches(reference));
+                match consumer {
+                    None => w.errors.push(
+                        format!("{path}.consumer"),
+                        format!("no consumer with {}", reference.describe()),
+                    ),
+                    Some(c) => w.consumer_plugin(plugin, &path, c.id, scope),
+                }
             }
-            found
-        });
-        let route = plugin.route.as_ref().map(|r| {
-            let found = w.index.route(r).map(|rt| rt.id);
-            if found.is_none() {
-                w.errors.push(
-                    format!("{path}.route"),
-                    format!("no route with {}", r.describe()),
-                );
-            }
-            found
-        });
-        // A dangling reference is already reported; skip the scope check then.
-        let scope = match (service, route) {
-            (Some(None), _) | (_, Some(None)) => None,
-            (s, r) => Some((s.flatten(), r.flatten())),
-        };
-        w.plugin(plugin, &path, scope);
+            None => w.plugin(plugin, &path, scope),
+        }
     }
-    w.consumers(&config.consumers);
+    w.consumers(config);
     w.typed
 }
 
@@ -145,8 +134,17 @@ impl<K: std::hash::Hash + Eq, N: PartialEq> Unique<K, N> {
 /// A plugin config's parse result, shared by every plugin with the same config.
 type Parsed = Result<std::sync::Arc<TypedConfig>, Vec<FieldError>>;
 
-/// A plugin's natural key: name, resolved service and route ids, instance name.
-type PluginNatural<'c> = (&'c str, Option<Uuid>, Option<Uuid>, Option<&'c str>);
+/// A consumer-scoped plugin's scope: name, consumer, service and route ids.
+type ConsumerScope<'c> = (&'c str, Uuid, Option<Uuid>, Option<Uuid>);
+
+/// A plugin's natural key: name, resolved service, route and consumer ids, instance name.
+type PluginNatural<'c> = (
+    &'c str,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<&'c str>,
+);
 
 struct Walker<'a, 'c> {
     errors: &'a mut Collector,
@@ -158,6 +156,8 @@ struct Walker<'a, 'c> {
     plugin_ids: Unique<Uuid, PluginNatural<'c>>,
     plugin_instances: Unique<&'c str, ()>,
     plugin_scopes: FastMap<(&'c str, Option<Uuid>, Option<Uuid>), String>,
+    /// Plugins scoped to a consumer, by name, consumer, service and route: the first path of each.
+    consumer_scopes: FastMap<ConsumerScope<'c>, String>,
     /// Parse results by plugin name and config (same JSON text): identical configs (one per service in
     /// generated files) are parsed once and share one [`TypedConfig`].
     plugin_configs: FastMap<(&'c str, ConfigKey<'c>), Parsed>,
@@ -327,9 +327,90 @@ impl<'c> Walker<'_, 'c> {
         }
     }
 
+    /// The resolved (service id, route id) of a plugin's `service` and `route` references, each reported at
+    /// `path` when it names nothing; `None` when one dangles (the scope checks are then skipped).
+    fn scope_refs(
+        &mut self,
+        config: &'c Config,
+        plugin: &Plugin,
+        path: &str,
+    ) -> Option<(Option<Uuid>, Option<Uuid>)> {
+        let service = plugin.service.as_ref().map(|r| {
+            let found = self.index.service(r).map(|s| config.services[s].id);
+            if found.is_none() {
+                self.errors.push(
+                    format!("{path}.service"),
+                    format!("no service with {}", r.describe()),
+                );
+            }
+            found
+        });
+        let route = plugin.route.as_ref().map(|r| {
+            let found = self.index.route(r).map(|rt| rt.id);
+            if found.is_none() {
+                self.errors.push(
+                    format!("{path}.route"),
+                    format!("no route with {}", r.describe()),
+                );
+            }
+            found
+        });
+        match (service, route) {
+            (Some(None), _) | (_, Some(None)) => None,
+            (s, r) => Some((s.flatten(), r.flatten())),
+        }
+    }
+
+    /// A plugin scoped to a consumer (nested in it, or top-level with `consumer:`): Kong allows it only for
+    /// plugins that may run on a consumer, and once per name, consumer, service and route.
+    fn consumer_plugin(
+        &mut self,
+        p: &'c Plugin,
+        path: &str,
+        consumer: Uuid,
+        scope: Option<(Option<Uuid>, Option<Uuid>)>,
+    ) {
+        if plugins::spec(&p.name).is_some_and(|s| !s.on_consumer) {
+            self.errors
+                .push(format!("{path}.consumer"), "value must be null");
+        }
+        let Some((service, route)) = scope else {
+            self.plugin(p, path, None);
+            return;
+        };
+        self.plugin_checks(p, path);
+        let natural = (
+            p.name.as_str(),
+            service,
+            route,
+            Some(consumer),
+            p.instance_name.as_deref(),
+        );
+        self.plugin_id(p, path, Some(natural));
+        let key = (p.name.as_str(), consumer, service, route);
+        if let Some(first) = self.consumer_scopes.get(&key) {
+            let words = match (service, route) {
+                (None, None) => "for this consumer",
+                (Some(_), None) => "for this consumer and service",
+                (None, Some(_)) => "for this consumer and route",
+                (Some(_), Some(_)) => "for this consumer, route and service",
+            };
+            self.errors.push(
+                format!("{path}.name"),
+                format!(
+                    "plugin {:?} is already configured {words} (also {first})",
+                    p.name
+                ),
+            );
+        } else {
+            self.consumer_scopes.insert(key, path.to_string());
+        }
+    }
+
     /// Kong's consumer checks: `username` or `custom_id` set, both unique, ids unique; the plugins nested in
     /// a consumer must be ones Kong allows on consumers, once per name.
-    fn consumers(&mut self, consumers: &'c [crate::model::Consumer]) {
+    fn consumers(&mut self, config: &'c Config) {
+        let consumers = &config.consumers;
         let mut ids: Unique<Uuid, ()> = Unique::default();
         let mut usernames: Unique<&str, ()> = Unique::default();
         let mut custom_ids: Unique<&str, ()> = Unique::default();
@@ -361,23 +442,10 @@ impl<'c> Walker<'_, 'c> {
                 );
             }
             self.tags(&path, &c.tags);
-            let mut names: FastMap<&str, String> = FastMap::default();
             for (j, p) in c.plugins.iter().enumerate() {
                 let at = format!("{path}.plugins[{j}]");
-                if plugins::spec(&p.name).is_some_and(|s| !s.on_consumer) {
-                    self.errors
-                        .push(format!("{at}.consumer"), "value must be null");
-                }
-                if let Some(first) = names.insert(&p.name, at.clone()) {
-                    self.errors.push(
-                        format!("{at}.name"),
-                        format!(
-                            "plugin {:?} is already configured for this consumer (also {first})",
-                            p.name
-                        ),
-                    );
-                }
-                self.plugin(p, &at, None);
+                let scope = self.scope_refs(config, p, &at);
+                self.consumer_plugin(p, &at, c.id, scope);
             }
         }
     }
@@ -400,6 +468,52 @@ impl<'c> Walker<'_, 'c> {
 
     /// `scope` is the resolved (service id, route id); `None` when a reference dangles.
     fn plugin(&mut self, p: &'c Plugin, path: &str, scope: Option<(Option<Uuid>, Option<Uuid>)>) {
+        self.plugin_checks(p, path);
+        let mut natural = None;
+        if let Some((service, route)) = scope {
+            natural = Some((
+                p.name.as_str(),
+                service,
+                route,
+                None,
+                p.instance_name.as_deref(),
+            ));
+            if !p.name.is_empty() {
+                let key = (p.name.as_str(), service, route);
+                if let Some(first) = self.plugin_scopes.get(&key) {
+                    let scope_words = match (service, route) {
+                        (None, None) => "globally",
+                        (Some(_), None) => "for this service",
+                        (None, Some(_)) => "for this route",
+                        (Some(_), Some(_)) => "for this route and service",
+                    };
+                    self.errors.push(
+                        format!("{path}.name"),
+                        format!(
+                            "plugin {:?} is already configured {scope_words} (also {first})",
+                            p.name
+                        ),
+                    );
+                } else {
+                    self.plugin_scopes.insert(key, path.to_string());
+                }
+            }
+        }
+        self.plugin_id(p, path, natural);
+    }
+
+    /// A plugin's id is unique, unless the duplicate is reported on its natural key.
+    fn plugin_id(&mut self, p: &'c Plugin, path: &str, natural: Option<PluginNatural<'c>>) {
+        if let Some(first) = self.plugin_ids.insert(p.id, path, natural) {
+            self.errors.push(
+                format!("{path}.id"),
+                format!("duplicate id \"{}\" (also {first})", p.id),
+            );
+        }
+    }
+
+    /// A plugin's name, config, instance name, protocols and tags.
+    fn plugin_checks(&mut self, p: &'c Plugin, path: &str) {
         if p.name.is_empty() {
             self.errors.push(format!("{path}.name"), REQUIRED);
         } else if !plugins::is_known(&p.name) {
@@ -431,36 +545,6 @@ impl<'c> Walker<'_, 'c> {
                 .push(format!("{path}.protocols"), "must not be empty");
         }
         self.tags(path, &p.tags);
-        let mut natural = None;
-        if let Some((service, route)) = scope {
-            natural = Some((p.name.as_str(), service, route, p.instance_name.as_deref()));
-            if !p.name.is_empty() {
-                let key = (p.name.as_str(), service, route);
-                if let Some(first) = self.plugin_scopes.get(&key) {
-                    let scope_words = match (service, route) {
-                        (None, None) => "globally",
-                        (Some(_), None) => "for this service",
-                        (None, Some(_)) => "for this route",
-                        (Some(_), Some(_)) => "for this route and service",
-                    };
-                    self.errors.push(
-                        format!("{path}.name"),
-                        format!(
-                            "plugin {:?} is already configured {scope_words} (also {first})",
-                            p.name
-                        ),
-                    );
-                } else {
-                    self.plugin_scopes.insert(key, path.to_string());
-                }
-            }
-        }
-        if let Some(first) = self.plugin_ids.insert(p.id, path, natural) {
-            self.errors.push(
-                format!("{path}.id"),
-                format!("duplicate id \"{}\" (also {first})", p.id),
-            );
-        }
     }
 }
 

@@ -174,7 +174,13 @@ pub fn compile_timed(
         routes.push(RouteRuntime {
             service,
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
-            chains: chain::compile(&plugins, &consumer_scoped, &mut builder)?,
+            chains: chain::compile(
+                &plugins,
+                route,
+                &config.services[service],
+                &consumer_scoped,
+                &mut builder,
+            )?,
         });
     }
     let global = chain::global(&config, &mut builder)?;

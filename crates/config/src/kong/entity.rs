@@ -153,7 +153,9 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 certificate: None,
                 consumer: match loc.container {
                     Container::ConsumerPlugins(c) => config.consumers.get(c).map(|c| c.id),
-                    _ => None,
+                    _ => (p.consumer.as_ref())
+                        .and_then(|re| config.consumers.iter().find(|c| c.matches(re)))
+                        .map(|c| c.id),
                 },
             })
             .collect(),
@@ -303,26 +305,28 @@ fn plugins(config: &Config) -> Vec<PluginRow<'_>> {
             ));
         }
     }
-    for (k, p) in config.plugins.iter().enumerate() {
-        let service = p
-            .service
-            .as_ref()
+    // Top-level plugins, and consumers' plugins that also name a route or a service (consumer combinations).
+    let scope = |p: &Plugin| {
+        let service = (p.service.as_ref())
             .and_then(|re| config.service_index(re))
             .map(|i| config.services[i].id);
-        let route = p
-            .route
-            .as_ref()
+        let route = (p.route.as_ref())
             .and_then(|re| {
                 routes(config)
                     .into_iter()
                     .find(|(_, r, _)| re.matches(r.id, r.name.as_deref()))
             })
             .map(|(_, r, _)| r.id);
+        (service, route)
+    };
+    for (k, p) in config.plugins.iter().enumerate() {
+        let (service, route) = scope(p);
         out.push((at(Container::TopPlugins, k), p, service, route));
     }
     for (c, consumer) in config.consumers.iter().enumerate() {
         for (k, p) in consumer.plugins.iter().enumerate() {
-            out.push((at(Container::ConsumerPlugins(c), k), p, None, None));
+            let (service, route) = scope(p);
+            out.push((at(Container::ConsumerPlugins(c), k), p, service, route));
         }
     }
     out

@@ -418,17 +418,19 @@ fn place(
             let route = resolve(config, Kind::Route, "route", fields.get("route"))?;
             plugin_unique(config, id, &fields, [&service, &route, &consumer])?;
             match (&service, &route) {
-                (None, None) if consumer.is_some() => {
+                // A consumer's plugin, also scoped to a route and/or a service when they are given
+                // (Kong's consumer combinations, written in the consumer's `plugins` as decK does).
+                _ if consumer.is_some() => {
                     fields.remove("service");
                     fields.remove("route");
+                    if let Some(s) = &service {
+                        fields.insert("service".into(), json!({ "id": s.id }));
+                    }
+                    if let Some(r) = &route {
+                        fields.insert("route".into(), json!({ "id": r.id }));
+                    }
                     let c = consumer.as_ref().map_or(0, |c| c.loc.index);
                     Container::ConsumerPlugins(c)
-                }
-                _ if consumer.is_some() => {
-                    return Err(KongError::field(
-                        "consumer",
-                        "not supported yet together with service or route (only a consumer's own plugins)",
-                    ));
                 }
                 (Some(s), None) => {
                     fields.remove("service");

@@ -481,3 +481,31 @@ async fn admin_token() {
 }
 
 mod upstreams;
+
+/// A plugin scoped to a consumer and a route (Kong's combination): written by `POST /plugins`, shown with
+/// its three references, kept in the file, and refused for a consumer that does not exist.
+#[tokio::test]
+async fn consumer_and_route_scoped_plugin() {
+    let f = Fixture::new(&yaml(""));
+    let (s, c) = f
+        .json("POST", "/consumers", json!({"username": "alice"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let body = json!({"name": "rate-limiting", "consumer": {"id": c["id"]},
+                      "route": {"name": "httpbin-route"}, "config": {"minute": 3}});
+    let (s, p) = f.json("POST", "/plugins", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    assert_eq!(p["consumer"], json!({"id": c["id"]}), "{p}");
+    assert!(p["route"]["id"].is_string(), "{p}");
+    assert_eq!(p["service"], Value::Null, "{p}");
+    // Written in the consumer's plugins, naming the route (decK's form).
+    let file: serde_yaml::Value = serde_yaml::from_str(&f.file()).unwrap();
+    let nested = &file["consumers"][0]["plugins"][0];
+    assert_eq!(nested["name"], "rate-limiting", "{}", f.file());
+    assert!(nested["route"]["id"].is_string(), "{}", f.file());
+    let before = f.file();
+    let ghost = json!({"name": "rate-limiting", "consumer": {"username": "ghost"}, "config": {"minute": 1}});
+    let (s, v) = f.json("POST", "/plugins", ghost).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(f.file(), before, "a refused write leaves the file alone");
+}

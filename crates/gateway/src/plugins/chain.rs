@@ -1,16 +1,17 @@
 //! Compiled plugin chains: for each route, per phase, the plugin instances that apply to it in Kong's
 //! priority order (highest first), compiled once per snapshot so a request walks a short slice.
 //!
-//! Scoping follows Kong: for each plugin name the route's instance beats the service's, which beats a
-//! global one (`Config::plugins_for`). A plugin on a consumer applies once an earlier plugin of the chain
-//! has identified that consumer, and beats a route, service or global instance, but not one scoped to a
-//! route and a service together (Kong's precedence list). A [`Step`] therefore holds the route's instance
-//! and, where consumers have their own, the consumer's instances, resolved when the step runs.
+//! Scoping follows Kong's precedence: consumer + route + service, consumer + route, consumer + service,
+//! route + service, consumer, route, service, global. Without a consumer, the route's instance beats the
+//! service's, which beats a global one (`Config::plugins_for`). A plugin scoped to a consumer applies once an
+//! earlier plugin of the chain has identified that consumer; a [`Step`] therefore holds the route's instance
+//! and, where consumers have their own that can beat it, the consumers' instances, resolved when the step
+//! runs.
 
 use std::sync::Arc;
 
 use gateway_config::fast::FastMap;
-use gateway_config::model::{Config, Plugin as PluginEntity};
+use gateway_config::model::{Config, EntityRef, Plugin as PluginEntity, Route, Service};
 
 use super::{Builder, Phases, Plugin};
 use crate::snapshot::CompileError;
@@ -69,36 +70,145 @@ impl Chains {
     }
 }
 
-/// The plugins scoped to consumers, by plugin name: each consumer's instance (built once per snapshot).
-#[derive(Default)]
-pub struct ConsumerScoped {
-    by_name: FastMap<&'static str, (Arc<ByConsumer>, Phases)>,
+/// A plugin scoped to a consumer and to a route and/or a service (a consumer's plugin that names them, as decK
+/// writes it, or a top-level plugin with `consumer:` and `route:`/`service:`).
+struct Combo {
+    consumer: usize,
+    service: Option<EntityRef>,
+    route: Option<EntityRef>,
+    instance: Arc<dyn Plugin>,
 }
 
-impl ConsumerScoped {
-    /// The enabled plugins nested under the consumers of `config`.
-    pub fn new(config: &Config, b: &mut Builder<'_>) -> Result<Self, CompileError> {
-        let mut by_name: FastMap<&'static str, (ByConsumer, Phases)> = FastMap::default();
-        for (i, consumer) in config.consumers.iter().enumerate() {
-            for p in consumer.plugins.iter().filter(|p| p.enabled) {
-                let instance = b.instance(p)?;
-                let (map, phases) = by_name.entry(instance.name()).or_default();
-                *phases = phases.with(instance.phases());
-                map.entry(i).or_insert(instance);
-            }
+impl Combo {
+    /// Kong's precedence rank (lower wins): consumer + route + service 1, consumer + route 2, consumer +
+    /// service 3 (route + service is 4, consumer alone 5).
+    fn rank(&self) -> u8 {
+        match (&self.route, &self.service) {
+            (Some(_), Some(_)) => 1,
+            (Some(_), None) => 2,
+            _ => 3,
         }
-        Ok(ConsumerScoped {
-            by_name: by_name
-                .into_iter()
-                .map(|(name, (map, phases))| (name, (Arc::new(map), phases)))
-                .collect(),
-        })
+    }
+
+    fn applies(&self, route: &Route, service: &Service) -> bool {
+        self.route
+            .as_ref()
+            .is_none_or(|r| r.matches(route.id, route.name.as_deref()))
+            && self
+                .service
+                .as_ref()
+                .is_none_or(|s| s.matches(service.id, service.name.as_deref()))
     }
 }
 
-/// The chains of a route whose applicable plugins (one per name, `Config::plugins_for`'s list) are `plugins`.
+/// The plugins scoped to consumers, by plugin name (built once per snapshot).
+#[derive(Default)]
+pub struct ConsumerScoped {
+    /// Scoped to a consumer alone: each consumer's instance, one map shared by every route.
+    only: FastMap<&'static str, (Arc<ByConsumer>, Phases)>,
+    /// Scoped to a consumer and a route and/or a service.
+    combos: FastMap<&'static str, (Vec<Combo>, Phases)>,
+}
+
+impl ConsumerScoped {
+    /// The enabled plugins nested under the consumers of `config`, and the top-level ones with `consumer:`.
+    pub fn new(config: &Config, b: &mut Builder<'_>) -> Result<Self, CompileError> {
+        let mut only: FastMap<&'static str, (ByConsumer, Phases)> = FastMap::default();
+        let mut combos: FastMap<&'static str, (Vec<Combo>, Phases)> = FastMap::default();
+        let nested = (config.consumers.iter().enumerate())
+            .flat_map(|(i, c)| c.plugins.iter().map(move |p| (i, p)));
+        let top = config.plugins.iter().filter_map(|p| {
+            let reference = p.consumer.as_ref()?;
+            config
+                .consumers
+                .iter()
+                .position(|c| c.matches(reference))
+                .map(|i| (i, p))
+        });
+        for (i, p) in nested.chain(top).filter(|(_, p)| p.enabled) {
+            let instance = b.instance(p)?;
+            let name = instance.name();
+            if p.route.is_none() && p.service.is_none() {
+                let (map, phases) = only.entry(name).or_default();
+                *phases = phases.with(instance.phases());
+                map.entry(i).or_insert(instance);
+            } else {
+                let (list, phases) = combos.entry(name).or_default();
+                *phases = phases.with(instance.phases());
+                list.push(Combo {
+                    consumer: i,
+                    service: p.service.clone(),
+                    route: p.route.clone(),
+                    instance,
+                });
+            }
+        }
+        Ok(ConsumerScoped {
+            only: only
+                .into_iter()
+                .map(|(name, (map, phases))| (name, (Arc::new(map), phases)))
+                .collect(),
+            combos,
+        })
+    }
+
+    /// The consumer instances of plugin `name` for a request routed to `route` on `service`, and their
+    /// phases: `base_wins` when the route's own instance is scoped to a route and a service (it beats a
+    /// consumer alone, not the combinations).
+    fn for_route(
+        &self,
+        name: &str,
+        route: &Route,
+        service: &Service,
+        base_wins: bool,
+    ) -> (Option<Arc<ByConsumer>>, Phases) {
+        let only = self.only.get(name).filter(|_| !base_wins);
+        let matching: Vec<&Combo> = (self.combos.get(name).into_iter())
+            .flat_map(|(list, _)| list.iter())
+            .filter(|c| c.applies(route, service))
+            .collect();
+        let phases = only.map_or(Phases::default(), |(_, p)| *p).with(
+            self.combos
+                .get(name)
+                .filter(|_| !matching.is_empty())
+                .map_or(Phases::default(), |(_, p)| *p),
+        );
+        if matching.is_empty() {
+            return (only.map(|(map, _)| map.clone()), phases);
+        }
+        // This route has consumer combinations: one map of its own, the best rank per consumer.
+        let mut best: FastMap<usize, (u8, Arc<dyn Plugin>)> = FastMap::default();
+        if let Some((map, _)) = only {
+            best.extend(map.iter().map(|(c, p)| (*c, (5, p.clone()))));
+        }
+        for combo in matching {
+            let rank = combo.rank();
+            let entry = best
+                .entry(combo.consumer)
+                .or_insert((u8::MAX, combo.instance.clone()));
+            if rank < entry.0 {
+                *entry = (rank, combo.instance.clone());
+            }
+        }
+        let map: ByConsumer = best.into_iter().map(|(c, (_, p))| (c, p)).collect();
+        (Some(Arc::new(map)), phases)
+    }
+
+    /// The names of every plugin scoped to a consumer.
+    fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.only
+            .keys()
+            .chain(self.combos.keys().filter(|n| !self.only.contains_key(*n)))
+            .copied()
+    }
+}
+
+/// The chains of `route` (on `service`) whose applicable plugins (one per name, `Config::plugins_for`'s list)
+/// are `plugins`.
 pub fn compile(
     plugins: &[&PluginEntity],
+    route: &Route,
+    service: &Service,
     consumers: &ConsumerScoped,
     b: &mut Builder<'_>,
 ) -> Result<Chains, CompileError> {
@@ -108,11 +218,8 @@ pub fn compile(
         let instance = b.instance(p)?;
         let name = instance.name();
         // A plugin scoped to a route and a service together beats a consumer's own.
-        let beats_consumer = p.route.is_some() && p.service.is_some();
-        let (by_consumer, consumer_phases) = match consumers.by_name.get(name) {
-            Some((map, phases)) if !beats_consumer => (Some(map.clone()), *phases),
-            _ => (None, Phases::default()),
-        };
+        let base_wins = p.route.is_some() && p.service.is_some();
+        let (by_consumer, consumer_phases) = consumers.for_route(name, route, service, base_wins);
         let phases = instance.phases().with(consumer_phases);
         let step = Step {
             base: Some(instance),
@@ -120,15 +227,19 @@ pub fn compile(
         };
         steps.push((priority(name), name, step, phases));
     }
-    for (name, (map, phases)) in &consumers.by_name {
-        if steps.iter().any(|(_, n, _, _)| n == name) {
+    for name in consumers.names() {
+        if steps.iter().any(|(_, n, _, _)| *n == name) {
+            continue;
+        }
+        let (by_consumer, phases) = consumers.for_route(name, route, service, false);
+        if by_consumer.is_none() {
             continue;
         }
         let step = Step {
             base: None,
-            by_consumer: Some(map.clone()),
+            by_consumer,
         };
-        steps.push((priority(name), name, step, *phases));
+        steps.push((priority(name), name, step, phases));
     }
     Ok(order(steps, false))
 }
@@ -138,7 +249,11 @@ pub fn global(config: &Config, b: &mut Builder<'_>) -> Result<Chains, CompileErr
     let mut steps = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for p in config.plugins.iter().filter(|p| {
-        p.enabled && p.route.is_none() && p.service.is_none() && seen.insert(p.name.as_str())
+        p.enabled
+            && p.route.is_none()
+            && p.service.is_none()
+            && p.consumer.is_none()
+            && seen.insert(p.name.as_str())
     }) {
         let instance = b.instance(p)?;
         let name = instance.name();
@@ -199,6 +314,8 @@ consumers:
 - username: alice
   plugins: [{name: rate-limiting, config: {minute: 1}}]
 - username: bob
+  # decK's form of a consumer + service plugin.
+  plugins: [{name: rate-limiting, service: t, config: {minute: 4}}]
 services:
 - name: s
   url: http://127.0.0.1:9/
@@ -212,6 +329,7 @@ services:
   routes: [{name: bare, paths: [/bare]}]
 plugins:
 - {name: rate-limiting, route: pinned, service: s, config: {minute: 7}}
+- {name: rate-limiting, consumer: alice, route: open, config: {minute: 3}}
 - name: openid-connect
   config: {issuer: "http://127.0.0.1:1/", anonymous: bob}
 "#;
@@ -279,19 +397,32 @@ plugins:
             names(&bare.chains.access, Some(0)),
             ["openid-connect", "rate-limiting"]
         );
-        assert_eq!(names(&bare.chains.access, Some(1)), ["openid-connect"]);
+        assert_eq!(
+            names(&bare.chains.access, Some(1)),
+            ["openid-connect", "rate-limiting"],
+            "bob's plugin on service t"
+        );
+        assert_eq!(names(&bare.chains.access, None), ["openid-connect"]);
         // The global chain holds only global plugins.
         assert_eq!(names(&snap.global.access, None), ["openid-connect"]);
     }
 
     #[test]
-    fn a_consumer_plugin_beats_service_scope_but_not_route_and_service() {
+    fn consumer_scopes_follow_kongs_precedence() {
         let snap = snapshot();
         let open = route(&snap, "open");
         let step = &open.chains.access[1];
         assert_eq!(minute_limit(&snap, step, None), "100");
-        assert_eq!(minute_limit(&snap, step, Some(1)), "100", "bob has none");
-        assert_eq!(minute_limit(&snap, step, Some(0)), "1", "alice's own");
+        assert_eq!(
+            minute_limit(&snap, step, Some(1)),
+            "100",
+            "bob's is for service t"
+        );
+        assert_eq!(
+            minute_limit(&snap, step, Some(0)),
+            "3",
+            "consumer + route beats consumer alone and service"
+        );
         let pinned = route(&snap, "pinned");
         let step = &pinned.chains.access[1];
         assert!(step.by_consumer.is_none());
@@ -300,6 +431,14 @@ plugins:
             "7",
             "route+service wins"
         );
+        let bare = route(&snap, "bare");
+        let step = &bare.chains.access[1];
+        assert_eq!(
+            minute_limit(&snap, step, Some(1)),
+            "4",
+            "consumer + service"
+        );
+        assert_eq!(minute_limit(&snap, step, Some(0)), "1", "alice alone");
     }
 
     /// A response-phase plugin: it sees the status and edits the headers through the view.

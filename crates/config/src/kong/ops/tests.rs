@@ -599,15 +599,13 @@ fn a_consumers_plugin_nests_under_it_and_is_unique_there() {
     )
     .unwrap();
     assert_eq!(p.config.consumers[0].plugins[0].config["minute"], json!(7));
+    // A consumer + service plugin lands in the consumer's plugins, naming the service (decK's form).
     let with_service = obj(json!({"name": "rate-limiting", "consumer": {"id": cid},
                                   "service": {"id": SID}, "config": {"minute": 1}}));
-    assert_eq!(
-        create(&w.config, Kind::Plugin, with_service, NOW).unwrap_err(),
-        KongError::field(
-            "consumer",
-            "not supported yet together with service or route (only a consumer's own plugins)"
-        )
-    );
+    let w2 = create(&w.config, Kind::Plugin, with_service, NOW).unwrap();
+    let nested = &w2.config.consumers[0].plugins;
+    assert_eq!(nested.len(), 2, "{nested:?}");
+    assert!(nested.iter().any(|p| p.service.is_some()), "{nested:?}");
     let gone = delete(&w.config, Kind::Consumer, "alice").unwrap().unwrap();
     assert!(entity::entries(&gone, Kind::Plugin)
         .iter()
