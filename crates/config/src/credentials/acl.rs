@@ -28,6 +28,7 @@ pub static SPEC: Spec = Spec {
 pub(crate) static OPS: Ops = Ops {
     spec: &SPEC,
     rows: super::rows_of::<Acl>,
+    row: super::row_of::<Acl>,
     push: push::<Acl>,
 };
 

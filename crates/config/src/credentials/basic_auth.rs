@@ -36,6 +36,7 @@ pub static SPEC: Spec = Spec {
 pub(crate) static OPS: Ops = Ops {
     spec: &SPEC,
     rows: super::rows_of::<BasicauthCredential>,
+    row: super::row_of::<BasicauthCredential>,
     push: push::<BasicauthCredential>,
 };
 

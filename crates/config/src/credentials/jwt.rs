@@ -35,6 +35,7 @@ pub static SPEC: Spec = Spec {
 pub(crate) static OPS: Ops = Ops {
     spec: &SPEC,
     rows: super::rows_of::<JwtSecret>,
+    row: super::row_of::<JwtSecret>,
     push: push::<JwtSecret>,
 };
 

@@ -31,6 +31,7 @@ pub static SPEC: Spec = Spec {
 pub(crate) static OPS: Ops = Ops {
     spec: &SPEC,
     rows: super::rows_of::<KeyauthCredential>,
+    row: super::row_of::<KeyauthCredential>,
     push: push::<KeyauthCredential>,
 };
 

@@ -178,6 +178,11 @@ impl CredKind {
     pub fn rows(self, config: &Config) -> Vec<Row> {
         (self.ops().rows)(config)
     }
+
+    /// The credential at position `index` of this kind's list, as a row.
+    pub fn row(self, config: &Config, index: usize) -> Option<Row> {
+        (self.ops().row)(config, index)
+    }
 }
 
 /// One credential seen generically: what the Admin API needs (its stored form is the file's shape).
@@ -220,6 +225,8 @@ pub(crate) struct Ops {
     pub spec: &'static Spec,
     /// Rows of the kind.
     pub rows: fn(&Config) -> Vec<Row>,
+    /// The row at a position of the kind's list.
+    pub row: fn(&Config, usize) -> Option<Row>,
     /// Completes an item whose fields are checked and whose `consumer` is resolved ([`Credential::finish`]),
     /// types it and pushes it onto the kind's list on `config`.
     pub push: fn(&mut Config, Map<String, Value>, &Context, &str, &mut Collector),
@@ -259,27 +266,30 @@ pub struct Context {
 
 /// Rows of `T` (the generic part of [`Ops::rows`]).
 pub(crate) fn rows_of<T: Credential>(config: &Config) -> Vec<Row> {
+    T::list(config).iter().map(to_row).collect()
+}
+
+/// The row of `T` at `index` ([`Ops::row`]).
+pub(crate) fn row_of<T: Credential>(config: &Config, index: usize) -> Option<Row> {
+    T::list(config).get(index).map(to_row)
+}
+
+fn to_row<T: Credential>(c: &T) -> Row {
     let spec = T::spec();
-    let key_field = spec.endpoint_key.or(spec.unique_in_owner);
-    T::list(config)
-        .iter()
-        .map(|c| {
-            let stored = match serde_json::to_value(c) {
-                Ok(Value::Object(map)) => map,
-                _ => Map::new(),
-            };
-            let key = key_field
-                .and_then(|k| stored.get(k))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            Row {
-                id: c.id(),
-                consumer: c.consumer(),
-                key,
-                stored,
-            }
-        })
-        .collect()
+    let stored = match serde_json::to_value(c) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let key = (spec.endpoint_key.or(spec.unique_in_owner))
+        .and_then(|k| stored.get(k))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Row {
+        id: c.id(),
+        consumer: c.consumer(),
+        key,
+        stored,
+    }
 }
 
 /// A string field of a map, if set.
