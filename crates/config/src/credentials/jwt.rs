@@ -22,8 +22,11 @@ pub static SPEC: Spec = Spec {
     endpoint_key: Some("key"),
     fields: &[
         CREATED_AT,
-        Field::new("key", FieldType::Str).required(),
-        Field::new("secret", FieldType::Str).required().secret(),
+        Field::new("key", FieldType::Str).required().auto(),
+        Field::new("secret", FieldType::Str)
+            .required()
+            .secret()
+            .auto(),
         Field::new("rsa_public_key", FieldType::Str),
         Field::new("algorithm", FieldType::Str),
         TAGS,

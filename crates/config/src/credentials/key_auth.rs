@@ -20,7 +20,7 @@ pub static SPEC: Spec = Spec {
     endpoint_key: Some("key"),
     fields: &[
         CREATED_AT,
-        Field::new("key", FieldType::Str).required().secret(),
+        Field::new("key", FieldType::Str).required().secret().auto(),
         TAGS,
         Field::new("ttl", FieldType::Int).hidden(),
     ],

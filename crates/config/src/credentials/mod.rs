@@ -54,6 +54,8 @@ pub struct Field {
     pub secret: bool,
     /// Shown in the Admin API's views (false for `ttl`, which Kong shows only when set).
     pub shown: bool,
+    /// Generated when absent (Kong's `auto = true`), so never missing.
+    pub auto: bool,
 }
 
 impl Field {
@@ -65,7 +67,13 @@ impl Field {
             required: false,
             secret: false,
             shown: true,
+            auto: false,
         }
+    }
+
+    /// The same field, generated when absent.
+    pub const fn auto(self) -> Field {
+        Field { auto: true, ..self }
     }
 
     /// The same field, required.

@@ -27,8 +27,21 @@ pub(super) fn place(
     id: Uuid,
     fields: &mut Map<String, Value>,
 ) -> Result<Container, KongError> {
-    let consumer = super::resolve(config, Kind::Consumer, "consumer", fields.get("consumer"))?
-        .ok_or_else(|| KongError::field("consumer", crate::checks::REQUIRED))?;
+    let Some(consumer) =
+        super::resolve(config, Kind::Consumer, "consumer", fields.get("consumer"))?
+    else {
+        // Kong reports every missing field at once, in name order.
+        let mut missing: Vec<&str> = (kind.spec().fields.iter())
+            .filter(|f| f.required && !f.auto && fields.get(f.name).is_none_or(Value::is_null))
+            .map(|f| f.name)
+            .chain(["consumer"])
+            .collect();
+        missing.sort_unstable();
+        let errors = (missing.into_iter())
+            .map(|f| FieldError::new(f, crate::checks::REQUIRED))
+            .collect();
+        return Err(KongError::Schema(errors));
+    };
     fields.insert("consumer".into(), json!(consumer.id.to_string()));
     unique(config, kind, id, fields, consumer.id)?;
     Ok(Container::Credentials(kind))
