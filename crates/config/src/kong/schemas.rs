@@ -187,6 +187,6 @@ mod tests {
             .as_object()
             .unwrap()
             .contains_key("eq"));
-        assert!(plugin("key-auth").is_none());
+        assert!(plugin("kafka-upstream").is_none());
     }
 }
