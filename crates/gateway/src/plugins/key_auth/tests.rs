@@ -94,6 +94,13 @@ fn run(
     (out, ex)
 }
 
+/// A request: its target, headers and (content type, body).
+type Case<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Option<(&'a str, &'a str)>,
+);
+
 fn refused(message: &str, challenge: &str) -> Result<(), (u16, String, String)> {
     Err((
         401,
@@ -105,7 +112,7 @@ fn refused(message: &str, challenge: &str) -> Result<(), (u16, String, String)> 
 #[test]
 fn a_key_in_header_query_or_body_authenticates_with_the_credential_id() {
     let p = plugin(serde_json::json!({"key_in_body": true}));
-    let cases: [(&str, &[(&str, &str)], Option<(&str, &str)>); 5] = [
+    let cases: [Case; 5] = [
         ("/", &[("apikey", "alice-key")], None),
         ("/", &[("ApiKey", "alice-key")], None),
         ("/?a=1&apikey=alice%2Dkey", &[], None),
