@@ -56,10 +56,10 @@ fn root_and_schemas_answer_kong_shapes() {
     assert_eq!(code, 200);
     let config = field(&s["fields"], "config");
     assert_eq!(field(&config["fields"], "issuer")["required"], true, "{s}");
-    let (code, body) = get(&format!("{admin}/schemas/plugins/key-auth"));
+    let (code, body) = get(&format!("{admin}/schemas/plugins/kafka-upstream"));
     assert_eq!(
         (code, body),
-        (404, json!({"message": "No plugin named 'key-auth'"}))
+        (404, json!({"message": "No plugin named 'kafka-upstream'"}))
     );
 
     let validate = format!("{admin}/schemas/services/validate");

@@ -285,12 +285,18 @@ impl ProxyHttp for Gateway {
         let original = &session.req_header().uri;
         // The common case, an origin-form target whose path and query go upstream unchanged, keeps the
         // request's own URI: no rebuild.
+        let edited_args = &ctx.ex.edits.remove_query_args;
         let unchanged = remove_args.is_empty()
+            && edited_args.is_empty()
             && original.scheme().is_none()
             && original.authority().is_none()
             && path == original.path();
         if !unchanged {
             let query = filter_query(original.query(), remove_args);
+            let query = match edited_args.is_empty() {
+                true => query,
+                false => filter_query(query.as_deref(), edited_args),
+            };
             let path_and_query = match query {
                 Some(q) => format!("{path}?{q}"),
                 None => path,
@@ -318,6 +324,9 @@ impl ProxyHttp for Gateway {
             for (name, value) in &up.set_headers {
                 req.insert_header(name.clone(), value.clone())?;
             }
+        }
+        for name in &ctx.ex.edits.remove_headers {
+            req.remove_header(name);
         }
         // Identity headers come from the gateway only: a client's copies never go through.
         for name in &IDENTITY_HEADERS {

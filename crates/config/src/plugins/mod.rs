@@ -4,7 +4,9 @@
 //! [`crate::model::Plugin`]; validation, the Admin API's views and the gateway's compile step all read that.
 //! Adding a plugin is one new module (its config type and `FIELDS` table) plus one row here.
 
+pub mod basic_auth;
 pub mod fields;
+pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
 
@@ -13,6 +15,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use crate::error::FieldError;
+use basic_auth::BasicAuthConfig;
+use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
 
@@ -34,6 +38,20 @@ pub struct PluginSpec {
 /// Every plugin this gateway implements, by priority (highest first).
 pub const PLUGINS: &[PluginSpec] = &[
     PluginSpec {
+        name: "key-auth",
+        priority: 1250,
+        on_consumer: false,
+        fields: key_auth::FIELDS,
+        parse: |v| KeyAuthConfig::from_value(v).map(|c| PluginConfig::KeyAuth(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "basic-auth",
+        priority: 1100,
+        on_consumer: false,
+        fields: basic_auth::FIELDS,
+        parse: |v| BasicAuthConfig::from_value(v).map(|c| PluginConfig::BasicAuth(Arc::new(c))),
+    },
+    PluginSpec {
         name: "openid-connect",
         priority: 1050,
         on_consumer: false,
@@ -54,6 +72,10 @@ pub const PLUGINS: &[PluginSpec] = &[
 /// A plugin config, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginConfig {
+    /// `key-auth`.
+    KeyAuth(Arc<KeyAuthConfig>),
+    /// `basic-auth`.
+    BasicAuth(Arc<BasicAuthConfig>),
     /// `openid-connect`.
     OpenidConnect(Arc<OidcConfig>),
     /// `rate-limiting`.
@@ -65,6 +87,8 @@ impl PluginConfig {
     /// API shows, and the canonical form the key is computed from.
     fn canonical(&self) -> Value {
         match self {
+            PluginConfig::KeyAuth(c) => c.to_value_with_defaults(),
+            PluginConfig::BasicAuth(c) => c.to_value_with_defaults(),
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
         }
@@ -248,16 +272,17 @@ mod tests {
 
     #[test]
     fn unknown_plugin_is_refused() {
-        let errors = parse("key-auth", &serde_json::json!({})).unwrap_err();
+        let errors = parse("jwt", &serde_json::json!({})).unwrap_err();
         assert_eq!(
             errors,
             vec![FieldError::new(
                 "",
-                "unknown plugin \"key-auth\" (supported: openid-connect, rate-limiting)"
+                "unknown plugin \"jwt\" (supported: key-auth, basic-auth, openid-connect, rate-limiting)"
             )]
         );
         assert!(is_known("openid-connect"));
-        assert!(!is_known("key-auth"));
+        assert!(is_known("key-auth") && is_known("basic-auth"));
+        assert!(!is_known("jwt"));
     }
 
     #[test]

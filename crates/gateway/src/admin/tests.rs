@@ -480,6 +480,7 @@ async fn admin_token() {
     assert!(f.file().contains("admin_token: s3cret"));
 }
 
+mod credentials;
 mod upstreams;
 
 /// A plugin scoped to a consumer and a route (Kong's combination): written by `POST /plugins`, shown with

@@ -77,13 +77,10 @@ pub fn authenticated(ex: &mut Exchange, consumer: usize, credential: Option<Head
 }
 
 /// Kong's 401 with `{"message": message}` and, when given, a `WWW-Authenticate` challenge.
-pub fn unauthorized(message: &str, challenge: Option<&'static str>) -> Reply {
+pub fn unauthorized(message: &str, challenge: Option<&HeaderValue>) -> Reply {
     let mut reply = Reply::message(401, message);
     if let (Reply::Body { headers, .. }, Some(c)) = (&mut reply, challenge) {
-        headers.push((
-            HeaderName::from_static("www-authenticate"),
-            HeaderValue::from_static(c),
-        ));
+        headers.push((HeaderName::from_static("www-authenticate"), c.clone()));
     }
     reply
 }

@@ -434,10 +434,10 @@ fn plugins_place_by_scope_and_are_unique() {
     .unwrap();
     assert_eq!(g.config.plugins.len(), 1);
     assert_eq!(
-        create(&c, Kind::Plugin, obj(json!({"name": "key-auth"})), NOW).unwrap_err(),
+        create(&c, Kind::Plugin, obj(json!({"name": "kafka-upstream"})), NOW).unwrap_err(),
         KongError::field(
             "name",
-            "unknown plugin \"key-auth\" (supported: openid-connect, rate-limiting)"
+            "unknown plugin \"kafka-upstream\" (supported: key-auth, basic-auth, openid-connect, rate-limiting)"
         )
     );
     assert_eq!(
