@@ -5,6 +5,7 @@
 //! Adding a plugin is one new module (its config type and `FIELDS` table) plus one row here.
 
 pub mod fields;
+pub mod jwt;
 pub mod openid_connect;
 pub mod rate_limiting;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use crate::error::FieldError;
+use jwt::JwtConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
 
@@ -34,6 +36,13 @@ pub struct PluginSpec {
 /// Every plugin this gateway implements, by priority (highest first).
 pub const PLUGINS: &[PluginSpec] = &[
     PluginSpec {
+        name: "jwt",
+        priority: 1450,
+        on_consumer: false,
+        fields: jwt::FIELDS,
+        parse: |v| JwtConfig::from_value(v).map(|c| PluginConfig::Jwt(Arc::new(c))),
+    },
+    PluginSpec {
         name: "openid-connect",
         priority: 1050,
         on_consumer: false,
@@ -54,6 +63,8 @@ pub const PLUGINS: &[PluginSpec] = &[
 /// A plugin config, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginConfig {
+    /// `jwt`.
+    Jwt(Arc<JwtConfig>),
     /// `openid-connect`.
     OpenidConnect(Arc<OidcConfig>),
     /// `rate-limiting`.
@@ -65,6 +76,7 @@ impl PluginConfig {
     /// API shows, and the canonical form the key is computed from.
     fn canonical(&self) -> Value {
         match self {
+            PluginConfig::Jwt(c) => c.to_value_with_defaults(),
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
         }
@@ -253,7 +265,7 @@ mod tests {
             errors,
             vec![FieldError::new(
                 "",
-                "unknown plugin \"key-auth\" (supported: openid-connect, rate-limiting)"
+                "unknown plugin \"key-auth\" (supported: jwt, openid-connect, rate-limiting)"
             )]
         );
         assert!(is_known("openid-connect"));

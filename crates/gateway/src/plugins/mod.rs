@@ -13,6 +13,7 @@ pub mod chain;
 // Used by key-auth, basic-auth and jwt (landing on this pipeline next).
 #[allow(dead_code)]
 pub mod consumer_auth;
+pub mod jwt;
 pub mod openid_connect;
 pub mod rate_limiting;
 
@@ -305,6 +306,7 @@ fn build(
     b: &mut Builder<'_>,
 ) -> Result<Arc<dyn Plugin>, CompileError> {
     Ok(match &typed.config {
+        PluginConfig::Jwt(cfg) => Arc::new(jwt::Jwt::new(cfg.clone())),
         PluginConfig::OpenidConnect(oidc) => {
             let auth = b.registry.get(typed.key, oidc);
             b.authenticators.push(auth.clone());

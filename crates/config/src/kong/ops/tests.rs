@@ -437,7 +437,7 @@ fn plugins_place_by_scope_and_are_unique() {
         create(&c, Kind::Plugin, obj(json!({"name": "key-auth"})), NOW).unwrap_err(),
         KongError::field(
             "name",
-            "unknown plugin \"key-auth\" (supported: openid-connect, rate-limiting)"
+            "unknown plugin \"key-auth\" (supported: jwt, openid-connect, rate-limiting)"
         )
     );
     assert_eq!(
