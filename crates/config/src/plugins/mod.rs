@@ -6,6 +6,7 @@
 
 pub mod basic_auth;
 pub mod fields;
+pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 pub use crate::error::FieldError;
 use basic_auth::BasicAuthConfig;
+use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
@@ -37,6 +39,13 @@ pub struct PluginSpec {
 
 /// Every plugin this gateway implements, by priority (highest first).
 pub const PLUGINS: &[PluginSpec] = &[
+    PluginSpec {
+        name: "jwt",
+        priority: 1450,
+        on_consumer: false,
+        fields: jwt::FIELDS,
+        parse: |v| JwtConfig::from_value(v).map(|c| PluginConfig::Jwt(Arc::new(c))),
+    },
     PluginSpec {
         name: "key-auth",
         priority: 1250,
@@ -72,6 +81,8 @@ pub const PLUGINS: &[PluginSpec] = &[
 /// A plugin config, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginConfig {
+    /// `jwt`.
+    Jwt(Arc<JwtConfig>),
     /// `key-auth`.
     KeyAuth(Arc<KeyAuthConfig>),
     /// `basic-auth`.
@@ -87,6 +98,7 @@ impl PluginConfig {
     /// API shows, and the canonical form the key is computed from.
     fn canonical(&self) -> Value {
         match self {
+            PluginConfig::Jwt(c) => c.to_value_with_defaults(),
             PluginConfig::KeyAuth(c) => c.to_value_with_defaults(),
             PluginConfig::BasicAuth(c) => c.to_value_with_defaults(),
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
@@ -272,17 +284,22 @@ mod tests {
 
     #[test]
     fn unknown_plugin_is_refused() {
-        let errors = parse("jwt", &serde_json::json!({})).unwrap_err();
+        let errors = parse("kafka-upstream", &serde_json::json!({})).unwrap_err();
         assert_eq!(
             errors,
             vec![FieldError::new(
                 "",
-                "unknown plugin \"jwt\" (supported: key-auth, basic-auth, openid-connect, rate-limiting)"
+                format!(
+                    "unknown plugin \"kafka-upstream\" (supported: {})",
+                    names().join(", ")
+                )
             )]
         );
         assert!(is_known("openid-connect"));
-        assert!(is_known("key-auth") && is_known("basic-auth"));
-        assert!(!is_known("jwt"));
+        assert!(is_known("key-auth") && is_known("basic-auth") && is_known("jwt"));
+        assert!(!is_known("kafka-upstream"));
+        // PLUGINS is in Kong's priority order, highest first.
+        assert!(PLUGINS.windows(2).all(|w| w[0].priority > w[1].priority));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod basic_auth;
 pub mod chain;
 pub mod consumer_auth;
+pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
@@ -317,6 +318,7 @@ fn build(
     b: &mut Builder<'_>,
 ) -> Result<Arc<dyn Plugin>, CompileError> {
     Ok(match &typed.config {
+        PluginConfig::Jwt(cfg) => Arc::new(jwt::Jwt::new(cfg.clone())),
         PluginConfig::OpenidConnect(oidc) => {
             let auth = b.registry.get(typed.key, oidc);
             b.authenticators.push(auth.clone());
