@@ -26,12 +26,7 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         comment: raw.comment,
         info: raw.info,
         gateway: raw.gateway.unwrap_or_default(),
-        services: Vec::new(),
-        routes: Vec::new(),
-        plugins: Vec::new(),
-        upstreams: Vec::new(),
-        certificates: Vec::new(),
-        consumers: Vec::new(),
+        ..Config::default()
     };
     config.certificates = crate::certificates::build::build(
         raw.certificates.unwrap_or_default(),
@@ -43,9 +38,21 @@ pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
         raw.targets.unwrap_or_default(),
         errors,
     );
-    config.consumers = (raw.consumers.unwrap_or_default().into_iter().enumerate())
+    let mut raw_consumers = raw.consumers.unwrap_or_default();
+    let nested: Vec<_> = raw_consumers
+        .iter_mut()
+        .map(RawConsumer::take_credentials)
+        .collect();
+    config.consumers = (raw_consumers.into_iter().enumerate())
         .map(|(i, rc)| build_consumer(rc, i, errors))
         .collect();
+    let top = crate::credentials::load::lists([
+        raw.keyauth_credentials,
+        raw.basicauth_credentials,
+        raw.jwt_secrets,
+        raw.acls,
+    ]);
+    crate::credentials::load::build(&mut config, top, nested, errors);
     let mut urls = UrlCache::default();
     let raw_services = raw.services.unwrap_or_default();
     config.services.reserve_exact(raw_services.len());

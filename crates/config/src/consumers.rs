@@ -71,6 +71,23 @@ pub struct RawConsumer {
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
     pub plugins: Option<Vec<RawPlugin>>,
+    /// Credentials nested in the consumer (checked by [`crate::credentials`]).
+    pub keyauth_credentials: Option<Vec<serde_json::Value>>,
+    pub basicauth_credentials: Option<Vec<serde_json::Value>>,
+    pub jwt_secrets: Option<Vec<serde_json::Value>>,
+    pub acls: Option<Vec<serde_json::Value>>,
+}
+
+impl RawConsumer {
+    /// Takes the credential lists nested in this consumer.
+    pub(crate) fn take_credentials(&mut self) -> crate::credentials::load::Lists {
+        crate::credentials::load::lists([
+            self.keyauth_credentials.take(),
+            self.basicauth_credentials.take(),
+            self.jwt_secrets.take(),
+            self.acls.take(),
+        ])
+    }
 }
 
 /// What a consumer is looked up by (openid-connect's `consumer_by`).

@@ -91,6 +91,12 @@ pub fn sni_id(name: &str) -> Uuid {
     v5_of(&["sni:name:", name])
 }
 
+/// Id of a credential of kind `kind` (its entity name) from its natural key (see
+/// `credentials::Credential::natural_key`).
+pub fn credential_id(kind: &str, natural_key: &str) -> Uuid {
+    v5_of(&["credential:", kind, ":", natural_key])
+}
+
 /// Id of a top-level plugin whose scope could not be resolved (the configuration is invalid anyway).
 pub fn unresolved_plugin_id(index: usize) -> Uuid {
     v5(&format!("plugin:index:{index}"))

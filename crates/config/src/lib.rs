@@ -4,7 +4,8 @@
 //! - [`load`]: text → checked `Config` ([`load::parse_str`], [`load::load_file`]) and back ([`load::to_yaml`]).
 //! - [`validate`]: the semantic checks, also usable on a `Config` built in code.
 //! - [`lookup`]: references, routes with their service, [`Config::plugins_for`].
-//! - [`upstreams`]: Kong upstreams and targets (types re-exported from [`model`]); [`consumers`]: Kong consumers.
+//! - [`upstreams`]: Kong upstreams and targets (types re-exported from [`model`]); [`consumers`]: Kong consumers;
+//!   [`credentials`]: their credentials (key-auth, basic-auth, jwt, acl) and the [`credentials::CredentialIndex`].
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
 mod build;
@@ -12,6 +13,7 @@ pub mod certificates;
 pub mod checks;
 pub mod cluster_cache;
 pub mod consumers;
+pub mod credentials;
 pub mod dns_settings;
 pub mod error;
 pub mod fast;

@@ -70,6 +70,18 @@ pub struct Config {
     /// Consumers (Kong `consumers`), each with the plugins scoped to it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub consumers: Vec<Consumer>,
+    /// key-auth credentials (Kong `keyauth_credentials`), written top-level with `consumer: <id>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keyauth_credentials: Vec<crate::credentials::KeyauthCredential>,
+    /// basic-auth credentials (Kong `basicauth_credentials`), passwords as Kong's hash.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub basicauth_credentials: Vec<crate::credentials::BasicauthCredential>,
+    /// jwt credentials (Kong `jwt_secrets`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jwt_secrets: Vec<crate::credentials::JwtSecret>,
+    /// acl groups of consumers (Kong `acls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<crate::credentials::Acl>,
 }
 
 impl Default for Config {
@@ -86,6 +98,10 @@ impl Default for Config {
             upstreams: Vec::new(),
             certificates: Vec::new(),
             consumers: Vec::new(),
+            keyauth_credentials: Vec::new(),
+            basicauth_credentials: Vec::new(),
+            jwt_secrets: Vec::new(),
+            acls: Vec::new(),
         }
     }
 }

@@ -41,6 +41,14 @@ pub struct RawConfig {
     #[serde(default)]
     pub snis: Option<Vec<RawSni>>,
     pub consumers: Option<Vec<crate::consumers::RawConsumer>>,
+    #[serde(default)]
+    pub keyauth_credentials: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub basicauth_credentials: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub jwt_secrets: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub acls: Option<Vec<serde_json::Value>>,
 }
 
 /// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::model::{Config, Settings};
 
 /// The collections whose items are entities (the file's nesting: routes and plugins under services, …).
-const COLLECTIONS: [&str; 8] = [
+const COLLECTIONS: [&str; 12] = [
     "services",
     "routes",
     "plugins",
@@ -20,6 +20,10 @@ const COLLECTIONS: [&str; 8] = [
     "targets",
     "certificates",
     "snis",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "jwt_secrets",
+    "acls",
 ];
 
 /// Reads a posted declarative configuration (YAML or JSON text) as the loader reads the file. The document
@@ -256,7 +260,7 @@ pub fn entities(config: &Config) -> Value {
             .map(|e| (e.id.to_string(), entity::view(config, &e)))
             .collect();
         if !items.is_empty() {
-            out.insert(kind.collection().into(), Value::Object(items));
+            out.insert(kind.entity_name().into(), Value::Object(items));
         }
     }
     Value::Object(out)

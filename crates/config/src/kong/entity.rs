@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{certificates, upstreams, Kind};
+use super::{certificates, upstreams, CredKind, Kind};
 use crate::model::{Certificate, Config, Consumer, Plugin, Route, Service, Sni, Target, Upstream};
 
 /// An array of entities in the file.
@@ -38,6 +38,8 @@ pub enum Container {
     Consumers,
     /// `consumers[c].plugins`
     ConsumerPlugins(usize),
+    /// A credential kind's top-level list, e.g. `keyauth_credentials` (where the model keeps them all).
+    Credentials(CredKind),
 }
 
 impl Container {
@@ -57,6 +59,7 @@ impl Container {
             Container::CertificateSnis(c) => format!("certificates[{c}].snis"),
             Container::Consumers => "consumers".into(),
             Container::ConsumerPlugins(c) => format!("consumers[{c}].plugins"),
+            Container::Credentials(k) => k.spec().name.into(),
         }
     }
 }
@@ -96,7 +99,7 @@ pub struct Entry {
     pub upstream: Option<Uuid>,
     /// Owning certificate (SNIs), by id.
     pub certificate: Option<Uuid>,
-    /// Scope consumer (plugins), by id.
+    /// Scope consumer (plugins) or owning consumer (credentials), by id.
     pub consumer: Option<Uuid>,
 }
 
@@ -241,6 +244,22 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                 consumer: None,
             })
             .collect(),
+        Kind::Credential(k) => (k.rows(config).into_iter().enumerate())
+            .map(|(i, row)| Entry {
+                kind,
+                loc: Loc {
+                    container: Container::Credentials(k),
+                    index: i,
+                },
+                id: row.id,
+                name: row.key,
+                service: None,
+                route: None,
+                upstream: None,
+                certificate: None,
+                consumer: Some(row.consumer),
+            })
+            .collect(),
     }
 }
 
@@ -328,18 +347,34 @@ fn plugins(config: &Config) -> Vec<PluginRow<'_>> {
     out
 }
 
+/// `key` as a UUID when it is one in Kong's sense (`is_valid_uuid`: the hyphenated form only, so a
+/// generated 32-hex-digit key-auth key is a key, not an id).
+pub fn url_uuid(key: &str) -> Option<Uuid> {
+    if key.len() == 36 {
+        Uuid::parse_str(key).ok()
+    } else {
+        None
+    }
+}
+
 /// True when `key` designates this entity: a valid UUID is compared with the id only, anything else with the
 /// endpoint key (as Kong does).
 pub fn key_matches(key: &str, id: Uuid, name: Option<&str>) -> bool {
-    match Uuid::parse_str(key) {
+    match url_uuid(key).ok_or(()) {
         Ok(uuid) => uuid == id,
         Err(_) => name == Some(key),
     }
 }
 
 /// The entity of `kind` that `key` (id or endpoint key) designates. A certificate is also found by the name
-/// of one of its SNIs, as Kong's `/certificates/{certificate id or sni name}`.
+/// of one of its SNIs, as Kong's `/certificates/{certificate id or sni name}`. A credential kind without an
+/// endpoint key (acls) is found by id only (its group designates it only within its consumer).
 pub fn find(config: &Config, kind: Kind, key: &str) -> Option<Entry> {
+    if let Kind::Credential(k) = kind {
+        if k.spec().endpoint_key.is_none() && url_uuid(key).is_none() {
+            return None;
+        }
+    }
     if kind == Kind::Certificate && Uuid::parse_str(key).is_err() {
         let owner = find(config, Kind::Sni, key)?.certificate?;
         return entries(config, kind).into_iter().find(|e| e.id == owner);
@@ -460,6 +495,17 @@ pub fn view(config: &Config, entry: &Entry) -> Value {
         Kind::Sni => sni_at(config, entry.loc).map_or(Value::Null, |s| {
             certificates::sni_view(s, entry.certificate)
         }),
+        Kind::Credential(k) => {
+            credential_at(config, entry.loc).map_or(Value::Null, |row| row.view(k.spec()))
+        }
+    }
+}
+
+/// The credential at a location, as its generic row.
+pub fn credential_at(config: &Config, loc: Loc) -> Option<crate::credentials::Row> {
+    match loc.container {
+        Container::Credentials(k) => k.row(config, loc.index),
+        _ => None,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod upstreams;
 
 use serde_json::{Map, Value};
 
+pub use crate::credentials::CredKind;
 pub use errors::KongError;
 
 /// The Admin API's entity kinds.
@@ -39,11 +40,13 @@ pub enum Kind {
     Sni,
     /// `/consumers`
     Consumer,
+    /// A credential kind of [`crate::credentials`]: `/key-auths`, `/consumers/{c}/key-auth`, …
+    Credential(CredKind),
 }
 
 impl Kind {
     /// Every kind, in Kong's order of tables (and of `POST /config`'s `201` body, `GET /tags`).
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Service,
         Kind::Route,
         Kind::Plugin,
@@ -52,11 +55,16 @@ impl Kind {
         Kind::Target,
         Kind::Certificate,
         Kind::Sni,
+        Kind::Credential(CredKind::KeyAuth),
+        Kind::Credential(CredKind::BasicAuth),
+        Kind::Credential(CredKind::Jwt),
+        Kind::Credential(CredKind::Acl),
     ];
 
-    /// The collection name, e.g. `services`.
+    /// The collection name in the Admin API's paths, e.g. `services`, `key-auths`.
     pub fn collection(self) -> &'static str {
         match self {
+            Kind::Credential(k) => k.spec().admin_api_name,
             Kind::Service => "services",
             Kind::Route => "routes",
             Kind::Plugin => "plugins",
@@ -68,10 +76,33 @@ impl Kind {
         }
     }
 
+    /// Kong's entity name, e.g. `services`, `keyauth_credentials`: the file's key, `/schemas/{name}`, the
+    /// collections of `POST /config`'s body and of `/tags` rows.
+    pub fn entity_name(self) -> &'static str {
+        match self {
+            Kind::Credential(k) => k.spec().name,
+            _ => self.collection(),
+        }
+    }
+
+    /// True when a non-UUID key designates an entity only within its parent (a target's address in its
+    /// upstream, an acl's group in its consumer).
+    pub fn keyed_in_parent(self) -> bool {
+        match self {
+            Kind::Target => true,
+            Kind::Credential(k) => k.spec().endpoint_key.is_none(),
+            _ => false,
+        }
+    }
+
     /// The field a non-UUID key in a URL is matched against: `name`, `instance_name` for plugins, `target`
-    /// for targets, `username` for consumers.
+    /// for targets, `username` for consumers, a credential kind's endpoint key (an acl's `group`).
     pub fn endpoint_key(self) -> &'static str {
         match self {
+            Kind::Credential(k) => {
+                let spec = k.spec();
+                spec.endpoint_key.or(spec.unique_in_owner).unwrap_or("id")
+            }
             Kind::Plugin => "instance_name",
             Kind::Target => "target",
             Kind::Consumer => "username",
@@ -91,6 +122,7 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Certificate => certificates::certificate(),
         Kind::Sni => certificates::sni(),
         Kind::Consumer => schema::consumer(),
+        Kind::Credential(k) => schema::credential(k.spec()),
     }
 }
 

@@ -44,6 +44,7 @@ pub fn create(
     input.insert("id".into(), json!(id));
     stamp(kind, &mut input, None, now);
     expand(config, kind, &mut input);
+    credentials::hash_password(config, kind, &mut input)?;
     place(config, kind, None, input)
 }
 
@@ -62,18 +63,19 @@ pub fn upsert(
     }
     prepare(kind, &mut input)?;
     let existing = entity::find(config, kind, key);
-    let id = match (Uuid::parse_str(key), &existing) {
+    let id = match (entity::url_uuid(key).ok_or(()), &existing) {
         (Ok(id), _) => id,
         (Err(_), Some(e)) => e.id,
         (Err(_), None) => Uuid::new_v4(),
     };
-    if Uuid::parse_str(key).is_err() {
+    if entity::url_uuid(key).is_none() {
         input.insert(kind.endpoint_key().into(), json!(key));
     }
     input.insert("id".into(), json!(id));
     let created = existing.as_ref().and_then(|e| timestamp(config, e));
     stamp(kind, &mut input, created, now);
     expand(config, kind, &mut input);
+    credentials::hash_password(config, kind, &mut input)?;
     place(config, kind, existing, input)
 }
 
@@ -89,6 +91,7 @@ pub fn update(
         return Err(not_found(kind, key));
     };
     prepare(kind, &mut patch)?;
+    let new_password = credentials::check_patch(kind, &patch)?;
     let mut fields = stored_form(config, &existing);
     let name = patch
         .get("name")
@@ -100,6 +103,9 @@ pub fn update(
     let created = timestamp(config, &existing);
     stamp(kind, &mut fields, created, now);
     expand(config, kind, &mut fields);
+    if new_password {
+        credentials::hash_password(config, kind, &mut fields)?;
+    }
     place(config, kind, Some(existing), fields)
 }
 
@@ -130,11 +136,15 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
             | Kind::Target
             | Kind::Certificate
             | Kind::Sni
-            | Kind::Consumer => false,
+            | Kind::Consumer
+            | Kind::Credential(_) => false,
         })
         .map(|p| p.loc.index)
         .collect();
     let mut doc = to_doc(config);
+    if kind == Kind::Consumer {
+        credentials::cascade(config, target.id, &mut doc);
+    }
     if let Some(items) = container_mut(&mut doc, Container::TopPlugins) {
         let mut i = 0;
         items.retain(|_| {
@@ -159,10 +169,11 @@ fn expand(config: &Config, kind: Kind, fields: &mut Map<String, Value>) {
     }
 }
 
-/// The 404 of a PATCH: plugins answer `{"message":"Not found"}`, services and routes Kong's code-6 body.
+/// The 404 of a PATCH: plugins, targets and credentials answer `{"message":"Not found"}` (a credential's
+/// key is not repeated), services and routes Kong's code-6 body.
 fn not_found(kind: Kind, key: &str) -> KongError {
     match (kind, Uuid::parse_str(key)) {
-        (Kind::Plugin | Kind::Target, _) => KongError::PlainNotFound,
+        (Kind::Plugin | Kind::Target | Kind::Credential(_), _) => KongError::PlainNotFound,
         (_, Ok(id)) => KongError::NotFound(json!({ "id": id })),
         (_, Err(_)) => KongError::NotFound(json!({ kind.endpoint_key(): key })),
     }
@@ -209,7 +220,8 @@ fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> 
     }
 }
 
-/// Sets `created_at` (kept when given) and `updated_at`; targets carry float seconds, as in Kong.
+/// Sets `created_at` (kept when given) and `updated_at`; targets carry float seconds, as in Kong;
+/// credentials have no `updated_at` (Kong's).
 fn stamp(kind: Kind, fields: &mut Map<String, Value>, created: Option<Value>, now: i64) {
     let now = if kind == Kind::Target {
         json!(now as f64)
@@ -217,7 +229,9 @@ fn stamp(kind: Kind, fields: &mut Map<String, Value>, created: Option<Value>, no
         json!(now)
     };
     fields.insert("created_at".into(), created.unwrap_or_else(|| now.clone()));
-    fields.insert("updated_at".into(), now);
+    if !matches!(kind, Kind::Credential(_)) {
+        fields.insert("updated_at".into(), now);
+    }
 }
 
 fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
@@ -242,6 +256,10 @@ fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
         Kind::Consumer => entity::consumer_at(config, e.loc)?
             .created_at
             .map(Value::from),
+        Kind::Credential(_) => entity::credential_at(config, e.loc)?
+            .stored
+            .get("created_at")
+            .cloned(),
     }
 }
 
@@ -256,6 +274,9 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Certificate => entity::certificate_at(config, e.loc).map(serde_json::to_value),
         Kind::Sni => entity::sni_at(config, e.loc).map(serde_json::to_value),
         Kind::Consumer => entity::consumer_at(config, e.loc).map(serde_json::to_value),
+        Kind::Credential(_) => {
+            entity::credential_at(config, e.loc).map(|row| Ok(Value::Object(row.stored)))
+        }
     };
     let mut map = match value {
         Some(Ok(Value::Object(map))) => map,
@@ -266,7 +287,11 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
     map.remove("targets");
     map.remove("snis");
     match e.kind {
-        Kind::Service | Kind::Upstream | Kind::Certificate | Kind::Consumer => {}
+        Kind::Service
+        | Kind::Upstream
+        | Kind::Certificate
+        | Kind::Consumer
+        | Kind::Credential(_) => {}
         Kind::Sni => {
             if let Some(c) = e.certificate {
                 map.insert("certificate".into(), json!({ "id": c }));
@@ -298,7 +323,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
 }
 
 /// A reference field's value resolved against `config`: `Ok(None)` when null or absent.
-fn resolve(
+pub(super) fn resolve(
     config: &Config,
     kind: Kind,
     field: &'static str,
@@ -307,7 +332,7 @@ fn resolve(
     let key = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(m)) => match (m.get("id"), m.get("name")) {
+        Some(Value::Object(m)) => match (m.get("id"), m.get("name").or(m.get("username"))) {
             (Some(Value::String(id)), _) => {
                 if Uuid::parse_str(id).is_err() {
                     return Err(KongError::field(
@@ -359,7 +384,7 @@ fn place(
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .unwrap_or_else(Uuid::new_v4);
-    if kind != Kind::Target {
+    if !matches!(kind, Kind::Target | Kind::Credential(_)) {
         unique(
             config,
             kind,
@@ -387,6 +412,7 @@ fn place(
             Container::CertificateSnis(certificate.loc.index)
         }
         Kind::Consumer => Container::Consumers,
+        Kind::Credential(k) => credentials::place(config, k, id, &mut fields)?,
         Kind::Target => {
             let upstream = resolve(config, Kind::Upstream, "upstream", fields.get("upstream"))?
                 .ok_or_else(|| KongError::field("upstream", crate::checks::REQUIRED))?;
@@ -490,6 +516,10 @@ fn place(
             loc = Some(e.loc);
         }
     }
+    if kind == Kind::Credential(crate::credentials::CredKind::BasicAuth) {
+        // Its password is hashed above, as every stored one is.
+        doc["_transform"] = json!(false);
+    }
     let items = container_mut(&mut doc, target).ok_or_else(|| {
         KongError::field(
             "",
@@ -537,6 +567,7 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::CertificateSnis(c) => (doc.get_mut("certificates")?.get_mut(c)?, "snis"),
         Container::Consumers => (doc, "consumers"),
         Container::ConsumerPlugins(c) => (doc.get_mut("consumers")?.get_mut(c)?, "plugins"),
+        Container::Credentials(k) => (doc, k.spec().name),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
         Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),
         Container::NestedRoutePlugins(s, r) => (
@@ -581,8 +612,12 @@ fn relative_errors(errors: ConfigErrors, loc: Option<Loc>) -> Vec<FieldError> {
         .collect()
 }
 
+mod credentials;
 mod unique;
 use unique::{consumer_unique, plugin_unique, target_unique, unique};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod credential_tests;

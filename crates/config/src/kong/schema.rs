@@ -142,6 +142,21 @@ pub fn consumer() -> Record {
     }
 }
 
+/// A credential kind as the Admin API accepts it, from its declaration (`consumer` a foreign key).
+pub fn credential(spec: &crate::credentials::Spec) -> Record {
+    use crate::credentials::FieldType;
+    let mut fields = vec![("id", Type::String), ("consumer", Type::Foreign)];
+    fields.extend(spec.fields.iter().map(|f| {
+        let ty = match f.ty {
+            FieldType::Str => Type::String,
+            FieldType::Int => Type::Integer,
+            FieldType::Tags => string_set(),
+        };
+        (f.name, ty)
+    }));
+    Record { fields }
+}
+
 /// A plugin's `config` fields and their types, from the plugin's schema table.
 pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
     use crate::plugins::fields::Kind;
@@ -289,7 +304,9 @@ fn check(value: &Value, ty: &Type, path: &str, errors: &mut Vec<FieldError>) {
             Some(map) => {
                 for (k, v) in map {
                     match k.as_str() {
-                        "id" | "name" => check(v, &Type::String, &join(path, k), errors),
+                        "id" | "name" | "username" => {
+                            check(v, &Type::String, &join(path, k), errors)
+                        }
                         _ => errors.push(FieldError::new(join(path, k), "unknown field")),
                     }
                 }

@@ -10,18 +10,7 @@ use crate::plugins::fields::{DefaultValue, Field, Kind as FieldKind};
 
 /// The entity kind of a `/schemas/{name}` name (`services`, `routes`, …).
 pub fn kind_named(name: &str) -> Option<Kind> {
-    [
-        Kind::Service,
-        Kind::Route,
-        Kind::Plugin,
-        Kind::Upstream,
-        Kind::Target,
-        Kind::Certificate,
-        Kind::Sni,
-        Kind::Consumer,
-    ]
-    .into_iter()
-    .find(|k| k.collection() == name)
+    Kind::ALL.into_iter().find(|k| k.entity_name() == name)
 }
 
 /// `GET /schemas/{entity}`: `{"fields": [{name: {type, …}}, …]}` in the record's order.

@@ -16,7 +16,7 @@ pub fn rows(config: &Config, tag: Option<&str>) -> Vec<Value> {
             for t in tags.iter().filter_map(Value::as_str) {
                 if tag.is_none_or(|want| want == t) {
                     out.push(json!({
-                        "entity_name": kind.collection(),
+                        "entity_name": kind.entity_name(),
                         "entity_id": e.id,
                         "tag": t,
                     }));

@@ -1,6 +1,7 @@
 //! The Admin API's routes: Kong's `services`, `routes` and `plugins` collections and entities, top-level
 //! and nested under their service or route; `upstreams` and their `targets`; `certificates` and their
-//! `snis`; `consumers` and their plugins.
+//! `snis`; `consumers` and their plugins; the credential kinds (`/key-auths`, `/consumers/{c}/key-auth`, …),
+//! whose routes come from their declarations.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, Request, State};
 use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
-use gateway_config::kong::Kind;
+use gateway_config::kong::{CredKind, Kind};
 use serde_json::{json, Value};
 
 use super::handlers::{self, Parent};
@@ -20,6 +21,36 @@ type Q = Query<HashMap<String, String>>;
 
 /// The entity routes (merged into the admin app, which adds fallbacks and the token check).
 pub fn routes() -> Router<Arc<AppState>> {
+    credential_routes(entity_routes())
+}
+
+/// Each credential kind's routes, from its declaration: `/consumers/{c}/{nested}`, `/{collection}`, their
+/// items, and `/{collection}/{key}/consumer`.
+fn credential_routes(mut router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    for k in CredKind::ALL {
+        let kind = Kind::Credential(k);
+        let spec = k.spec();
+        let (nested, top) = (spec.nested_name, spec.admin_api_name);
+        router = router
+            .route(
+                &format!("/consumers/{{key}}/{nested}"),
+                nested_collection(kind, Parent::consumer),
+            )
+            .route(
+                &format!("/consumers/{{key}}/{nested}/{{child}}"),
+                nested_item(kind, Parent::consumer),
+            )
+            .route(&format!("/{top}"), collection(kind))
+            .route(&format!("/{top}/{{key}}"), item(kind))
+            .route(
+                &format!("/{top}/{{key}}/consumer"),
+                get(move |State(st): St, Path(key): Path<String>| handlers::owner(st, kind, key)),
+            );
+    }
+    router
+}
+
+fn entity_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/services", collection(Kind::Service))
         .route("/services/{key}", item(Kind::Service))

@@ -113,9 +113,10 @@ pub(super) fn find_child(
     parent: &Option<Parent>,
 ) -> Result<Option<Entry>, ApiError> {
     let parent_id = resolve_parent(config, parent)?;
-    // A target key (`host:port`) is unique only within its upstream: look there first.
+    // A target key (`host:port`) is unique only within its upstream, an acl's group within its consumer:
+    // look there first.
     let owned = match (parent, parent_id) {
-        (Some(p), Some(pid)) if kind == Kind::Target => entity::entries(config, kind)
+        (Some(p), Some(pid)) if kind.keyed_in_parent() => entity::entries(config, kind)
             .into_iter()
             .find(|e| p.owns(pid, e) && entity::key_matches(key, e.id, e.name.as_deref())),
         _ => None,
@@ -196,21 +197,34 @@ pub(super) fn target_key(kind: Kind, key: String) -> String {
 }
 
 /// For a target, the id of the one `key` designates in its upstream (a missing one is a plain 404), so that
-/// the write edits that one and not a target with the same address in another upstream. Other kinds keep
-/// their key (a PUT by name sets the name).
+/// the write edits that one and not a target with the same address in another upstream; for an acl, the id
+/// of its consumer's acl of that group (a missing one keeps the group: a PUT creates it, as Kong's). Other
+/// kinds keep their key (a PUT by name sets the name).
 fn child_id(
     config: &Config,
     kind: Kind,
     key: String,
     parent: &Option<Parent>,
 ) -> Result<String, KongError> {
-    if kind != Kind::Target {
+    if !kind.keyed_in_parent() {
         return Ok(key);
     }
     match find_child(config, kind, &key, parent) {
         Ok(Some(e)) => Ok(e.id.to_string()),
+        _ if kind != Kind::Target && parent.is_some() => Ok(key),
         _ => Err(KongError::PlainNotFound),
     }
+}
+
+/// `GET /{credentials}/{key}/consumer`: the consumer a credential belongs to (404 when there is none).
+pub async fn owner(state: Arc<AppState>, kind: Kind, key: String) -> Answer {
+    let snap = state.snapshot.load();
+    let config = &snap.config;
+    let consumer = entity::find(config, kind, &key)
+        .and_then(|e| e.consumer)
+        .and_then(|id| entity::find(config, Kind::Consumer, &id.to_string()))
+        .ok_or(ApiError::NotFound)?;
+    Ok((StatusCode::OK, Json(entity::view(config, &consumer))))
 }
 
 /// `GET /{collection}/{key}` (and nested).

@@ -63,7 +63,7 @@ async fn validate(kind: Kind, request: Request) -> Answer {
     let (parts, raw) = request.into_parts();
     let body = body::read(&parts.headers, raw).await?;
     let mut fields = read_input(kind, body, None)?;
-    if !matches!(kind, Kind::Target | Kind::Sni) {
+    if !matches!(kind, Kind::Target | Kind::Sni | Kind::Credential(_)) {
         for reference in ["service", "route", "consumer", "upstream", "certificate"] {
             fields.remove(reference);
         }

@@ -480,4 +480,5 @@ async fn admin_token() {
     assert!(f.file().contains("admin_token: s3cret"));
 }
 
+mod credentials;
 mod upstreams;
