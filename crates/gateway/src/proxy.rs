@@ -326,6 +326,14 @@ impl ProxyHttp for Gateway {
         for (name, value) in ctx.ex.caller.headers(&ctx.snap.consumer_headers) {
             req.insert_header(name.clone(), value.clone())?;
         }
+        for (name, value) in &ctx.ex.upstream_headers {
+            match value {
+                Some(v) => req.insert_header(name.clone(), v.clone())?,
+                None => {
+                    req.remove_header(name);
+                }
+            }
+        }
         Ok(())
     }
 

@@ -96,6 +96,8 @@ pub struct Snapshot {
     pub consumers: ConsumerIndex,
     /// Each consumer's upstream headers, indexed like `config.consumers`.
     pub consumer_headers: Vec<ConsumerHeaders>,
+    /// The credentials of the consumer auth plugins, indexed.
+    pub credentials: gateway_config::credentials::CredentialIndex,
     /// One limiter per rate-limiting plugin (shared by every route it applies to, as Kong counts per plugin).
     pub limiters: Vec<Arc<RateLimiter>>,
     /// The global plugins' chains: the rewrite phase of every request, and every phase of a request no
@@ -185,6 +187,7 @@ pub fn compile_timed(
     timings.mark("hash");
     Ok(Snapshot {
         sni: gateway_config::certificates::SniIndex::new(&config.certificates),
+        credentials: gateway_config::credentials::CredentialIndex::new(&config),
         config: Arc::new(config),
         router,
         services,

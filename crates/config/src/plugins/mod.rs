@@ -4,6 +4,7 @@
 //! [`crate::model::Plugin`]; validation, the Admin API's views and the gateway's compile step all read that.
 //! Adding a plugin is one new module (its config type and `FIELDS` table) plus one row here.
 
+pub mod acl;
 pub mod fields;
 pub mod openid_connect;
 pub mod rate_limiting;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use crate::error::FieldError;
+use acl::AclConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
 
@@ -41,6 +43,13 @@ pub const PLUGINS: &[PluginSpec] = &[
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
     },
     PluginSpec {
+        name: "acl",
+        priority: 950,
+        on_consumer: false,
+        fields: acl::FIELDS,
+        parse: |v| AclConfig::from_value(v).map(|c| PluginConfig::Acl(Arc::new(c))),
+    },
+    PluginSpec {
         name: "rate-limiting",
         priority: 910,
         on_consumer: true,
@@ -58,6 +67,8 @@ pub enum PluginConfig {
     OpenidConnect(Arc<OidcConfig>),
     /// `rate-limiting`.
     RateLimiting(Arc<RateLimitingConfig>),
+    /// `acl`.
+    Acl(Arc<AclConfig>),
 }
 
 impl PluginConfig {
@@ -67,6 +78,7 @@ impl PluginConfig {
         match self {
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
+            PluginConfig::Acl(c) => c.to_value_with_defaults(),
         }
     }
 }

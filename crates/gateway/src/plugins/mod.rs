@@ -9,6 +9,7 @@
 //! (how a parsed config becomes a running instance). [`chain`] compiles, per route, the ordered instances of
 //! each phase (Kong's scoping and priority), so a request walks a short slice.
 
+pub mod acl;
 pub mod chain;
 // Used by key-auth, basic-auth and jwt (landing on this pipeline next).
 #[allow(dead_code)]
@@ -171,6 +172,12 @@ pub struct Exchange {
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// The authentication outcome for the access log.
     pub auth: &'static str,
+    /// The groups of the authenticated token (openid-connect's `authenticated_groups_claim`; Kong's
+    /// `kong.ctx.shared.authenticated_groups`), for `acl`.
+    pub groups: Option<gateway_auth::Groups>,
+    /// Other plugins' upstream request header edits, applied in order after openid-connect's and the
+    /// identity headers: `Some` sets (replacing), `None` removes.
+    pub upstream_headers: Vec<(HeaderName, Option<HeaderValue>)>,
 }
 
 impl Exchange {
@@ -310,6 +317,7 @@ fn build(
             b.authenticators.push(auth.clone());
             Arc::new(openid_connect::OpenidConnect::new(auth, oidc))
         }
+        PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })
