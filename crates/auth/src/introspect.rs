@@ -26,8 +26,10 @@ pub struct ClaimPlan {
     pub keep_jwt: bool,
     /// Claim paths kept for identity, after the `header_claims` in `Introspected::claim_headers` (so the
     /// caches and the cluster codec carry them unchanged): `consumer_claim` when set, then
-    /// `credential_claim` when not empty (see [`IdentitySlots`]).
+    /// `credential_claim` when not empty, then `authenticated_groups_claim` when set (see [`IdentitySlots`]).
     pub identity_claims: Vec<Vec<String>>,
+    /// The last of `identity_claims` is the groups claim (kept packed as [`crate::Groups`]).
+    pub groups_claim: bool,
     /// `consumer_claim` is set (its value is needed even for a granted token).
     pub maps_consumer: bool,
 }
@@ -39,6 +41,8 @@ pub struct IdentitySlots {
     pub consumer: Option<usize>,
     /// Index of the `credential_claim` value.
     pub credential: Option<usize>,
+    /// Index of the `authenticated_groups_claim` groups.
+    pub groups: Option<usize>,
 }
 
 impl IdentitySlots {
@@ -48,9 +52,12 @@ impl IdentitySlots {
         let consumer = cfg.consumer_claim.is_some().then_some(base);
         let next = base + usize::from(consumer.is_some());
         let credential = (!cfg.credential_claim.is_empty()).then_some(next);
+        let next = next + usize::from(credential.is_some());
+        let groups = groups_path(cfg).is_some().then_some(next);
         IdentitySlots {
             consumer,
             credential,
+            groups,
         }
     }
 }
@@ -71,7 +78,9 @@ impl ClaimPlan {
                 .iter()
                 .cloned()
                 .chain((!cfg.credential_claim.is_empty()).then(|| cfg.credential_claim.clone()))
+                .chain(groups_path(cfg).cloned())
                 .collect(),
+            groups_claim: groups_path(cfg).is_some(),
             maps_consumer: cfg.consumer_claim.is_some(),
         }
     }
@@ -86,7 +95,15 @@ impl ClaimPlan {
             // A consumer mapping needs the claim; `credential_claim` alone (default `sub`) is read when
             // the result is there anyway, without an extra introspection of granted tokens.
             || self.maps_consumer
+            || self.groups_claim
     }
+}
+
+/// The `authenticated_groups_claim` path, when set and not empty.
+fn groups_path(cfg: &OidcConfig) -> Option<&Vec<String>> {
+    cfg.authenticated_groups_claim
+        .as_ref()
+        .filter(|p| !p.is_empty())
 }
 
 /// Claim values kept with a result (upstream header claims, then identity claims; see
@@ -307,10 +324,16 @@ impl Introspected {
             .header_claims
             .iter()
             .map(|c| obj.get(c).and_then(claim_header_value))
-            .chain(
-                (plan.identity_claims.iter())
-                    .map(|path| claim_at(obj, path).and_then(claim_header_value)),
-            )
+            .chain((plan.identity_claims.iter()).enumerate().map(|(i, path)| {
+                let claim = claim_at(obj, path);
+                if plan.groups_claim && i + 1 == plan.identity_claims.len() {
+                    claim
+                        .and_then(crate::Groups::from_claim)
+                        .map(|g| g.packed().clone())
+                } else {
+                    claim.and_then(claim_header_value)
+                }
+            }))
             .collect();
         let extras = Extras {
             scopes: set(&plan.scopes_claim),

@@ -19,6 +19,7 @@ pub mod extract;
 #[cfg(test)]
 mod fake_idp;
 pub mod grants;
+pub mod groups;
 pub mod http_client;
 pub mod idp;
 pub mod introspect;
@@ -36,6 +37,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use authenticator::Authenticator;
+pub use groups::Groups;
 pub use metrics::AuthMetrics;
 pub use registry::{AuthRegistry, AuthRegistryBuilder};
 
@@ -85,6 +87,8 @@ pub struct Identity {
     pub consumer_claim: Option<HeaderValue>,
     /// The `credential_claim` value.
     pub credential: Option<HeaderValue>,
+    /// The `authenticated_groups_claim` groups (for `acl`).
+    pub groups: Option<Groups>,
 }
 
 /// A ready-made error response.

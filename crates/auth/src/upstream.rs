@@ -141,6 +141,7 @@ impl UpstreamPlan {
         up.identity = crate::Identity {
             consumer_claim: slot(self.identity.consumer),
             credential: slot(self.identity.credential),
+            groups: slot(self.identity.groups).map(crate::Groups::from_packed),
         };
         let set = |up: &mut Upstream, n: HeaderName, v: HeaderValue| {
             up.set_headers.retain(|(m, _)| *m != n);

@@ -325,15 +325,20 @@ impl ProxyHttp for Gateway {
                 req.insert_header(name.clone(), value.clone())?;
             }
         }
-        for name in &ctx.ex.edits.remove_headers {
-            req.remove_header(name);
-        }
         // Identity headers come from the gateway only: a client's copies never go through.
         for name in &IDENTITY_HEADERS {
             req.remove_header(name);
         }
         for (name, value) in ctx.ex.caller.headers(&ctx.snap.consumer_headers) {
             req.insert_header(name.clone(), value.clone())?;
+        }
+        for (name, value) in &ctx.ex.edits.headers {
+            match value {
+                Some(v) => req.insert_header(name.clone(), v.clone())?,
+                None => {
+                    req.remove_header(name);
+                }
+            }
         }
         Ok(())
     }

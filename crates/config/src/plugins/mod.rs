@@ -4,6 +4,7 @@
 //! [`crate::model::Plugin`]; validation, the Admin API's views and the gateway's compile step all read that.
 //! Adding a plugin is one new module (its config type and `FIELDS` table) plus one row here.
 
+pub mod acl;
 pub mod basic_auth;
 pub mod fields;
 pub mod jwt;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use crate::error::FieldError;
+use acl::AclConfig;
 use basic_auth::BasicAuthConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
@@ -68,6 +70,13 @@ pub const PLUGINS: &[PluginSpec] = &[
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
     },
     PluginSpec {
+        name: "acl",
+        priority: 950,
+        on_consumer: false,
+        fields: acl::FIELDS,
+        parse: |v| AclConfig::from_value(v).map(|c| PluginConfig::Acl(Arc::new(c))),
+    },
+    PluginSpec {
         name: "rate-limiting",
         priority: 910,
         on_consumer: true,
@@ -91,6 +100,8 @@ pub enum PluginConfig {
     OpenidConnect(Arc<OidcConfig>),
     /// `rate-limiting`.
     RateLimiting(Arc<RateLimitingConfig>),
+    /// `acl`.
+    Acl(Arc<AclConfig>),
 }
 
 impl PluginConfig {
@@ -103,6 +114,7 @@ impl PluginConfig {
             PluginConfig::BasicAuth(c) => c.to_value_with_defaults(),
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
+            PluginConfig::Acl(c) => c.to_value_with_defaults(),
         }
     }
 }

@@ -283,6 +283,9 @@ pub struct OidcConfig {
     pub anonymous: Option<String>,
     /// Path of the claim that identifies the credential (`X-Credential-Identifier`, `limit_by: credential`).
     pub credential_claim: Vec<String>,
+    /// Path of the claim whose values are the request's authenticated groups (for `acl`): an array of
+    /// strings, or a string of names separated by spaces or commas.
+    pub authenticated_groups_claim: Option<Vec<String>>,
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
@@ -405,6 +408,7 @@ pub const FIELDS: &[Field] = &[
     field("consumer_optional", Kind::Bool, D::Bool(false)),
     field("anonymous", Kind::Str, D::Null),
     field("credential_claim", Kind::Strings, D::List(&["sub"])),
+    field("authenticated_groups_claim", Kind::Strings, D::Null),
 ];
 
 /// One entry of `extra_issuers` (gateway extension): another issuer whose tokens this route accepts,

@@ -9,6 +9,7 @@
 //! (how a parsed config becomes a running instance). [`chain`] compiles, per route, the ordered instances of
 //! each phase (Kong's scoping and priority), so a request walks a short slice.
 
+pub mod acl;
 pub mod basic_auth;
 pub mod chain;
 pub mod consumer_auth;
@@ -167,21 +168,26 @@ pub struct Exchange {
     /// openid-connect's upstream changes (headers to set and remove, query arguments to drop); boxed: the
     /// context moves with Pingora's per-request future, and a refused or open request needs none.
     pub upstream: Option<Box<Upstream>>,
-    /// Other plugins' changes to the upstream request (key-auth's and basic-auth's `hide_credentials`).
+    /// Other plugins' changes to the upstream request (key-auth's and basic-auth's `hide_credentials`, acl's
+    /// groups header).
     pub edits: UpstreamEdits,
     /// Headers to add to the response to the client (rate-limiting's), on every answer, the upstream's and
     /// the gateway's own, after the header filters ran.
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// The authentication outcome for the access log.
     pub auth: &'static str,
+    /// The groups of the authenticated token (openid-connect's `authenticated_groups_claim`; Kong's
+    /// `kong.ctx.shared.authenticated_groups`), for `acl`.
+    pub groups: Option<gateway_auth::Groups>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
 /// (openid-connect has its own, [`Exchange::upstream`]). Empty vectors: no allocation on a request without any.
 #[derive(Debug, Default)]
 pub struct UpstreamEdits {
-    /// Headers to remove.
-    pub remove_headers: Vec<HeaderName>,
+    /// Header edits, applied in order after openid-connect's and the identity headers: `Some` sets (replacing
+    /// any value), `None` removes.
+    pub headers: Vec<(HeaderName, Option<HeaderValue>)>,
     /// Query arguments to drop (by name as written in the query string).
     pub remove_query_args: Vec<String>,
 }
@@ -326,6 +332,7 @@ fn build(
         }
         PluginConfig::KeyAuth(cfg) => Arc::new(key_auth::KeyAuth::new(cfg)),
         PluginConfig::BasicAuth(cfg) => Arc::new(basic_auth::BasicAuth::new(cfg)),
+        PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

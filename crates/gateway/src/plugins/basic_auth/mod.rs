@@ -86,14 +86,14 @@ impl BasicAuth {
         }
         let creds = &req.snap.credentials;
         if self.cfg.hide_credentials {
-            ex.edits.remove_headers.push(PROXY_AUTHORIZATION);
+            ex.edits.headers.push((PROXY_AUTHORIZATION, None));
         }
         let mut found = proxy
             .and_then(parse)
             .and_then(|(user, pw)| creds.basicauth(&user).map(|c| (c, pw)));
         if found.is_none() {
             if self.cfg.hide_credentials {
-                ex.edits.remove_headers.push(AUTHORIZATION);
+                ex.edits.headers.push((AUTHORIZATION, None));
             }
             let Some((user, pw)) = authorization.and_then(parse) else {
                 return false;

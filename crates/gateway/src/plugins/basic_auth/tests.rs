@@ -118,7 +118,7 @@ fn good_and_bad_passwords() {
         assert_eq!(out, Ok(()));
         assert_eq!(ex.caller.consumer, Some(0));
         assert_eq!(ex.caller.credential.as_ref().unwrap(), "user123");
-        assert!(ex.edits.remove_headers.is_empty());
+        assert!(ex.edits.headers.is_empty());
     }
     assert_eq!(p.verified.len(), 1);
     for bad in [
@@ -144,7 +144,7 @@ fn proxy_authorization_first_and_hidden_credentials() {
     let good = basic("user123:password123");
     let (out, ex) = run(&p, &snap, &[(PROXY_AUTHORIZATION, &good)]);
     assert_eq!(out, Ok(()));
-    assert_eq!(ex.edits.remove_headers, [PROXY_AUTHORIZATION]);
+    assert_eq!(ex.edits.headers, [(PROXY_AUTHORIZATION, None)]);
     // An unknown user in Proxy-Authorization falls back to Authorization; both are hidden then.
     let other = basic("nobody:x");
     let (out, ex) = run(
@@ -154,8 +154,8 @@ fn proxy_authorization_first_and_hidden_credentials() {
     );
     assert_eq!(out, Ok(()));
     assert_eq!(
-        ex.edits.remove_headers,
-        [PROXY_AUTHORIZATION, AUTHORIZATION]
+        ex.edits.headers,
+        [(PROXY_AUTHORIZATION, None), (AUTHORIZATION, None)]
     );
     // A known user with a wrong password in Proxy-Authorization is refused (as in Kong).
     let wrong = basic("user123:nope");

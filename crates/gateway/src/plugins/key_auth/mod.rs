@@ -66,7 +66,9 @@ impl KeyAuth {
         if self.cfg.hide_credentials {
             let n = &self.names[name];
             ex.edits.remove_query_args.push(n.name.clone());
-            ex.edits.remove_headers.extend(n.headers().cloned());
+            ex.edits
+                .headers
+                .extend(n.headers().map(|h| (h.clone(), None)));
         }
         if key.is_empty() {
             return Err(NO_KEY);

@@ -133,7 +133,7 @@ fn a_key_in_header_query_or_body_authenticates_with_the_credential_id() {
         assert_eq!(ex.caller.consumer, Some(0));
         assert!(ex.caller.authenticated && !ex.caller.anonymous);
         assert_eq!(ex.caller.credential.as_ref().unwrap(), KEY_ID);
-        assert!(ex.edits.remove_headers.is_empty() && ex.edits.remove_query_args.is_empty());
+        assert!(ex.edits.headers.is_empty() && ex.edits.remove_query_args.is_empty());
     }
     // Without key_in_body, a body's key is not looked at.
     let p = plugin(serde_json::json!({}));
@@ -220,7 +220,11 @@ fn hide_credentials_removes_the_key_from_headers_and_query() {
     let (out, ex) = run(&p, Method::GET, "/?api_key=alice-key", &[], None);
     assert_eq!(out, Ok(()));
     assert_eq!(ex.edits.remove_query_args, ["api_key"]);
-    let names: Vec<&str> = ex.edits.remove_headers.iter().map(|h| h.as_str()).collect();
+    assert!(
+        ex.edits.headers.iter().all(|(_, v)| v.is_none()),
+        "removals"
+    );
+    let names: Vec<&str> = ex.edits.headers.iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(names, ["api_key", "api-key"]);
 }
 

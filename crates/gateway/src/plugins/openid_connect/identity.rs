@@ -225,6 +225,7 @@ mod tests {
         gateway_auth::Identity {
             consumer_claim: claim.map(HeaderValue::from_static),
             credential: Some(HeaderValue::from_static("sub-1")),
+            groups: None,
         }
     }
 

@@ -52,6 +52,7 @@ impl OpenidConnect {
                         ex.caller.authenticated = true;
                     }
                 }
+                ex.groups = upstream.identity.groups.clone();
                 ex.auth = if ex.caller.anonymous {
                     "anonymous"
                 } else {
