@@ -590,6 +590,7 @@ fn relative_errors(errors: ConfigErrors, loc: Option<Loc>) -> Vec<FieldError> {
 
 mod credentials;
 mod unique;
+pub use credentials::MASKED;
 use unique::{consumer_unique, plugin_unique, target_unique, unique};
 
 #[cfg(test)]
