@@ -45,7 +45,7 @@ pub struct JwtEntry {
 /// The credentials of a config indexed for the per-request lookups (built once per snapshot).
 #[derive(Default)]
 pub struct CredentialIndex {
-    keyauth: FastMap<String, usize>,
+    keyauth: FastMap<String, (usize, Uuid)>,
     basicauth: FastMap<String, (usize, BasicauthCredential)>,
     jwt: FastMap<String, JwtEntry>,
     groups: Vec<Vec<String>>,
@@ -74,7 +74,7 @@ impl CredentialIndex {
         };
         for c in &config.keyauth_credentials {
             if let Some(i) = at(&c.consumer) {
-                index.keyauth.entry(c.key.clone()).or_insert(i);
+                index.keyauth.entry(c.key.clone()).or_insert((i, c.id));
             }
         }
         for c in &config.basicauth_credentials {
@@ -106,6 +106,11 @@ impl CredentialIndex {
 
     /// The consumer (position in `config.consumers`) a key-auth key authenticates as.
     pub fn keyauth(&self, key: &str) -> Option<usize> {
+        self.keyauth.get(key).map(|(i, _)| *i)
+    }
+
+    /// The consumer and the credential's id (Kong's `X-Credential-Identifier` for key-auth) of a key.
+    pub fn keyauth_credential(&self, key: &str) -> Option<(usize, Uuid)> {
         self.keyauth.get(key).copied()
     }
 
