@@ -5,10 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::load::push;
-use super::{Context, Credential, Field, FieldType, Ops, Spec, CREATED_AT, TAGS};
+use super::{Context, Credential, Field, FieldType, Spec, CREATED_AT, TAGS};
 use crate::error::Collector;
-use crate::model::Config;
 
 /// The declaration of `acls` (Kong's `kong/plugins/acl/daos.lua`).
 pub static SPEC: Spec = Spec {
@@ -25,12 +23,7 @@ pub static SPEC: Spec = Spec {
     unique_in_owner: Some("group"),
 };
 
-pub(crate) static OPS: Ops = Ops {
-    spec: &SPEC,
-    rows: super::rows_of::<Acl>,
-    row: super::row_of::<Acl>,
-    push: push::<Acl>,
-};
+super::stored!(Acl, acls);
 
 /// An acl: one group a consumer belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,21 +43,6 @@ pub struct Acl {
 }
 
 impl Credential for Acl {
-    fn spec() -> &'static Spec {
-        &SPEC
-    }
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn consumer(&self) -> Uuid {
-        self.consumer
-    }
-    fn list(config: &Config) -> &[Self] {
-        &config.acls
-    }
-    fn list_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.acls
-    }
     fn finish(_map: &mut Map<String, Value>, _ctx: &Context, _path: &str, _errors: &mut Collector) {
     }
     fn natural_key(map: &Map<String, Value>, _ordinal: usize) -> String {

@@ -12,10 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::load::push;
-use super::{Context, Credential, Field, FieldType, Ops, Spec, CREATED_AT, TAGS};
+use super::{Context, Credential, Field, FieldType, Spec, CREATED_AT, TAGS};
 use crate::error::Collector;
-use crate::model::Config;
 
 /// The declaration of `basicauth_credentials` (Kong's `kong/plugins/basic-auth/daos.lua`).
 pub static SPEC: Spec = Spec {
@@ -33,12 +31,7 @@ pub static SPEC: Spec = Spec {
     unique_in_owner: None,
 };
 
-pub(crate) static OPS: Ops = Ops {
-    spec: &SPEC,
-    rows: super::rows_of::<BasicauthCredential>,
-    row: super::row_of::<BasicauthCredential>,
-    push: push::<BasicauthCredential>,
-};
+super::stored!(BasicauthCredential, basicauth_credentials);
 
 /// The message for a `_transform: false` file whose password is not a stored hash.
 pub const NOT_A_HASH: &str = "expected the stored hash (40 hex digits: Kong's SHA-1 of the password followed by the consumer id) because the file says `_transform: false`; add new credentials through the Admin API, or write their hash";
@@ -106,21 +99,6 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Credential for BasicauthCredential {
-    fn spec() -> &'static Spec {
-        &SPEC
-    }
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn consumer(&self) -> Uuid {
-        self.consumer
-    }
-    fn list(config: &Config) -> &[Self] {
-        &config.basicauth_credentials
-    }
-    fn list_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.basicauth_credentials
-    }
     fn finish(map: &mut Map<String, Value>, ctx: &Context, path: &str, errors: &mut Collector) {
         let consumer = super::str_field(map, "consumer").and_then(|c| Uuid::parse_str(c).ok());
         let (Some(password), Some(consumer)) = (super::str_field(map, "password"), consumer) else {

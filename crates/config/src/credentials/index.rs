@@ -109,7 +109,7 @@ impl CredentialIndex {
         self.keyauth.get(key).map(|(i, _)| *i)
     }
 
-    /// The consumer and the credential id (Kong's `X-Credential-Identifier`) of a key-auth key.
+    /// The consumer and the credential's id (Kong's `X-Credential-Identifier` for key-auth) of a key.
     pub fn keyauth_credential(&self, key: &str) -> Option<(usize, Uuid)> {
         self.keyauth.get(key).copied()
     }

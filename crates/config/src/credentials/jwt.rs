@@ -9,10 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::load::push;
-use super::{random_string, Context, Credential, Field, FieldType, Ops, Spec, CREATED_AT, TAGS};
+use super::{random_string, Context, Credential, Field, FieldType, Spec, CREATED_AT, TAGS};
 use crate::error::Collector;
-use crate::model::Config;
 
 /// The declaration of `jwt_secrets` (Kong's `kong/plugins/jwt/daos.lua`).
 pub static SPEC: Spec = Spec {
@@ -35,12 +33,7 @@ pub static SPEC: Spec = Spec {
     unique_in_owner: None,
 };
 
-pub(crate) static OPS: Ops = Ops {
-    spec: &SPEC,
-    rows: super::rows_of::<JwtSecret>,
-    row: super::row_of::<JwtSecret>,
-    push: push::<JwtSecret>,
-};
+super::stored!(JwtSecret, jwt_secrets);
 
 /// Kong's entity-level message when the `algorithm` condition fails.
 pub const CONDITIONAL: &str = "failed conditional validation given value of field 'algorithm'";
@@ -190,21 +183,6 @@ pub fn key_parses(pem: &str) -> bool {
 }
 
 impl Credential for JwtSecret {
-    fn spec() -> &'static Spec {
-        &SPEC
-    }
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn consumer(&self) -> Uuid {
-        self.consumer
-    }
-    fn list(config: &Config) -> &[Self] {
-        &config.jwt_secrets
-    }
-    fn list_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.jwt_secrets
-    }
     fn finish(map: &mut Map<String, Value>, _ctx: &Context, path: &str, errors: &mut Collector) {
         for auto in ["key", "secret"] {
             if !map.contains_key(auto) {

@@ -7,10 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::load::push;
-use super::{random_string, Context, Credential, Field, FieldType, Ops, Spec, CREATED_AT, TAGS};
+use super::{random_string, Context, Credential, Field, FieldType, Spec, CREATED_AT, TAGS};
 use crate::error::Collector;
-use crate::model::Config;
 
 /// The declaration of `keyauth_credentials` (Kong's `kong/plugins/key-auth/daos.lua`).
 pub static SPEC: Spec = Spec {
@@ -28,12 +26,7 @@ pub static SPEC: Spec = Spec {
     unique_in_owner: None,
 };
 
-pub(crate) static OPS: Ops = Ops {
-    spec: &SPEC,
-    rows: super::rows_of::<KeyauthCredential>,
-    row: super::row_of::<KeyauthCredential>,
-    push: push::<KeyauthCredential>,
-};
+super::stored!(KeyauthCredential, keyauth_credentials);
 
 /// Kong's message for a `ttl` here: the gateway has no expiry for credentials.
 pub const TTL_UNSUPPORTED: &str =
@@ -68,21 +61,6 @@ impl fmt::Debug for KeyauthCredential {
 }
 
 impl Credential for KeyauthCredential {
-    fn spec() -> &'static Spec {
-        &SPEC
-    }
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn consumer(&self) -> Uuid {
-        self.consumer
-    }
-    fn list(config: &Config) -> &[Self] {
-        &config.keyauth_credentials
-    }
-    fn list_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.keyauth_credentials
-    }
     fn finish(map: &mut Map<String, Value>, _ctx: &Context, path: &str, errors: &mut Collector) {
         if map.remove("ttl").is_some() {
             errors.push(format!("{path}.ttl"), TTL_UNSUPPORTED);

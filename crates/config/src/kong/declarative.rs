@@ -115,7 +115,7 @@ fn invalid(errors: &[ConfigError], doc: Option<&Value>, flatten: bool) -> KongEr
             }
         }
         item.insert("entity_type".into(), json!(singular(collection)));
-        item.insert("entity".into(), entity);
+        item.insert("entity".into(), masked(collection, entity));
         item.insert("errors".into(), Value::Array(errors));
         flattened.push(Value::Object(item));
     }
@@ -245,6 +245,20 @@ fn lookup(doc: &Value, all: &[Step]) -> Value {
         }
     }
     node.clone()
+}
+
+/// A credential as echoed in `flattened_errors`, its secret fields (a key-auth key, a password, a jwt secret)
+/// replaced: an error body never repeats one (Kong's echoes the entity whole).
+fn masked(collection: &str, mut entity: Value) -> Value {
+    let spec = crate::credentials::CredKind::named(collection).map(|k| k.spec());
+    if let (Some(spec), Some(map)) = (spec, entity.as_object_mut()) {
+        for (name, value) in map.iter_mut() {
+            if spec.is_secret(name) {
+                *value = json!(crate::kong::ops::MASKED);
+            }
+        }
+    }
+    entity
 }
 
 fn singular(collection: &str) -> &str {

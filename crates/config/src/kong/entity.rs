@@ -103,163 +103,103 @@ pub struct Entry {
     pub consumer: Option<Uuid>,
 }
 
-fn service_entry(i: usize, s: &Service) -> Entry {
-    Entry {
-        kind: Kind::Service,
-        loc: Loc {
-            container: Container::Services,
-            index: i,
-        },
-        id: s.id,
-        name: s.name.clone(),
-        service: None,
-        route: None,
-        upstream: None,
-        certificate: None,
-        consumer: None,
+impl Entry {
+    /// An entry with no references (set the ones the kind has).
+    fn new(
+        kind: Kind,
+        container: Container,
+        index: usize,
+        id: Uuid,
+        name: Option<String>,
+    ) -> Entry {
+        Entry {
+            kind,
+            loc: Loc { container, index },
+            id,
+            name,
+            service: None,
+            route: None,
+            upstream: None,
+            certificate: None,
+            consumer: None,
+        }
     }
 }
 
 /// Every entity of `kind`, in file order.
 pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
     match kind {
-        Kind::Service => config
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| service_entry(i, s))
+        Kind::Service => (config.services.iter().enumerate())
+            .map(|(i, s)| Entry::new(kind, Container::Services, i, s.id, s.name.clone()))
             .collect(),
         Kind::Route => routes(config)
             .into_iter()
             .map(|(loc, r, service)| Entry {
-                kind: Kind::Route,
-                loc,
-                id: r.id,
-                name: r.name.clone(),
                 service,
-                route: None,
-                upstream: None,
-                certificate: None,
-                consumer: None,
+                ..Entry::new(kind, loc.container, loc.index, r.id, r.name.clone())
             })
             .collect(),
         Kind::Plugin => plugins(config)
             .into_iter()
             .map(|(loc, p, service, route)| Entry {
-                kind: Kind::Plugin,
-                loc,
-                id: p.id,
-                name: p.instance_name.clone(),
                 service,
                 route,
-                upstream: None,
-                certificate: None,
                 consumer: match loc.container {
                     Container::ConsumerPlugins(c) => config.consumers.get(c).map(|c| c.id),
                     _ => (p.consumer.as_ref())
                         .and_then(|re| config.consumers.iter().find(|c| c.matches(re)))
                         .map(|c| c.id),
                 },
+                ..Entry::new(
+                    kind,
+                    loc.container,
+                    loc.index,
+                    p.id,
+                    p.instance_name.clone(),
+                )
             })
             .collect(),
         Kind::Upstream => (config.upstreams.iter().enumerate())
-            .map(|(i, u)| Entry {
-                kind: Kind::Upstream,
-                loc: Loc {
-                    container: Container::Upstreams,
-                    index: i,
-                },
-                id: u.id,
-                name: Some(u.name.clone()),
-                service: None,
-                route: None,
-                upstream: None,
-                certificate: None,
-                consumer: None,
-            })
+            .map(|(i, u)| Entry::new(kind, Container::Upstreams, i, u.id, Some(u.name.clone())))
             .collect(),
         Kind::Target => (config.upstreams.iter().enumerate())
             .flat_map(|(i, u)| {
                 u.targets.iter().enumerate().map(move |(j, t)| Entry {
-                    kind: Kind::Target,
-                    loc: Loc {
-                        container: Container::UpstreamTargets(i),
-                        index: j,
-                    },
-                    id: t.id,
-                    name: Some(t.target.clone()),
-                    service: None,
-                    route: None,
                     upstream: Some(u.id),
-                    certificate: None,
-                    consumer: None,
+                    ..Entry::new(
+                        kind,
+                        Container::UpstreamTargets(i),
+                        j,
+                        t.id,
+                        Some(t.target.clone()),
+                    )
                 })
             })
             .collect(),
         Kind::Certificate => (config.certificates.iter().enumerate())
-            .map(|(i, c)| Entry {
-                kind: Kind::Certificate,
-                loc: Loc {
-                    container: Container::Certificates,
-                    index: i,
-                },
-                id: c.id,
-                name: None,
-                service: None,
-                route: None,
-                upstream: None,
-                certificate: None,
-                consumer: None,
-            })
+            .map(|(i, c)| Entry::new(kind, Container::Certificates, i, c.id, None))
             .collect(),
         Kind::Sni => (config.certificates.iter().enumerate())
             .flat_map(|(i, c)| {
                 c.snis.iter().enumerate().map(move |(j, s)| Entry {
-                    kind: Kind::Sni,
-                    loc: Loc {
-                        container: Container::CertificateSnis(i),
-                        index: j,
-                    },
-                    id: s.id,
-                    name: Some(s.name.clone()),
-                    service: None,
-                    route: None,
-                    upstream: None,
                     certificate: Some(c.id),
-                    consumer: None,
+                    ..Entry::new(
+                        kind,
+                        Container::CertificateSnis(i),
+                        j,
+                        s.id,
+                        Some(s.name.clone()),
+                    )
                 })
             })
             .collect(),
         Kind::Consumer => (config.consumers.iter().enumerate())
-            .map(|(i, c)| Entry {
-                kind: Kind::Consumer,
-                loc: Loc {
-                    container: Container::Consumers,
-                    index: i,
-                },
-                id: c.id,
-                name: c.username.clone(),
-                service: None,
-                route: None,
-                upstream: None,
-                certificate: None,
-                consumer: None,
-            })
+            .map(|(i, c)| Entry::new(kind, Container::Consumers, i, c.id, c.username.clone()))
             .collect(),
         Kind::Credential(k) => (k.rows(config).into_iter().enumerate())
             .map(|(i, row)| Entry {
-                kind,
-                loc: Loc {
-                    container: Container::Credentials(k),
-                    index: i,
-                },
-                id: row.id,
-                name: row.key,
-                service: None,
-                route: None,
-                upstream: None,
-                certificate: None,
                 consumer: Some(row.consumer),
+                ..Entry::new(kind, Container::Credentials(k), i, row.id, row.key)
             })
             .collect(),
     }

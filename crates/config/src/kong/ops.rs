@@ -234,33 +234,9 @@ fn stamp(kind: Kind, fields: &mut Map<String, Value>, created: Option<Value>, no
     }
 }
 
+/// The stored `created_at` of an entity (kept by updates).
 fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
-    match e.kind {
-        Kind::Service => entity::service_at(config, e.loc)?
-            .created_at
-            .map(Value::from),
-        Kind::Route => entity::route_at(config, e.loc)?.created_at.map(Value::from),
-        Kind::Plugin => entity::plugin_at(config, e.loc)?
-            .created_at
-            .map(Value::from),
-        Kind::Upstream => entity::upstream_at(config, e.loc)?
-            .created_at
-            .map(Value::from),
-        Kind::Target => entity::target_at(config, e.loc)?
-            .created_at
-            .map(Value::from),
-        Kind::Certificate => entity::certificate_at(config, e.loc)?
-            .created_at
-            .map(Value::from),
-        Kind::Sni => entity::sni_at(config, e.loc)?.created_at.map(Value::from),
-        Kind::Consumer => entity::consumer_at(config, e.loc)?
-            .created_at
-            .map(Value::from),
-        Kind::Credential(_) => entity::credential_at(config, e.loc)?
-            .stored
-            .get("created_at")
-            .cloned(),
-    }
+    stored_form(config, e).remove("created_at")
 }
 
 /// The entity as written in the file (without its children), references as `{"id": ...}`.
@@ -616,6 +592,7 @@ fn relative_errors(errors: ConfigErrors, loc: Option<Loc>) -> Vec<FieldError> {
 
 mod credentials;
 mod unique;
+pub use credentials::MASKED;
 use unique::{consumer_unique, plugin_unique, target_unique, unique};
 
 #[cfg(test)]

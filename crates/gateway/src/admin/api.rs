@@ -21,112 +21,61 @@ type Q = Query<HashMap<String, String>>;
 
 /// The entity routes (merged into the admin app, which adds fallbacks and the token check).
 pub fn routes() -> Router<Arc<AppState>> {
-    credential_routes(entity_routes())
-}
-
-/// Each credential kind's routes, from its declaration: `/consumers/{c}/{nested}`, `/{collection}`, their
-/// items, and `/{collection}/{key}/consumer`.
-fn credential_routes(mut router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
-    for k in CredKind::ALL {
-        let kind = Kind::Credential(k);
-        let spec = k.spec();
-        let (nested, top) = (spec.nested_name, spec.admin_api_name);
-        router = router
-            .route(
-                &format!("/consumers/{{key}}/{nested}"),
-                nested_collection(kind, Parent::consumer),
-            )
-            .route(
-                &format!("/consumers/{{key}}/{nested}/{{child}}"),
-                nested_item(kind, Parent::consumer),
-            )
-            .route(&format!("/{top}"), collection(kind))
-            .route(&format!("/{top}/{{key}}"), item(kind))
-            .route(
-                &format!("/{top}/{{key}}/consumer"),
-                get(move |State(st): St, Path(key): Path<String>| handlers::owner(st, kind, key)),
-            );
+    let mut r = Router::new();
+    for (path, kind) in [
+        ("/services", Kind::Service),
+        ("/routes", Kind::Route),
+        ("/plugins", Kind::Plugin),
+        ("/consumers", Kind::Consumer),
+        ("/upstreams", Kind::Upstream),
+        ("/certificates", Kind::Certificate),
+        ("/snis", Kind::Sni),
+    ] {
+        r = top(r, path, kind);
     }
-    router
-}
-
-fn entity_routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/services", collection(Kind::Service))
-        .route("/services/{key}", item(Kind::Service))
-        .route(
-            "/services/{key}/routes",
-            nested_collection(Kind::Route, Parent::service),
-        )
-        .route(
-            "/services/{key}/routes/{child}",
-            nested_item(Kind::Route, Parent::service),
-        )
-        .route(
-            "/services/{key}/plugins",
-            nested_collection(Kind::Plugin, Parent::service),
-        )
-        .route(
-            "/services/{key}/plugins/{child}",
-            nested_item(Kind::Plugin, Parent::service),
-        )
-        .route("/routes", collection(Kind::Route))
-        .route("/routes/{key}", item(Kind::Route))
-        .route(
-            "/routes/{key}/plugins",
-            nested_collection(Kind::Plugin, Parent::route),
-        )
-        .route(
-            "/routes/{key}/plugins/{child}",
-            nested_item(Kind::Plugin, Parent::route),
-        )
-        .route("/schemas/plugins/validate", post(schemas::validate_plugin))
+    for (parent, path, kind, mk) in [
+        (
+            "/services",
+            "routes",
+            Kind::Route,
+            Parent::service as MkParent,
+        ),
+        ("/services", "plugins", Kind::Plugin, Parent::service),
+        ("/routes", "plugins", Kind::Plugin, Parent::route),
+        ("/consumers", "plugins", Kind::Plugin, Parent::consumer),
+        ("/upstreams", "targets", Kind::Target, Parent::upstream),
+        ("/certificates", "snis", Kind::Sni, Parent::certificate),
+    ] {
+        r = nested(r, &format!("{parent}/{{key}}/{path}"), kind, mk);
+    }
+    for k in CredKind::ALL {
+        // Each credential kind's routes come from its declaration.
+        let (kind, spec) = (Kind::Credential(k), k.spec());
+        r = nested(
+            r,
+            &format!("/consumers/{{key}}/{}", spec.nested_name),
+            kind,
+            Parent::consumer,
+        );
+        let path = format!("/{}", spec.admin_api_name);
+        r = top(r, &path, kind).route(
+            &format!("{path}/{{key}}/consumer"),
+            get(move |State(st): St, Path(key): Path<String>| handlers::owner(st, kind, key)),
+        );
+    }
+    r.route("/schemas/plugins/validate", post(schemas::validate_plugin))
         .route("/schemas/plugins/{name}", get(schemas::plugin))
         .route("/schemas/{name}", get(schemas::entity))
         .route("/schemas/{name}/validate", post(schemas::validate_entity))
         .route("/tags", get(tags::all))
         .route("/tags/{tag}", get(tags::one))
-        .route("/plugins", collection(Kind::Plugin))
         .route("/plugins/enabled", get(enabled_plugins))
-        .route("/plugins/{key}", item(Kind::Plugin))
-        .route("/consumers", collection(Kind::Consumer))
-        .route("/consumers/{key}", item(Kind::Consumer))
-        .route(
-            "/consumers/{key}/plugins",
-            nested_collection(Kind::Plugin, Parent::consumer),
-        )
-        .route(
-            "/consumers/{key}/plugins/{child}",
-            nested_item(Kind::Plugin, Parent::consumer),
-        )
-        .route("/upstreams", collection(Kind::Upstream))
-        .route("/upstreams/{key}", item(Kind::Upstream))
-        .route(
-            "/upstreams/{key}/targets",
-            nested_collection(Kind::Target, Parent::upstream),
-        )
         .route(
             "/upstreams/{key}/targets/all",
             get(|State(st): St, Path(p): Path<String>, Query(q): Q| {
                 handlers::list(st, Kind::Target, Parent::upstream(p), q)
             }),
         )
-        .route(
-            "/upstreams/{key}/targets/{child}",
-            nested_item(Kind::Target, Parent::upstream),
-        )
-        .route("/certificates", collection(Kind::Certificate))
-        .route("/certificates/{key}", item(Kind::Certificate))
-        .route(
-            "/certificates/{key}/snis",
-            nested_collection(Kind::Sni, Parent::certificate),
-        )
-        .route(
-            "/certificates/{key}/snis/{child}",
-            nested_item(Kind::Sni, Parent::certificate),
-        )
-        .route("/snis", collection(Kind::Sni))
-        .route("/snis/{key}", item(Kind::Sni))
         .route(
             "/upstreams/{key}/health",
             get(|State(st): St, Path(p): Path<String>, Query(q): Q| health::health(st, p, q)),
@@ -185,6 +134,25 @@ fn item(kind: Kind) -> MethodRouter<Arc<AppState>> {
 }
 
 type MkParent = fn(String) -> Option<Parent>;
+
+/// `path` (list, create) and `path/{key}` (get, put, patch, delete).
+fn top(router: Router<Arc<AppState>>, path: &str, kind: Kind) -> Router<Arc<AppState>> {
+    router
+        .route(path, collection(kind))
+        .route(&format!("{path}/{{key}}"), item(kind))
+}
+
+/// A nested collection `path` and its items `path/{child}`, under the parent `mk` makes from `{key}`.
+fn nested(
+    router: Router<Arc<AppState>>,
+    path: &str,
+    kind: Kind,
+    mk: MkParent,
+) -> Router<Arc<AppState>> {
+    router
+        .route(path, nested_collection(kind, mk))
+        .route(&format!("{path}/{{child}}"), nested_item(kind, mk))
+}
 
 fn nested_collection(kind: Kind, parent: MkParent) -> MethodRouter<Arc<AppState>> {
     get(move |State(st): St, Path(p): Path<String>, Query(q): Q| {

@@ -8,14 +8,18 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use gateway_config::kong::{ops, read_input, schemas, Kind, KongError};
-use gateway_config::model::Config;
+use gateway_config::model::{Config, Consumer};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use super::body;
 use super::error::ApiError;
 use crate::state::AppState;
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// The consumer a validated credential is checked against (validation does not resolve references).
+const VALIDATE_CONSUMER: Uuid = Uuid::from_u128(1);
 
 fn not_found(what: &str, name: &str) -> Answer {
     Ok((
@@ -63,7 +67,20 @@ async fn validate(kind: Kind, request: Request) -> Answer {
     let (parts, raw) = request.into_parts();
     let body = body::read(&parts.headers, raw).await?;
     let mut fields = read_input(kind, body, None)?;
-    if !matches!(kind, Kind::Target | Kind::Sni | Kind::Credential(_)) {
+    if let Kind::Credential(_) = kind {
+        // Kong's schema requires `consumer` but does not look it up: any given one stands for a consumer.
+        let Some(given) = fields.get_mut("consumer") else {
+            return Err(KongError::field("consumer", "required field missing").into());
+        };
+        *given = json!({ "id": VALIDATE_CONSUMER });
+        let mut config = Config::default();
+        let mut consumer = Consumer::new(VALIDATE_CONSUMER);
+        consumer.username = Some("validate".into());
+        config.consumers.push(consumer);
+        if let Err(e @ KongError::Schema(_)) = ops::create(&config, kind, fields, 0) {
+            return Err(e.into());
+        }
+    } else if !matches!(kind, Kind::Target | Kind::Sni) {
         for reference in ["service", "route", "consumer", "upstream", "certificate"] {
             fields.remove(reference);
         }

@@ -297,3 +297,21 @@ fn post_config_reads_credentials_and_answers_them_by_entity_name() {
         json!({"basicauth_credentials": [{"consumer": "no consumer with id or username \"nobody\""}]})
     );
 }
+
+#[test]
+fn flattened_errors_never_echo_a_secret() {
+    let text = format!(
+        "_format_version: '3.0'\nconsumers:\n  - id: {ALICE}\n    username: alice\n    keyauth_credentials: [{{key: sekrit-key, ttl: 5}}]\n    basicauth_credentials: [{{username: u, password: hunter2, tags: [1]}}]\n"
+    );
+    let e = crate::kong::declarative::parse(&text, &Default::default(), true).unwrap_err();
+    let body = e.body().to_string();
+    assert!(
+        !body.contains("sekrit-key") && !body.contains("hunter2"),
+        "{body}"
+    );
+    let flat = e.body()["flattened_errors"].as_array().unwrap().clone();
+    assert_eq!(flat.len(), 2, "{body}");
+    assert_eq!(flat[0]["entity"]["key"], "<redacted>");
+    assert_eq!(flat[0]["entity"]["ttl"], 5);
+    assert_eq!(flat[1]["entity"]["password"], "<redacted>");
+}

@@ -252,3 +252,41 @@ async fn schemas_and_tags_know_the_credential_kinds() {
     let (_, tags) = f.call("GET", "/tags/team", None, "").await;
     assert_eq!(tags["data"][0]["entity_name"], "acls");
 }
+
+#[tokio::test]
+async fn schema_validation_of_a_credential_runs_the_kinds_checks_and_writes_nothing() {
+    let f = Fixture::new(&with_consumers());
+    let before = f.file();
+    let (s, v) = f
+        .json(
+            "POST",
+            "/schemas/jwt_secrets/validate",
+            json!({"consumer": {"id": ALICE}, "algorithm": "PS256"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["fields"]["rsa_public_key"], "required field missing");
+    let (s, v) = f
+        .json("POST", "/schemas/acls/validate", json!({"group": "g"}))
+        .await;
+    assert_eq!(
+        (s, v["fields"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"consumer": "required field missing"})
+        )
+    );
+    let (s, v) = f
+        .json(
+            "POST",
+            "/schemas/basicauth_credentials/validate",
+            json!({"consumer": {"username": "ghost"}, "username": "u", "password": "p"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["message"].as_str()),
+        (StatusCode::OK, Some("schema validation successful")),
+        "{v}"
+    );
+    assert_eq!(f.file(), before);
+}
