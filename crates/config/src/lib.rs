@@ -8,8 +8,10 @@
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
 mod build;
+pub mod ca_certificates;
 pub mod certificates;
 pub mod checks;
+mod compat;
 pub mod cluster_cache;
 pub mod consumers;
 pub mod dns_settings;
@@ -24,6 +26,7 @@ pub mod plugins;
 mod raw;
 pub mod router;
 pub mod settings;
+pub mod upstream_tls;
 pub mod upstreams;
 pub mod validate;
 

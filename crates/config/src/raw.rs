@@ -41,6 +41,14 @@ pub struct RawConfig {
     #[serde(default)]
     pub snis: Option<Vec<RawSni>>,
     pub consumers: Option<Vec<crate::consumers::RawConsumer>>,
+    #[serde(default)]
+    pub ca_certificates: Option<Vec<crate::ca_certificates::RawCaCertificate>>,
+    /// decK's `_konnect` (control-plane selection): kept, no effect here.
+    #[serde(rename = "_konnect", default)]
+    pub konnect: Option<serde_json::Value>,
+    /// decK's `_plugin_configs`: named configs a plugin takes with `_config: <name>` (expanded at load).
+    #[serde(rename = "_plugin_configs", default)]
+    pub plugin_configs: Option<IndexMap<String, serde_json::Value>>,
 }
 
 /// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).
@@ -91,6 +99,10 @@ pub struct RawService {
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+    pub tls_verify: Option<bool>,
+    pub tls_verify_depth: Option<i64>,
+    pub ca_certificates: Option<Vec<String>>,
+    pub client_certificate: Option<EntityRef>,
     pub routes: Option<Vec<RawRoute>>,
     pub plugins: Option<Vec<RawPlugin>>,
 }
@@ -111,6 +123,8 @@ pub struct RawRoute {
     pub preserve_host: Option<bool>,
     pub regex_priority: Option<i64>,
     pub path_handling: Option<String>,
+    pub request_buffering: Option<bool>,
+    pub response_buffering: Option<bool>,
     pub service: Option<EntityRef>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
@@ -135,6 +149,9 @@ pub struct RawPlugin {
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// decK's reference to one of `_plugin_configs` (expanded at load, then dropped).
+    #[serde(rename = "_config")]
+    pub config_source: Option<String>,
 }
 
 /// A certificate as written (top-level `certificates`). Its `snis` are names or SNI records.

@@ -185,19 +185,7 @@ fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> 
     match input.remove("url") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(url)) => {
-            let given: Vec<&str> = ["protocol", "host", "port", "path"]
-                .into_iter()
-                .filter(|k| input.get(*k).is_some_and(|v| !v.is_null()))
-                .collect();
-            if !given.is_empty() {
-                return Err(KongError::field(
-                    "url",
-                    format!(
-                        "cannot be combined with {} (set either `url` or the separate fields)",
-                        given.join(", ")
-                    ),
-                ));
-            }
+            // Kong's shorthand rule: the url's parts replace protocol, host, port and path.
             let parts = build::expand_url(&url).map_err(|m| KongError::field("url", m))?;
             input.insert("protocol".into(), json!(parts.protocol));
             input.insert("host".into(), json!(parts.host));
