@@ -152,7 +152,11 @@ fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Col
     service.created_at = rs.created_at;
     service.updated_at = rs.updated_at;
     let at = path.to_string();
-    let (depth, cas, client) = (rs.tls_verify_depth, rs.ca_certificates, rs.client_certificate);
+    let (depth, cas, client) = (
+        rs.tls_verify_depth,
+        rs.ca_certificates,
+        rs.client_certificate,
+    );
     crate::upstream_tls::build(&mut service, rs.tls_verify, depth, cas, client, &at, errors);
 
     // Collected from exact-size iterators: no spare capacity (a 10k-service config holds 10k of these).

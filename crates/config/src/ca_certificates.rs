@@ -147,8 +147,12 @@ fn now_s() -> i64 {
 /// Kong's checks of a CA certificate, in its order: parses, one certificate only, not expired, a CA.
 /// `Err((field suffix, message))`: `.cert` for a parse error, `` (the entity) for the others.
 pub fn check_ca(pem: &str, now: i64) -> Result<(X509, String), (&'static str, String)> {
-    let x509 = X509::from_pem(pem.as_bytes())
-        .map_err(|e| (".cert", format!("invalid certificate: {}", first_reason(&e))))?;
+    let x509 = X509::from_pem(pem.as_bytes()).map_err(|e| {
+        (
+            ".cert",
+            format!("invalid certificate: {}", first_reason(&e)),
+        )
+    })?;
     if let Some(seen) = pem.find(CERT_TAG) {
         if pem[seen + CERT_TAG.len()..].contains(CERT_TAG) {
             return Err(("", "please submit only one certificate at a time".into()));
@@ -171,7 +175,12 @@ pub fn check_ca(pem: &str, now: i64) -> Result<(X509, String), (&'static str, St
     }
     let digest = x509
         .digest(openssl::hash::MessageDigest::sha256())
-        .map_err(|e| ("", format!("cannot create digest value of certificate: {e}")))?;
+        .map_err(|e| {
+            (
+                "",
+                format!("cannot create digest value of certificate: {e}"),
+            )
+        })?;
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     Ok((x509, hex))
 }

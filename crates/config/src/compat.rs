@@ -12,7 +12,10 @@ use crate::raw::{RawConfig, RawPlugin, RawRoute};
 
 /// Rewrites `raw` as Kong and decK do before validation; problems go to `errors`.
 pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
-    if matches!(raw.format_version.as_ref().map(|v| v.0.as_str()), Some("1.1" | "2.1")) {
+    if matches!(
+        raw.format_version.as_ref().map(|v| v.0.as_str()),
+        Some("1.1" | "2.1")
+    ) {
         let nested = raw.services.iter_mut().flatten();
         let routes = raw.routes.iter_mut().flatten();
         for route in routes.chain(nested.flat_map(|s| s.routes.iter_mut().flatten())) {
@@ -35,7 +38,9 @@ pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
     };
     each(&mut raw.plugins, &|i| format!("plugins[{i}]"));
     for (s, service) in raw.services.iter_mut().flatten().enumerate() {
-        each(&mut service.plugins, &|i| format!("services[{s}].plugins[{i}]"));
+        each(&mut service.plugins, &|i| {
+            format!("services[{s}].plugins[{i}]")
+        });
         for (r, route) in service.routes.iter_mut().flatten().enumerate() {
             each(&mut route.plugins, &|i| {
                 format!("services[{s}].routes[{r}].plugins[{i}]")
@@ -46,7 +51,9 @@ pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
         each(&mut route.plugins, &|i| format!("routes[{r}].plugins[{i}]"));
     }
     for (c, consumer) in raw.consumers.iter_mut().flatten().enumerate() {
-        each(&mut consumer.plugins, &|i| format!("consumers[{c}].plugins[{i}]"));
+        each(&mut consumer.plugins, &|i| {
+            format!("consumers[{c}].plugins[{i}]")
+        });
     }
 }
 
@@ -152,7 +159,10 @@ mod tests {
     fn kong_path_migration() {
         assert_eq!(migrate_path("/plain/path-1_2.x~"), None);
         assert_eq!(migrate_path("/users/%41"), None);
-        assert_eq!(migrate_path(r"/users/\d+$").as_deref(), Some(r"~/users/\d+$"));
+        assert_eq!(
+            migrate_path(r"/users/\d+$").as_deref(),
+            Some(r"~/users/\d+$")
+        );
         assert_eq!(migrate_path("/a(b|c)").as_deref(), Some("~/a(b|c)"));
         // Percent-decoding of a regex: unreserved decoded, reserved kept (uppercase), metacharacters escaped.
         assert_eq!(migrate_path("/x$%61%2f%2E").as_deref(), Some(r"~/x$a%2F\."));

@@ -27,6 +27,7 @@ mod server;
 mod snapshot;
 mod state;
 mod tls;
+mod upstream_tls;
 mod watch;
 
 use clap::Parser;

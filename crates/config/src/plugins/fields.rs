@@ -159,7 +159,10 @@ pub fn apply_shorthands(
     let Value::Object(map) = value else {
         return Ok(value.clone());
     };
-    if !shorthands.iter().any(|(flat, _, _)| map.contains_key(*flat)) {
+    if !shorthands
+        .iter()
+        .any(|(flat, _, _)| map.contains_key(*flat))
+    {
         return Ok(value.clone());
     }
     let mut out = map.clone();

@@ -332,14 +332,20 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.redis.host.as_deref(), Some("r.test"));
-        assert_eq!((c.redis.port, c.redis.database, c.redis.timeout), (6380, 2, 1500));
+        assert_eq!(
+            (c.redis.port, c.redis.database, c.redis.timeout),
+            (6380, 2, 1500)
+        );
         assert_eq!(c.redis.password, None);
         // Only the flat fields (a Kong 2.x file).
         let c = RateLimitingConfig::from_value(&json!({
             "minute": 5, "policy": "redis", "redis_host": "old.test", "redis_port": 7000
         }))
         .unwrap();
-        assert_eq!((c.redis.host.as_deref(), c.redis.port), (Some("old.test"), 7000));
+        assert_eq!(
+            (c.redis.host.as_deref(), c.redis.port),
+            (Some("old.test"), 7000)
+        );
         // Both given and different: Kong's error, nothing chosen.
         assert_eq!(
             errors(json!({"minute": 5, "redis_host": "b.test",

@@ -43,7 +43,10 @@ pub const UNBUILT: &[(&str, &str)] = &[
     ("client_arg", r#"["client_id"]"#),
     ("client_jwk", r#"[]"#),
     ("cluster_cache_items", r#"[["introspection"]]"#),
-    ("cluster_cache_redis", r#"[{"cluster_max_redirections":5,"cluster_nodes":null,"connect_timeout":2000,"connection_is_proxied":false,"database":0,"host":"127.0.0.1","keepalive_backlog":null,"keepalive_pool_size":256,"password":null,"port":6379,"read_timeout":2000,"send_timeout":2000,"sentinel_master":null,"sentinel_nodes":null,"sentinel_password":null,"sentinel_role":null,"sentinel_username":null,"server_name":null,"ssl":false,"ssl_verify":false,"username":null,"cloud_authentication":{"auth_provider":null,"aws_access_key_id":null,"aws_assume_role_arn":null,"aws_cache_name":null,"aws_is_serverless":true,"aws_region":null,"aws_role_session_name":null,"aws_secret_access_key":null,"azure_client_id":null,"azure_client_secret":null,"azure_tenant_id":null,"gcp_service_account_json":null},"cluster_addresses":null,"sentinel_addresses":null,"timeout":2000}]"#),
+    (
+        "cluster_cache_redis",
+        r#"[{"cluster_max_redirections":5,"cluster_nodes":null,"connect_timeout":2000,"connection_is_proxied":false,"database":0,"host":"127.0.0.1","keepalive_backlog":null,"keepalive_pool_size":256,"password":null,"port":6379,"read_timeout":2000,"send_timeout":2000,"sentinel_master":null,"sentinel_nodes":null,"sentinel_password":null,"sentinel_role":null,"sentinel_username":null,"server_name":null,"ssl":false,"ssl_verify":false,"username":null,"cloud_authentication":{"auth_provider":null,"aws_access_key_id":null,"aws_assume_role_arn":null,"aws_cache_name":null,"aws_is_serverless":true,"aws_region":null,"aws_role_session_name":null,"aws_secret_access_key":null,"azure_client_id":null,"azure_client_secret":null,"azure_tenant_id":null,"gcp_service_account_json":null},"cluster_addresses":null,"sentinel_addresses":null,"timeout":2000}]"#,
+    ),
     ("cluster_cache_strategy", r#"["off"]"#),
     ("consumer_claims", r#"[]"#),
     ("consumer_groups_claim", r#"[]"#),
@@ -79,7 +82,10 @@ pub const UNBUILT: &[(&str, &str)] = &[
     ("https_proxy", r#"[]"#),
     ("https_proxy_authorization", r#"[]"#),
     ("id_token_param_name", r#"[]"#),
-    ("id_token_param_type", r#"[["body","header","query"],["header","query","body"]]"#),
+    (
+        "id_token_param_type",
+        r#"[["body","header","query"],["header","query","body"]]"#,
+    ),
     ("ignore_signature", r#"[[]]"#),
     ("introspection_headers_client", r#"[]"#),
     ("introspection_post_args_client", r#"[]"#),
@@ -107,17 +113,29 @@ pub const UNBUILT: &[(&str, &str)] = &[
     ("mtls_token_endpoint", r#"[]"#),
     ("no_proxy", r#"[]"#),
     ("preserve_query_args", r#"[false]"#),
-    ("principals", r#"[{"directory":"default","enabled":false,"error_on_miss":true,"match_consumer":true,"match_consumer_groups":true,"principal_by":null,"principal_claim":null}]"#),
+    (
+        "principals",
+        r#"[{"directory":"default","enabled":false,"error_on_miss":true,"match_consumer":true,"match_consumer_groups":true,"principal_by":null,"principal_claim":null}]"#,
+    ),
     ("proof_of_possession_auth_methods_validation", r#"[true]"#),
     ("proof_of_possession_dpop", r#"["off"]"#),
     ("proof_of_possession_mtls", r#"["off"]"#),
-    ("proof_of_possession_mtls_from_header", r#"[{"allow_partial_chain":false,"ca_certificates":null,"cert_cache_ttl":60000,"certificate_header_format":"url_encoded","certificate_header_name":null,"http_proxy_host":null,"http_proxy_port":null,"http_timeout":30000,"https_proxy_host":null,"https_proxy_port":null,"revocation_check_mode":"IGNORE_CA_ERROR","secure_source":true,"ssl_verify":true}]"#),
+    (
+        "proof_of_possession_mtls_from_header",
+        r#"[{"allow_partial_chain":false,"ca_certificates":null,"cert_cache_ttl":60000,"certificate_header_format":"url_encoded","certificate_header_name":null,"http_proxy_host":null,"http_proxy_port":null,"http_timeout":30000,"https_proxy_host":null,"https_proxy_port":null,"revocation_check_mode":"IGNORE_CA_ERROR","secure_source":true,"ssl_verify":true}]"#,
+    ),
     ("pushed_authorization_request_endpoint", r#"[]"#),
     ("pushed_authorization_request_endpoint_auth_method", r#"[]"#),
     ("redirect_uri", r#"[]"#),
-    ("redis", r#"[{"cluster_max_redirections":5,"cluster_nodes":null,"connect_timeout":2000,"connection_is_proxied":false,"database":0,"host":"127.0.0.1","keepalive_backlog":null,"keepalive_pool_size":256,"password":null,"port":6379,"prefix":null,"read_timeout":2000,"send_timeout":2000,"sentinel_master":null,"sentinel_nodes":null,"sentinel_password":null,"sentinel_role":null,"sentinel_username":null,"server_name":null,"socket":null,"ssl":false,"ssl_verify":false,"username":null,"cloud_authentication":{"auth_provider":null,"aws_access_key_id":null,"aws_assume_role_arn":null,"aws_cache_name":null,"aws_is_serverless":true,"aws_region":null,"aws_role_session_name":null,"aws_secret_access_key":null,"azure_client_id":null,"azure_client_secret":null,"azure_tenant_id":null,"gcp_service_account_json":null},"cluster_addresses":null,"sentinel_addresses":null,"timeout":2000}]"#),
+    (
+        "redis",
+        r#"[{"cluster_max_redirections":5,"cluster_nodes":null,"connect_timeout":2000,"connection_is_proxied":false,"database":0,"host":"127.0.0.1","keepalive_backlog":null,"keepalive_pool_size":256,"password":null,"port":6379,"prefix":null,"read_timeout":2000,"send_timeout":2000,"sentinel_master":null,"sentinel_nodes":null,"sentinel_password":null,"sentinel_role":null,"sentinel_username":null,"server_name":null,"socket":null,"ssl":false,"ssl_verify":false,"username":null,"cloud_authentication":{"auth_provider":null,"aws_access_key_id":null,"aws_assume_role_arn":null,"aws_cache_name":null,"aws_is_serverless":true,"aws_region":null,"aws_role_session_name":null,"aws_secret_access_key":null,"azure_client_id":null,"azure_client_secret":null,"azure_tenant_id":null,"gcp_service_account_json":null},"cluster_addresses":null,"sentinel_addresses":null,"timeout":2000}]"#,
+    ),
     ("refresh_token_param_name", r#"[]"#),
-    ("refresh_token_param_type", r#"[["body","header","query"],["header","query","body"]]"#),
+    (
+        "refresh_token_param_type",
+        r#"[["body","header","query"],["header","query","body"]]"#,
+    ),
     ("refresh_tokens", r#"[true]"#),
     ("require_proof_key_for_code_exchange", r#"[]"#),
     ("require_pushed_authorization_requests", r#"[]"#),
@@ -179,7 +197,10 @@ pub const UNBUILT: &[(&str, &str)] = &[
     ("tls_client_auth_cert_id", r#"[]"#),
     ("tls_client_auth_ssl_verify", r#"[true]"#),
     ("token_cache_key_include_scope", r#"[false]"#),
-    ("token_exchange", r#"[{"cache":{"enabled":true,"ttl":null},"request":{"audience":null,"empty_audience":false,"empty_scopes":false,"scopes":null},"subject_token_issuers":null}]"#),
+    (
+        "token_exchange",
+        r#"[{"cache":{"enabled":true,"ttl":null},"request":{"audience":null,"empty_audience":false,"empty_scopes":false,"scopes":null},"subject_token_issuers":null}]"#,
+    ),
     ("token_exchange_endpoint", r#"[]"#),
     ("token_headers_client", r#"[]"#),
     ("token_headers_grants", r#"[]"#),
@@ -306,7 +327,10 @@ mod tests {
             "login_methods": ["authorization_code", "bearer"],
         }));
         let paths: Vec<&str> = errors.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(paths, vec!["audience", "login_methods", "redis", "session_cookie_name"]);
+        assert_eq!(
+            paths,
+            vec!["audience", "login_methods", "redis", "session_cookie_name"]
+        );
         assert_eq!(
             errors[3].1,
             "not supported yet (a feature this gateway has not built; accepted only as \"session\" (Kong's default) or null)"
