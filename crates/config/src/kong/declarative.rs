@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::model::{Config, Settings};
 
 /// The collections whose items are entities (the file's nesting: routes and plugins under services, …).
-const COLLECTIONS: [&str; 8] = [
+const COLLECTIONS: [&str; 9] = [
     "services",
     "routes",
     "plugins",
@@ -20,6 +20,7 @@ const COLLECTIONS: [&str; 8] = [
     "targets",
     "certificates",
     "snis",
+    "ca_certificates",
 ];
 
 /// Reads a posted declarative configuration (YAML or JSON text) as the loader reads the file. The document

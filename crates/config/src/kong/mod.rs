@@ -39,11 +39,13 @@ pub enum Kind {
     Sni,
     /// `/consumers`
     Consumer,
+    /// `/ca_certificates`
+    CaCertificate,
 }
 
 impl Kind {
     /// Every kind, in Kong's order of tables (and of `POST /config`'s `201` body, `GET /tags`).
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Service,
         Kind::Route,
         Kind::Plugin,
@@ -52,6 +54,7 @@ impl Kind {
         Kind::Target,
         Kind::Certificate,
         Kind::Sni,
+        Kind::CaCertificate,
     ];
 
     /// The collection name, e.g. `services`.
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::Sni => "snis",
             Kind::Consumer => "consumers",
+            Kind::CaCertificate => "ca_certificates",
         }
     }
 
@@ -91,6 +95,7 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Certificate => certificates::certificate(),
         Kind::Sni => certificates::sni(),
         Kind::Consumer => schema::consumer(),
+        Kind::CaCertificate => certificates::ca_certificate(),
     }
 }
 

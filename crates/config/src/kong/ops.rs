@@ -130,7 +130,8 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
             | Kind::Target
             | Kind::Certificate
             | Kind::Sni
-            | Kind::Consumer => false,
+            | Kind::Consumer
+            | Kind::CaCertificate => false,
         })
         .map(|p| p.loc.index)
         .collect();
@@ -197,6 +198,33 @@ fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> 
     }
 }
 
+/// Kong's `required = true` fields that have a default: omitted they take it, but an explicit `null` (a JSON
+/// null, or an empty form value) is `required field missing`.
+fn required_not_null(kind: Kind, fields: &Map<String, Value>) -> Result<(), KongError> {
+    let required: &[&str] = match kind {
+        Kind::Service => &["protocol", "host", "port", "enabled"],
+        Kind::Route => &[
+            "protocols",
+            "https_redirect_status_code",
+            "strip_path",
+            "preserve_host",
+            "path_handling",
+            "request_buffering",
+            "response_buffering",
+        ],
+        _ => &[],
+    };
+    let missing: Vec<FieldError> = (required.iter())
+        .filter(|f| fields.get(**f).is_some_and(Value::is_null))
+        .map(|f| FieldError::new(*f, crate::checks::REQUIRED))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(KongError::Schema(missing))
+    }
+}
+
 /// Sets `created_at` (kept when given) and `updated_at`; targets carry float seconds, as in Kong.
 fn stamp(kind: Kind, fields: &mut Map<String, Value>, created: Option<Value>, now: i64) {
     let now = if kind == Kind::Target {
@@ -227,6 +255,9 @@ fn timestamp(config: &Config, e: &Entry) -> Option<Value> {
             .created_at
             .map(Value::from),
         Kind::Sni => entity::sni_at(config, e.loc)?.created_at.map(Value::from),
+        Kind::CaCertificate => entity::ca_certificate_at(config, e.loc)?
+            .created_at
+            .map(Value::from),
         Kind::Consumer => entity::consumer_at(config, e.loc)?
             .created_at
             .map(Value::from),
@@ -243,6 +274,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Target => entity::target_at(config, e.loc).map(serde_json::to_value),
         Kind::Certificate => entity::certificate_at(config, e.loc).map(serde_json::to_value),
         Kind::Sni => entity::sni_at(config, e.loc).map(serde_json::to_value),
+        Kind::CaCertificate => entity::ca_certificate_at(config, e.loc).map(serde_json::to_value),
         Kind::Consumer => entity::consumer_at(config, e.loc).map(serde_json::to_value),
     };
     let mut map = match value {
@@ -254,7 +286,11 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
     map.remove("targets");
     map.remove("snis");
     match e.kind {
-        Kind::Service | Kind::Upstream | Kind::Certificate | Kind::Consumer => {}
+        Kind::Service
+        | Kind::Upstream
+        | Kind::Certificate
+        | Kind::Consumer
+        | Kind::CaCertificate => {}
         Kind::Sni => {
             if let Some(c) = e.certificate {
                 map.insert("certificate".into(), json!({ "id": c }));
@@ -363,6 +399,7 @@ fn place(
         Kind::Service => Container::Services,
         Kind::Upstream => Container::Upstreams,
         Kind::Certificate => Container::Certificates,
+        Kind::CaCertificate => Container::CaCertificates,
         Kind::Sni => {
             let certificate = resolve(
                 config,
@@ -447,6 +484,7 @@ fn place(
             }
         }
     };
+    required_not_null(kind, &fields)?;
     fields.retain(|_, v| !v.is_null());
 
     let mut doc = to_doc(config);
@@ -524,6 +562,7 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::Certificates => (doc, "certificates"),
         Container::CertificateSnis(c) => (doc.get_mut("certificates")?.get_mut(c)?, "snis"),
         Container::Consumers => (doc, "consumers"),
+        Container::CaCertificates => (doc, "ca_certificates"),
         Container::ConsumerPlugins(c) => (doc.get_mut("consumers")?.get_mut(c)?, "plugins"),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),
         Container::ServicePlugins(s) => (doc.get_mut("services")?.get_mut(s)?, "plugins"),

@@ -19,6 +19,7 @@ pub fn kind_named(name: &str) -> Option<Kind> {
         Kind::Certificate,
         Kind::Sni,
         Kind::Consumer,
+        Kind::CaCertificate,
     ]
     .into_iter()
     .find(|k| k.collection() == name)

@@ -94,6 +94,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/certificates/{key}/snis/{child}",
             nested_item(Kind::Sni, Parent::certificate),
         )
+        .route("/ca_certificates", collection(Kind::CaCertificate))
+        .route("/ca_certificates/{key}", item(Kind::CaCertificate))
         .route("/snis", collection(Kind::Sni))
         .route("/snis/{key}", item(Kind::Sni))
         .route(
