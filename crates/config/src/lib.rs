@@ -24,6 +24,7 @@ pub mod lookup;
 pub mod model;
 pub mod plugins;
 mod raw;
+pub mod report;
 pub mod router;
 pub mod settings;
 pub mod upstream_tls;
