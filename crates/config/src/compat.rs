@@ -30,6 +30,7 @@ pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
             v.0 = "3.0".to_owned();
         }
     }
+    unbuilt_at_default(raw, errors);
     let configs = raw.plugin_configs.take().unwrap_or_default();
     let mut each = |plugins: &mut Option<Vec<RawPlugin>>, at: &dyn Fn(usize) -> String| {
         for (i, p) in plugins.iter_mut().flatten().enumerate() {
@@ -56,6 +57,52 @@ pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
         });
     }
 }
+
+/// Fields of Kong Enterprise features not built here, as Kong's dumps write them: accepted at Kong's default
+/// (no effect), refused otherwise.
+fn unbuilt_at_default(raw: &RawConfig, errors: &mut Collector) {
+    for (i, s) in raw.services.iter().flatten().enumerate() {
+        if s.tls_sans.as_ref().is_some_and(|v| !v.is_null()) {
+            errors.push(format!("services[{i}].tls_sans"), NOT_YET_NULL);
+        }
+    }
+    for (i, u) in raw.upstreams.iter().flatten().enumerate() {
+        if u.sticky_sessions_cookie.is_some() {
+            errors.push(
+                format!("upstreams[{i}].sticky_sessions_cookie"),
+                NOT_YET_NULL,
+            );
+        }
+        if u.sticky_sessions_cookie_path
+            .as_deref()
+            .is_some_and(|p| p != "/")
+        {
+            errors.push(
+                format!("upstreams[{i}].sticky_sessions_cookie_path"),
+                "not supported yet (sticky sessions are not built; only \"/\", Kong's default)",
+            );
+        }
+        for (j, t) in u.targets.iter().flatten().enumerate() {
+            if t.failover == Some(true) {
+                errors.push(
+                    format!("upstreams[{i}].targets[{j}].failover"),
+                    "not supported yet (failover targets are not built; only false, Kong's default)",
+                );
+            }
+        }
+    }
+    for (j, t) in raw.targets.iter().flatten().enumerate() {
+        if t.failover == Some(true) {
+            errors.push(
+                format!("targets[{j}].failover"),
+                "not supported yet (failover targets are not built; only false, Kong's default)",
+            );
+        }
+    }
+}
+
+const NOT_YET_NULL: &str =
+    "not supported yet (a Kong Enterprise feature not built here; only null)";
 
 /// decK's rule: a plugin with `_config: name` takes every key of `_plugin_configs.name` that its own
 /// `config` does not set.

@@ -103,6 +103,8 @@ pub struct RawService {
     pub tls_verify_depth: Option<i64>,
     pub ca_certificates: Option<Vec<String>>,
     pub client_certificate: Option<EntityRef>,
+    /// Kong EE's extra names to verify (accepted only as `null`; see [`crate::compat`]).
+    pub tls_sans: Option<serde_json::Value>,
     pub routes: Option<Vec<RawRoute>>,
     pub plugins: Option<Vec<RawPlugin>>,
 }
@@ -203,6 +205,9 @@ pub struct RawUpstream {
     pub host_header: Option<String>,
     pub client_certificate: Option<serde_json::Value>,
     pub use_srv_name: Option<bool>,
+    /// Kong EE's sticky sessions (accepted only at their defaults; see [`crate::compat`]).
+    pub sticky_sessions_cookie: Option<String>,
+    pub sticky_sessions_cookie_path: Option<String>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
@@ -216,6 +221,8 @@ pub struct RawTarget {
     pub id: Option<String>,
     pub target: Option<String>,
     pub weight: Option<i64>,
+    /// Kong EE's failover targets (accepted only at `false`; see [`crate::compat`]).
+    pub failover: Option<bool>,
     pub upstream: Option<EntityRef>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<f64>,

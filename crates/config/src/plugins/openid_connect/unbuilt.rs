@@ -5,7 +5,9 @@
 //!
 //! The table is Kong's schema 3.4–3.15 (developer.konghq.com `app/_schemas/gateway/plugins/<v>/OpenidConnect.json`,
 //! every version's default) plus the defaults Kong writes in its dumps (decK's
-//! `tests/integration/testdata/dump/009-skip-defaults`, where a dump and its defaults-skipped form differ).
+//! `tests/integration/testdata/dump/009-skip-defaults`, where a dump and its defaults-skipped form differ;
+//! this adds the `session_*` fields Kong EE still writes though 3.x ignores them: `session_compressor`,
+//! `session_cookie_maxsize`, `session_cookie_renew`, `session_strategy`).
 //! Arrays compare as sets; an array field whose default is `null` also takes `[]`; a record (`redis`,
 //! `token_exchange`, …) is accepted when each of its leaves is `null` or its default.
 
@@ -163,6 +165,10 @@ pub const UNBUILT: &[(&str, &str)] = &[
     ("session_enforce_same_subject", r#"[false]"#),
     ("session_hash_storage_key", r#"[false]"#),
     ("session_hash_subject", r#"[false]"#),
+    ("session_compressor", r#"["none"]"#),
+    ("session_cookie_maxsize", r#"[4000]"#),
+    ("session_cookie_renew", r#"[600]"#),
+    ("session_strategy", r#"["default"]"#),
     ("session_idling_timeout", r#"[900]"#),
     ("session_memcached_host", r#"["127.0.0.1"]"#),
     ("session_memcached_port", r#"[11211]"#),
