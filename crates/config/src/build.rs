@@ -35,6 +35,7 @@ pub(crate) fn build(mut raw: RawConfig, errors: &mut Collector) -> Config {
         consumers: Vec::new(),
         ca_certificates: Vec::new(),
         konnect: raw.konnect.take(),
+        workspace: raw.workspace.take(),
     };
     config.ca_certificates =
         crate::ca_certificates::build(raw.ca_certificates.take().unwrap_or_default(), errors);

@@ -61,6 +61,12 @@ pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
 /// Fields of Kong Enterprise features not built here, as Kong's dumps write them: accepted at Kong's default
 /// (no effect), refused otherwise.
 fn unbuilt_at_default(raw: &RawConfig, errors: &mut Collector) {
+    if raw.workspace.as_deref().is_some_and(|w| w != "default") {
+        errors.push(
+            "_workspace",
+            "not supported yet (workspaces are Kong Enterprise's; only \"default\", the one workspace here)",
+        );
+    }
     for (i, s) in raw.services.iter().flatten().enumerate() {
         if s.tls_sans.as_ref().is_some_and(|v| !v.is_null()) {
             errors.push(format!("services[{i}].tls_sans"), NOT_YET_NULL);

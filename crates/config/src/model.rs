@@ -77,6 +77,9 @@ pub struct Config {
     /// decK's `_konnect` (which control plane a file is for): kept as is, no effect here.
     #[serde(rename = "_konnect", skip_serializing_if = "Option::is_none")]
     pub konnect: Option<serde_json::Value>,
+    /// decK's `_workspace`: only `default` (the gateway has one workspace); kept as is.
+    #[serde(rename = "_workspace", skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             consumers: Vec::new(),
             ca_certificates: Vec::new(),
             konnect: None,
+            workspace: None,
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct RawConfig {
     /// decK's `_konnect` (control-plane selection): kept, no effect here.
     #[serde(rename = "_konnect", default)]
     pub konnect: Option<serde_json::Value>,
+    /// decK's `_workspace` (Kong Enterprise): only `default`, the one workspace here.
+    #[serde(rename = "_workspace", default)]
+    pub workspace: Option<String>,
     /// decK's `_plugin_configs`: named configs a plugin takes with `_config: <name>` (expanded at load).
     #[serde(rename = "_plugin_configs", default)]
     pub plugin_configs: Option<IndexMap<String, serde_json::Value>>,
