@@ -1,7 +1,9 @@
 //! Kong's rate-limiting plugin end to end (`policy: local`), after openid-connect with consumers mapped from
 //! real Glewlwyd tokens: `minute: 5` per consumer, the 6th is a 429 with Kong's headers; two consumers have
 //! separate budgets; a 401 consumes nothing; a consumer's own plugin wins over the service's; bad configs
-//! are refused with Kong's errors.
+//! are refused with Kong's errors. The response header phase runs on the gateway's own answers too: a 502
+//! for an upstream that refuses the connection carries the headers of the request it counted, as Kong's
+//! `header_filter` adds them to every answer.
 
 mod common;
 
@@ -133,4 +135,28 @@ fn five_per_minute_per_consumer_with_kongs_429_and_headers() {
         before,
         "refused writes leave the file alone"
     );
+}
+
+#[test]
+fn the_gateway_s_own_502_carries_the_rate_limit_headers_of_the_request_it_counted() {
+    // An upstream port nothing listens on: the request is counted, then the proxy fails (502).
+    let dead = format!("http://127.0.0.1:{}", e2e::free_port());
+    let mut config = routes_config_value(Ports::free(), &dead, &[("/", None)]);
+    config["services"][0]["plugins"] =
+        json!([{"name": "rate-limiting", "config": {"hour": 2, "limit_by": "ip"}}]);
+    let gateway = Gateway::start(&e2e::to_yaml(&config));
+    let get = || send(client().get(format!("{}/x", gateway.proxy_url())));
+    for left in ["1", "0"] {
+        let r = get();
+        assert_eq!(r.status, 502, "{r:?}");
+        assert_eq!(
+            r.body, r#"{"message":"An invalid response was received from the upstream server"}"#,
+            "{r:?}"
+        );
+        assert_eq!(r.header("x-ratelimit-limit-hour"), Some("2"), "{r:?}");
+        assert_eq!(r.header("x-ratelimit-remaining-hour"), Some(left), "{r:?}");
+    }
+    let r = get();
+    assert_eq!(r.status, 429, "{r:?}");
+    assert_eq!(r.header("x-ratelimit-remaining-hour"), Some("0"), "{r:?}");
 }

@@ -16,7 +16,7 @@ mod compat;
 pub mod consumers;
 pub mod dns_settings;
 pub mod error;
-mod fast;
+pub mod fast;
 pub mod ids;
 pub mod kong;
 pub mod load;

@@ -3,13 +3,15 @@
 use crate::access_log::{self, AccessEntry};
 use crate::balancer::{self, Outcome, Pick, UpstreamBalancer};
 use crate::dns::{Addresses, DnsError, Resolver};
+use crate::plugins::openid_connect::identity::IDENTITY_HEADERS;
+use crate::plugins::{Exchange, LogView, Reply};
 use crate::responses;
 use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
+use access::Phase;
 use async_trait::async_trait;
 use bytes::Bytes;
 use forward::{filter_query, set_forwarded_headers};
-use gateway_auth::Upstream;
 use gateway_config::router::{self, RequestView, RouteMatch};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -35,15 +37,9 @@ pub struct Ctx {
     snap: Arc<Snapshot>,
     /// The matched route.
     matched: Option<RouteMatch>,
-    /// What authentication asked to change upstream (boxed, like `balanced`: the context is moved with
-    /// Pingora's per-request future several times, and a refused or open request needs neither).
-    upstream: Option<Box<Upstream>>,
-    /// Authentication outcome for the access log.
-    auth: &'static str,
-    /// Who is calling (consumer, credential), once authenticated.
-    caller: crate::identity::Caller,
-    /// rate-limiting's response headers for a request it let through.
-    rate_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// What the plugins decided and share across phases (caller, upstream changes, response headers,
+    /// the auth outcome for the access log).
+    ex: Exchange,
     /// Connection attempts made so far.
     tries: u32,
     /// The upstream's addresses, resolved on the first try; each retry takes the next one.
@@ -81,10 +77,7 @@ impl ProxyHttp for Gateway {
         Ctx {
             snap: self.state.snapshot.load_full(),
             matched: None,
-            upstream: None,
-            auth: "none",
-            caller: crate::identity::Caller::default(),
-            rate_headers: Vec::new(),
+            ex: Exchange::new(),
             tries: 0,
             addrs: None,
             dns_error: None,
@@ -106,28 +99,27 @@ impl ProxyHttp for Gateway {
             responses::send_json(session, status, body).await?;
             return Ok(true);
         }
+        let metrics = &self.state.metrics;
+        if access::run_phase(session, ctx, metrics, Phase::Rewrite).await? {
+            return Ok(true);
+        }
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let Some(matched) = find_route(&ctx.snap, session.req_header(), https) else {
-            self.state.metrics.no_route.inc();
-            responses::send_json(session, 404, responses::NO_ROUTE).await?;
+            metrics.no_route.inc();
+            let reply = Reply::Body {
+                status: 404,
+                headers: Vec::new(),
+                body: Bytes::from_static(responses::NO_ROUTE.as_bytes()),
+            };
+            access::respond(session, ctx, reply).await?;
             return Ok(true);
         };
-        let auth = ctx
-            .snap
-            .routes
-            .get(matched.route)
-            .and_then(|r| r.auth.clone());
         ctx.matched = Some(matched);
         if let Some(status) = matched.https_redirect {
             responses::https_required(session, status).await?;
             return Ok(true);
         }
-        if let Some(auth) = auth {
-            if access::authenticate(session, ctx, auth).await? {
-                return Ok(true);
-            }
-        }
-        access::rate_limit(session, ctx, &self.state.metrics).await
+        access::run_phase(session, ctx, metrics, Phase::Access).await
     }
 
     /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
@@ -236,8 +228,8 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// `hash_on: cookie` without the cookie: set the value that was hashed, as Kong does; rate-limiting's
-    /// headers.
+    /// `hash_on: cookie` without the cookie: set the value that was hashed, as Kong does; then the plugins'
+    /// response header phase.
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -251,10 +243,28 @@ impl ProxyHttp for Gateway {
         {
             response.append_header(http::header::SET_COOKIE, cookie.as_str())?;
         }
-        for (name, value) in ctx.rate_headers.drain(..) {
-            response.insert_header(name, value)?;
-        }
+        access::response_phase(ctx, response);
         Ok(())
+    }
+
+    /// The plugins' response body phase, chunk by chunk.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        let snap = &ctx.snap;
+        let ex = &mut ctx.ex;
+        if let Some(route) = ctx.matched.and_then(|m| snap.routes.get(m.route)) {
+            for step in route.chains.body.iter() {
+                if let Some(plugin) = step.resolve(ex.caller.consumer) {
+                    plugin.body_filter(body, end_of_stream, ex);
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Rewrite the path (strip_path, service path), Host, X-Forwarded-*, and apply the auth headers.
@@ -270,6 +280,7 @@ impl ProxyHttp for Gateway {
         let svc = &ctx.snap.services[m.service];
         let path = router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m);
         let remove_args = ctx
+            .ex
             .upstream
             .as_ref()
             .map(|u| u.remove_query_args.as_slice())
@@ -303,7 +314,7 @@ impl ProxyHttp for Gateway {
             req.insert_header(http::header::HOST, host)?;
         }
         set_forwarded_headers(session, req)?;
-        if let Some(up) = ctx.upstream.as_ref() {
+        if let Some(up) = ctx.ex.upstream.as_ref() {
             for name in &up.remove_headers {
                 req.remove_header(name);
             }
@@ -312,10 +323,10 @@ impl ProxyHttp for Gateway {
             }
         }
         // Identity headers come from the gateway only: a client's copies never go through.
-        for name in &crate::identity::IDENTITY_HEADERS {
+        for name in &IDENTITY_HEADERS {
             req.remove_header(name);
         }
-        for (name, value) in ctx.caller.headers(&ctx.snap.consumer_headers) {
+        for (name, value) in ctx.ex.caller.headers(&ctx.snap.consumer_headers) {
             req.insert_header(name.clone(), value.clone())?;
         }
         Ok(())
@@ -334,7 +345,12 @@ impl ProxyHttp for Gateway {
         // error responses do, or a keep-alive client may send its next request into a closed socket.
         session.set_keepalive(None);
         if code > 0 {
-            if let Err(err) = responses::send(session, code, &[], body).await {
+            let reply = Reply::Body {
+                status: code,
+                headers: Vec::new(),
+                body,
+            };
+            if let Err(err) = access::respond(session, ctx, reply).await {
                 log::debug!("could not send error response: {err}");
             }
         }
@@ -358,6 +374,21 @@ impl ProxyHttp for Gateway {
             .unwrap_or(0);
         let elapsed = ctx.start.elapsed();
         let route = ctx.matched.and_then(|m| ctx.snap.routes.get(m.route));
+        let log_chain = route.map_or(&ctx.snap.global.log, |r| &r.chains.log);
+        if !log_chain.is_empty() {
+            let req = session.req_header();
+            let entry = LogView {
+                method: &req.method,
+                uri: &req.uri,
+                status,
+                elapsed,
+            };
+            for step in log_chain.iter() {
+                if let Some(plugin) = step.resolve(ctx.ex.caller.consumer) {
+                    plugin.log(&entry, &ctx.ex);
+                }
+            }
+        }
         let service = match route.and_then(|r| ctx.snap.services.get(r.service)) {
             Some(svc) => {
                 let seconds = elapsed.as_secs_f64();
@@ -385,7 +416,7 @@ impl ProxyHttp for Gateway {
             route,
             service,
             status,
-            auth: ctx.auth,
+            auth: ctx.ex.auth,
             elapsed,
         });
     }
@@ -573,7 +604,7 @@ services:
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (1, 1));
         assert_eq!(route.label, "v2-route");
-        assert!(route.auth.is_none());
+        assert!(route.chains.is_empty());
     }
 
     #[test]

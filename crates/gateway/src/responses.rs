@@ -125,24 +125,29 @@ impl PrebuiltResponses {
     }
 }
 
-/// Write an authenticator's denial: a prebuilt one from its ready response header, any other as [`send`] does.
-pub async fn send_denial(
-    session: &mut Session,
+/// The response header of an authenticator's denial: a clone of the prebuilt one when the denial is one of
+/// them, else built as [`send`] builds it.
+pub fn denial_header(
     auth: &Authenticator,
-    denial: gateway_auth::Denial,
-) -> Result<()> {
+    denial: &gateway_auth::Denial,
+) -> Result<ResponseHeader> {
     let ready = auth
         .extension()
         .get_or_init(|| Box::new(PrebuiltResponses::of(auth)))
         .downcast_ref::<PrebuiltResponses>()
-        .and_then(|p| p.find(&denial));
-    let Some(header) = ready else {
-        return send(session, denial.status, &denial.headers, denial.body).await;
-    };
+        .and_then(|p| p.find(denial));
+    match ready {
+        Some(header) => Ok(header.clone()),
+        None => response_header(denial.status, &denial.headers, denial.body.len()),
+    }
+}
+
+/// Write a complete response: `header`, then `body`.
+pub async fn write(session: &mut Session, header: ResponseHeader, body: Bytes) -> Result<()> {
     session
-        .write_response_header(Box::new(header.clone()), false)
+        .write_response_header(Box::new(header), false)
         .await?;
-    session.write_response_body(Some(denial.body), true).await?;
+    session.write_response_body(Some(body), true).await?;
     Ok(())
 }
 
@@ -160,7 +165,7 @@ fn content_length(len: usize) -> http::HeaderValue {
 
 /// The header of a complete JSON response: `Content-Type` (unless `headers` has one), `Content-Length`, then
 /// `headers`.
-fn response_header(
+pub fn response_header(
     status: u16,
     headers: &[(http::HeaderName, http::HeaderValue)],
     body_len: usize,

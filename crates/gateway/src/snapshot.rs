@@ -1,15 +1,16 @@
 //! A compiled, immutable view of one config: router, upstream services (host names, never addresses: they are
-//! resolved at request time by [`crate::dns::Resolver`]), per-route data (auth plugin, label).
+//! resolved at request time by [`crate::dns::Resolver`]), per-route data (plugin chains, label).
 
 use crate::balancer::{Balancers, UpstreamBalancer};
-use crate::identity::{ConsumerHeaders, ConsumerPolicy};
-use crate::ratelimit::RateLimiter;
+use crate::plugins::chain::{self, Chains, ConsumerScoped};
+use crate::plugins::openid_connect::identity::ConsumerHeaders;
+use crate::plugins::rate_limiting::limiter::RateLimiter;
+use crate::plugins::Builder;
 use gateway_auth::{AuthRegistry, Authenticator};
 use gateway_config::consumers::ConsumerIndex;
 use gateway_config::load::Timings;
 use gateway_config::lookup::PluginIndex;
 use gateway_config::model::Config;
-use gateway_config::plugins::PluginConfig;
 use gateway_config::router::Router;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -75,21 +76,8 @@ pub struct RouteRuntime {
     pub service: usize,
     /// The route's name, else its id: `route=` in the access log.
     pub label: String,
-    /// The openid-connect plugin that applies to the route, if any.
-    pub auth: Option<Arc<Authenticator>>,
-    /// That plugin's consumer mapping (`consumer_claim`, `anonymous`), if it has one.
-    pub identity: Option<Arc<ConsumerPolicy>>,
-    /// The rate-limiting plugin of the route, service or global scope, if any.
-    pub rate_limit: Option<RouteLimiter>,
-}
-
-/// A route's rate-limiting plugin and whether it wins over a consumer's own (Kong's precedence: a plugin
-/// on route and service together beats a consumer's; one on the route, the service or global does not).
-pub struct RouteLimiter {
-    /// The limiter: an index into `Snapshot::limiters`.
-    pub limiter: usize,
-    /// True for a plugin scoped to both a route and a service.
-    pub beats_consumer: bool,
+    /// The plugins that apply to the route, per phase, in Kong's priority order.
+    pub chains: Chains,
 }
 
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
@@ -110,10 +98,13 @@ pub struct Snapshot {
     pub consumers: ConsumerIndex,
     /// Each consumer's upstream headers, indexed like `config.consumers`.
     pub consumer_headers: Vec<ConsumerHeaders>,
-    /// Each consumer's own rate-limiting plugin (an index into `limiters`), indexed like `config.consumers`.
-    pub consumer_limiters: Vec<Option<usize>>,
     /// One limiter per rate-limiting plugin (shared by every route it applies to, as Kong counts per plugin).
     pub limiters: Vec<Arc<RateLimiter>>,
+    /// The global plugins' chains: the rewrite phase of every request, and every phase of a request no
+    /// route matched.
+    pub global: Chains,
+    /// Every authenticator the plugins use (for `AuthRegistry::retain`).
+    pub authenticators: Vec<Arc<Authenticator>>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -174,7 +165,8 @@ pub fn compile_timed(
     let mut routes = Vec::new();
     // Plugin configs were parsed and keyed once by the loader; the registry is keyed on that key.
     let plugin_index = PluginIndex::new(&config);
-    let mut limiters = LimiterSet::default();
+    let mut builder = Builder::new(registry);
+    let consumer_scoped = ConsumerScoped::new(&config, &mut builder)?;
     for entry in config.routes_with_services() {
         let route = entry.route;
         let Some(service) = entry.service else {
@@ -183,52 +175,16 @@ pub fn compile_timed(
             let error = gateway_config::error::ConfigError::at(at, "no such service");
             return Err(gateway_config::error::ConfigErrors::single(error).into());
         };
-        let mut runtime = RouteRuntime {
+        let plugins = plugin_index.plugins_for(&entry);
+        routes.push(RouteRuntime {
             service,
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
-            auth: None,
-            identity: None,
-            rate_limit: None,
-        };
-        for plugin in plugin_index.plugins_for(&entry) {
-            let Some(typed) = plugin.typed.as_ref() else {
-                return Err(CompileError::Untyped {
-                    plugin: plugin.id,
-                    name: plugin.name.clone(),
-                });
-            };
-            match &typed.config {
-                PluginConfig::OpenidConnect(oidc) => {
-                    runtime.auth = Some(registry.get(typed.key, oidc));
-                    runtime.identity = ConsumerPolicy::new(oidc).map(Arc::new);
-                }
-                PluginConfig::RateLimiting(rl) => {
-                    let limiter = limiters.get(plugin.id, typed.key, rl)?;
-                    runtime.rate_limit = Some(RouteLimiter {
-                        limiter,
-                        beats_consumer: plugin.route.is_some() && plugin.service.is_some(),
-                    });
-                }
-            }
-        }
-        routes.push(runtime);
+            chains: chain::compile(&plugins, &consumer_scoped, &mut builder)?,
+        });
     }
+    let global = chain::global(&config, &mut builder)?;
     let consumers = ConsumerIndex::new(&config.consumers);
     let consumer_headers = config.consumers.iter().map(ConsumerHeaders::new).collect();
-    let mut consumer_limiters = Vec::with_capacity(config.consumers.len());
-    for c in &config.consumers {
-        let own = c.plugins.iter().filter(|p| p.enabled).find_map(|p| {
-            let t = p.typed.as_deref()?;
-            match &t.config {
-                PluginConfig::RateLimiting(rl) => Some((p.id, t.key, rl)),
-                PluginConfig::OpenidConnect(_) => None,
-            }
-        });
-        consumer_limiters.push(match own {
-            Some((id, key, rl)) => Some(limiters.get(id, key, rl)?),
-            None => None,
-        });
-    }
     timings.mark("plugins");
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
     timings.mark("hash");
@@ -241,36 +197,12 @@ pub fn compile_timed(
         upstreams,
         consumers,
         consumer_headers,
-        consumer_limiters,
-        limiters: limiters.all,
+        limiters: builder.limiters.all,
+        global,
+        authenticators: builder.authenticators,
         hash,
         loaded_at: SystemTime::now(),
     })
-}
-
-/// The distinct rate-limiting plugins of one compile, by plugin id and config key.
-#[derive(Default)]
-struct LimiterSet {
-    all: Vec<Arc<RateLimiter>>,
-    index: std::collections::HashMap<(Uuid, [u8; 32]), usize>,
-}
-
-impl LimiterSet {
-    fn get(
-        &mut self,
-        plugin: Uuid,
-        key: [u8; 32],
-        cfg: &Arc<gateway_config::plugins::rate_limiting::RateLimitingConfig>,
-    ) -> Result<usize, CompileError> {
-        if let Some(i) = self.index.get(&(plugin, key)) {
-            return Ok(*i);
-        }
-        let limiter =
-            RateLimiter::new(cfg.clone(), plugin, key).map_err(CompileError::Unsupported)?;
-        self.all.push(Arc::new(limiter));
-        self.index.insert((plugin, key), self.all.len() - 1);
-        Ok(self.all.len() - 1)
-    }
 }
 
 impl Snapshot {
@@ -284,9 +216,9 @@ impl Snapshot {
         }
     }
 
-    /// Every route's authenticator (one entry per route using one), for `AuthRegistry::retain`.
+    /// Every authenticator the plugins use, for `AuthRegistry::retain`.
     pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
-        self.routes.iter().filter_map(|r| r.auth.clone()).collect()
+        self.authenticators.clone()
     }
 
     /// The balancer of the upstream with this id.

@@ -1,178 +1,154 @@
-//! The access phase of the route's plugins, in Kong's priority order: openid-connect (1050) decides and
-//! maps the caller to a consumer, then rate-limiting (910) counts the request. `Ok(true)`: a response
-//! was sent and the request ends here.
-
-use std::sync::Arc;
+//! The proxy's side of the plugin pipeline: Pingora's session adapted to the plugins' views. The rewrite
+//! phase (global plugins) and the access phase (the route's chain, in Kong's priority order) run here; a
+//! plugin's [`Reply`] and the gateway's own answers are written through [`respond`], which runs the
+//! response header phase first, as Kong runs `header_filter` on every answer. `Ok(true)`: a response was
+//! sent and the request ends here.
 
 use bytes::Bytes;
-use gateway_auth::{Authenticator, Decision, RequestParts};
+use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use super::Ctx;
-use crate::identity::Refusal;
+use crate::plugins::{Flow, Reply, Request, Step};
 use crate::responses;
 
 /// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
 /// Pingora's retry buffer, which is what is forwarded upstream after the body has been read here.
 pub const MAX_AUTH_BODY: usize = 64 * 1024;
 
-/// openid-connect: the decision, then the consumer mapping (`consumer_claim`, `anonymous`).
-pub(super) async fn authenticate(
+/// Which phase [`run_phase`] runs.
+#[derive(Clone, Copy)]
+pub(super) enum Phase {
+    /// The global plugins, before routing.
+    Rewrite,
+    /// The route's chain.
+    Access,
+}
+
+/// Runs the rewrite phase (global chain) or the access phase (the matched route's chain).
+pub(super) async fn run_phase(
     session: &mut Session,
     ctx: &mut Ctx,
-    auth: Arc<Authenticator>,
+    metrics: &crate::metrics::Metrics,
+    phase: Phase,
 ) -> Result<bool> {
-    let body = if auth.needs_body() {
-        match read_auth_body(session).await? {
+    let snap = ctx.snap.clone();
+    let steps: &[Step] = match phase {
+        Phase::Rewrite => &snap.global.rewrite,
+        Phase::Access => match ctx.matched.and_then(|m| snap.routes.get(m.route)) {
+            Some(route) => &route.chains.access,
+            None => return Ok(false),
+        },
+    };
+    if steps.is_empty() {
+        return Ok(false);
+    }
+    let needs_body = matches!(phase, Phase::Access)
+        && ctx
+            .matched
+            .and_then(|m| snap.routes.get(m.route))
+            .is_some_and(|r| r.chains.needs_body);
+    let body = if needs_body {
+        match read_body(session).await? {
             BodyRead::Read(body) => body,
             BodyRead::TooLarge => {
-                ctx.auth = "deny";
-                responses::send_json(session, 413, responses::TOO_LARGE).await?;
+                ctx.ex.auth = "deny";
+                let reply = Reply::Body {
+                    status: 413,
+                    headers: Vec::new(),
+                    body: Bytes::from_static(responses::TOO_LARGE.as_bytes()),
+                };
+                respond(session, ctx, reply).await?;
                 return Ok(true);
             }
         }
     } else {
         None
     };
-    let req = session.req_header();
-    let parts = RequestParts {
-        method: req.method.as_str(),
-        headers: &req.headers,
-        query: req.uri.query(),
-        body: body.as_deref(),
-    };
-    let decision = auth.authenticate(&parts).await;
-    let identity = ctx
-        .matched
-        .and_then(|m| ctx.snap.routes.get(m.route))
-        .and_then(|r| r.identity.clone());
-    match decision {
-        Decision::Allow(upstream) => {
-            if let Some(policy) = identity {
-                match policy.after_allow(&upstream.identity, &ctx.snap.consumers) {
-                    Ok(caller) => ctx.caller = caller,
-                    Err(refusal) => return refuse(session, ctx, refusal).await,
-                }
-            } else {
-                ctx.caller.credential = upstream.identity.credential.clone();
-            }
-            ctx.auth = if ctx.caller.anonymous {
-                "anonymous"
-            } else {
-                "allow"
+    let reply = {
+        let req = session.req_header();
+        let view = Request {
+            method: &req.method,
+            uri: &req.uri,
+            headers: &req.headers,
+            client_ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            body: body.as_deref(),
+            snap: &snap,
+            matched: ctx.matched,
+            metrics,
+        };
+        let mut reply = None;
+        for step in steps {
+            let Some(plugin) = step.resolve(ctx.ex.caller.consumer) else {
+                continue;
             };
-            ctx.upstream = Some(Box::new(upstream));
-            Ok(false)
+            let flow = match phase {
+                Phase::Rewrite => plugin.rewrite(&view, &mut ctx.ex),
+                Phase::Access => plugin.access(&view, &mut ctx.ex).decide().await,
+            };
+            if let Flow::Respond(r) = flow {
+                reply = Some(r);
+                break;
+            }
         }
-        Decision::Deny(denial) => {
-            match identity.and_then(|p| p.after_deny(denial.status, &ctx.snap.consumers)) {
-                Some(Ok(caller)) => {
-                    ctx.auth = "anonymous";
-                    ctx.caller = caller;
-                    return Ok(false);
-                }
-                Some(Err(refusal)) => return refuse(session, ctx, refusal).await,
-                None => {}
-            }
-            ctx.auth = "deny";
-            if responses::is_grpc(session.req_header()) {
-                responses::send_grpc(session, denial.status, &denial.body).await?;
-            } else {
-                responses::send_denial(session, &auth, denial).await?;
-            }
+        reply
+    };
+    match reply {
+        Some(reply) => {
+            respond(session, ctx, reply).await?;
             Ok(true)
         }
+        None => Ok(false),
     }
 }
 
-/// rate-limiting: the consumer's own plugin unless the route's is scoped to route and service (Kong's
-/// precedence), else the route's; a limited request gets Kong's 429 and headers.
-pub(super) async fn rate_limit(
-    session: &mut Session,
-    ctx: &mut Ctx,
-    metrics: &crate::metrics::Metrics,
-) -> Result<bool> {
-    let snap = ctx.snap.clone();
-    let Some(m) = ctx.matched else {
-        return Ok(false);
-    };
-    let route = snap.routes.get(m.route).and_then(|r| r.rate_limit.as_ref());
-    let consumer = ctx.caller.consumer;
-    let own = consumer
-        .and_then(|c| snap.consumer_limiters.get(c))
-        .and_then(Option::as_ref);
-    let index = match (route, own) {
-        (Some(r), _) if r.beats_consumer => r.limiter,
-        (_, Some(own)) => *own,
-        (Some(r), None) => r.limiter,
-        (None, None) => return Ok(false),
-    };
-    let Some(limiter) = snap.limiters.get(index) else {
-        return Ok(false);
-    };
-    let credential = ctx.caller.credential.as_ref().and_then(|v| v.to_str().ok());
-    let service = snap
-        .config
-        .services
-        .get(m.service)
-        .map(|s| s.id.to_string());
-    let req = session.req_header();
-    let subject = crate::ratelimit::Subject {
-        consumer: consumer
-            .and_then(|c| snap.consumer_headers.get(c))
-            .map(|c| c.id.as_str()),
-        credential,
-        ip: session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip()),
-        service: service.as_deref(),
-        headers: Some(&req.headers),
-        path: req.uri.path(),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    match limiter.check(&subject, now).await {
-        crate::ratelimit::Verdict::Pass(headers) => {
-            ctx.rate_headers = headers;
-            Ok(false)
-        }
-        crate::ratelimit::Verdict::Limited(status, body, headers) => {
-            ctx.auth = if ctx.auth == "none" {
-                "limited"
-            } else {
-                ctx.auth
-            };
-            responses::send(session, status, &headers, body).await?;
-            Ok(true)
-        }
-        crate::ratelimit::Verdict::StoreFailed(serve) => {
-            metrics.rate_limit_store_errors.inc();
-            if serve {
-                return Ok(false);
-            }
-            responses::send_json(session, 500, responses::UNEXPECTED).await?;
-            Ok(true)
-        }
-    }
-}
-
-/// The consumer mapping refused the request (no consumer for the claim, or a missing anonymous one).
-async fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: Refusal) -> Result<bool> {
-    ctx.auth = "deny";
-    let route = ctx.matched.map_or(usize::MAX, |m| m.route);
-    log::info!(
-        "consumer mapping refused route={route} reason={:?}",
-        refusal.reason
-    );
+/// Writes a response of the gateway's own (a plugin's reply, a 404, a proxy failure): a gRPC call gets a
+/// trailers-only gRPC answer; anything else the JSON response, after the response header phase.
+pub(super) async fn respond(session: &mut Session, ctx: &mut Ctx, reply: Reply) -> Result<()> {
     if responses::is_grpc(session.req_header()) {
-        responses::send_grpc(session, refusal.status, &refusal.body).await?;
-    } else {
-        responses::send(session, refusal.status, &[], refusal.body).await?;
+        let body = match &reply {
+            Reply::Body { body, .. } => body,
+            Reply::Denial(_, d) => &d.body,
+        };
+        return responses::send_grpc(session, reply.status(), body).await;
     }
-    Ok(true)
+    let (mut header, body) = match reply {
+        Reply::Body {
+            status,
+            headers,
+            body,
+        } => (
+            responses::response_header(status, &headers, body.len())?,
+            body,
+        ),
+        Reply::Denial(auth, denial) => (responses::denial_header(&auth, &denial)?, denial.body),
+    };
+    response_phase(ctx, &mut header);
+    responses::write(session, header, body).await
+}
+
+/// The response header phase over `resp`: the header filters of the route's chain (the global chain when no
+/// route matched), then the headers the access phase asked for ([`crate::plugins::Exchange::response_headers`]).
+pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader) {
+    let snap = &ctx.snap;
+    let ex = &mut ctx.ex;
+    let chains = match ctx.matched.and_then(|m| snap.routes.get(m.route)) {
+        Some(route) => &route.chains,
+        None => &snap.global,
+    };
+    for step in chains.header.iter() {
+        if let Some(plugin) = step.resolve(ex.caller.consumer) {
+            plugin.header_filter(resp, ex);
+        }
+    }
+    for (name, value) in ex.response_headers.drain(..) {
+        // Typed names and values: inserting cannot fail.
+        let _ = resp.insert_header(name, value);
+    }
 }
 
 enum BodyRead {
@@ -180,9 +156,9 @@ enum BodyRead {
     TooLarge,
 }
 
-/// Read the whole request body (bounded) so that auth can look for a token in it. Pingora keeps
+/// Read the whole request body (bounded) for the plugins that need it (a token in a form or JSON body). Pingora keeps
 /// what was read in its retry buffer and sends it upstream afterwards.
-async fn read_auth_body(session: &mut Session) -> Result<BodyRead> {
+async fn read_body(session: &mut Session) -> Result<BodyRead> {
     let req = session.req_header();
     let content_type = req
         .headers

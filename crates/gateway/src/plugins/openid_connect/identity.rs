@@ -65,8 +65,12 @@ pub struct Caller {
     pub consumer: Option<usize>,
     /// True when `consumer` is the `anonymous` consumer.
     pub anonymous: bool,
-    /// The `credential_claim` value (`X-Credential-Identifier`).
+    /// The credential's identifier (`X-Credential-Identifier`): openid-connect's `credential_claim` value,
+    /// key-auth's credential id, basic-auth's username, jwt's key.
     pub credential: Option<HeaderValue>,
+    /// True once an auth plugin authenticated the request (Kong's `kong.client.get_credential()` is set):
+    /// a later auth plugin configured with `anonymous` then lets it through unchecked (Kong's "logical OR").
+    pub authenticated: bool,
 }
 
 impl Caller {
@@ -138,6 +142,7 @@ impl ConsumerPolicy {
         if !self.maps {
             return Ok(Caller {
                 credential,
+                authenticated: true,
                 ..Caller::default()
             });
         }
@@ -149,9 +154,11 @@ impl ConsumerPolicy {
                 consumer: Some(i),
                 anonymous: false,
                 credential,
+                authenticated: true,
             }),
             None if self.optional => Ok(Caller {
                 credential,
+                authenticated: true,
                 ..Caller::default()
             }),
             None => self.anonymous(index).ok_or_else(|| Refusal {
@@ -182,6 +189,7 @@ impl ConsumerPolicy {
                 consumer: Some(i),
                 anonymous: true,
                 credential: None,
+                authenticated: false,
             }),
             None => Err(Refusal {
                 status: 500,
@@ -296,6 +304,7 @@ mod tests {
             consumer: Some(0),
             anonymous: false,
             credential: Some(HeaderValue::from_static("sub-1")),
+            authenticated: true,
         };
         let got: Vec<(String, String)> = caller
             .headers(&headers)
@@ -316,6 +325,7 @@ mod tests {
             consumer: Some(1),
             anonymous: true,
             credential: None,
+            authenticated: false,
         };
         let names: Vec<String> = anon.headers(&headers).map(|(n, _)| n.to_string()).collect();
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Kong's `rate-limiting` plugin (priority 910: after openid-connect, 1050): counts requests per
+//! The counters of Kong's `rate-limiting` plugin (priority 910: after the auth plugins): counts requests per
 //! identifier (`limit_by`) in fixed windows per period, answers 429 when a limit is reached, and sets
 //! Kong's `RateLimit-*` / `X-RateLimit-*-<Period>` headers (`kong/plugins/rate-limiting/handler.lua`).
 //!
@@ -14,6 +14,7 @@
 //! request); when Redis fails, `fault_tolerant` lets the request through without headers (counted in
 //! `gateway_rate_limiting_store_errors_total`), else it is a 500, as in Kong.
 
+#[path = "redis_store.rs"]
 mod redis_store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,6 +165,14 @@ impl RateLimiter {
             LimitBy::Ip => None,
         };
         found.unwrap_or_else(|| s.ip.map_or_else(String::new, |ip| ip.to_string()))
+    }
+
+    /// The verdict without waiting, for `policy: local` (`None`: the counters are in Redis, see [`Self::check`]).
+    pub fn check_now(&self, subject: &Subject<'_>, now: u64) -> Option<Verdict> {
+        match self.redis {
+            None => Some(self.check_local(self.key(subject), now)),
+            Some(_) => None,
+        }
     }
 
     /// Counts the request at `now` (unix seconds) and decides, in Redis for `policy: redis`.
@@ -416,4 +425,5 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 #[cfg(test)]
+#[path = "tests.rs"]
 mod tests;

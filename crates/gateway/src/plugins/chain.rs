@@ -1,0 +1,393 @@
+//! Compiled plugin chains: for each route, per phase, the plugin instances that apply to it in Kong's
+//! priority order (highest first), compiled once per snapshot so a request walks a short slice.
+//!
+//! Scoping follows Kong: for each plugin name the route's instance beats the service's, which beats a
+//! global one (`Config::plugins_for`). A plugin on a consumer applies once an earlier plugin of the chain
+//! has identified that consumer, and beats a route, service or global instance, but not one scoped to a
+//! route and a service together (Kong's precedence list). A [`Step`] therefore holds the route's instance
+//! and, where consumers have their own, the consumer's instances, resolved when the step runs.
+
+use std::sync::Arc;
+
+use gateway_config::fast::FastMap;
+use gateway_config::model::{Config, Plugin as PluginEntity};
+
+use super::{Builder, Phases, Plugin};
+use crate::snapshot::CompileError;
+
+/// The instances of one plugin name scoped to consumers, by index into `Config::consumers`.
+pub type ByConsumer = FastMap<usize, Arc<dyn Plugin>>;
+
+/// One plugin name's place in a chain.
+#[derive(Clone)]
+pub struct Step {
+    /// The instance for a request whose consumer has none of its own (route, service or global scope).
+    pub base: Option<Arc<dyn Plugin>>,
+    /// Instances scoped to consumers (by index into `Config::consumers`), when they can beat `base`.
+    pub by_consumer: Option<Arc<ByConsumer>>,
+}
+
+impl Step {
+    /// The instance to run for a request whose consumer (if known yet) is `consumer`.
+    #[inline]
+    pub fn resolve(&self, consumer: Option<usize>) -> Option<&Arc<dyn Plugin>> {
+        if let (Some(map), Some(c)) = (&self.by_consumer, consumer) {
+            if let Some(p) = map.get(&c) {
+                return Some(p);
+            }
+        }
+        self.base.as_ref()
+    }
+}
+
+/// A route's chains, one per phase (each in Kong's priority order).
+#[derive(Clone, Default)]
+pub struct Chains {
+    /// The rewrite phase (global plugins only).
+    pub rewrite: Box<[Step]>,
+    /// The access phase.
+    pub access: Box<[Step]>,
+    /// The response header phase.
+    pub header: Box<[Step]>,
+    /// The response body phase.
+    pub body: Box<[Step]>,
+    /// The log phase.
+    pub log: Box<[Step]>,
+    /// Whether an access step may need the request body.
+    pub needs_body: bool,
+}
+
+impl Chains {
+    /// True when no phase has a plugin.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.access.is_empty()
+            && self.header.is_empty()
+            && self.body.is_empty()
+            && self.log.is_empty()
+            && self.rewrite.is_empty()
+    }
+}
+
+/// The plugins scoped to consumers, by plugin name: each consumer's instance (built once per snapshot).
+#[derive(Default)]
+pub struct ConsumerScoped {
+    by_name: FastMap<&'static str, (Arc<ByConsumer>, Phases)>,
+}
+
+impl ConsumerScoped {
+    /// The enabled plugins nested under the consumers of `config`.
+    pub fn new(config: &Config, b: &mut Builder<'_>) -> Result<Self, CompileError> {
+        let mut by_name: FastMap<&'static str, (ByConsumer, Phases)> = FastMap::default();
+        for (i, consumer) in config.consumers.iter().enumerate() {
+            for p in consumer.plugins.iter().filter(|p| p.enabled) {
+                let instance = b.instance(p)?;
+                let (map, phases) = by_name.entry(instance.name()).or_default();
+                *phases = phases.with(instance.phases());
+                map.entry(i).or_insert(instance);
+            }
+        }
+        Ok(ConsumerScoped {
+            by_name: by_name
+                .into_iter()
+                .map(|(name, (map, phases))| (name, (Arc::new(map), phases)))
+                .collect(),
+        })
+    }
+}
+
+/// The chains of a route whose applicable plugins (one per name, `Config::plugins_for`'s list) are `plugins`.
+pub fn compile(
+    plugins: &[&PluginEntity],
+    consumers: &ConsumerScoped,
+    b: &mut Builder<'_>,
+) -> Result<Chains, CompileError> {
+    // (priority, name, step, phases)
+    let mut steps: Vec<(u32, &'static str, Step, Phases)> = Vec::with_capacity(plugins.len());
+    for p in plugins {
+        let instance = b.instance(p)?;
+        let name = instance.name();
+        // A plugin scoped to a route and a service together beats a consumer's own.
+        let beats_consumer = p.route.is_some() && p.service.is_some();
+        let (by_consumer, consumer_phases) = match consumers.by_name.get(name) {
+            Some((map, phases)) if !beats_consumer => (Some(map.clone()), *phases),
+            _ => (None, Phases::default()),
+        };
+        let phases = instance.phases().with(consumer_phases);
+        let step = Step {
+            base: Some(instance),
+            by_consumer,
+        };
+        steps.push((priority(name), name, step, phases));
+    }
+    for (name, (map, phases)) in &consumers.by_name {
+        if steps.iter().any(|(_, n, _, _)| n == name) {
+            continue;
+        }
+        let step = Step {
+            base: None,
+            by_consumer: Some(map.clone()),
+        };
+        steps.push((priority(name), name, step, *phases));
+    }
+    Ok(order(steps, false))
+}
+
+/// The chains of the global plugins alone: the rewrite phase, and every phase of a request no route matched.
+pub fn global(config: &Config, b: &mut Builder<'_>) -> Result<Chains, CompileError> {
+    let mut steps = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in config.plugins.iter().filter(|p| {
+        p.enabled && p.route.is_none() && p.service.is_none() && seen.insert(p.name.as_str())
+    }) {
+        let instance = b.instance(p)?;
+        let name = instance.name();
+        let phases = instance.phases();
+        let step = Step {
+            base: Some(instance),
+            by_consumer: None,
+        };
+        steps.push((priority(name), name, step, phases));
+    }
+    Ok(order(steps, true))
+}
+
+/// Kong's priority of a plugin name.
+fn priority(name: &str) -> u32 {
+    gateway_config::plugins::spec(name).map_or(0, |s| s.priority)
+}
+
+/// Sorts steps by priority (highest first, then by name for a stable order) and splits them by phase.
+fn order(mut steps: Vec<(u32, &'static str, Step, Phases)>, rewrite: bool) -> Chains {
+    steps.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let of = |phase: Phases| -> Box<[Step]> {
+        steps
+            .iter()
+            .filter(|(_, _, _, p)| p.has(phase))
+            .map(|(_, _, s, _)| s.clone())
+            .collect()
+    };
+    let needs_body = steps.iter().any(|(_, _, s, _)| {
+        s.base.as_ref().is_some_and(|p| p.needs_body())
+            || s.by_consumer
+                .as_ref()
+                .is_some_and(|m| m.values().any(|p| p.needs_body()))
+    });
+    Chains {
+        rewrite: if rewrite {
+            of(Phases::REWRITE)
+        } else {
+            Box::new([])
+        },
+        access: of(Phases::ACCESS),
+        header: of(Phases::HEADER),
+        body: of(Phases::BODY),
+        log: of(Phases::LOG),
+        needs_body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::{Exchange, Flow, Reply, Request};
+    use crate::snapshot::Snapshot;
+
+    const YAML: &str = r#"
+_format_version: "3.0"
+consumers:
+- username: alice
+  plugins: [{name: rate-limiting, config: {minute: 1}}]
+- username: bob
+services:
+- name: s
+  url: http://127.0.0.1:9/
+  plugins: [{name: rate-limiting, config: {minute: 100}}]
+  routes:
+  - {name: open, paths: [/open]}
+  - name: pinned
+    paths: [/pinned]
+- name: t
+  url: http://127.0.0.1:9/
+  routes: [{name: bare, paths: [/bare]}]
+plugins:
+- {name: rate-limiting, route: pinned, service: s, config: {minute: 7}}
+- name: openid-connect
+  config: {issuer: "http://127.0.0.1:1/", anonymous: bob}
+"#;
+
+    fn snapshot() -> Snapshot {
+        let config = gateway_config::load::parse_str(YAML).unwrap();
+        let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
+        crate::snapshot::compile(config, YAML, &registry).unwrap()
+    }
+
+    fn route<'a>(snap: &'a Snapshot, name: &str) -> &'a crate::snapshot::RouteRuntime {
+        snap.routes.iter().find(|r| r.label == name).unwrap()
+    }
+
+    fn names(steps: &[Step], consumer: Option<usize>) -> Vec<&'static str> {
+        steps
+            .iter()
+            .filter_map(|s| s.resolve(consumer))
+            .map(|p| p.name())
+            .collect()
+    }
+
+    /// The limiter a step resolves to for `consumer`, by its config's minute limit.
+    fn minute_limit(snap: &Snapshot, step: &Step, consumer: Option<usize>) -> String {
+        let plugin = step.resolve(consumer).unwrap();
+        let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
+        let headers = http::HeaderMap::new();
+        let uri: http::Uri = "/x".parse().unwrap();
+        let req = Request {
+            method: &http::Method::GET,
+            uri: &uri,
+            headers: &headers,
+            client_ip: None,
+            body: None,
+            snap,
+            matched: None,
+            metrics: &metrics,
+        };
+        let mut ex = Exchange::new();
+        ex.caller.consumer = consumer;
+        let flow = futures::executor::block_on(plugin.access(&req, &mut ex).decide());
+        assert!(matches!(flow, Flow::Continue));
+        let limit = ex
+            .response_headers
+            .iter()
+            .find(|(n, _)| n.as_str() == "x-ratelimit-limit-minute")
+            .map(|(_, v)| v.to_str().unwrap().to_string());
+        limit.unwrap()
+    }
+
+    #[test]
+    fn access_chain_is_in_kongs_priority_order_with_its_scoping() {
+        let snap = snapshot();
+        let open = route(&snap, "open");
+        // openid-connect (1050, global) before rate-limiting (910, service).
+        assert_eq!(
+            names(&open.chains.access, None),
+            ["openid-connect", "rate-limiting"]
+        );
+        assert!(open.chains.header.is_empty() && open.chains.log.is_empty());
+        // A route of another service gets the global plugin, and alice's own limit once she is known.
+        let bare = route(&snap, "bare");
+        assert_eq!(names(&bare.chains.access, None), ["openid-connect"]);
+        assert_eq!(
+            names(&bare.chains.access, Some(0)),
+            ["openid-connect", "rate-limiting"]
+        );
+        assert_eq!(names(&bare.chains.access, Some(1)), ["openid-connect"]);
+        // The global chain holds only global plugins.
+        assert_eq!(names(&snap.global.access, None), ["openid-connect"]);
+    }
+
+    #[test]
+    fn a_consumer_plugin_beats_service_scope_but_not_route_and_service() {
+        let snap = snapshot();
+        let open = route(&snap, "open");
+        let step = &open.chains.access[1];
+        assert_eq!(minute_limit(&snap, step, None), "100");
+        assert_eq!(minute_limit(&snap, step, Some(1)), "100", "bob has none");
+        assert_eq!(minute_limit(&snap, step, Some(0)), "1", "alice's own");
+        let pinned = route(&snap, "pinned");
+        let step = &pinned.chains.access[1];
+        assert!(step.by_consumer.is_none());
+        assert_eq!(
+            minute_limit(&snap, step, Some(0)),
+            "7",
+            "route+service wins"
+        );
+    }
+
+    /// A response-phase plugin: it sees the status and edits the headers through the view.
+    struct Stamp;
+
+    impl Plugin for Stamp {
+        fn name(&self) -> &'static str {
+            "stamp"
+        }
+
+        fn phases(&self) -> Phases {
+            Phases::HEADER
+        }
+
+        fn header_filter(&self, resp: &mut dyn crate::plugins::ResponseHead, ex: &mut Exchange) {
+            let status = resp.status().to_string();
+            resp.insert(
+                http::HeaderName::from_static("x-seen-status"),
+                http::HeaderValue::from_str(&status).unwrap(),
+            );
+            resp.append(
+                http::HeaderName::from_static("x-seen-status"),
+                http::HeaderValue::from_static("again"),
+            );
+            if resp.get(&http::header::SERVER).is_some() {
+                resp.remove(&http::header::SERVER);
+            }
+            ex.auth = "stamped";
+        }
+    }
+
+    #[test]
+    fn header_steps_edit_pingoras_response_header_through_the_view() {
+        let chains = order(
+            vec![(
+                5,
+                "stamp",
+                Step {
+                    base: Some(Arc::new(Stamp)),
+                    by_consumer: None,
+                },
+                Phases::HEADER,
+            )],
+            false,
+        );
+        assert!(chains.access.is_empty());
+        let mut resp = pingora::http::ResponseHeader::build(401, None).unwrap();
+        resp.insert_header("server", "x").unwrap();
+        let mut ex = Exchange::new();
+        for step in chains.header.iter() {
+            step.resolve(None)
+                .unwrap()
+                .header_filter(&mut resp, &mut ex);
+        }
+        let seen: Vec<_> = resp.headers.get_all("x-seen-status").iter().collect();
+        assert_eq!(seen, ["401", "again"]);
+        assert!(resp.headers.get("server").is_none());
+        assert_eq!(ex.auth, "stamped");
+    }
+
+    #[test]
+    fn a_limited_request_is_answered_by_the_plugin() {
+        let snap = snapshot();
+        let bare = route(&snap, "bare");
+        let step = &bare.chains.access[1];
+        assert_eq!(minute_limit(&snap, step, Some(0)), "1");
+        let plugin = step.resolve(Some(0)).unwrap();
+        let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
+        let headers = http::HeaderMap::new();
+        let uri: http::Uri = "/bare".parse().unwrap();
+        let req = Request {
+            method: &http::Method::GET,
+            uri: &uri,
+            headers: &headers,
+            client_ip: None,
+            body: None,
+            snap: &snap,
+            matched: None,
+            metrics: &metrics,
+        };
+        let mut ex = Exchange::new();
+        ex.caller.consumer = Some(0);
+        let flow = futures::executor::block_on(plugin.access(&req, &mut ex).decide());
+        let Flow::Respond(reply) = flow else {
+            panic!("the second request in a minute must be limited")
+        };
+        assert_eq!(reply.status(), 429);
+        assert!(matches!(reply, Reply::Body { ref headers, .. } if !headers.is_empty()));
+        assert_eq!(ex.auth, "limited");
+    }
+}
