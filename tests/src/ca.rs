@@ -159,6 +159,48 @@ impl LocalCa {
         (self.path(&pem), self.path(&key))
     }
 
+    /// A TLS client certificate (`extendedKeyUsage=clientAuth`) with common name `cn`, signed by this CA: the
+    /// paths of `<file>.pem` and `<file>.key`.
+    pub fn issue_client(&self, cn: &str, file: &str) -> (PathBuf, PathBuf) {
+        let ext = format!("{file}.ext");
+        std::fs::write(
+            self.path(&ext),
+            "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+",
+        )
+        .expect("write the extension file");
+        let (key, csr, pem) = (
+            format!("{file}.key"),
+            format!("{file}.csr"),
+            format!("{file}.pem"),
+        );
+        let subject = format!("/CN={cn}");
+        self.openssl(&[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+            &subject,
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        (self.path(&pem), self.path(&key))
+    }
+
     /// A blocking client that trusts this CA (and nothing invalid).
     pub fn client(&self) -> Client {
         let pem = std::fs::read(self.ca_pem()).expect("read ca.pem");

@@ -19,15 +19,20 @@ use crate::model::{
 use crate::raw::{RawConfig, RawPlugin, RawRoute, RawService};
 
 /// Builds the model, recording every conversion problem in `errors`.
-pub(crate) fn build(raw: RawConfig, errors: &mut Collector) -> Config {
+pub(crate) fn build(mut raw: RawConfig, errors: &mut Collector) -> Config {
+    crate::compat::migrate(&mut raw, errors);
     let mut config = Config {
         format_version: raw.format_version.map(|v| v.0).unwrap_or_default(),
         transform: raw.transform,
         comment: raw.comment,
         info: raw.info,
         gateway: raw.gateway.unwrap_or_default(),
+        konnect: raw.konnect.take(),
+        workspace: raw.workspace.take(),
         ..Config::default()
     };
+    config.ca_certificates =
+        crate::ca_certificates::build(raw.ca_certificates.take().unwrap_or_default(), errors);
     config.certificates = crate::certificates::build::build(
         raw.certificates.unwrap_or_default(),
         raw.snis.unwrap_or_default(),
@@ -99,25 +104,8 @@ fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Col
     service.name = rs.name;
 
     if let Some(url) = rs.url.as_deref() {
-        let given: Vec<&str> = [
-            ("protocol", rs.protocol.is_some()),
-            ("host", rs.host.is_some()),
-            ("port", rs.port.is_some()),
-            ("path", rs.path.is_some()),
-        ]
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
-        .collect();
-        if !given.is_empty() {
-            errors.push(
-                format!("{path}.url"),
-                format!(
-                    "cannot be combined with {} (set either `url` or the separate fields)",
-                    given.join(", ")
-                ),
-            );
-        }
+        // Kong's shorthand rule (`url` is not deprecated): the url's protocol, host, port and path replace
+        // the separate fields, which are then ignored (a url without a path clears `path`).
         match urls.expand(url) {
             Ok(parts) => {
                 service.protocol = parts.protocol;
@@ -170,6 +158,13 @@ fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Col
     service.tags = rs.tags.unwrap_or_default();
     service.created_at = rs.created_at;
     service.updated_at = rs.updated_at;
+    let at = path.to_string();
+    let (depth, cas, client) = (
+        rs.tls_verify_depth,
+        rs.ca_certificates,
+        rs.client_certificate,
+    );
+    crate::upstream_tls::build(&mut service, rs.tls_verify, depth, cas, client, &at, errors);
 
     // Collected from exact-size iterators: no spare capacity (a 10k-service config holds 10k of these).
     service.routes = (rs.routes.unwrap_or_default().into_iter().enumerate())
@@ -223,6 +218,7 @@ fn build_route(
     let id = parse_id(rr.id.as_deref(), path, errors)
         .unwrap_or_else(|| ids::route_id(rr.name.as_deref(), parent, index));
     let mut route = Route::new(id);
+    crate::compat::check_buffering(&rr, path, errors);
     route.name = rr.name;
     if let Some(protocols) = rr.protocols {
         route.protocols = protocols_of(&protocols, path, errors);
@@ -240,10 +236,7 @@ fn build_route(
     route.regex_priority = rr.regex_priority.unwrap_or(0);
     match rr.path_handling.as_deref() {
         None | Some("v0") => route.path_handling = PathHandling::V0,
-        Some("v1") => errors.push(
-            format!("{path}.path_handling"),
-            "\"v1\" is not supported yet (only \"v0\")",
-        ),
+        Some("v1") => route.path_handling = PathHandling::V1,
         Some(other) => errors.push(
             format!("{path}.path_handling"),
             format!("expected \"v0\" or \"v1\", got {other:?}"),

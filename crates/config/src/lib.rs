@@ -9,9 +9,11 @@
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
 mod build;
+pub mod ca_certificates;
 pub mod certificates;
 pub mod checks;
 pub mod cluster_cache;
+mod compat;
 pub mod consumers;
 pub mod credentials;
 pub mod dns_settings;
@@ -24,8 +26,10 @@ pub mod lookup;
 pub mod model;
 pub mod plugins;
 mod raw;
+pub mod report;
 pub mod router;
 pub mod settings;
+pub mod upstream_tls;
 pub mod upstreams;
 pub mod validate;
 

@@ -11,6 +11,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+pub use crate::ca_certificates::CaCertificate;
 pub use crate::certificates::{Certificate, Sni};
 pub use crate::consumers::Consumer;
 pub use crate::settings::Settings;
@@ -82,6 +83,15 @@ pub struct Config {
     /// acl groups of consumers (Kong `acls`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acls: Vec<crate::credentials::Acl>,
+    /// CA certificates (Kong `ca_certificates`) that services' upstream TLS trusts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ca_certificates: Vec<CaCertificate>,
+    /// decK's `_konnect` (which control plane a file is for): kept as is, no effect here.
+    #[serde(rename = "_konnect", skip_serializing_if = "Option::is_none")]
+    pub konnect: Option<serde_json::Value>,
+    /// decK's `_workspace`: only `default` (the gateway has one workspace); kept as is.
+    #[serde(rename = "_workspace", skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
 }
 
 impl Default for Config {
@@ -102,6 +112,9 @@ impl Default for Config {
             basicauth_credentials: Vec::new(),
             jwt_secrets: Vec::new(),
             acls: Vec::new(),
+            ca_certificates: Vec::new(),
+            konnect: None,
+            workspace: None,
         }
     }
 }
@@ -170,13 +183,18 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// How the upstream path is built (Kong `path_handling`); only `v0` is implemented.
+/// How the upstream path is built (Kong `path_handling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum PathHandling {
-    /// Kong `v0`: service path + request path (stripped of the matched prefix when `strip_path`).
+    /// Kong `v0`: service path + request path (stripped of the matched prefix when `strip_path`), joined
+    /// with exactly one `/`.
     #[default]
     #[serde(rename = "v0")]
     V0,
+    /// Kong `v1`: service path + the rest of the request path as is (only a doubled `/` at the join is
+    /// dropped; no `/` is added).
+    #[serde(rename = "v1")]
+    V1,
 }
 
 /// A reference from a top-level route or plugin to a service or route.
@@ -314,6 +332,19 @@ pub struct Service {
     /// Unix seconds, kept when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+    /// Verify the upstream's certificate (`https` only). `None`: the gateway's default, which verifies
+    /// (Kong's default is nginx's `proxy_ssl_verify off`; a departure, see `docs/configuration.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_verify: Option<bool>,
+    /// Kong's maximum chain depth; only `None` (accepted, no effect; other values refused at load).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_verify_depth: Option<u8>,
+    /// Ids of `ca_certificates` that make the trust store of this upstream (instead of the system's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ca_certificates: Vec<Uuid>,
+    /// The certificate (a `certificates` entity) presented to the upstream as TLS client certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<EntityRef>,
     /// Routes nested in this service.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
@@ -340,6 +371,10 @@ impl Service {
             tags: Vec::new(),
             created_at: None,
             updated_at: None,
+            tls_verify: None,
+            tls_verify_depth: None,
+            ca_certificates: Vec::new(),
+            client_certificate: None,
             routes: Vec::new(),
             plugins: Vec::new(),
         }

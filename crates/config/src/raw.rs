@@ -49,6 +49,17 @@ pub struct RawConfig {
     pub jwt_secrets: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub acls: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub ca_certificates: Option<Vec<crate::ca_certificates::RawCaCertificate>>,
+    /// decK's `_konnect` (control-plane selection): kept, no effect here.
+    #[serde(rename = "_konnect", default)]
+    pub konnect: Option<serde_json::Value>,
+    /// decK's `_workspace` (Kong Enterprise): only `default`, the one workspace here.
+    #[serde(rename = "_workspace", default)]
+    pub workspace: Option<String>,
+    /// decK's `_plugin_configs`: named configs a plugin takes with `_config: <name>` (expanded at load).
+    #[serde(rename = "_plugin_configs", default)]
+    pub plugin_configs: Option<IndexMap<String, serde_json::Value>>,
 }
 
 /// `_format_version`, written as a string (`"3.0"`) or, forgivingly, as a YAML number (`3.0`).
@@ -99,6 +110,12 @@ pub struct RawService {
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+    pub tls_verify: Option<bool>,
+    pub tls_verify_depth: Option<i64>,
+    pub ca_certificates: Option<Vec<String>>,
+    pub client_certificate: Option<EntityRef>,
+    /// Kong EE's extra names to verify (accepted only as `null`; see [`crate::compat`]).
+    pub tls_sans: Option<serde_json::Value>,
     pub routes: Option<Vec<RawRoute>>,
     pub plugins: Option<Vec<RawPlugin>>,
 }
@@ -119,6 +136,8 @@ pub struct RawRoute {
     pub preserve_host: Option<bool>,
     pub regex_priority: Option<i64>,
     pub path_handling: Option<String>,
+    pub request_buffering: Option<bool>,
+    pub response_buffering: Option<bool>,
     pub service: Option<EntityRef>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
@@ -143,6 +162,9 @@ pub struct RawPlugin {
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// decK's reference to one of `_plugin_configs` (expanded at load, then dropped).
+    #[serde(rename = "_config")]
+    pub config_source: Option<String>,
 }
 
 /// A certificate as written (top-level `certificates`). Its `snis` are names or SNI records.
@@ -194,6 +216,9 @@ pub struct RawUpstream {
     pub host_header: Option<String>,
     pub client_certificate: Option<serde_json::Value>,
     pub use_srv_name: Option<bool>,
+    /// Kong EE's sticky sessions (accepted only at their defaults; see [`crate::compat`]).
+    pub sticky_sessions_cookie: Option<String>,
+    pub sticky_sessions_cookie_path: Option<String>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
@@ -207,6 +232,8 @@ pub struct RawTarget {
     pub id: Option<String>,
     pub target: Option<String>,
     pub weight: Option<i64>,
+    /// Kong EE's failover targets (accepted only at `false`; see [`crate::compat`]).
+    pub failover: Option<bool>,
     pub upstream: Option<EntityRef>,
     pub tags: Option<Vec<String>>,
     pub created_at: Option<f64>,

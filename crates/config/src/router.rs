@@ -58,6 +58,8 @@ pub struct RouteMatch {
     pub strip_path: bool,
     /// Whether the client's Host header is sent upstream.
     pub preserve_host: bool,
+    /// Kong's `path_handling: v1` (else `v0`): how [`upstream_path`] joins the service path and the rest.
+    pub path_v1: bool,
     /// The router's index of the regex path that matched (`None` for a prefix or no path); read by
     /// [`Router::uri_captures`].
     pub regex: Option<u32>,
@@ -94,6 +96,7 @@ struct Compiled {
     service: usize,
     strip_path: bool,
     preserve_host: bool,
+    path_v1: bool,
     /// `Some(status)` when the route's protocols have `https` but not `http`.
     https_redirect: Option<u16>,
     methods: Vec<String>,
@@ -227,6 +230,7 @@ impl Router {
                 service,
                 strip_path: route.strip_path,
                 preserve_host: route.preserve_host,
+                path_v1: route.path_handling == crate::model::PathHandling::V1,
                 https_redirect: (has_https && !has_http)
                     .then_some(route.https_redirect_status_code),
                 methods: route.methods.clone(),
@@ -420,6 +424,7 @@ impl Router {
             matched_prefix: best.matched,
             strip_path: route.strip_path,
             preserve_host: route.preserve_host,
+            path_v1: route.path_v1,
             regex: best.regex,
             https_redirect: route.https_redirect.filter(|_| !req.https),
         })

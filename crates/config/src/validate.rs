@@ -43,6 +43,7 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
     w.format_version(&config.format_version);
     config.gateway.check(w.errors);
     crate::upstreams::check::check(config, w.errors);
+    crate::upstream_tls::check(config, w.errors);
     for (i, service) in config.services.iter().enumerate() {
         w.service(service, &format!("services[{i}]"));
     }

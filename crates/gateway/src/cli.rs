@@ -72,6 +72,9 @@ pub struct ValidateArgs {
     /// Hidden: also compile a snapshot (as a reload does) and print each phase's duration to stderr.
     #[arg(long, hide = true)]
     pub timings: bool,
+    /// For a Kong file: a table of every entity, what loads, what is refused and why (exit 1 if any is).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// Flags of `gateway reload`.
@@ -87,6 +90,9 @@ pub struct ReloadArgs {
 
 /// `gateway validate`: parse, validate and compile (routes, plugin configs) without starting anything.
 pub fn validate(args: &ValidateArgs) -> ExitCode {
+    if args.report {
+        return report(&args.config);
+    }
     if args.timings {
         let (result, first, timings) = crate::snapshot::profile_reload(&args.config);
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
@@ -120,6 +126,55 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
             Err(errors) => print_errors(&args.config, &errors.to_string()),
         },
         Err(errors) => print_errors(&args.config, &errors.to_string()),
+    }
+}
+
+/// `gateway validate --report`: one line per entity (see `gateway_config::report`).
+fn report(path: &Path) -> ExitCode {
+    use gateway_config::report::Outcome;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return print_errors(path, &format!("cannot read: {e}")),
+    };
+    let r = gateway_config::report::report(&text);
+    let width = r
+        .rows
+        .iter()
+        .map(|row| row.path.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let lwidth = (r.rows.iter().map(|row| row.label.chars().count()))
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 32);
+    println!("{:<width$}  {:<lwidth$}  result", "entity", "name");
+    for row in &r.rows {
+        let label: String = row.label.chars().take(lwidth).collect();
+        let result = match &row.outcome {
+            Outcome::Loads => "loads".to_owned(),
+            Outcome::NotChecked => "not checked (its parent is refused)".to_owned(),
+            Outcome::Refused(why) => format!("refused: {}", why.join("; ")),
+        };
+        println!("{:<width$}  {label:<lwidth$}  {result}", row.path);
+    }
+    for line in &r.file {
+        println!("{:<width$}  {:<lwidth$}  refused: {line}", "(file)", "-");
+    }
+    let (loads, refused, unchecked) = r.counts();
+    println!(
+        "{}: {loads} load, {refused} refused, {unchecked} not checked{}",
+        path.display(),
+        if r.file.is_empty() {
+            ""
+        } else {
+            ", the file itself refused"
+        }
+    );
+    if r.loads() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

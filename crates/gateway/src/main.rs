@@ -26,6 +26,7 @@ mod server;
 mod snapshot;
 mod state;
 mod tls;
+mod upstream_tls;
 mod watch;
 
 use clap::Parser;

@@ -162,6 +162,9 @@ impl ProxyHttp for Gateway {
         peer.options.connection_timeout = Some(svc.connect_timeout);
         peer.options.read_timeout = Some(svc.read_timeout);
         peer.options.write_timeout = Some(svc.write_timeout);
+        if let Some(tls) = &svc.peer_tls {
+            tls.apply(&mut peer);
+        }
         Ok(Box::new(peer))
     }
 

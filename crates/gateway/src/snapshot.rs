@@ -66,6 +66,8 @@ pub struct UpstreamService {
     pub metrics: crate::metrics::ServiceMetrics,
     /// The balancer when `host` names an upstream (then `addr` is unused).
     pub balancer: Option<Arc<UpstreamBalancer>>,
+    /// TLS options beyond the defaults (`tls_verify`, `ca_certificates`, `client_certificate`).
+    pub peer_tls: Option<Arc<crate::upstream_tls::PeerTls>>,
 }
 
 /// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
@@ -144,6 +146,9 @@ pub fn compile_timed(
     timings.mark("router");
     // Host names are kept, never resolved here: a name that does not resolve yet is a valid config.
     let mut services: Vec<UpstreamService> = config.services.iter().map(upstream_service).collect();
+    for (svc, conf) in services.iter_mut().zip(&config.services) {
+        svc.peer_tls = crate::upstream_tls::PeerTls::for_service(&config, conf);
+    }
     // Every upstream gets its balancer (health checks run even before a service names it, as in Kong); a
     // service whose host names an upstream is balanced over its targets.
     let upstreams = config
@@ -303,5 +308,6 @@ fn upstream_service(svc: &gateway_config::model::Service) -> UpstreamService {
         retries: svc.retries,
         metrics: crate::metrics::ServiceMetrics::default(),
         balancer: None,
+        peer_tls: None,
     }
 }

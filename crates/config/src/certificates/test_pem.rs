@@ -54,3 +54,28 @@ pub(crate) fn cert_for(cn: &str, key: &PKey<Private>) -> String {
 pub(crate) fn pem(key: &PKey<Private>) -> String {
     String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap()
 }
+
+/// A self-signed CA certificate (`basicConstraints` `CA:TRUE`) for `cn`, PEM.
+pub(crate) fn ca(cn: &str) -> String {
+    let key = key(Kind::Ec);
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    let bc = openssl::x509::extension::BasicConstraints::new()
+        .critical()
+        .ca()
+        .build()
+        .unwrap();
+    b.append_extension(bc).unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+}

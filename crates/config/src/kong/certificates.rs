@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::schema::{Record, Type};
 use crate::certificates::{Certificate, Sni};
+use crate::model::CaCertificate;
 use crate::model::Config;
 
 /// A certificate as the Admin API accepts it (`snis`: the names, Kong's shorthand).
@@ -101,6 +102,33 @@ pub(crate) fn expand_snis(config: &Config, fields: &mut Map<String, Value>) {
         })
         .collect();
     fields.insert("snis".into(), Value::Array(records));
+}
+
+/// A CA certificate as the Admin API accepts it (`cert_digest` is computed; a given one must match).
+pub fn ca_certificate() -> Record {
+    use Type::{Integer, String};
+    Record {
+        fields: vec![
+            ("id", String),
+            ("cert", String),
+            ("cert_digest", String),
+            ("tags", Type::Set(Box::new(String))),
+            ("created_at", Integer),
+            ("updated_at", Integer),
+        ],
+    }
+}
+
+/// A CA certificate as Kong shows it.
+pub fn ca_certificate_view(c: &CaCertificate) -> Value {
+    json!({
+        "id": c.id,
+        "cert": c.cert,
+        "cert_digest": c.cert_digest,
+        "tags": if c.tags.is_empty() { Value::Null } else { json!(c.tags) },
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::model::{Config, Settings};
 
 /// The collections whose items are entities (the file's nesting: routes and plugins under services, …).
-const COLLECTIONS: [&str; 12] = [
+const COLLECTIONS: [&str; 13] = [
     "services",
     "routes",
     "plugins",
@@ -24,6 +24,7 @@ const COLLECTIONS: [&str; 12] = [
     "basicauth_credentials",
     "jwt_secrets",
     "acls",
+    "ca_certificates",
 ];
 
 /// Reads a posted declarative configuration (YAML or JSON text) as the loader reads the file. The document

@@ -40,6 +40,8 @@ pub enum Container {
     ConsumerPlugins(usize),
     /// A credential kind's top-level list, e.g. `keyauth_credentials` (where the model keeps them all).
     Credentials(CredKind),
+    /// `ca_certificates`
+    CaCertificates,
 }
 
 impl Container {
@@ -60,6 +62,7 @@ impl Container {
             Container::Consumers => "consumers".into(),
             Container::ConsumerPlugins(c) => format!("consumers[{c}].plugins"),
             Container::Credentials(k) => k.spec().name.into(),
+            Container::CaCertificates => "ca_certificates".into(),
         }
     }
 }
@@ -174,6 +177,22 @@ pub fn entries(config: &Config, kind: Kind) -> Vec<Entry> {
                         Some(t.target.clone()),
                     )
                 })
+            })
+            .collect(),
+        Kind::CaCertificate => (config.ca_certificates.iter().enumerate())
+            .map(|(i, c)| Entry {
+                kind: Kind::CaCertificate,
+                loc: Loc {
+                    container: Container::CaCertificates,
+                    index: i,
+                },
+                id: c.id,
+                name: None,
+                service: None,
+                route: None,
+                upstream: None,
+                certificate: None,
+                consumer: None,
             })
             .collect(),
         Kind::Certificate => (config.certificates.iter().enumerate())
@@ -360,6 +379,14 @@ pub fn certificate_at(config: &Config, loc: Loc) -> Option<&Certificate> {
     }
 }
 
+/// The CA certificate at a location.
+pub fn ca_certificate_at(config: &Config, loc: Loc) -> Option<&crate::model::CaCertificate> {
+    match loc.container {
+        Container::CaCertificates => config.ca_certificates.get(loc.index),
+        _ => None,
+    }
+}
+
 /// The SNI at a location.
 pub fn sni_at(config: &Config, loc: Loc) -> Option<&Sni> {
     match loc.container {
@@ -439,6 +466,8 @@ pub fn view(config: &Config, entry: &Entry) -> Value {
         Kind::Sni => sni_at(config, entry.loc).map_or(Value::Null, |s| {
             certificates::sni_view(s, entry.certificate)
         }),
+        Kind::CaCertificate => ca_certificate_at(config, entry.loc)
+            .map_or(Value::Null, certificates::ca_certificate_view),
         Kind::Credential(k) => {
             credential_at(config, entry.loc).map_or(Value::Null, |row| row.view(k.spec()))
         }
@@ -470,7 +499,21 @@ pub fn service_view(s: &Service) -> Value {
         "tags": opt_list(&s.tags),
         "created_at": s.created_at,
         "updated_at": s.updated_at,
+        "tls_verify": s.tls_verify,
+        "tls_verify_depth": s.tls_verify_depth,
+        "ca_certificates": opt_list(&s.ca_certificates),
+        "client_certificate": s.client_certificate.as_ref().map(|r| match r {
+            crate::model::EntityRef::Id(id) => json!({ "id": id }),
+            other => json!({ "id": other_key(other) }),
+        }),
     })
+}
+
+fn other_key(r: &crate::model::EntityRef) -> String {
+    match r {
+        crate::model::EntityRef::Key(k) | crate::model::EntityRef::Name(k) => k.clone(),
+        crate::model::EntityRef::Id(id) => id.to_string(),
+    }
 }
 
 /// A consumer as Kong shows it.
@@ -500,6 +543,8 @@ pub fn route_view(r: &Route, service: Option<Uuid>) -> Value {
         "preserve_host": r.preserve_host,
         "regex_priority": r.regex_priority,
         "path_handling": r.path_handling,
+        "request_buffering": true,
+        "response_buffering": true,
         "service": reference(service),
         "tags": opt_list(&r.tags),
         "created_at": r.created_at,

@@ -42,11 +42,13 @@ pub enum Kind {
     Consumer,
     /// A credential kind of [`crate::credentials`]: `/key-auths`, `/consumers/{c}/key-auth`, …
     Credential(CredKind),
+    /// `/ca_certificates`
+    CaCertificate,
 }
 
 impl Kind {
     /// Every kind, in Kong's order of tables (and of `POST /config`'s `201` body, `GET /tags`).
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Service,
         Kind::Route,
         Kind::Plugin,
@@ -59,6 +61,7 @@ impl Kind {
         Kind::Credential(CredKind::BasicAuth),
         Kind::Credential(CredKind::Jwt),
         Kind::Credential(CredKind::Acl),
+        Kind::CaCertificate,
     ];
 
     /// The collection name in the Admin API's paths, e.g. `services`, `key-auths`.
@@ -73,6 +76,7 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::Sni => "snis",
             Kind::Consumer => "consumers",
+            Kind::CaCertificate => "ca_certificates",
         }
     }
 
@@ -123,6 +127,7 @@ pub fn schema_for(kind: Kind, plugin_name: Option<&str>) -> schema::Record {
         Kind::Sni => certificates::sni(),
         Kind::Consumer => schema::consumer(),
         Kind::Credential(k) => schema::credential(k.spec()),
+        Kind::CaCertificate => certificates::ca_certificate(),
     }
 }
 

@@ -137,7 +137,8 @@ pub fn delete(config: &Config, kind: Kind, key: &str) -> Result<Option<Config>, 
             | Kind::Certificate
             | Kind::Sni
             | Kind::Consumer
-            | Kind::Credential(_) => false,
+            | Kind::Credential(_)
+            | Kind::CaCertificate => false,
         })
         .map(|p| p.loc.index)
         .collect();
@@ -196,19 +197,7 @@ fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> 
     match input.remove("url") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(url)) => {
-            let given: Vec<&str> = ["protocol", "host", "port", "path"]
-                .into_iter()
-                .filter(|k| input.get(*k).is_some_and(|v| !v.is_null()))
-                .collect();
-            if !given.is_empty() {
-                return Err(KongError::field(
-                    "url",
-                    format!(
-                        "cannot be combined with {} (set either `url` or the separate fields)",
-                        given.join(", ")
-                    ),
-                ));
-            }
+            // Kong's shorthand rule: the url's parts replace protocol, host, port and path.
             let parts = build::expand_url(&url).map_err(|m| KongError::field("url", m))?;
             input.insert("protocol".into(), json!(parts.protocol));
             input.insert("host".into(), json!(parts.host));
@@ -217,6 +206,33 @@ fn prepare(kind: Kind, input: &mut Map<String, Value>) -> Result<(), KongError> 
             Ok(())
         }
         Some(_) => Err(KongError::field("url", "expected a string")),
+    }
+}
+
+/// Kong's `required = true` fields that have a default: omitted they take it, but an explicit `null` (a JSON
+/// null, or an empty form value) is `required field missing`.
+fn required_not_null(kind: Kind, fields: &Map<String, Value>) -> Result<(), KongError> {
+    let required: &[&str] = match kind {
+        Kind::Service => &["protocol", "host", "port", "enabled"],
+        Kind::Route => &[
+            "protocols",
+            "https_redirect_status_code",
+            "strip_path",
+            "preserve_host",
+            "path_handling",
+            "request_buffering",
+            "response_buffering",
+        ],
+        _ => &[],
+    };
+    let missing: Vec<FieldError> = (required.iter())
+        .filter(|f| fields.get(**f).is_some_and(Value::is_null))
+        .map(|f| FieldError::new(*f, crate::checks::REQUIRED))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(KongError::Schema(missing))
     }
 }
 
@@ -249,6 +265,7 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         Kind::Target => entity::target_at(config, e.loc).map(serde_json::to_value),
         Kind::Certificate => entity::certificate_at(config, e.loc).map(serde_json::to_value),
         Kind::Sni => entity::sni_at(config, e.loc).map(serde_json::to_value),
+        Kind::CaCertificate => entity::ca_certificate_at(config, e.loc).map(serde_json::to_value),
         Kind::Consumer => entity::consumer_at(config, e.loc).map(serde_json::to_value),
         Kind::Credential(_) => {
             entity::credential_at(config, e.loc).map(|row| Ok(Value::Object(row.stored)))
@@ -267,7 +284,8 @@ fn stored_form(config: &Config, e: &Entry) -> Map<String, Value> {
         | Kind::Upstream
         | Kind::Certificate
         | Kind::Consumer
-        | Kind::Credential(_) => {}
+        | Kind::Credential(_)
+        | Kind::CaCertificate => {}
         Kind::Sni => {
             if let Some(c) = e.certificate {
                 map.insert("certificate".into(), json!({ "id": c }));
@@ -376,6 +394,7 @@ fn place(
         Kind::Service => Container::Services,
         Kind::Upstream => Container::Upstreams,
         Kind::Certificate => Container::Certificates,
+        Kind::CaCertificate => Container::CaCertificates,
         Kind::Sni => {
             let certificate = resolve(
                 config,
@@ -463,6 +482,7 @@ fn place(
             }
         }
     };
+    required_not_null(kind, &fields)?;
     fields.retain(|_, v| !v.is_null());
 
     let mut doc = to_doc(config);
@@ -544,6 +564,7 @@ fn container_mut(doc: &mut Value, container: Container) -> Option<&mut Vec<Value
         Container::Certificates => (doc, "certificates"),
         Container::CertificateSnis(c) => (doc.get_mut("certificates")?.get_mut(c)?, "snis"),
         Container::Consumers => (doc, "consumers"),
+        Container::CaCertificates => (doc, "ca_certificates"),
         Container::ConsumerPlugins(c) => (doc.get_mut("consumers")?.get_mut(c)?, "plugins"),
         Container::Credentials(k) => (doc, k.spec().name),
         Container::ServiceRoutes(s) => (doc.get_mut("services")?.get_mut(s)?, "routes"),

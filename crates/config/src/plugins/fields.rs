@@ -146,6 +146,84 @@ pub fn normalize(fields: &[Field], value: &Value) -> Result<Map<String, Value>, 
     }
 }
 
+/// Kong's deprecated shorthand fields (`shorthand_fields` with `deprecation.replaced_with`): each
+/// `(flat name, record, field)` moves a flat value into `record.field` of `config`, with Kong's rule
+/// (`kong/db/schema/init.lua`, `process_auto_fields`): a `null` shorthand does nothing; when the record
+/// field is also set (not `null`) the two must be equal, else
+/// `both deprecated and new field are used but their values mismatch: …`; else the shorthand's value is
+/// written. The flat names are removed, so the record is the one place the value lives.
+pub fn apply_shorthands(
+    value: &Value,
+    shorthands: &[(&str, &str, &str)],
+) -> Result<Value, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return Ok(value.clone());
+    };
+    if !shorthands
+        .iter()
+        .any(|(flat, _, _)| map.contains_key(*flat))
+    {
+        return Ok(value.clone());
+    }
+    let mut out = map.clone();
+    let mut errors = Vec::new();
+    for (flat, record, field) in shorthands {
+        let Some(v) = out.remove(*flat) else { continue };
+        if v.is_null() {
+            continue;
+        }
+        let target = out
+            .entry(record.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if target.is_null() {
+            *target = Value::Object(Map::new());
+        }
+        let Value::Object(rec) = target else {
+            continue; // the record's own check reports "expected a record"
+        };
+        match rec.get(*field) {
+            Some(existing) if !existing.is_null() && !same(existing, &v) => {
+                errors.push(FieldError::new(
+                    *flat,
+                    format!(
+                        "both deprecated and new field are used but their values mismatch: {flat} = {} vs {record}.{field} = {}",
+                        lua_text(&v),
+                        lua_text(existing)
+                    ),
+                ));
+            }
+            _ => {
+                rec.insert(field.to_string(), v);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Value::Object(out))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Equal as Kong compares (numbers by value: `6379` and `6379.0` are the same).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// A value as Lua's `tostring` shows it in Kong's message.
+fn lua_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+            .map_or_else(|| n.to_string(), |f| format!("{}", f as i64)),
+        other => other.to_string(),
+    }
+}
+
 /// The defaults of every field, in table order (`null` where there is none).
 pub fn defaults(fields: &[Field]) -> Map<String, Value> {
     fields

@@ -23,6 +23,7 @@ use super::fields::{field, normalize, DefaultValue as D, Field, Kind};
 use crate::error::FieldError;
 
 mod checks;
+pub mod unbuilt;
 
 /// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -476,6 +477,22 @@ impl OidcConfig {
     ///
     /// `null` for a field means "unset" (its default applies); unknown fields are rejected.
     pub fn from_value(value: &Value) -> Result<OidcConfig, Vec<FieldError>> {
+        let mut own = match value {
+            Value::Object(m) => m.clone(),
+            other => return Self::from_value_map(other),
+        };
+        let refused = unbuilt::take(&mut own);
+        match Self::from_value_map(&Value::Object(own)) {
+            Ok(cfg) if refused.is_empty() => Ok(cfg),
+            Ok(_) => Err(refused),
+            Err(mut errors) => {
+                errors.extend(refused);
+                Err(errors)
+            }
+        }
+    }
+
+    fn from_value_map(value: &Value) -> Result<OidcConfig, Vec<FieldError>> {
         let map = normalize(FIELDS, value)?;
         let cfg = Self::from_checked(map).map_err(|e| vec![err("", &e.to_string())])?;
         let mut errors = Vec::new();

@@ -128,6 +128,20 @@ const REDIS_FIELDS: &[Field] = &[
     field("server_name", Kind::Str, D::Null),
 ];
 
+/// Kong 3.x's deprecated flat fields (`shorthand_fields` of `schema.lua`) and the `redis` field each
+/// stands for; Kong's dumps write them beside `redis`. Moved into `redis` at load, with Kong's rule.
+pub const REDIS_SHORTHANDS: &[(&str, &str, &str)] = &[
+    ("redis_host", "redis", "host"),
+    ("redis_port", "redis", "port"),
+    ("redis_password", "redis", "password"),
+    ("redis_username", "redis", "username"),
+    ("redis_ssl", "redis", "ssl"),
+    ("redis_ssl_verify", "redis", "ssl_verify"),
+    ("redis_server_name", "redis", "server_name"),
+    ("redis_timeout", "redis", "timeout"),
+    ("redis_database", "redis", "database"),
+];
+
 /// The schema, in Kong's order.
 pub const FIELDS: &[Field] = &[
     field("second", Kind::Positive, D::Null),
@@ -163,7 +177,8 @@ fn err(path: &str, message: &str) -> FieldError {
 impl RateLimitingConfig {
     /// Parses and checks a raw `config` (every error collected, Kong's messages).
     pub fn from_value(value: &Value) -> Result<Self, Vec<FieldError>> {
-        let map = normalize(FIELDS, value)?;
+        let value = super::fields::apply_shorthands(value, REDIS_SHORTHANDS)?;
+        let map = normalize(FIELDS, &value)?;
         let cfg: RateLimitingConfig = serde_json::from_value(Value::Object(map))
             .map_err(|e| vec![err("", &e.to_string())])?;
         let mut errors = Vec::new();
@@ -305,6 +320,42 @@ fn integral(v: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn flat_redis_fields_go_to_the_record_with_kongs_rule() {
+        // As Kong 3.14 dumps it: flat fields beside the record, equal or null.
+        let c = RateLimitingConfig::from_value(&json!({
+            "minute": 5, "policy": "redis",
+            "redis": {"host": "r.test", "port": 6380, "database": null},
+            "redis_host": "r.test", "redis_port": 6380, "redis_database": 2,
+            "redis_password": null, "redis_timeout": 1500, "redis_ssl": false
+        }))
+        .unwrap();
+        assert_eq!(c.redis.host.as_deref(), Some("r.test"));
+        assert_eq!(
+            (c.redis.port, c.redis.database, c.redis.timeout),
+            (6380, 2, 1500)
+        );
+        assert_eq!(c.redis.password, None);
+        // Only the flat fields (a Kong 2.x file).
+        let c = RateLimitingConfig::from_value(&json!({
+            "minute": 5, "policy": "redis", "redis_host": "old.test", "redis_port": 7000
+        }))
+        .unwrap();
+        assert_eq!(
+            (c.redis.host.as_deref(), c.redis.port),
+            (Some("old.test"), 7000)
+        );
+        // Both given and different: Kong's error, nothing chosen.
+        assert_eq!(
+            errors(json!({"minute": 5, "redis_host": "b.test",
+                          "redis_port": 1, "redis": {"host": "a.test", "port": 2}})),
+            vec![
+                ("redis_host".into(), "both deprecated and new field are used but their values mismatch: redis_host = b.test vs redis.host = a.test".into()),
+                ("redis_port".into(), "both deprecated and new field are used but their values mismatch: redis_port = 1 vs redis.port = 2".into()),
+            ]
+        );
+    }
 
     fn errors(v: Value) -> Vec<(String, String)> {
         RateLimitingConfig::from_value(&v)

@@ -1,8 +1,13 @@
-//! Kong's `path_handling: v0`: the path sent upstream from the service path, the request path and the match.
+//! Kong's `path_handling` (`v0`, the default, and `v1`): the path sent upstream from the service path, the
+//! request path and the match.
 
 use super::RouteMatch;
 
-/// The upstream path for a matched request (Kong `v0`).
+/// The upstream path for a matched request (Kong `v0`, or `v1` when [`RouteMatch::path_v1`]).
+///
+/// `v1` (Kong's `traditional.lua`): with `strip_path` the base and the rest of the request path are
+/// concatenated as they are (one `/` dropped when both sides have it, none added): service `/s`, route
+/// `/r`, request `/rx` ⇒ `/sx`; without `strip_path` the request path without its first `/` is appended.
 ///
 /// The base is the service path (`/` when absent). With `strip_path` the matched prefix is removed from the
 /// request path and the rest is appended to the base with a single `/` between them; without it the whole
@@ -14,6 +19,9 @@ pub fn upstream_path(service_path: Option<&str>, request_path: &str, m: &RouteMa
         _ => "/",
     };
     let base_has_slash = base.ends_with('/');
+    if m.path_v1 {
+        return upstream_path_v1(base, request_path, m);
+    }
     let request_ends_with_slash = request_path.ends_with('/');
 
     if !m.strip_path {
@@ -53,6 +61,18 @@ pub fn upstream_path(service_path: Option<&str>, request_path: &str, m: &RouteMa
     format!("{base}/{postfix}")
 }
 
+/// Kong's `v1`.
+fn upstream_path_v1(base: &str, request_path: &str, m: &RouteMatch) -> String {
+    if !m.strip_path {
+        return format!("{base}{}", request_path.get(1..).unwrap_or(""));
+    }
+    let postfix = request_path.get(m.matched_prefix..).unwrap_or("");
+    match (base.strip_suffix('/'), postfix.starts_with('/')) {
+        (Some(trimmed), true) => format!("{trimmed}{postfix}"),
+        _ => format!("{base}{postfix}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +84,7 @@ mod tests {
             matched_prefix: prefix.len(),
             strip_path,
             preserve_host: false,
+            path_v1: false,
             regex: None,
             https_redirect: None,
         }
@@ -75,6 +96,26 @@ mod tests {
             "test setup: {request} must start with {route}"
         );
         upstream_path(service, request, &m(route, strip))
+    }
+
+    #[test]
+    fn path_handling_v1() {
+        let v1 = |service: Option<&str>, route: &str, request: &str, strip: bool| {
+            let mut m = m(route, strip);
+            m.path_v1 = true;
+            upstream_path(service, request, &m)
+        };
+        // Kong's documented v1 table (routing docs): the rest is appended as is.
+        assert_eq!(v1(Some("/s"), "/fv1", "/fv1foo", true), "/sfoo");
+        assert_eq!(v1(Some("/s"), "/fv1", "/fv1/foo", true), "/s/foo");
+        assert_eq!(v1(Some("/s/"), "/fv1", "/fv1/foo", true), "/s/foo");
+        assert_eq!(v1(Some("/s/"), "/fv1", "/fv1foo", true), "/s/foo");
+        assert_eq!(v1(Some("/s"), "/fv1", "/fv1", true), "/s");
+        assert_eq!(v1(None, "/fv1", "/fv1", true), "/");
+        assert_eq!(v1(Some("/s"), "/fv1", "/fv1/foo", false), "/sfv1/foo");
+        assert_eq!(v1(Some("/s/"), "/fv1", "/fv1/foo", false), "/s/fv1/foo");
+        // v0 for the same inputs adds the `/`.
+        assert_eq!(up(Some("/s"), "/fv1", "/fv1foo", true), "/s/foo");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         ("/upstreams", Kind::Upstream),
         ("/certificates", Kind::Certificate),
         ("/snis", Kind::Sni),
+        ("/ca_certificates", Kind::CaCertificate),
     ] {
         r = top(r, path, kind);
     }

@@ -323,6 +323,87 @@ fn patch_refusals() {
 }
 
 #[test]
+fn an_emptied_required_field_is_missing_and_nothing_changes() {
+    let c = base();
+    // A form's empty value is null after decoding, as a JSON null is.
+    let form = read_input(
+        Kind::Service,
+        Body::Form(vec![("port".into(), String::new())]),
+        None,
+    )
+    .unwrap();
+    for input in [form, obj(json!({"port": null}))] {
+        assert_eq!(
+            update(&c, Kind::Service, "httpbin", input, NOW).unwrap_err(),
+            KongError::field("port", "required field missing")
+        );
+    }
+    assert_eq!(
+        update(
+            &c,
+            Kind::Route,
+            "httpbin-route",
+            obj(json!({"strip_path": null})),
+            NOW
+        )
+        .unwrap_err(),
+        KongError::field("strip_path", "required field missing")
+    );
+    // Omitted on a PUT: the default.
+    let w = upsert(
+        &c,
+        Kind::Service,
+        "other",
+        obj(json!({"host": "h.test"})),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(get(&w.config, Kind::Service, "other")["port"], json!(80));
+}
+
+#[test]
+fn ca_certificates_and_service_tls_fields() {
+    let c = base();
+    let ca = crate::certificates::test_pem::ca("Admin CA");
+    let w = create(&c, Kind::CaCertificate, obj(json!({"cert": ca})), NOW).unwrap();
+    let id = w.config.ca_certificates[0].id.to_string();
+    let v = get(&w.config, Kind::CaCertificate, &id);
+    assert_eq!(v["cert_digest"].as_str().map(str::len), Some(64));
+    let w2 = update(
+        &w.config,
+        Kind::Service,
+        "httpbin",
+        obj(json!({"url": "https://h.test", "tls_verify": true, "ca_certificates": [id]})),
+        NOW,
+    )
+    .unwrap();
+    let s = get(&w2.config, Kind::Service, "httpbin");
+    assert_eq!(
+        (s["tls_verify"].clone(), s["ca_certificates"].clone()),
+        (json!(true), json!([id]))
+    );
+    round_trips(&w2.config);
+    // A leaf is not a CA: Kong's message, nothing written.
+    let (leaf, _) =
+        crate::certificates::test_pem::pair("leaf.test", crate::certificates::test_pem::Kind::Ec);
+    let e = create(&c, Kind::CaCertificate, obj(json!({"cert": leaf})), NOW).unwrap_err();
+    assert!(
+        format!("{e:?}").contains("does not appear to be a CA"),
+        "{e:?}"
+    );
+    // A service over http cannot verify TLS.
+    let e = update(
+        &w.config,
+        Kind::Service,
+        "other",
+        obj(json!({"tls_verify": true})),
+        NOW,
+    )
+    .unwrap_err();
+    assert!(format!("{e:?}").contains("value must be null"), "{e:?}");
+}
+
+#[test]
 fn patch_service_url_and_fields() {
     let c = base();
     let w = update(
