@@ -616,6 +616,9 @@ def section_throughput(st, procs, env, results):
         results["notes"].append(f"gateway binary {gateway_bin(st)} missing: setups 3-6 not run")
 
     import edge  # noqa: PLC0415 - bench/edge.py imports this module
+    if have_gw:
+        import plugin_rows  # noqa: PLC0415 - bench/plugin_rows.py imports this module
+        scen += plugin_rows.throughput_rows(st, procs, env, rotate)
     scen += edge.throughput_rows(st, procs, env, results, rotate, one, ga_port if have_gw else None,
                                  ga_admin if have_gw else None)
 

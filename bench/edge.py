@@ -335,6 +335,12 @@ def section_instructions(st, procs, env, results):
     for alloc in ("mimalloc", "jemalloc"):
         gateway(f"gateway {alloc}", os.path.join(st.bin_dir, f"gateway-{alloc}"),
                 [("introspection, warm cache", "/", good)])
+    if os.access(B.gateway_bin(st), os.X_OK):
+        import plugin_rows  # noqa: PLC0415 - bench/plugin_rows.py imports bench, as this module does
+        rows += plugin_rows.instruction_rows(
+            st, procs, env, n,
+            lambda name, argv, port, url, token, count: callgrind_per_request(procs, st, name, argv, port, url,
+                                                                               token, count))
     results["instructions"] = {"requests": 2 * n, "rows": rows}
     for r in rows:
         B.log(f"instructions: {r['setup']}: {r['instructions']:,.0f} per request")

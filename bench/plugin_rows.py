@@ -1,0 +1,99 @@
+"""Rows of `make bench` for issue 27 (Kong's plugins on one pipeline), kept beside bench.py and edge.py.
+
+One gateway with a consumer holding a key-auth key, a jwt secret (HS256), a basic-auth password and an acl
+group, and four routes on the same upstream:
+
+- `/plain`: no plugin (the base of the plugin rows);
+- `/keyauth`: key-auth alone (the key in the query string: wrk's `rotate` script sets a bearer Authorization
+  header that key-auth does not read);
+- `/jwt`: Kong's jwt plugin (HS256 token in `Authorization: Bearer`);
+- `/chain4`: key-auth, basic-auth (with `anonymous`: skipped once key-auth authenticated, Kong's logical OR),
+  acl (allow the consumer's group) and rate-limiting (local, never reached) — four plugins, the same key.
+
+The target is "a chain of four plugins costs at most 5 % over the same route with one": `/chain4` against
+`/keyauth`, in RPS (same run, interleaved rounds) and in instructions per request (callgrind).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+
+import bench as B
+
+API_KEY = "bench-key-0123456789abcdef"
+JWT_ISS = "bench-issuer"
+JWT_SECRET = "bench-secret-0123456789abcdef0123"
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_token():
+    """An HS256 JWT whose `iss` names the consumer's jwt secret (no exp: Kong verifies none by default)."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps({"iss": JWT_ISS, "sub": "bench"}).encode())
+    signing = f"{header}.{payload}".encode()
+    sig = _b64(hmac.new(JWT_SECRET.encode(), signing, hashlib.sha256).digest())
+    return f"{header}.{payload}.{sig}"
+
+
+def yaml(port, admin, up):
+    base = B.gateway_yaml(port, admin, [("plain", f"http://127.0.0.1:{up}/", "/plain", False)])
+    svc = lambda name, plugins: [f"- name: {name}", f"  url: http://127.0.0.1:{up}/", "  routes:",  # noqa: E731
+                                 f"  - name: {name}-route", f"    paths: [\"/{name}\"]", "  plugins:"] + [
+        f"  - {{name: {n}, config: {json.dumps(c)}}}" for n, c in plugins]
+    key_auth = ("key-auth", {"key_names": ["apikey"]})
+    lines = svc("keyauth", [key_auth])
+    lines += svc("jwt", [("jwt", {})])
+    lines += svc("chain4", [key_auth, ("basic-auth", {"anonymous": "bench"}), ("acl", {"allow": ["bench"]}),
+                            ("rate-limiting", {"second": 1000000000, "limit_by": "consumer", "policy": "local"})])
+    lines += ["consumers:", "- username: bench",
+              f"  keyauth_credentials: [{{key: {API_KEY}}}]",
+              f"  jwt_secrets: [{{key: {JWT_ISS}, secret: {JWT_SECRET}, algorithm: HS256}}]",
+              "  basicauth_credentials: [{username: bench, password: bench-password}]",
+              "  acls: [{group: bench}]"]
+    return base + "\n".join(lines) + "\n"
+
+
+def cases():
+    """(key, label, route with query, token for Authorization: Bearer or None)."""
+    q = f"?apikey={API_KEY}"
+    return [
+        ("gw_plain", "9 gateway, plugin routes: no plugin", "/plain", None),
+        ("gw_keyauth", "9k gateway, key-auth (key in the query)", f"/keyauth{q}", None),
+        ("gw_jwtplugin", "9j gateway, jwt plugin (HS256)", "/jwt", jwt_token()),
+        ("gw_chain4", "9c gateway, chain of four: key-auth, basic-auth (OR-skipped), acl, rate-limiting",
+         f"/chain4{q}", None),
+    ]
+
+
+def throughput_rows(st, procs, env, rotate):
+    """Setups for the throughput rounds: (key, label, url, script, args, expect, admin)."""
+    up = env["upstream_port"]
+    port, admin = B.free_port(), B.free_port()
+    B.Gateway(procs, st, "gateway-plugins", yaml(port, admin, up), port, admin, st.server_cpus)
+    rows = []
+    for key, label, route, token in cases():
+        path = os.path.join(procs.workdir, f"token-{key}.txt")
+        with open(path, "w") as f:
+            f.write((token or "none") + "\n")
+        rows.append((key, label, f"http://127.0.0.1:{port}{route}", rotate, [path], 200, None))
+    return rows
+
+
+def instruction_rows(st, procs, env, n, measure):
+    """Instructions per request of the four routes: `measure(name, argv, port, url, token, n)`."""
+    up = env["upstream_port"]
+    port, admin = B.free_port(), B.free_port()
+    path = os.path.join(procs.workdir, "gateway-plugins-instr.yaml")
+    with open(path, "w") as f:
+        f.write(yaml(port, admin, up))
+    rows = []
+    for key, label, route, token in cases():
+        ir = measure(f"plugins-{key}", [B.gateway_bin(st), "run", "-c", path], port,
+                     f"http://127.0.0.1:{port}{route}", token, n)
+        rows.append({"setup": f"gateway, {label.split(', ', 1)[1]}", "key": f"plugins|{key}", "instructions": ir})
+    return rows
