@@ -305,7 +305,8 @@ fn order(mut steps: Vec<(u32, &'static str, Step, Phases)>, rewrite: bool) -> Ch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::{Exchange, Flow, Reply, Request};
+    use crate::plugins::test_support::{self, TestRequest};
+    use crate::plugins::{Exchange, Flow, Reply};
     use crate::snapshot::Snapshot;
 
     const YAML: &str = r#"
@@ -335,9 +336,7 @@ plugins:
 "#;
 
     fn snapshot() -> Snapshot {
-        let config = gateway_config::load::parse_str(YAML).unwrap();
-        let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
-        crate::snapshot::compile(config, YAML, &registry).unwrap()
+        test_support::snapshot(YAML)
     }
 
     fn route<'a>(snap: &'a Snapshot, name: &str) -> &'a crate::snapshot::RouteRuntime {
@@ -355,22 +354,9 @@ plugins:
     /// The limiter a step resolves to for `consumer`, by its config's minute limit.
     fn minute_limit(snap: &Snapshot, step: &Step, consumer: Option<usize>) -> String {
         let plugin = step.resolve(consumer).unwrap();
-        let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-        let headers = http::HeaderMap::new();
-        let uri: http::Uri = "/x".parse().unwrap();
-        let req = Request {
-            method: &http::Method::GET,
-            uri: &uri,
-            headers: &headers,
-            client_ip: None,
-            body: None,
-            snap,
-            matched: None,
-            metrics: &metrics,
-        };
         let mut ex = Exchange::new();
         ex.caller.consumer = consumer;
-        let flow = futures::executor::block_on(plugin.access(&req, &mut ex).decide());
+        let flow = TestRequest::get("/x").access(snap, plugin.as_ref(), &mut ex);
         assert!(matches!(flow, Flow::Continue));
         let limit = ex
             .response_headers
@@ -506,22 +492,9 @@ plugins:
         let step = &bare.chains.access[1];
         assert_eq!(minute_limit(&snap, step, Some(0)), "1");
         let plugin = step.resolve(Some(0)).unwrap();
-        let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-        let headers = http::HeaderMap::new();
-        let uri: http::Uri = "/bare".parse().unwrap();
-        let req = Request {
-            method: &http::Method::GET,
-            uri: &uri,
-            headers: &headers,
-            client_ip: None,
-            body: None,
-            snap: &snap,
-            matched: None,
-            metrics: &metrics,
-        };
         let mut ex = Exchange::new();
         ex.caller.consumer = Some(0);
-        let flow = futures::executor::block_on(plugin.access(&req, &mut ex).decide());
+        let flow = TestRequest::get("/bare").access(&snap, plugin.as_ref(), &mut ex);
         let Flow::Respond(reply) = flow else {
             panic!("the second request in a minute must be limited")
         };

@@ -17,6 +17,8 @@ pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+#[cfg(test)]
+pub mod test_support;
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -2,6 +2,7 @@
 //! the groups headers, authenticated groups against consumer groups.
 
 use super::*;
+use crate::plugins::test_support::{self, TestRequest};
 use crate::snapshot::Snapshot;
 use gateway_auth::Groups;
 use gateway_config::plugins::acl::AclConfig;
@@ -22,9 +23,7 @@ services:
 "#;
 
 fn snapshot() -> Snapshot {
-    let config = gateway_config::load::parse_str(YAML).unwrap();
-    let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
-    crate::snapshot::compile(config, YAML, &registry).unwrap()
+    test_support::snapshot(YAML)
 }
 
 fn acl(cfg: serde_json::Value) -> Acl {
@@ -40,19 +39,6 @@ fn run(
     credential: bool,
     groups: Option<serde_json::Value>,
 ) -> (u16, Vec<(String, Option<String>)>) {
-    let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-    let headers = http::HeaderMap::new();
-    let uri: http::Uri = "/r".parse().unwrap();
-    let req = Request {
-        method: &http::Method::GET,
-        uri: &uri,
-        headers: &headers,
-        client_ip: None,
-        body: None,
-        snap,
-        matched: None,
-        metrics: &metrics,
-    };
     let mut ex = Exchange::new();
     ex.caller.consumer = consumer.map(|u| {
         (snap.config.consumers.iter())
@@ -62,7 +48,7 @@ fn run(
     ex.caller.authenticated = credential;
     ex.caller.anonymous = consumer.is_some() && !credential;
     ex.groups = groups.map(|g| Groups::from_claim(&g).unwrap());
-    let status = match futures::executor::block_on(plugin.access(&req, &mut ex).decide()) {
+    let status = match TestRequest::get("/r").access_now(snap, plugin, &mut ex) {
         Flow::Continue => 200,
         Flow::Respond(reply) => {
             if let Reply::Body { body, .. } = &reply {

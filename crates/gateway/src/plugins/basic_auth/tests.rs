@@ -2,8 +2,9 @@
 //! credentials, `anonymous`, and the cache of successful checks.
 
 use super::*;
+use crate::plugins::test_support::{self, TestRequest};
 use crate::snapshot::Snapshot;
-use http::{HeaderMap, HeaderName, Method, Uri};
+use http::{HeaderName, Method};
 
 const YAML: &str = r#"
 _format_version: "3.0"
@@ -19,9 +20,7 @@ services:
 "#;
 
 fn snapshot() -> Snapshot {
-    let config = gateway_config::load::parse_str(YAML).unwrap();
-    let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
-    crate::snapshot::compile(config, YAML, &registry).unwrap()
+    test_support::snapshot(YAML)
 }
 
 fn plugin(cfg: serde_json::Value) -> BasicAuth {
@@ -41,26 +40,9 @@ fn run(
     snap: &Snapshot,
     headers: &[(HeaderName, &str)],
 ) -> (Result<(), (u16, String, String)>, Exchange) {
-    let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-    let mut map = HeaderMap::new();
-    for (n, v) in headers {
-        map.append(n.clone(), HeaderValue::from_str(v).unwrap());
-    }
-    let uri: Uri = "/".parse().unwrap();
-    let req = Request {
-        method: &Method::GET,
-        uri: &uri,
-        headers: &map,
-        client_ip: None,
-        body: None,
-        snap,
-        matched: None,
-        metrics: &metrics,
-    };
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
     let mut ex = Exchange::new();
-    let Access::Done(flow) = p.access(&req, &mut ex) else {
-        panic!("basic-auth never waits");
-    };
+    let flow = TestRequest::new(Method::GET, "/", &headers).access_now(snap, p, &mut ex);
     let out = match flow {
         Flow::Continue => Ok(()),
         Flow::Respond(Reply::Body {

@@ -11,6 +11,7 @@ use openssl::sign::{RsaPssSaltlen, Signer};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
+use crate::plugins::test_support::TestRequest;
 use crate::snapshot::Snapshot;
 
 const SECRET: &str = "alice-secret";
@@ -177,26 +178,7 @@ fn run_with(
     headers: &[(&str, &str)],
     ex: &mut Exchange,
 ) -> Outcome {
-    let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-    let mut map = http::HeaderMap::new();
-    for (n, v) in headers {
-        map.append(
-            HeaderName::from_bytes(n.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let uri: http::Uri = uri.parse().unwrap();
-    let req = Request {
-        method,
-        uri: &uri,
-        headers: &map,
-        client_ip: None,
-        body: None,
-        snap: snapshot(),
-        matched: None,
-        metrics: &metrics,
-    };
-    match futures::executor::block_on(p.access(&req, ex).decide()) {
+    match TestRequest::new(method.clone(), uri, headers).access(snapshot(), p, ex) {
         Flow::Continue => Ok((
             ex.caller.consumer,
             ex.caller

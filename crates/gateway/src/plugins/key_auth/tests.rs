@@ -2,8 +2,8 @@
 //! `anonymous` and `run_on_preflight`, against a compiled snapshot (no socket).
 
 use super::*;
+use crate::plugins::test_support::{self, TestRequest};
 use crate::snapshot::Snapshot;
-use http::{HeaderMap, HeaderName, Uri};
 
 const KEY_ID: &str = "00000000-0000-0000-0000-0000000000aa";
 
@@ -27,10 +27,7 @@ plugins:
 }
 
 fn snapshot(plugin: &str) -> Snapshot {
-    let text = yaml(plugin);
-    let config = gateway_config::load::parse_str(&text).unwrap();
-    let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
-    crate::snapshot::compile(config, &text, &registry).unwrap()
+    test_support::snapshot(&yaml(plugin))
 }
 
 fn plugin(cfg: serde_json::Value) -> KeyAuth {
@@ -46,35 +43,16 @@ fn run(
     body: Option<(&str, &str)>,
 ) -> (Result<(), (u16, String, String)>, Exchange) {
     let snap = snapshot("{name: key-auth}");
-    let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-    let mut map = HeaderMap::new();
-    for (n, v) in headers {
-        map.append(
-            HeaderName::from_bytes(n.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    if let Some((ct, _)) = body {
-        map.insert(
+    let mut req = TestRequest::new(method, uri, headers);
+    if let Some((ct, b)) = body {
+        req.headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_str(ct).unwrap(),
         );
+        req.body = Some(b.as_bytes().to_vec());
     }
-    let uri: Uri = uri.parse().unwrap();
-    let req = Request {
-        method: &method,
-        uri: &uri,
-        headers: &map,
-        client_ip: None,
-        body: body.map(|(_, b)| b.as_bytes()),
-        snap: &snap,
-        matched: None,
-        metrics: &metrics,
-    };
     let mut ex = Exchange::new();
-    let Access::Done(flow) = p.access(&req, &mut ex) else {
-        panic!("key-auth never waits");
-    };
+    let flow = req.access_now(&snap, p, &mut ex);
     let out = match flow {
         Flow::Continue => Ok(()),
         Flow::Respond(Reply::Body {
