@@ -120,57 +120,25 @@ impl LocalCa {
     /// A certificate for the DNS name `name` (also its common name) signed by this CA, with a fresh RSA
     /// key: the paths of `<file>.pem` and `<file>.key`. `name` may be a wildcard (`*.example.test`).
     pub fn issue(&self, name: &str, file: &str) -> (PathBuf, PathBuf) {
-        let ext = format!("{file}.ext");
-        std::fs::write(
-            self.path(&ext),
-            format!(
-                "subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n\
-                 keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .expect("write the extension file");
-        let (key, csr, pem) = (
-            format!("{file}.key"),
-            format!("{file}.csr"),
-            format!("{file}.pem"),
+        let ext = format!(
+            "subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         );
-        let subject = format!("/CN={name}");
-        self.openssl(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
-            &subject,
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-        (self.path(&pem), self.path(&key))
+        self.sign(name, file, &ext)
     }
 
     /// A TLS client certificate (`extendedKeyUsage=clientAuth`) with common name `cn`, signed by this CA: the
     /// paths of `<file>.pem` and `<file>.key`.
     pub fn issue_client(&self, cn: &str, file: &str) -> (PathBuf, PathBuf) {
+        let ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
+        self.sign(cn, file, ext)
+    }
+
+    /// A fresh RSA key and a certificate for it with common name `cn` and the X.509 extensions `extensions`
+    /// (an openssl extension file's text), signed by this CA: the paths of `<file>.pem` and `<file>.key`.
+    fn sign(&self, cn: &str, file: &str, extensions: &str) -> (PathBuf, PathBuf) {
         let ext = format!("{file}.ext");
-        std::fs::write(
-            self.path(&ext),
-            "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth
-",
-        )
-        .expect("write the extension file");
+        std::fs::write(self.path(&ext), extensions).expect("write the extension file");
         let (key, csr, pem) = (
             format!("{file}.key"),
             format!("{file}.csr"),
