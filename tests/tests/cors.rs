@@ -2,7 +2,9 @@
 //! gateway): a browser's preflight on a route protected by openid-connect is answered by cors (priority 2000,
 //! before any auth plugin) without a token and without a call to the IdP; the 401 of that route, and httpbin's
 //! answers, carry `Access-Control-Allow-Origin`; flat and regex origins, `*`, credentials and `max_age`; bad
-//! origins refused at load and by the Admin API with Kong's message.
+//! origins refused at load and by the Admin API with Kong's message. Then a real browser (Debian's headless
+//! Chromium): a page from another origin calls a key-auth route with `fetch` and credentials, reads the answer
+//! and the 401, and is refused by the browser on a route without cors.
 
 mod common;
 
@@ -282,4 +284,106 @@ fn bad_origins_are_refused_with_kongs_message() {
         json!({"name": "cors", "config": {"origins": ["*"], "credentials": true}}),
     );
     assert_eq!(status, 201, "{body}");
+}
+
+/// Debian's Chromium, headless (`scripts/setup.sh` installs it).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Serves `page` as HTML to every request on a loopback port of its own (another origin than the gateway's),
+/// until the test ends; returns the page's origin.
+fn serve_page(page: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the page server");
+    let origin = format!("http://{}", listener.local_addr().expect("page address"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                page.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(page.as_bytes());
+        }
+    });
+    origin
+}
+
+#[test]
+fn a_real_browser_calls_an_authenticated_route_from_another_origin() {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run scripts/setup.sh (Debian's chromium package)"
+    );
+    let httpbin = Httpbin::start();
+    // The page needs the gateway's URL and the gateway's cors config the page's origin: ports first.
+    let ports = Ports::free();
+    let gw_url = format!("http://127.0.0.1:{}", ports.proxy);
+    let mut config =
+        routes_config_value(ports, &httpbin.url(), &[("/api", None), ("/no-cors", None)]);
+    let page_text = |gw: &str| {
+        format!(
+            r#"<!doctype html><html><body><pre id="out">pending</pre><script>
+const out = document.getElementById("out");
+const call = (path, key) => fetch("{gw}" + path, {{
+  method: "POST", credentials: "include",
+  headers: Object.assign({{"Content-Type": "application/json"}}, key ? {{"apikey": key}} : {{}}),
+  body: JSON.stringify({{hello: "browser"}}),
+}}).then(r => r.text().then(t => "status=" + r.status + " " + t.length + " " + (t.includes('"browser"') ? "echo" : "no-echo")),
+        e => "error=" + e.name);
+Promise.all([call("/api/x", "browser-key"), call("/api/x", null), call("/no-cors/x", "browser-key")])
+  .then(rs => {{ out.textContent = "RESULT[" + rs.join(" | ") + "]"; }});
+</script></body></html>"#
+        )
+    };
+    let origin = serve_page(page_text(&gw_url));
+    config["services"][0]["routes"][0]["plugins"] = json!([
+        {"name": "cors", "config": {"origins": [origin], "credentials": true}},
+        {"name": "key-auth", "config": {}},
+    ]);
+    config["services"][0]["routes"][1]["plugins"] = json!([{"name": "key-auth", "config": {}}]);
+    config["consumers"] = json!([
+        {"username": "web", "keyauth_credentials": [{"key": "browser-key"}]}
+    ]);
+    let gateway = Gateway::start(&e2e::to_yaml(&config));
+    assert_eq!(gateway.proxy_url(), gw_url);
+
+    let profile = e2e::TempDir::new("chromium");
+    let out = std::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-proxy-server",
+            "--no-first-run",
+            "--virtual-time-budget=15000",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &format!("{origin}/page.html"),
+        ])
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let result = dom
+        .split_once("RESULT[")
+        .and_then(|(_, r)| r.split_once(']'))
+        .map(|(r, _)| r.to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no result in the page: {dom}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let parts: Vec<&str> = result.split(" | ").collect();
+    // The authenticated call (a preflight first: apikey and JSON are not CORS-safelisted) reads httpbin's echo.
+    assert!(
+        parts[0].starts_with("status=200 ") && parts[0].ends_with(" echo"),
+        "{result}"
+    );
+    // Without the key: the 401 is readable, because it carries Access-Control-Allow-Origin.
+    assert!(parts[1].starts_with("status=401 "), "{result}");
+    // The same call on a route without cors: the browser refuses (key-auth answers the preflight's OPTIONS
+    // with 401 and no CORS headers).
+    assert_eq!(parts[2], "error=TypeError", "{result}");
 }
