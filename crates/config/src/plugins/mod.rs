@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod cors;
 pub mod fields;
 pub mod jwt;
 pub mod key_auth;
@@ -19,6 +20,7 @@ use serde_json::Value;
 pub use crate::error::FieldError;
 use acl::AclConfig;
 use basic_auth::BasicAuthConfig;
+use cors::CorsConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
@@ -41,6 +43,13 @@ pub struct PluginSpec {
 
 /// Every plugin this gateway implements, by priority (highest first).
 pub const PLUGINS: &[PluginSpec] = &[
+    PluginSpec {
+        name: "cors",
+        priority: 2000,
+        on_consumer: false,
+        fields: cors::FIELDS,
+        parse: |v| CorsConfig::from_value(v).map(|c| PluginConfig::Cors(Arc::new(c))),
+    },
     PluginSpec {
         name: "jwt",
         priority: 1450,
@@ -90,6 +99,8 @@ pub const PLUGINS: &[PluginSpec] = &[
 /// A plugin config, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PluginConfig {
+    /// `cors`.
+    Cors(Arc<CorsConfig>),
     /// `jwt`.
     Jwt(Arc<JwtConfig>),
     /// `key-auth`.
@@ -109,6 +120,7 @@ impl PluginConfig {
     /// API shows, and the canonical form the key is computed from.
     fn canonical(&self) -> Value {
         match self {
+            PluginConfig::Cors(c) => c.to_value_with_defaults(),
             PluginConfig::Jwt(c) => c.to_value_with_defaults(),
             PluginConfig::KeyAuth(c) => c.to_value_with_defaults(),
             PluginConfig::BasicAuth(c) => c.to_value_with_defaults(),
