@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+pub mod request_termination;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
+use request_termination::RequestTerminationConfig;
 
 /// One plugin this gateway implements.
 #[derive(Debug)]
@@ -85,6 +87,16 @@ pub const PLUGINS: &[PluginSpec] = &[
             RateLimitingConfig::from_value(v).map(|c| PluginConfig::RateLimiting(Arc::new(c)))
         },
     },
+    PluginSpec {
+        name: "request-termination",
+        priority: 2,
+        on_consumer: true,
+        fields: request_termination::FIELDS,
+        parse: |v| {
+            RequestTerminationConfig::from_value(v)
+                .map(|c| PluginConfig::RequestTermination(Arc::new(c)))
+        },
+    },
 ];
 
 /// A plugin config, typed.
@@ -102,6 +114,8 @@ pub enum PluginConfig {
     RateLimiting(Arc<RateLimitingConfig>),
     /// `acl`.
     Acl(Arc<AclConfig>),
+    /// `request-termination`.
+    RequestTermination(Arc<RequestTerminationConfig>),
 }
 
 impl PluginConfig {
@@ -115,6 +129,7 @@ impl PluginConfig {
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::Acl(c) => c.to_value_with_defaults(),
+            PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+pub mod request_termination;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -108,6 +109,10 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     /// The client's address.
     pub client_ip: Option<IpAddr>,
+    /// Whether the request came over TLS.
+    pub https: bool,
+    /// The port of the listener that accepted the request (Kong's `kong.request.get_port()`).
+    pub server_port: Option<u16>,
     /// The request body, when a plugin of the chain asked for it ([`Plugin::needs_body`]) and it is a form or
     /// JSON body within the bound.
     pub body: Option<&'a [u8]>,
@@ -333,6 +338,9 @@ fn build(
         PluginConfig::KeyAuth(cfg) => Arc::new(key_auth::KeyAuth::new(cfg)),
         PluginConfig::BasicAuth(cfg) => Arc::new(basic_auth::BasicAuth::new(cfg)),
         PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
+        PluginConfig::RequestTermination(cfg) => {
+            Arc::new(request_termination::RequestTermination::new(cfg))
+        }
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

@@ -76,6 +76,11 @@ pub(super) async fn run_phase(
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
+            https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            server_port: session
+                .server_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.port()),
             body: body.as_deref(),
             snap: &snap,
             matched: ctx.matched,

@@ -48,6 +48,8 @@ fn run(
         uri: &uri,
         headers: &headers,
         client_ip: None,
+        https: false,
+        server_port: None,
         body: None,
         snap,
         matched: None,

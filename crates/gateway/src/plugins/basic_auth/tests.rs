@@ -52,6 +52,8 @@ fn run(
         uri: &uri,
         headers: &map,
         client_ip: None,
+        https: false,
+        server_port: None,
         body: None,
         snap,
         matched: None,

@@ -191,6 +191,8 @@ fn run_with(
         uri: &uri,
         headers: &map,
         client_ip: None,
+        https: false,
+        server_port: None,
         body: None,
         snap: snapshot(),
         matched: None,

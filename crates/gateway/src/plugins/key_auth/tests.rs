@@ -66,6 +66,8 @@ fn run(
         uri: &uri,
         headers: &map,
         client_ip: None,
+        https: false,
+        server_port: None,
         body: body.map(|(_, b)| b.as_bytes()),
         snap: &snap,
         matched: None,

@@ -1,0 +1,140 @@
+//! Kong's small edge plugins end to end, through the real gateway binary to the real httpbin, one set of
+//! servers for the file: request-termination (status and message, raw body, trigger, echo, its schema's
+//! refusals through the Admin API).
+
+mod common;
+
+use common::{assert_echo, client, send, Reply};
+use e2e::{Gateway, Httpbin, Ports};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct Servers {
+    gateway: Gateway,
+    _httpbin: Httpbin,
+}
+
+fn start() -> Servers {
+    let httpbin = Httpbin::start();
+    let mut config = e2e::config_value(Ports::free(), &httpbin.url(), None);
+    let route = |name: &str, plugin: &str, cfg: Value| {
+        json!({"name": name, "paths": [format!("/{name}")],
+               "plugins": [{"name": plugin, "config": cfg}]})
+    };
+    config["services"][0]["routes"] = json!([
+        route("term-default", "request-termination", json!({})),
+        route(
+            "term-body",
+            "request-termination",
+            json!({"status_code": 200, "body": "<h1>gone fishing</h1>", "content_type": "text/html"})
+        ),
+        route(
+            "term-trigger",
+            "request-termination",
+            json!({"status_code": 404, "echo": true, "trigger": "Gimme-An-Echo"})
+        ),
+        route(
+            "term-message",
+            "request-termination",
+            json!({"status_code": 406, "message": "Invalid"})
+        ),
+    ]);
+    let gateway = Gateway::start(&e2e::to_yaml(&config));
+    Servers {
+        gateway,
+        _httpbin: httpbin,
+    }
+}
+
+impl Servers {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.proxy_url())
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = client().get(self.url(path));
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        send(req)
+    }
+}
+
+fn assert_reply(r: &Reply, status: u16, content_type: Option<&str>, body: &str, what: &str) {
+    assert_eq!(
+        (r.status, r.header("content-type"), r.body.as_str()),
+        (status, content_type, body),
+        "{what}: {r:?}"
+    );
+}
+
+const JSON: Option<&str> = Some("application/json; charset=utf-8");
+
+fn request_termination(s: &Servers) {
+    let r = s.get("/term-default", &[]);
+    assert_reply(&r, 503, JSON, r#"{"message":"Service unavailable"}"#, "default");
+    let r = s.get("/term-message/x", &[]);
+    assert_reply(&r, 406, JSON, r#"{"message":"Invalid"}"#, "message");
+    let r = s.get("/term-body", &[]);
+    assert_reply(&r, 200, Some("text/html"), "<h1>gone fishing</h1>", "raw body");
+
+    // Without the trigger the request goes through to httpbin.
+    let echo = assert_echo(&s.get("/term-trigger", &[]), "no trigger: proxied");
+    assert!(echo["url"].as_str().unwrap_or("").contains("/anything"), "{echo}");
+    // With it, as a header or as a query argument: the request echoed with Kong's shape.
+    let r = s.get("/term-trigger/status/200?hello=there", &[("Gimme-An-Echo", "yes")]);
+    assert_eq!(r.status, 404, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["message"], "Not found", "{v}");
+    let req = &v["request"];
+    assert_eq!(req["scheme"], "http", "{v}");
+    assert_eq!(req["host"], "127.0.0.1", "{v}");
+    assert_eq!(req["port"], json!(s.gateway.proxy_addr().port()), "{v}");
+    assert_eq!(req["headers"]["gimme-an-echo"], "yes", "{v}");
+    assert_eq!(req["query"], json!({"hello": "there"}), "{v}");
+    assert_eq!(req["path"], "/term-trigger/status/200", "{v}");
+    assert_eq!(req["method"], "GET", "{v}");
+    assert_eq!(req["uri_captures"], json!({"named": {}, "unnamed": []}), "{v}");
+    assert_eq!(v["matched_route"]["name"], "term-trigger", "{v}");
+    assert_eq!(v["matched_service"]["name"], "httpbin", "{v}");
+    let r = s.get("/term-trigger?Gimme-An-Echo", &[]);
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(r.json()["request"]["query"], json!({"Gimme-An-Echo": true}));
+    // A JSON body is echoed parsed and raw.
+    let r = send(
+        client()
+            .post(s.url("/term-trigger"))
+            .header("Gimme-An-Echo", "1")
+            .json(&json!({"a": [1, 2]})),
+    );
+    let v = r.json();
+    assert_eq!(v["request"]["body"], json!({"a": [1, 2]}), "{v}");
+    assert_eq!(v["request"]["raw_body"], json!(r#"{"a":[1,2]}"#), "{v}");
+
+    // Kong's schema checks through the Admin API; nothing written.
+    let admin = s.gateway.admin_url();
+    let before = s.gateway.config();
+    for (config, pointer, message) in [
+        (json!({"status_code": 99}), "/fields/config/status_code", "value should be between 100 and 599"),
+        (json!({"status_code": "abcd"}), "/fields/config/status_code", "expected an integer"),
+        (json!({"message": "error", "body": "test"}), "/fields/config", "message cannot be used with content_type or body"),
+        (json!({"content_type": "text/html"}), "/fields/config", "content_type requires a body"),
+        (json!({"echo": true, "body": "x"}), "/fields/config", "echo cannot be used with content_type and body"),
+        (json!({"trigger": "a b"}), "/fields/config/trigger", "bad header name 'a b', allowed characters are A-Z, a-z, 0-9, '_', and '-'"),
+    ] {
+        let (status, body) = e2e::admin::json_req(
+            Method::POST,
+            &format!("{admin}/plugins"),
+            json!({"name": "request-termination", "config": config}),
+        );
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body.pointer(pointer), Some(&json!(message)), "{body}");
+    }
+    assert_eq!(s.gateway.config(), before, "refused writes leave the file alone");
+}
+
+#[test]
+fn edge_plugins_answer_as_kong() {
+    let s = start();
+    request_termination(&s);
+}
