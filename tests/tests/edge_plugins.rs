@@ -1,6 +1,7 @@
 //! Kong's small edge plugins end to end, through the real gateway binary to the real httpbin, one set of
 //! servers for the file: request-termination (status and message, raw body, trigger, echo, its schema's
-//! refusals through the Admin API).
+//! refusals through the Admin API); request-size-limiting (a declared length over the bound refused before
+//! the body is read, a chunked body counted as it streams and cut with the same 413, 411 without a length).
 
 mod common;
 
@@ -38,6 +39,21 @@ fn start() -> Servers {
             "request-termination",
             json!({"status_code": 406, "message": "Invalid"})
         ),
+        route(
+            "size-bytes",
+            "request-size-limiting",
+            json!({"allowed_payload_size": 10, "size_unit": "bytes"})
+        ),
+        route(
+            "size-kb",
+            "request-size-limiting",
+            json!({"allowed_payload_size": 1, "size_unit": "kilobytes"})
+        ),
+        route(
+            "size-required",
+            "request-size-limiting",
+            json!({"allowed_payload_size": 1, "require_content_length": true})
+        ),
     ]);
     let gateway = Gateway::start(&e2e::to_yaml(&config));
     Servers {
@@ -72,17 +88,35 @@ const JSON: Option<&str> = Some("application/json; charset=utf-8");
 
 fn request_termination(s: &Servers) {
     let r = s.get("/term-default", &[]);
-    assert_reply(&r, 503, JSON, r#"{"message":"Service unavailable"}"#, "default");
+    assert_reply(
+        &r,
+        503,
+        JSON,
+        r#"{"message":"Service unavailable"}"#,
+        "default",
+    );
     let r = s.get("/term-message/x", &[]);
     assert_reply(&r, 406, JSON, r#"{"message":"Invalid"}"#, "message");
     let r = s.get("/term-body", &[]);
-    assert_reply(&r, 200, Some("text/html"), "<h1>gone fishing</h1>", "raw body");
+    assert_reply(
+        &r,
+        200,
+        Some("text/html"),
+        "<h1>gone fishing</h1>",
+        "raw body",
+    );
 
     // Without the trigger the request goes through to httpbin.
     let echo = assert_echo(&s.get("/term-trigger", &[]), "no trigger: proxied");
-    assert!(echo["url"].as_str().unwrap_or("").contains("/anything"), "{echo}");
+    assert!(
+        echo["url"].as_str().unwrap_or("").contains("/anything"),
+        "{echo}"
+    );
     // With it, as a header or as a query argument: the request echoed with Kong's shape.
-    let r = s.get("/term-trigger/status/200?hello=there", &[("Gimme-An-Echo", "yes")]);
+    let r = s.get(
+        "/term-trigger/status/200?hello=there",
+        &[("Gimme-An-Echo", "yes")],
+    );
     assert_eq!(r.status, 404, "{r:?}");
     let v = r.json();
     assert_eq!(v["message"], "Not found", "{v}");
@@ -94,7 +128,11 @@ fn request_termination(s: &Servers) {
     assert_eq!(req["query"], json!({"hello": "there"}), "{v}");
     assert_eq!(req["path"], "/term-trigger/status/200", "{v}");
     assert_eq!(req["method"], "GET", "{v}");
-    assert_eq!(req["uri_captures"], json!({"named": {}, "unnamed": []}), "{v}");
+    assert_eq!(
+        req["uri_captures"],
+        json!({"named": {}, "unnamed": []}),
+        "{v}"
+    );
     assert_eq!(v["matched_route"]["name"], "term-trigger", "{v}");
     assert_eq!(v["matched_service"]["name"], "httpbin", "{v}");
     let r = s.get("/term-trigger?Gimme-An-Echo", &[]);
@@ -115,12 +153,36 @@ fn request_termination(s: &Servers) {
     let admin = s.gateway.admin_url();
     let before = s.gateway.config();
     for (config, pointer, message) in [
-        (json!({"status_code": 99}), "/fields/config/status_code", "value should be between 100 and 599"),
-        (json!({"status_code": "abcd"}), "/fields/config/status_code", "expected an integer"),
-        (json!({"message": "error", "body": "test"}), "/fields/config", "message cannot be used with content_type or body"),
-        (json!({"content_type": "text/html"}), "/fields/config", "content_type requires a body"),
-        (json!({"echo": true, "body": "x"}), "/fields/config", "echo cannot be used with content_type and body"),
-        (json!({"trigger": "a b"}), "/fields/config/trigger", "bad header name 'a b', allowed characters are A-Z, a-z, 0-9, '_', and '-'"),
+        (
+            json!({"status_code": 99}),
+            "/fields/config/status_code",
+            "value should be between 100 and 599",
+        ),
+        (
+            json!({"status_code": "abcd"}),
+            "/fields/config/status_code",
+            "expected an integer",
+        ),
+        (
+            json!({"message": "error", "body": "test"}),
+            "/fields/config",
+            "message cannot be used with content_type or body",
+        ),
+        (
+            json!({"content_type": "text/html"}),
+            "/fields/config",
+            "content_type requires a body",
+        ),
+        (
+            json!({"echo": true, "body": "x"}),
+            "/fields/config",
+            "echo cannot be used with content_type and body",
+        ),
+        (
+            json!({"trigger": "a b"}),
+            "/fields/config/trigger",
+            "bad header name 'a b', allowed characters are A-Z, a-z, 0-9, '_', and '-'",
+        ),
     ] {
         let (status, body) = e2e::admin::json_req(
             Method::POST,
@@ -130,11 +192,67 @@ fn request_termination(s: &Servers) {
         assert_eq!(status, 400, "{body}");
         assert_eq!(body.pointer(pointer), Some(&json!(message)), "{body}");
     }
-    assert_eq!(s.gateway.config(), before, "refused writes leave the file alone");
+    assert_eq!(
+        s.gateway.config(),
+        before,
+        "refused writes leave the file alone"
+    );
+}
+
+/// A body reqwest sends chunked (no `Content-Length`): `chunks` pieces of `size` bytes.
+fn chunked(chunks: usize, size: usize) -> reqwest::blocking::Body {
+    struct Pieces(usize, usize);
+    impl std::io::Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Ok(0);
+            }
+            self.0 -= 1;
+            let n = self.1.min(buf.len());
+            buf[..n].fill(b'x');
+            Ok(n)
+        }
+    }
+    reqwest::blocking::Body::new(Pieces(chunks, size))
+}
+
+const EXCEEDED: &str = r#"{"message":"Request size limit exceeded"}"#;
+
+fn request_size_limiting(s: &Servers) {
+    let post =
+        |path: &str, body: reqwest::blocking::Body| send(client().post(s.url(path)).body(body));
+    // Declared lengths: at the bound through to httpbin, one byte over refused.
+    let echo = assert_echo(&post("/size-bytes", "0123456789".into()), "10 bytes");
+    assert_eq!(echo["data"], "0123456789", "{echo}");
+    let r = post("/size-bytes", "0123456789A".into());
+    assert_reply(&r, 413, JSON, EXCEEDED, "11 bytes");
+    let r = send(
+        client()
+            .post(s.url("/size-bytes"))
+            .header("Expect", "100-continue")
+            .body("0123456789A"),
+    );
+    assert_reply(&r, 417, JSON, EXCEEDED, "11 bytes expecting 100-continue");
+    assert_echo(&post("/size-kb", vec![b'k'; 1024].into()), "1 KiB");
+    let r = post("/size-kb", vec![b'k'; 1025].into());
+    assert_reply(&r, 413, JSON, EXCEEDED, "1 KiB + 1");
+    // Chunked bodies: counted as they stream.
+    assert_echo(&post("/size-bytes", chunked(2, 5)), "10 bytes chunked");
+    let r = post("/size-bytes", chunked(3, 8));
+    assert_reply(&r, 413, JSON, EXCEEDED, "24 bytes chunked");
+    let r = post("/size-kb", chunked(40, 100));
+    assert_reply(&r, 413, JSON, EXCEEDED, "4000 bytes chunked");
+    // require_content_length: no length and no chunked body is a 411; a chunked body is counted.
+    let r = s.get("/size-required", &[]);
+    let required = r#"{"message":"A valid Content-Length header is required"}"#;
+    assert_reply(&r, 411, JSON, required, "no Content-Length");
+    assert_echo(&post("/size-required", chunked(2, 100)), "chunked passes");
+    assert_echo(&post("/size-required", "short".into()), "declared length");
 }
 
 #[test]
 fn edge_plugins_answer_as_kong() {
     let s = start();
     request_termination(&s);
+    request_size_limiting(&s);
 }

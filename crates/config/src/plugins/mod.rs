@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+pub mod request_size_limiting;
 pub mod request_termination;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
+use request_size_limiting::RequestSizeLimitingConfig;
 use request_termination::RequestTerminationConfig;
 
 /// One plugin this gateway implements.
@@ -72,6 +74,16 @@ pub const PLUGINS: &[PluginSpec] = &[
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
     },
     PluginSpec {
+        name: "request-size-limiting",
+        priority: 951,
+        on_consumer: true,
+        fields: request_size_limiting::FIELDS,
+        parse: |v| {
+            RequestSizeLimitingConfig::from_value(v)
+                .map(|c| PluginConfig::RequestSizeLimiting(Arc::new(c)))
+        },
+    },
+    PluginSpec {
         name: "acl",
         priority: 950,
         on_consumer: false,
@@ -114,6 +126,8 @@ pub enum PluginConfig {
     RateLimiting(Arc<RateLimitingConfig>),
     /// `acl`.
     Acl(Arc<AclConfig>),
+    /// `request-size-limiting`.
+    RequestSizeLimiting(Arc<RequestSizeLimitingConfig>),
     /// `request-termination`.
     RequestTermination(Arc<RequestTerminationConfig>),
 }
@@ -130,6 +144,7 @@ impl PluginConfig {
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::Acl(c) => c.to_value_with_defaults(),
             PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
+            PluginConfig::RequestSizeLimiting(c) => c.to_value_with_defaults(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+pub mod request_size_limiting;
 pub mod request_termination;
 
 use std::future::Future;
@@ -184,6 +185,9 @@ pub struct Exchange {
     /// The groups of the authenticated token (openid-connect's `authenticated_groups_claim`; Kong's
     /// `kong.ctx.shared.authenticated_groups`), for `acl`.
     pub groups: Option<gateway_auth::Groups>,
+    /// A bound the proxy counts the request body against as it streams (request-size-limiting's, for a body
+    /// without `Content-Length`); going over ends the request with the plugin's 413 (417).
+    pub body_limit: Option<request_size_limiting::BodyLimit>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -338,6 +342,9 @@ fn build(
         PluginConfig::KeyAuth(cfg) => Arc::new(key_auth::KeyAuth::new(cfg)),
         PluginConfig::BasicAuth(cfg) => Arc::new(basic_auth::BasicAuth::new(cfg)),
         PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
+        PluginConfig::RequestSizeLimiting(cfg) => {
+            Arc::new(request_size_limiting::RequestSizeLimiting::new(cfg))
+        }
         PluginConfig::RequestTermination(cfg) => {
             Arc::new(request_termination::RequestTermination::new(cfg))
         }

@@ -60,11 +60,20 @@ pub(super) fn echo(req: &Request<'_>, message: Option<&str>) -> Value {
     };
     let default_port = if req.https { 443 } else { 80 };
     let mut request = Map::new();
-    request.insert("scheme".into(), json!(if req.https { "https" } else { "http" }));
+    request.insert(
+        "scheme".into(),
+        json!(if req.https { "https" } else { "http" }),
+    );
     request.insert("host".into(), json!(host.to_ascii_lowercase()));
-    request.insert("port".into(), json!(req.server_port.unwrap_or(default_port)));
+    request.insert(
+        "port".into(),
+        json!(req.server_port.unwrap_or(default_port)),
+    );
     request.insert("headers".into(), Value::Object(headers));
-    request.insert("query".into(), Value::Object(args(req.uri.query().unwrap_or(""))));
+    request.insert(
+        "query".into(),
+        Value::Object(args(req.uri.query().unwrap_or(""))),
+    );
     if let Some(raw) = req.body {
         let text = String::from_utf8_lossy(raw);
         let content_type = (req.headers.get(http::header::CONTENT_TYPE))

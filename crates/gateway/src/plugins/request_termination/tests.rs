@@ -82,7 +82,10 @@ fn default_messages_and_bodies_are_kongs() {
     let r = |cfg| run(&plugin(cfg), "/r", &[], None).unwrap();
     let msg = |m: &str| json!({ "message": m }).to_string();
     assert_eq!(r(json!({})), (503, None, msg("Service unavailable")));
-    assert_eq!(r(json!({"status_code": 404})), (404, None, msg("Not found")));
+    assert_eq!(
+        r(json!({"status_code": 404})),
+        (404, None, msg("Not found"))
+    );
     assert_eq!(r(json!({"status_code": 418})), (418, None, String::new()));
     assert_eq!(
         r(json!({"status_code": 406, "message": "Invalid"})),
@@ -121,8 +124,13 @@ fn echo_shapes_the_request_as_kong() {
         ("x-a", "2"),
         ("content-type", "application/json"),
     ];
-    let (status, ct, body) =
-        run(&p, "/r/x?hello=there&a=1&a=2&flag", &headers, Some(b"{\"k\":1}")).unwrap();
+    let (status, ct, body) = run(
+        &p,
+        "/r/x?hello=there&a=1&a=2&flag",
+        &headers,
+        Some(b"{\"k\":1}"),
+    )
+    .unwrap();
     assert_eq!((status, ct), (404, None));
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["message"], "Not found");
@@ -140,7 +148,10 @@ fn echo_shapes_the_request_as_kong() {
     );
     assert_eq!(req["body"], json!({"k": 1}));
     assert_eq!(req["raw_body"], json!("{\"k\":1}"));
-    assert_eq!((&req["method"], &req["path"]), (&json!("GET"), &json!("/r/x")));
+    assert_eq!(
+        (&req["method"], &req["path"]),
+        (&json!("GET"), &json!("/r/x"))
+    );
     assert_eq!(req["uri_captures"], json!({"named": {}, "unnamed": []}));
     assert_eq!(v["matched_route"]["name"], "r");
     assert_eq!(v["matched_route"]["hosts"], json!(["api.test"]));
