@@ -1,7 +1,9 @@
 //! Kong's small edge plugins end to end, through the real gateway binary to the real httpbin, one set of
 //! servers for the file: request-termination (status and message, raw body, trigger, echo, its schema's
 //! refusals through the Admin API); request-size-limiting (a declared length over the bound refused before
-//! the body is read, a chunked body counted as it streams and cut with the same 413, 411 without a length).
+//! the body is read, a chunked body counted as it streams and cut with the same 413, 411 without a length);
+//! correlation-id (Kong's generator formats upstream, the client's id kept, `echo_downstream` on the
+//! upstream's answers and the gateway's own, the id in the access-log line).
 
 mod common;
 
@@ -54,6 +56,17 @@ fn start() -> Servers {
             "request-size-limiting",
             json!({"allowed_payload_size": 1, "require_content_length": true})
         ),
+        route("cid", "correlation-id", json!({})),
+        route(
+            "cid-tracker",
+            "correlation-id",
+            json!({"generator": "tracker", "header_name": "X-Trace"})
+        ),
+        json!({"name": "cid-echo", "paths": ["/cid-echo"], "plugins": [
+            {"name": "correlation-id",
+             "config": {"generator": "uuid", "header_name": "X-Trace", "echo_downstream": true}},
+            {"name": "request-termination", "config": {"trigger": "Stop"}},
+        ]}),
     ]);
     let gateway = Gateway::start(&e2e::to_yaml(&config));
     Servers {
@@ -250,9 +263,97 @@ fn request_size_limiting(s: &Servers) {
     assert_echo(&post("/size-required", "short".into()), "declared length");
 }
 
+/// A lowercase, hyphenated version-4 UUID.
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4 && u.to_string() == s)
+}
+
+fn correlation_id(s: &Servers) {
+    // uuid#counter (the default): the upstream gets `<process uuid>#<n>`, the client nothing.
+    let r = s.get("/cid", &[]);
+    assert_eq!(
+        r.header("kong-request-id"),
+        None,
+        "no echo_downstream: {r:?}"
+    );
+    let first = assert_echo(&r, "default generator")["headers"]["Kong-Request-Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let echo = assert_echo(&s.get("/cid", &[]), "second request");
+    let second = echo["headers"]["Kong-Request-Id"]
+        .as_str()
+        .unwrap_or_default();
+    let (u1, n1) = first.split_once('#').unwrap_or_else(|| panic!("{first}"));
+    let (u2, n2) = second.split_once('#').unwrap_or_else(|| panic!("{second}"));
+    assert!(is_uuid(u1) && u1 == u2, "{first} {second}");
+    assert_eq!(
+        n2.parse::<u64>().ok(),
+        n1.parse::<u64>().ok().map(|n| n + 1),
+        "{first} {second}"
+    );
+    // The id is in the access-log line.
+    let needle = format!(
+        r#"path="/cid" route=cid service=httpbin status=200 auth=none request_id="{second}""#
+    );
+    assert!(
+        s.gateway
+            .wait_for_log(&needle, std::time::Duration::from_secs(5)),
+        "{needle} not in\n{}",
+        s.gateway.log()
+    );
+    // A client's own id goes upstream as sent.
+    let echo = assert_echo(
+        &s.get("/cid", &[("Kong-Request-ID", "mine-1")]),
+        "client id",
+    );
+    assert_eq!(echo["headers"]["Kong-Request-Id"], "mine-1", "{echo}");
+
+    // tracker: server_addr-server_port-pid-sequence-1-time.
+    let echo = assert_echo(&s.get("/cid-tracker", &[]), "tracker");
+    let t = echo["headers"]["X-Trace"].as_str().unwrap_or_default();
+    let parts: Vec<&str> = t.split('-').collect();
+    let port = s.gateway.proxy_addr().port().to_string();
+    let pid = s.gateway.pid().to_string();
+    assert_eq!(parts.len(), 6, "{t}");
+    assert_eq!(
+        parts[..3],
+        ["127.0.0.1", port.as_str(), pid.as_str()],
+        "{t}"
+    );
+    assert!(
+        parts[5]
+            .split_once('.')
+            .is_some_and(|(_, ms)| ms.len() == 3),
+        "{t}"
+    );
+
+    // echo_downstream: on the upstream's answer, the same id the upstream got.
+    let r = s.get("/cid-echo", &[]);
+    let sent = r.header("x-trace").unwrap_or_default().to_owned();
+    assert!(is_uuid(&sent), "{r:?}");
+    assert_eq!(
+        assert_echo(&r, "echoed")["headers"]["X-Trace"],
+        sent.as_str()
+    );
+    // ... and on the gateway's own answer (request-termination's 503), the client's id kept.
+    let r = s.get("/cid-echo", &[("Stop", "1"), ("X-Trace", "client-trace")]);
+    assert_reply(
+        &r,
+        503,
+        JSON,
+        r#"{"message":"Service unavailable"}"#,
+        "terminated",
+    );
+    assert_eq!(r.header("x-trace"), Some("client-trace"), "{r:?}");
+    let r = s.get("/cid-echo", &[("Stop", "1")]);
+    assert!(r.header("x-trace").is_some_and(is_uuid), "{r:?}");
+}
+
 #[test]
 fn edge_plugins_answer_as_kong() {
     let s = start();
     request_termination(&s);
     request_size_limiting(&s);
+    correlation_id(&s);
 }

@@ -444,6 +444,9 @@ impl ProxyHttp for Gateway {
             service,
             status,
             auth: ctx.ex.auth,
+            request_id: (ctx.ex.correlation_id.as_ref())
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
             elapsed,
         });
     }

@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod correlation_id;
 pub mod fields;
 pub mod jwt;
 pub mod key_auth;
@@ -21,6 +22,7 @@ use serde_json::Value;
 pub use crate::error::FieldError;
 use acl::AclConfig;
 use basic_auth::BasicAuthConfig;
+use correlation_id::CorrelationIdConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
@@ -45,6 +47,15 @@ pub struct PluginSpec {
 
 /// Every plugin this gateway implements, by priority (highest first).
 pub const PLUGINS: &[PluginSpec] = &[
+    PluginSpec {
+        name: "correlation-id",
+        priority: 100001,
+        on_consumer: true,
+        fields: correlation_id::FIELDS,
+        parse: |v| {
+            CorrelationIdConfig::from_value(v).map(|c| PluginConfig::CorrelationId(Arc::new(c)))
+        },
+    },
     PluginSpec {
         name: "jwt",
         priority: 1450,
@@ -126,6 +137,8 @@ pub enum PluginConfig {
     RateLimiting(Arc<RateLimitingConfig>),
     /// `acl`.
     Acl(Arc<AclConfig>),
+    /// `correlation-id`.
+    CorrelationId(Arc<CorrelationIdConfig>),
     /// `request-size-limiting`.
     RequestSizeLimiting(Arc<RequestSizeLimitingConfig>),
     /// `request-termination`.
@@ -145,6 +158,7 @@ impl PluginConfig {
             PluginConfig::Acl(c) => c.to_value_with_defaults(),
             PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
             PluginConfig::RequestSizeLimiting(c) => c.to_value_with_defaults(),
+            PluginConfig::CorrelationId(c) => c.to_value_with_defaults(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod acl;
 pub mod basic_auth;
 pub mod chain;
 pub mod consumer_auth;
+pub mod correlation_id;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
@@ -112,8 +113,9 @@ pub struct Request<'a> {
     pub client_ip: Option<IpAddr>,
     /// Whether the request came over TLS.
     pub https: bool,
-    /// The port of the listener that accepted the request (Kong's `kong.request.get_port()`).
-    pub server_port: Option<u16>,
+    /// The address of the listener's socket that accepted the request (Kong's `kong.request.get_port()`, nginx's
+    /// `$server_addr`).
+    pub server_addr: Option<std::net::SocketAddr>,
     /// The request body, when a plugin of the chain asked for it ([`Plugin::needs_body`]) and it is a form or
     /// JSON body within the bound.
     pub body: Option<&'a [u8]>,
@@ -126,8 +128,8 @@ pub struct Request<'a> {
 }
 
 /// A plugin's view of a response header, the upstream's or the gateway's own.
-// The response-phase plugins (cors, correlation-id, response-transformer) call these; until they land only the
-// pipeline's tests do.
+// The response-phase plugins (cors, correlation-id, response-transformer) call these; `correlation-id` only
+// sets, so the others are the pipeline's tests' until the other plugins land.
 #[allow(dead_code)]
 pub trait ResponseHead {
     /// The status code.
@@ -188,6 +190,8 @@ pub struct Exchange {
     /// A bound the proxy counts the request body against as it streams (request-size-limiting's, for a body
     /// without `Content-Length`); going over ends the request with the plugin's 413 (417).
     pub body_limit: Option<request_size_limiting::BodyLimit>,
+    /// The request's correlation id (correlation-id's; Kong's `correlation_id` log value), for the access log.
+    pub correlation_id: Option<HeaderValue>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -342,6 +346,7 @@ fn build(
         PluginConfig::KeyAuth(cfg) => Arc::new(key_auth::KeyAuth::new(cfg)),
         PluginConfig::BasicAuth(cfg) => Arc::new(basic_auth::BasicAuth::new(cfg)),
         PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
+        PluginConfig::CorrelationId(cfg) => Arc::new(correlation_id::CorrelationId::new(cfg)),
         PluginConfig::RequestSizeLimiting(cfg) => {
             Arc::new(request_size_limiting::RequestSizeLimiting::new(cfg))
         }

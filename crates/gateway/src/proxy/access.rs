@@ -78,10 +78,7 @@ pub(super) async fn run_phase(
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
             https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
-            server_port: session
-                .server_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.port()),
+            server_addr: session.server_addr().and_then(|a| a.as_inet()).copied(),
             body: body.as_deref(),
             snap: &snap,
             matched: ctx.matched,

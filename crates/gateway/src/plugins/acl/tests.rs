@@ -49,7 +49,7 @@ fn run(
         headers: &headers,
         client_ip: None,
         https: false,
-        server_port: None,
+        server_addr: None,
         body: None,
         snap,
         matched: None,

@@ -53,7 +53,7 @@ fn run(
         headers: &map,
         client_ip: None,
         https: false,
-        server_port: None,
+        server_addr: None,
         body: None,
         snap,
         matched: None,

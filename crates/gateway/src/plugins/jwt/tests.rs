@@ -192,7 +192,7 @@ fn run_with(
         headers: &map,
         client_ip: None,
         https: false,
-        server_port: None,
+        server_addr: None,
         body: None,
         snap: snapshot(),
         matched: None,

@@ -67,7 +67,7 @@ fn run(
         headers: &map,
         client_ip: None,
         https: false,
-        server_port: None,
+        server_addr: None,
         body: body.map(|(_, b)| b.as_bytes()),
         snap: &snap,
         matched: None,

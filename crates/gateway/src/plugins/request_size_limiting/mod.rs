@@ -134,7 +134,7 @@ mod tests {
             headers: &map,
             client_ip: None,
             https: false,
-            server_port: None,
+            server_addr: None,
             body: None,
             snap: &snap,
             matched: None,

@@ -67,7 +67,7 @@ pub(super) fn echo(req: &Request<'_>, message: Option<&str>) -> Value {
     request.insert("host".into(), json!(host.to_ascii_lowercase()));
     request.insert(
         "port".into(),
-        json!(req.server_port.unwrap_or(default_port)),
+        json!(req.server_addr.map_or(default_port, |a| a.port())),
     );
     request.insert("headers".into(), Value::Object(headers));
     request.insert(

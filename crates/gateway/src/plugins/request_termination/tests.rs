@@ -54,7 +54,7 @@ fn run(
         headers: &map,
         client_ip: None,
         https: false,
-        server_port: Some(8000),
+        server_addr: Some("127.0.0.1:8000".parse().unwrap()),
         body,
         snap: &snap,
         matched,
