@@ -18,6 +18,8 @@ pub struct AccessEntry<'a> {
     pub status: u16,
     /// Outcome of authentication (`none`, `allow`, `deny`, ...).
     pub auth: &'a str,
+    /// The request's correlation id (correlation-id's), `-` when none; written quoted (it may come from the client).
+    pub request_id: &'a str,
     /// Total time spent on the request.
     pub elapsed: Duration,
 }
@@ -26,7 +28,7 @@ pub struct AccessEntry<'a> {
 pub fn write(e: &AccessEntry<'_>) {
     log::info!(
         target: "access",
-        "client={} method={} path={:?} route={} service={} status={} auth={} latency_ms={:.3}",
+        "client={} method={} path={:?} route={} service={} status={} auth={} request_id={:?} latency_ms={:.3}",
         e.client,
         e.method,
         e.path,
@@ -34,6 +36,7 @@ pub fn write(e: &AccessEntry<'_>) {
         e.service,
         e.status,
         e.auth,
+        e.request_id,
         e.elapsed.as_secs_f64() * 1000.0
     );
 }

@@ -4,7 +4,7 @@ use crate::access_log::{self, AccessEntry};
 use crate::balancer::{self, Outcome, Pick, UpstreamBalancer};
 use crate::dns::{Addresses, DnsError, Resolver};
 use crate::plugins::openid_connect::identity::IDENTITY_HEADERS;
-use crate::plugins::{Exchange, LogView, Reply};
+use crate::plugins::{request_size_limiting, Exchange, LogView, Reply};
 use crate::responses;
 use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
@@ -267,6 +267,19 @@ impl ProxyHttp for Gateway {
         Ok(None)
     }
 
+    /// The request body as it streams upstream: counted against [`Exchange::body_limit`] when a plugin set
+    /// one (request-size-limiting, for a body without `Content-Length`); over it, the request ends with the
+    /// plugin's answer (`fail_to_proxy`, through [`error_response`]).
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        access::count_body(session, body.as_ref(), end_of_stream, ctx).await
+    }
+
     /// Rewrite the path (strip_path, service path), Host, X-Forwarded-*, and apply the auth headers.
     async fn upstream_request_filter(
         &self,
@@ -431,8 +444,17 @@ impl ProxyHttp for Gateway {
             service,
             status,
             auth: ctx.ex.auth,
+            request_id: (ctx.ex.correlation_id.as_ref())
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
             elapsed,
         });
+    }
+
+    /// A body cut by request-size-limiting is the client's doing, answered 413: no "Fail to proxy" line.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+        let t = error.etype();
+        *t == request_size_limiting::STREAMED_413 || *t == request_size_limiting::STREAMED_417
     }
 
     /// How Pingora's own warn/error lines ("Fail to proxy: ...") name the request: method, path and
@@ -573,6 +595,8 @@ fn error_response(e: &Error) -> (u16, &'static str) {
     match e.etype() {
         HTTPStatus(code) => (*code, responses::BAD_GATEWAY),
         Custom(name) if *name == balancer::NO_PEER => (503, responses::NO_PEER),
+        t if *t == request_size_limiting::STREAMED_413 => (413, responses::TOO_LARGE),
+        t if *t == request_size_limiting::STREAMED_417 => (417, responses::TOO_LARGE),
         ConnectTimedout | ReadTimedout | WriteTimedout => (504, responses::TIMEOUT),
         _ => match e.esource() {
             ErrorSource::Upstream => (502, responses::BAD_GATEWAY),

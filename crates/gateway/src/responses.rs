@@ -179,6 +179,10 @@ pub fn response_header(
     }
     resp.insert_header(http::header::CONTENT_LENGTH, content_length(body_len))?;
     for (name, value) in headers {
+        if name == http::header::CONTENT_TYPE && value.is_empty() {
+            // An empty Content-Type: the reply has none (request-termination's `body` without `content_type`).
+            continue;
+        }
         resp.append_header(name.clone(), value.clone())?;
     }
     Ok(resp)

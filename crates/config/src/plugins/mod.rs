@@ -6,12 +6,15 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod correlation_id;
 pub mod cors;
 pub mod fields;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+pub mod request_size_limiting;
+pub mod request_termination;
 
 use std::sync::Arc;
 
@@ -20,11 +23,14 @@ use serde_json::Value;
 pub use crate::error::FieldError;
 use acl::AclConfig;
 use basic_auth::BasicAuthConfig;
+use correlation_id::CorrelationIdConfig;
 use cors::CorsConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
+use request_size_limiting::RequestSizeLimitingConfig;
+use request_termination::RequestTerminationConfig;
 
 /// One plugin this gateway implements.
 #[derive(Debug)]
@@ -43,6 +49,15 @@ pub struct PluginSpec {
 
 /// Every plugin this gateway implements, by priority (highest first).
 pub const PLUGINS: &[PluginSpec] = &[
+    PluginSpec {
+        name: "correlation-id",
+        priority: 100001,
+        on_consumer: true,
+        fields: correlation_id::FIELDS,
+        parse: |v| {
+            CorrelationIdConfig::from_value(v).map(|c| PluginConfig::CorrelationId(Arc::new(c)))
+        },
+    },
     PluginSpec {
         name: "cors",
         priority: 2000,
@@ -79,6 +94,16 @@ pub const PLUGINS: &[PluginSpec] = &[
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
     },
     PluginSpec {
+        name: "request-size-limiting",
+        priority: 951,
+        on_consumer: true,
+        fields: request_size_limiting::FIELDS,
+        parse: |v| {
+            RequestSizeLimitingConfig::from_value(v)
+                .map(|c| PluginConfig::RequestSizeLimiting(Arc::new(c)))
+        },
+    },
+    PluginSpec {
         name: "acl",
         priority: 950,
         on_consumer: false,
@@ -92,6 +117,16 @@ pub const PLUGINS: &[PluginSpec] = &[
         fields: rate_limiting::FIELDS,
         parse: |v| {
             RateLimitingConfig::from_value(v).map(|c| PluginConfig::RateLimiting(Arc::new(c)))
+        },
+    },
+    PluginSpec {
+        name: "request-termination",
+        priority: 2,
+        on_consumer: true,
+        fields: request_termination::FIELDS,
+        parse: |v| {
+            RequestTerminationConfig::from_value(v)
+                .map(|c| PluginConfig::RequestTermination(Arc::new(c)))
         },
     },
 ];
@@ -113,6 +148,12 @@ pub enum PluginConfig {
     RateLimiting(Arc<RateLimitingConfig>),
     /// `acl`.
     Acl(Arc<AclConfig>),
+    /// `correlation-id`.
+    CorrelationId(Arc<CorrelationIdConfig>),
+    /// `request-size-limiting`.
+    RequestSizeLimiting(Arc<RequestSizeLimitingConfig>),
+    /// `request-termination`.
+    RequestTermination(Arc<RequestTerminationConfig>),
 }
 
 impl PluginConfig {
@@ -127,6 +168,9 @@ impl PluginConfig {
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::Acl(c) => c.to_value_with_defaults(),
+            PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
+            PluginConfig::RequestSizeLimiting(c) => c.to_value_with_defaults(),
+            PluginConfig::CorrelationId(c) => c.to_value_with_defaults(),
         }
     }
 }

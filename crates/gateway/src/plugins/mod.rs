@@ -13,11 +13,14 @@ pub mod acl;
 pub mod basic_auth;
 pub mod chain;
 pub mod consumer_auth;
+pub mod correlation_id;
 pub mod cors;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod rate_limiting;
+pub mod request_size_limiting;
+pub mod request_termination;
 #[cfg(test)]
 pub mod test_support;
 
@@ -111,6 +114,11 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     /// The client's address.
     pub client_ip: Option<IpAddr>,
+    /// Whether the request came over TLS.
+    pub https: bool,
+    /// The address of the listener's socket that accepted the request (Kong's `kong.request.get_port()`, nginx's
+    /// `$server_addr`).
+    pub server_addr: Option<std::net::SocketAddr>,
     /// The request body, when a plugin of the chain asked for it ([`Plugin::needs_body`]) and it is a form or
     /// JSON body within the bound.
     pub body: Option<&'a [u8]>,
@@ -123,7 +131,8 @@ pub struct Request<'a> {
 }
 
 /// A plugin's view of a response header, the upstream's or the gateway's own.
-// `status` and `get` are for the response-phase plugins still to come (correlation-id, response-transformer).
+// The response-phase plugins (cors, correlation-id, response-transformer) call these; `correlation-id` only
+// sets, so the others are the pipeline's tests' until the other plugins land.
 #[allow(dead_code)]
 pub trait ResponseHead {
     /// The status code.
@@ -184,6 +193,11 @@ pub struct Exchange {
     /// What cors recorded for the response header phase (the request's `Origin`, or a preflight to leave
     /// alone).
     pub cors: cors::CorsState,
+    /// A bound the proxy counts the request body against as it streams (request-size-limiting's, for a body
+    /// without `Content-Length`); going over ends the request with the plugin's 413 (417).
+    pub body_limit: Option<request_size_limiting::BodyLimit>,
+    /// The request's correlation id (correlation-id's; Kong's `correlation_id` log value), for the access log.
+    pub correlation_id: Option<HeaderValue>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -339,6 +353,13 @@ fn build(
         PluginConfig::KeyAuth(cfg) => Arc::new(key_auth::KeyAuth::new(cfg)),
         PluginConfig::BasicAuth(cfg) => Arc::new(basic_auth::BasicAuth::new(cfg)),
         PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
+        PluginConfig::CorrelationId(cfg) => Arc::new(correlation_id::CorrelationId::new(cfg)),
+        PluginConfig::RequestSizeLimiting(cfg) => {
+            Arc::new(request_size_limiting::RequestSizeLimiting::new(cfg))
+        }
+        PluginConfig::RequestTermination(cfg) => {
+            Arc::new(request_termination::RequestTermination::new(cfg))
+        }
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

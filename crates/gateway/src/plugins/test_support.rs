@@ -50,13 +50,15 @@ impl TestRequest {
         TestRequest::new(Method::GET, uri, &[])
     }
 
-    /// The view a plugin gets, served by `snap` (no route matched, no client address).
+    /// The view a plugin gets, served by `snap` (plain HTTP, no route matched, no addresses).
     pub fn view<'a>(&'a self, snap: &'a Snapshot) -> Request<'a> {
         Request {
             method: &self.method,
             uri: &self.uri,
             headers: &self.headers,
             client_ip: None,
+            https: false,
+            server_addr: None,
             body: self.body.as_deref(),
             snap,
             matched: None,

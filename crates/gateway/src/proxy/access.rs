@@ -1,7 +1,8 @@
 //! The proxy's side of the plugin pipeline: Pingora's session adapted to the plugins' views. The rewrite
 //! phase (global plugins) and the access phase (the route's chain, in Kong's priority order) run here; a
 //! plugin's [`Reply`] and the gateway's own answers are written through [`respond`], which runs the
-//! response header phase first, as Kong runs `header_filter` on every answer. `Ok(true)`: a response was
+//! response header phase first, as Kong runs `header_filter` on every answer; [`count_body`] counts a streamed
+//! request body against request-size-limiting's bound. `Ok(true)`: a response was
 //! sent and the request ends here.
 
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use super::Ctx;
-use crate::plugins::{Flow, Reply, Request, Step};
+use crate::plugins::{request_size_limiting, Flow, Reply, Request, Step};
 use crate::responses;
 
 /// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
@@ -76,6 +77,8 @@ pub(super) async fn run_phase(
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
+            https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            server_addr: session.server_addr().and_then(|a| a.as_inet()).copied(),
             body: body.as_deref(),
             snap: &snap,
             matched: ctx.matched,
@@ -149,6 +152,32 @@ pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader) {
         // Typed names and values: inserting cannot fail.
         let _ = resp.insert_header(name, value);
     }
+}
+
+/// Counts a chunk of the request body against [`crate::plugins::Exchange::body_limit`] (request-size-limiting,
+/// for a body without `Content-Length`). Over the bound, what the client is still sending is read and dropped,
+/// up to [`request_size_limiting::DRAIN_BOUND`], so the answer is not lost to the reset of a connection closed
+/// with unread bytes (nginx's lingering close); then the error `fail_to_proxy` answers 413 (417).
+pub(super) async fn count_body(
+    session: &mut Session,
+    chunk: Option<&Bytes>,
+    end_of_stream: bool,
+    ctx: &mut Ctx,
+) -> Result<()> {
+    let (Some(limit), Some(chunk)) = (ctx.ex.body_limit.as_mut(), chunk) else {
+        return Ok(());
+    };
+    let Err(etype) = limit.count(chunk.len()) else {
+        return Ok(());
+    };
+    let mut drained = 0;
+    while !end_of_stream && drained < request_size_limiting::DRAIN_BOUND {
+        match session.read_request_body().await {
+            Ok(Some(more)) => drained += more.len(),
+            _ => break,
+        }
+    }
+    Error::e_explain(etype, "request body over request-size-limiting's bound")
 }
 
 enum BodyRead {

@@ -3,8 +3,8 @@
 
 use super::origin::{normalize, Allow, Origins};
 use super::*;
+use crate::plugins::test_support::{self, TestRequest};
 use crate::snapshot::Snapshot;
-use http::{HeaderMap, Uri};
 
 /// Kong's expected outcome: `T` (the normalized origin), `F` (none), or a fixed value.
 enum Want {
@@ -150,9 +150,7 @@ services:
     url: http://127.0.0.1:9/
     routes: [{name: r, paths: [/]}]
 "#;
-    let config = gateway_config::load::parse_str(text).unwrap();
-    let registry = gateway_auth::AuthRegistry::new(&prometheus::Registry::new());
-    crate::snapshot::compile(config, text, &registry).unwrap()
+    test_support::snapshot(text)
 }
 
 fn plugin(cfg: serde_json::Value) -> Cors {
@@ -168,29 +166,8 @@ fn run(
     upstream: &[(&str, &str)],
 ) -> (u16, Vec<(String, String)>) {
     let snap = snapshot();
-    let metrics = crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap();
-    let mut map = HeaderMap::new();
-    for (n, v) in headers {
-        map.append(
-            HeaderName::from_bytes(n.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let uri: Uri = "/".parse().unwrap();
-    let req = Request {
-        method: &method,
-        uri: &uri,
-        headers: &map,
-        client_ip: None,
-        body: None,
-        snap: &snap,
-        matched: None,
-        metrics: &metrics,
-    };
     let mut ex = Exchange::new();
-    let Access::Done(flow) = p.access(&req, &mut ex) else {
-        panic!("cors never waits");
-    };
+    let flow = TestRequest::new(method, "/", headers).access_now(&snap, p, &mut ex);
     let (status, mut head) = match flow {
         Flow::Respond(Reply::Body {
             status,

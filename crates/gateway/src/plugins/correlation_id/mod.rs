@@ -1,0 +1,149 @@
+//! Kong's `correlation-id` plugin (priority 100001, `kong/plugins/correlation-id/handler.lua`): gives every
+//! request an id in a header: the client's own when it sent one, else a generated one, set on the request sent
+//! upstream; with `echo_downstream`, set on every answer to the client too (the upstream's and the gateway's
+//! own). The id also goes to the access-log line (`request_id=`). The schema is
+//! `gateway_config::plugins::correlation_id`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use gateway_config::plugins::correlation_id::CorrelationIdConfig;
+use http::{HeaderName, HeaderValue};
+
+use super::{Access, Exchange, Flow, Phases, Plugin, Request, ResponseHead};
+
+/// Kong's generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Generator {
+    /// A random UUID.
+    Uuid,
+    /// The process's UUID, `#`, a counter.
+    UuidCounter,
+    /// `server_addr-server_port-pid-connection-connection_requests-now`.
+    Tracker,
+}
+
+/// The process's UUID and counter (Kong's per-worker `worker_uuid` and `worker_counter`), shared by every
+/// instance.
+fn counted() -> String {
+    static UUID: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let uuid = UUID.get_or_init(|| uuid::Uuid::new_v4().to_string());
+    format!("{uuid}#{}", COUNTER.fetch_add(1, Ordering::Relaxed) + 1)
+}
+
+/// The tracker's sequence: each request gets the next number, standing in for nginx's connection serial.
+static TRACKED: AtomicU64 = AtomicU64::new(0);
+
+/// One correlation-id config, running.
+pub struct CorrelationId {
+    header: HeaderName,
+    generator: Generator,
+    echo_downstream: bool,
+}
+
+impl CorrelationId {
+    /// The plugin for `cfg` (the header name is checked at load).
+    pub fn new(cfg: &CorrelationIdConfig) -> Self {
+        let generator = match cfg.generator.as_str() {
+            "uuid" => Generator::Uuid,
+            "tracker" => Generator::Tracker,
+            _ => Generator::UuidCounter,
+        };
+        CorrelationId {
+            header: HeaderName::from_bytes(cfg.header_name.as_bytes())
+                .unwrap_or(HeaderName::from_static("kong-request-id")),
+            generator,
+            echo_downstream: cfg.echo_downstream,
+        }
+    }
+
+    /// A new id (`req` is `None` in the response phase, where the tracker has no listener address).
+    fn generate(&self, req: Option<&Request<'_>>) -> HeaderValue {
+        let text = match self.generator {
+            Generator::Uuid => uuid::Uuid::new_v4().to_string(),
+            Generator::UuidCounter => counted(),
+            Generator::Tracker => {
+                let server = req.and_then(|r| r.server_addr);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                format!(
+                    "{}-{}-{}-{}-{}-{now:.3}",
+                    server.map_or("-".to_owned(), |a| a.ip().to_string()),
+                    server.map_or(0, |a| a.port()),
+                    std::process::id(),
+                    TRACKED.fetch_add(1, Ordering::Relaxed) + 1,
+                    1,
+                )
+            }
+        };
+        // Generated ids are ASCII without control characters.
+        HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("-"))
+    }
+
+    /// The client's id, when it sent a non-empty one.
+    fn client_id(&self, req: &Request<'_>) -> Option<HeaderValue> {
+        req.headers
+            .get(&self.header)
+            .filter(|v| !v.is_empty())
+            .cloned()
+    }
+}
+
+impl Plugin for CorrelationId {
+    fn name(&self) -> &'static str {
+        "correlation-id"
+    }
+
+    fn phases(&self) -> Phases {
+        let phases = Phases::REWRITE.with(Phases::ACCESS);
+        if self.echo_downstream {
+            phases.with(Phases::HEADER)
+        } else {
+            phases
+        }
+    }
+
+    /// A global instance notes the client's id before routing, so an answer given before the access phase
+    /// (a 404) echoes it as Kong does (`kong.request.get_header` in its header filter).
+    fn rewrite(&self, req: &Request<'_>, ex: &mut Exchange) -> Flow {
+        if let Some(id) = self.client_id(req) {
+            ex.correlation_id = Some(id);
+        }
+        Flow::Continue
+    }
+
+    fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
+        let id = match self.client_id(req) {
+            Some(id) => id,
+            None => {
+                let id = self.generate(Some(req));
+                ex.edits
+                    .headers
+                    .push((self.header.clone(), Some(id.clone())));
+                id
+            }
+        };
+        ex.correlation_id = Some(id);
+        Access::Done(Flow::Continue)
+    }
+
+    fn header_filter(&self, resp: &mut dyn ResponseHead, ex: &mut Exchange) {
+        if !self.echo_downstream {
+            return;
+        }
+        let id = match &ex.correlation_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.generate(None);
+                ex.correlation_id = Some(id.clone());
+                id
+            }
+        };
+        resp.insert(self.header.clone(), id);
+    }
+}
+
+#[cfg(test)]
+mod tests;
