@@ -99,6 +99,8 @@ fn cors_answers_preflights_before_auth_and_marks_every_answer() {
         assert_eq!(r.header(name), Some(value), "{name}: {r:?}");
     }
     assert_eq!(r.header("www-authenticate"), None, "{r:?}");
+    // Kong's kong.response.exit(200) without a body: no Content-Type.
+    assert_eq!(r.header("content-type"), None, "{r:?}");
     assert_eq!(s.idp_calls(), before, "a preflight asks no IdP");
 
     // (2) The same route without a token: openid-connect's 401, which the browser can read.

@@ -163,15 +163,15 @@ fn content_length(len: usize) -> http::HeaderValue {
     }
 }
 
-/// The header of a complete JSON response: `Content-Type` (unless `headers` has one), `Content-Length`, then
-/// `headers`.
+/// The header of a complete JSON response: `Content-Type` (unless `headers` has one or the body is empty, as
+/// Kong's `kong.response.exit` sends none without a body), `Content-Length`, then `headers`.
 pub fn response_header(
     status: u16,
     headers: &[(http::HeaderName, http::HeaderValue)],
     body_len: usize,
 ) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
-    if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
+    if body_len > 0 && !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
         resp.insert_header(
             http::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
@@ -259,6 +259,18 @@ pub async fn send_json(session: &mut Session, status: u16, body: &'static str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_body_has_no_content_type() {
+        let empty = response_header(200, &[], 0).unwrap();
+        assert!(empty.headers.get(http::header::CONTENT_TYPE).is_none());
+        assert_eq!(empty.headers[http::header::CONTENT_LENGTH], "0");
+        let json = response_header(401, &[], 2).unwrap();
+        assert_eq!(
+            json.headers[http::header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+    }
 
     #[test]
     fn content_length_is_the_decimal_length() {
