@@ -11,16 +11,18 @@ use crate::state::AppState;
 use access::Phase;
 use async_trait::async_trait;
 use bytes::Bytes;
+use failure::{error_response, failure_outcome};
 use forward::{filter_query, set_forwarded_headers};
 use gateway_config::router::{self, RequestView, RouteMatch};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::{Error, ErrorSource, ErrorType};
+use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
 
 mod access;
+mod failure;
 mod forward;
 
 /// The gateway's proxy logic.
@@ -535,17 +537,6 @@ fn finish_attempt(ctx: &mut Ctx, outcome: Outcome) {
     }
 }
 
-/// The passive-check event of a failed attempt.
-fn failure_outcome(e: &Error) -> Outcome {
-    match e.etype() {
-        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-            Outcome::Timeout
-        }
-        _ if e.esource() == &ErrorSource::Downstream => Outcome::Unknown,
-        _ => Outcome::TcpFailure,
-    }
-}
-
 /// The matched service's `retries`.
 fn retries(ctx: &Ctx) -> u32 {
     ctx.matched
@@ -587,26 +578,6 @@ fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<Route
         headers: &req.headers,
         https,
     })
-}
-
-/// Status and Kong's message for a proxy failure.
-fn error_response(e: &Error) -> (u16, &'static str) {
-    use ErrorType::*;
-    match e.etype() {
-        HTTPStatus(code) => (*code, responses::BAD_GATEWAY),
-        Custom(name) if *name == balancer::NO_PEER => (503, responses::NO_PEER),
-        t if *t == request_size_limiting::STREAMED_413 => (413, responses::TOO_LARGE),
-        t if *t == request_size_limiting::STREAMED_417 => (417, responses::TOO_LARGE),
-        ConnectTimedout | ReadTimedout | WriteTimedout => (504, responses::TIMEOUT),
-        _ => match e.esource() {
-            ErrorSource::Upstream => (502, responses::BAD_GATEWAY),
-            ErrorSource::Downstream => match e.etype() {
-                WriteError | ReadError | ConnectionClosed => (0, ""),
-                _ => (400, responses::BAD_REQUEST),
-            },
-            ErrorSource::Internal | ErrorSource::Unset => (500, responses::UNEXPECTED),
-        },
-    }
 }
 
 #[cfg(test)]
