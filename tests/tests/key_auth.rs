@@ -1,7 +1,8 @@
 //! Kong's key-auth plugin end to end, through the real gateway binary to the real httpbin: a key in a
 //! header, the query string or a form/JSON body; Kong's 401s (body and `WWW-Authenticate`); the consumer
 //! headers httpbin receives (`X-Credential-Identifier` = the credential's id); `hide_credentials`;
-//! `anonymous`; `run_on_preflight: false`. One gateway and one httpbin serve every case.
+//! `anonymous`; `run_on_preflight: false`; a route without a service (the plugin runs, then Kong's 503, also
+//! for such a route created through the Admin API). One gateway and one httpbin serve every case.
 
 mod common;
 
@@ -31,6 +32,8 @@ fn config(ports: Ports, httpbin: &str) -> Value {
         route("anon", json!({"anonymous": "anonymous"})),
         route("preflight", json!({"run_on_preflight": false})),
     ]);
+    // A route without a service (Kong allows it): its plugins run, then Kong's 503.
+    config["routes"] = json!([route("lone", json!({}))]);
     config["consumers"] = json!([
         {"id": ALICE_ID, "username": "alice", "custom_id": "c-alice",
          "keyauth_credentials": [{"id": KEY_ID, "key": KEY}]},
@@ -180,6 +183,26 @@ fn key_auth_end_to_end() {
     assert_eq!(r.status, 200, "{r:?}");
     let r = send(request(&gw, Method::GET, "/preflight"));
     assert_refused(&r, "No API key found in request", "Key");
+
+    // A route without a service: key-auth refuses without a key; with one, Kong's 503.
+    let r = send(request(&gw, Method::GET, "/lone"));
+    assert_refused(&r, "No API key found in request", "Key");
+    let r = send(request(&gw, Method::GET, "/lone").header("apikey", KEY));
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(
+        r.json(),
+        json!({"message": "no Service found with those values"})
+    );
+    // The same through the Admin API: created with `service: null`, then served with the 503.
+    let created = send(
+        client()
+            .post(format!("{}/routes", gw.admin_url()))
+            .json(&json!({"name": "admin-lone", "paths": ["/admin-lone"]})),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.json()["service"], Value::Null, "{created:?}");
+    let r = send(request(&gw, Method::GET, "/admin-lone/x"));
+    assert_eq!(r.status, 503, "{r:?}");
 
     assert!(!gw.log().contains(KEY), "the key is in the log");
 }

@@ -174,8 +174,8 @@ impl Config {
     /// a global one. Plugins scoped to a consumer are not in it (they apply once the consumer is known).
     ///
     /// Order: route-level plugins, then service-level, then global, each in file order.
-    pub fn plugins_for(&self, service: usize, route_id: Uuid) -> Vec<&Plugin> {
-        let svc: Option<&Service> = self.services.get(service);
+    pub fn plugins_for(&self, service: Option<usize>, route_id: Uuid) -> Vec<&Plugin> {
+        let svc: Option<&Service> = service.and_then(|s| self.services.get(s));
         let route = svc
             .and_then(|s| s.routes.iter().find(|r| r.id == route_id))
             .or_else(|| self.routes.iter().find(|r| r.id == route_id));
@@ -281,15 +281,13 @@ impl<'a> PluginIndex<'a> {
     }
 
     /// The same list as [`Config::plugins_for`]`(entry.service, entry.route.id)` for a route of a config whose
-    /// route ids are unique (as validation ensures); empty when the route has no service.
+    /// route ids are unique (as validation ensures); a route without a service gets its own and the global ones.
     pub fn plugins_for(&self, entry: &RouteEntry<'a>) -> Vec<&'a Plugin> {
         let config = self.config;
-        let Some(svc) = entry.service.and_then(|s| config.services.get(s)) else {
-            return Vec::new();
-        };
+        let svc = entry.service.and_then(|s| config.services.get(s));
         let route = entry.route;
         let top = |i: &usize| config.plugins.get(*i);
-        let on_service = |r: &EntityRef| r.matches(svc.id, svc.name.as_deref());
+        let on_service = |r: &EntityRef| svc.is_some_and(|s| r.matches(s.id, s.name.as_deref()));
         let route_level = route.plugins.iter().chain(
             Self::scoped(&self.on_route, route.id, route.name.as_deref())
                 .iter()
@@ -297,12 +295,14 @@ impl<'a> PluginIndex<'a> {
                 .filter(|p| p.service.as_ref().is_none_or(on_service))
                 .collect::<Vec<_>>(),
         );
-        let service_level = svc.plugins.iter().chain(
-            Self::scoped(&self.on_service, svc.id, svc.name.as_deref())
-                .iter()
-                .filter_map(top)
-                .collect::<Vec<_>>(),
-        );
+        let service_level = svc.into_iter().flat_map(|svc| {
+            svc.plugins.iter().chain(
+                Self::scoped(&self.on_service, svc.id, svc.name.as_deref())
+                    .iter()
+                    .filter_map(top)
+                    .collect::<Vec<_>>(),
+            )
+        });
         let mut seen: FastSet<&str> = FastSet::default();
         route_level
             .chain(service_level)
@@ -379,17 +379,17 @@ mod tests {
     fn route_beats_service_beats_global() {
         let c = config();
         assert_eq!(
-            ids(c.plugins_for(0, Uuid::from_u128(10))),
+            ids(c.plugins_for(Some(0), Uuid::from_u128(10))),
             pairs(&[("oidc", 100), ("x", 201), ("y", 402), ("z", 403)])
         );
         // Top-level plugin scoped by route id; service-level `x` still applies.
         assert_eq!(
-            ids(c.plugins_for(0, Uuid::from_u128(11))),
+            ids(c.plugins_for(Some(0), Uuid::from_u128(11))),
             pairs(&[("oidc", 302), ("x", 201), ("y", 402), ("z", 403)])
         );
         // Top-level route of s0, with a top-level plugin scoped to it by name.
         assert_eq!(
-            ids(c.plugins_for(0, Uuid::from_u128(12))),
+            ids(c.plugins_for(Some(0), Uuid::from_u128(12))),
             pairs(&[
                 ("w", 300),
                 ("oidc", 200),
@@ -400,7 +400,7 @@ mod tests {
         );
         // Service s1 has no route here: service-level (top-level plugin by service id), then global.
         assert_eq!(
-            ids(c.plugins_for(1, Uuid::from_u128(99))),
+            ids(c.plugins_for(Some(1), Uuid::from_u128(99))),
             pairs(&[("x", 301), ("oidc", 400), ("y", 402), ("z", 403)])
         );
     }
@@ -417,19 +417,30 @@ mod tests {
         by_key.service = Some(EntityRef::Key(Uuid::from_u128(1).to_string()));
         c.plugins.push(other_service);
         c.plugins.push(by_key);
+        // A route without a service: its own plugins and the global ones, none of a service's.
+        let mut lone = Route::new(Uuid::from_u128(13));
+        lone.name = Some("lone".into());
+        lone.plugins.push(plugin("x", 502));
+        let mut on_lone = plugin("w", 503);
+        on_lone.route = Some(EntityRef::Name("lone".into()));
+        c.routes.push(lone);
+        c.plugins.push(on_lone);
+        let lone_ids: Vec<u128> = (c.plugins_for(None, Uuid::from_u128(13)).iter())
+            .map(|p| p.id.as_u128())
+            .collect();
+        assert_eq!(lone_ids, [502, 503, 400, 402, 403]);
         let index = PluginIndex::new(&c);
         let mut checked = 0;
         for entry in c.routes_with_services() {
-            let service = entry.service.unwrap();
             assert_eq!(
                 ids(index.plugins_for(&entry)),
-                ids(c.plugins_for(service, entry.route.id)),
+                ids(c.plugins_for(entry.service, entry.route.id)),
                 "{}",
                 entry.position.path()
             );
             checked += 1;
         }
-        assert_eq!(checked, 3);
+        assert_eq!(checked, 4);
     }
 
     #[test]

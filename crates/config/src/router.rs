@@ -49,8 +49,9 @@ pub struct RouteMatch {
     /// Index of the route in [`Config::routes_with_services`] order (nested routes, then top-level ones),
     /// counting routes of disabled services too, so callers can keep per-route data in a `Vec`.
     pub route: usize,
-    /// Index into `Config::services`.
-    pub service: usize,
+    /// Index into `Config::services`; `None` for a route without a service (Kong answers 503 after the
+    /// route's plugins ran).
+    pub service: Option<usize>,
     /// Bytes of the request path matched by the route's path: the prefix, or the text a regex path matched
     /// (0 when the route has no paths). `strip_path` removes that many bytes from the start.
     pub matched_prefix: usize,
@@ -93,7 +94,7 @@ struct Bucket {
 struct Compiled {
     /// Index in `Config::routes_with_services()` order.
     route: usize,
-    service: usize,
+    service: Option<usize>,
     strip_path: bool,
     preserve_host: bool,
     path_v1: bool,
@@ -138,7 +139,8 @@ struct Candidate {
 }
 
 impl Router {
-    /// Compiles the routes of enabled services. Errors: a top-level route whose service cannot be resolved,
+    /// Compiles the routes of enabled services and the routes without a service. Errors: a top-level route
+    /// whose service cannot be resolved,
     /// a header name that is not an HTTP token, a regex path that does not compile. Expects a validated
     /// config otherwise (validation also refuses `host` as a `headers` key and checks regex syntax).
     pub fn compile(config: &Config) -> Result<Router, ConfigErrors> {
@@ -147,17 +149,15 @@ impl Router {
         for (position, entry) in config.routes_with_services().enumerate() {
             let route = entry.route;
             let path = || entry.position.path();
-            let Some(service) = entry.service else {
-                let message = match &route.service {
-                    Some(r) => format!("no service with {}", r.describe()),
-                    None => "required field missing (a top-level route must name its service)"
-                        .to_string(),
-                };
-                errors.push(ConfigError::at(format!("{}.service", path()), message));
-                continue;
-            };
-            if !config.services.get(service).is_some_and(|s| s.enabled) {
-                continue;
+            let service = entry.service;
+            match (&route.service, service) {
+                (Some(r), None) => {
+                    let message = format!("no service with {}", r.describe());
+                    errors.push(ConfigError::at(format!("{}.service", path()), message));
+                    continue;
+                }
+                (_, Some(s)) if !config.services.get(s).is_some_and(|s| s.enabled) => continue,
+                _ => {}
             }
             let mut headers = Vec::with_capacity(route.headers.len());
             for (name, values) in &route.headers {

@@ -49,16 +49,14 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
     }
     for (i, route) in config.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
-        match &route.service {
-            None => w.errors.push(
-                format!("{path}.service"),
-                format!("{REQUIRED} (a top-level route must name its service)"),
-            ),
-            Some(r) if w.index.service(r).is_none() => w.errors.push(
-                format!("{path}.service"),
-                format!("no service with {}", r.describe()),
-            ),
-            Some(_) => {}
+        // A route without a service is Kong's: its plugins run, then 503 "no Service found with those values".
+        if let Some(r) = &route.service {
+            if w.index.service(r).is_none() {
+                w.errors.push(
+                    format!("{path}.service"),
+                    format!("no service with {}", r.describe()),
+                );
+            }
         }
         w.route(route, &path);
     }

@@ -121,7 +121,20 @@ impl ProxyHttp for Gateway {
             responses::https_required(session, status).await?;
             return Ok(true);
         }
-        access::run_phase(session, ctx, metrics, Phase::Access).await
+        if access::run_phase(session, ctx, metrics, Phase::Access).await? {
+            return Ok(true);
+        }
+        if matched.service.is_none() {
+            // Kong: a route without a service runs its plugins, then answers 503.
+            let reply = Reply::Body {
+                status: 503,
+                headers: Vec::new(),
+                body: Bytes::from_static(responses::NO_SERVICE.as_bytes()),
+            };
+            access::respond(session, ctx, reply).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
@@ -135,7 +148,9 @@ impl ProxyHttp for Gateway {
             );
         };
         let snap = ctx.snap.clone();
-        let svc = &snap.services[m.service];
+        let Some(svc) = m.service.and_then(|s| snap.services.get(s)) else {
+            return Error::e_explain(ErrorType::InternalError, "a route without a service");
+        };
         let mut peer = match svc.balancer.clone() {
             Some(b) => {
                 let (addr, sni) = self.pick(session, ctx, b, svc.tls).await?;
@@ -182,8 +197,8 @@ impl ProxyHttp for Gateway {
         let retries = ctx
             .matched
             .as_ref()
-            .map(|m| ctx.snap.services[m.service].retries)
-            .unwrap_or(0);
+            .and_then(|m| ctx.snap.services.get(m.service?))
+            .map_or(0, |s| s.retries);
         if ctx.tries <= retries {
             e.set_retry(true);
         }
@@ -292,7 +307,9 @@ impl ProxyHttp for Gateway {
         let Some(m) = ctx.matched.as_ref() else {
             return Ok(());
         };
-        let svc = &ctx.snap.services[m.service];
+        let Some(svc) = m.service.and_then(|s| ctx.snap.services.get(s)) else {
+            return Ok(());
+        };
         let path = router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m);
         let remove_args = ctx
             .ex
@@ -418,7 +435,7 @@ impl ProxyHttp for Gateway {
                 }
             }
         }
-        let service = match route.and_then(|r| ctx.snap.services.get(r.service)) {
+        let service = match route.and_then(|r| ctx.snap.services.get(r.service?)) {
             Some(svc) => {
                 let seconds = elapsed.as_secs_f64();
                 svc.metrics
@@ -541,7 +558,7 @@ fn finish_attempt(ctx: &mut Ctx, outcome: Outcome) {
 fn retries(ctx: &Ctx) -> u32 {
     ctx.matched
         .as_ref()
-        .and_then(|m| ctx.snap.services.get(m.service))
+        .and_then(|m| ctx.snap.services.get(m.service?))
         .map_or(0, |s| s.retries)
 }
 
@@ -559,7 +576,7 @@ async fn service_addrs(dns: &Resolver, svc: &UpstreamService) -> Result<Addresse
 /// The matched service's host (for error messages).
 fn upstream_host(ctx: &Ctx) -> &str {
     ctx.matched
-        .and_then(|m| ctx.snap.services.get(m.service))
+        .and_then(|m| ctx.snap.services.get(m.service?))
         .map_or("", |svc| svc.host.as_str())
 }
 
@@ -606,12 +623,12 @@ services:
         let mut req = RequestHeader::build("GET", b"/api/x", None).unwrap();
         let m = find_route(&snap, &req, false).unwrap();
         let route = &snap.routes[m.route];
-        assert_eq!((m.service, route.service), (0, 0));
+        assert_eq!((m.service, route.service), (Some(0), Some(0)));
         assert_eq!(route.label, "00000000-0000-0000-0000-000000000001");
         req.insert_header("X-Version", "V2").unwrap();
         let m = find_route(&snap, &req, false).unwrap();
         let route = &snap.routes[m.route];
-        assert_eq!((m.service, route.service), (1, 1));
+        assert_eq!((m.service, route.service), (Some(1), Some(1)));
         assert_eq!(route.label, "v2-route");
         assert!(route.chains.is_empty());
     }

@@ -11,6 +11,8 @@ pub const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#
 /// Kong's body for a 502.
 pub const BAD_GATEWAY: &str =
     r#"{"message":"An invalid response was received from the upstream server"}"#;
+/// Kong's answer for a route without a service, once its plugins let the request through (503).
+pub const NO_SERVICE: &str = r#"{"message":"no Service found with those values"}"#;
 /// Kong's body for a 504.
 pub const TIMEOUT: &str = r#"{"message":"The upstream server is timing out"}"#;
 /// Kong's body for a 500.

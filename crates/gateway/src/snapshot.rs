@@ -72,8 +72,8 @@ pub struct UpstreamService {
 
 /// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
 pub struct RouteRuntime {
-    /// Index into `Snapshot::services`.
-    pub service: usize,
+    /// Index into `Snapshot::services`; `None` for a route without a service (503 after its plugins).
+    pub service: Option<usize>,
     /// The route's name, else its id: `route=` in the access log.
     pub label: String,
     /// The plugins that apply to the route, per phase, in Kong's priority order.
@@ -171,12 +171,9 @@ pub fn compile_timed(
     let consumer_scoped = ConsumerScoped::new(&config, &mut builder)?;
     for entry in config.routes_with_services() {
         let route = entry.route;
-        let Some(service) = entry.service else {
-            // `Router::compile` refused this already; never skip an entry, indexes must not shift.
-            let at = format!("{}.service", entry.position.path());
-            let error = gateway_config::error::ConfigError::at(at, "no such service");
-            return Err(gateway_config::error::ConfigErrors::single(error).into());
-        };
+        // Never skip an entry: indexes must not shift. `None`: a route without a service (validation refused
+        // a dangling reference already).
+        let service = entry.service;
         let plugins = plugin_index.plugins_for(&entry);
         routes.push(RouteRuntime {
             service,
@@ -184,7 +181,7 @@ pub fn compile_timed(
             chains: chain::compile(
                 &plugins,
                 route,
-                &config.services[service],
+                service.and_then(|s| config.services.get(s)),
                 &consumer_scoped,
                 &mut builder,
             )?,

@@ -438,7 +438,6 @@ routes:
         "services[0].routes[2].headers.x-empty: must have at least one value",
         "services[0].routes[2].headers.x-re: regex header values (\"~*\" prefix) are not supported yet",
         "services[0].routes[3].https_redirect_status_code: expected one of: 426, 301, 302, 307, 308",
-        "routes[0].service: required field missing (a top-level route must name its service)",
         "routes[1].service: no service with id or name \"nope\"",
         "routes[2].service: no service with id \"00000000-0000-4000-8000-000000000000\"",
         "routes[3].service: no service with name \"missing\"",

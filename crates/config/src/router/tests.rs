@@ -223,6 +223,27 @@ services:
 }
 
 #[test]
+fn a_route_without_a_service_matches_by_kongs_priorities() {
+    let (_, r) = router(
+        r#"
+services:
+- {name: up, host: up, routes: [{name: on-service, paths: [/a]}]}
+- {name: off, host: off, enabled: false, routes: [{name: disabled, paths: [/off]}]}
+routes:
+- {name: lone, paths: [/a/b]}
+"#,
+    );
+    let lone = r.find("GET", None, "/a/b/c").unwrap();
+    assert_eq!((r.name(&lone), lone.service), (Some("lone"), None));
+    let on = r.find("GET", None, "/a/x").unwrap();
+    assert_eq!((r.name(&on), on.service), (Some("on-service"), Some(0)));
+    assert!(
+        r.find("GET", None, "/off").is_none(),
+        "a disabled service's route stays out"
+    );
+}
+
+#[test]
 fn methods_and_field_count() {
     let (_, r) = router(
         r#"
@@ -405,14 +426,17 @@ services:
 "#,
     );
     let m = r.find("GET", None, "/").unwrap();
-    assert_eq!((m.service, m.strip_path, m.preserve_host), (0, true, false));
     assert_eq!(
-        upstream_path(c.services[m.service].path.as_deref(), "/", &m),
+        (m.service, m.strip_path, m.preserve_host),
+        (Some(0), true, false)
+    );
+    assert_eq!(
+        upstream_path(c.services[m.service.unwrap()].path.as_deref(), "/", &m),
         "/anything"
     );
     let m = r.find("GET", None, "/get").unwrap();
     assert_eq!(
-        upstream_path(c.services[m.service].path.as_deref(), "/get", &m),
+        upstream_path(c.services[m.service.unwrap()].path.as_deref(), "/get", &m),
         "/anything/get"
     );
     let m = r.find("GET", None, "/keep/me").unwrap();
@@ -425,7 +449,7 @@ services:
         "/anything/keep/me"
     );
     let m = r.find("GET", None, "/api/v1/x").unwrap();
-    assert_eq!(m.service, 1);
+    assert_eq!(m.service, Some(1));
     assert_eq!(
         upstream_path(c.services[1].path.as_deref(), "/api/v1/x", &m),
         "/v1/x"
@@ -453,7 +477,7 @@ routes:
     assert_eq!(hit(&r, "GET", None, "/off"), None);
     assert_eq!(hit(&r, "GET", None, "/same").as_deref(), Some("first"));
     let m = r.find("GET", None, "/top/x").unwrap();
-    assert_eq!((m.service, r.ids[m.route]), (1, c.routes[0].id));
+    assert_eq!((m.service, r.ids[m.route]), (Some(1), c.routes[0].id));
     assert_eq!(m.route, 3, "routes of disabled services count in the index");
 }
 
@@ -517,7 +541,7 @@ fn ten_thousand_routes() {
             let method = if j == 9 { "POST" } else { "GET" };
             let path = format!("/svc{s}/r{j}/items/42");
             let m = router.find(method, Some(&host), &path).unwrap();
-            assert_eq!(m.service, s, "{host} {path}");
+            assert_eq!(m.service, Some(s), "{host} {path}");
             assert_eq!(router.name(&m), Some(format!("r{s}-{j}").as_str()));
             assert_eq!(m.matched_prefix, format!("/svc{s}/r{j}").len());
         }
@@ -528,7 +552,7 @@ fn ten_thousand_routes() {
         let no_host = router.find("GET", None, &format!("/svc{s}/r0"));
         assert_eq!(
             no_host.map(|m| m.service),
-            (s % 2 == 1 && s % 10 != 5).then_some(s)
+            (s % 2 == 1 && s % 10 != 5).then_some(Some(s))
         );
     }
     assert!(router
@@ -541,7 +565,7 @@ fn ten_thousand_routes() {
         router
             .find("GET", Some("h0.example.com"), "/svc1/r0")
             .map(|m| m.service),
-        Some(1)
+        Some(Some(1))
     );
 }
 
@@ -813,7 +837,11 @@ services:
     assert_eq!(upstream_path(None, "/keep/3/x", &m), "/keep/3/x");
     let m = r.find("GET", None, "/b/abc/d").unwrap();
     assert_eq!(
-        upstream_path(c.services[m.service].path.as_deref(), "/b/abc/d", &m),
+        upstream_path(
+            c.services[m.service.unwrap()].path.as_deref(),
+            "/b/abc/d",
+            &m
+        ),
         "/base/d"
     );
 }

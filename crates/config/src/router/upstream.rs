@@ -80,7 +80,7 @@ mod tests {
     fn m(prefix: &str, strip_path: bool) -> RouteMatch {
         RouteMatch {
             route: 0,
-            service: 0,
+            service: Some(0),
             matched_prefix: prefix.len(),
             strip_path,
             preserve_host: false,

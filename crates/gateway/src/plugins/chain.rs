@@ -90,14 +90,15 @@ impl Combo {
         }
     }
 
-    fn applies(&self, route: &Route, service: &Service) -> bool {
+    /// Whether the combination applies to `route` on `service` (`None`: a route without a service, which no
+    /// combination naming a service applies to).
+    fn applies(&self, route: &Route, service: Option<&Service>) -> bool {
         self.route
             .as_ref()
             .is_none_or(|r| r.matches(route.id, route.name.as_deref()))
-            && self
-                .service
-                .as_ref()
-                .is_none_or(|s| s.matches(service.id, service.name.as_deref()))
+            && self.service.as_ref().is_none_or(|s| {
+                service.is_some_and(|service| s.matches(service.id, service.name.as_deref()))
+            })
     }
 }
 
@@ -159,7 +160,7 @@ impl ConsumerScoped {
         &self,
         name: &str,
         route: &Route,
-        service: &Service,
+        service: Option<&Service>,
         base_wins: bool,
     ) -> (Option<Arc<ByConsumer>>, Phases) {
         let only = self.only.get(name).filter(|_| !base_wins);
@@ -203,12 +204,12 @@ impl ConsumerScoped {
     }
 }
 
-/// The chains of `route` (on `service`) whose applicable plugins (one per name, `Config::plugins_for`'s list)
+/// The chains of `route` (on `service`, `None` for a route without one) whose applicable plugins (one per name, `Config::plugins_for`'s list)
 /// are `plugins`.
 pub fn compile(
     plugins: &[&PluginEntity],
     route: &Route,
-    service: &Service,
+    service: Option<&Service>,
     consumers: &ConsumerScoped,
     b: &mut Builder<'_>,
 ) -> Result<Chains, CompileError> {

@@ -71,7 +71,7 @@ impl Plugin for RateLimiting {
         };
         let service = req
             .matched
-            .and_then(|m| req.snap.config.services.get(m.service))
+            .and_then(|m| req.snap.config.services.get(m.service?))
             .map(|s| s.id.to_string());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -117,7 +117,7 @@ pub(super) fn echo(req: &Request<'_>, message: Option<&str>) -> Value {
     });
     let service = req
         .matched
-        .and_then(|m| serde_json::to_value(config.services.get(m.service)?).ok());
+        .and_then(|m| serde_json::to_value(config.services.get(m.service?)?).ok());
     let mut out = Map::new();
     if let Some(m) = message {
         out.insert("message".into(), json!(m));
