@@ -1,6 +1,7 @@
 //! Kong files load unchanged and mean what they mean in Kong, through the real gateway and a real httpbin:
 //! the `url` shorthand merged over the separate fields, `path_handling: v1`, a `_format_version: "2.1"` regex
-//! path without `~`, route buffering flags at their default with a request body, decK's `_plugin_configs`;
+//! path without `~`, route buffering flags at their default with a request body, decK's `_plugin_configs`, a
+//! route's plugin naming its service (scoped to both);
 //! the Admin API's `required field missing` for an emptied `port` (form and JSON) and `/ca_certificates`;
 //! and `gateway validate --report` over a Kong file.
 
@@ -33,7 +34,10 @@ fn kong_file(ports: Ports, upstream: &str) -> Value {
             "protocol": "https", "host": "wrong.invalid", "port": 1, "path": "/wrong",
             "routes": [
                 {"name": "v0", "paths": ["/v0"], "request_buffering": true, "response_buffering": true},
-                {"name": "v1", "paths": ["/v1"], "path_handling": "v1"},
+                // Kong's declarative form: a route's plugin naming its service is scoped to both.
+                {"name": "v1", "paths": ["/v1"], "path_handling": "v1", "plugins": [
+                    {"name": "rate-limiting", "service": "merged", "config": {"minute": 7}},
+                ]},
                 // A 2.1 regex path: Kong's migration makes it `~/items/\d+$`.
                 {"name": "regex", "paths": ["/items/\\d+$"], "strip_path": false},
             ],
@@ -58,7 +62,9 @@ fn a_kong_file_proxies_with_kongs_meaning() {
     // v0 joins with a `/`; v1 appends the rest as it is.
     let url = echoed_url(&send(client.get(format!("{base}/v0x"))));
     assert!(url.ends_with("/anything/from-url/x"), "{url}");
-    let url = echoed_url(&send(client.get(format!("{base}/v1x"))));
+    let r = send(client.get(format!("{base}/v1x")));
+    assert_eq!(r.header("x-ratelimit-limit-minute"), Some("7"), "route + service");
+    let url = echoed_url(&r);
     assert!(url.ends_with("/anything/from-urlx"), "{url}");
     // The migrated regex path matches digits only.
     let url = echoed_url(&send(client.get(format!("{base}/items/42"))));

@@ -61,18 +61,21 @@ pub(crate) fn build(mut raw: RawConfig, errors: &mut Collector) -> Config {
     let mut urls = UrlCache::default();
     let raw_services = raw.services.unwrap_or_default();
     config.services.reserve_exact(raw_services.len());
+    // Nested plugins that name another entity too, built as top-level ones (see `nested_plugin`).
+    let mut hoisted = Vec::new();
     for (i, rs) in raw_services.into_iter().enumerate() {
-        let service = build_service(rs, i, &mut urls, errors);
+        let service = build_service(rs, i, &mut urls, &mut hoisted, errors);
         config.services.push(service);
     }
     let raw_routes = raw.routes.unwrap_or_default();
     config.routes.reserve_exact(raw_routes.len());
     for (i, rr) in raw_routes.into_iter().enumerate() {
-        let route = build_route(rr, &At::Root("routes", i), None, i, errors);
+        let route = build_route(rr, &At::Root("routes", i), None, i, &mut hoisted, errors);
         config.routes.push(route);
     }
     let raw_plugins = raw.plugins.unwrap_or_default();
     if raw_plugins.is_empty() {
+        config.plugins = hoisted;
         return config;
     }
     let scopes = ScopeResolver::new(&config);
@@ -92,11 +95,18 @@ pub(crate) fn build(mut raw: RawConfig, errors: &mut Collector) -> Config {
             errors,
         ));
     }
+    plugins.append(&mut hoisted);
     config.plugins = plugins;
     config
 }
 
-fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Collector) -> Service {
+fn build_service(
+    rs: RawService,
+    i: usize,
+    urls: &mut UrlCache,
+    hoisted: &mut Vec<Plugin>,
+    errors: &mut Collector,
+) -> Service {
     let path = At::Root("services", i);
     let id = parse_id(rs.id.as_deref(), &path, errors)
         .unwrap_or_else(|| ids::service_id(rs.name.as_deref(), i));
@@ -168,12 +178,15 @@ fn build_service(rs: RawService, i: usize, urls: &mut UrlCache, errors: &mut Col
 
     // Collected from exact-size iterators: no spare capacity (a 10k-service config holds 10k of these).
     service.routes = (rs.routes.unwrap_or_default().into_iter().enumerate())
-        .map(|(j, rr)| build_route(rr, &At::Child(&path, "routes", j), Some(id), j, errors))
+        .map(|(j, rr)| {
+            let at = At::Child(&path, "routes", j);
+            build_route(rr, &at, Some(id), j, hoisted, errors)
+        })
         .collect();
     service.plugins = (rs.plugins.unwrap_or_default().into_iter().enumerate())
-        .map(|(j, rp)| {
+        .filter_map(|(j, rp)| {
             let at = At::Child(&path, "plugins", j);
-            build_plugin(rp, &at, Parent::Other, Some((Some(id), None)), j, errors)
+            nested_plugin(rp, &at, Nest::Service(id), j, hoisted, errors)
         })
         .collect();
     service
@@ -213,6 +226,7 @@ fn build_route(
     path: &At<'_>,
     parent: Option<Uuid>,
     index: usize,
+    hoisted: &mut Vec<Plugin>,
     errors: &mut Collector,
 ) -> Route {
     let id = parse_id(rr.id.as_deref(), path, errors)
@@ -254,12 +268,78 @@ fn build_route(
     route.created_at = rr.created_at;
     route.updated_at = rr.updated_at;
     route.plugins = (rr.plugins.unwrap_or_default().into_iter().enumerate())
-        .map(|(j, rp)| {
+        .filter_map(|(j, rp)| {
             let at = At::Child(path, "plugins", j);
-            build_plugin(rp, &at, Parent::Other, Some((None, Some(id))), j, errors)
+            nested_plugin(rp, &at, Nest::Route(id), j, hoisted, errors)
         })
         .collect();
     route
+}
+
+/// The entity a plugin is nested in.
+#[derive(Clone, Copy)]
+enum Nest {
+    Service(Uuid),
+    Route(Uuid),
+}
+
+/// A plugin nested in a service or a route. Kong's declarative loader keeps the other foreign keys a nested
+/// plugin names and overwrites the parent's own (`populate_references` in
+/// `kong/db/schema/others/declarative_config.lua`): a route's plugin naming a service or a consumer is scoped
+/// to the route and those. Such a plugin is built as a top-level one scoped to its parent and them (pushed to
+/// `hoisted`, `None` returned), and keeps where it is written for errors; any other stays nested.
+fn nested_plugin(
+    mut rp: RawPlugin,
+    at: &At<'_>,
+    nest: Nest,
+    index: usize,
+    hoisted: &mut Vec<Plugin>,
+    errors: &mut Collector,
+) -> Option<Plugin> {
+    let name = rp.name.clone().unwrap_or_default();
+    let (scope, extra) = match nest {
+        Nest::Service(id) => {
+            rp.service = None;
+            (
+                (Some(id), None),
+                rp.route.is_some() || rp.consumer.is_some(),
+            )
+        }
+        Nest::Route(id) => {
+            rp.route = None;
+            (
+                (None, Some(id)),
+                rp.service.is_some() || rp.consumer.is_some(),
+            )
+        }
+    };
+    if !extra {
+        return Some(build_plugin(
+            rp,
+            at,
+            Parent::Other,
+            Some(scope),
+            index,
+            errors,
+        ));
+    }
+    if rp.id.is_none() {
+        let own = ids::plugin_id(&name, rp.instance_name.as_deref(), scope.0, scope.1);
+        let id = ids::scoped_further(own, rp.service.as_ref(), rp.route.as_ref());
+        let id = rp
+            .consumer
+            .as_ref()
+            .map_or(id, |c| ids::scoped_to_consumer(id, c));
+        rp.id = Some(id.to_string());
+    }
+    match nest {
+        Nest::Service(id) => rp.service = Some(EntityRef::Id(id)),
+        Nest::Route(id) => rp.route = Some(EntityRef::Id(id)),
+    }
+    let mut plugin = build_plugin(rp, at, Parent::None, None, index, errors);
+    plugin.origin = Some(at.to_string());
+    hoisted.push(plugin);
+    None
 }
 
 /// Where a plugin is written.
@@ -305,15 +385,8 @@ fn build_plugin(
     if let Some(protocols) = rp.protocols {
         plugin.protocols = protocols_of(&protocols, path, errors);
     }
-    const NESTED: &str = "must not be set on a nested plugin (it belongs to its parent)";
-    for (field, value) in [("service", &rp.service), ("route", &rp.route)] {
-        if parent == Parent::Other && value.is_some() {
-            errors.push(format!("{path}.{field}"), NESTED);
-        }
-    }
-    if parent != Parent::None && rp.consumer.is_some() {
-        errors.push(format!("{path}.consumer"), NESTED);
-    }
+    // `nested_plugin` cleared a service's or route's own key and took out those naming another entity; a
+    // consumer's plugin naming a consumer: Kong's loader overwrites it with the parent, so it is ignored.
     if parent != Parent::Other {
         plugin.service = rp.service;
         plugin.route = rp.route;

@@ -496,6 +496,10 @@ pub struct Plugin {
     /// Unix seconds, kept when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+    /// Where the file wrote a top-level plugin that was written nested (a service's or route's plugin that
+    /// also names another entity, Kong's declarative form), e.g. `routes[0].plugins[1]`: errors name it.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 impl Plugin {
@@ -515,6 +519,7 @@ impl Plugin {
             tags: Vec::new(),
             created_at: None,
             updated_at: None,
+            origin: None,
         }
     }
 }

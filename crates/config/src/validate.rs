@@ -61,7 +61,7 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
         w.route(route, &path);
     }
     for (i, plugin) in config.plugins.iter().enumerate() {
-        let path = format!("plugins[{i}]");
+        let path = (plugin.origin.clone()).unwrap_or_else(|| format!("plugins[{i}]"));
         let scope = w.scope_refs(config, plugin, &path);
         match &plugin.consumer {
             Some(reference) => {

@@ -491,7 +491,7 @@ services:
     config: {issuer: "https://idp/", timeout: "soon"}
   - {name: kafka-upstream}
   - {config: {}}
-  - {name: openid-connect, route: r, config: {issuer: "https://idp/"}}
+  - {name: openid-connect, route: r, config: {issuer: "https://idp/", timeout: "later"}}
 plugins:
 - {name: openid-connect, config: [1]}
 - {name: openid-connect, service: nope, config: {issuer: "https://idp/"}}
@@ -501,12 +501,10 @@ plugins:
 "#;
     let got = errors(text);
     assert_eq!(got, vec![
-        "services[0].plugins[3].route: must not be set on a nested plugin (it belongs to its parent)",
         "services[0].routes[0].plugins[1].name: plugin \"openid-connect\" is already configured for this route (also services[0].routes[0].plugins[0])",
         "services[0].plugins[0].config.timeout: expected a number",
         "services[0].plugins[1].name: unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, request-termination)",
         "services[0].plugins[2].name: required field missing",
-        "services[0].plugins[3].name: plugin \"openid-connect\" is already configured for this service (also services[0].plugins[0])",
         "plugins[0].config: expected a record",
         "plugins[1].service: no service with id or name \"nope\"",
         "plugins[2].route: no route with name \"nope\"",
@@ -515,6 +513,8 @@ plugins:
         "plugins[3].name: plugin \"openid-connect\" is already configured for this service (also services[0].plugins[0])",
         "plugins[4].instance_name: invalid value \"a b\": the only accepted ascii characters are alphanumerics or ., -, _, and ~",
         "plugins[4].name: plugin \"openid-connect\" is already configured for this route (also services[0].routes[0].plugins[0])",
+        // A service's plugin that names a route (Kong's declarative form): scoped to both, errors at its place.
+        "services[0].plugins[3].config.timeout: expected a number",
     ]);
 }
 

@@ -428,6 +428,39 @@ plugins:
         assert_eq!(minute_limit(&snap, step, Some(0)), "1", "alice alone");
     }
 
+    #[test]
+    fn nested_plugins_naming_other_entities_take_kongs_scopes() {
+        // Kong's declarative form: a route's plugin naming a consumer (consumer + route), a service's naming
+        // a route (route + service) and one naming its own service (overwritten by the parent: service).
+        let snap = test_support::snapshot(
+            r#"
+_format_version: "3.0"
+consumers: [{username: alice}]
+services:
+- name: s
+  url: http://127.0.0.1:9/
+  plugins:
+  - {name: rate-limiting, service: elsewhere, config: {minute: 100}}
+  - {name: rate-limiting, route: pinned, config: {minute: 7}}
+  routes:
+  - name: open
+    paths: [/open]
+    plugins: [{name: rate-limiting, consumer: alice, config: {minute: 3}}]
+  - {name: pinned, paths: [/pinned]}
+"#,
+        );
+        let open = &route(&snap, "open").chains.access[0];
+        assert_eq!(minute_limit(&snap, open, None), "100");
+        assert_eq!(minute_limit(&snap, open, Some(0)), "3", "consumer + route");
+        let pinned = &route(&snap, "pinned").chains.access[0];
+        assert_eq!(minute_limit(&snap, pinned, None), "7", "route + service");
+        assert_eq!(
+            snap.config.plugins.len(),
+            2,
+            "the two are top-level plugins now"
+        );
+    }
+
     /// A response-phase plugin: it sees the status and edits the headers through the view.
     struct Stamp;
 
