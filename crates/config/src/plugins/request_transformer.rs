@@ -144,7 +144,10 @@ impl RequestTransformerConfig {
             .map_err(|e| vec![FieldError::new("", e.to_string())])?;
         if let Some(m) = &cfg.http_method {
             if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
-                errors.push(FieldError::new("http_method", format!("invalid value: {m}")));
+                errors.push(FieldError::new(
+                    "http_method",
+                    format!("invalid value: {m}"),
+                ));
             }
         }
         for op in OPERATIONS {
@@ -164,9 +167,8 @@ impl RequestTransformerConfig {
                 }),
                 _ => check("headers", headers, &|e| match has_colon_pair(e) {
                     false => Some(format!("invalid value: {e}")),
-                    true => header_pair_error(e, false).or_else(|| {
-                        split_pair(e).and_then(|(_, v)| template_error(v))
-                    }),
+                    true => header_pair_error(e, false)
+                        .or_else(|| split_pair(e).and_then(|(_, v)| template_error(v))),
                 }),
             }
             if op != "remove" {
@@ -246,8 +248,14 @@ mod tests {
         let c = RequestTransformerConfig::from_value(&json!({})).unwrap();
         assert!(c.http_method.is_none() && c.remove.headers.is_empty() && c.replace.uri.is_none());
         let v = c.to_value_with_defaults();
-        assert_eq!(v["replace"], json!({"body": [], "headers": [], "querystring": [], "uri": null}));
-        assert_eq!(v["append"], json!({"body": [], "headers": [], "querystring": []}));
+        assert_eq!(
+            v["replace"],
+            json!({"body": [], "headers": [], "querystring": [], "uri": null})
+        );
+        assert_eq!(
+            v["append"],
+            json!({"body": [], "headers": [], "querystring": []})
+        );
         for ok in [
             json!({"http_method": "GET"}),
             json!({"add": {"querystring": ["uri_param1:$(uri_captures.user1)", "uri_param2:value"]}}),
@@ -278,7 +286,9 @@ mod tests {
         );
         let e = errors(json!({"add": {"querystring": ["ok:1", "p:$(uri_captures user2)"]}}));
         assert_eq!(e[0].0, "add.querystring[1]");
-        assert!(e[0].1.starts_with("value '$(uri_captures user2)' is not in supported format, error:"));
+        assert!(e[0]
+            .1
+            .starts_with("value '$(uri_captures user2)' is not in supported format, error:"));
         assert_eq!(
             errors(json!({"remove": {"headers": ["x y"]}})),
             one("remove.headers[0]", "'x y' is not a valid header")
@@ -287,12 +297,20 @@ mod tests {
             errors(json!({"rename": {"headers": ["a:b c"]}})),
             one("rename.headers[0]", "'b c' is not a valid header")
         );
-        let e = errors(json!({"add": {"headers": ["x:$(shared.v)"]}, "replace": {"uri": "$(10 * 2)"}}));
-        assert_eq!((e[0].0.as_str(), e[1].0.as_str()), ("add.headers[0]", "replace.uri"));
-        assert!(e[0].1.contains("not supported yet"));
-        let e = errors(json!({"remove": {"body": null, "headers": null}, "add": {"querystring": null}}));
+        let e =
+            errors(json!({"add": {"headers": ["x:$(shared.v)"]}, "replace": {"uri": "$(10 * 2)"}}));
         assert_eq!(
-            e.iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>(),
+            (e[0].0.as_str(), e[1].0.as_str()),
+            ("add.headers[0]", "replace.uri")
+        );
+        assert!(e[0].1.contains("not supported yet"));
+        let e = errors(
+            json!({"remove": {"body": null, "headers": null}, "add": {"querystring": null}}),
+        );
+        assert_eq!(
+            e.iter()
+                .map(|(p, m)| format!("{p}: {m}"))
+                .collect::<Vec<_>>(),
             vec![
                 "remove.body: required field missing",
                 "remove.headers: required field missing",

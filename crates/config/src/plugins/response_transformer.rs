@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::fields::{field, normalize, DefaultValue as D, Field, Kind};
-use super::request_transformer::split_pair;
 use super::request_termination::header_name_error;
+use super::request_transformer::split_pair;
 use crate::error::FieldError;
 
 /// `remove`: names.

@@ -171,7 +171,10 @@ fn tokens(expr: &str) -> Result<Vec<Token>, String> {
                 let end = (i..bytes.len())
                     .find(|&j| !bytes[j].is_ascii_digit())
                     .unwrap_or(bytes.len());
-                if bytes.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'.') {
+                if bytes
+                    .get(end)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'.')
+                {
                     return Err(format!("malformed number near '{}'", &expr[i..]));
                 }
                 let n = expr[i..end]
@@ -273,13 +276,15 @@ mod tests {
     use super::*;
 
     fn render(t: &str) -> String {
-        Template::parse(t).unwrap().render(&|root, key| match (root, key) {
-            (Root::UriCaptures, Key::Name(n)) if n == "user1" => Some("foo".into()),
-            (Root::UriCaptures, Key::Index(0)) => Some("/whole".into()),
-            (Root::Headers, Key::Name(n)) if n == "x-h" => Some("hv".into()),
-            (Root::QueryParams, Key::Name(n)) if n == "q1" => Some("20".into()),
-            _ => None,
-        })
+        Template::parse(t)
+            .unwrap()
+            .render(&|root, key| match (root, key) {
+                (Root::UriCaptures, Key::Name(n)) if n == "user1" => Some("foo".into()),
+                (Root::UriCaptures, Key::Index(0)) => Some("/whole".into()),
+                (Root::Headers, Key::Name(n)) if n == "x-h" => Some("hv".into()),
+                (Root::QueryParams, Key::Name(n)) if n == "q1" => Some("20".into()),
+                _ => None,
+            })
     }
 
     #[test]

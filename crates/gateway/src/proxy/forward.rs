@@ -153,7 +153,11 @@ pub(super) fn apply_transforms(req: &mut RequestHeader, edits: &UpstreamEdits) -
 /// Sends request-transformer's body instead of the client's: the client's chunks are dropped and the new body
 /// goes with the last one. The whole body was read in the access phase, so it comes as one chunk (Pingora's
 /// retry buffer, again on a retry) or, for a request without a body, as the end alone.
-pub(super) fn replace_body(body: &mut Option<bytes::Bytes>, end_of_stream: bool, edits: &UpstreamEdits) {
+pub(super) fn replace_body(
+    body: &mut Option<bytes::Bytes>,
+    end_of_stream: bool,
+    edits: &UpstreamEdits,
+) {
     let Some(new) = &edits.body else {
         return;
     };

@@ -160,7 +160,9 @@ mod tests {
         assert_eq!(json(b"", &only_add).unwrap(), br#"{"body":"somecontent"}"#);
         // An empty array stays an array.
         let out = json(br#"{"emptyarray":[]}"#, &only_add).unwrap();
-        assert!(String::from_utf8(out).unwrap().contains(r#""emptyarray":[]"#));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains(r#""emptyarray":[]"#));
     }
 
     #[test]

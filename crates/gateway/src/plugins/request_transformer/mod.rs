@@ -11,7 +11,9 @@ mod body;
 
 use std::borrow::Cow;
 
-use gateway_config::plugins::request_transformer::{split_pair, RequestTransformerConfig, OPERATIONS};
+use gateway_config::plugins::request_transformer::{
+    split_pair, RequestTransformerConfig, OPERATIONS,
+};
 use gateway_config::plugins::template::{Key, Root, Template};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -89,7 +91,11 @@ enum BodyKind {
 }
 
 fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
-    let ct = headers.get(CONTENT_TYPE)?.to_str().ok()?.to_ascii_lowercase();
+    let ct = headers
+        .get(CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
     if ct.contains("application/json") {
         Some(BodyKind::Json)
     } else if ct.contains("multipart/form-data") {
@@ -122,8 +128,9 @@ impl Env<'_> {
                         .peekable();
                 }
                 values.peek()?;
-                let texts: Vec<Cow<str>> =
-                    values.map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+                let texts: Vec<Cow<str>> = values
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                    .collect();
                 Some(texts.join(", "))
             }
             (Root::QueryParams, Key::Name(name)) => {
@@ -139,7 +146,10 @@ impl Env<'_> {
                 .map(|(_, v)| v.to_string()),
             (Root::UriCaptures, Key::Index(i)) => {
                 let caps = self.captures.as_ref()?;
-                caps.positional.get(usize::try_from(*i).ok()?).copied()?.map(str::to_owned)
+                caps.positional
+                    .get(usize::try_from(*i).ok()?)
+                    .copied()?
+                    .map(str::to_owned)
             }
             _ => None,
         }
@@ -308,7 +318,11 @@ impl RequestTransformer {
 
     fn rendered_body(&self, env: &Env<'_>) -> Rendered {
         Rendered {
-            remove: self.ops[REMOVE].body.iter().map(|e| e.name.clone()).collect(),
+            remove: self.ops[REMOVE]
+                .body
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
             rename: env.pairs(&self.ops[RENAME].body),
             replace: env.pairs(&self.ops[REPLACE].body),
             add: env.pairs(&self.ops[ADD].body),
@@ -343,7 +357,11 @@ impl Plugin for RequestTransformer {
         h.remove(HOST);
         let mut query = Args::decode(req.uri.query().unwrap_or(""));
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
-        for name in gone.unwrap_or(&[]).iter().chain(&ex.edits.remove_query_args) {
+        for name in gone
+            .unwrap_or(&[])
+            .iter()
+            .chain(&ex.edits.remove_query_args)
+        {
             query.remove(name);
         }
         let captures = req
@@ -358,7 +376,8 @@ impl Plugin for RequestTransformer {
         let mut query_changed = false;
         if let Some(m) = &self.method {
             ex.edits.method = Some(m.clone());
-            if let (true, Some(BodyKind::Form), Some(b)) = (self.body_to_query(), body_kind(&h), body)
+            if let (true, Some(BodyKind::Form), Some(b)) =
+                (self.body_to_query(), body_kind(&h), body)
             {
                 for (name, values) in Args::decode(&String::from_utf8_lossy(b)).0 {
                     for v in values {
@@ -394,7 +413,9 @@ impl Plugin for RequestTransformer {
         touched.dedup();
         for name in touched {
             ex.edits.headers.push((name.clone(), None));
-            ex.edits.header_values.extend(h.get_all(&name).iter().map(|v| (name.clone(), v.clone())));
+            ex.edits
+                .header_values
+                .extend(h.get_all(&name).iter().map(|v| (name.clone(), v.clone())));
         }
         if let Some(host) = host {
             ex.edits.headers.push((HOST, Some(host)));

@@ -20,7 +20,13 @@ fn plugin(cfg: Value) -> RequestTransformer {
 }
 
 /// Runs the plugin over `method uri` with `headers` and `body`; the exchange it leaves.
-fn run(p: &RequestTransformer, method: Method, uri: &str, headers: &[(&str, &str)], body: Option<&str>) -> Exchange {
+fn run(
+    p: &RequestTransformer,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Exchange {
     let snap = snapshot(YAML);
     let mut t = TestRequest::new(method, uri, headers);
     t.body = body.map(|b| b.as_bytes().to_vec());
@@ -43,7 +49,10 @@ fn headers(ex: &Exchange) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (n, v) in &ex.edits.headers {
         out.retain(|(name, _)| name != n.as_str());
-        out.push((n.to_string(), v.iter().map(|v| v.to_str().unwrap().to_owned()).collect()));
+        out.push((
+            n.to_string(),
+            v.iter().map(|v| v.to_str().unwrap().to_owned()).collect(),
+        ));
     }
     for (n, v) in &ex.edits.header_values {
         let v = v.to_str().unwrap().to_owned();
@@ -56,7 +65,9 @@ fn headers(ex: &Exchange) -> Vec<(String, Vec<String>)> {
 }
 
 fn header<'a>(all: &'a [(String, Vec<String>)], name: &str) -> Option<&'a [String]> {
-    all.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    all.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
 }
 
 #[test]
@@ -72,7 +83,12 @@ fn headers_in_kongs_order() {
         &p,
         Method::GET,
         "/",
-        &[("x-to-remove", "1"), ("x-to-replace", "true"), ("x-existing", "yes"), ("x-old", "o")],
+        &[
+            ("x-to-remove", "1"),
+            ("x-to-replace", "true"),
+            ("x-existing", "yes"),
+            ("x-old", "o"),
+        ],
         None,
     );
     let h = headers(&ex);
@@ -95,9 +111,16 @@ fn remove_then_add_and_host_replace() {
         "http_method": "POST",
     }));
     for with in [true, false] {
-        let given: &[(&str, &str)] = if with { &[("authorization", "Basic dGVzdDp0ZXN0")] } else { &[] };
+        let given: &[(&str, &str)] = if with {
+            &[("authorization", "Basic dGVzdDp0ZXN0")]
+        } else {
+            &[]
+        };
         let ex = run(&p, Method::GET, "/", given, None);
-        assert_eq!(header(&headers(&ex), "authorization").unwrap(), ["Basic test"]);
+        assert_eq!(
+            header(&headers(&ex), "authorization").unwrap(),
+            ["Basic test"]
+        );
         assert_eq!(header(&headers(&ex), "host").unwrap(), ["upstream.test"]);
         assert_eq!(ex.edits.method, Some(Method::POST));
     }
@@ -131,9 +154,14 @@ fn templates_read_captures_query_and_headers_before_the_edits() {
 
 #[test]
 fn replace_uri_from_captures() {
-    let p = plugin(json!({"replace": {"uri": "/requests/user2/$(uri_captures.user2)/user1/$(uri_captures.user1)"}}));
+    let p = plugin(
+        json!({"replace": {"uri": "/requests/user2/$(uri_captures.user2)/user1/$(uri_captures.user1)"}}),
+    );
     let ex = run(&p, Method::GET, "/requests/user1/foo/user2/bar", &[], None);
-    assert_eq!(ex.edits.path.as_deref(), Some("/requests/user2/bar/user1/foo"));
+    assert_eq!(
+        ex.edits.path.as_deref(),
+        Some("/requests/user2/bar/user1/foo")
+    );
     let p = plugin(json!({"replace": {"uri": "/requests/tést $(uri_captures[0])"}}));
     let ex = run(&p, Method::GET, "/requests/user1/a/user2/b", &[], None);
     assert_eq!(
@@ -151,17 +179,42 @@ fn replace_uri_from_captures() {
 #[test]
 fn bodies_follow_the_content_type_the_headers_leave() {
     // GET to POST with a JSON body built from nothing (the added Content-Type decides).
-    let p = plugin(json!({"http_method": "POST", "add": {"headers": ["Content-Type:application/json"], "body": ["body:somecontent"]}}));
+    let p = plugin(
+        json!({"http_method": "POST", "add": {"headers": ["Content-Type:application/json"], "body": ["body:somecontent"]}}),
+    );
     let ex = run(&p, Method::GET, "/", &[], None);
-    assert_eq!(ex.edits.body.as_deref(), Some(&br#"{"body":"somecontent"}"#[..]));
+    assert_eq!(
+        ex.edits.body.as_deref(),
+        Some(&br#"{"body":"somecontent"}"#[..])
+    );
     // A form body.
-    let p = plugin(json!({"remove": {"body": ["toremoveform"]}, "add": {"body": ["newformparam:newvalue"]}}));
-    let form = [("content-type", "application/x-www-form-urlencoded"), ("content-length", "30")];
-    let ex = run(&p, Method::POST, "/", &form, Some("toremoveform=yes&nottoremove=x"));
-    assert_eq!(ex.edits.body.as_deref(), Some(&b"newformparam=newvalue&nottoremove=x"[..]));
+    let p = plugin(
+        json!({"remove": {"body": ["toremoveform"]}, "add": {"body": ["newformparam:newvalue"]}}),
+    );
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "30"),
+    ];
+    let ex = run(
+        &p,
+        Method::POST,
+        "/",
+        &form,
+        Some("toremoveform=yes&nottoremove=x"),
+    );
+    assert_eq!(
+        ex.edits.body.as_deref(),
+        Some(&b"newformparam=newvalue&nottoremove=x"[..])
+    );
     // Multipart is not transformed; a body that was not read is left alone.
-    let multipart = [("content-type", "multipart/form-data; boundary=x"), ("content-length", "10")];
-    assert!(run(&p, Method::POST, "/", &multipart, None).edits.body.is_none());
+    let multipart = [
+        ("content-type", "multipart/form-data; boundary=x"),
+        ("content-length", "10"),
+    ];
+    assert!(run(&p, Method::POST, "/", &multipart, None)
+        .edits
+        .body
+        .is_none());
     let text = [("content-type", "text/plain"), ("content-length", "10")];
     assert!(run(&p, Method::POST, "/", &text, None).edits.body.is_none());
     assert!(p.needs_body());
@@ -171,11 +224,20 @@ fn bodies_follow_the_content_type_the_headers_leave() {
 fn post_to_get_moves_form_arguments_to_the_query() {
     let p = plugin(json!({"http_method": "GET"}));
     assert!(p.needs_body());
-    let form = [("content-type", "application/x-www-form-urlencoded"), ("content-length", "13")];
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "13"),
+    ];
     let ex = run(&p, Method::POST, "/?a=0", &form, Some("hello=world&a=1"));
     assert_eq!(ex.edits.method, Some(Method::GET));
     assert_eq!(ex.edits.query.as_deref(), Some("a=0&a=1&hello=world"));
     // Nothing configured: nothing edited.
-    let ex = run(&plugin(json!({})), Method::GET, "/?a=1", &[("x", "1")], None);
+    let ex = run(
+        &plugin(json!({})),
+        Method::GET,
+        "/?a=1",
+        &[("x", "1")],
+        None,
+    );
     assert!(ex.edits.query.is_none() && ex.edits.headers.is_empty() && ex.edits.path.is_none());
 }

@@ -66,9 +66,8 @@ pub fn is_json_body(content_type: Option<&HeaderValue>) -> bool {
         };
         let token = |s: &str| {
             !s.is_empty()
-                && s.bytes().all(|b| {
-                    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
-                })
+                && s.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
         };
         let (t, sub) = (t.to_ascii_lowercase(), sub.to_ascii_lowercase());
         token(&t) && token(&sub) && t == "application" && (sub == "json" || sub.ends_with("+json"))
@@ -114,10 +113,21 @@ impl Plugin for ResponseTransformer {
 
     fn header_filter(&self, resp: &mut dyn ResponseHead, ex: &mut Exchange) {
         // Kong judges presence on the headers table read before any edit.
-        let renamed: Vec<Vec<HeaderValue>> =
-            self.rename.iter().map(|(old, _)| resp.get_all(old)).collect();
-        let replace: Vec<bool> = self.replace.iter().map(|(n, _)| resp.get(n).is_some()).collect();
-        let add: Vec<bool> = self.add.iter().map(|(n, _)| resp.get(n).is_none()).collect();
+        let renamed: Vec<Vec<HeaderValue>> = self
+            .rename
+            .iter()
+            .map(|(old, _)| resp.get_all(old))
+            .collect();
+        let replace: Vec<bool> = self
+            .replace
+            .iter()
+            .map(|(n, _)| resp.get(n).is_some())
+            .collect();
+        let add: Vec<bool> = self
+            .add
+            .iter()
+            .map(|(n, _)| resp.get(n).is_none())
+            .collect();
         let json = self.json.is_some() && is_json_body(resp.get(&CONTENT_TYPE));
         for name in &self.remove {
             resp.remove(name);

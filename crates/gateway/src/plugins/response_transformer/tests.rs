@@ -34,7 +34,13 @@ fn headers_as_kongs_header_transformer_spec() {
         "add": {"headers": ["h6:v6", "h5:not-added"]},
         "append": {"headers": ["h7:v7", "h5:more"]},
     }));
-    let mut r = response(&[("h1", "v1"), ("h2", "v2"), ("h3", "a"), ("h3", "b"), ("h5", "old")]);
+    let mut r = response(&[
+        ("h1", "v1"),
+        ("h2", "v2"),
+        ("h3", "a"),
+        ("h3", "b"),
+        ("h5", "old"),
+    ]);
     let mut ex = Exchange::new();
     p.header_filter(&mut r, &mut ex);
     // Removed first, then replaced: present in the table read before the edits, so set again (Kong's order).
@@ -50,19 +56,33 @@ fn headers_as_kongs_header_transformer_spec() {
 
 #[test]
 fn is_json_body_as_kong() {
-    let yes = ["application/json", "application/json; charset=utf-8", "text/html, application/json",
-        "application/vnd.api+json", "APPLICATION/JSON"];
+    let yes = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/html, application/json",
+        "application/vnd.api+json",
+        "APPLICATION/JSON",
+    ];
     for ct in yes {
         assert!(is_json_body(Some(&HeaderValue::from_static(ct))), "{ct}");
     }
-    for ct in ["text/json", "application/jsonx", "application/json-patch", "json", ""] {
+    for ct in [
+        "text/json",
+        "application/jsonx",
+        "application/json-patch",
+        "json",
+        "",
+    ] {
         assert!(!is_json_body(Some(&HeaderValue::from_static(ct))), "{ct}");
     }
     assert!(!is_json_body(None));
 }
 
 fn transform(p: &ResponseTransformer, chunks: &[&str]) -> (ResponseHeader, String) {
-    let mut r = response(&[("content-type", "application/json"), ("content-length", "99")]);
+    let mut r = response(&[
+        ("content-type", "application/json"),
+        ("content-length", "99"),
+    ]);
     let mut ex = Exchange::new();
     p.header_filter(&mut r, &mut ex);
     let mut out = String::new();
@@ -85,7 +105,13 @@ fn json_edits_with_types_over_chunks() {
         "add": {"json": ["p3:true", "p4:\"quoted\"/x", "f:added", "p5:12.5"], "json_types": ["boolean", "string", "string", "number"]},
         "append": {"json": ["p6:a", "p7:b"]},
     }));
-    let (r, body) = transform(&p, &[r#"{"p1":1,"old":"o","p2":"x","#, r#""f":false,"p6":"first","p7":[1]}"#]);
+    let (r, body) = transform(
+        &p,
+        &[
+            r#"{"p1":1,"old":"o","p2":"x","#,
+            r#""f":false,"p6":"first","p7":[1]}"#,
+        ],
+    );
     assert!(r.headers.get("content-length").is_none());
     assert_eq!(values(&r, "transfer-encoding"), ["chunked"]);
     let v: Value = serde_json::from_str(&body).unwrap();
