@@ -1,5 +1,5 @@
-//! What the proxy rewrites on the way upstream: the query without the credential, and the `X-Forwarded-*`
-//! headers.
+//! What the proxy rewrites on the way upstream: the query without the credential, the `X-Forwarded-*`
+//! headers, and request-transformer's method, header values and body.
 
 use std::fmt::Write as _;
 
@@ -105,35 +105,6 @@ fn split_host_port(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_filter_drops_only_named_args() {
-        assert_eq!(
-            filter_query(Some("a=1&access_token=x&b=2"), &["access_token".into()]),
-            Some("a=1&b=2".into())
-        );
-        assert_eq!(
-            filter_query(Some("access_token=x"), &["access_token".into()]),
-            None
-        );
-        assert_eq!(filter_query(Some("a=1"), &[]), Some("a=1".into()));
-        assert_eq!(filter_query(None, &["a".into()]), None);
-    }
-
-    #[test]
-    fn host_port_split() {
-        assert_eq!(
-            split_host_port("example.com:8000"),
-            ("example.com", Some(8000))
-        );
-        assert_eq!(split_host_port("example.com"), ("example.com", None));
-        assert_eq!(split_host_port("[::1]:8000"), ("[::1]", Some(8000)));
-    }
-}
-
 /// request-transformer's edits of the upstream request that are not plain header edits: the added header
 /// values, the method, and a new body's `Content-Length` (sent whole, so never chunked).
 pub(super) fn apply_transforms(req: &mut RequestHeader, edits: &UpstreamEdits) -> Result<()> {
@@ -165,4 +136,33 @@ pub(super) fn replace_body(
         true => Some(new.clone()),
         false => Some(bytes::Bytes::new()),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_filter_drops_only_named_args() {
+        assert_eq!(
+            filter_query(Some("a=1&access_token=x&b=2"), &["access_token".into()]),
+            Some("a=1&b=2".into())
+        );
+        assert_eq!(
+            filter_query(Some("access_token=x"), &["access_token".into()]),
+            None
+        );
+        assert_eq!(filter_query(Some("a=1"), &[]), Some("a=1".into()));
+        assert_eq!(filter_query(None, &["a".into()]), None);
+    }
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(
+            split_host_port("example.com:8000"),
+            ("example.com", Some(8000))
+        );
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:8000"), ("[::1]", Some(8000)));
+    }
 }
