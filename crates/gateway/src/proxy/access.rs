@@ -136,19 +136,17 @@ pub(super) async fn respond(session: &mut Session, ctx: &mut Ctx, reply: Reply) 
 }
 
 /// The response body phase over an answer of the gateway's own, written whole (response-transformer's JSON
-/// edits): the body goes through the route's body chain as one last chunk, and gets its `Content-Length` back
-/// when a plugin removed it.
+/// edits): the body goes through the route's body chain (if a route matched) as one last chunk, and gets its
+/// `Content-Length` back when a header filter removed it.
 fn body_phase(ctx: &mut Ctx, header: &mut ResponseHeader, body: Bytes) -> Bytes {
     let snap = &ctx.snap;
     let ex = &mut ctx.ex;
-    let Some(route) = ctx.matched.and_then(|m| snap.routes.get(m.route)) else {
-        return body;
-    };
-    if route.chains.body.is_empty() {
-        return body;
-    }
+    let chain = ctx
+        .matched
+        .and_then(|m| snap.routes.get(m.route))
+        .map_or(&[][..], |r| &r.chains.body[..]);
     let mut chunk = Some(body);
-    for step in route.chains.body.iter() {
+    for step in chain {
         if let Some(plugin) = step.resolve(ex.caller.consumer) {
             plugin.body_filter(&mut chunk, true, ex);
         }

@@ -353,7 +353,9 @@ impl Plugin for RequestTransformer {
     }
 
     fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
-        let mut h = upstream_view(req, ex);
+        // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's.
+        let original = upstream_view(req, ex);
+        let mut h = original.clone();
         h.remove(HOST);
         let mut query = Args::decode(req.uri.query().unwrap_or(""));
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
@@ -391,7 +393,6 @@ impl Plugin for RequestTransformer {
                 }
             }
         }
-        let original = h.clone();
         let env = Env {
             headers: &original,
             query: &query.clone(),

@@ -131,7 +131,8 @@ fn templates_read_captures_query_and_headers_before_the_edits() {
     let p = plugin(json!({
         "add": {"querystring": ["uri_param1:$(uri_captures.user1)", "uri_param2[some_index][1]:$(uri_captures.user2)",
                                "d:$(uri_captures.none or 'default1')"],
-                "headers": ["x-test-header:$(headers['x-remove-header'])", "x-q:$(query_params.q1)"]},
+                "headers": ["x-test-header:$(headers['x-remove-header'])", "x-q:$(query_params.q1)",
+                            "x-host:$(headers.host)"]},
         "replace": {"querystring": ["q2:$(headers.x_remove_header)"]},
         "remove": {"headers": ["x-remove-header"], "querystring": ["q1"]},
     }));
@@ -139,9 +140,10 @@ fn templates_read_captures_query_and_headers_before_the_edits() {
         &p,
         Method::GET,
         "/requests/user1/foo/user2/bar?q1=20&q2=1",
-        &[("x-remove-header", "its a test")],
+        &[("x-remove-header", "its a test"), ("host", "test15.test")],
         None,
     );
+    assert_eq!(header(&headers(&ex), "x-host").unwrap(), ["test15.test"]);
     assert_eq!(
         ex.edits.query.as_deref(),
         Some("d=default1&q2=its%20a%20test&uri_param1=foo&uri_param2%5Bsome_index%5D%5B1%5D=bar")

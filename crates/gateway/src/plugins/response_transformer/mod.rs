@@ -186,6 +186,10 @@ impl Plugin for ResponseTransformer {
             return;
         }
         let body = std::mem::take(&mut buf.body).freeze();
+        if body.is_empty() {
+            // No body (a HEAD, a 204): nothing to edit.
+            return;
+        }
         *chunk = Some(match edits.apply(&body) {
             Ok(new) => Bytes::from(new),
             Err(e) => {
