@@ -362,6 +362,25 @@ fn admin_refusals(s: &Servers) {
         before,
         "refused writes leave the file alone"
     );
+    // Kong's own API spec: a remove list without colons is taken, shown with every default.
+    let (status, body) = e2e::admin::json_req(
+        Method::POST,
+        &format!("{admin}/plugins"),
+        json!({"name": "request-transformer", "config": {"remove": {
+            "headers": ["just_a_key"], "body": ["just_a_key"], "querystring": ["just_a_key"]}}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["config"]["remove"]["headers"],
+        json!(["just_a_key"]),
+        "{body}"
+    );
+    assert_eq!(body["config"]["replace"]["uri"], Value::Null, "{body}");
+    assert_eq!(body["config"]["append"]["querystring"], json!([]), "{body}");
+    let (status, schema) =
+        e2e::admin::get(&format!("{admin}/schemas/plugins/response-transformer"));
+    assert_eq!(status, 200, "{schema}");
+    assert!(schema.to_string().contains("json_types"), "{schema}");
 }
 
 #[test]
