@@ -294,6 +294,7 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        forward::replace_body(body, end_of_stream, &ctx.ex.edits);
         access::count_body(session, body.as_ref(), end_of_stream, ctx).await
     }
 
@@ -310,7 +311,10 @@ impl ProxyHttp for Gateway {
         let Some(svc) = m.service.and_then(|s| ctx.snap.services.get(s)) else {
             return Ok(());
         };
-        let path = router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m);
+        let path = match &ctx.ex.edits.path {
+            Some(p) => p.clone(),
+            None => router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m),
+        };
         let remove_args = ctx
             .ex
             .upstream
@@ -323,14 +327,16 @@ impl ProxyHttp for Gateway {
         let edited_args = &ctx.ex.edits.remove_query_args;
         let unchanged = remove_args.is_empty()
             && edited_args.is_empty()
+            && ctx.ex.edits.query.is_none()
             && original.scheme().is_none()
             && original.authority().is_none()
             && path == original.path();
         if !unchanged {
             let query = filter_query(original.query(), remove_args);
-            let query = match edited_args.is_empty() {
-                true => query,
-                false => filter_query(query.as_deref(), edited_args),
+            let query = match (&ctx.ex.edits.query, edited_args.is_empty()) {
+                (Some(q), _) => Some(q.clone()).filter(|q| !q.is_empty()),
+                (None, true) => query,
+                (None, false) => filter_query(query.as_deref(), edited_args),
             };
             let path_and_query = match query {
                 Some(q) => format!("{path}?{q}"),
@@ -375,7 +381,7 @@ impl ProxyHttp for Gateway {
                 }
             }
         }
-        Ok(())
+        forward::apply_transforms(req, &ctx.ex.edits)
     }
 
     /// Kong-style JSON for upstream failures: 502 refused/broken, 504 timeouts.

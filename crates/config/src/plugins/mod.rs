@@ -15,6 +15,9 @@ pub mod openid_connect;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
+pub mod request_transformer;
+pub mod response_transformer;
+pub mod template;
 
 use std::sync::Arc;
 
@@ -31,6 +34,8 @@ use openid_connect::OidcConfig;
 use rate_limiting::RateLimitingConfig;
 use request_size_limiting::RequestSizeLimitingConfig;
 use request_termination::RequestTerminationConfig;
+use request_transformer::RequestTransformerConfig;
+use response_transformer::ResponseTransformerConfig;
 
 /// One plugin this gateway implements.
 #[derive(Debug)]
@@ -120,6 +125,26 @@ pub const PLUGINS: &[PluginSpec] = &[
         },
     },
     PluginSpec {
+        name: "request-transformer",
+        priority: 801,
+        on_consumer: true,
+        fields: request_transformer::FIELDS,
+        parse: |v| {
+            RequestTransformerConfig::from_value(v)
+                .map(|c| PluginConfig::RequestTransformer(Arc::new(c)))
+        },
+    },
+    PluginSpec {
+        name: "response-transformer",
+        priority: 800,
+        on_consumer: true,
+        fields: response_transformer::FIELDS,
+        parse: |v| {
+            ResponseTransformerConfig::from_value(v)
+                .map(|c| PluginConfig::ResponseTransformer(Arc::new(c)))
+        },
+    },
+    PluginSpec {
         name: "request-termination",
         priority: 2,
         on_consumer: true,
@@ -154,6 +179,10 @@ pub enum PluginConfig {
     RequestSizeLimiting(Arc<RequestSizeLimitingConfig>),
     /// `request-termination`.
     RequestTermination(Arc<RequestTerminationConfig>),
+    /// `request-transformer`.
+    RequestTransformer(Arc<RequestTransformerConfig>),
+    /// `response-transformer`.
+    ResponseTransformer(Arc<ResponseTransformerConfig>),
 }
 
 impl PluginConfig {
@@ -171,6 +200,8 @@ impl PluginConfig {
             PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
             PluginConfig::RequestSizeLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::CorrelationId(c) => c.to_value_with_defaults(),
+            PluginConfig::RequestTransformer(c) => c.to_value_with_defaults(),
+            PluginConfig::ResponseTransformer(c) => c.to_value_with_defaults(),
         }
     }
 }

@@ -21,6 +21,8 @@ pub mod openid_connect;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
+pub mod request_transformer;
+pub mod response_transformer;
 #[cfg(test)]
 pub mod test_support;
 
@@ -145,6 +147,10 @@ pub trait ResponseHead {
     fn append(&mut self, name: HeaderName, value: HeaderValue);
     /// Removes a header.
     fn remove(&mut self, name: &HeaderName);
+    /// Every value of a header, in order (the first only, unless the view keeps several).
+    fn get_all(&self, name: &HeaderName) -> Vec<HeaderValue> {
+        self.get(name).cloned().into_iter().collect()
+    }
 }
 
 impl ResponseHead for pingora::http::ResponseHeader {
@@ -167,6 +173,10 @@ impl ResponseHead for pingora::http::ResponseHeader {
 
     fn remove(&mut self, name: &HeaderName) {
         self.remove_header(name);
+    }
+
+    fn get_all(&self, name: &HeaderName) -> Vec<HeaderValue> {
+        self.headers.get_all(name).iter().cloned().collect()
     }
 }
 
@@ -198,6 +208,8 @@ pub struct Exchange {
     pub body_limit: Option<request_size_limiting::BodyLimit>,
     /// The request's correlation id (correlation-id's; Kong's `correlation_id` log value), for the access log.
     pub correlation_id: Option<HeaderValue>,
+    /// response-transformer's buffered JSON body, while the upstream's answer streams in.
+    pub json_body: Option<Box<response_transformer::JsonBuffer>>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -209,6 +221,18 @@ pub struct UpstreamEdits {
     pub headers: Vec<(HeaderName, Option<HeaderValue>)>,
     /// Query arguments to drop (by name as written in the query string).
     pub remove_query_args: Vec<String>,
+    /// Header values added after [`UpstreamEdits::headers`] were applied (request-transformer's headers: each
+    /// name it touched is removed in `headers`, then its values are added here).
+    pub header_values: Vec<(HeaderName, HeaderValue)>,
+    /// The method sent upstream (request-transformer's `http_method`).
+    pub method: Option<Method>,
+    /// The whole upstream path, instead of the route's and service's (request-transformer's `replace.uri`).
+    pub path: Option<String>,
+    /// The whole upstream query string (empty: none), instead of the client's (request-transformer's).
+    pub query: Option<String>,
+    /// The request body sent upstream instead of the client's (request-transformer's body edits); the proxy
+    /// sets its `Content-Length`.
+    pub body: Option<Bytes>,
 }
 
 impl Exchange {
@@ -359,6 +383,12 @@ fn build(
         }
         PluginConfig::RequestTermination(cfg) => {
             Arc::new(request_termination::RequestTermination::new(cfg))
+        }
+        PluginConfig::RequestTransformer(cfg) => {
+            Arc::new(request_transformer::RequestTransformer::new(cfg))
+        }
+        PluginConfig::ResponseTransformer(cfg) => {
+            Arc::new(response_transformer::ResponseTransformer::new(cfg))
         }
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;

@@ -131,7 +131,33 @@ pub(super) async fn respond(session: &mut Session, ctx: &mut Ctx, reply: Reply) 
         Reply::Denial(auth, denial) => (responses::denial_header(&auth, &denial)?, denial.body),
     };
     response_phase(ctx, &mut header);
+    let body = body_phase(ctx, &mut header, body);
     responses::write(session, header, body).await
+}
+
+/// The response body phase over an answer of the gateway's own, written whole (response-transformer's JSON
+/// edits): the body goes through the route's body chain (if a route matched) as one last chunk, and gets its
+/// `Content-Length` back when a header filter removed it.
+fn body_phase(ctx: &mut Ctx, header: &mut ResponseHeader, body: Bytes) -> Bytes {
+    let snap = &ctx.snap;
+    let ex = &mut ctx.ex;
+    let chain = ctx
+        .matched
+        .and_then(|m| snap.routes.get(m.route))
+        .map_or(&[][..], |r| &r.chains.body[..]);
+    let mut chunk = Some(body);
+    for step in chain {
+        if let Some(plugin) = step.resolve(ex.caller.consumer) {
+            plugin.body_filter(&mut chunk, true, ex);
+        }
+    }
+    let body = chunk.unwrap_or_default();
+    if header.headers.get(http::header::CONTENT_LENGTH).is_none() {
+        header.remove_header(&http::header::TRANSFER_ENCODING);
+        // A typed value: inserting cannot fail.
+        let _ = header.insert_header(http::header::CONTENT_LENGTH, body.len());
+    }
+    body
 }
 
 /// The response header phase over `resp`: the header filters of the route's chain (the global chain when no

@@ -1,5 +1,5 @@
-//! What the proxy rewrites on the way upstream: the query without the credential, and the `X-Forwarded-*`
-//! headers.
+//! What the proxy rewrites on the way upstream: the query without the credential, the `X-Forwarded-*`
+//! headers, and request-transformer's method, header values and body.
 
 use std::fmt::Write as _;
 
@@ -7,6 +7,8 @@ use http::HeaderValue;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
+
+use crate::plugins::UpstreamEdits;
 
 /// Drop the named arguments (the credential, with `hide_credentials`) from a query string.
 pub(super) fn filter_query(query: Option<&str>, remove: &[String]) -> Option<String> {
@@ -101,6 +103,39 @@ fn split_host_port(host: &str) -> (&str, Option<u16>) {
         },
         (name, None) => (name, None),
     }
+}
+
+/// request-transformer's edits of the upstream request that are not plain header edits: the added header
+/// values, the method, and a new body's `Content-Length` (sent whole, so never chunked).
+pub(super) fn apply_transforms(req: &mut RequestHeader, edits: &UpstreamEdits) -> Result<()> {
+    for (name, value) in &edits.header_values {
+        req.append_header(name.clone(), value.clone())?;
+    }
+    if let Some(method) = &edits.method {
+        req.set_method(method.clone());
+    }
+    if let Some(body) = &edits.body {
+        req.remove_header(&http::header::TRANSFER_ENCODING);
+        req.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    }
+    Ok(())
+}
+
+/// Sends request-transformer's body instead of the client's: the client's chunks are dropped and the new body
+/// goes with the last one. The whole body was read in the access phase, so it comes as one chunk (Pingora's
+/// retry buffer, again on a retry) or, for a request without a body, as the end alone.
+pub(super) fn replace_body(
+    body: &mut Option<bytes::Bytes>,
+    end_of_stream: bool,
+    edits: &UpstreamEdits,
+) {
+    let Some(new) = &edits.body else {
+        return;
+    };
+    *body = match end_of_stream {
+        true => Some(new.clone()),
+        false => Some(bytes::Bytes::new()),
+    };
 }
 
 #[cfg(test)]

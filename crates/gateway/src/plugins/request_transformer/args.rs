@@ -1,0 +1,174 @@
+//! Query strings and form bodies as Kong's Lua tables: `ngx.decode_args` (a name maps to a string, `true` for a
+//! bare name, or a list when repeated) and `kong.service.request.set_query`'s encoding (each name's
+//! `ngx.encode_args` text, sorted, joined by `&`), with Kong's table operations (`rename`, `append_value`).
+
+use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// One value of an argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// `name=value`.
+    Str(String),
+    /// A bare `name` (Lua's `true`).
+    Flag,
+}
+
+impl Arg {
+    /// The value as a template renders it (`tostring(true)` is `true`).
+    pub fn text(&self) -> &str {
+        match self {
+            Arg::Str(s) => s,
+            Arg::Flag => "true",
+        }
+    }
+}
+
+/// Arguments by name, in first-seen order; one value is Lua's scalar, several a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args(pub Vec<(String, Vec<Arg>)>);
+
+/// `ngx.escape_uri`'s component mode: everything but `A-Z a-z 0-9 - . _ ~` is escaped.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn unescape(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    percent_decode(plus.as_bytes())
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+impl Args {
+    /// `ngx.decode_args` of a query string or form body.
+    pub fn decode(text: &str) -> Args {
+        let mut args = Args::default();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.split_once('=') {
+                Some((n, v)) => (unescape(n), Arg::Str(unescape(v))),
+                None => (unescape(pair), Arg::Flag),
+            };
+            if name.is_empty() {
+                continue;
+            }
+            match args.0.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, values)) => values.push(value),
+                None => args.0.push((name, vec![value])),
+            }
+        }
+        args
+    }
+
+    /// The values of `name` (`None`: Lua's `nil`).
+    pub fn get(&self, name: &str) -> Option<&[Arg]> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// `t[name] = nil`.
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| n != name);
+    }
+
+    /// `t[name] = value` (one value).
+    pub fn set(&mut self, name: &str, value: String) {
+        self.set_all(name, vec![Arg::Str(value)]);
+    }
+
+    fn set_all(&mut self, name: &str, values: Vec<Arg>) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = values,
+            None => self.0.push((name.to_owned(), values)),
+        }
+    }
+
+    /// Kong's `rename(tbl, old, new)`: the value moves, replacing any value `new` had; `false` when `old` is
+    /// absent or equal to `new`.
+    pub fn rename(&mut self, old: &str, new: &str) -> bool {
+        if old == new {
+            return false;
+        }
+        let Some(pos) = self.0.iter().position(|(n, _)| n == old) else {
+            return false;
+        };
+        let (_, values) = self.0.remove(pos);
+        self.set_all(new, values);
+        true
+    }
+
+    /// Kong's `append_value`: a string becomes a list of it and the value, a list grows, `true` or nothing
+    /// becomes a list of the value.
+    pub fn append(&mut self, name: &str, value: String) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, values)) if values.len() == 1 && values[0] == Arg::Flag => {
+                *values = vec![Arg::Str(value)];
+            }
+            Some((_, values)) => values.push(Arg::Str(value)),
+            None => self.0.push((name.to_owned(), vec![Arg::Str(value)])),
+        }
+    }
+
+    /// The encoding `kong.service.request.set_query` sends: each name's arguments (`name=value`, `name` for a
+    /// flag) with `ngx.encode_args`'s escaping, the names' texts sorted, joined by `&`.
+    pub fn encode(&self) -> String {
+        let mut parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, values)| {
+                let name = utf8_percent_encode(name, COMPONENT).to_string();
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Arg::Flag => name.clone(),
+                        Arg::Str(s) => format!("{name}={}", utf8_percent_encode(s, COMPONENT)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            })
+            .collect();
+        parts.sort();
+        parts.join("&")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_and_encode_as_kong() {
+        let mut a = Args::decode("q1=20&flag&x=a+b%21&x=2&=skip");
+        assert_eq!(a.get("q1"), Some(&[Arg::Str("20".into())][..]));
+        assert_eq!(a.get("flag"), Some(&[Arg::Flag][..]));
+        assert_eq!(a.get("x").map(<[Arg]>::len), Some(2));
+        a.set("uri_param2[some_index][1]", "bar".into());
+        a.set("uri_param1", "foo".into());
+        a.remove("x");
+        assert_eq!(
+            a.encode(),
+            "flag&q1=20&uri_param1=foo&uri_param2%5Bsome_index%5D%5B1%5D=bar"
+        );
+        // Kong's set_query doc example.
+        let mut b = Args::default();
+        b.set("foo", "hello world".into());
+        b.append("bar", "baz".into());
+        b.append("bar", "bla".into());
+        b.set("blo", String::new());
+        assert_eq!(b.encode(), "bar=baz&bar=bla&blo=&foo=hello%20world");
+    }
+
+    #[test]
+    fn rename_and_append_follow_kongs_tables() {
+        let mut a = Args::decode("a=1&b=2&f");
+        assert!(a.rename("a", "b"));
+        assert_eq!(a.encode(), "b=1&f");
+        assert!(!a.rename("b", "b") && !a.rename("none", "x"));
+        a.append("f", "v".into());
+        a.append("b", "2".into());
+        assert_eq!(a.encode(), "b=1&b=2&f=v");
+    }
+}

@@ -1,0 +1,454 @@
+//! Kong's `request-transformer` plugin (priority 801, `kong/plugins/request-transformer/access.lua`): edits
+//! the request sent upstream, in Kong's order: the path (`replace.uri`), the method (`http_method`; to `GET`,
+//! `HEAD` or `TRACE` a form body's arguments join the query), the headers, the body (form-urlencoded or JSON,
+//! as the headers now say), the query; within each, remove, rename, replace, add, append. Values are `$(…)`
+//! templates over `headers`, `query_params` and `uri_captures`, parsed at load
+//! (`gateway_config::plugins::template`). The edits go to [`UpstreamEdits`](super::UpstreamEdits); a new body
+//! is sent by the proxy's request body filter with its `Content-Length`.
+
+mod args;
+mod body;
+
+use std::borrow::Cow;
+
+use gateway_config::plugins::request_transformer::{
+    split_pair, RequestTransformerConfig, OPERATIONS,
+};
+use gateway_config::plugins::template::{Key, Root, Template};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::openid_connect::identity::IDENTITY_HEADERS;
+use super::{Access, Exchange, Flow, Phases, Plugin, Reply, Request};
+use args::{Arg, Args};
+use body::Rendered;
+
+/// One `name:value` entry: the name, and the value's template (`None`: no value).
+struct Entry {
+    name: String,
+    value: Option<Template>,
+}
+
+/// One operation's three lists.
+#[derive(Default)]
+struct Lists {
+    body: Vec<Entry>,
+    headers: Vec<Entry>,
+    query: Vec<Entry>,
+}
+
+/// One request-transformer config, running.
+pub struct RequestTransformer {
+    method: Option<Method>,
+    uri: Option<Template>,
+    /// Remove, rename, replace, add, append.
+    ops: [Lists; 5],
+}
+
+const REMOVE: usize = 0;
+const RENAME: usize = 1;
+const REPLACE: usize = 2;
+const ADD: usize = 3;
+const APPEND: usize = 4;
+
+/// Kong's `kong.tools.uri.escape` of a path set with `replace.uri`: what is neither reserved nor unreserved is
+/// percent-encoded (`#` too, which would end the path).
+const PATH_ESCAPE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+fn entries(list: &[String]) -> Vec<Entry> {
+    list.iter()
+        .filter_map(|e| {
+            let (name, value) = split_pair(e)?;
+            Some(Entry {
+                name: name.to_owned(),
+                // Checked at load: every value parses.
+                value: (!value.is_empty())
+                    .then(|| Template::parse(value).ok())
+                    .flatten(),
+            })
+        })
+        .collect()
+}
+
+/// The content types Kong transforms.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    Multipart,
+    Form,
+}
+
+fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+    let ct = headers
+        .get(CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
+    if ct.contains("application/json") {
+        Some(BodyKind::Json)
+    } else if ct.contains("multipart/form-data") {
+        Some(BodyKind::Multipart)
+    } else if ct.contains("application/x-www-form-urlencoded") {
+        Some(BodyKind::Form)
+    } else {
+        None
+    }
+}
+
+/// What the templates read, as Kong's lazily loaded environment.
+struct Env<'a> {
+    headers: &'a HeaderMap,
+    query: &'a Args,
+    captures: Option<gateway_config::router::UriCaptures<'a, 'a>>,
+}
+
+impl Env<'_> {
+    fn lookup(&self, root: Root, key: &Key) -> Option<String> {
+        match (root, key) {
+            (Root::Headers, Key::Name(name)) => {
+                let lower = name.to_ascii_lowercase();
+                let mut values = self.headers.get_all(lower.as_str()).iter().peekable();
+                if values.peek().is_none() && lower.contains('_') {
+                    values = self
+                        .headers
+                        .get_all(lower.replace('_', "-").as_str())
+                        .iter()
+                        .peekable();
+                }
+                values.peek()?;
+                let texts: Vec<Cow<str>> = values
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                    .collect();
+                Some(texts.join(", "))
+            }
+            (Root::QueryParams, Key::Name(name)) => {
+                let values = self.query.get(name)?;
+                Some(values.iter().map(Arg::text).collect::<Vec<_>>().join(", "))
+            }
+            (Root::UriCaptures, Key::Name(name)) => self
+                .captures
+                .as_ref()?
+                .named
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_string()),
+            (Root::UriCaptures, Key::Index(i)) => {
+                let caps = self.captures.as_ref()?;
+                caps.positional
+                    .get(usize::try_from(*i).ok()?)
+                    .copied()?
+                    .map(str::to_owned)
+            }
+            _ => None,
+        }
+    }
+
+    fn render(&self, t: &Template) -> String {
+        t.render(&|root, key| self.lookup(root, key))
+    }
+
+    /// The rendered `(name, value)` pairs of a list (entries without a value are left out).
+    fn pairs(&self, list: &[Entry]) -> Vec<(String, String)> {
+        list.iter()
+            .filter_map(|e| Some((e.name.clone(), self.render(e.value.as_ref()?))))
+            .collect()
+    }
+}
+
+/// The request's headers as the upstream would get them so far (Kong's `kong.request.get_headers()` after the
+/// plugins before this one): openid-connect's changes, the identity headers, the other plugins' edits.
+fn upstream_view(req: &Request<'_>, ex: &Exchange) -> HeaderMap {
+    let mut h = req.headers.clone();
+    if let Some(up) = ex.upstream.as_ref() {
+        for name in &up.remove_headers {
+            h.remove(name);
+        }
+        for (name, value) in &up.set_headers {
+            h.insert(name.clone(), value.clone());
+        }
+    }
+    for name in &IDENTITY_HEADERS {
+        h.remove(name);
+    }
+    for (name, value) in ex.caller.headers(&req.snap.consumer_headers) {
+        h.insert(name.clone(), value.clone());
+    }
+    for (name, value) in &ex.edits.headers {
+        match value {
+            Some(v) => h.insert(name.clone(), v.clone()),
+            None => h.remove(name),
+        };
+    }
+    for (name, value) in &ex.edits.header_values {
+        h.append(name.clone(), value.clone());
+    }
+    h
+}
+
+fn header_name(name: &str) -> Option<HeaderName> {
+    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()
+}
+
+fn header_value(value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(value).ok()
+}
+
+impl RequestTransformer {
+    /// The plugin for `cfg` (checked at load).
+    pub fn new(cfg: &RequestTransformerConfig) -> Self {
+        let ops = OPERATIONS.map(|op| {
+            let (body, headers, query) = cfg.lists(op);
+            Lists {
+                body: entries(body),
+                headers: entries(headers),
+                query: entries(query),
+            }
+        });
+        RequestTransformer {
+            method: (cfg.http_method.as_deref())
+                .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()),
+            uri: (cfg.replace.uri.as_deref()).and_then(|u| Template::parse(u).ok()),
+            ops,
+        }
+    }
+
+    fn has(&self, list: fn(&Lists) -> &Vec<Entry>) -> bool {
+        self.ops.iter().any(|l| !list(l).is_empty())
+    }
+
+    /// `http_method` to GET, HEAD or TRACE: a form body's arguments join the query.
+    fn body_to_query(&self) -> bool {
+        self.method
+            .as_ref()
+            .is_some_and(|m| *m == Method::GET || *m == Method::HEAD || *m == Method::TRACE)
+    }
+
+    /// Kong's `transform_headers` over `h` (the upstream view, without Host); returns the names touched and the
+    /// new Host (`replace` is the one operation that sets it).
+    fn headers(&self, env: &Env<'_>, h: &mut HeaderMap) -> (Vec<HeaderName>, Option<HeaderValue>) {
+        let mut touched = Vec::new();
+        let mut host = None;
+        for e in &self.ops[REMOVE].headers {
+            if let Some(n) = header_name(&e.name).filter(|n| h.contains_key(n)) {
+                h.remove(&n);
+                touched.push(n);
+            }
+        }
+        for (old, new) in env.pairs(&self.ops[RENAME].headers) {
+            let (Some(old), Some(new)) = (header_name(&old), header_name(&new)) else {
+                continue;
+            };
+            if old == new || !h.contains_key(&old) {
+                continue;
+            }
+            let values: Vec<HeaderValue> = h.get_all(&old).iter().cloned().collect();
+            h.remove(&old);
+            h.remove(&new);
+            for v in values {
+                h.append(new.clone(), v);
+            }
+            touched.extend([old, new]);
+        }
+        for (name, value) in env.pairs(&self.ops[REPLACE].headers) {
+            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
+                continue;
+            };
+            if n == HOST {
+                host = Some(v);
+            } else if h.contains_key(&n) {
+                h.insert(n.clone(), v);
+                touched.push(n);
+            }
+        }
+        for (name, value) in env.pairs(&self.ops[ADD].headers) {
+            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
+                continue;
+            };
+            if n != HOST && !h.contains_key(&n) {
+                h.insert(n.clone(), v);
+                touched.push(n);
+            }
+        }
+        for (name, value) in env.pairs(&self.ops[APPEND].headers) {
+            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
+                continue;
+            };
+            if n != HOST {
+                h.append(n.clone(), v);
+                touched.push(n);
+            }
+        }
+        (touched, host)
+    }
+
+    /// Kong's `transform_querystrings`.
+    fn query(&self, env: &Env<'_>, q: &mut Args) {
+        for e in &self.ops[REMOVE].query {
+            q.remove(&e.name);
+        }
+        for (old, new) in env.pairs(&self.ops[RENAME].query) {
+            q.rename(&old, &new);
+        }
+        for (name, value) in env.pairs(&self.ops[REPLACE].query) {
+            if q.get(&name).is_some() {
+                q.set(&name, value);
+            }
+        }
+        for (name, value) in env.pairs(&self.ops[ADD].query) {
+            if q.get(&name).is_none() {
+                q.set(&name, value);
+            }
+        }
+        for (name, value) in env.pairs(&self.ops[APPEND].query) {
+            q.append(&name, value);
+        }
+    }
+
+    fn rendered_body(&self, env: &Env<'_>) -> Rendered {
+        Rendered {
+            remove: self.ops[REMOVE]
+                .body
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+            rename: env.pairs(&self.ops[RENAME].body),
+            replace: env.pairs(&self.ops[REPLACE].body),
+            add: env.pairs(&self.ops[ADD].body),
+            append: env.pairs(&self.ops[APPEND].body),
+        }
+    }
+}
+
+/// True when the request carries no body (nothing to read, so an edit builds one from nothing).
+fn no_body(headers: &HeaderMap) -> bool {
+    !headers.contains_key(TRANSFER_ENCODING)
+        && headers
+            .get(CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes().trim_ascii() == b"0")
+}
+
+impl Plugin for RequestTransformer {
+    fn name(&self) -> &'static str {
+        "request-transformer"
+    }
+
+    fn phases(&self) -> Phases {
+        Phases::ACCESS
+    }
+
+    fn needs_body(&self) -> bool {
+        self.has(|l| &l.body) || self.body_to_query()
+    }
+
+    fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
+        // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's.
+        let original = upstream_view(req, ex);
+        let mut h = original.clone();
+        h.remove(HOST);
+        let mut query = Args::decode(req.uri.query().unwrap_or(""));
+        let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
+        for name in gone
+            .unwrap_or(&[])
+            .iter()
+            .chain(&ex.edits.remove_query_args)
+        {
+            query.remove(name);
+        }
+        let captures = req
+            .matched
+            .as_ref()
+            .and_then(|m| req.snap.router.uri_captures(m, req.uri.path()));
+        let body = match (req.body, no_body(req.headers)) {
+            (Some(b), _) => Some(b),
+            (None, true) => Some(&b""[..]),
+            (None, false) => None,
+        };
+        let mut query_changed = false;
+        if let Some(m) = &self.method {
+            ex.edits.method = Some(m.clone());
+            if let (true, Some(BodyKind::Form), Some(b)) =
+                (self.body_to_query(), body_kind(&h), body)
+            {
+                for (name, values) in Args::decode(&String::from_utf8_lossy(b)).0 {
+                    for v in values {
+                        let text = v.text().to_owned();
+                        match (query.get(&name).is_some(), v) {
+                            (false, Arg::Flag) => query.0.push((name.clone(), vec![Arg::Flag])),
+                            _ => query.append(&name, text),
+                        }
+                    }
+                    query_changed = true;
+                }
+            }
+        }
+        let env = Env {
+            headers: &original,
+            query: &query.clone(),
+            captures,
+        };
+        if let Some(uri) = &self.uri {
+            let path = env.render(uri);
+            if !path.starts_with('/') {
+                log::error!("[request-transformer] path must start with /: {path:?}");
+                return Access::Done(Flow::Respond(Reply::message(
+                    500,
+                    "An unexpected error occurred",
+                )));
+            }
+            ex.edits.path = Some(utf8_percent_encode(&path, PATH_ESCAPE).to_string());
+        }
+        let (mut touched, host) = self.headers(&env, &mut h);
+        touched.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        touched.dedup();
+        for name in touched {
+            ex.edits.headers.push((name.clone(), None));
+            ex.edits
+                .header_values
+                .extend(h.get_all(&name).iter().map(|v| (name.clone(), v.clone())));
+        }
+        if let Some(host) = host {
+            ex.edits.headers.push((HOST, Some(host)));
+        }
+        if self.has(|l| &l.body) {
+            match (body_kind(&h), body) {
+                (Some(BodyKind::Multipart), _) => {
+                    log::debug!("[request-transformer] multipart bodies are not transformed");
+                }
+                (Some(kind), Some(b)) => {
+                    let ops = self.rendered_body(&env);
+                    let new = match kind {
+                        BodyKind::Json => body::json(b, &ops),
+                        _ => body::form(b, &ops),
+                    };
+                    if let Some(new) = new {
+                        ex.edits.body = Some(new.into());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.has(|l| &l.query) {
+            self.query(&env, &mut query);
+            query_changed = true;
+        }
+        if query_changed {
+            ex.edits.query = Some(query.encode());
+        }
+        Access::Done(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! Unit tests of request-transformer over Kong's spec cases (spec/03-plugins/36-request-transformer/
+//! 02-access_spec.lua): the edits it leaves for the proxy.
+
+use super::*;
+use crate::plugins::test_support::{snapshot, TestRequest};
+use serde_json::{json, Value};
+
+const YAML: &str = r#"
+_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9/
+  routes:
+  - {name: caps, paths: ["~/requests/user1/(?P<user1>\\w+)/user2/(?P<user2>\\S+)"], strip_path: false}
+  - {name: plain, paths: [/]}
+"#;
+
+fn plugin(cfg: Value) -> RequestTransformer {
+    RequestTransformer::new(&RequestTransformerConfig::from_value(&cfg).unwrap())
+}
+
+/// Runs the plugin over `method uri` with `headers` and `body`; the exchange it leaves.
+fn run(
+    p: &RequestTransformer,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Exchange {
+    let snap = snapshot(YAML);
+    let mut t = TestRequest::new(method, uri, headers);
+    t.body = body.map(|b| b.as_bytes().to_vec());
+    let mut req = t.view(&snap);
+    req.matched = snap.router.find(&gateway_config::router::RequestView {
+        method: t.method.as_str(),
+        host: None,
+        path: t.uri.path(),
+        headers: &t.headers,
+        https: false,
+    });
+    let mut ex = Exchange::new();
+    let went_on = matches!(p.access(&req, &mut ex), Access::Done(Flow::Continue));
+    assert!(went_on, "the plugin must continue without waiting");
+    ex
+}
+
+/// The upstream headers the edits give: `(name, values)` for every name the edits touch.
+fn headers(ex: &Exchange) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (n, v) in &ex.edits.headers {
+        out.retain(|(name, _)| name != n.as_str());
+        out.push((
+            n.to_string(),
+            v.iter().map(|v| v.to_str().unwrap().to_owned()).collect(),
+        ));
+    }
+    for (n, v) in &ex.edits.header_values {
+        let v = v.to_str().unwrap().to_owned();
+        match out.iter_mut().find(|(name, _)| name == n.as_str()) {
+            Some((_, values)) => values.push(v),
+            None => out.push((n.to_string(), vec![v])),
+        }
+    }
+    out
+}
+
+fn header<'a>(all: &'a [(String, Vec<String>)], name: &str) -> Option<&'a [String]> {
+    all.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+}
+
+#[test]
+fn headers_in_kongs_order() {
+    let p = plugin(json!({
+        "add": {"headers": ["X-aDDed:a1", "x-aDDed2:b1", "x-existing:no"]},
+        "remove": {"headers": ["X-To-Remove"]},
+        "append": {"headers": ["X-aDDed:a2", "X-aDDed:a3", "x-existing:more"]},
+        "replace": {"headers": ["x-to-Replace:false", "x-absent:x"]},
+        "rename": {"headers": ["x-old:x-new"]},
+    }));
+    let ex = run(
+        &p,
+        Method::GET,
+        "/",
+        &[
+            ("x-to-remove", "1"),
+            ("x-to-replace", "true"),
+            ("x-existing", "yes"),
+            ("x-old", "o"),
+        ],
+        None,
+    );
+    let h = headers(&ex);
+    assert_eq!(header(&h, "x-to-remove"), Some(&[][..]));
+    assert_eq!(header(&h, "x-to-replace").unwrap(), ["false"]);
+    assert_eq!(header(&h, "x-added").unwrap(), ["a1", "a2", "a3"]);
+    assert_eq!(header(&h, "x-added2").unwrap(), ["b1"]);
+    assert_eq!(header(&h, "x-existing").unwrap(), ["yes", "more"]);
+    assert_eq!(header(&h, "x-old"), Some(&[][..]));
+    assert_eq!(header(&h, "x-new").unwrap(), ["o"]);
+    assert_eq!(header(&h, "x-absent"), None);
+}
+
+#[test]
+fn remove_then_add_and_host_replace() {
+    let p = plugin(json!({
+        "remove": {"headers": ["Authorization"]},
+        "add": {"headers": ["Authorization:Basic test", "host:nope"]},
+        "replace": {"headers": ["host:upstream.test"]},
+        "http_method": "POST",
+    }));
+    for with in [true, false] {
+        let given: &[(&str, &str)] = if with {
+            &[("authorization", "Basic dGVzdDp0ZXN0")]
+        } else {
+            &[]
+        };
+        let ex = run(&p, Method::GET, "/", given, None);
+        assert_eq!(
+            header(&headers(&ex), "authorization").unwrap(),
+            ["Basic test"]
+        );
+        assert_eq!(header(&headers(&ex), "host").unwrap(), ["upstream.test"]);
+        assert_eq!(ex.edits.method, Some(Method::POST));
+    }
+}
+
+#[test]
+fn templates_read_captures_query_and_headers_before_the_edits() {
+    let p = plugin(json!({
+        "add": {"querystring": ["uri_param1:$(uri_captures.user1)", "uri_param2[some_index][1]:$(uri_captures.user2)",
+                               "d:$(uri_captures.none or 'default1')"],
+                "headers": ["x-test-header:$(headers['x-remove-header'])", "x-q:$(query_params.q1)",
+                            "x-host:$(headers.host)"]},
+        "replace": {"querystring": ["q2:$(headers.x_remove_header)"]},
+        "remove": {"headers": ["x-remove-header"], "querystring": ["q1"]},
+    }));
+    let ex = run(
+        &p,
+        Method::GET,
+        "/requests/user1/foo/user2/bar?q1=20&q2=1",
+        &[("x-remove-header", "its a test"), ("host", "test15.test")],
+        None,
+    );
+    assert_eq!(header(&headers(&ex), "x-host").unwrap(), ["test15.test"]);
+    assert_eq!(
+        ex.edits.query.as_deref(),
+        Some("d=default1&q2=its%20a%20test&uri_param1=foo&uri_param2%5Bsome_index%5D%5B1%5D=bar")
+    );
+    let h = headers(&ex);
+    assert_eq!(header(&h, "x-test-header").unwrap(), ["its a test"]);
+    assert_eq!(header(&h, "x-q").unwrap(), ["20"]);
+    assert_eq!(header(&h, "x-remove-header"), Some(&[][..]));
+}
+
+#[test]
+fn replace_uri_from_captures() {
+    let p = plugin(
+        json!({"replace": {"uri": "/requests/user2/$(uri_captures.user2)/user1/$(uri_captures.user1)"}}),
+    );
+    let ex = run(&p, Method::GET, "/requests/user1/foo/user2/bar", &[], None);
+    assert_eq!(
+        ex.edits.path.as_deref(),
+        Some("/requests/user2/bar/user1/foo")
+    );
+    let p = plugin(json!({"replace": {"uri": "/requests/tést $(uri_captures[0])"}}));
+    let ex = run(&p, Method::GET, "/requests/user1/a/user2/b", &[], None);
+    assert_eq!(
+        ex.edits.path.as_deref(),
+        Some("/requests/t%C3%A9st%20/requests/user1/a/user2/b")
+    );
+    // Not a path: Kong's 500.
+    let p = plugin(json!({"replace": {"uri": "$(uri_captures.none)x"}}));
+    let snap = snapshot(YAML);
+    let t = TestRequest::get("/x");
+    let mut ex = Exchange::new();
+    assert!(matches!(t.access_now(&snap, &p, &mut ex), Flow::Respond(r) if r.status() == 500));
+}
+
+#[test]
+fn bodies_follow_the_content_type_the_headers_leave() {
+    // GET to POST with a JSON body built from nothing (the added Content-Type decides).
+    let p = plugin(
+        json!({"http_method": "POST", "add": {"headers": ["Content-Type:application/json"], "body": ["body:somecontent"]}}),
+    );
+    let ex = run(&p, Method::GET, "/", &[], None);
+    assert_eq!(
+        ex.edits.body.as_deref(),
+        Some(&br#"{"body":"somecontent"}"#[..])
+    );
+    // A form body.
+    let p = plugin(
+        json!({"remove": {"body": ["toremoveform"]}, "add": {"body": ["newformparam:newvalue"]}}),
+    );
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "30"),
+    ];
+    let ex = run(
+        &p,
+        Method::POST,
+        "/",
+        &form,
+        Some("toremoveform=yes&nottoremove=x"),
+    );
+    assert_eq!(
+        ex.edits.body.as_deref(),
+        Some(&b"newformparam=newvalue&nottoremove=x"[..])
+    );
+    // Multipart is not transformed; a body that was not read is left alone.
+    let multipart = [
+        ("content-type", "multipart/form-data; boundary=x"),
+        ("content-length", "10"),
+    ];
+    assert!(run(&p, Method::POST, "/", &multipart, None)
+        .edits
+        .body
+        .is_none());
+    let text = [("content-type", "text/plain"), ("content-length", "10")];
+    assert!(run(&p, Method::POST, "/", &text, None).edits.body.is_none());
+    assert!(p.needs_body());
+}
+
+#[test]
+fn post_to_get_moves_form_arguments_to_the_query() {
+    let p = plugin(json!({"http_method": "GET"}));
+    assert!(p.needs_body());
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "13"),
+    ];
+    let ex = run(&p, Method::POST, "/?a=0", &form, Some("hello=world&a=1"));
+    assert_eq!(ex.edits.method, Some(Method::GET));
+    assert_eq!(ex.edits.query.as_deref(), Some("a=0&a=1&hello=world"));
+    // Nothing configured: nothing edited.
+    let ex = run(
+        &plugin(json!({})),
+        Method::GET,
+        "/?a=1",
+        &[("x", "1")],
+        None,
+    );
+    assert!(ex.edits.query.is_none() && ex.edits.headers.is_empty() && ex.edits.path.is_none());
+}
