@@ -18,6 +18,7 @@ pub mod cors;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
@@ -110,6 +111,8 @@ pub struct Request<'a> {
     pub method: &'a Method,
     /// The request target as received.
     pub uri: &'a Uri,
+    /// The HTTP version of the request (nginx's `$request` line ends with it).
+    pub version: http::Version,
     /// The request headers as received.
     pub headers: &'a HeaderMap,
     /// The client's address.
@@ -145,6 +148,10 @@ pub trait ResponseHead {
     fn append(&mut self, name: HeaderName, value: HeaderValue);
     /// Removes a header.
     fn remove(&mut self, name: &HeaderName);
+    /// Every header, in order (proxy-cache stores them); a view that keeps none returns none.
+    fn entries(&self) -> Vec<(HeaderName, HeaderValue)> {
+        Vec::new()
+    }
 }
 
 impl ResponseHead for pingora::http::ResponseHeader {
@@ -167,6 +174,12 @@ impl ResponseHead for pingora::http::ResponseHeader {
 
     fn remove(&mut self, name: &HeaderName) {
         self.remove_header(name);
+    }
+
+    fn entries(&self) -> Vec<(HeaderName, HeaderValue)> {
+        (self.headers.iter())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -198,6 +211,8 @@ pub struct Exchange {
     pub body_limit: Option<request_size_limiting::BodyLimit>,
     /// The request's correlation id (correlation-id's; Kong's `correlation_id` log value), for the access log.
     pub correlation_id: Option<HeaderValue>,
+    /// proxy-cache's answer being stored (a cacheable miss), from the access phase to the body's end.
+    pub proxy_cache: Option<Box<proxy_cache::Pending>>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -360,6 +375,7 @@ fn build(
         PluginConfig::RequestTermination(cfg) => {
             Arc::new(request_termination::RequestTermination::new(cfg))
         }
+        PluginConfig::ProxyCache(cfg) => Arc::new(proxy_cache::ProxyCache::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })
