@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use gateway_config::kong::{entity, Kind};
 use gateway_config::model::Config;
 
+use crate::plugins::proxy_cache::store::Entry;
 use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
@@ -49,33 +50,27 @@ async fn flush(State(st): St) -> Response {
     empty(StatusCode::NO_CONTENT)
 }
 
-/// An entry, when `plugin` (any proxy-cache plugin when `None`) exists and the key is stored.
-fn found(st: &AppState, plugin: Option<&str>, key: &str) -> Result<(), Response> {
+/// The entry stored under `key`, when `plugin` (any proxy-cache plugin when `None`) is configured.
+fn found(st: &AppState, plugin: Option<&str>, key: &str) -> Option<Arc<Entry>> {
     let snap = st.snapshot.load();
     let ids = plugins(&snap.config);
     let known = match plugin {
         None => !ids.is_empty(),
         Some(p) => uuid::Uuid::parse_str(p).is_ok_and(|id| ids.contains(&id)),
     };
-    if !known || snap.response_cache.get(key).is_none() {
-        return Err(empty(StatusCode::NOT_FOUND));
-    }
-    Ok(())
+    known.then(|| snap.response_cache.get(key)).flatten()
 }
 
 fn read(st: &AppState, plugin: Option<&str>, key: &str) -> Response {
-    if let Err(r) = found(st, plugin, key) {
-        return r;
-    }
-    match st.snapshot.load().response_cache.get(key) {
+    match found(st, plugin, key) {
         Some(entry) => (StatusCode::OK, Json(entry.view())).into_response(),
         None => empty(StatusCode::NOT_FOUND),
     }
 }
 
 fn purge(st: &AppState, plugin: Option<&str>, key: &str) -> Response {
-    if let Err(r) = found(st, plugin, key) {
-        return r;
+    if found(st, plugin, key).is_none() {
+        return empty(StatusCode::NOT_FOUND);
     }
     st.snapshot.load().response_cache.purge(key);
     empty(StatusCode::NO_CONTENT)

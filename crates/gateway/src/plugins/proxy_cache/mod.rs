@@ -66,12 +66,15 @@ pub struct ProxyCache {
     key_header: bool,
 }
 
+/// An answer's status, headers and resource TTL.
+type Head = (u16, Vec<(HeaderName, HeaderValue)>, f64);
+
 /// A cacheable request on its way upstream: what to store once the answer is known.
 pub struct Pending {
     key: Arc<str>,
     store: Arc<ResponseCache>,
-    /// The answer's status, headers and TTL, once the header phase found it cacheable.
-    head: Option<(u16, Vec<(HeaderName, HeaderValue)>, f64)>,
+    /// The answer's head, once the header phase found it cacheable.
+    head: Option<Head>,
     body: BytesMut,
 }
 
