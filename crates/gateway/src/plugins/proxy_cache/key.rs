@@ -41,48 +41,75 @@ pub struct KeyConfig {
 /// One query argument's values: `None` for a name without `=` (Lua's `true`).
 type Arg = Vec<Option<String>>;
 
-/// The cache key of a request (64 lower-case hex digits).
+/// The cache key of a request (64 lower-case hex digits). The text is fed to the hash piece by piece
+/// (the key is computed on every request, hits included).
 pub fn build(input: &KeyInput<'_>, cfg: &KeyConfig) -> String {
-    let prefix = match (input.consumer, input.route) {
-        (Some(c), Some(r)) => format!("{c}:{r}"),
-        (_, Some(r)) => r.to_string(),
-        _ => "default".to_owned(),
-    };
-    let mut line = match input.query {
-        Some(_) => format!("{} {}", input.method, input.path),
-        None => format!("{} {} {}", input.method, input.path, version(input.version)),
+    let mut h = openssl::sha::Sha256::new();
+    let mut buf = Uuid::encode_buffer();
+    match (input.consumer, input.route) {
+        (Some(c), Some(r)) => {
+            h.update(c.hyphenated().encode_lower(&mut buf).as_bytes());
+            h.update(b":");
+            h.update(r.hyphenated().encode_lower(&mut buf).as_bytes());
+        }
+        (_, Some(r)) => h.update(r.hyphenated().encode_lower(&mut buf).as_bytes()),
+        _ => h.update(b"default"),
+    }
+    let method = input.method.as_str();
+    h.update(b"|");
+    h.update(method.as_bytes());
+    h.update(b"|");
+    let protocol = match input.query {
+        Some(_) => "",
+        None => version(input.version),
     };
     if cfg.ignore_uri_case {
-        line = line.to_lowercase();
+        let line = format!("{method} {}{}{protocol}", input.path, sep(protocol));
+        h.update(line.to_lowercase().as_bytes());
+    } else {
+        h.update(method.as_bytes());
+        h.update(b" ");
+        h.update(input.path.as_bytes());
+        h.update(sep(protocol).as_bytes());
+        h.update(protocol.as_bytes());
     }
-    let args = query_args(input.query.unwrap_or(""));
-    let params = match cfg.vary_query_params.as_deref() {
-        Some(fields) if !fields.is_empty() => {
-            let wanted = fields.iter().map(|f| (f.as_str(), arg_of(&args, f)));
-            join(wanted)
+    h.update(b"|");
+    let wanted = cfg.vary_query_params.as_deref().filter(|f| !f.is_empty());
+    match (input.query, wanted) {
+        // The usual case: no query string, nothing to add.
+        (None, None) => {}
+        (query, Some(fields)) => {
+            let args = query_args(query.unwrap_or(""));
+            h.update(join(fields.iter().map(|f| (f.as_str(), arg_of(&args, f)))).as_bytes());
         }
-        _ => {
+        (Some(query), None) => {
+            let args = query_args(query);
             let mut names: Vec<&str> = args.iter().map(|(n, _)| n.as_str()).collect();
             names.sort_unstable();
             names.dedup();
-            join(names.into_iter().map(|n| (n, arg_of(&args, n))))
+            h.update(join(names.into_iter().map(|n| (n, arg_of(&args, n)))).as_bytes());
         }
-    };
-    let headers = match cfg.vary_headers.as_deref() {
-        Some(fields) if !fields.is_empty() => join(fields.iter().map(|f| {
+    }
+    h.update(b"|");
+    if let Some(fields) = cfg.vary_headers.as_deref().filter(|f| !f.is_empty()) {
+        let headers = join(fields.iter().map(|f| {
             let name = f.to_ascii_lowercase().replace('_', "-");
             let values: Arg = (input.headers.get_all(name.as_str()).iter())
                 .map(|v| Some(String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect();
             (f.as_str(), (!values.is_empty()).then_some(values))
-        })),
-        _ => String::new(),
-    };
-    let text = format!(
-        "{prefix}|{}|{line}|{params}|{headers}",
-        input.method.as_str()
-    );
-    hex(&openssl::sha::sha256(text.as_bytes()))
+        }));
+        h.update(headers.as_bytes());
+    }
+    hex(&h.finish())
+}
+
+/// The space before the protocol, when there is one.
+fn sep(protocol: &str) -> &'static str {
+    match protocol.is_empty() {
+        true => "",
+        false => " ",
+    }
 }
 
 /// nginx's protocol text in `$request`.

@@ -144,20 +144,11 @@ impl ProxyCache {
         true
     }
 
-    /// The reply of a hit: the stored answer, without hop-by-hop headers, rate-limit counters and the
-    /// stored diagnostic headers, with this request's.
-    fn hit(&self, entry: &Entry, key: &str, debug: bool) -> Reply {
-        let mut headers: Vec<(HeaderName, HeaderValue)> = (entry.headers.iter())
-            .filter(|(n, _)| {
-                let n = n.as_str();
-                !HOP_BY_HOP.contains(&n)
-                    && !n.contains("ratelimit-remaining")
-                    && n != "age"
-                    && n != "x-cache-status"
-                    && n != "x-cache-key"
-            })
-            .cloned()
-            .collect();
+    /// The reply of a hit: the stored answer's replayed headers and body, with this request's diagnostic
+    /// headers.
+    fn hit(&self, entry: &Entry, key: Option<HeaderValue>, debug: bool) -> Reply {
+        let mut headers = Vec::with_capacity(entry.replay.len() + 3);
+        headers.extend(entry.replay.iter().cloned());
         if debug || self.age {
             let age = now().saturating_sub(entry.timestamp);
             headers.push((AGE, HeaderValue::from(age)));
@@ -165,10 +156,8 @@ impl ProxyCache {
         if debug || self.status_header {
             headers.push((X_CACHE_STATUS, HeaderValue::from_static("Hit")));
         }
-        if debug || self.key_header {
-            if let Ok(v) = HeaderValue::from_str(key) {
-                headers.push((X_CACHE_KEY, v));
-            }
+        if let Some(key) = key {
+            headers.push((X_CACHE_KEY, key));
         }
         Reply::Body {
             status: entry.status,
@@ -216,13 +205,20 @@ impl ProxyCache {
             },
             &self.key,
         );
-        if debug || self.key_header {
-            if let Ok(v) = HeaderValue::from_str(&key) {
-                set(ex, X_CACHE_KEY, v);
-            }
-        }
+        // Kong sets X-Cache-Key before the lookup, so every answer from here on carries it; a hit's reply
+        // has it among its own headers.
+        let key_value = (debug || self.key_header)
+            .then(|| HeaderValue::from_maybe_shared(Bytes::from(key.clone())).ok())
+            .flatten();
         let store = &req.snap.response_cache;
-        let outcome = match store.get(&key) {
+        let entry = store.get(&key);
+        if let Some(entry) = entry.as_ref().filter(|e| !self.stale(e, &cc)) {
+            return Flow::Respond(self.hit(entry, key_value, debug));
+        }
+        if let Some(v) = key_value {
+            set(ex, X_CACHE_KEY, v);
+        }
+        let outcome = match entry {
             None if self.cache_control && cc.has("only-if-cached") => {
                 return Flow::Respond(Reply::Body {
                     status: 504,
@@ -231,8 +227,7 @@ impl ProxyCache {
                 });
             }
             None => "Miss",
-            Some(entry) if self.stale(&entry, &cc) => "Refresh",
-            Some(entry) => return Flow::Respond(self.hit(&entry, &key, debug)),
+            Some(_) => "Refresh",
         };
         if status {
             set(ex, X_CACHE_STATUS, HeaderValue::from_static(outcome));
@@ -245,6 +240,17 @@ impl ProxyCache {
         }));
         Flow::Continue
     }
+}
+
+/// Whether a hit replays a stored header: not a hop-by-hop one, a rate-limit counter (Kong's
+/// `overwritable_header`) or a diagnostic header (set anew for each hit).
+fn replayed(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    !HOP_BY_HOP.contains(&n)
+        && !n.contains("ratelimit-remaining")
+        && n != "age"
+        && n != "x-cache-status"
+        && n != "x-cache-key"
 }
 
 /// Sets a response header for every answer (replacing one set earlier in the request).
@@ -345,9 +351,14 @@ impl Plugin for ProxyCache {
         if keep < 0 {
             return;
         }
+        let replay = (headers.iter())
+            .filter(|(n, _)| replayed(n))
+            .cloned()
+            .collect();
         let entry = Entry {
             status,
             headers,
+            replay,
             body: p.body.freeze(),
             timestamp: now(),
             ttl,

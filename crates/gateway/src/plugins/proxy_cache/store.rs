@@ -20,8 +20,11 @@ pub const VERSION: u64 = 1;
 pub struct Entry {
     /// The status.
     pub status: u16,
-    /// The headers as they went to the client (hop-by-hop ones included: they are dropped when served).
+    /// The headers as they went to the client (the Admin API's view).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The headers a hit replays (hop-by-hop ones, rate-limit counters and the diagnostic headers left out),
+    /// chosen once when it is stored.
+    pub replay: Vec<(HeaderName, HeaderValue)>,
     /// The body.
     pub body: Bytes,
     /// Unix seconds when it was stored.
@@ -35,7 +38,7 @@ pub struct Entry {
 impl Entry {
     /// The bytes it holds, for the bound.
     fn weight(&self, key: &str) -> u32 {
-        let headers: usize = (self.headers.iter())
+        let headers: usize = (self.headers.iter().chain(&self.replay))
             .map(|(n, v)| n.as_str().len() + v.len() + 32)
             .sum();
         u32::try_from(key.len() + headers + self.body.len() + 128).unwrap_or(u32::MAX)
@@ -187,6 +190,7 @@ mod tests {
                 HeaderValue::from_static("k"),
             )],
             body: Bytes::from(vec![b'x'; body]),
+            replay: Vec::new(),
             timestamp: 1,
             ttl: 300.0,
             keep,

@@ -158,6 +158,7 @@ fn a_stale_entry_is_refreshed_and_a_body_over_the_bound_is_not_stored() {
     let entry = Entry {
         status: 200,
         headers: old.headers.clone(),
+        replay: old.replay.clone(),
         body: old.body.clone(),
         timestamp: now() - 2,
         ttl: 1.0,
