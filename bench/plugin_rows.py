@@ -8,10 +8,13 @@ group, and four routes on the same upstream:
   header that key-auth does not read);
 - `/jwt`: Kong's jwt plugin (HS256 token in `Authorization: Bearer`);
 - `/chain4`: key-auth, basic-auth (with `anonymous`: skipped once key-auth authenticated, Kong's logical OR),
-  acl (allow the consumer's group) and rate-limiting (local, never reached) — four plugins, the same key.
+  acl (allow the consumer's group) and rate-limiting (local, never reached) — four plugins, the same key;
+- `/cached`: proxy-cache (memory strategy, Kong's defaults): the upstream's JSON answer is stored by the first
+  request (the correctness check), every measured request is a hit answered by the gateway itself (issue 28).
 
-The target is "a chain of four plugins costs at most 5 % over the same route with one": `/chain4` against
-`/keyauth`, in RPS (same run, interleaved rounds) and in instructions per request (callgrind).
+The targets: "a chain of four plugins costs at most 5 % over the same route with one": `/chain4` against
+`/keyauth`, in RPS (same run, interleaved rounds) and in instructions per request (callgrind); and "a
+proxy-cache hit serves at least twice the requests of a proxied request": `/cached` against `/plain`.
 """
 
 import base64
@@ -50,6 +53,7 @@ def yaml(port, admin, up):
     lines += svc("jwt", [("jwt", {})])
     lines += svc("chain4", [key_auth, ("basic-auth", {"anonymous": "bench"}), ("acl", {"allow": ["bench"]}),
                             ("rate-limiting", {"second": 1000000000, "limit_by": "consumer", "policy": "local"})])
+    lines += svc("cached", [("proxy-cache", {"strategy": "memory"})])
     lines += ["consumers:", "- username: bench",
               f"  keyauth_credentials: [{{key: {API_KEY}}}]",
               f"  jwt_secrets: [{{key: {JWT_ISS}, secret: {JWT_SECRET}, algorithm: HS256}}]",
@@ -67,6 +71,7 @@ def cases():
         ("gw_jwtplugin", "9j gateway, jwt plugin (HS256)", "/jwt", jwt_token()),
         ("gw_chain4", "9c gateway, chain of four: key-auth, basic-auth (OR-skipped), acl, rate-limiting",
          f"/chain4{q}", None),
+        ("gw_cache_hit", "9p gateway, proxy-cache hit (memory strategy; the upstream is not asked)", "/cached", None),
     ]
 
 

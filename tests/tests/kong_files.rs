@@ -63,7 +63,11 @@ fn a_kong_file_proxies_with_kongs_meaning() {
     let url = echoed_url(&send(client.get(format!("{base}/v0x"))));
     assert!(url.ends_with("/anything/from-url/x"), "{url}");
     let r = send(client.get(format!("{base}/v1x")));
-    assert_eq!(r.header("x-ratelimit-limit-minute"), Some("7"), "route + service");
+    assert_eq!(
+        r.header("x-ratelimit-limit-minute"),
+        Some("7"),
+        "route + service"
+    );
     let url = echoed_url(&r);
     assert!(url.ends_with("/anything/from-urlx"), "{url}");
     // The migrated regex path matches digits only.
@@ -170,7 +174,7 @@ services:
             "entity                  name            result",
             "services[0]             ok              loads",
             "services[0].routes[0]   r               refused: request_buffering: false is not supported yet (only true, Kong's default)",
-            "services[0].plugins[0]  kafka-upstream  refused: name: unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, request-termination)",
+            "services[0].plugins[0]  kafka-upstream  refused: name: unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, proxy-cache, request-termination)",
             "services[0].plugins[1]  openid-connect  refused: config.session_cookie_name: not supported yet (a feature this gateway has not built; accepted only as \"session\" (Kong's default) or null)",
             "consumer_groups         1 item(s)       refused: unknown field: not supported (yet)",
             "kong.yaml: 1 load, 4 refused, 0 not checked",

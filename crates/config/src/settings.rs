@@ -22,6 +22,9 @@ pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 5;
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 100_000;
 /// Default graceful shutdown timeout (seconds).
 pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
+/// Default bound of the proxy-cache plugin's response cache, in bytes (Kong's `mem_cache_size`, which sizes
+/// the `kong_db_cache` dictionary the plugin uses by default: 128 MiB).
+pub const DEFAULT_PROXY_CACHE_MEMORY_SIZE: u64 = 128 * 1024 * 1024;
 /// Accepted values of `log_level` (case-insensitive).
 pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -128,6 +131,10 @@ pub struct Settings {
     /// (an editor's rename-on-save, Kubernetes' ConfigMap symlink swap) trigger one debounced reload.
     #[serde(skip_serializing_if = "is_false")]
     pub watch_config: bool,
+    /// Bytes of responses the proxy-cache plugin keeps, all its instances together (default 128 MiB; least
+    /// recently used entries are evicted past it; a response larger than it is not stored; fixed at start).
+    #[serde(skip_serializing_if = "is_default_proxy_cache_memory_size")]
+    pub proxy_cache_memory_size: u64,
 }
 
 /// When a change to a setting takes effect.
@@ -188,6 +195,7 @@ settings_table! {
     max_request_headers: OnRestart,
     max_uri_length: OnRestart,
     watch_config: OnRestart,
+    proxy_cache_memory_size: OnRestart,
 }
 
 impl SettingSpec {
@@ -240,6 +248,7 @@ impl Default for Settings {
             max_request_headers: DEFAULT_MAX_REQUEST_HEADERS,
             max_uri_length: DEFAULT_MAX_URI_LENGTH,
             watch_config: false,
+            proxy_cache_memory_size: DEFAULT_PROXY_CACHE_MEMORY_SIZE,
         }
     }
 }
@@ -287,6 +296,7 @@ impl fmt::Debug for Settings {
             .field("max_request_headers", &self.max_request_headers)
             .field("max_uri_length", &self.max_uri_length)
             .field("watch_config", &self.watch_config)
+            .field("proxy_cache_memory_size", &self.proxy_cache_memory_size)
             .finish()
     }
 }
@@ -394,6 +404,9 @@ impl Settings {
         if self.worker_threads == 0 {
             errors.push("gateway.worker_threads", "must be at least 1");
         }
+        if self.proxy_cache_memory_size == 0 {
+            errors.push("gateway.proxy_cache_memory_size", "must be at least 1");
+        }
         if self.token_cache_size == 0 {
             errors.push("gateway.token_cache_size", "must be at least 1");
         }
@@ -498,6 +511,9 @@ fn is_default_max_headers(v: &usize) -> bool {
 fn is_default_max_uri(v: &usize) -> bool {
     *v == DEFAULT_MAX_URI_LENGTH
 }
+fn is_default_proxy_cache_memory_size(v: &u64) -> bool {
+    *v == DEFAULT_PROXY_CACHE_MEMORY_SIZE
+}
 fn is_default_token_cache_size(v: &usize) -> bool {
     *v == DEFAULT_TOKEN_CACHE_SIZE
 }
@@ -594,8 +610,9 @@ mod tests {
             max_request_headers: _,
             max_uri_length: _,
             watch_config: _,
+            proxy_cache_memory_size: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 28);
+        assert_eq!(SETTINGS.len(), 29);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

@@ -4,6 +4,7 @@
 use crate::balancer::{Balancers, UpstreamBalancer};
 use crate::plugins::chain::{self, Chains, ConsumerScoped};
 use crate::plugins::openid_connect::identity::ConsumerHeaders;
+use crate::plugins::proxy_cache::ResponseCache;
 use crate::plugins::rate_limiting::limiter::RateLimiter;
 use crate::plugins::Builder;
 use gateway_auth::{AuthRegistry, Authenticator};
@@ -72,6 +73,8 @@ pub struct UpstreamService {
 
 /// What a request needs about its route once matched; `Snapshot::routes[RouteMatch::route]`.
 pub struct RouteRuntime {
+    /// The route's id (proxy-cache's key).
+    pub id: Uuid,
     /// Index into `Snapshot::services`; `None` for a route without a service (503 after its plugins).
     pub service: Option<usize>,
     /// The route's name, else its id: `route=` in the access log.
@@ -107,6 +110,10 @@ pub struct Snapshot {
     pub global: Chains,
     /// Every authenticator the plugins use (for `AuthRegistry::retain`).
     pub authenticators: Vec<Arc<Authenticator>>,
+    /// proxy-cache's responses: the process's one cache, handed from snapshot to snapshot
+    /// ([`Snapshot::adopt_limiters`]); a compiled snapshot gets an empty one, bounded by
+    /// `gateway.proxy_cache_memory_size`, which only the first snapshot of a process keeps.
+    pub response_cache: Arc<ResponseCache>,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -176,6 +183,7 @@ pub fn compile_timed(
         let service = entry.service;
         let plugins = plugin_index.plugins_for(&entry);
         routes.push(RouteRuntime {
+            id: route.id,
             service,
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
             chains: chain::compile(
@@ -193,6 +201,7 @@ pub fn compile_timed(
     timings.mark("plugins");
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
     timings.mark("hash");
+    let response_cache = Arc::new(ResponseCache::new(config.gateway.proxy_cache_memory_size));
     Ok(Snapshot {
         sni: gateway_config::certificates::SniIndex::new(&config.certificates),
         credentials: gateway_config::credentials::CredentialIndex::new(&config),
@@ -206,6 +215,7 @@ pub fn compile_timed(
         limiters: builder.limiters.all,
         global,
         authenticators: builder.authenticators,
+        response_cache,
         hash,
         loaded_at: SystemTime::now(),
     })
@@ -213,8 +223,10 @@ pub fn compile_timed(
 
 impl Snapshot {
     /// Takes over the limiters (and so the local counters) of `old` for the rate-limiting plugins whose id
-    /// and config did not change, so a reload or an Admin API write does not reset them.
+    /// and config did not change, so a reload or an Admin API write does not reset them; and `old`'s
+    /// response cache (proxy-cache), the process's one.
     pub fn adopt_limiters(&mut self, old: &Snapshot) {
+        self.response_cache = old.response_cache.clone();
         for l in &mut self.limiters {
             if let Some(o) = old.limiters.iter().find(|o| o.identity == l.identity) {
                 *l = o.clone();

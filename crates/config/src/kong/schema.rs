@@ -174,7 +174,8 @@ pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
                 Kind::Strings | Kind::SetOf(_) | Kind::Urls => strings(),
                 Kind::Bool => Type::Boolean,
                 Kind::Number | Kind::Positive | Kind::Signed => Type::Number,
-                Kind::Integer => Type::Integer,
+                Kind::Integer | Kind::Int => Type::Integer,
+                Kind::Integers => Type::Array(Box::new(Type::Integer)),
                 Kind::Record(inner) => Type::Record(config_record(inner)),
                 Kind::Records(inner) => Type::Array(Box::new(Type::Record(config_record(inner)))),
             };

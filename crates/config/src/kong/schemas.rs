@@ -105,7 +105,8 @@ fn config_fields(fields: &[Field]) -> Vec<Value> {
                 FieldKind::Number | FieldKind::Positive | FieldKind::Signed => {
                     ("number", None, None)
                 }
-                FieldKind::Integer => ("integer", None, None),
+                FieldKind::Integer | FieldKind::Int => ("integer", None, None),
+                FieldKind::Integers => ("array", Some(json!({ "type": "integer" })), None),
                 FieldKind::Record(inner) => {
                     out.insert("fields".into(), Value::Array(config_fields(inner)));
                     ("record", None, None)

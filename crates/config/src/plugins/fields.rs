@@ -29,6 +29,10 @@ pub enum Kind {
     Signed,
     /// A whole number ≥ 0.
     Integer,
+    /// Any whole number (Kong's plain `type = "integer"`; a plugin checks its own bounds).
+    Int,
+    /// An array of whole numbers (each `expected an integer` when it is not one; a plugin checks the bounds).
+    Integers,
     /// A nested record with its own fields (absent or `null`: every default).
     Record(&'static [Field]),
     /// An array of records with the given fields (each item checked like a [`Kind::Record`]; paths
@@ -57,6 +61,8 @@ pub enum DefaultValue {
     StrOrNull(&'static str),
     /// An array of strings.
     List(&'static [&'static str]),
+    /// An array of integers.
+    Ints(&'static [i64]),
 }
 
 /// One row of a plugin's schema table.
@@ -88,6 +94,7 @@ impl DefaultValue {
             DefaultValue::Num(n) => Value::from(n),
             DefaultValue::Str(s) | DefaultValue::StrOrNull(s) => Value::from(s),
             DefaultValue::List(items) => Value::from(items.to_vec()),
+            DefaultValue::Ints(items) => Value::from(items.to_vec()),
         }
     }
 }
@@ -239,6 +246,7 @@ pub fn defaults(fields: &[Field]) -> Map<String, Value> {
 fn default_of(f: &Field) -> Value {
     match (f.kind, f.default) {
         (Kind::Integer, DefaultValue::Num(n)) => Value::from(n as u64),
+        (Kind::Int, DefaultValue::Num(n)) => Value::from(n as i64),
         (_, d) => d.to_value(),
     }
 }
@@ -290,6 +298,26 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             ),
             _ => fail(name.into(), "expected an integer".into()),
         },
+        Kind::Int => integer(v).or_else(|| fail(name.into(), "expected an integer".into())),
+        Kind::Integers => {
+            let Value::Array(items) = v else {
+                return fail(name.into(), "expected an array".into());
+            };
+            let before = errors.len();
+            let out: Vec<Value> = (items.iter().enumerate())
+                .filter_map(|(i, item)| {
+                    let checked = integer(item);
+                    if checked.is_none() {
+                        errors.push(FieldError::new(
+                            format!("{name}[{i}]"),
+                            "expected an integer",
+                        ));
+                    }
+                    checked
+                })
+                .collect();
+            (errors.len() == before).then_some(Value::Array(out))
+        }
         // Handled by `normalize` (nested defaults and paths).
         Kind::Record(_) => Some(v.clone()),
         Kind::Records(inner) => {
@@ -348,6 +376,17 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             (errors.len() == before).then_some(Value::Array(out))
         }
     }
+}
+
+/// `v` as a JSON integer when it is a whole number (`3.0` is `3`), else `None`.
+fn integer(v: &Value) -> Option<Value> {
+    let Value::Number(n) = v else { return None };
+    if n.is_i64() || n.is_u64() {
+        return Some(v.clone());
+    }
+    n.as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15)
+        .map(|f| Value::from(f as i64))
 }
 
 /// Why `v` is not an `http`/`https` URL with a host (`None`: it is one).

@@ -12,6 +12,7 @@ pub mod fields;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
@@ -31,6 +32,7 @@ use cors::CorsConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
+use proxy_cache::ProxyCacheConfig;
 use rate_limiting::RateLimitingConfig;
 use request_size_limiting::RequestSizeLimitingConfig;
 use request_termination::RequestTerminationConfig;
@@ -145,6 +147,13 @@ pub const PLUGINS: &[PluginSpec] = &[
         },
     },
     PluginSpec {
+        name: "proxy-cache",
+        priority: 100,
+        on_consumer: true,
+        fields: proxy_cache::FIELDS,
+        parse: |v| ProxyCacheConfig::from_value(v).map(|c| PluginConfig::ProxyCache(Arc::new(c))),
+    },
+    PluginSpec {
         name: "request-termination",
         priority: 2,
         on_consumer: true,
@@ -183,6 +192,8 @@ pub enum PluginConfig {
     RequestTransformer(Arc<RequestTransformerConfig>),
     /// `response-transformer`.
     ResponseTransformer(Arc<ResponseTransformerConfig>),
+    /// `proxy-cache`.
+    ProxyCache(Arc<ProxyCacheConfig>),
 }
 
 impl PluginConfig {
@@ -202,6 +213,7 @@ impl PluginConfig {
             PluginConfig::CorrelationId(c) => c.to_value_with_defaults(),
             PluginConfig::RequestTransformer(c) => c.to_value_with_defaults(),
             PluginConfig::ResponseTransformer(c) => c.to_value_with_defaults(),
+            PluginConfig::ProxyCache(c) => c.to_value_with_defaults(),
         }
     }
 }

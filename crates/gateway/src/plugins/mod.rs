@@ -18,6 +18,7 @@ pub mod cors;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
@@ -112,6 +113,8 @@ pub struct Request<'a> {
     pub method: &'a Method,
     /// The request target as received.
     pub uri: &'a Uri,
+    /// The HTTP version of the request (nginx's `$request` line ends with it).
+    pub version: http::Version,
     /// The request headers as received.
     pub headers: &'a HeaderMap,
     /// The client's address.
@@ -151,6 +154,10 @@ pub trait ResponseHead {
     fn get_all(&self, name: &HeaderName) -> Vec<HeaderValue> {
         self.get(name).cloned().into_iter().collect()
     }
+    /// Every header, in order (proxy-cache stores them); a view that keeps none returns none.
+    fn entries(&self) -> Vec<(HeaderName, HeaderValue)> {
+        Vec::new()
+    }
 }
 
 impl ResponseHead for pingora::http::ResponseHeader {
@@ -177,6 +184,12 @@ impl ResponseHead for pingora::http::ResponseHeader {
 
     fn get_all(&self, name: &HeaderName) -> Vec<HeaderValue> {
         self.headers.get_all(name).iter().cloned().collect()
+    }
+
+    fn entries(&self) -> Vec<(HeaderName, HeaderValue)> {
+        (self.headers.iter())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -210,6 +223,8 @@ pub struct Exchange {
     pub correlation_id: Option<HeaderValue>,
     /// response-transformer's buffered JSON body, while the upstream's answer streams in.
     pub json_body: Option<Box<response_transformer::JsonBuffer>>,
+    /// proxy-cache's answer being stored (a cacheable miss), from the access phase to the body's end.
+    pub proxy_cache: Option<Box<proxy_cache::Pending>>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -390,6 +405,7 @@ fn build(
         PluginConfig::ResponseTransformer(cfg) => {
             Arc::new(response_transformer::ResponseTransformer::new(cfg))
         }
+        PluginConfig::ProxyCache(cfg) => Arc::new(proxy_cache::ProxyCache::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

@@ -55,6 +55,7 @@ impl TestRequest {
         Request {
             method: &self.method,
             uri: &self.uri,
+            version: http::Version::HTTP_11,
             headers: &self.headers,
             client_ip: None,
             https: false,

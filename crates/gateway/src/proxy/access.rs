@@ -72,6 +72,7 @@ pub(super) async fn run_phase(
         let view = Request {
             method: &req.method,
             uri: &req.uri,
+            version: req.version,
             headers: &req.headers,
             client_ip: session
                 .client_addr()

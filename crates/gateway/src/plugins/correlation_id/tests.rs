@@ -26,6 +26,7 @@ fn access(p: &CorrelationId, header: &str, client: Option<&str>) -> Exchange {
     let req = Request {
         method: &http::Method::GET,
         uri: &uri,
+        version: http::Version::HTTP_11,
         headers: &headers,
         client_ip: None,
         https: false,

@@ -131,6 +131,7 @@ mod tests {
         let req = Request {
             method: &http::Method::POST,
             uri: &uri,
+            version: http::Version::HTTP_11,
             headers: &map,
             client_ip: None,
             https: false,

@@ -51,6 +51,7 @@ fn run(
     let req = Request {
         method: &http::Method::GET,
         uri: &uri,
+        version: http::Version::HTTP_11,
         headers: &map,
         client_ip: None,
         https: false,
