@@ -107,6 +107,8 @@ pub struct Snapshot {
     pub global: Chains,
     /// Every authenticator the plugins use (for `AuthRegistry::retain`).
     pub authenticators: Vec<Arc<Authenticator>>,
+    /// `trusted_ips`, `real_ip_header` and `real_ip_recursive`, compiled: how the client's address is found.
+    pub real_ip: gateway_config::real_ip::RealIp,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -196,7 +198,14 @@ pub fn compile_timed(
     timings.mark("plugins");
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
     timings.mark("hash");
+    let g = &config.gateway;
+    let real_ip = gateway_config::real_ip::RealIp::new(
+        &g.trusted_ips,
+        &g.real_ip_header,
+        g.real_ip_recursive,
+    );
     Ok(Snapshot {
+        real_ip,
         sni: gateway_config::certificates::SniIndex::new(&config.certificates),
         credentials: gateway_config::credentials::CredentialIndex::new(&config),
         config: Arc::new(config),

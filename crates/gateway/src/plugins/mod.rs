@@ -11,10 +11,12 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod bot_detection;
 pub mod chain;
 pub mod consumer_auth;
 pub mod correlation_id;
 pub mod cors;
+pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
@@ -360,6 +362,8 @@ fn build(
         PluginConfig::RequestTermination(cfg) => {
             Arc::new(request_termination::RequestTermination::new(cfg))
         }
+        PluginConfig::IpRestriction(cfg) => Arc::new(ip_restriction::IpRestriction::new(cfg)),
+        PluginConfig::BotDetection(cfg) => Arc::new(bot_detection::BotDetection::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })
