@@ -25,7 +25,10 @@ struct Servers {
     pp: Gateway,
     /// The `proxy_protocol` listener of `pp`.
     pp_addr: SocketAddr,
+    /// The `ssl proxy_protocol` listener of `pp`.
+    pp_tls_addr: SocketAddr,
     _httpbin: Httpbin,
+    _ca: e2e::ca::LocalCa,
 }
 
 fn routes() -> Value {
@@ -66,24 +69,30 @@ fn start() -> Servers {
     let mut pp = e2e::config_value(Ports::free(), &httpbin.url(), None);
     pp["services"][0]["routes"] = routes();
     let pp_addr: SocketAddr = ([127, 0, 0, 1], e2e::free_port()).into();
-    let plain = pp["gateway"]["proxy_listen"]
-        .as_str()
+    let pp_tls_addr: SocketAddr = ([127, 0, 0, 1], e2e::free_port()).into();
+    let plain = (pp["gateway"]["proxy_listen"].as_str())
         .unwrap_or_default()
         .to_owned();
-    pp["gateway"]["proxy_listen"] = json!(format!("{plain}, {pp_addr} proxy_protocol"));
+    pp["gateway"]["proxy_listen"] = json!(format!(
+        "{plain}, {pp_addr} proxy_protocol, {pp_tls_addr} ssl proxy_protocol"
+    ));
+    let ca = e2e::ca::LocalCa::new();
+    pp["gateway"]["ssl_cert"] = json!(ca.cert().display().to_string());
+    pp["gateway"]["ssl_cert_key"] = json!(ca.key().display().to_string());
     pp["gateway"]["trusted_ips"] = json!(["127.0.0.1"]);
     pp["gateway"]["real_ip_header"] = json!("proxy_protocol");
     let pp = Gateway::start(&e2e::to_yaml(&pp));
-    assert!(e2e::process::wait_for_port(
-        pp_addr,
-        Duration::from_secs(10),
-        || true
-    ));
+    for addr in [pp_addr, pp_tls_addr] {
+        let up = e2e::process::wait_for_port(addr, Duration::from_secs(10), || true);
+        assert!(up, "{addr} is not up:\n{}", pp.log());
+    }
     Servers {
         xff,
         pp,
         pp_addr,
+        pp_tls_addr,
         _httpbin: httpbin,
+        _ca: ca,
     }
 }
 
@@ -138,6 +147,38 @@ fn raw(addr: SocketAddr, local: &str, prefix: &[u8], path: &str, headers: &str) 
             .unwrap_or_default();
         (status, body)
     })
+}
+
+/// [`raw`] over TLS: the PROXY header `prefix` in clear, then the handshake (the test CA is not checked),
+/// then the request.
+fn raw_tls(addr: SocketAddr, prefix: &[u8], path: &str) -> (u16, String) {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    tcp.write_all(prefix).expect("write the PROXY header");
+    let mut builder = SslConnector::builder(SslMethod::tls()).expect("connector");
+    builder.set_verify(SslVerifyMode::NONE);
+    let mut tls = builder
+        .build()
+        .connect("localhost", tcp)
+        .expect("TLS handshake after the PROXY header");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: pp.test\r\nConnection: close\r\n\r\n");
+    tls.write_all(req.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 fn v1(src: &str, dst: SocketAddr) -> Vec<u8> {
@@ -282,6 +323,14 @@ fn proxy_protocol(s: &Servers) {
     let h = upstream_headers(&body);
     assert_eq!(h["x-real-ip"], "198.51.100.30", "{h}");
     assert_eq!(h["x-forwarded-for"], "10.9.9.9, 127.0.0.1", "{h}");
+    // An `ssl proxy_protocol` listener: the header comes before the TLS handshake.
+    let t = s.pp_tls_addr;
+    let (status, body) = raw_tls(t, &v2([203, 0, 113, 11], t), "/deny");
+    assert_eq!(
+        (status, body.as_str()),
+        (403, r#"{"message":"IP address not allowed: 203.0.113.11"}"#)
+    );
+    assert_eq!(raw_tls(t, &v1("198.51.100.4", t), "/allow").0, 200);
     // An untrusted peer's PROXY header is read and ignored: the peer is the client.
     let (status, body) = raw(a, UNTRUSTED, &v1("198.51.100.3", a), "/allow", "");
     assert_eq!((status, body.as_str()), (401, r#"{"message":"Go away"}"#));

@@ -127,13 +127,13 @@ pub struct PreTls;
 #[async_trait]
 impl PreTlsProcess for PreTls {
     async fn process(&self, stream: &mut L4Stream) -> Result<()> {
-        let src = read_header(stream).await.inspect_err(log_broken)?;
+        let src = read_header(stream).await.inspect_err(|e| log_broken(e))?;
         stream.set_proxy_digest(digest(src));
         Ok(())
     }
 }
 
-fn log_broken(e: &Box<Error>) {
+fn log_broken(e: &Error) {
     log::info!("proxy_protocol: closing the connection: {e}");
 }
 
