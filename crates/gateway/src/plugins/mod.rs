@@ -114,7 +114,8 @@ pub struct Request<'a> {
     pub uri: &'a Uri,
     /// The request headers as received.
     pub headers: &'a HeaderMap,
-    /// The client's address.
+    /// The client's address: the real one (`trusted_ips`, `real_ip_header`; `proxy/client.rs`), not always
+    /// the connection's peer.
     pub client_ip: Option<IpAddr>,
     /// Whether the request came over TLS.
     pub https: bool,
