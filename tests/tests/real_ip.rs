@@ -1,9 +1,10 @@
 //! The real client address end to end, through the real gateway binary to the real httpbin: a trusted proxy's
-//! `X-Forwarded-For` (recursive) and the PROXY protocol (v1 and v2 headers written here, byte by byte) give
-//! the address ip-restriction refuses and rate-limiting (`limit_by: ip`) counts, the `X-Real-IP` and
-//! `X-Forwarded-For` httpbin receives and the access log's `client=`; an untrusted peer (a connection from
-//! 127.0.0.2) is not believed. bot-detection: Kong's default rules, `allow` and `deny`, and its schema's
-//! refusal of a bad regex through the Admin API.
+//! `X-Forwarded-For` (recursive) and the PROXY protocol (v1 and v2 headers written here, byte by byte, on a
+//! plain and on an `ssl` listener, and once for a kept-alive connection) give the address ip-restriction
+//! refuses and rate-limiting (`limit_by: ip`) counts, the `X-Real-IP` and `X-Forwarded-For` httpbin receives
+//! and the access log's `client=`; an untrusted peer (a connection from 127.0.0.2) is not believed, and a
+//! reload that drops `trusted_ips` applies at once. bot-detection: Kong's default rules, `allow` and `deny`;
+//! the schemas' refusals (a bad regex, a bad CIDR) through the Admin API.
 
 mod common;
 
@@ -181,6 +182,48 @@ fn raw_tls(addr: SocketAddr, prefix: &[u8], path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// One connection to `addr` from 127.0.0.1: the PROXY header `prefix` once, then a keep-alive GET of each
+/// path in turn, each answer read by its `Content-Length`; the statuses.
+fn raw_keepalive(addr: SocketAddr, prefix: &[u8], paths: &[&str]) -> Vec<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(prefix).await.expect("write the PROXY header");
+        let mut statuses = Vec::new();
+        for path in paths {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: pp.test\r\n\r\n");
+            s.write_all(req.as_bytes()).await.expect("write");
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut byte)).await;
+                match n {
+                    Ok(Ok(1)) => head.push(byte[0]),
+                    _ => return statuses,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            statuses.push(
+                head.split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            );
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).await.expect("read the body");
+        }
+        statuses
+    })
+}
+
 fn v1(src: &str, dst: SocketAddr) -> Vec<u8> {
     format!("PROXY TCP4 {src} {} 40000 {}\r\n", dst.ip(), dst.port()).into_bytes()
 }
@@ -211,6 +254,33 @@ fn real_client_address() {
     forwarded_for(&s);
     proxy_protocol(&s);
     bot_detection(&s);
+    reload(&s);
+}
+
+/// `trusted_ips` applies on a reload: without it, the forwarded address is no longer believed.
+fn reload(s: &Servers) {
+    let gw = &s.xff;
+    let mut doc: Value = serde_yaml::from_str(&gw.config()).expect("the config file");
+    if let Some(g) = doc["gateway"].as_object_mut() {
+        g.remove("trusted_ips");
+    }
+    gw.write_config(&e2e::to_yaml(&doc));
+    gw.signal(libc::SIGHUP);
+    assert!(
+        gw.wait_for_log("config reloaded", Duration::from_secs(10)),
+        "{}",
+        gw.log()
+    );
+    assert!(
+        !gw.log().contains("gateway.trusted_ips changed"),
+        "{}",
+        gw.log()
+    );
+    let r = get(gw, None, "/deny", &[("X-Forwarded-For", "203.0.113.5")]);
+    assert_eq!(
+        r.status, 200,
+        "after the reload the peer is the client: {r:?}"
+    );
 }
 
 fn forwarded_for(s: &Servers) {
@@ -331,6 +401,9 @@ fn proxy_protocol(s: &Servers) {
         (403, r#"{"message":"IP address not allowed: 203.0.113.11"}"#)
     );
     assert_eq!(raw_tls(t, &v1("198.51.100.4", t), "/allow").0, 200);
+    // A kept-alive connection: the header is read once, every request on it has the same client.
+    let statuses = raw_keepalive(a, &v1("203.0.113.12", a), &["/deny", "/deny", "/echo"]);
+    assert_eq!(statuses, vec![403, 403, 200]);
     // An untrusted peer's PROXY header is read and ignored: the peer is the client.
     let (status, body) = raw(a, UNTRUSTED, &v1("198.51.100.3", a), "/allow", "");
     assert_eq!((status, body.as_str()), (401, r#"{"message":"Go away"}"#));
