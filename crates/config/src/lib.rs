@@ -26,6 +26,7 @@ pub mod lookup;
 pub mod model;
 pub mod plugins;
 mod raw;
+pub mod real_ip;
 pub mod report;
 pub mod router;
 pub mod settings;

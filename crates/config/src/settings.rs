@@ -35,7 +35,8 @@ pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trac
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Proxy listeners: comma-separated `host:port` entries, each optionally followed by ` ssl` to serve
-    /// HTTPS (Kong's syntax, e.g. `0.0.0.0:8000, 0.0.0.0:8443 ssl`; default `0.0.0.0:8000`).
+    /// HTTPS, ` http2` and ` proxy_protocol` (Kong's syntax, e.g. `0.0.0.0:8000, 0.0.0.0:8443 ssl`; default
+    /// `0.0.0.0:8000`).
     #[serde(skip_serializing_if = "is_default_proxy_listen")]
     pub proxy_listen: String,
     /// Admin API listener, `host:port` (default `127.0.0.1:8001`).
@@ -135,6 +136,23 @@ pub struct Settings {
     /// recently used entries are evicted past it; a response larger than it is not stored; fixed at start).
     #[serde(skip_serializing_if = "is_default_proxy_cache_memory_size")]
     pub proxy_cache_memory_size: u64,
+    /// Peers whose `real_ip_header` (and `X-Forwarded-*` headers) are believed: IPv4/IPv6 addresses and CIDR
+    /// blocks (a list or Kong's comma-separated string; default none).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "dns::list_or_csv"
+    )]
+    pub trusted_ips: Vec<String>,
+    /// The header the real client address is read from (default `X-Real-IP`), or `proxy_protocol`.
+    #[serde(skip_serializing_if = "is_default_real_ip_header")]
+    pub real_ip_header: String,
+    /// nginx's `real_ip_recursive` (`on`/`off`, default off): walk the header from the right past trusted
+    /// addresses.
+    #[serde(
+        skip_serializing_if = "is_false",
+        deserialize_with = "crate::real_ip::on_off"
+    )]
+    pub real_ip_recursive: bool,
 }
 
 /// When a change to a setting takes effect.
@@ -196,6 +214,9 @@ settings_table! {
     max_uri_length: OnRestart,
     watch_config: OnRestart,
     proxy_cache_memory_size: OnRestart,
+    trusted_ips: OnReload,
+    real_ip_header: OnReload,
+    real_ip_recursive: OnReload,
 }
 
 impl SettingSpec {
@@ -215,6 +236,8 @@ pub struct ProxyListener {
     /// Whether it serves HTTP/2 too (` http2`): ALPN `h2` on an ssl listener, h2c with prior knowledge
     /// (beside HTTP/1.1 on the same port) on a plain one.
     pub http2: bool,
+    /// Whether every connection starts with a PROXY protocol header (v1 or v2; ` proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 impl Default for Settings {
@@ -249,6 +272,9 @@ impl Default for Settings {
             max_uri_length: DEFAULT_MAX_URI_LENGTH,
             watch_config: false,
             proxy_cache_memory_size: DEFAULT_PROXY_CACHE_MEMORY_SIZE,
+            trusted_ips: Vec::new(),
+            real_ip_header: crate::real_ip::DEFAULT_REAL_IP_HEADER.to_string(),
+            real_ip_recursive: false,
         }
     }
 }
@@ -297,6 +323,9 @@ impl fmt::Debug for Settings {
             .field("max_uri_length", &self.max_uri_length)
             .field("watch_config", &self.watch_config)
             .field("proxy_cache_memory_size", &self.proxy_cache_memory_size)
+            .field("trusted_ips", &self.trusted_ips)
+            .field("real_ip_header", &self.real_ip_header)
+            .field("real_ip_recursive", &self.real_ip_recursive)
             .finish()
     }
 }
@@ -331,14 +360,15 @@ impl Settings {
                     "invalid address {addr:?}: expected host:port such as {DEFAULT_PROXY_LISTEN:?}, optionally followed by \" ssl\""
                 ));
             }
-            let (mut ssl, mut http2) = (false, false);
+            let (mut ssl, mut http2, mut proxy_protocol) = (false, false, false);
             for flag in words {
                 let seen = match flag {
                     "ssl" => &mut ssl,
                     "http2" => &mut http2,
+                    "proxy_protocol" => &mut proxy_protocol,
                     _ => {
                         return Err(format!(
-                            "unsupported flag {flag:?} in {entry:?}: only \"ssl\" and \"http2\" are supported"
+                            "unsupported flag {flag:?} in {entry:?}: only \"ssl\", \"http2\" and \"proxy_protocol\" are supported"
                         ))
                     }
                 };
@@ -350,6 +380,7 @@ impl Settings {
                 addr: addr.to_string(),
                 ssl,
                 http2,
+                proxy_protocol,
             });
         }
         if out.is_empty() {
@@ -360,6 +391,15 @@ impl Settings {
 
     /// Checks the values, reporting under `gateway.<field>`.
     pub(crate) fn check(&self, errors: &mut Collector) {
+        let has_proxy_protocol = self
+            .proxy_listeners()
+            .is_ok_and(|l| l.iter().any(|l| l.proxy_protocol));
+        crate::real_ip::check(
+            &self.trusted_ips,
+            &self.real_ip_header,
+            has_proxy_protocol,
+            errors,
+        );
         match self.proxy_listeners() {
             Ok(listeners) if listeners.iter().any(|l| l.ssl) => {
                 for (field, value) in [
@@ -487,6 +527,9 @@ pub fn default_worker_threads() -> usize {
 fn is_default_worker_threads(v: &usize) -> bool {
     *v == default_worker_threads()
 }
+fn is_default_real_ip_header(v: &str) -> bool {
+    v == crate::real_ip::DEFAULT_REAL_IP_HEADER
+}
 fn is_default_proxy_listen(v: &str) -> bool {
     v == DEFAULT_PROXY_LISTEN
 }
@@ -611,8 +654,11 @@ mod tests {
             max_uri_length: _,
             watch_config: _,
             proxy_cache_memory_size: _,
+            trusted_ips: _,
+            real_ip_header: _,
+            real_ip_recursive: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 29);
+        assert_eq!(SETTINGS.len(), 32);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());
@@ -681,11 +727,13 @@ mod tests {
                     addr: "0.0.0.0:8000".into(),
                     ssl: false,
                     http2: false,
+                    proxy_protocol: false,
                 },
                 ProxyListener {
                     addr: "127.0.0.1:8443".into(),
                     ssl: true,
                     http2: false,
+                    proxy_protocol: false,
                 },
             ]
         );
@@ -719,6 +767,18 @@ mod tests {
             .map(|l| (l.ssl, l.http2))
             .collect();
         assert_eq!(flags, vec![(false, true), (true, true)]);
+        let pp = Settings {
+            proxy_listen: "127.0.0.1:8000 proxy_protocol, 127.0.0.1:8443 ssl proxy_protocol".into(),
+            ..Settings::default()
+        };
+        let flags: Vec<(bool, bool)> = (pp.proxy_listeners().unwrap().iter())
+            .map(|l| (l.ssl, l.proxy_protocol))
+            .collect();
+        assert_eq!(flags, vec![(false, true), (true, true)]);
+        let yaml = "trusted_ips: 10.0.0.0/8, ::1\nreal_ip_header: X-Forwarded-For\nreal_ip_recursive: \"on\"\n";
+        let s: Settings = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(s.trusted_ips, vec!["10.0.0.0/8", "::1"]);
+        assert!(s.real_ip_recursive && s.real_ip_header == "X-Forwarded-For");
 
         for (listen, message) in [
             (
@@ -727,7 +787,7 @@ mod tests {
             ),
             (
                 "127.0.0.1:8443 reuseport",
-                r#"gateway.proxy_listen: unsupported flag "reuseport" in "127.0.0.1:8443 reuseport": only "ssl" and "http2" are supported"#,
+                r#"gateway.proxy_listen: unsupported flag "reuseport" in "127.0.0.1:8443 reuseport": only "ssl", "http2" and "proxy_protocol" are supported"#,
             ),
         ] {
             let bad = Settings {

@@ -20,6 +20,7 @@ mod limits;
 mod metrics;
 mod plugins;
 mod proxy;
+mod proxy_protocol;
 mod reload;
 mod responses;
 mod server;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod access;
+mod client;
 mod failure;
 mod forward;
 
@@ -52,6 +53,8 @@ pub struct Ctx {
     start: Instant,
     /// The balancer's side of the request, when the service's host names an upstream.
     balanced: Option<Box<Balanced>>,
+    /// The client's address (the real one, after `trusted_ips`), found once when the request starts.
+    client: client::ClientAddr,
 }
 
 /// A balanced request: what was hashed, where its attempts went, and the attempt in progress.
@@ -85,11 +88,13 @@ impl ProxyHttp for Gateway {
             dns_error: None,
             start: Instant::now(),
             balanced: None,
+            client: client::ClientAddr::default(),
         }
     }
 
     /// Route the request, then run the route's authentication. Ok(true): a response was sent.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.client = client::ClientAddr::of(session, &ctx.snap.real_ip);
         if crate::lifecycle::draining() {
             // Shutting down or upgrading: answer this request, then let the client reconnect elsewhere.
             session.set_keepalive(None);
@@ -357,7 +362,7 @@ impl ProxyHttp for Gateway {
             };
             req.insert_header(http::header::HOST, host)?;
         }
-        set_forwarded_headers(session, req)?;
+        set_forwarded_headers(session, req, &ctx.client)?;
         if let Some(up) = ctx.ex.upstream.as_ref() {
             for name in &up.remove_headers {
                 req.remove_header(name);
@@ -457,10 +462,11 @@ impl ProxyHttp for Gateway {
             return;
         }
         let route = route.map_or("-", |r| r.label.as_str());
-        let client = session
-            .client_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "-".to_string());
+        let client = match (ctx.client.ip, session.client_addr()) {
+            (Some(ip), _) => ip.to_string(),
+            (None, Some(addr)) => addr.to_string(),
+            (None, None) => "-".to_string(),
+        };
         access_log::write(&AccessEntry {
             client: &client,
             method: session.req_header().method.as_str(),
@@ -517,10 +523,7 @@ impl Gateway {
                     headers: &req.headers,
                     path: req.uri.path(),
                     query: req.uri.query(),
-                    client_ip: session
-                        .client_addr()
-                        .and_then(|a| a.as_inet())
-                        .map(|a| a.ip()),
+                    client_ip: ctx.client.ip,
                     captures: captures.as_ref(),
                 });
                 ctx.balanced.insert(Box::new(Balanced {

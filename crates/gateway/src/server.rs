@@ -13,6 +13,7 @@ use gateway_config::model::Config;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use pingora::server::RunArgs;
+use pingora::services::listening::Service;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -170,44 +171,59 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         lifecycle::write_pid_file(&pid_file);
     }
 
-    // h2c is a per-service option in Pingora: plain `http2` listeners get a service of their own.
+    // h2c is a per-service option in Pingora: plain `http2` listeners get a service of their own; so do
+    // `proxy_protocol` listeners, whose app reads the PROXY header first.
     let limits = crate::limits::Limits::new(&settings);
-    let (h2c, rest): (Vec<_>, Vec<_>) = tls.listeners.into_iter().partition(|l| l.http2 && !l.ssl);
-    for (name, listeners, h2c) in [("proxy", rest, false), ("proxy-h2c", h2c, true)] {
+    let mut groups: [(&str, bool, bool, Vec<crate::tls::Listener>); 4] = [
+        ("proxy", false, false, Vec::new()),
+        ("proxy-h2c", true, false, Vec::new()),
+        ("proxy-pp", false, true, Vec::new()),
+        ("proxy-h2c-pp", true, true, Vec::new()),
+    ];
+    for l in tls.listeners {
+        let h2c = l.http2 && !l.ssl;
+        if let Some(g) = groups
+            .iter_mut()
+            .find(|g| g.1 == h2c && g.2 == l.proxy_protocol)
+        {
+            g.3.push(l);
+        }
+    }
+    for (name, h2c, proxy_protocol, listeners) in groups {
         if listeners.is_empty() {
             continue;
         }
-        let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        let mut app = pingora::proxy::http_proxy(
             &server.configuration,
             Gateway {
                 state: state.clone(),
                 limits,
             },
-            name,
         );
-        if let Some(app) = proxy.app_logic_mut() {
-            app.h2_options = Some(limits.h2_options());
-            if h2c {
-                let mut options = pingora::apps::HttpServerOptions::default();
-                options.h2c = true;
-                app.server_options = Some(options);
-            }
+        app.h2_options = Some(limits.h2_options());
+        if h2c {
+            let mut options = pingora::apps::HttpServerOptions::default();
+            options.h2c = true;
+            app.server_options = Some(options);
         }
-        for l in listeners {
-            match (l.ssl, &tls.default_cert) {
-                (true, Some(default)) => {
-                    match crate::tls::settings(state.clone(), default.clone(), l.http2) {
-                        Ok(settings) => proxy.add_tls_with_settings(&l.addr, None, settings),
-                        Err(msg) => {
-                            eprintln!("{}: {msg}", l.addr);
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                }
-                _ => proxy.add_tcp(&l.addr),
-            }
+        let added = if proxy_protocol {
+            let mut service = Service::new(
+                name.into(),
+                crate::proxy_protocol::ProxyProtocolApp::new(app),
+            );
+            let pre_tls = Arc::new(crate::proxy_protocol::PreTls);
+            service.endpoints().set_pre_tls_callback(pre_tls);
+            add_listeners(&mut service, listeners, &state, &tls.default_cert)
+                .map(|()| server.add_service(service))
+        } else {
+            let mut service = Service::new(name.into(), app);
+            add_listeners(&mut service, listeners, &state, &tls.default_cert)
+                .map(|()| server.add_service(service))
+        };
+        if let Err(msg) = added {
+            eprintln!("{msg}");
+            return ExitCode::FAILURE;
         }
-        server.add_service(proxy);
     }
     server.add_service(background_service(
         "admin",
@@ -242,6 +258,26 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     lifecycle::remove_pid_file(&pid_file);
     log::info!("gateway stopped");
     std::process::exit(0)
+}
+
+/// Adds the proxy listeners to `service`: an `ssl` one with the certificate its SNI selects.
+fn add_listeners<A>(
+    service: &mut Service<A>,
+    listeners: Vec<crate::tls::Listener>,
+    state: &Arc<AppState>,
+    default_cert: &Option<Arc<gateway_config::certificates::KeyPairs>>,
+) -> Result<(), String> {
+    for l in listeners {
+        match (l.ssl, default_cert) {
+            (true, Some(default)) => {
+                let settings = crate::tls::settings(state.clone(), default.clone(), l.http2)
+                    .map_err(|msg| format!("{}: {msg}", l.addr))?;
+                service.add_tls_with_settings(&l.addr, None, settings);
+            }
+            _ => service.add_tcp(&l.addr),
+        }
+    }
+    Ok(())
 }
 
 /// `path` made absolute against the current directory (unchanged if that fails).

@@ -114,6 +114,8 @@ pub struct Snapshot {
     /// ([`Snapshot::adopt_limiters`]); a compiled snapshot gets an empty one, bounded by
     /// `gateway.proxy_cache_memory_size`, which only the first snapshot of a process keeps.
     pub response_cache: Arc<ResponseCache>,
+    /// `trusted_ips`, `real_ip_header` and `real_ip_recursive`, compiled: how the client's address is found.
+    pub real_ip: gateway_config::real_ip::RealIp,
     /// BLAKE3 of the source text (or of the serialised config), for `/status`.
     pub hash: String,
     /// When this snapshot was built.
@@ -202,7 +204,14 @@ pub fn compile_timed(
     let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
     timings.mark("hash");
     let response_cache = Arc::new(ResponseCache::new(config.gateway.proxy_cache_memory_size));
+    let g = &config.gateway;
+    let real_ip = gateway_config::real_ip::RealIp::new(
+        &g.trusted_ips,
+        &g.real_ip_header,
+        g.real_ip_recursive,
+    );
     Ok(Snapshot {
+        real_ip,
         sni: gateway_config::certificates::SniIndex::new(&config.certificates),
         credentials: gateway_config::credentials::CredentialIndex::new(&config),
         config: Arc::new(config),

@@ -27,6 +27,8 @@ pub struct Listener {
     /// The `http2` flag: ALPN offers `h2` first on an `ssl` listener; h2c with prior knowledge beside
     /// HTTP/1.1 on a plain one.
     pub http2: bool,
+    /// Every connection starts with a PROXY protocol header (`crate::proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 /// What the start needs: each proxy listener, the default certificate and the IdP clients.
@@ -55,6 +57,7 @@ pub fn load(settings: &Settings) -> Result<StartTls, String> {
             addr: entry.addr,
             ssl: entry.ssl,
             http2: entry.http2,
+            proxy_protocol: entry.proxy_protocol,
         })
         .collect();
     let idp_clients = match &settings.lua_ssl_trusted_certificate {

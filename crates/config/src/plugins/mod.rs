@@ -6,9 +6,11 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod bot_detection;
 pub mod correlation_id;
 pub mod cors;
 pub mod fields;
+pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
@@ -27,8 +29,10 @@ use serde_json::Value;
 pub use crate::error::FieldError;
 use acl::AclConfig;
 use basic_auth::BasicAuthConfig;
+use bot_detection::BotDetectionConfig;
 use correlation_id::CorrelationIdConfig;
 use cors::CorsConfig;
+use ip_restriction::IpRestrictionConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
@@ -66,6 +70,15 @@ pub const PLUGINS: &[PluginSpec] = &[
         },
     },
     PluginSpec {
+        name: "bot-detection",
+        priority: 2500,
+        on_consumer: false,
+        fields: bot_detection::FIELDS,
+        parse: |v| {
+            BotDetectionConfig::from_value(v).map(|c| PluginConfig::BotDetection(Arc::new(c)))
+        },
+    },
+    PluginSpec {
         name: "cors",
         priority: 2000,
         on_consumer: false,
@@ -99,6 +112,15 @@ pub const PLUGINS: &[PluginSpec] = &[
         on_consumer: false,
         fields: openid_connect::FIELDS,
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "ip-restriction",
+        priority: 990,
+        on_consumer: true,
+        fields: ip_restriction::FIELDS,
+        parse: |v| {
+            IpRestrictionConfig::from_value(v).map(|c| PluginConfig::IpRestriction(Arc::new(c)))
+        },
     },
     PluginSpec {
         name: "request-size-limiting",
@@ -194,6 +216,10 @@ pub enum PluginConfig {
     ResponseTransformer(Arc<ResponseTransformerConfig>),
     /// `proxy-cache`.
     ProxyCache(Arc<ProxyCacheConfig>),
+    /// `ip-restriction`.
+    IpRestriction(Arc<IpRestrictionConfig>),
+    /// `bot-detection`.
+    BotDetection(Arc<BotDetectionConfig>),
 }
 
 impl PluginConfig {
@@ -214,6 +240,8 @@ impl PluginConfig {
             PluginConfig::RequestTransformer(c) => c.to_value_with_defaults(),
             PluginConfig::ResponseTransformer(c) => c.to_value_with_defaults(),
             PluginConfig::ProxyCache(c) => c.to_value_with_defaults(),
+            PluginConfig::IpRestriction(c) => c.to_value_with_defaults(),
+            PluginConfig::BotDetection(c) => c.to_value_with_defaults(),
         }
     }
 }

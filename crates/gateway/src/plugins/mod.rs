@@ -11,10 +11,12 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod bot_detection;
 pub mod chain;
 pub mod consumer_auth;
 pub mod correlation_id;
 pub mod cors;
+pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
@@ -117,7 +119,8 @@ pub struct Request<'a> {
     pub version: http::Version,
     /// The request headers as received.
     pub headers: &'a HeaderMap,
-    /// The client's address.
+    /// The client's address: the real one (`trusted_ips`, `real_ip_header`; `proxy/client.rs`), not always
+    /// the connection's peer.
     pub client_ip: Option<IpAddr>,
     /// Whether the request came over TLS.
     pub https: bool,
@@ -406,6 +409,8 @@ fn build(
             Arc::new(response_transformer::ResponseTransformer::new(cfg))
         }
         PluginConfig::ProxyCache(cfg) => Arc::new(proxy_cache::ProxyCache::new(cfg)),
+        PluginConfig::IpRestriction(cfg) => Arc::new(ip_restriction::IpRestriction::new(cfg)),
+        PluginConfig::BotDetection(cfg) => Arc::new(bot_detection::BotDetection::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

@@ -74,10 +74,7 @@ pub(super) async fn run_phase(
             uri: &req.uri,
             version: req.version,
             headers: &req.headers,
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
+            client_ip: ctx.client.ip,
             https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             server_addr: session.server_addr().and_then(|a| a.as_inet()).copied(),
             body: body.as_deref(),

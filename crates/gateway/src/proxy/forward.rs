@@ -8,6 +8,7 @@ use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
+use super::client::ClientAddr;
 use crate::plugins::UpstreamEdits;
 
 /// Drop the named arguments (the credential, with `hide_credentials`) from a query string.
@@ -30,36 +31,73 @@ pub(super) fn filter_query(query: Option<&str>, remove: &[String]) -> Option<Str
     }
 }
 
-/// `X-Forwarded-For` appends the client address; `-Proto/-Host/-Port/-Path` and `X-Real-IP` are set
-/// from what this listener saw (Kong's behaviour when the client is not a trusted proxy).
+/// Kong's `X-Forwarded-*` and `X-Real-IP`: `X-Real-IP` is the client's (real) address; `X-Forwarded-For` is
+/// the client's value (its lines joined) with the connection's peer appended, or the real address when there
+/// was none; `-Proto/-Host/-Port/-Path` are the client's own when the peer is in `trusted_ips`, else (and
+/// when absent) from what this listener saw.
 ///
-/// Values are built without temporary strings (one allocation each where the text is new, none for the
-/// protocol or an unchanged Host), since this runs for every proxied request.
-pub(super) fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) -> Result<()> {
+/// Values are built without temporary strings where the text is not new (the protocol, an unchanged Host),
+/// since this runs for every proxied request.
+pub(super) fn set_forwarded_headers(
+    session: &Session,
+    req: &mut RequestHeader,
+    client: &ClientAddr,
+) -> Result<()> {
+    let original = session.req_header();
+    if let (Some(ip), Some(peer)) = (client.ip, client.peer) {
+        let real = ip_value(ip)?;
+        let mut prev = original.headers.get_all("x-forwarded-for").iter();
+        let xff = match (prev.next(), prev.next()) {
+            (Some(first), None) if first.as_bytes().trim_ascii().is_empty() => real.clone(),
+            (Some(first), rest) => {
+                let peer = ip_value(peer)?;
+                let mut v = Vec::with_capacity(first.len() + 2 + peer.len());
+                v.extend_from_slice(first.as_bytes());
+                for line in rest.into_iter().chain(prev) {
+                    v.extend_from_slice(b", ");
+                    v.extend_from_slice(line.as_bytes());
+                }
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(peer.as_bytes());
+                HeaderValue::from_bytes(&v).map_err(|_| header_error())?
+            }
+            (None, _) => real.clone(),
+        };
+        req.insert_header("x-forwarded-for", xff)?;
+        req.insert_header("x-real-ip", real)?;
+    }
+    if client.trusted {
+        // Kong: a trusted peer's own X-Forwarded-Proto/Host/Port/Path go upstream as they came.
+        let own = |name: &str| original.headers.get(name).cloned();
+        let proto = own("x-forwarded-proto");
+        let host = own("x-forwarded-host");
+        let port = own("x-forwarded-port");
+        let path = own("x-forwarded-path");
+        set_listener_headers(session, req, proto, host, port, path)
+    } else {
+        set_listener_headers(session, req, None, None, None, None)
+    }
+}
+
+/// An address as a header value.
+fn ip_value(ip: std::net::IpAddr) -> Result<HeaderValue> {
+    let mut buf = String::with_capacity(40);
+    let _ = write!(buf, "{ip}");
+    HeaderValue::from_str(&buf).map_err(|_| header_error())
+}
+
+/// `X-Forwarded-Proto/-Host/-Port/-Path`: the given value, else what this listener saw.
+fn set_listener_headers(
+    session: &Session,
+    req: &mut RequestHeader,
+    proto: Option<HeaderValue>,
+    forwarded_host: Option<HeaderValue>,
+    forwarded_port: Option<HeaderValue>,
+    path: Option<HeaderValue>,
+) -> Result<()> {
     static HTTP: HeaderValue = HeaderValue::from_static("http");
     static HTTPS: HeaderValue = HeaderValue::from_static("https");
     let original = session.req_header();
-    if let Some(ip) = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
-    {
-        let mut buf = String::with_capacity(40);
-        let _ = write!(buf, "{ip}");
-        let ip = HeaderValue::from_str(&buf).map_err(|_| header_error())?;
-        let xff = match original.headers.get("x-forwarded-for") {
-            Some(prev) if !prev.as_bytes().trim_ascii().is_empty() => {
-                let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
-                v.extend_from_slice(prev.as_bytes());
-                v.extend_from_slice(b", ");
-                v.extend_from_slice(ip.as_bytes());
-                HeaderValue::from_bytes(&v).map_err(|_| header_error())?
-            }
-            _ => ip.clone(),
-        };
-        req.insert_header("x-forwarded-for", xff)?;
-        req.insert_header("x-real-ip", ip)?;
-    }
     let host_value = original.headers.get(http::header::HOST);
     let host_header = host_value.and_then(|v| v.to_str().ok()).unwrap_or("");
     let (host, port) = split_host_port(host_header);
@@ -68,12 +106,14 @@ pub(super) fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) 
         .and_then(|a| a.as_inet())
         .map(|a| a.port())
         .unwrap_or(0);
-    let proto = match session.digest().and_then(|d| d.ssl_digest.as_ref()) {
+    let scheme = match session.digest().and_then(|d| d.ssl_digest.as_ref()) {
         Some(_) => &HTTPS,
         None => &HTTP,
     };
-    req.insert_header("x-forwarded-proto", proto.clone())?;
-    if !host.is_empty() {
+    req.insert_header("x-forwarded-proto", proto.unwrap_or_else(|| scheme.clone()))?;
+    if let Some(v) = forwarded_host {
+        req.insert_header("x-forwarded-host", v)?;
+    } else if !host.is_empty() {
         let value = match host_value {
             // No port: the Host header as it came (no copy).
             Some(v) if host.len() == host_header.len() => v.clone(),
@@ -81,11 +121,12 @@ pub(super) fn set_forwarded_headers(session: &Session, req: &mut RequestHeader) 
         };
         req.insert_header("x-forwarded-host", value)?;
     }
-    req.insert_header(
-        "x-forwarded-port",
-        HeaderValue::from(port.unwrap_or(server_port)),
-    )?;
-    req.insert_header("x-forwarded-path", original.uri.path())?;
+    let port = forwarded_port.unwrap_or_else(|| HeaderValue::from(port.unwrap_or(server_port)));
+    req.insert_header("x-forwarded-port", port)?;
+    match path {
+        Some(p) => req.insert_header("x-forwarded-path", p)?,
+        None => req.insert_header("x-forwarded-path", original.uri.path())?,
+    }
     Ok(())
 }
 
