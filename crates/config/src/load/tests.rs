@@ -505,7 +505,7 @@ plugins:
         "services[0].plugins[3].route: must not be set on a nested plugin (it belongs to its parent)",
         "services[0].routes[0].plugins[1].name: plugin \"openid-connect\" is already configured for this route (also services[0].routes[0].plugins[0])",
         "services[0].plugins[0].config.timeout: expected a number",
-        "services[0].plugins[1].name: unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, request-termination)",
+        "services[0].plugins[1].name: unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, prometheus, http-log, file-log, request-termination)",
         "services[0].plugins[2].name: required field missing",
         "services[0].plugins[3].name: plugin \"openid-connect\" is already configured for this service (also services[0].plugins[0])",
         "plugins[0].config: expected a record",

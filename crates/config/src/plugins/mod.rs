@@ -9,9 +9,13 @@ pub mod basic_auth;
 pub mod correlation_id;
 pub mod cors;
 pub mod fields;
+pub mod file_log;
+pub mod http_log;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod prometheus;
+pub mod queue;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
@@ -25,9 +29,12 @@ use acl::AclConfig;
 use basic_auth::BasicAuthConfig;
 use correlation_id::CorrelationIdConfig;
 use cors::CorsConfig;
+use file_log::FileLogConfig;
+use http_log::HttpLogConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
+use prometheus::PrometheusConfig;
 use rate_limiting::RateLimitingConfig;
 use request_size_limiting::RequestSizeLimitingConfig;
 use request_termination::RequestTerminationConfig;
@@ -120,6 +127,27 @@ pub const PLUGINS: &[PluginSpec] = &[
         },
     },
     PluginSpec {
+        name: "prometheus",
+        priority: 13,
+        on_consumer: true,
+        fields: prometheus::FIELDS,
+        parse: |v| PrometheusConfig::from_value(v).map(|c| PluginConfig::Prometheus(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "http-log",
+        priority: 12,
+        on_consumer: true,
+        fields: http_log::FIELDS,
+        parse: |v| HttpLogConfig::from_value(v).map(|c| PluginConfig::HttpLog(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "file-log",
+        priority: 9,
+        on_consumer: true,
+        fields: file_log::FIELDS,
+        parse: |v| FileLogConfig::from_value(v).map(|c| PluginConfig::FileLog(Arc::new(c))),
+    },
+    PluginSpec {
         name: "request-termination",
         priority: 2,
         on_consumer: true,
@@ -154,6 +182,12 @@ pub enum PluginConfig {
     RequestSizeLimiting(Arc<RequestSizeLimitingConfig>),
     /// `request-termination`.
     RequestTermination(Arc<RequestTerminationConfig>),
+    /// `prometheus`.
+    Prometheus(Arc<PrometheusConfig>),
+    /// `http-log`.
+    HttpLog(Arc<HttpLogConfig>),
+    /// `file-log`.
+    FileLog(Arc<FileLogConfig>),
 }
 
 impl PluginConfig {
@@ -171,6 +205,9 @@ impl PluginConfig {
             PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
             PluginConfig::RequestSizeLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::CorrelationId(c) => c.to_value_with_defaults(),
+            PluginConfig::Prometheus(c) => c.to_value_with_defaults(),
+            PluginConfig::HttpLog(c) => c.to_value_with_defaults(),
+            PluginConfig::FileLog(c) => c.to_value_with_defaults(),
         }
     }
 }

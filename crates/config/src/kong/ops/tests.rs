@@ -518,7 +518,7 @@ fn plugins_place_by_scope_and_are_unique() {
         create(&c, Kind::Plugin, obj(json!({"name": "kafka-upstream"})), NOW).unwrap_err(),
         KongError::field(
             "name",
-            "unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, request-termination)"
+            "unknown plugin \"kafka-upstream\" (supported: correlation-id, cors, jwt, key-auth, basic-auth, openid-connect, request-size-limiting, acl, rate-limiting, prometheus, http-log, file-log, request-termination)"
         )
     );
     assert_eq!(
