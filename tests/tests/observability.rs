@@ -32,8 +32,6 @@ struct Got {
 /// A tiny HTTP/1.1 log receiver on a fixed port that can go down (its socket closed: connections are
 /// refused) and come back.
 struct Receiver {
-    port: u16,
-    got: Arc<Mutex<Vec<Got>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -48,22 +46,20 @@ impl Receiver {
             while !stop2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let got = got2.clone();
-                        std::thread::spawn(move || serve(conn, &got));
+                        let (got, stop) = (got2.clone(), stop2.clone());
+                        std::thread::spawn(move || serve(conn, &got, &stop));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
         Receiver {
-            port,
-            got,
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Closes the listening socket.
+    /// Closes the listening socket; open connections are closed at their next request, unanswered.
     fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -72,8 +68,8 @@ impl Receiver {
     }
 }
 
-/// Serves the requests of one connection (keep-alive), answering 200.
-fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>) {
+/// Serves the requests of one connection (keep-alive), answering 200, until `stop`.
+fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>, stop: &AtomicBool) {
     conn.set_nonblocking(false).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -101,7 +97,7 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>) {
             }
         }
         let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
+        if reader.read_exact(&mut body).is_err() || stop.load(Ordering::SeqCst) {
             return;
         }
         got.lock().unwrap().push(Got {
