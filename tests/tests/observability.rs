@@ -39,7 +39,9 @@ struct Receiver {
 impl Receiver {
     fn start(port: u16, got: Arc<Mutex<Vec<Got>>>) -> Receiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
-        listener.set_nonblocking(true).unwrap();
+        listener
+            .set_nonblocking(true)
+            .expect("log receiver / prometheus helper");
         let stop = Arc::new(AtomicBool::new(false));
         let (stop2, got2) = (stop.clone(), got.clone());
         let thread = std::thread::spawn(move || {
@@ -63,16 +65,18 @@ impl Receiver {
     fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            t.join().unwrap();
+            t.join().expect("log receiver / prometheus helper");
         }
     }
 }
 
 /// Serves the requests of one connection (keep-alive), answering 200, until `stop`.
 fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>, stop: &AtomicBool) {
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    conn.set_nonblocking(false)
+        .expect("log receiver / prometheus helper");
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("log receiver / prometheus helper");
+    let mut reader = BufReader::new(conn.try_clone().expect("log receiver / prometheus helper"));
     let mut conn = conn;
     loop {
         let mut line = String::new();
@@ -89,9 +93,14 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>, stop: &AtomicBool) {
             if h.is_empty() {
                 break;
             }
-            let (name, value) = h.split_once(':').unwrap();
+            let (name, value) = h.split_once(':').expect("log receiver / prometheus helper");
             match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.trim().parse().unwrap(),
+                "content-length" => {
+                    length = value
+                        .trim()
+                        .parse()
+                        .expect("log receiver / prometheus helper")
+                }
                 "authorization" => authorization = Some(value.trim().to_string()),
                 _ => {}
             }
@@ -100,10 +109,12 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>, stop: &AtomicBool) {
         if reader.read_exact(&mut body).is_err() || stop.load(Ordering::SeqCst) {
             return;
         }
-        got.lock().unwrap().push(Got {
-            authorization,
-            body: String::from_utf8(body).unwrap(),
-        });
+        got.lock()
+            .expect("log receiver / prometheus helper")
+            .push(Got {
+                authorization,
+                body: String::from_utf8(body).expect("log receiver / prometheus helper"),
+            });
         if conn
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             .is_err()
@@ -116,11 +127,14 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>, stop: &AtomicBool) {
 /// Every log entry the receiver got, in order (each body is a JSON array of records).
 fn entries(got: &Mutex<Vec<Got>>) -> Vec<Value> {
     got.lock()
-        .unwrap()
+        .expect("log receiver / prometheus helper")
         .iter()
-        .flat_map(|g| match serde_json::from_str::<Value>(&g.body).unwrap() {
-            Value::Array(items) => items,
-            other => vec![other],
+        .flat_map(|g| {
+            match serde_json::from_str::<Value>(&g.body).expect("log receiver / prometheus helper")
+            {
+                Value::Array(items) => items,
+                other => vec![other],
+            }
         })
         .collect()
 }
@@ -180,7 +194,7 @@ impl PrometheusServer {
                 "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n- job_name: gateway\n  static_configs: [{{targets: ['{target}']}}]\n"
             ),
         )
-        .unwrap();
+        .expect("log receiver / prometheus helper");
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", conf.display()))
             .arg(format!(
