@@ -153,6 +153,7 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 fn config(ports: Ports, httpbin: &str, log_path: &str, receiver: u16, status: u16) -> Value {
     let mut config = e2e::config_value(ports, httpbin, None);
     config["gateway"]["status_listen"] = json!(format!("127.0.0.1:{status}"));
+    config["gateway"]["access_log_format"] = json!("json");
     config["services"][0]["routes"] = json!([
         {"name": "filed", "paths": ["/filed"], "plugins": [
             {"name": "key-auth", "config": {}},
@@ -301,6 +302,15 @@ fn log_plugins_and_prometheus_end_to_end() {
     assert_eq!(lines[3]["response"]["status"], 401);
     assert_eq!(lines[3]["latencies"]["proxy"], -1, "not proxied");
     assert!(lines[3].get("consumer").is_none());
+    // The access log in its json format: the same record, the same redaction.
+    assert!(
+        gw.wait_for_log("\"uri\":\"/filed/x?n=0&apikey=REDACTED\"", Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    for secret in [KEY, BEARER, COOKIE] {
+        assert!(!gw.log().contains(secret), "{secret} in the access log");
+    }
 
     // http-log: batches to a live receiver, with Basic auth from the URL's user info.
     let got = Arc::new(Mutex::new(Vec::new()));
