@@ -304,7 +304,10 @@ fn log_plugins_and_prometheus_end_to_end() {
     assert!(lines[3].get("consumer").is_none());
     // The access log in its json format: the same record, the same redaction.
     assert!(
-        gw.wait_for_log("\"uri\":\"/filed/x?n=0&apikey=REDACTED\"", Duration::from_secs(5)),
+        gw.wait_for_log(
+            "\"uri\":\"/filed/x?n=0&apikey=REDACTED\"",
+            Duration::from_secs(5)
+        ),
         "{}",
         gw.log()
     );
