@@ -16,6 +16,10 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8001";
 pub const DEFAULT_KEEPALIVE_POOL_SIZE: usize = 512;
 /// Default log level.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default `access_log_format`.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = "text";
+/// Accepted values of `access_log_format`.
+pub const ACCESS_LOG_FORMATS: &[&str] = &["text", "json"];
 /// Default grace period (seconds) during a graceful upgrade or shutdown.
 pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 5;
 /// Default maximum entries of each token cache.
@@ -69,6 +73,14 @@ pub struct Settings {
     /// Whether an access-log line is written per request (default true).
     #[serde(skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// `text` (default: key=value, no header values, no query strings) or `json` (Kong's log record, the one
+    /// file-log writes, secrets redacted).
+    #[serde(skip_serializing_if = "is_default_access_log_format")]
+    pub access_log_format: String,
+    /// Kong's `status_listen`: `host:port` of a listener serving `GET /status` and `GET /metrics` (the
+    /// Prometheus text the Admin API's `/metrics` serves); `None` (default, as Kong's `off`): no listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_listen: Option<String>,
     /// Maximum entries of each token cache (introspection results, grant tokens), per distinct
     /// openid-connect plugin config (default 100000; fixed at start).
     #[serde(skip_serializing_if = "is_default_token_cache_size")]
@@ -196,6 +208,8 @@ settings_table! {
     pid_file: OnRestart,
     upgrade_sock: OnRestart,
     access_log: OnReload,
+    access_log_format: OnReload,
+    status_listen: OnRestart,
     token_cache_size: OnRestart,
     cluster_cache: OnRestart,
     ssl_cert: OnRestart,
@@ -254,6 +268,8 @@ impl Default for Settings {
             pid_file: None,
             upgrade_sock: None,
             access_log: true,
+            access_log_format: DEFAULT_ACCESS_LOG_FORMAT.to_string(),
+            status_listen: None,
             token_cache_size: DEFAULT_TOKEN_CACHE_SIZE,
             cluster_cache: None,
             ssl_cert: None,
@@ -302,6 +318,8 @@ impl fmt::Debug for Settings {
             .field("pid_file", &self.pid_file)
             .field("upgrade_sock", &self.upgrade_sock)
             .field("access_log", &self.access_log)
+            .field("access_log_format", &self.access_log_format)
+            .field("status_listen", &self.status_listen)
             .field("token_cache_size", &self.token_cache_size)
             .field("cluster_cache", &self.cluster_cache)
             .field("ssl_cert", &self.ssl_cert)
@@ -474,6 +492,24 @@ impl Settings {
                 );
             }
         }
+        if !ACCESS_LOG_FORMATS.contains(&self.access_log_format.as_str()) {
+            errors.push(
+                "gateway.access_log_format",
+                format!(
+                    "expected one of {}, got {:?}",
+                    ACCESS_LOG_FORMATS.join(", "),
+                    self.access_log_format
+                ),
+            );
+        }
+        if let Some(addr) = self.status_listen.as_ref().filter(|a| *a != "off") {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                errors.push(
+                    "gateway.status_listen",
+                    format!("expected host:port (an IP address and a port), got {addr:?}"),
+                );
+            }
+        }
         if !LOG_LEVELS
             .iter()
             .any(|l| l.eq_ignore_ascii_case(&self.log_level))
@@ -563,6 +599,10 @@ fn is_default_token_cache_size(v: &usize) -> bool {
 fn is_default_pool_size(v: &usize) -> bool {
     *v == DEFAULT_KEEPALIVE_POOL_SIZE
 }
+fn is_default_access_log_format(v: &str) -> bool {
+    v == DEFAULT_ACCESS_LOG_FORMAT
+}
+
 fn is_default_log_level(v: &str) -> bool {
     v == DEFAULT_LOG_LEVEL
 }
@@ -636,6 +676,8 @@ mod tests {
             pid_file: _,
             upgrade_sock: _,
             access_log: _,
+            access_log_format: _,
+            status_listen: _,
             token_cache_size: _,
             cluster_cache: _,
             ssl_cert: _,
@@ -658,7 +700,7 @@ mod tests {
             real_ip_header: _,
             real_ip_recursive: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 32);
+        assert_eq!(SETTINGS.len(), 34);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

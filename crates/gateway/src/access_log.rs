@@ -1,4 +1,5 @@
-//! One access-log line per request (logger target `access`): no header values, no query strings.
+//! One access-log line per request (logger target `access`): key=value text with no header values and no query
+//! strings, or Kong's log record as JSON (`access_log_format: json`, secrets redacted).
 
 use std::time::Duration;
 
@@ -39,4 +40,9 @@ pub fn write(e: &AccessEntry<'_>) {
         e.request_id,
         e.elapsed.as_secs_f64() * 1000.0
     );
+}
+
+/// Write Kong's log record (see [`crate::log_record`]) as one JSON line (`gateway.access_log_format: json`).
+pub fn write_json(record: &serde_json::Value) {
+    log::info!(target: "access", "{record}");
 }

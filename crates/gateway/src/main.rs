@@ -17,6 +17,7 @@ mod control;
 mod dns;
 mod lifecycle;
 mod limits;
+mod log_record;
 mod metrics;
 mod plugins;
 mod proxy;

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub no_route: IntCounter,
     /// rate-limiting requests whose counter store (Redis) failed (served when `fault_tolerant`, else 500).
     pub rate_limit_store_errors: IntCounter,
+    /// Log entries the log plugins dropped, by plugin and reason (`queue_full`, `send_failed`).
+    pub log_dropped: IntCounterVec,
+    /// Kong's metric families (the prometheus plugin's).
+    pub kong: crate::plugins::prometheus::exporter::KongMetrics,
     /// The request counters of requests that matched no route (service `-`).
     unmatched: ServiceMetrics,
 }
@@ -81,7 +85,20 @@ impl Metrics {
                 "rate-limiting requests whose counter store (Redis) failed",
             )?,
         )?;
+        let log_dropped = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "gateway_log_entries_dropped_total",
+                    "Log entries file-log and http-log dropped (sink full or down), by plugin and reason",
+                ),
+                &["plugin", "reason"],
+            )?,
+        )?;
+        let kong = crate::plugins::prometheus::exporter::KongMetrics::new(registry)?;
         Ok(Metrics {
+            kong,
+            log_dropped,
             requests,
             latency,
             reloads,
@@ -105,6 +122,13 @@ pub(crate) fn register<C: Collector + Clone + 'static>(
 ) -> prometheus::Result<C> {
     registry.register(Box::new(collector.clone()))?;
     Ok(collector)
+}
+
+/// Refresh the node-level gauges of `state` and render its registry (the Admin API's and `status_listen`'s
+/// `/metrics`).
+pub fn scrape(state: &crate::state::AppState) -> String {
+    state.metrics.kong.refresh(&state.snapshot.load());
+    render(&state.prometheus)
 }
 
 /// Render every metric of `registry` in Prometheus' text format (gathered sorted by name).

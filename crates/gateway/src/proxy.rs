@@ -1,10 +1,9 @@
 //! The Pingora `ProxyHttp` implementation: hooks in the order they run, each calling named helpers.
 
-use crate::access_log::{self, AccessEntry};
 use crate::balancer::{self, Outcome, Pick, UpstreamBalancer};
 use crate::dns::{Addresses, DnsError, Resolver};
 use crate::plugins::openid_connect::identity::IDENTITY_HEADERS;
-use crate::plugins::{request_size_limiting, Exchange, LogView, Reply};
+use crate::plugins::{request_size_limiting, Exchange, Reply};
 use crate::responses;
 use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
@@ -25,6 +24,7 @@ mod access;
 mod client;
 mod failure;
 mod forward;
+mod log_phase;
 
 /// The gateway's proxy logic.
 pub struct Gateway {
@@ -55,6 +55,8 @@ pub struct Ctx {
     balanced: Option<Box<Balanced>>,
     /// The client's address (the real one, after `trusted_ips`), found once when the request starts.
     client: client::ClientAddr,
+    /// What the log phase reports of the upstream side (attempts, timings, the target sent).
+    upstream: log_phase::UpstreamSide,
 }
 
 /// A balanced request: what was hashed, where its attempts went, and the attempt in progress.
@@ -89,6 +91,7 @@ impl ProxyHttp for Gateway {
             start: Instant::now(),
             balanced: None,
             client: client::ClientAddr::default(),
+            upstream: log_phase::UpstreamSide::default(),
         }
     }
 
@@ -159,6 +162,7 @@ impl ProxyHttp for Gateway {
         let mut peer = match svc.balancer.clone() {
             Some(b) => {
                 let (addr, sni) = self.pick(session, ctx, b, svc.tls).await?;
+                ctx.upstream.tries.push(addr);
                 HttpPeer::new(addr, svc.tls, sni)
             }
             None => {
@@ -175,6 +179,7 @@ impl ProxyHttp for Gateway {
                 };
                 let addr = addrs.pick(ctx.tries.saturating_sub(1) as usize);
                 ctx.addrs = Some(addrs);
+                ctx.upstream.tries.push(addr);
                 HttpPeer::new(addr, svc.tls, svc.host.clone())
             }
         };
@@ -247,6 +252,7 @@ impl ProxyHttp for Gateway {
         if let Some(b) = ctx.balanced.as_mut() {
             b.status = Some(upstream_response.status.as_u16());
         }
+        ctx.upstream.answered(upstream_response.status.as_u16());
         Ok(())
     }
 
@@ -353,8 +359,10 @@ impl ProxyHttp for Gateway {
                 .map_err(|e| {
                     Error::because(ErrorType::InternalError, "building upstream uri", e)
                 })?;
-            req.set_uri(uri);
+            req.set_uri(uri.clone());
+            ctx.upstream.uri = Some(uri);
         }
+        ctx.upstream.sent = Some(Instant::now());
         if !m.preserve_host {
             let host = match ctx.balanced.as_ref() {
                 Some(b) => b.host_header.as_str(),
@@ -417,7 +425,7 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Metrics and the access-log line.
+    /// The plugins' log phase, the metrics and the access-log line.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let outcome = ctx
             .balanced
@@ -425,61 +433,7 @@ impl ProxyHttp for Gateway {
             .and_then(|b| b.status)
             .map_or(Outcome::Unknown, Outcome::Status);
         finish_attempt(ctx, outcome);
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .unwrap_or(0);
-        let elapsed = ctx.start.elapsed();
-        let route = ctx.matched.and_then(|m| ctx.snap.routes.get(m.route));
-        let log_chain = route.map_or(&ctx.snap.global.log, |r| &r.chains.log);
-        if !log_chain.is_empty() {
-            let req = session.req_header();
-            let entry = LogView {
-                method: &req.method,
-                uri: &req.uri,
-                status,
-                elapsed,
-            };
-            for step in log_chain.iter() {
-                if let Some(plugin) = step.resolve(ctx.ex.caller.consumer) {
-                    plugin.log(&entry, &ctx.ex);
-                }
-            }
-        }
-        let service = match route.and_then(|r| ctx.snap.services.get(r.service?)) {
-            Some(svc) => {
-                let seconds = elapsed.as_secs_f64();
-                svc.metrics
-                    .record(&self.state.metrics, &svc.label, status, seconds);
-                svc.label.as_str()
-            }
-            None => {
-                self.state.metrics.count_unmatched(status);
-                "-"
-            }
-        };
-        if !ctx.snap.config.gateway.access_log {
-            return;
-        }
-        let route = route.map_or("-", |r| r.label.as_str());
-        let client = match (ctx.client.ip, session.client_addr()) {
-            (Some(ip), _) => ip.to_string(),
-            (None, Some(addr)) => addr.to_string(),
-            (None, None) => "-".to_string(),
-        };
-        access_log::write(&AccessEntry {
-            client: &client,
-            method: session.req_header().method.as_str(),
-            path: session.req_header().uri.path(),
-            route,
-            service,
-            status,
-            auth: ctx.ex.auth,
-            request_id: (ctx.ex.correlation_id.as_ref())
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-"),
-            elapsed,
-        });
+        log_phase::log_phase(self, session, ctx);
     }
 
     /// A body cut by request-size-limiting is the client's doing, answered 413: no "Fail to proxy" line.

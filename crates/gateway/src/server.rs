@@ -229,6 +229,12 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         "admin",
         AdminService::new(state.clone(), settings.admin_listen.clone()),
     ));
+    if let Some(listen) = settings.status_listen.as_ref().filter(|l| *l != "off") {
+        server.add_service(background_service(
+            "status",
+            AdminService::status(state.clone(), listen.clone()),
+        ));
+    }
     if settings.cluster_cache.as_ref().is_some_and(|c| c.enabled) {
         server.add_service(background_service(
             "cluster-purge",

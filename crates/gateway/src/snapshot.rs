@@ -120,6 +120,8 @@ pub struct Snapshot {
     pub hash: String,
     /// When this snapshot was built.
     pub loaded_at: SystemTime,
+    /// The log record's entities and secret names, computed on the first logged request.
+    pub log_entities: std::sync::OnceLock<crate::log_record::LogEntities>,
 }
 
 /// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
@@ -227,6 +229,7 @@ pub fn compile_timed(
         response_cache,
         hash,
         loaded_at: SystemTime::now(),
+        log_entities: std::sync::OnceLock::new(),
     })
 }
 
@@ -246,6 +249,12 @@ impl Snapshot {
     /// Every authenticator the plugins use, for `AuthRegistry::retain`.
     pub fn authenticators(&self) -> Vec<Arc<Authenticator>> {
         self.authenticators.clone()
+    }
+
+    /// The log record's entities and secret names (see [`crate::log_record`]).
+    pub fn log_entities(&self) -> &crate::log_record::LogEntities {
+        self.log_entities
+            .get_or_init(|| crate::log_record::LogEntities::new(&self.config))
     }
 
     /// The balancer of the upstream with this id.

@@ -178,6 +178,7 @@ pub fn config_record(fields: &[crate::plugins::fields::Field]) -> Record {
                 Kind::Integers => Type::Array(Box::new(Type::Integer)),
                 Kind::Record(inner) => Type::Record(config_record(inner)),
                 Kind::Records(inner) => Type::Array(Box::new(Type::Record(config_record(inner)))),
+                Kind::Map => Type::Map(Box::new(Type::String)),
             };
             (f.name, ty)
         })

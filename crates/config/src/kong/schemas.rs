@@ -116,6 +116,11 @@ fn config_fields(fields: &[Field]) -> Vec<Value> {
                     Some(json!({ "type": "record", "fields": config_fields(inner) })),
                     None,
                 ),
+                FieldKind::Map => {
+                    out.insert("keys".into(), string());
+                    out.insert("values".into(), string());
+                    ("map", None, None)
+                }
             };
             out.insert("type".into(), json!(ty));
             if let Some(e) = elements {

@@ -42,6 +42,8 @@ pub enum Kind {
     OneOf(&'static [&'static str]),
     /// An array of the given names (duplicates dropped).
     SetOf(&'static [&'static str]),
+    /// A map of string keys to string values (Kong's `type = "map"` with string keys and values).
+    Map,
 }
 
 /// The value a field takes when it is absent or `null`.
@@ -345,6 +347,18 @@ fn check(name: &str, kind: Kind, v: &Value, errors: &mut Vec<FieldError>) -> Opt
             (errors.len() == before).then_some(Value::Array(out))
         }
         Kind::OneOf(names) => one_of(name.to_owned(), v, names, errors),
+        Kind::Map => {
+            let Value::Object(entries) = v else {
+                return fail(name.into(), "expected a map".into());
+            };
+            let before = errors.len();
+            for (k, item) in entries {
+                if !item.is_string() {
+                    errors.push(FieldError::new(format!("{name}.{k}"), "expected a string"));
+                }
+            }
+            (errors.len() == before).then(|| v.clone())
+        }
         Kind::Strings | Kind::SetOf(_) | Kind::Urls => {
             let Value::Array(items) = v else {
                 return fail(name.into(), "expected an array".into());

@@ -10,11 +10,15 @@ pub mod bot_detection;
 pub mod correlation_id;
 pub mod cors;
 pub mod fields;
+pub mod file_log;
+pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod prometheus;
 pub mod proxy_cache;
+pub mod queue;
 pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
@@ -32,10 +36,13 @@ use basic_auth::BasicAuthConfig;
 use bot_detection::BotDetectionConfig;
 use correlation_id::CorrelationIdConfig;
 use cors::CorsConfig;
+use file_log::FileLogConfig;
+use http_log::HttpLogConfig;
 use ip_restriction::IpRestrictionConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
+use prometheus::PrometheusConfig;
 use proxy_cache::ProxyCacheConfig;
 use rate_limiting::RateLimitingConfig;
 use request_size_limiting::RequestSizeLimitingConfig;
@@ -176,6 +183,27 @@ pub const PLUGINS: &[PluginSpec] = &[
         parse: |v| ProxyCacheConfig::from_value(v).map(|c| PluginConfig::ProxyCache(Arc::new(c))),
     },
     PluginSpec {
+        name: "prometheus",
+        priority: 13,
+        on_consumer: true,
+        fields: prometheus::FIELDS,
+        parse: |v| PrometheusConfig::from_value(v).map(|c| PluginConfig::Prometheus(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "http-log",
+        priority: 12,
+        on_consumer: true,
+        fields: http_log::FIELDS,
+        parse: |v| HttpLogConfig::from_value(v).map(|c| PluginConfig::HttpLog(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "file-log",
+        priority: 9,
+        on_consumer: true,
+        fields: file_log::FIELDS,
+        parse: |v| FileLogConfig::from_value(v).map(|c| PluginConfig::FileLog(Arc::new(c))),
+    },
+    PluginSpec {
         name: "request-termination",
         priority: 2,
         on_consumer: true,
@@ -220,6 +248,12 @@ pub enum PluginConfig {
     IpRestriction(Arc<IpRestrictionConfig>),
     /// `bot-detection`.
     BotDetection(Arc<BotDetectionConfig>),
+    /// `prometheus`.
+    Prometheus(Arc<PrometheusConfig>),
+    /// `http-log`.
+    HttpLog(Arc<HttpLogConfig>),
+    /// `file-log`.
+    FileLog(Arc<FileLogConfig>),
 }
 
 impl PluginConfig {
@@ -242,6 +276,9 @@ impl PluginConfig {
             PluginConfig::ProxyCache(c) => c.to_value_with_defaults(),
             PluginConfig::IpRestriction(c) => c.to_value_with_defaults(),
             PluginConfig::BotDetection(c) => c.to_value_with_defaults(),
+            PluginConfig::Prometheus(c) => c.to_value_with_defaults(),
+            PluginConfig::HttpLog(c) => c.to_value_with_defaults(),
+            PluginConfig::FileLog(c) => c.to_value_with_defaults(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The admin listener: Kong-style node info and status, Prometheus metrics, and the Admin API.
+//! The admin listener: Kong-style node info and status, Prometheus metrics, and the Admin API; and Kong's
+//! `status_listen` listener (`/status` and `/metrics` only).
 //!
 //! `api` (routes) → `handlers` (generic entity handlers) → `persist` (the serialised write path);
 //! `body` reads request bodies, `auth` checks the optional admin token, `error` renders Kong's errors.
@@ -115,7 +116,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(&state.prometheus),
+        crate::metrics::scrape(&state),
     )
         .into_response()
 }
@@ -131,16 +132,43 @@ pub(crate) fn node_id() -> String {
     ID.get_or_init(|| uuid::Uuid::new_v4().to_string()).clone()
 }
 
-/// Serves the admin app as a Pingora background service.
+/// The app of Kong's `status_listen`: `GET /status` and `GET /metrics` only, without the admin token (as
+/// Kong's status API, meant for probes and scrapers).
+pub fn status_app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// Serves the admin app (or the status app) as a Pingora background service.
 pub struct AdminService {
     state: Arc<AppState>,
     listen: String,
+    app: fn(Arc<AppState>) -> Router,
+    what: &'static str,
 }
 
 impl AdminService {
     /// An admin service for `state` listening on `listen`.
     pub fn new(state: Arc<AppState>, listen: String) -> Self {
-        Self { state, listen }
+        Self {
+            state,
+            listen,
+            app,
+            what: "admin",
+        }
+    }
+
+    /// The `status_listen` service for `state` listening on `listen`.
+    pub fn status(state: Arc<AppState>, listen: String) -> Self {
+        Self {
+            state,
+            listen,
+            app: status_app,
+            what: "status",
+        }
     }
 }
 
@@ -153,7 +181,11 @@ impl BackgroundService for AdminService {
             match tokio::net::TcpListener::bind(&self.listen).await {
                 Ok(l) => break l,
                 Err(e) => {
-                    log::warn!("admin listener {}: {e}; retrying in 1 s", self.listen);
+                    log::warn!(
+                        "{} listener {}: {e}; retrying in 1 s",
+                        self.what,
+                        self.listen
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = shutdown.changed() => return,
@@ -161,13 +193,13 @@ impl BackgroundService for AdminService {
                 }
             }
         };
-        log::info!("admin API listening on {}", self.listen);
-        let app = app(self.state.clone());
+        log::info!("{} API listening on {}", self.what, self.listen);
+        let app = (self.app)(self.state.clone());
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;
         });
         if let Err(e) = serve.await {
-            log::error!("admin listener stopped: {e}");
+            log::error!("{} listener stopped: {e}", self.what);
         }
     }
 }

@@ -78,7 +78,7 @@ impl UpstreamBalancer {
     }
 
     /// Kong's `getTargetStatus` of target `i`, and each address with whether it takes traffic.
-    fn target_status(&self, i: usize) -> (Value, Vec<(SocketAddr, bool)>) {
+    pub(crate) fn target_status(&self, i: usize) -> (Value, Vec<(SocketAddr, bool)>) {
         let Some(t) = self.targets.get(i) else {
             return (Value::Null, Vec::new());
         };

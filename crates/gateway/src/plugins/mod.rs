@@ -16,10 +16,13 @@ pub mod chain;
 pub mod consumer_auth;
 pub mod correlation_id;
 pub mod cors;
+pub mod file_log;
+pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod prometheus;
 pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod request_size_limiting;
@@ -297,19 +300,7 @@ pub trait Plugin: Send + Sync {
     fn log(&self, _entry: &LogView<'_>, _ex: &Exchange) {}
 }
 
-/// What the log phase sees of a finished request.
-// Read by the log plugins (file-log, http-log, prometheus) of the observability issue.
-#[allow(dead_code)]
-pub struct LogView<'a> {
-    /// The request as received.
-    pub method: &'a Method,
-    /// The request target as received.
-    pub uri: &'a Uri,
-    /// The status sent to the client (0 when nothing was sent).
-    pub status: u16,
-    /// Time from the request's start to now.
-    pub elapsed: std::time::Duration,
-}
+pub use crate::log_record::LogView;
 
 /// A set of phases, as bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -411,6 +402,9 @@ fn build(
         PluginConfig::ProxyCache(cfg) => Arc::new(proxy_cache::ProxyCache::new(cfg)),
         PluginConfig::IpRestriction(cfg) => Arc::new(ip_restriction::IpRestriction::new(cfg)),
         PluginConfig::BotDetection(cfg) => Arc::new(bot_detection::BotDetection::new(cfg)),
+        PluginConfig::Prometheus(cfg) => Arc::new(prometheus::Prometheus::new(cfg)),
+        PluginConfig::HttpLog(cfg) => Arc::new(http_log::HttpLog::new(cfg.clone(), typed.key)),
+        PluginConfig::FileLog(cfg) => Arc::new(file_log::FileLog::new(cfg)),
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

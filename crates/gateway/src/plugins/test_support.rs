@@ -83,3 +83,46 @@ impl TestRequest {
         flow
     }
 }
+
+impl TestRequest {
+    /// The log phase's view of this request answered `status` with `response` headers, on `route` (index
+    /// into `snap.routes`) and proxied to 10.0.0.1:80 in 30 ms of a 42 ms request.
+    pub fn log_view<'a>(
+        &'a self,
+        snap: &'a Snapshot,
+        response: &'a HeaderMap,
+        status: u16,
+        route: Option<usize>,
+    ) -> crate::log_record::LogView<'a> {
+        static TRIES: [std::net::SocketAddr; 1] = [std::net::SocketAddr::V4(
+            std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 1), 80),
+        )];
+        let ms = std::time::Duration::from_millis;
+        crate::log_record::LogView {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+            response_headers: Some(response),
+            status,
+            elapsed: ms(42),
+            started_at: std::time::SystemTime::UNIX_EPOCH + ms(1_700_000_000_000),
+            kong_latency: ms(2),
+            proxy_latency: Some(ms(30)),
+            upstream_status: Some(status),
+            tries: &TRIES,
+            client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+            https: false,
+            server_port: Some(8000),
+            request_size: 120,
+            response_size: 300,
+            upstream_uri: None,
+            proxied: true,
+            snap,
+            route,
+            service: route
+                .and_then(|i| snap.routes.get(i))
+                .and_then(|r| r.service),
+            metrics: &self.metrics,
+        }
+    }
+}
