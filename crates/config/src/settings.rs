@@ -9,9 +9,9 @@ use crate::dns_settings as dns;
 use crate::error::Collector;
 
 mod check;
-pub use check::ProxyListener;
 #[cfg(test)]
 use check::is_listen_address;
+pub use check::ProxyListener;
 
 /// Default proxy listener.
 pub const DEFAULT_PROXY_LISTEN: &str = "0.0.0.0:8000";
