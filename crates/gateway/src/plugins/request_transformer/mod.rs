@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use gateway_config::plugins::request_transformer::{
     split_pair, RequestTransformerConfig, OPERATIONS,
 };
-use gateway_config::plugins::template::{Key, Root, Template};
+use gateway_config::plugins::template::{Key, Operand, Piece, Root, Template};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -28,6 +28,23 @@ use body::Rendered;
 struct Entry {
     name: String,
     value: Option<Template>,
+    /// The name as a header name (lower-cased), parsed once at load (`None`: not a valid header name).
+    header: Option<HeaderName>,
+    /// The value as a header value when the template has no `$(…)` span, built once at load.
+    literal: Option<HeaderValue>,
+}
+
+impl Entry {
+    /// The header name and the rendered header value of a headers-list entry (`None`: no value, or an
+    /// invalid name or value, which Kong's edits leave out as well).
+    fn header_pair(&self, env: &Env<'_>) -> Option<(HeaderName, HeaderValue)> {
+        let template = self.value.as_ref()?;
+        let value = match &self.literal {
+            Some(v) => v.clone(),
+            None => header_value(&env.render(template))?,
+        };
+        Some((self.header.clone()?, value))
+    }
 }
 
 /// One operation's three lists.
@@ -44,6 +61,18 @@ pub struct RequestTransformer {
     uri: Option<Template>,
     /// Remove, rename, replace, add, append.
     ops: [Lists; 5],
+    /// Some template reads `headers` (else the templates need no copy of the headers before the edits).
+    reads_headers: bool,
+    /// Some template reads `query_params` (else they need no copy of the query before the edits).
+    reads_query: bool,
+}
+
+/// True when `t` has a lookup under `root`.
+fn reads(t: &Template, root: Root) -> bool {
+    t.pieces.iter().any(|p| match p {
+        Piece::Expr(ops) => (ops.iter()).any(|o| matches!(o, Operand::Lookup(r, _) if *r == root)),
+        Piece::Text(_) => false,
+    })
 }
 
 const REMOVE: usize = 0;
@@ -71,12 +100,18 @@ fn entries(list: &[String]) -> Vec<Entry> {
     list.iter()
         .filter_map(|e| {
             let (name, value) = split_pair(e)?;
+            // Checked at load: every value parses.
+            let value = (!value.is_empty())
+                .then(|| Template::parse(value).ok())
+                .flatten();
+            let literal = (value.as_ref())
+                .filter(|t| t.is_literal())
+                .and_then(|t| header_value(&t.render(&|_, _| None)));
             Some(Entry {
+                header: header_name(name),
                 name: name.to_owned(),
-                // Checked at load: every value parses.
-                value: (!value.is_empty())
-                    .then(|| Template::parse(value).ok())
-                    .flatten(),
+                value,
+                literal,
             })
         })
         .collect()
@@ -216,10 +251,22 @@ impl RequestTransformer {
                 query: entries(query),
             }
         });
+        let uri = (cfg.replace.uri.as_deref()).and_then(|u| Template::parse(u).ok());
+        let any = |root: Root| {
+            uri.as_ref().is_some_and(|t| reads(t, root))
+                || ops.iter().any(|l| {
+                    [&l.body, &l.headers, &l.query]
+                        .into_iter()
+                        .flatten()
+                        .any(|e| e.value.as_ref().is_some_and(|t| reads(t, root)))
+                })
+        };
         RequestTransformer {
             method: (cfg.http_method.as_deref())
                 .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()),
-            uri: (cfg.replace.uri.as_deref()).and_then(|u| Template::parse(u).ok()),
+            reads_headers: any(Root::Headers),
+            reads_query: any(Root::QueryParams),
+            uri,
             ops,
         }
     }
@@ -241,9 +288,9 @@ impl RequestTransformer {
         let mut touched = Vec::new();
         let mut host = None;
         for e in &self.ops[REMOVE].headers {
-            if let Some(n) = header_name(&e.name).filter(|n| h.contains_key(n)) {
-                h.remove(&n);
-                touched.push(n);
+            if let Some(n) = e.header.as_ref().filter(|n| h.contains_key(*n)) {
+                h.remove(n);
+                touched.push(n.clone());
             }
         }
         for (old, new) in env.pairs(&self.ops[RENAME].headers) {
@@ -261,10 +308,7 @@ impl RequestTransformer {
             }
             touched.extend([old, new]);
         }
-        for (name, value) in env.pairs(&self.ops[REPLACE].headers) {
-            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
-                continue;
-            };
+        for (n, v) in (self.ops[REPLACE].headers.iter()).filter_map(|e| e.header_pair(env)) {
             if n == HOST {
                 host = Some(v);
             } else if h.contains_key(&n) {
@@ -272,19 +316,13 @@ impl RequestTransformer {
                 touched.push(n);
             }
         }
-        for (name, value) in env.pairs(&self.ops[ADD].headers) {
-            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
-                continue;
-            };
+        for (n, v) in (self.ops[ADD].headers.iter()).filter_map(|e| e.header_pair(env)) {
             if n != HOST && !h.contains_key(&n) {
                 h.insert(n.clone(), v);
                 touched.push(n);
             }
         }
-        for (name, value) in env.pairs(&self.ops[APPEND].headers) {
-            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
-                continue;
-            };
+        for (n, v) in (self.ops[APPEND].headers.iter()).filter_map(|e| e.header_pair(env)) {
             if n != HOST {
                 h.append(n.clone(), v);
                 touched.push(n);
@@ -353,9 +391,21 @@ impl Plugin for RequestTransformer {
     }
 
     fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
-        // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's.
-        let original = upstream_view(req, ex);
-        let mut h = original.clone();
+        // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's. Copied
+        // only when a template reads them; built only when an edit or the body's type needs them.
+        let needs_view = self.reads_headers
+            || self.method.is_some()
+            || self.has(|l| &l.headers)
+            || self.has(|l| &l.body);
+        let (original, mut h) = match (needs_view, self.reads_headers) {
+            (false, _) => (HeaderMap::new(), HeaderMap::new()),
+            (true, false) => (HeaderMap::new(), upstream_view(req, ex)),
+            (true, true) => {
+                let view = upstream_view(req, ex);
+                let h = view.clone();
+                (view, h)
+            }
+        };
         h.remove(HOST);
         let mut query = Args::decode(req.uri.query().unwrap_or(""));
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
@@ -393,9 +443,13 @@ impl Plugin for RequestTransformer {
                 }
             }
         }
+        let query_view = match self.reads_query {
+            true => query.clone(),
+            false => Args::default(),
+        };
         let env = Env {
             headers: &original,
-            query: &query.clone(),
+            query: &query_view,
             captures,
         };
         if let Some(uri) = &self.uri {
