@@ -171,10 +171,14 @@ impl RateLimiter {
                 .as_ref()
                 .and_then(|h| s.headers?.get(h))
                 .map(|v| String::from_utf8_lossy(v.as_bytes())),
-            LimitBy::Path => (self.cfg.path.as_deref() == Some(s.path)).then_some(Cow::Borrowed(s.path)),
+            LimitBy::Path => {
+                (self.cfg.path.as_deref() == Some(s.path)).then_some(Cow::Borrowed(s.path))
+            }
             LimitBy::Ip => None,
         };
-        found.unwrap_or_else(|| s.ip.map_or(Cow::Borrowed(""), |ip| Cow::Owned(ip.to_string())))
+        found.unwrap_or_else(|| {
+            s.ip.map_or(Cow::Borrowed(""), |ip| Cow::Owned(ip.to_string()))
+        })
     }
 
     /// The verdict without waiting, for `policy: local` (`None`: the counters are in Redis, see [`Self::check`]).
