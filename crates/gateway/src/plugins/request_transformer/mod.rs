@@ -65,6 +65,9 @@ pub struct RequestTransformer {
     reads_headers: bool,
     /// Some template reads `query_params` (else they need no copy of the query before the edits).
     reads_query: bool,
+    /// The header edits are `add` only, no template reads `headers`, and neither `http_method` nor a body
+    /// edit needs the content type: each added name is looked up in the upstream view without copying it.
+    add_headers_only: bool,
 }
 
 /// True when `t` has a lookup under `root`.
@@ -232,6 +235,31 @@ fn upstream_view(req: &Request<'_>, ex: &Exchange) -> HeaderMap {
     h
 }
 
+/// Whether `name` is in [`upstream_view`] (the same steps, for one name).
+fn in_upstream_view(req: &Request<'_>, ex: &Exchange, name: &HeaderName) -> bool {
+    let mut has = req.headers.contains_key(name);
+    if let Some(up) = ex.upstream.as_ref() {
+        if up.remove_headers.contains(name) {
+            has = false;
+        }
+        if up.set_headers.iter().any(|(n, _)| n == name) {
+            has = true;
+        }
+    }
+    if IDENTITY_HEADERS.contains(name) {
+        has = false;
+    }
+    if (ex.caller.headers(&req.snap.consumer_headers)).any(|(n, _)| n == name) {
+        has = true;
+    }
+    for (n, value) in &ex.edits.headers {
+        if n == name {
+            has = value.is_some();
+        }
+    }
+    has || ex.edits.header_values.iter().any(|(n, _)| n == name)
+}
+
 fn header_name(name: &str) -> Option<HeaderName> {
     HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()
 }
@@ -261,10 +289,19 @@ impl RequestTransformer {
                         .any(|e| e.value.as_ref().is_some_and(|t| reads(t, root)))
                 })
         };
+        let method = (cfg.http_method.as_deref())
+            .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
+        let reads_headers = any(Root::Headers);
+        let add_headers_only = !reads_headers
+            && method.is_none()
+            && ops.iter().all(|l| l.body.is_empty())
+            && [REMOVE, RENAME, REPLACE, APPEND]
+                .iter()
+                .all(|&op| ops[op].headers.is_empty());
         RequestTransformer {
-            method: (cfg.http_method.as_deref())
-                .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()),
-            reads_headers: any(Root::Headers),
+            method,
+            add_headers_only,
+            reads_headers,
             reads_query: any(Root::QueryParams),
             uri,
             ops,
@@ -331,6 +368,23 @@ impl RequestTransformer {
         (touched, host)
     }
 
+    /// `add` alone (see [`RequestTransformer::add_headers_only`]): what [`Self::headers`] and the access phase
+    /// do with a copy of the upstream view, without the copy: an added name absent from the view is removed
+    /// and its one value added, the names in order.
+    fn add_headers(&self, env: &Env<'_>, req: &Request<'_>, ex: &mut Exchange) {
+        let mut added: Vec<(HeaderName, HeaderValue)> = Vec::new();
+        for (n, v) in (self.ops[ADD].headers.iter()).filter_map(|e| e.header_pair(env)) {
+            if n != HOST && !added.iter().any(|(a, _)| *a == n) && !in_upstream_view(req, ex, &n) {
+                added.push((n, v));
+            }
+        }
+        added.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for (n, v) in added {
+            ex.edits.headers.push((n.clone(), None));
+            ex.edits.header_values.push((n, v));
+        }
+    }
+
     /// Kong's `transform_querystrings`.
     fn query(&self, env: &Env<'_>, q: &mut Args) {
         for e in &self.ops[REMOVE].query {
@@ -393,10 +447,11 @@ impl Plugin for RequestTransformer {
     fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
         // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's. Copied
         // only when a template reads them; built only when an edit or the body's type needs them.
-        let needs_view = self.reads_headers
-            || self.method.is_some()
-            || self.has(|l| &l.headers)
-            || self.has(|l| &l.body);
+        let needs_view = !self.add_headers_only
+            && (self.reads_headers
+                || self.method.is_some()
+                || self.has(|l| &l.headers)
+                || self.has(|l| &l.body));
         let (original, mut h) = match (needs_view, self.reads_headers) {
             (false, _) => (HeaderMap::new(), HeaderMap::new()),
             (true, false) => (HeaderMap::new(), upstream_view(req, ex)),
@@ -463,7 +518,13 @@ impl Plugin for RequestTransformer {
             }
             ex.edits.path = Some(utf8_percent_encode(&path, PATH_ESCAPE).to_string());
         }
-        let (mut touched, host) = self.headers(&env, &mut h);
+        let (mut touched, host) = match self.add_headers_only {
+            true => {
+                self.add_headers(&env, req, ex);
+                (Vec::new(), None)
+            }
+            false => self.headers(&env, &mut h),
+        };
         touched.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         touched.dedup();
         for name in touched {
