@@ -254,16 +254,19 @@ def section_allocs(st, procs, env, results):
     results["allocs"] = rows
 
 
-def callgrind_per_request(procs, st, name, argv, port, url, token, n):
+def callgrind_per_request(procs, st, name, argv, port, url, token, n, headers=()):
     """User-space instructions per request of one server under callgrind: instrumentation starts once the
-    server listens, `n` keep-alive requests (one curl process, one connection) warm it up, the counters are
-    zeroed, then 2n more are counted and dumped. Deterministic where RPS on a shared VM is not."""
+    server listens, `n` keep-alive requests (one curl process, one connection; `headers`: extra
+    "Name: value" request headers) warm it up, the counters are zeroed, then 2n more are counted and dumped.
+    Deterministic where RPS on a shared VM is not."""
     out = os.path.join(procs.workdir, f"callgrind.{name}")
     p = procs.start(f"callgrind-{name}", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                                           f"--callgrind-out-file={out}"] + argv, cpus=st.server_cpus)
     try:
         B.wait_port(port, p, timeout=180)
         hdr = ["-H", f"Authorization: Bearer {token}"] if token else []
+        for h in headers:
+            hdr += ["-H", h]
         urls = os.path.join(procs.workdir, f"urls.{name}")
 
         def send(count):
@@ -339,8 +342,8 @@ def section_instructions(st, procs, env, results):
         import plugin_rows  # noqa: PLC0415 - bench/plugin_rows.py imports bench, as this module does
         rows += plugin_rows.instruction_rows(
             st, procs, env, n,
-            lambda name, argv, port, url, token, count: callgrind_per_request(procs, st, name, argv, port, url,
-                                                                               token, count))
+            lambda name, argv, port, url, token, count, headers: callgrind_per_request(
+                procs, st, name, argv, port, url, token, count, headers))
     results["instructions"] = {"requests": 2 * n, "rows": rows}
     for r in rows:
         B.log(f"instructions: {r['setup']}: {r['instructions']:,.0f} per request")

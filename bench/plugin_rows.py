@@ -10,11 +10,15 @@ group, and four routes on the same upstream:
 - `/chain4`: key-auth, basic-auth (with `anonymous`: skipped once key-auth authenticated, Kong's logical OR),
   acl (allow the consumer's group) and rate-limiting (local, never reached) — four plugins, the same key;
 - `/cached`: proxy-cache (memory strategy, Kong's defaults): the upstream's JSON answer is stored by the first
-  request (the correctness check), every measured request is a hit answered by the gateway itself (issue 28).
+  request (the correctness check), every measured request is a hit answered by the gateway itself (issue 28);
+- `/chain5`: the Kong-typical edge chain (issue 28): cors (one origin, credentials), correlation-id (Kong's
+  defaults: `Kong-Request-ID`, `uuid#counter`), request-transformer (adds one header and one query argument),
+  key-auth and rate-limiting (local, per minute, never reached); the client sends a browser's `Origin`.
 
 The targets: "a chain of four plugins costs at most 5 % over the same route with one": `/chain4` against
-`/keyauth`, in RPS (same run, interleaved rounds) and in instructions per request (callgrind); and "a
-proxy-cache hit serves at least twice the requests of a proxied request": `/cached` against `/plain`.
+`/keyauth`, in RPS (same run, interleaved rounds) and in instructions per request (callgrind); "the Kong-typical
+chain at most 10 % slower than the plain route": `/chain5` against `/plain`; and "a proxy-cache hit serves at
+least twice the requests of a proxied request": `/cached` against `/plain`.
 """
 
 import base64
@@ -28,6 +32,7 @@ import bench as B
 API_KEY = "bench-key-0123456789abcdef"
 JWT_ISS = "bench-issuer"
 JWT_SECRET = "bench-secret-0123456789abcdef0123"
+ORIGIN = "https://app.example.com"
 
 
 def _b64(data):
@@ -54,6 +59,10 @@ def yaml(port, admin, up):
     lines += svc("chain4", [key_auth, ("basic-auth", {"anonymous": "bench"}), ("acl", {"allow": ["bench"]}),
                             ("rate-limiting", {"second": 1000000000, "limit_by": "consumer", "policy": "local"})])
     lines += svc("cached", [("proxy-cache", {"strategy": "memory"})])
+    lines += svc("chain5", [("cors", {"origins": [ORIGIN], "credentials": True}), ("correlation-id", {}),
+                            ("request-transformer", {"add": {"headers": ["X-Bench-Chain:5"],
+                                                             "querystring": ["source:bench"]}}),
+                            key_auth, ("rate-limiting", {"minute": 1000000000, "policy": "local"})])
     lines += ["consumers:", "- username: bench",
               f"  keyauth_credentials: [{{key: {API_KEY}}}]",
               f"  jwt_secrets: [{{key: {JWT_ISS}, secret: {JWT_SECRET}, algorithm: HS256}}]",
@@ -63,15 +72,18 @@ def yaml(port, admin, up):
 
 
 def cases():
-    """(key, label, route with query, token for Authorization: Bearer or None)."""
+    """(key, label, route with query, token for Authorization: Bearer or None, extra request headers)."""
     q = f"?apikey={API_KEY}"
     return [
-        ("gw_plain", "9 gateway, plugin routes: no plugin", "/plain", None),
-        ("gw_keyauth", "9k gateway, key-auth (key in the query)", f"/keyauth{q}", None),
-        ("gw_jwtplugin", "9j gateway, jwt plugin (HS256)", "/jwt", jwt_token()),
+        ("gw_plain", "9 gateway, plugin routes: no plugin", "/plain", None, []),
+        ("gw_keyauth", "9k gateway, key-auth (key in the query)", f"/keyauth{q}", None, []),
+        ("gw_jwtplugin", "9j gateway, jwt plugin (HS256)", "/jwt", jwt_token(), []),
         ("gw_chain4", "9c gateway, chain of four: key-auth, basic-auth (OR-skipped), acl, rate-limiting",
-         f"/chain4{q}", None),
-        ("gw_cache_hit", "9p gateway, proxy-cache hit (memory strategy; the upstream is not asked)", "/cached", None),
+         f"/chain4{q}", None, []),
+        ("gw_chain5", "9e gateway, Kong-typical chain: cors, correlation-id, request-transformer, key-auth, "
+         "rate-limiting", f"/chain5{q}", None, [f"Origin: {ORIGIN}"]),
+        ("gw_cache_hit", "9p gateway, proxy-cache hit (memory strategy; the upstream is not asked)", "/cached", None,
+         []),
     ]
 
 
@@ -81,24 +93,24 @@ def throughput_rows(st, procs, env, rotate):
     port, admin = B.free_port(), B.free_port()
     B.Gateway(procs, st, "gateway-plugins", yaml(port, admin, up), port, admin, st.server_cpus)
     rows = []
-    for key, label, route, token in cases():
+    for key, label, route, token, headers in cases():
         path = os.path.join(procs.workdir, f"token-{key}.txt")
         with open(path, "w") as f:
             f.write((token or "none") + "\n")
-        rows.append((key, label, f"http://127.0.0.1:{port}{route}", rotate, [path], 200, None))
+        rows.append((key, label, f"http://127.0.0.1:{port}{route}", rotate, [path] + headers, 200, None))
     return rows
 
 
 def instruction_rows(st, procs, env, n, measure):
-    """Instructions per request of the four routes: `measure(name, argv, port, url, token, n)`."""
+    """Instructions per request of the plugin routes: `measure(name, argv, port, url, token, n, headers)`."""
     up = env["upstream_port"]
     port, admin = B.free_port(), B.free_port()
     path = os.path.join(procs.workdir, "gateway-plugins-instr.yaml")
     with open(path, "w") as f:
         f.write(yaml(port, admin, up))
     rows = []
-    for key, label, route, token in cases():
+    for key, label, route, token, headers in cases():
         ir = measure(f"plugins-{key}", [B.gateway_bin(st), "run", "-c", path], port,
-                     f"http://127.0.0.1:{port}{route}", token, n)
+                     f"http://127.0.0.1:{port}{route}", token, n, headers)
         rows.append({"setup": f"gateway, {label.split(', ', 1)[1]}", "key": f"plugins|{key}", "instructions": ir})
     return rows

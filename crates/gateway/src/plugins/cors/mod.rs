@@ -44,6 +44,8 @@ pub struct Cors {
     headers: Option<HeaderValue>,
     exposed: Option<HeaderValue>,
     max_age: Option<HeaderValue>,
+    /// The one flat origin (Kong's shortcut: sent whatever the request's `Origin`), as a header value.
+    single: Option<HeaderValue>,
 }
 
 const TRUE: HeaderValue = HeaderValue::from_static("true");
@@ -73,6 +75,8 @@ impl Cors {
     pub fn new(cfg: &Arc<CorsConfig>) -> Self {
         Cors {
             origins: Origins::new(cfg.origins.as_deref().unwrap_or(&[])),
+            single: (Origins::new(cfg.origins.as_deref().unwrap_or(&[])).single())
+                .and_then(|o| HeaderValue::from_str(o).ok()),
             methods: cfg
                 .methods
                 .as_ref()
@@ -107,8 +111,12 @@ impl Cors {
         };
         let allow = if self.origins.any() {
             Allow::All
-        } else {
+        } else if let Some(single) = &self.single {
             // Always set (it can be used for calculating a cache key).
+            vary(resp);
+            resp.insert(ACCESS_CONTROL_ALLOW_ORIGIN, single.clone());
+            Allow::Set
+        } else {
             vary(resp);
             self.origins.allow(origin.and_then(|o| o.to_str().ok()))
         };
@@ -120,6 +128,7 @@ impl Cors {
                 Err(_) => resp.remove(&ACCESS_CONTROL_ALLOW_ORIGIN),
             },
             Allow::None => resp.remove(&ACCESS_CONTROL_ALLOW_ORIGIN),
+            Allow::Set => {}
         }
         if !self.cfg.credentials {
             return;

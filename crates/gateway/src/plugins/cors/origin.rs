@@ -13,6 +13,8 @@ pub(super) enum Allow {
     This(String),
     /// None: the header is removed (the upstream's too).
     None,
+    /// Already set by the caller (the one flat origin, prepared once).
+    Set,
 }
 
 /// One configured origin, prepared.
@@ -72,6 +74,11 @@ impl Origins {
             single,
             entries,
         }
+    }
+
+    /// The one flat origin, when that is the config (sent whatever the request's `Origin`).
+    pub(super) fn single(&self) -> Option<&str> {
+        self.single.as_deref()
     }
 
     /// Whether every origin is allowed without looking at the request (`Vary` not added).

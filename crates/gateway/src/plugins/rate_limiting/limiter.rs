@@ -17,6 +17,7 @@
 #[path = "redis_store.rs"]
 mod redis_store;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ struct Limit {
     period: usize,
     window: u64,
     limit: u64,
+    /// `limit` as a header value, built once.
+    limit_value: HeaderValue,
     limit_header: HeaderName,
     remaining_header: HeaderName,
 }
@@ -115,6 +118,7 @@ impl RateLimiter {
                     period,
                     window,
                     limit,
+                    limit_value: HeaderValue::from(limit),
                     limit_header: header("limit"),
                     remaining_header: header("remaining"),
                 }
@@ -150,21 +154,31 @@ impl RateLimiter {
         })
     }
 
+    /// Whether the identifier can be the service's id (`limit_by: service`): only then does the proxy
+    /// give [`Subject::service`].
+    pub fn by_service(&self) -> bool {
+        self.cfg.limit_by == LimitBy::Service
+    }
+
     /// Kong's identifier for `limit_by`, falling back to the client IP.
-    fn identifier(&self, s: &Subject<'_>) -> String {
+    fn identifier<'s>(&self, s: &Subject<'s>) -> Cow<'s, str> {
         let found = match self.cfg.limit_by {
-            LimitBy::Consumer => s.consumer.or(s.credential).map(str::to_string),
-            LimitBy::Credential => s.credential.map(str::to_string),
-            LimitBy::Service => s.service.map(str::to_string),
+            LimitBy::Consumer => s.consumer.or(s.credential).map(Cow::Borrowed),
+            LimitBy::Credential => s.credential.map(Cow::Borrowed),
+            LimitBy::Service => s.service.map(Cow::Borrowed),
             LimitBy::Header => self
                 .header
                 .as_ref()
                 .and_then(|h| s.headers?.get(h))
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            LimitBy::Path => (self.cfg.path.as_deref() == Some(s.path)).then(|| s.path.to_string()),
+                .map(|v| String::from_utf8_lossy(v.as_bytes())),
+            LimitBy::Path => {
+                (self.cfg.path.as_deref() == Some(s.path)).then_some(Cow::Borrowed(s.path))
+            }
             LimitBy::Ip => None,
         };
-        found.unwrap_or_else(|| s.ip.map_or_else(String::new, |ip| ip.to_string()))
+        found.unwrap_or_else(|| {
+            s.ip.map_or(Cow::Borrowed(""), |ip| Cow::Owned(ip.to_string()))
+        })
     }
 
     /// The verdict without waiting, for `policy: local` (`None`: the counters are in Redis, see [`Self::check`]).
@@ -264,7 +278,7 @@ impl RateLimiter {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(2 * self.limits.len() + 4);
-        let mut best: Option<(u64, u64, u64, u64)> = None; // (remaining, window, limit, reset)
+        let mut best: Option<(u64, u64, &HeaderValue, u64)> = None; // (remaining, window, limit, reset)
         for (i, l) in self.limits.iter().enumerate() {
             // On a refusal `used` of the stopping period is its count before this request (Kong:
             // remaining - 1, floored at 0); on a pass it includes this request.
@@ -279,16 +293,13 @@ impl RateLimiter {
             let better =
                 best.is_none_or(|(r, w, _, _)| remaining < r || (remaining == r && l.window > w));
             if better {
-                best = Some((remaining, l.window, l.limit, reset));
+                best = Some((remaining, l.window, &l.limit_value, reset));
             }
-            out.push((l.limit_header.clone(), HeaderValue::from(l.limit)));
+            out.push((l.limit_header.clone(), l.limit_value.clone()));
             out.push((l.remaining_header.clone(), HeaderValue::from(remaining)));
         }
         if let Some((remaining, _, limit, reset)) = best {
-            out.push((
-                HeaderName::from_static("ratelimit-limit"),
-                HeaderValue::from(limit),
-            ));
+            out.push((HeaderName::from_static("ratelimit-limit"), limit.clone()));
             out.push((
                 HeaderName::from_static("ratelimit-remaining"),
                 HeaderValue::from(remaining),

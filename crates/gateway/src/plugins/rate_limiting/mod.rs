@@ -69,8 +69,9 @@ impl Plugin for RateLimiting {
         let Some(limiter) = req.snap.limiters.get(self.limiter) else {
             return Access::Done(Flow::Continue);
         };
-        let service = req
-            .matched
+        // The service's id as text only where it is the identifier.
+        let service = (req.matched)
+            .filter(|_| limiter.by_service())
             .and_then(|m| req.snap.config.services.get(m.service?))
             .map(|s| s.id.to_string());
         let now = std::time::SystemTime::now()

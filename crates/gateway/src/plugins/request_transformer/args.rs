@@ -35,6 +35,9 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 fn unescape(s: &str) -> String {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return s.to_owned();
+    }
     let plus = s.replace('+', " ");
     percent_decode(plus.as_bytes())
         .decode_utf8_lossy()
@@ -115,22 +118,23 @@ impl Args {
     /// The encoding `kong.service.request.set_query` sends: each name's arguments (`name=value`, `name` for a
     /// flag) with `ngx.encode_args`'s escaping, the names' texts sorted, joined by `&`.
     pub fn encode(&self) -> String {
-        let mut parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(name, values)| {
-                let name = utf8_percent_encode(name, COMPONENT).to_string();
-                values
-                    .iter()
-                    .map(|v| match v {
-                        Arg::Flag => name.clone(),
-                        Arg::Str(s) => format!("{name}={}", utf8_percent_encode(s, COMPONENT)),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("&")
-            })
-            .collect();
-        parts.sort();
+        let mut parts: Vec<String> = Vec::with_capacity(self.0.len());
+        for (name, values) in &self.0 {
+            let name: std::borrow::Cow<'_, str> = utf8_percent_encode(name, COMPONENT).into();
+            let mut part = String::with_capacity(values.len() * (name.len() + 16));
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    part.push('&');
+                }
+                part.push_str(&name);
+                if let Arg::Str(s) = v {
+                    part.push('=');
+                    part.extend(utf8_percent_encode(s, COMPONENT));
+                }
+            }
+            parts.push(part);
+        }
+        parts.sort_unstable();
         parts.join("&")
     }
 }

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use gateway_config::plugins::request_transformer::{
     split_pair, RequestTransformerConfig, OPERATIONS,
 };
-use gateway_config::plugins::template::{Key, Root, Template};
+use gateway_config::plugins::template::{Key, Operand, Piece, Root, Template};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -28,6 +28,23 @@ use body::Rendered;
 struct Entry {
     name: String,
     value: Option<Template>,
+    /// The name as a header name (lower-cased), parsed once at load (`None`: not a valid header name).
+    header: Option<HeaderName>,
+    /// The value as a header value when the template has no `$(…)` span, built once at load.
+    literal: Option<HeaderValue>,
+}
+
+impl Entry {
+    /// The header name and the rendered header value of a headers-list entry (`None`: no value, or an
+    /// invalid name or value, which Kong's edits leave out as well).
+    fn header_pair(&self, env: &Env<'_>) -> Option<(HeaderName, HeaderValue)> {
+        let template = self.value.as_ref()?;
+        let value = match &self.literal {
+            Some(v) => v.clone(),
+            None => header_value(&env.render(template))?,
+        };
+        Some((self.header.clone()?, value))
+    }
 }
 
 /// One operation's three lists.
@@ -44,6 +61,21 @@ pub struct RequestTransformer {
     uri: Option<Template>,
     /// Remove, rename, replace, add, append.
     ops: [Lists; 5],
+    /// Some template reads `headers` (else the templates need no copy of the headers before the edits).
+    reads_headers: bool,
+    /// Some template reads `query_params` (else they need no copy of the query before the edits).
+    reads_query: bool,
+    /// The header edits are `add` only, no template reads `headers`, and neither `http_method` nor a body
+    /// edit needs the content type: each added name is looked up in the upstream view without copying it.
+    add_headers_only: bool,
+}
+
+/// True when `t` has a lookup under `root`.
+fn reads(t: &Template, root: Root) -> bool {
+    t.pieces.iter().any(|p| match p {
+        Piece::Expr(ops) => (ops.iter()).any(|o| matches!(o, Operand::Lookup(r, _) if *r == root)),
+        Piece::Text(_) => false,
+    })
 }
 
 const REMOVE: usize = 0;
@@ -71,12 +103,18 @@ fn entries(list: &[String]) -> Vec<Entry> {
     list.iter()
         .filter_map(|e| {
             let (name, value) = split_pair(e)?;
+            // Checked at load: every value parses.
+            let value = (!value.is_empty())
+                .then(|| Template::parse(value).ok())
+                .flatten();
+            let literal = (value.as_ref())
+                .filter(|t| t.is_literal())
+                .and_then(|t| header_value(&t.render(&|_, _| None)));
             Some(Entry {
+                header: header_name(name),
                 name: name.to_owned(),
-                // Checked at load: every value parses.
-                value: (!value.is_empty())
-                    .then(|| Template::parse(value).ok())
-                    .flatten(),
+                value,
+                literal,
             })
         })
         .collect()
@@ -197,6 +235,31 @@ fn upstream_view(req: &Request<'_>, ex: &Exchange) -> HeaderMap {
     h
 }
 
+/// Whether `name` is in [`upstream_view`] (the same steps, for one name).
+fn in_upstream_view(req: &Request<'_>, ex: &Exchange, name: &HeaderName) -> bool {
+    let mut has = req.headers.contains_key(name);
+    if let Some(up) = ex.upstream.as_ref() {
+        if up.remove_headers.contains(name) {
+            has = false;
+        }
+        if up.set_headers.iter().any(|(n, _)| n == name) {
+            has = true;
+        }
+    }
+    if IDENTITY_HEADERS.contains(name) {
+        has = false;
+    }
+    if (ex.caller.headers(&req.snap.consumer_headers)).any(|(n, _)| n == name) {
+        has = true;
+    }
+    for (n, value) in &ex.edits.headers {
+        if n == name {
+            has = value.is_some();
+        }
+    }
+    has || ex.edits.header_values.iter().any(|(n, _)| n == name)
+}
+
 fn header_name(name: &str) -> Option<HeaderName> {
     HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok()
 }
@@ -216,10 +279,31 @@ impl RequestTransformer {
                 query: entries(query),
             }
         });
+        let uri = (cfg.replace.uri.as_deref()).and_then(|u| Template::parse(u).ok());
+        let any = |root: Root| {
+            uri.as_ref().is_some_and(|t| reads(t, root))
+                || ops.iter().any(|l| {
+                    [&l.body, &l.headers, &l.query]
+                        .into_iter()
+                        .flatten()
+                        .any(|e| e.value.as_ref().is_some_and(|t| reads(t, root)))
+                })
+        };
+        let method = (cfg.http_method.as_deref())
+            .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
+        let reads_headers = any(Root::Headers);
+        let add_headers_only = !reads_headers
+            && method.is_none()
+            && ops.iter().all(|l| l.body.is_empty())
+            && [REMOVE, RENAME, REPLACE, APPEND]
+                .iter()
+                .all(|&op| ops[op].headers.is_empty());
         RequestTransformer {
-            method: (cfg.http_method.as_deref())
-                .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()),
-            uri: (cfg.replace.uri.as_deref()).and_then(|u| Template::parse(u).ok()),
+            method,
+            add_headers_only,
+            reads_headers,
+            reads_query: any(Root::QueryParams),
+            uri,
             ops,
         }
     }
@@ -241,9 +325,9 @@ impl RequestTransformer {
         let mut touched = Vec::new();
         let mut host = None;
         for e in &self.ops[REMOVE].headers {
-            if let Some(n) = header_name(&e.name).filter(|n| h.contains_key(n)) {
-                h.remove(&n);
-                touched.push(n);
+            if let Some(n) = e.header.as_ref().filter(|n| h.contains_key(*n)) {
+                h.remove(n);
+                touched.push(n.clone());
             }
         }
         for (old, new) in env.pairs(&self.ops[RENAME].headers) {
@@ -261,10 +345,7 @@ impl RequestTransformer {
             }
             touched.extend([old, new]);
         }
-        for (name, value) in env.pairs(&self.ops[REPLACE].headers) {
-            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
-                continue;
-            };
+        for (n, v) in (self.ops[REPLACE].headers.iter()).filter_map(|e| e.header_pair(env)) {
             if n == HOST {
                 host = Some(v);
             } else if h.contains_key(&n) {
@@ -272,25 +353,36 @@ impl RequestTransformer {
                 touched.push(n);
             }
         }
-        for (name, value) in env.pairs(&self.ops[ADD].headers) {
-            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
-                continue;
-            };
+        for (n, v) in (self.ops[ADD].headers.iter()).filter_map(|e| e.header_pair(env)) {
             if n != HOST && !h.contains_key(&n) {
                 h.insert(n.clone(), v);
                 touched.push(n);
             }
         }
-        for (name, value) in env.pairs(&self.ops[APPEND].headers) {
-            let (Some(n), Some(v)) = (header_name(&name), header_value(&value)) else {
-                continue;
-            };
+        for (n, v) in (self.ops[APPEND].headers.iter()).filter_map(|e| e.header_pair(env)) {
             if n != HOST {
                 h.append(n.clone(), v);
                 touched.push(n);
             }
         }
         (touched, host)
+    }
+
+    /// `add` alone (see [`RequestTransformer::add_headers_only`]): what [`Self::headers`] and the access phase
+    /// do with a copy of the upstream view, without the copy: an added name absent from the view is removed
+    /// and its one value added, the names in order.
+    fn add_headers(&self, env: &Env<'_>, req: &Request<'_>, ex: &mut Exchange) {
+        let mut added: Vec<(HeaderName, HeaderValue)> = Vec::new();
+        for (n, v) in (self.ops[ADD].headers.iter()).filter_map(|e| e.header_pair(env)) {
+            if n != HOST && !added.iter().any(|(a, _)| *a == n) && !in_upstream_view(req, ex, &n) {
+                added.push((n, v));
+            }
+        }
+        added.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for (n, v) in added {
+            ex.edits.headers.push((n.clone(), None));
+            ex.edits.header_values.push((n, v));
+        }
     }
 
     /// Kong's `transform_querystrings`.
@@ -353,9 +445,22 @@ impl Plugin for RequestTransformer {
     }
 
     fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
-        // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's.
-        let original = upstream_view(req, ex);
-        let mut h = original.clone();
+        // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's. Copied
+        // only when a template reads them; built only when an edit or the body's type needs them.
+        let needs_view = !self.add_headers_only
+            && (self.reads_headers
+                || self.method.is_some()
+                || self.has(|l| &l.headers)
+                || self.has(|l| &l.body));
+        let (original, mut h) = match (needs_view, self.reads_headers) {
+            (false, _) => (HeaderMap::new(), HeaderMap::new()),
+            (true, false) => (HeaderMap::new(), upstream_view(req, ex)),
+            (true, true) => {
+                let view = upstream_view(req, ex);
+                let h = view.clone();
+                (view, h)
+            }
+        };
         h.remove(HOST);
         let mut query = Args::decode(req.uri.query().unwrap_or(""));
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
@@ -393,9 +498,13 @@ impl Plugin for RequestTransformer {
                 }
             }
         }
+        let query_view = match self.reads_query {
+            true => query.clone(),
+            false => Args::default(),
+        };
         let env = Env {
             headers: &original,
-            query: &query.clone(),
+            query: &query_view,
             captures,
         };
         if let Some(uri) = &self.uri {
@@ -409,7 +518,13 @@ impl Plugin for RequestTransformer {
             }
             ex.edits.path = Some(utf8_percent_encode(&path, PATH_ESCAPE).to_string());
         }
-        let (mut touched, host) = self.headers(&env, &mut h);
+        let (mut touched, host) = match self.add_headers_only {
+            true => {
+                self.add_headers(&env, req, ex);
+                (Vec::new(), None)
+            }
+            false => self.headers(&env, &mut h),
+        };
         touched.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         touched.dedup();
         for name in touched {

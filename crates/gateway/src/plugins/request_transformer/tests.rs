@@ -243,3 +243,23 @@ fn post_to_get_moves_form_arguments_to_the_query() {
     );
     assert!(ex.edits.query.is_none() && ex.edits.headers.is_empty() && ex.edits.path.is_none());
 }
+
+#[test]
+fn add_only_headers_edit_as_the_general_path() {
+    // `add` alone looks names up without copying the headers; a no-op `remove` takes the general path.
+    let fast =
+        plugin(json!({"add": {"headers": ["x-b:2", "x-a:1", "x-a:3", "host:h", "x-there:no"]}}));
+    let general = plugin(json!({"remove": {"headers": ["x-absent"]},
+                                "add": {"headers": ["x-b:2", "x-a:1", "x-a:3", "host:h", "x-there:no"]}}));
+    assert!(fast.add_headers_only && !general.add_headers_only);
+    for hdrs in [&[][..], &[("x-there", "yes"), ("x-a", "client")][..]] {
+        let a = run(&fast, Method::GET, "/", hdrs, None);
+        let b = run(&general, Method::GET, "/", hdrs, None);
+        assert_eq!(a.edits.headers, b.edits.headers);
+        assert_eq!(a.edits.header_values, b.edits.header_values);
+        assert!(
+            a.edits.headers.iter().all(|(n, _)| n != "x-there")
+                == hdrs.iter().any(|(n, _)| *n == "x-there")
+        );
+    }
+}
