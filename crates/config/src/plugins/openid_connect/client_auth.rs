@@ -328,6 +328,20 @@ impl OidcConfig {
                 errors.push(err("tls_client_auth_cert_id", "expected a valid UUID"));
             }
         }
+        if let Some(k) = &key {
+            let a = self.private_key_alg(k);
+            if !a.starts_with("HS") && !k.can(&a) {
+                let at = if self.client_alg.is_some() {
+                    "client_alg[0]"
+                } else {
+                    "client_jwk[0].alg"
+                };
+                errors.push(err(
+                    at,
+                    &format!("{a} cannot be used with {} (use {})", k.describe(), k.default_alg()),
+                ));
+            }
+        }
         let mut named: Vec<(String, ClientAuthMethod)> = (self.client_auth.iter().flatten())
             .enumerate()
             .map(|(i, m)| (format!("client_auth[{i}]"), *m))
@@ -400,28 +414,91 @@ impl OidcConfig {
                         "{a} cannot sign a client_secret_jwt assertion (use HS256, HS384 or HS512)"
                     ),
                 )),
-                (ClientAuthMethod::PrivateKeyJwt, _) => {
-                    if let Some(k) = &key {
-                        let a = self.private_key_alg(k);
-                        if !k.can(&a) {
-                            let at = if alg.is_some() {
-                                "client_alg[0]"
-                            } else {
-                                "client_jwk[0].alg"
-                            };
-                            errors.push(err(
-                                at,
-                                &format!(
-                                    "{a} cannot be used with {} (use {})",
-                                    k.describe(),
-                                    k.default_alg()
-                                ),
-                            ));
-                        }
-                    }
-                }
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::OidcConfig;
+    use serde_json::{json, Value};
+
+    const ISS: &str = "http://127.0.0.1:4593/";
+
+    fn ec() -> Value {
+        json!({"kty": "EC", "crv": "P-256", "kid": "gw-1",
+               "x": "xka3-pJQjTCPimObeLpbAbVUXydvh0WzgcfH49ur628",
+               "y": "r6aIf-r7QnOa-dezkl3r53Qg48NPC7roCnRI9crhEmI",
+               "d": "cQDUIzJOxQJl8yCo1G2YimRExtuIKYaCPbeVD26z2WU"})
+    }
+
+    fn errors(extra: Value) -> Vec<(String, String)> {
+        let mut v = json!({"issuer": ISS, "client_id": ["gw"]});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        match OidcConfig::from_value(&v) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_good_key_loads_and_round_trips() {
+        let c = OidcConfig::from_value(&json!({"issuer": ISS, "client_id": ["gw"],
+            "client_jwk": [ec()], "client_auth": ["private_key_jwt"]}))
+        .unwrap();
+        let key = super::private_key(c.first_jwk().unwrap()).unwrap();
+        assert_eq!(c.private_key_alg(&key), "ES256");
+        let v = c.to_value_with_defaults();
+        assert_eq!(v["client_jwk"][0]["kid"], "gw-1");
+        assert_eq!(OidcConfig::from_value(&v).unwrap(), c);
+        assert!(!format!("{c:?}").contains("cQDUIzJO"), "the key in Debug");
+    }
+
+    #[test]
+    fn bad_keys_algorithms_and_missing_parts_are_refused_with_the_field_path() {
+        let mut bad = ec();
+        bad["d"] = json!("AAAA");
+        let e = errors(json!({"client_jwk": [bad], "client_auth": ["private_key_jwt"]}));
+        assert_eq!(e[0].0, "client_jwk[0]");
+        assert!(e[0].1.starts_with("invalid key"), "{e:?}");
+        assert!(!e[0].1.contains("AAAA"));
+        let e = errors(json!({"client_jwk": [ec()], "client_alg": ["RS256"]}));
+        assert_eq!(
+            e,
+            vec![(
+                "client_alg[0]".to_string(),
+                "RS256 cannot be used with an EC P-256 key (use ES256)".to_string()
+            )]
+        );
+        let e = errors(json!({"client_alg": ["none"]}));
+        assert_eq!(e[0].0, "client_alg[0]");
+        let e = errors(json!({"token_endpoint_auth_method": "tls_client_auth"}));
+        assert_eq!(e[0].0, "tls_client_auth_cert_id");
+        assert!(e[0].1.starts_with("required field missing"), "{e:?}");
+        let e = errors(json!({"tls_client_auth_cert_id": "nope"}));
+        assert_eq!(
+            e,
+            vec![(
+                "tls_client_auth_cert_id".to_string(),
+                "expected a valid UUID".to_string()
+            )]
+        );
+        let e = errors(json!({"client_auth": ["client_secret_jwt"]}));
+        assert_eq!(e[0].0, "client_secret");
+        let e = errors(json!({"client_secret": ["s"], "client_auth": ["client_secret_jwt"],
+                              "client_alg": ["ES256"]}));
+        assert_eq!(e[0].0, "client_alg[0]");
+        let e = errors(json!({"client_jwk": [{"kty": "oct", "k": "c2VjcmV0"}]}));
+        assert_eq!(
+            e[0],
+            (
+                "client_jwk[0]".to_string(),
+                "invalid key: kty: oct is not supported (supported: RSA, EC, OKP)".to_string()
+            )
+        );
     }
 }
