@@ -59,7 +59,8 @@ impl OidcProvider {
     /// `unregistered`, and `tls_port`).
     pub fn keys(&self) -> Value {
         let dir = self.dir.as_ref().expect("client-authentication mode");
-        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).expect("keys.json")).expect("JSON")
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).expect("keys.json"))
+            .expect("JSON")
     }
 
     /// In client-authentication mode: a generated PEM file (`client.pem`, `client.key`, `rogue.pem`, ...).
@@ -70,7 +71,10 @@ impl OidcProvider {
 
     /// An opaque client_credentials token of the calling client `id` (secret `app-secret`) with `scope`.
     pub fn token_of(&self, id: &str, scope: &str) -> String {
-        self.token_as((id, "app-secret"), &[("grant_type", "client_credentials"), ("scope", scope)])
+        self.token_as(
+            (id, "app-secret"),
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        )
     }
 
     fn start_in(dir: Option<std::path::PathBuf>) -> OidcProvider {
@@ -101,8 +105,7 @@ impl OidcProvider {
         if let Some(k) = keys {
             cmd.arg(k);
         }
-        cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = ChildGroup::spawn("oidc-provider", cmd, libc::SIGTERM, None)

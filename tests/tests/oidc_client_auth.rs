@@ -157,7 +157,10 @@ fn client_authentication_methods_and_claim_rules_at_oidc_provider() {
     // Claim rules: the introspection's groups and roles (oidc-provider's extraTokenClaims).
     let groups = op.token_of("app-groups", "read");
     let forbidden = op.token_of("app-forbidden", "read");
-    assert_echo(&get(&gw, "/groups", &groups), "groups dev+admins, role reader");
+    assert_echo(
+        &get(&gw, "/groups", &groups),
+        "groups dev+admins, role reader",
+    );
     assert_echo(&get(&gw, "/groups", &groups), "cached: checked again");
     assert_403(&get(&gw, "/groups", &token), "no groups claim");
     assert_403(&get(&gw, "/groups-ops", &groups), "neither alternative");
@@ -176,7 +179,10 @@ fn client_authentication_methods_and_claim_rules_at_oidc_provider() {
     }
     let key_pem = op.pem("client.key");
     let key_line = key_pem.lines().nth(1).expect("a PEM body line");
-    assert!(!log.contains(key_line), "the client key in the gateway's log");
+    assert!(
+        !log.contains(key_line),
+        "the client key in the gateway's log"
+    );
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub mod idp;
 pub mod introspect;
 pub mod jwt;
 pub mod metrics;
+pub mod mtls;
 #[cfg(test)]
 mod outage_tests;
 pub mod registry;

@@ -26,7 +26,7 @@ mod checks;
 pub mod client_auth;
 pub mod unbuilt;
 
-pub use client_auth::{Jwk, PrivateKeyDer};
+pub use client_auth::{ClientIdentity, Jwk, PrivateKeyDer};
 
 /// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -322,22 +322,6 @@ pub struct OidcConfig {
     /// the plugin (not part of the config's JSON).
     #[serde(skip)]
     pub tls_client_identity: Option<ClientIdentity>,
-}
-
-/// The gateway's client certificate chain and key (PEM, key in PKCS#8) for mutual TLS at the IdP. A secret:
-/// `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClientIdentity {
-    /// The certificate chain, PEM.
-    pub cert_pem: String,
-    /// The private key, PKCS#8 PEM.
-    pub key_pem: String,
-}
-
-impl std::fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientIdentity(..)")
-    }
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,

@@ -84,6 +84,22 @@ impl std::fmt::Debug for Jwk {
     }
 }
 
+/// The gateway's client certificate chain and key (PEM, key in PKCS#8) for mutual TLS at the IdP. A secret:
+/// `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain, PEM.
+    pub cert_pem: String,
+    /// The private key, PKCS#8 PEM.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientIdentity(..)")
+    }
+}
+
 /// The fields of a `client_jwk` entry, in schema order.
 pub const JWK_FIELDS: &[Field] = &[
     field("issuer", Kind::Str, D::Null),
@@ -338,7 +354,11 @@ impl OidcConfig {
                 };
                 errors.push(err(
                     at,
-                    &format!("{a} cannot be used with {} (use {})", k.describe(), k.default_alg()),
+                    &format!(
+                        "{a} cannot be used with {} (use {})",
+                        k.describe(),
+                        k.default_alg()
+                    ),
                 ));
             }
         }
@@ -409,11 +429,11 @@ impl OidcConfig {
             match (m, alg) {
                 (ClientAuthMethod::ClientSecretJwt, Some(a)) if !a.starts_with("HS") => errors
                     .push(err(
-                    "client_alg[0]",
-                    &format!(
+                        "client_alg[0]",
+                        &format!(
                         "{a} cannot sign a client_secret_jwt assertion (use HS256, HS384 or HS512)"
                     ),
-                )),
+                    )),
                 _ => {}
             }
         }
@@ -489,8 +509,10 @@ mod tests {
         );
         let e = errors(json!({"client_auth": ["client_secret_jwt"]}));
         assert_eq!(e[0].0, "client_secret");
-        let e = errors(json!({"client_secret": ["s"], "client_auth": ["client_secret_jwt"],
-                              "client_alg": ["ES256"]}));
+        let e = errors(
+            json!({"client_secret": ["s"], "client_auth": ["client_secret_jwt"],
+                              "client_alg": ["ES256"]}),
+        );
         assert_eq!(e[0].0, "client_alg[0]");
         let e = errors(json!({"client_jwk": [{"kty": "oct", "k": "c2VjcmV0"}]}));
         assert_eq!(
