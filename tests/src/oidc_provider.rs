@@ -26,11 +26,59 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct OidcProvider {
     child: ChildGroup,
     issuer: String,
+    /// Client-authentication mode: the directory of its generated keys and certificates.
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 impl OidcProvider {
     /// Starts one on a free port; panics with a hint when it is not installed or does not start.
     pub fn start() -> OidcProvider {
+        Self::start_in(None)
+    }
+
+    /// Starts one in client-authentication mode (see `server.mjs`): signing keys, a CA, client
+    /// certificates, an HTTPS side that asks for client certificates, and the gateway's clients
+    /// `kong-pkjwt-es`, `kong-pkjwt-rs`, `kong-csjwt`, `kong-mtls`.
+    pub fn start_with_client_auth() -> OidcProvider {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gw-op-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self::start_in(Some(dir))
+    }
+
+    /// In client-authentication mode: the generated `keys.json` (private JWKs `es256`, `rs256`,
+    /// `unregistered`, and `tls_port`).
+    pub fn keys(&self) -> Value {
+        let dir = self.dir.as_ref().expect("client-authentication mode");
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).expect("keys.json"))
+            .expect("JSON")
+    }
+
+    /// In client-authentication mode: a generated PEM file (`client.pem`, `client.key`, `rogue.pem`, ...).
+    pub fn pem(&self, name: &str) -> String {
+        let dir = self.dir.as_ref().expect("client-authentication mode");
+        std::fs::read_to_string(dir.join(name)).expect("a generated PEM")
+    }
+
+    /// An opaque client_credentials token of the calling client `id` (secret `app-secret`) with `scope`.
+    pub fn token_of(&self, id: &str, scope: &str) -> String {
+        self.token_as(
+            (id, "app-secret"),
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        )
+    }
+
+    fn start_in(dir: Option<std::path::PathBuf>) -> OidcProvider {
+        let keys = dir;
         let dir = workspace_root().join("tests/peers/oidc-provider");
         assert!(
             dir.join("node_modules/oidc-provider").exists(),
@@ -39,7 +87,7 @@ impl OidcProvider {
         );
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(&dir, free_port()) {
+            match Self::try_start(&dir, free_port(), keys.as_deref()) {
                 Ok(op) => return op,
                 Err(e) => last = e,
             }
@@ -47,12 +95,17 @@ impl OidcProvider {
         panic!("oidc-provider did not start: {last}");
     }
 
-    fn try_start(dir: &std::path::Path, port: u16) -> Result<OidcProvider, String> {
+    fn try_start(
+        dir: &std::path::Path,
+        port: u16,
+        keys: Option<&std::path::Path>,
+    ) -> Result<OidcProvider, String> {
         let mut cmd = Command::new("node");
-        cmd.current_dir(dir)
-            .arg("server.mjs")
-            .arg(port.to_string())
-            .stdin(Stdio::null())
+        cmd.current_dir(dir).arg("server.mjs").arg(port.to_string());
+        if let Some(k) = keys {
+            cmd.arg(k);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = ChildGroup::spawn("oidc-provider", cmd, libc::SIGTERM, None)
@@ -71,6 +124,7 @@ impl OidcProvider {
                 Some(issuer) => Ok(OidcProvider {
                     child,
                     issuer: issuer.trim().to_owned(),
+                    dir: keys.map(std::path::Path::to_path_buf),
                 }),
                 None => Err(format!("unexpected first line {line:?}")),
             },
@@ -89,9 +143,16 @@ impl OidcProvider {
     }
 
     fn token(&self, form: &[(&str, &str)]) -> String {
+        self.token_as(OP_APP, form)
+    }
+
+    fn token_as(&self, client: (&str, &str), form: &[(&str, &str)]) -> String {
         let url = format!("{}/token", self.issuer);
         let form = Form::from(form);
-        let (status, body) = off_runtime(move || crate::http::post_form(&url, Some(OP_APP), &form));
+        let (id, secret) = (client.0.to_owned(), client.1.to_owned());
+        let (status, body) = off_runtime(move || {
+            crate::http::post_form(&url, Some((id.as_str(), secret.as_str())), &form)
+        });
         assert_eq!(status, 200, "oidc-provider token request: {status} {body}");
         let v: Value = serde_json::from_str(&body).expect("token response is JSON");
         v["access_token"]

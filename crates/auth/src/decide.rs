@@ -27,6 +27,9 @@ pub struct Policy {
     extract: ExtractPlan,
     scopes_required: Option<Requirement>,
     audience_required: Option<Requirement>,
+    groups_required: Option<Requirement>,
+    roles_required: Option<Requirement>,
+    claims_forbidden: bool,
     upstream: UpstreamPlan,
     style: ErrorStyle,
     /// `idp_outage_status: 503`: an IdP outage is a 503 with `Retry-After` instead of a 401.
@@ -81,6 +84,9 @@ impl Policy {
             extract: ExtractPlan::new(cfg),
             scopes_required: Requirement::parse(cfg.scopes_required.as_deref()),
             audience_required: Requirement::parse(cfg.audience_required.as_deref()),
+            groups_required: Requirement::parse(cfg.groups_required.as_deref()),
+            roles_required: Requirement::parse(cfg.roles_required.as_deref()),
+            claims_forbidden: cfg.claims_forbidden.as_ref().is_some_and(|c| !c.is_empty()),
             upstream: UpstreamPlan::new(cfg),
             style: ErrorStyle::new(cfg),
             outage_503: cfg.idp_outage_status == 503.0,
@@ -146,7 +152,8 @@ impl Policy {
         }
     }
 
-    /// Active, not expired at `now_ms` (with the leeway the result carries), scopes and audience.
+    /// Active, not expired at `now_ms` (with the leeway the result carries), scopes, audience, groups,
+    /// roles and forbidden claims.
     pub fn check(&self, info: &Introspected, now_ms: u64) -> Result<(), Failure> {
         if !info.active {
             return Err(Failure::Inactive);
@@ -163,6 +170,19 @@ impl Policy {
             if !r.satisfied_by(info.audience()) {
                 return Err(Failure::Audience);
             }
+        }
+        if let Some(r) = &self.groups_required {
+            if !r.satisfied_by(info.groups()) {
+                return Err(Failure::Groups);
+            }
+        }
+        if let Some(r) = &self.roles_required {
+            if !r.satisfied_by(info.roles()) {
+                return Err(Failure::Roles);
+            }
+        }
+        if self.claims_forbidden && info.has_forbidden_claim() {
+            return Err(Failure::ForbiddenClaim);
         }
         Ok(())
     }
@@ -362,6 +382,69 @@ mod tests {
         assert!(matches!(v.failure, Some(Failure::Audience)));
         assert_eq!(v.outcome(), Outcome::Deny403);
         assert_eq!(denial(v.decision).status, 403);
+    }
+
+    #[test]
+    fn groups_roles_and_forbidden_claims_are_403() {
+        use crate::cache::TtlPolicy;
+        use crate::introspect::ClaimPlan;
+        let mut c = cfg();
+        c.groups_required = Some(vec!["admins".into(), "dev ops".into()]);
+        c.roles_required = Some(vec!["reader".into()]);
+        c.claims_forbidden = Some(vec!["impersonator".into()]);
+        c.groups_claim = vec!["realm".into(), "groups".into()];
+        let plan = ClaimPlan::new(&c);
+        let ttl = TtlPolicy::from_config(&c);
+        let info = |v: serde_json::Value| {
+            Arc::new(Introspected::from_response(
+                v.as_object().unwrap(),
+                &plan,
+                &ttl,
+                NOW,
+            ))
+        };
+        let p = Policy::new(&c);
+        let failure = |v| {
+            decide(
+                &headers("t"),
+                &bearer("t"),
+                Ok(Found::Bearer {
+                    token: "t",
+                    info: info(v),
+                }),
+                NOW,
+                &p,
+            )
+            .failure
+        };
+        use serde_json::json;
+        assert!(failure(
+            json!({"active": true, "realm": {"groups": ["ops", "dev"]}, "roles": "reader"})
+        )
+        .is_none());
+        assert!(failure(
+            json!({"active": true, "realm": {"groups": ["admins"]}, "roles": ["x", "reader"]})
+        )
+        .is_none());
+        assert!(matches!(
+            failure(json!({"active": true, "realm": {"groups": ["dev"]}, "roles": "reader"})),
+            Some(Failure::Groups)
+        ));
+        assert!(matches!(
+            failure(json!({"active": true, "realm": {"groups": "admins"}})),
+            Some(Failure::Roles)
+        ));
+        assert!(matches!(
+            failure(
+                json!({"active": true, "realm": {"groups": "admins"}, "roles": "reader", "impersonator": null})
+            ),
+            Some(Failure::ForbiddenClaim)
+        ));
+        assert_eq!(
+            denial(p.deny(Failure::Groups).decision).status,
+            403,
+            "a forbidden, not an unauthorized"
+        );
     }
 
     #[test]

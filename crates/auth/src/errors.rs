@@ -178,6 +178,15 @@ pub enum Failure {
     /// `audience_required` not met (403).
     #[error("required audience is missing")]
     Audience,
+    /// `groups_required` not met (403).
+    #[error("required groups are missing")]
+    Groups,
+    /// `roles_required` not met (403).
+    #[error("required roles are missing")]
+    Roles,
+    /// One of `claims_forbidden` is in the token (403).
+    #[error("a forbidden claim is present")]
+    ForbiddenClaim,
     /// Discovery needed but impossible (500).
     #[error("{0}")]
     Discovery(#[from] DiscoveryError),
@@ -190,7 +199,11 @@ impl Failure {
     /// The response status for this failure.
     pub fn status(&self) -> u16 {
         match self {
-            Failure::Scopes | Failure::Audience => 403,
+            Failure::Scopes
+            | Failure::Audience
+            | Failure::Groups
+            | Failure::Roles
+            | Failure::ForbiddenClaim => 403,
             Failure::Discovery(_) | Failure::Setup(_) => 500,
             _ => 401,
         }
@@ -209,6 +222,9 @@ impl Failure {
             Failure::Jwt(_) => "the token could not be verified",
             Failure::Scopes => "required scopes were not found",
             Failure::Audience => "required audience was not found",
+            Failure::Groups => "required groups were not found",
+            Failure::Roles => "required roles were not found",
+            Failure::ForbiddenClaim => "forbidden claims were found",
             Failure::Discovery(_) | Failure::Setup(_) => "an unexpected error occurred",
         }
     }

@@ -104,9 +104,7 @@ impl GrantRequest {
             form.push(("scope".to_owned(), self.scope.clone()));
         }
         form.extend(self.extra_args.iter().cloned());
-        let mut headers = self.extra_headers.clone();
-        auth.apply(&mut form, &mut headers);
-        FormRequest { form, headers }
+        auth.request(form, self.extra_headers.clone())
     }
 
     /// `grant_type=password&username=..&password=..&scope=..`, with the gateway's client auth.

@@ -12,8 +12,10 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
+use crate::assertion::{AssertionSigner, ASSERTION_TYPE};
 use crate::errors::{Endpoint, IdpError};
 use crate::metrics::{AuthMetrics, IdpResult};
+use gateway_config::plugins::openid_connect::client_auth;
 
 /// Largest IdP response body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -47,6 +49,11 @@ impl HttpClients {
             extra_roots: roots,
             ..HttpClients::default()
         }
+    }
+
+    /// The extra trusted CA certificates.
+    pub fn extra_roots(&self) -> &[reqwest::Certificate] {
+        &self.extra_roots
     }
 
     /// The client for a flavour (`Err` holds why it could not be built).
@@ -101,6 +108,14 @@ pub enum ClientAuth {
         /// Client id.
         id: String,
     },
+    /// A fresh signed JWT assertion per call (`private_key_jwt`, `client_secret_jwt`).
+    Assertion(Arc<AssertionSigner>),
+    /// The gateway's client certificate on the connection, and a `client_id` form field
+    /// (`tls_client_auth`, `self_signed_tls_client_auth`).
+    Certificate {
+        /// Client id.
+        id: String,
+    },
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -111,6 +126,8 @@ impl std::fmt::Debug for ClientAuth {
             ClientAuth::Basic { .. } => "Basic(..)",
             ClientAuth::Post { .. } => "Post(..)",
             ClientAuth::IdOnly { .. } => "IdOnly(..)",
+            ClientAuth::Assertion(_) => "Assertion(..)",
+            ClientAuth::Certificate { .. } => "Certificate(..)",
         })
     }
 }
@@ -140,14 +157,79 @@ impl ClientAuth {
     }
 
     /// The gateway's own client authentication at an endpoint whose configured method is
-    /// `endpoint_method`, from the config's first `client_id` / `client_secret` (see [`Self::resolve`]).
+    /// `endpoint_method`, from the config's first `client_id` / `client_secret` / `client_jwk` / certificate:
+    /// the endpoint's method, else the first `client_auth`, else what the credentials configured allow
+    /// (a secret: `client_secret_basic`; else a key: `private_key_jwt`; else a certificate:
+    /// `tls_client_auth`). The load-time checks make sure a named method has what it needs.
     pub fn for_endpoint(cfg: &OidcConfig, endpoint_method: Option<ClientAuthMethod>) -> ClientAuth {
-        Self::resolve(
-            endpoint_method,
-            cfg.client_auth.as_deref(),
-            first(&cfg.client_id),
-            first(&cfg.client_secret),
-        )
+        let id = first(&cfg.client_id).filter(|s| !s.is_empty());
+        let secret = first(&cfg.client_secret).filter(|s| !s.is_empty());
+        let method = cfg.configured_method(endpoint_method).or_else(|| {
+            if secret.is_some() {
+                None
+            } else if cfg.first_jwk().is_some() {
+                Some(ClientAuthMethod::PrivateKeyJwt)
+            } else if cfg.tls_client_auth_cert_id.is_some() {
+                Some(ClientAuthMethod::TlsClientAuth)
+            } else {
+                None
+            }
+        });
+        let Some(id) = id else {
+            return ClientAuth::Nothing;
+        };
+        let built = match method {
+            Some(ClientAuthMethod::PrivateKeyJwt) => cfg.first_jwk().map(|jwk| {
+                client_auth::private_key(jwk).and_then(|key| {
+                    let alg = cfg.private_key_alg(&key);
+                    AssertionSigner::private_key(id, &key, &alg, jwk.kid.as_deref())
+                })
+            }),
+            Some(ClientAuthMethod::ClientSecretJwt) => secret.map(|s| {
+                let alg = (cfg.client_alg.as_ref().and_then(|a| a.first()))
+                    .map_or("HS256", String::as_str);
+                AssertionSigner::client_secret(id, s, alg)
+            }),
+            Some(m) if m.uses_certificate() => {
+                return ClientAuth::Certificate { id: id.to_owned() }
+            }
+            _ => return Self::resolve(method, None, Some(id), secret),
+        };
+        match built {
+            Some(Ok(signer)) => ClientAuth::Assertion(Arc::new(signer)),
+            Some(Err(e)) => {
+                // The load-time checks refuse such a config; never reached with a checked one.
+                log::error!(
+                    "openid-connect client assertion unavailable issuer={} error={e}",
+                    cfg.issuer
+                );
+                ClientAuth::Nothing
+            }
+            None => ClientAuth::Nothing,
+        }
+    }
+
+    /// Whether the gateway's client certificate goes on the connection.
+    pub fn uses_certificate(&self) -> bool {
+        matches!(self, ClientAuth::Certificate { .. })
+    }
+
+    /// The request of `form` and `headers` with this authentication.
+    pub fn request(
+        &self,
+        mut form: Vec<(String, String)>,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> FormRequest {
+        self.apply(&mut form, &mut headers);
+        FormRequest {
+            form,
+            headers,
+            assertion: match self {
+                ClientAuth::Assertion(s) => Some(Arc::clone(s)),
+                _ => None,
+            },
+            client_cert: self.uses_certificate(),
+        }
     }
 
     /// Authentication with the caller's own client credentials (client_credentials grant):
@@ -197,7 +279,11 @@ impl ClientAuth {
                 form.push(("client_id".into(), id.clone()));
                 form.push(("client_secret".into(), secret.clone()));
             }
-            ClientAuth::IdOnly { id } => form.push(("client_id".into(), id.clone())),
+            ClientAuth::IdOnly { id } | ClientAuth::Certificate { id } => {
+                form.push(("client_id".into(), id.clone()))
+            }
+            // Signed per call, for the URL called (see `FormRequest::body_for`).
+            ClientAuth::Assertion(_) => {}
         }
     }
 }
@@ -214,6 +300,10 @@ pub struct FormRequest {
     pub form: Vec<(String, String)>,
     /// Extra headers (client auth, configured extras).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Signs the `client_assertion` added to each call's body (JWT client authentication).
+    pub assertion: Option<Arc<AssertionSigner>>,
+    /// Send over the connection that carries the gateway's client certificate.
+    pub client_cert: bool,
 }
 
 impl std::fmt::Debug for FormRequest {
@@ -226,11 +316,23 @@ impl std::fmt::Debug for FormRequest {
 }
 
 impl FormRequest {
-    /// The urlencoded body.
+    /// The urlencoded body (without a client assertion).
     pub fn encoded_body(&self) -> String {
         url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(self.form.iter())
             .finish()
+    }
+
+    /// The urlencoded body of one call to `url`: with a fresh client assertion whose audience is `url`
+    /// when the client authenticates with a JWT.
+    pub fn body_for(&self, url: &str) -> String {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs(self.form.iter());
+        if let Some(jwt) = self.assertion.as_ref().and_then(|s| s.sign(url)) {
+            body.append_pair("client_assertion_type", ASSERTION_TYPE);
+            body.append_pair("client_assertion", &jwt);
+        }
+        body.finish()
     }
 }
 
@@ -272,6 +374,8 @@ pub fn arg_pairs(names: Option<&[String]>, values: Option<&[String]>) -> Vec<(St
 #[derive(Debug, Clone)]
 pub struct IdpHttp {
     client: reqwest::Client,
+    /// The client presenting the gateway's certificate (`tls_client_auth`), when configured.
+    mtls: Option<reqwest::Client>,
     timeout: Duration,
     metrics: Arc<AuthMetrics>,
 }
@@ -281,8 +385,23 @@ impl IdpHttp {
     pub fn new(client: reqwest::Client, timeout: Duration, metrics: Arc<AuthMetrics>) -> Self {
         IdpHttp {
             client,
+            mtls: None,
             timeout,
             metrics,
+        }
+    }
+
+    /// Sends the requests that ask for it ([`FormRequest::client_cert`]) with `mtls`, the client that
+    /// presents the gateway's certificate.
+    pub fn with_client_certificate(mut self, mtls: reqwest::Client) -> Self {
+        self.mtls = Some(mtls);
+        self
+    }
+
+    fn client_for(&self, req: &FormRequest) -> &reqwest::Client {
+        match (&self.mtls, req.client_cert) {
+            (Some(m), true) => m,
+            _ => &self.client,
         }
     }
 
@@ -299,7 +418,7 @@ impl IdpHttp {
         req: &FormRequest,
     ) -> Result<Map<String, Value>, IdpError> {
         let mut b = self
-            .client
+            .client_for(req)
             .post(url)
             .timeout(self.timeout)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -307,7 +426,7 @@ impl IdpHttp {
         for (n, v) in &req.headers {
             b = b.header(n, v);
         }
-        self.send(endpoint, b.body(req.encoded_body())).await
+        self.send(endpoint, b.body(req.body_for(url))).await
     }
 
     /// POSTs a form asking for `accept` and returns the body answered with 200 as text (an RFC 9701 signed
@@ -320,7 +439,7 @@ impl IdpHttp {
         accept: &'static str,
     ) -> Result<String, IdpError> {
         let mut b = self
-            .client
+            .client_for(req)
             .post(url)
             .timeout(self.timeout)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -329,7 +448,7 @@ impl IdpHttp {
             b = b.header(n, v);
         }
         let start = Instant::now();
-        let result = Self::exchange_raw(endpoint, b.body(req.encoded_body()))
+        let result = Self::exchange_raw(endpoint, b.body(req.body_for(url)))
             .await
             .and_then(|body| {
                 String::from_utf8(body)
@@ -548,7 +667,7 @@ mod tests {
         assert!(headers.is_empty());
         let req = FormRequest {
             form,
-            headers: Vec::new(),
+            ..FormRequest::default()
         };
         assert_eq!(
             req.encoded_body(),
@@ -584,7 +703,7 @@ mod tests {
         assert!(!format!("{a:?}").contains("kong-secret"));
         let r = FormRequest {
             form: vec![("token".into(), "SECRET-TOKEN".into())],
-            headers: Vec::new(),
+            ..FormRequest::default()
         };
         assert!(!format!("{r:?}").contains("SECRET-TOKEN"));
     }

@@ -220,10 +220,17 @@ impl Idp {
     /// The shared client of the config's flavour, with its timeout (the error is logged once here).
     fn http(cfg: &OidcConfig, shared: &Shared) -> Result<IdpHttp, String> {
         let timeout = Duration::from_millis(secs_to_ms(cfg.timeout / 1000.0).max(1));
-        let http = shared
+        let mut http = shared
             .clients
             .get(cfg.ssl_verify, cfg.keepalive)
             .map(|c| IdpHttp::new(c, timeout, Arc::clone(&shared.metrics)));
+        if let (Ok(h), Some(identity)) = (&http, &cfg.tls_client_identity) {
+            let verify = cfg.ssl_verify && cfg.tls_client_auth_ssl_verify;
+            http = shared
+                .clients
+                .with_certificate(identity, verify, cfg.keepalive)
+                .map(|m| h.clone().with_client_certificate(m));
+        }
         if let Err(e) = &http {
             log::error!(
                 "openid-connect HTTP client unavailable issuer={} error={e}",

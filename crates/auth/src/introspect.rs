@@ -32,6 +32,12 @@ pub struct ClaimPlan {
     pub groups_claim: bool,
     /// `consumer_claim` is set (its value is needed even for a granted token).
     pub maps_consumer: bool,
+    /// Path of the `groups_claim`, when `groups_required` is set.
+    pub required_groups_claim: Option<Vec<String>>,
+    /// Path of the `roles_claim`, when `roles_required` is set.
+    pub roles_claim: Option<Vec<String>>,
+    /// `claims_forbidden`: top-level claims whose presence refuses the token.
+    pub forbidden_claims: Vec<String>,
 }
 
 /// Where the identity claims sit in `Introspected::claim_headers`.
@@ -82,6 +88,9 @@ impl ClaimPlan {
                 .collect(),
             groups_claim: groups_path(cfg).is_some(),
             maps_consumer: cfg.consumer_claim.is_some(),
+            required_groups_claim: required(&cfg.groups_required).then(|| cfg.groups_claim.clone()),
+            roles_claim: required(&cfg.roles_required).then(|| cfg.roles_claim.clone()),
+            forbidden_claims: cfg.claims_forbidden.clone().unwrap_or_default(),
         }
     }
 
@@ -96,6 +105,9 @@ impl ClaimPlan {
             // the result is there anyway, without an extra introspection of granted tokens.
             || self.maps_consumer
             || self.groups_claim
+            || self.required_groups_claim.is_some()
+            || self.roles_claim.is_some()
+            || !self.forbidden_claims.is_empty()
     }
 }
 
@@ -209,6 +221,12 @@ pub struct Extras {
     pub raw_header: Option<HeaderValue>,
     /// The verified RFC 9701 answer JWT as received, for `upstream_introspection_jwt_header`.
     pub jwt_header: Option<HeaderValue>,
+    /// Groups claim as a set (kept only when groups are required).
+    pub groups: Option<ClaimSet>,
+    /// Roles claim as a set (kept only when roles are required).
+    pub roles: Option<ClaimSet>,
+    /// One of `claims_forbidden` is in the result.
+    pub forbidden: bool,
 }
 
 impl Extras {
@@ -265,6 +283,21 @@ impl Introspected {
     /// Audience claim as a set (kept only when audiences are required).
     pub fn audience(&self) -> Option<&[Box<str>]> {
         self.extras.as_ref()?.audience.as_deref()
+    }
+
+    /// Groups claim as a set (kept only when groups are required).
+    pub fn groups(&self) -> Option<&[Box<str>]> {
+        self.extras.as_ref()?.groups.as_deref()
+    }
+
+    /// Roles claim as a set (kept only when roles are required).
+    pub fn roles(&self) -> Option<&[Box<str>]> {
+        self.extras.as_ref()?.roles.as_deref()
+    }
+
+    /// Whether one of `claims_forbidden` is in the token.
+    pub fn has_forbidden_claim(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.forbidden)
     }
 
     /// base64(JSON) of the result, for `upstream_introspection_header`.
@@ -338,6 +371,9 @@ impl Introspected {
         let extras = Extras {
             scopes: set(&plan.scopes_claim),
             audience: set(&plan.audience_claim),
+            groups: set(&plan.required_groups_claim),
+            roles: set(&plan.roles_claim),
+            forbidden: plan.forbidden_claims.iter().any(|c| obj.contains_key(c)),
             raw_header: plan
                 .keep_raw
                 .then(|| {
@@ -417,9 +453,7 @@ impl IntrospectionRequest {
             form.push(("token_type_hint".to_owned(), self.hint.clone()));
         }
         form.extend(self.extra_args.iter().cloned());
-        let mut headers = self.extra_headers.clone();
-        self.auth.apply(&mut form, &mut headers);
-        FormRequest { form, headers }
+        self.auth.request(form, self.extra_headers.clone())
     }
 }
 

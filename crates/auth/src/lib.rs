@@ -7,6 +7,7 @@
 //! I/O side ([`idp::Idp`]: discovery, IdP calls, caches, cluster cache, breakers); everything counts
 //! on one [`AuthMetrics`], registered on the registry the server hands to [`AuthRegistry::new`].
 
+pub mod assertion;
 pub mod authenticator;
 pub mod breaker;
 pub mod cache;
@@ -25,6 +26,7 @@ pub mod idp;
 pub mod introspect;
 pub mod jwt;
 pub mod metrics;
+pub mod mtls;
 #[cfg(test)]
 mod outage_tests;
 pub mod registry;

@@ -28,6 +28,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
 pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
     let mut w = Walker {
         errors,
+        certificates: &config.certificates,
         index: EntityIndex::new(config),
         service_ids: Unique::default(),
         service_names: Unique::default(),
@@ -147,6 +148,8 @@ type PluginNatural<'c> = (
 
 struct Walker<'a, 'c> {
     errors: &'a mut Collector,
+    /// The `certificates` (openid-connect's `tls_client_auth_cert_id` names one).
+    certificates: &'c [crate::certificates::Certificate],
     index: EntityIndex<'c>,
     service_ids: Unique<Uuid, &'c str>,
     service_names: Unique<&'c str, ()>,
@@ -511,6 +514,27 @@ impl<'c> Walker<'_, 'c> {
         }
     }
 
+    /// openid-connect's `tls_client_auth_cert_id` names a certificate of this config.
+    fn certificate_refs(&mut self, p: &'c Plugin, path: &str) {
+        let Some(typed) = self.typed.get(&p.id) else {
+            return;
+        };
+        let plugins::PluginConfig::OpenidConnect(oidc) = &typed.config else {
+            return;
+        };
+        let Some(id) = &oidc.tls_client_auth_cert_id else {
+            return;
+        };
+        let known =
+            Uuid::parse_str(id).is_ok_and(|id| self.certificates.iter().any(|c| c.id == id));
+        if !known {
+            self.errors.push(
+                format!("{path}.config.tls_client_auth_cert_id"),
+                format!("no certificate with id {id:?}"),
+            );
+        }
+    }
+
     /// A plugin's name, config, instance name, protocols and tags.
     fn plugin_checks(&mut self, p: &'c Plugin, path: &str) {
         if p.name.is_empty() {
@@ -529,6 +553,8 @@ impl<'c> Walker<'_, 'c> {
             self.errors
                 .errors
                 .extend(ConfigErrors::from_field_errors(&prefix, field_errors).0);
+        } else {
+            self.certificate_refs(p, path);
         }
         if let Some(instance) = &p.instance_name {
             self.check(|| format!("{path}.instance_name"), checks::name(instance));

@@ -179,6 +179,9 @@ pub fn compile_timed(
     // Plugin configs were parsed and keyed once by the loader; the registry is keyed on that key.
     let plugin_index = PluginIndex::new(&config);
     let mut builder = Builder::new(registry);
+    builder.certificates = (config.certificates.iter())
+        .map(|c| (c.id, (c.cert.clone(), c.key.clone())))
+        .collect();
     let consumer_scoped = ConsumerScoped::new(&config, &mut builder)?;
     for entry in config.routes_with_services() {
         let route = entry.route;

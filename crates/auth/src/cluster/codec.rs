@@ -31,6 +31,15 @@ pub fn encode(info: &Introspected) -> Vec<u8> {
     if let Some(d) = info.audience() {
         m.insert("d".into(), json!(d));
     }
+    if let Some(g) = info.groups() {
+        m.insert("g".into(), json!(g));
+    }
+    if let Some(o) = info.roles() {
+        m.insert("o".into(), json!(o));
+    }
+    if info.has_forbidden_claim() {
+        m.insert("f".into(), json!(true));
+    }
     if !info.claims.is_empty() {
         let h: Vec<Value> = info
             .claims
@@ -105,6 +114,9 @@ pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
         extras: Extras {
             scopes: set("s")?,
             audience: set("d")?,
+            groups: set("g")?,
+            roles: set("o")?,
+            forbidden: m.get("f").is_some_and(|f| f == &Value::Bool(true)),
             raw_header,
             jwt_header,
         }

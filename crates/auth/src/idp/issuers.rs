@@ -39,9 +39,23 @@ pub fn issuer_config(cfg: &OidcConfig, e: &ExtraIssuer) -> OidcConfig {
     c.introspection_endpoint = e.introspection_endpoint.clone();
     c.client_id = e.client_id.clone().map(|id| vec![id]);
     c.client_secret = e.client_secret.clone().map(|s| vec![s]);
-    c.introspection_endpoint_auth_method = e
+    // The plugin's key and certificate are for its own issuer: an extra issuer's client has a secret
+    // at most, so only the secret methods are inherited.
+    c.introspection_endpoint_auth_method = e.introspection_endpoint_auth_method.or(cfg
         .introspection_endpoint_auth_method
-        .or(cfg.introspection_endpoint_auth_method);
+        .filter(|m| m.secret_only()));
+    c.client_auth = (cfg.client_auth.as_ref())
+        .map(|a| {
+            a.iter()
+                .copied()
+                .filter(|m| m.secret_only())
+                .collect::<Vec<_>>()
+        })
+        .filter(|a| !a.is_empty());
+    c.client_jwk = None;
+    c.client_alg = None;
+    c.tls_client_auth_cert_id = None;
+    c.tls_client_identity = None;
     c.introspection_headers_names = None;
     c.introspection_headers_values = None;
     c.introspection_post_args_names = None;

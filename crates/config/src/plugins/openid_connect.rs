@@ -23,7 +23,10 @@ use super::fields::{field, normalize, DefaultValue as D, Field, Kind};
 use crate::error::FieldError;
 
 mod checks;
+pub mod client_auth;
 pub mod unbuilt;
+
+pub use client_auth::{ClientIdentity, Jwk, PrivateKeyDer};
 
 /// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,13 +36,13 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
-    /// A JWT signed with the client secret (refused at load: not supported yet).
+    /// A JWT assertion signed with the client secret (HS256/384/512).
     ClientSecretJwt,
-    /// A JWT signed with a private key (refused at load: not supported yet).
+    /// A JWT assertion signed with the gateway's key (`client_jwk`).
     PrivateKeyJwt,
-    /// Mutual TLS (refused at load: not supported yet).
+    /// Mutual TLS with the gateway's certificate (`tls_client_auth_cert_id`), CA-issued.
     TlsClientAuth,
-    /// Self-signed mutual TLS (refused at load: not supported yet).
+    /// Mutual TLS with the gateway's self-signed certificate.
     SelfSignedTlsClientAuth,
     /// Only `client_id` in the form body.
     None,
@@ -57,13 +60,21 @@ impl ClientAuthMethod {
         "none",
     ];
 
-    /// Whether the gateway implements it (the others are refused at load).
-    pub fn supported(self) -> bool {
+    /// Whether an `extra_issuers` entry can use it (those have a client id and secret only).
+    pub fn secret_only(self) -> bool {
         matches!(
             self,
             ClientAuthMethod::ClientSecretBasic
                 | ClientAuthMethod::ClientSecretPost
                 | ClientAuthMethod::None
+        )
+    }
+
+    /// Whether it sends the gateway's client certificate.
+    pub fn uses_certificate(self) -> bool {
+        matches!(
+            self,
+            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth
         )
     }
 
@@ -287,6 +298,30 @@ pub struct OidcConfig {
     /// Path of the claim whose values are the request's authenticated groups (for `acl`): an array of
     /// strings, or a string of names separated by spaces or commas.
     pub authenticated_groups_claim: Option<Vec<String>>,
+    /// The gateway's signing keys for `private_key_jwt`, one per client (the first is used).
+    pub client_jwk: Option<Vec<Jwk>>,
+    /// The assertion algorithms, one per client (the first is used; unset: the key's `alg`, else its usual
+    /// one; `HS256` for `client_secret_jwt`).
+    pub client_alg: Option<Vec<String>>,
+    /// Id of the `certificates` entity the gateway presents for `tls_client_auth` /
+    /// `self_signed_tls_client_auth`.
+    pub tls_client_auth_cert_id: Option<String>,
+    /// Verify the IdP's certificate on the connections that carry the client certificate.
+    pub tls_client_auth_ssl_verify: bool,
+    /// Required groups: each entry a space-separated AND-set, entries OR-ed.
+    pub groups_required: Option<Vec<String>>,
+    /// Path of the groups claim.
+    pub groups_claim: Vec<String>,
+    /// Required roles: each entry a space-separated AND-set, entries OR-ed.
+    pub roles_required: Option<Vec<String>>,
+    /// Path of the roles claim.
+    pub roles_claim: Vec<String>,
+    /// Claims that must not be in the token (any present: 403).
+    pub claims_forbidden: Option<Vec<String>>,
+    /// The certificate and PKCS#8 key of `tls_client_auth_cert_id`, attached by the gateway when it builds
+    /// the plugin (not part of the config's JSON).
+    #[serde(skip)]
+    pub tls_client_identity: Option<ClientIdentity>,
 }
 
 /// The schema: every field with its type and default, in schema order (the order of [`OidcConfig`]'s fields,
@@ -410,6 +445,19 @@ pub const FIELDS: &[Field] = &[
     field("anonymous", Kind::Str, D::Null),
     field("credential_claim", Kind::Strings, D::List(&["sub"])),
     field("authenticated_groups_claim", Kind::Strings, D::Null),
+    field(
+        "client_jwk",
+        Kind::Records(client_auth::JWK_FIELDS),
+        D::Null,
+    ),
+    field("client_alg", Kind::Strings, D::Null),
+    field("tls_client_auth_cert_id", Kind::Str, D::Null),
+    field("tls_client_auth_ssl_verify", Kind::Bool, D::Bool(true)),
+    field("groups_required", Kind::Strings, D::Null),
+    field("groups_claim", Kind::Strings, D::List(&["groups"])),
+    field("roles_required", Kind::Strings, D::Null),
+    field("roles_claim", Kind::Strings, D::List(&["roles"])),
+    field("claims_forbidden", Kind::Strings, D::Null),
 ];
 
 /// One entry of `extra_issuers` (gateway extension): another issuer whose tokens this route accepts,
@@ -716,6 +764,7 @@ mod tests {
         );
         let e = errors(json!({
             "issuer": ISS, "auth_methods": ["introspection", "userinfo"],
+            "client_id": ["gw"], "client_secret": ["s"],
             "client_auth": ["client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_method": "client_secret_jwt",
         }));
@@ -728,13 +777,8 @@ mod tests {
                         .to_string()
                 ),
                 (
-                    "client_auth[1]".to_string(),
-                    "private_key_jwt is not supported yet (supported: client_secret_basic, client_secret_post, none)"
-                        .to_string()
-                ),
-                (
-                    "token_endpoint_auth_method".to_string(),
-                    "client_secret_jwt is not supported yet (supported: client_secret_basic, client_secret_post, none)"
+                    "client_jwk".to_string(),
+                    "required field missing (private_key_jwt needs the gateway's signing key (client_jwk), set by client_auth[1])"
                         .to_string()
                 ),
             ],
@@ -896,7 +940,7 @@ mod tests {
                 ),
                 (
                     "extra_issuers[1].introspection_endpoint_auth_method".to_string(),
-                    "private_key_jwt is not supported yet (supported: client_secret_basic, client_secret_post, none)"
+                    "private_key_jwt is not supported in extra_issuers (supported: client_secret_basic, client_secret_post, none)"
                         .to_string()
                 ),
             ]

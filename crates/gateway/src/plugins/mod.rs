@@ -339,6 +339,8 @@ pub struct Builder<'a> {
     built: std::collections::HashMap<(uuid::Uuid, [u8; 32]), Arc<dyn Plugin>>,
     /// Every authenticator the snapshot uses (for `AuthRegistry::retain`).
     pub authenticators: Vec<Arc<Authenticator>>,
+    /// The config's certificates by id, chain and key PEM (openid-connect's `tls_client_auth_cert_id`).
+    pub certificates: std::collections::HashMap<uuid::Uuid, (String, String)>,
 }
 
 impl<'a> Builder<'a> {
@@ -349,6 +351,7 @@ impl<'a> Builder<'a> {
             limiters: rate_limiting::LimiterSet::default(),
             built: std::collections::HashMap::new(),
             authenticators: Vec::new(),
+            certificates: std::collections::HashMap::new(),
         }
     }
 
@@ -379,7 +382,8 @@ fn build(
         PluginConfig::Cors(cfg) => Arc::new(cors::Cors::new(cfg)),
         PluginConfig::Jwt(cfg) => Arc::new(jwt::Jwt::new(cfg.clone())),
         PluginConfig::OpenidConnect(oidc) => {
-            let auth = b.registry.get(typed.key, oidc);
+            let (key, with_cert) = openid_connect::with_client_certificate(typed.key, oidc, b);
+            let auth = b.registry.get(key, with_cert.as_ref().unwrap_or(oidc));
             b.authenticators.push(auth.clone());
             Arc::new(openid_connect::OpenidConnect::new(auth, oidc))
         }

@@ -1,7 +1,7 @@
 //! The openid-connect config's cross-field rules, and the refusal of what Kong has and this gateway does not
 //! implement yet ("not supported yet": never accepted and ignored).
 
-use super::{err, AuthMethod, ClientAuthMethod, OidcConfig, ParamType};
+use super::{err, AuthMethod, OidcConfig, ParamType};
 use crate::error::FieldError;
 
 impl OidcConfig {
@@ -141,11 +141,11 @@ impl OidcConfig {
                 ));
             }
             if let Some(m) = e.introspection_endpoint_auth_method {
-                if !m.supported() {
+                if !m.secret_only() {
                     errors.push(err(
                         &format!("extra_issuers[{i}].introspection_endpoint_auth_method"),
                         &format!(
-                            "{} is not supported yet (supported: client_secret_basic, client_secret_post, none)",
+                            "{} is not supported in extra_issuers (supported: client_secret_basic, client_secret_post, none)",
                             m.name()
                         ),
                     ));
@@ -186,34 +186,6 @@ impl OidcConfig {
                 "needs introspection_accept: application/token-introspection+jwt (the only signed answers this gateway verifies)",
             ));
         }
-        let client_auth = self.client_auth.iter().flatten().enumerate();
-        let mut methods: Vec<(String, ClientAuthMethod)> = client_auth
-            .map(|(i, m)| (format!("client_auth[{i}]"), *m))
-            .collect();
-        for (name, m) in [
-            (
-                "introspection_endpoint_auth_method",
-                self.introspection_endpoint_auth_method,
-            ),
-            (
-                "token_endpoint_auth_method",
-                self.token_endpoint_auth_method,
-            ),
-        ] {
-            if let Some(m) = m {
-                methods.push((name.to_string(), m));
-            }
-        }
-        for (path, m) in methods {
-            if !m.supported() {
-                errors.push(err(
-                    &path,
-                    &format!(
-                        "{} is not supported yet (supported: client_secret_basic, client_secret_post, none)",
-                        m.name()
-                    ),
-                ));
-            }
-        }
+        self.check_client_auth(errors);
     }
 }

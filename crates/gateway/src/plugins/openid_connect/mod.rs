@@ -112,3 +112,44 @@ fn refuse(ex: &mut Exchange, refusal: Refusal) -> Flow {
         body: refusal.body,
     })
 }
+
+/// The config with the certificate of its `tls_client_auth_cert_id` attached (`None`: no certificate named),
+/// and the authenticator key: the config's, mixed with the certificate so that a changed certificate under
+/// the same id builds a new client. A key that cannot be used is logged (never shown) and left off: the IdP
+/// then refuses the gateway's client, a 401 as for any refusal.
+pub(crate) fn with_client_certificate(
+    key: [u8; 32],
+    cfg: &gateway_config::plugins::openid_connect::OidcConfig,
+    b: &super::Builder<'_>,
+) -> (
+    [u8; 32],
+    Option<gateway_config::plugins::openid_connect::OidcConfig>,
+) {
+    use gateway_config::plugins::openid_connect::{client_auth::pkcs8_pem, ClientIdentity};
+    let Some(id) = cfg.tls_client_auth_cert_id.as_deref() else {
+        return (key, None);
+    };
+    let found = uuid::Uuid::parse_str(id)
+        .ok()
+        .and_then(|id| b.certificates.get(&id));
+    let Some((cert, private)) = found else {
+        log::error!("openid-connect tls_client_auth_cert_id names no certificate id={id}");
+        return (key, None);
+    };
+    let mut h = blake3::Hasher::new();
+    h.update(&key);
+    h.update(cert.as_bytes());
+    h.update(private.as_bytes());
+    let key = *h.finalize().as_bytes();
+    let mut with = cfg.clone();
+    match pkcs8_pem(private) {
+        Ok(key_pem) => {
+            with.tls_client_identity = Some(ClientIdentity {
+                cert_pem: cert.clone(),
+                key_pem,
+            })
+        }
+        Err(e) => log::error!("openid-connect client certificate unusable id={id} error={e}"),
+    }
+    (key, Some(with))
+}
