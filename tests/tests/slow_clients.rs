@@ -45,6 +45,7 @@ fn start() -> Servers {
         ("client_body_total_timeout", json!("3s")),
         ("send_timeout", json!("2s")),
         ("keepalive_requests", json!(3)),
+        ("keepalive_timeout", json!("2s")),
     ] {
         short["gateway"][k] = v;
     }
@@ -287,6 +288,18 @@ async fn keepalive_requests_closes_the_connection(s: &Servers) {
     assert_eq!(get_on(&mut c).await, "close", "the 3rd answer closes");
     let (rest, _) = read_until_closed(&mut c, Duration::from_secs(5)).await;
     assert!(rest.is_empty());
+    // An idle kept-alive connection is closed after keepalive_timeout (Pingora alone waits forever).
+    let mut c = TcpStream::connect(s.short.proxy_addr()).await.unwrap();
+    assert_eq!(get_on(&mut c).await, "keep-alive");
+    let idle = Instant::now();
+    let (rest, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    let took = closed - idle;
+    assert!(rest.is_empty());
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    eprintln!("idle kept-alive connection closed after {took:?}");
 }
 
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {

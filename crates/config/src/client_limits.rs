@@ -1,6 +1,6 @@
 //! Deadlines and per-connection caps for clients (the `gateway:` block, flattened into
 //! [`crate::settings::Settings`]): nginx's `client_header_timeout`, `client_body_timeout`, `send_timeout` and
-//! `keepalive_requests`, plus a total bound on reading a request body (`client_body_total_timeout`, no nginx
+//! `keepalive_requests`, `keepalive_timeout`, plus a total bound on reading a request body (`client_body_total_timeout`, no nginx
 //! equivalent). Times are nginx's: an integer number of seconds or a string such as `"60s"`, `"500ms"`, `"2m"`.
 
 use std::fmt;
@@ -14,6 +14,8 @@ use crate::error::Collector;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default `client_body_total_timeout`: the whole body within ten minutes.
 pub const DEFAULT_BODY_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
+/// nginx's default `keepalive_timeout`.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 /// Kong's `nginx_http_keepalive_requests` default (nginx's own is 1000).
 pub const DEFAULT_KEEPALIVE_REQUESTS: u32 = 10_000;
 /// The longest accepted deadline (one day).
@@ -46,6 +48,10 @@ pub struct ClientLimits {
     /// `Connection: close`; an HTTP/2 client gets GOAWAY.
     #[serde(skip_serializing_if = "is_default_keepalive_requests")]
     pub keepalive_requests: u32,
+    /// How long a kept-alive HTTP/1.1 connection may wait for its next request (nginx `keepalive_timeout`,
+    /// default 75 s); then it is closed.
+    #[serde(skip_serializing_if = "is_default_keepalive_timeout")]
+    pub keepalive_timeout: Time,
 }
 
 impl Default for ClientLimits {
@@ -56,6 +62,7 @@ impl Default for ClientLimits {
             client_body_total_timeout: Time(DEFAULT_BODY_TOTAL_TIMEOUT),
             send_timeout: Time(DEFAULT_TIMEOUT),
             keepalive_requests: DEFAULT_KEEPALIVE_REQUESTS,
+            keepalive_timeout: Time(DEFAULT_KEEPALIVE_TIMEOUT),
         }
     }
 }
@@ -72,6 +79,7 @@ impl ClientLimits {
                 true,
             ),
             ("send_timeout", self.send_timeout, false),
+            ("keepalive_timeout", self.keepalive_timeout, false),
         ] {
             if (t.0.is_zero() && !zero_ok) || t.0 > MAX_TIMEOUT {
                 let min = if zero_ok { "0" } else { "1ms" };
@@ -93,6 +101,10 @@ fn is_default_timeout(t: &Time) -> bool {
 
 fn is_default_body_total(t: &Time) -> bool {
     t.0 == DEFAULT_BODY_TOTAL_TIMEOUT
+}
+
+fn is_default_keepalive_timeout(t: &Time) -> bool {
+    t.0 == DEFAULT_KEEPALIVE_TIMEOUT
 }
 
 fn is_default_keepalive_requests(n: &u32) -> bool {
@@ -136,7 +148,7 @@ pub fn parse_time(text: &str) -> Option<Duration> {
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")

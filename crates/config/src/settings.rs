@@ -249,6 +249,7 @@ settings_table! {
     client.client_body_total_timeout: OnRestart,
     client.send_timeout: OnRestart,
     client.keepalive_requests: OnRestart,
+    client.keepalive_timeout: OnRestart,
 }
 
 impl SettingSpec {
@@ -728,8 +729,9 @@ mod tests {
             client_body_total_timeout: _,
             send_timeout: _,
             keepalive_requests: _,
+            keepalive_timeout: _,
         } = Default::default();
-        assert_eq!(SETTINGS.len(), 39);
+        assert_eq!(SETTINGS.len(), 40);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

@@ -66,6 +66,8 @@ pub struct ConnLimits {
     pub body_read: Duration,
     /// `send_timeout`: Pingora's per-write timeout of the answer.
     pub send: Duration,
+    /// `keepalive_timeout`: Pingora's idle wait for the next HTTP/1.1 request (whole seconds, at least 1).
+    pub keepalive_secs: u64,
 }
 
 impl ConnLimits {
@@ -78,6 +80,7 @@ impl ConnLimits {
             h2_resets: H2_MAX_CLIENT_RESETS,
             body_read: s.client_body_timeout.0,
             send: s.send_timeout.0,
+            keepalive_secs: s.keepalive_timeout.0.as_secs().max(1),
         }
     }
 }

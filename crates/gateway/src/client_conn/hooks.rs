@@ -1,5 +1,5 @@
 //! The proxy's side of the client deadlines: per request, Pingora's per-read (`client_body_timeout`) and
-//! per-write (`send_timeout`) session timeouts, the phase changes of the connection's [`super::ConnState`],
+//! per-write (`send_timeout`) session timeouts and its keep-alive wait (`keepalive_timeout`), the phase changes of the connection's [`super::ConnState`],
 //! the count of the timeouts Pingora reports, and the answer to a request whose body timed out (408).
 
 use pingora::proxy::Session;
@@ -14,6 +14,11 @@ use crate::responses;
 pub fn request_started(session: &mut Session, limits: &ConnLimits) {
     session.set_read_timeout(Some(limits.body_read));
     session.set_write_timeout(Some(limits.send));
+    // Pingora keeps a reused HTTP/1.1 connection waiting for its next request without limit: bound it
+    // (a client's `Connection: close` still wins).
+    if session.as_ref().stream().is_some() {
+        session.set_keepalive(Some(limits.keepalive_secs));
+    }
     let has_body = !session.is_body_empty();
     if let Some(st) = state(session) {
         st.head_done(has_body);

@@ -11,6 +11,7 @@ fn limits() -> ConnLimits {
         h2_resets: 2,
         body_read: Duration::from_secs(1),
         send: Duration::from_secs(1),
+        keepalive_secs: 1,
     }
 }
 
