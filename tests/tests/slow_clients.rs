@@ -28,11 +28,14 @@ fn start() -> Servers {
     let httpbin = Httpbin::start();
     let with_h2c = |v: &mut serde_json::Value| {
         let addr: SocketAddr = ([127, 0, 0, 1], e2e::free_port()).into();
-        let plain = v["gateway"]["proxy_listen"].as_str().unwrap().to_owned();
+        let plain = v["gateway"]["proxy_listen"]
+            .as_str()
+            .expect("slow_clients")
+            .to_owned();
         v["gateway"]["proxy_listen"] = json!(format!("{plain}, {addr} http2"));
         v["services"]
             .as_array_mut()
-            .unwrap()
+            .expect("slow_clients")
             .push(json!({"name": "root", "url": httpbin.url(),
                      "routes": [{"name": "raw", "paths": ["/raw"]}]}));
         addr
@@ -113,10 +116,10 @@ async fn trickled_headers_are_cut_at_the_deadline(s: &Servers) {
     let started = Instant::now();
     let mut slow = Vec::new();
     for _ in 0..3 {
-        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut c = TcpStream::connect(addr).await.expect("slow_clients");
         c.write_all(b"GET /get HTTP/1.1\r\nHost: slow\r\n")
             .await
-            .unwrap();
+            .expect("slow_clients");
         slow.push(c);
     }
     let trickle = tokio::spawn(async move {
@@ -147,7 +150,7 @@ async fn trickled_headers_are_cut_at_the_deadline(s: &Servers) {
             }));
         }
         for t in tasks {
-            out.push(t.await.unwrap());
+            out.push(t.await.expect("slow_clients"));
         }
         out
     });
@@ -157,9 +160,9 @@ async fn trickled_headers_are_cut_at_the_deadline(s: &Servers) {
         reqwest::blocking::get(url).map(|r| r.status().as_u16())
     })
     .await
-    .unwrap();
-    assert_eq!(ok.unwrap(), 200);
-    for (got, closed) in trickle.await.unwrap() {
+    .expect("slow_clients");
+    assert_eq!(ok.expect("slow_clients"), 200);
+    for (got, closed) in trickle.await.expect("slow_clients") {
         let took = closed - started;
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
@@ -176,9 +179,9 @@ async fn trickled_headers_are_cut_at_the_deadline(s: &Servers) {
 async fn slow_bodies_are_answered_408(s: &Servers) {
     let addr = s.short.proxy_addr();
     // Trickled: a byte every 700 ms (within the 1 s per-read timeout), cut at the 3 s total.
-    let mut c = TcpStream::connect(addr).await.unwrap();
+    let mut c = TcpStream::connect(addr).await.expect("slow_clients");
     let head = b"POST /post HTTP/1.1\r\nHost: slow\r\nContent-Length: 100\r\n\r\n";
-    c.write_all(head).await.unwrap();
+    c.write_all(head).await.expect("slow_clients");
     let started = Instant::now();
     let mut answer = Vec::new();
     for _ in 0..20 {
@@ -201,9 +204,9 @@ async fn slow_bodies_are_answered_408(s: &Servers) {
     );
     eprintln!("trickled body cut after {took:?}");
     // Stalled: nothing after the first bytes, cut at the 1 s per-read timeout.
-    let mut c = TcpStream::connect(addr).await.unwrap();
-    c.write_all(head).await.unwrap();
-    c.write_all(b"xx").await.unwrap();
+    let mut c = TcpStream::connect(addr).await.expect("slow_clients");
+    c.write_all(head).await.expect("slow_clients");
+    c.write_all(b"xx").await.expect("slow_clients");
     let started = Instant::now();
     let (answer, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
     let took = closed - started;
@@ -219,14 +222,14 @@ async fn slow_bodies_are_answered_408(s: &Servers) {
 
 async fn a_client_that_does_not_read_is_cut(s: &Servers) {
     let addr = s.short.proxy_addr();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut c = socket.connect(addr).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().expect("slow_clients");
+    socket.set_recv_buffer_size(4096).expect("slow_clients");
+    let mut c = socket.connect(addr).await.expect("slow_clients");
     // httpbin echoes an 8 MiB body: an answer larger than any socket buffer.
     let size = 8 << 20;
     let head = format!("POST /post HTTP/1.1\r\nHost: slow\r\nContent-Length: {size}\r\n\r\n");
-    c.write_all(head.as_bytes()).await.unwrap();
-    c.write_all(&vec![b'a'; size]).await.unwrap();
+    c.write_all(head.as_bytes()).await.expect("slow_clients");
+    c.write_all(&vec![b'a'; size]).await.expect("slow_clients");
     let before = timeouts(&s.short, "send");
     let started = Instant::now();
     let mut cut = false;
@@ -255,11 +258,11 @@ async fn a_client_that_does_not_read_is_cut(s: &Servers) {
 async fn get_on(c: &mut TcpStream) -> String {
     c.write_all(b"GET /get HTTP/1.1\r\nHost: ka\r\n\r\n")
         .await
-        .unwrap();
+        .expect("slow_clients");
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        let n = c.read(&mut buf).await.unwrap();
+        let n = c.read(&mut buf).await.expect("slow_clients");
         assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
@@ -282,14 +285,18 @@ async fn get_on(c: &mut TcpStream) -> String {
 }
 
 async fn keepalive_requests_closes_the_connection(s: &Servers) {
-    let mut c = TcpStream::connect(s.short.proxy_addr()).await.unwrap();
+    let mut c = TcpStream::connect(s.short.proxy_addr())
+        .await
+        .expect("slow_clients");
     assert_eq!(get_on(&mut c).await, "keep-alive");
     assert_eq!(get_on(&mut c).await, "keep-alive");
     assert_eq!(get_on(&mut c).await, "close", "the 3rd answer closes");
     let (rest, _) = read_until_closed(&mut c, Duration::from_secs(5)).await;
     assert!(rest.is_empty());
     // An idle kept-alive connection is closed after keepalive_timeout (Pingora alone waits forever).
-    let mut c = TcpStream::connect(s.short.proxy_addr()).await.unwrap();
+    let mut c = TcpStream::connect(s.short.proxy_addr())
+        .await
+        .expect("slow_clients");
     assert_eq!(get_on(&mut c).await, "keep-alive");
     let idle = Instant::now();
     let (rest, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
@@ -350,19 +357,23 @@ async fn h2_connect(
     tokio::net::tcp::OwnedReadHalf,
     tokio::net::tcp::OwnedWriteHalf,
 ) {
-    let c = TcpStream::connect(addr).await.unwrap();
+    let c = TcpStream::connect(addr).await.expect("slow_clients");
     let (r, mut w) = c.into_split();
     w.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         .await
-        .unwrap();
-    w.write_all(&frame(0x4, 0, 0, &[])).await.unwrap();
+        .expect("slow_clients");
+    w.write_all(&frame(0x4, 0, 0, &[]))
+        .await
+        .expect("slow_clients");
     (r, w)
 }
 
 async fn h2_streams_past_keepalive_requests_get_goaway(s: &Servers) {
     let (mut r, mut w) = h2_connect(s.short_h2c).await;
     for i in 0..4u32 {
-        w.write_all(&get_headers(2 * i + 1, "/get")).await.unwrap();
+        w.write_all(&get_headers(2 * i + 1, "/get"))
+            .await
+            .expect("slow_clients");
     }
     let code = goaway(&mut r, Duration::from_secs(5)).await;
     assert_eq!(
@@ -394,7 +405,7 @@ async fn h2_cancelled_forwarded_streams_get_goaway(s: &Servers) {
             break;
         }
     }
-    let code = reader.await.unwrap();
+    let code = reader.await.expect("slow_clients");
     assert_eq!(code, Some(0), "GOAWAY after {sent} cancelled streams");
     assert!(
         sent > 100 && sent < 400,
