@@ -170,6 +170,9 @@ pub struct Settings {
         deserialize_with = "crate::real_ip::on_off"
     )]
     pub real_ip_recursive: bool,
+    /// Client deadlines and per-connection caps (`client_header_timeout`, `keepalive_requests`, ...).
+    #[serde(flatten)]
+    pub client: crate::client_limits::ClientLimits,
 }
 
 /// When a change to a setting takes effect.
@@ -190,13 +193,23 @@ pub struct SettingSpec {
     changed: fn(&Settings, &Settings) -> bool,
 }
 
+/// The key of a (possibly flattened) field: its last name.
+macro_rules! key {
+    ($a:ident) => {
+        stringify!($a)
+    };
+    ($a:ident . $b:ident) => {
+        stringify!($b)
+    };
+}
+
 macro_rules! settings_table {
-    ($($field:ident: $applies:ident),* $(,)?) => {
+    ($($field:ident $(. $sub:ident)?: $applies:ident),* $(,)?) => {
         /// Every setting of the `gateway:` block, with when a change to it takes effect.
         pub const SETTINGS: &[SettingSpec] = &[$(SettingSpec {
-            name: stringify!($field),
+            name: key!($field $(. $sub)?),
             applies: Applies::$applies,
-            changed: |a, b| a.$field != b.$field,
+            changed: |a, b| a.$field $(. $sub)? != b.$field $(. $sub)?,
         }),*];
     };
 }
@@ -236,6 +249,12 @@ settings_table! {
     trusted_ips: OnReload,
     real_ip_header: OnReload,
     real_ip_recursive: OnReload,
+    client.client_header_timeout: OnRestart,
+    client.client_body_timeout: OnRestart,
+    client.client_body_total_timeout: OnRestart,
+    client.send_timeout: OnRestart,
+    client.keepalive_requests: OnRestart,
+    client.keepalive_timeout: OnRestart,
 }
 
 impl SettingSpec {
@@ -282,6 +301,7 @@ impl Default for Settings {
             trusted_ips: Vec::new(),
             real_ip_header: crate::real_ip::DEFAULT_REAL_IP_HEADER.to_string(),
             real_ip_recursive: false,
+            client: Default::default(),
         }
     }
 }
@@ -335,6 +355,7 @@ impl fmt::Debug for Settings {
             .field("trusted_ips", &self.trusted_ips)
             .field("real_ip_header", &self.real_ip_header)
             .field("real_ip_recursive", &self.real_ip_recursive)
+            .field("client", &self.client)
             .finish()
     }
 }
@@ -502,8 +523,17 @@ mod tests {
             trusted_ips: _,
             real_ip_header: _,
             real_ip_recursive: _,
+            client: _,
         } = Settings::default();
-        assert_eq!(SETTINGS.len(), 34);
+        let crate::client_limits::ClientLimits {
+            client_header_timeout: _,
+            client_body_timeout: _,
+            client_body_total_timeout: _,
+            send_timeout: _,
+            keepalive_requests: _,
+            keepalive_timeout: _,
+        } = Default::default();
+        assert_eq!(SETTINGS.len(), 40);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

@@ -12,6 +12,7 @@ mod access_log;
 mod admin;
 mod balancer;
 mod cli;
+mod client_conn;
 mod cluster;
 mod control;
 mod dns;

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub rate_limit_store_errors: IntCounter,
     /// Log entries the log plugins dropped, by plugin and reason (`queue_full`, `send_failed`).
     pub log_dropped: IntCounterVec,
+    /// Client connections cut by a deadline, by kind (`header`, `body`, `send`).
+    pub client_timeouts: IntCounterVec,
+    /// HTTP/2 connections sent GOAWAY by the gateway's per-connection caps, by reason (`streams`, `resets`).
+    pub h2_goaway: IntCounterVec,
     /// Kong's metric families (the prometheus plugin's).
     pub kong: crate::plugins::prometheus::exporter::KongMetrics,
     /// The request counters of requests that matched no route (service `-`).
@@ -95,8 +99,31 @@ impl Metrics {
                 &["plugin", "reason"],
             )?,
         )?;
+        let client_timeouts = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "gateway_client_timeouts_total",
+                    "Client connections cut by client_header_timeout, client_body_timeout or \
+                     client_body_total_timeout, send_timeout",
+                ),
+                &["kind"],
+            )?,
+        )?;
+        let h2_goaway = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "gateway_http2_goaway_total",
+                    "HTTP/2 connections sent GOAWAY for too many streams (keepalive_requests) or resets",
+                ),
+                &["reason"],
+            )?,
+        )?;
         let kong = crate::plugins::prometheus::exporter::KongMetrics::new(registry)?;
         Ok(Metrics {
+            client_timeouts,
+            h2_goaway,
             kong,
             log_dropped,
             requests,

@@ -32,6 +32,8 @@ pub struct Gateway {
     pub state: Arc<AppState>,
     /// Request header and target limits (fixed at start).
     pub limits: crate::limits::Limits,
+    /// Client deadlines (fixed at start).
+    pub client: crate::client_conn::ConnLimits,
 }
 
 /// Per-request context.
@@ -93,6 +95,12 @@ impl ProxyHttp for Gateway {
             client: client::ClientAddr::default(),
             upstream: log_phase::UpstreamSide::default(),
         }
+    }
+
+    /// The head is read: the client's body and send deadlines start.
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        crate::client_conn::request_started(session, &self.client);
+        Ok(())
     }
 
     /// Route the request, then run the route's authentication. Ok(true): a response was sent.
@@ -306,6 +314,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         forward::replace_body(body, end_of_stream, &ctx.ex.edits);
+        crate::client_conn::body_read(session, end_of_stream);
         access::count_body(session, body.as_ref(), end_of_stream, ctx).await
     }
 
@@ -402,7 +411,8 @@ impl ProxyHttp for Gateway {
         let (code, body) = match ctx.dns_error.take() {
             Some(dns) => responses::dns_failure(upstream_host(ctx), &dns),
             None => {
-                let (code, body) = error_response(e);
+                let (code, body) = crate::client_conn::client_timeout_response(session, e)
+                    .unwrap_or_else(|| error_response(e));
                 (code, Bytes::from_static(body.as_bytes()))
             }
         };
@@ -426,7 +436,8 @@ impl ProxyHttp for Gateway {
     }
 
     /// The plugins' log phase, the metrics and the access-log line.
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        crate::client_conn::request_ended(session, e, &self.state.metrics);
         let outcome = ctx
             .balanced
             .as_ref()

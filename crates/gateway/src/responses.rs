@@ -21,6 +21,8 @@ pub const UNEXPECTED: &str = r#"{"message":"An unexpected error occurred"}"#;
 pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
 /// Kong's body when a balanced upstream has no target to send to.
 pub const NO_PEER: &str = r#"{"message":"failure to get a peer from the ring-balancer"}"#;
+/// Kong's body for a 408 (a request body that took too long).
+pub const REQUEST_TIMEOUT: &str = r#"{"message":"Request timeout"}"#;
 /// Body for a malformed request.
 pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
 /// Kong's body for a plain-HTTP request to a route whose protocols are `[https]` (426).

@@ -174,6 +174,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     // h2c is a per-service option in Pingora: plain `http2` listeners get a service of their own; so do
     // `proxy_protocol` listeners, whose app reads the PROXY header first.
     let limits = crate::limits::Limits::new(&settings);
+    let client = crate::client_conn::ConnLimits::new(&settings.client);
     let mut groups: [(&str, bool, bool, Vec<crate::tls::Listener>); 4] = [
         ("proxy", false, false, Vec::new()),
         ("proxy-h2c", true, false, Vec::new()),
@@ -198,25 +199,32 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             Gateway {
                 state: state.clone(),
                 limits,
+                client,
             },
         );
         app.h2_options = Some(limits.h2_options());
-        if h2c {
-            let mut options = pingora::apps::HttpServerOptions::default();
-            options.h2c = true;
-            app.server_options = Some(options);
-        }
+        let mut options = pingora::apps::HttpServerOptions::default();
+        options.h2c = h2c;
+        // Pingora counts reuses: the connection's first request plus `limit` more.
+        options.keepalive_request_limit =
+            Some(settings.client.keepalive_requests.saturating_sub(1));
+        app.server_options = Some(options);
+        let metrics = state.metrics.clone();
         let added = if proxy_protocol {
+            let app = crate::proxy_protocol::ProxyProtocolApp::new(app);
             let mut service = Service::new(
                 name.into(),
-                crate::proxy_protocol::ProxyProtocolApp::new(app),
+                crate::client_conn::ClientLimitsApp::new(app, client, metrics),
             );
             let pre_tls = Arc::new(crate::proxy_protocol::PreTls);
             service.endpoints().set_pre_tls_callback(pre_tls);
             add_listeners(&mut service, listeners, &state, &tls.default_cert)
                 .map(|()| server.add_service(service))
         } else {
-            let mut service = Service::new(name.into(), app);
+            let mut service = Service::new(
+                name.into(),
+                crate::client_conn::ClientLimitsApp::new(app, client, metrics),
+            );
             add_listeners(&mut service, listeners, &state, &tls.default_cert)
                 .map(|()| server.add_service(service))
         };

@@ -112,6 +112,7 @@ impl Settings {
                 ),
             );
         }
+        self.client.check(errors);
         if self.worker_threads == 0 {
             errors.push("gateway.worker_threads", "must be at least 1");
         }

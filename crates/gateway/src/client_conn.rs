@@ -1,0 +1,556 @@
+//! Slow and abusive clients, per connection: every accepted proxy connection is wrapped ([`ClientLimitsApp`],
+//! [`ClientStream`]) so that
+//! - the request head has a **total** deadline (`client_header_timeout`; Pingora's own read timeout is per
+//!   read, so a client trickling a byte now and then held a connection forever): from the accept, or on a
+//!   kept-alive connection from the head's first byte, to the end of the head (the proxy's
+//!   `early_request_filter` says so through [`state`]). Past it the client gets `408` and the connection is
+//!   closed;
+//! - the request body has a total deadline (`client_body_total_timeout`) from the end of its head to its
+//!   last byte (the per-read `client_body_timeout` and `send_timeout` are Pingora's session timeouts, set per
+//!   request by the proxy);
+//! - an HTTP/2 connection's incoming frame headers are read as they pass (nothing is buffered or changed):
+//!   past `keepalive_requests` streams, or past [`H2_MAX_CLIENT_RESETS`] streams the client reset
+//!   (`RST_STREAM`, whether or not the stream was already forwarded), the connection gets a graceful GOAWAY
+//!   (the per-connection shutdown signal Pingora's HTTP/2 accept loop already obeys); a client that keeps
+//!   going far past it is disconnected.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType,
+};
+use pingora::proxy::Session;
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::metrics::Metrics;
+
+mod hooks;
+pub use hooks::{body_read, client_timeout_response, request_ended, request_started};
+
+/// Client resets (`RST_STREAM`) an HTTP/2 connection may send before it gets GOAWAY (rapid reset,
+/// CVE-2023-44487, including streams cancelled after they were forwarded, which h2's own
+/// `max_pending_accept_reset_streams` does not see).
+pub const H2_MAX_CLIENT_RESETS: u32 = 100;
+/// Streams (and resets) past the GOAWAY threshold a client may still send before it is disconnected.
+const H2_GOAWAY_GRACE: u32 = 100;
+/// The HTTP/2 connection preface.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// What a client whose head took too long gets (Kong's 408 body), before the connection is closed.
+const REQUEST_TIMEOUT_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 30\r\nConnection: close\r\n\r\n{\"message\":\"Request timeout\"}";
+
+/// The per-connection limits, fixed at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// `client_header_timeout`.
+    pub header: Duration,
+    /// `client_body_total_timeout` (`None`: no bound).
+    pub body_total: Option<Duration>,
+    /// `keepalive_requests`: streams per HTTP/2 connection.
+    pub h2_streams: u32,
+    /// [`H2_MAX_CLIENT_RESETS`].
+    pub h2_resets: u32,
+    /// `client_body_timeout`: Pingora's per-read timeout of the body.
+    pub body_read: Duration,
+    /// `send_timeout`: Pingora's per-write timeout of the answer.
+    pub send: Duration,
+    /// `keepalive_timeout`: Pingora's idle wait for the next HTTP/1.1 request (whole seconds, at least 1).
+    pub keepalive_secs: u64,
+}
+
+impl ConnLimits {
+    /// From the `gateway:` settings.
+    pub fn new(s: &gateway_config::client_limits::ClientLimits) -> Self {
+        ConnLimits {
+            header: s.client_header_timeout.0,
+            body_total: Some(s.client_body_total_timeout.0).filter(|d| !d.is_zero()),
+            h2_streams: s.keepalive_requests,
+            h2_resets: H2_MAX_CLIENT_RESETS,
+            body_read: s.client_body_timeout.0,
+            send: s.send_timeout.0,
+            keepalive_secs: s.keepalive_timeout.0.as_secs().max(1),
+        }
+    }
+}
+
+/// Where a connection is in its request cycle (HTTP/1), which decides the deadline its reads have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    /// Reading a request head: `client_header_timeout` from its start.
+    Head = 0,
+    /// Reading a request body: `client_body_total_timeout` from the end of the head.
+    Body = 1,
+    /// The request is read; its answer is on its way.
+    Done = 2,
+    /// Between requests: no deadline of ours (Pingora's keep-alive timeout); the first byte starts a head.
+    Idle = 3,
+    /// An HTTP/2 connection: frames are counted, the streams have h2's and Pingora's timeouts.
+    H2 = 4,
+}
+
+/// What a connection's stream and the proxy's hooks share.
+pub struct ConnState {
+    phase: AtomicU8,
+    /// The deadline of the current phase, in milliseconds since `origin` (`u64::MAX`: none).
+    deadline: AtomicU64,
+    origin: Instant,
+    body_timed_out: AtomicBool,
+    limits: ConnLimits,
+    metrics: Arc<Metrics>,
+    /// Set to `true` to have Pingora's HTTP/2 accept loop send GOAWAY (also set on process shutdown).
+    goaway: watch::Sender<bool>,
+}
+
+impl ConnState {
+    fn new(limits: ConnLimits, metrics: Arc<Metrics>, goaway: watch::Sender<bool>) -> Self {
+        let s = ConnState {
+            phase: AtomicU8::new(Phase::Head as u8),
+            deadline: AtomicU64::new(u64::MAX),
+            origin: Instant::now(),
+            body_timed_out: AtomicBool::new(false),
+            limits,
+            metrics,
+            goaway,
+        };
+        s.enter(Phase::Head, Some(limits.header));
+        s
+    }
+
+    fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Relaxed) {
+            0 => Phase::Head,
+            1 => Phase::Body,
+            2 => Phase::Done,
+            3 => Phase::Idle,
+            _ => Phase::H2,
+        }
+    }
+
+    fn enter(&self, phase: Phase, within: Option<Duration>) {
+        let deadline = within.map_or(u64::MAX, |d| {
+            (self.origin.elapsed() + d)
+                .as_millis()
+                .min(u64::MAX as u128 - 1) as u64
+        });
+        self.deadline.store(deadline, Ordering::Relaxed);
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ms => Some(self.origin + Duration::from_millis(ms)),
+        }
+    }
+
+    /// The request head is read: the body's total deadline starts (none when the request has no body).
+    pub fn head_done(&self, has_body: bool) {
+        if self.phase() == Phase::H2 {
+            return;
+        }
+        if has_body {
+            self.enter(Phase::Body, self.limits.body_total);
+        } else {
+            self.enter(Phase::Done, None);
+        }
+    }
+
+    /// The request body was read to its end.
+    pub fn body_done(&self) {
+        if self.phase() == Phase::Body {
+            self.enter(Phase::Done, None);
+        }
+    }
+
+    /// The request is over: the connection waits for the next one (Pingora's keep-alive timeout).
+    pub fn request_done(&self) {
+        if self.phase() != Phase::H2 {
+            self.enter(Phase::Idle, None);
+        }
+    }
+
+    /// Whether the body's total deadline cut this connection's request.
+    pub fn body_timed_out(&self) -> bool {
+        self.body_timed_out.load(Ordering::Relaxed)
+    }
+
+    fn send_goaway(&self, reason: &str) {
+        if !*self.goaway.borrow() {
+            self.metrics.h2_goaway.with_label_values(&[reason]).inc();
+            self.goaway.send_replace(true);
+        }
+    }
+}
+
+/// The connection state of an HTTP/1 request's connection (`None` for HTTP/2 streams and for connections
+/// not accepted through [`ClientLimitsApp`]).
+pub fn state(session: &Session) -> Option<&ConnState> {
+    let stream = session.as_ref().stream()?;
+    let any = (**stream).as_any();
+    any.downcast_ref::<ClientStream>().map(|s| &*s.state)
+}
+
+/// The HTTP/2 frame headers of the client's side, counted as they pass.
+#[derive(Debug, Default)]
+struct H2Frames {
+    header: [u8; 9],
+    have: usize,
+    /// Payload bytes of the current frame still to skip.
+    skip: usize,
+    max_stream: u32,
+    streams: u32,
+    resets: u32,
+}
+
+impl H2Frames {
+    /// Reads `bytes` (the connection's next incoming bytes, after the preface).
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == 9 {
+                self.have = 0;
+                let h = &self.header;
+                self.skip =
+                    (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+                match h[3] {
+                    // HEADERS opening a stream (a higher id than any before; trailers reuse theirs).
+                    0x1 if stream > self.max_stream => {
+                        self.max_stream = stream;
+                        self.streams += 1;
+                    }
+                    0x3 => self.resets += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The accepted stream with the connection's deadlines and HTTP/2 frame count.
+pub struct ClientStream {
+    inner: Stream,
+    state: Arc<ConnState>,
+    sleep: Pin<Box<Sleep>>,
+    /// The deadline `sleep` is set to.
+    armed: Option<Instant>,
+    /// Bytes of the HTTP/2 preface matched so far (`None`: decided).
+    preface: Option<usize>,
+    frames: H2Frames,
+    /// The connection was cut: every further read fails.
+    cut: bool,
+}
+
+impl ClientStream {
+    fn new(inner: Stream, state: Arc<ConnState>) -> Self {
+        ClientStream {
+            inner,
+            state,
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: None,
+            preface: Some(0),
+            frames: H2Frames::default(),
+            cut: false,
+        }
+    }
+
+    /// The current phase's deadline passed: count it, answer 408 to a head (best effort, one write), fail.
+    fn fire(&mut self, cx: &mut Context<'_>, phase: Phase) -> Poll<io::Result<()>> {
+        self.cut = true;
+        let kind = if phase == Phase::Head {
+            let _ = Pin::new(&mut self.inner).poll_write(cx, REQUEST_TIMEOUT_408);
+            let _ = Pin::new(&mut self.inner).poll_flush(cx);
+            "header"
+        } else {
+            self.state.body_timed_out.store(true, Ordering::Relaxed);
+            "body"
+        };
+        self.state
+            .metrics
+            .client_timeouts
+            .with_label_values(&[kind])
+            .inc();
+        log::info!("closing a client connection: client_{kind}_timeout");
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("client_{kind}_timeout"),
+        )))
+    }
+
+    /// Looks at bytes just read: the HTTP/2 preface, frame headers, the first byte of a head after idling.
+    fn observe(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        if let Some(seen) = self.preface {
+            let n = (H2_PREFACE.len() - seen).min(rest.len());
+            if rest[..n] == H2_PREFACE[seen..seen + n] {
+                if seen + n == H2_PREFACE.len() {
+                    self.preface = None;
+                    self.state.enter(Phase::H2, None);
+                } else {
+                    self.preface = Some(seen + n);
+                }
+                rest = &rest[n..];
+            } else {
+                self.preface = None;
+            }
+        }
+        match self.state.phase() {
+            Phase::H2 => self.count_frames(rest),
+            Phase::Idle => self
+                .state
+                .enter(Phase::Head, Some(self.state.limits.header)),
+            _ => {}
+        }
+    }
+
+    fn count_frames(&mut self, bytes: &[u8]) {
+        self.frames.feed(bytes);
+        let (limits, f) = (self.state.limits, &self.frames);
+        if f.streams > limits.h2_streams {
+            self.state.send_goaway("streams");
+        }
+        if f.resets > limits.h2_resets {
+            self.state.send_goaway("resets");
+        }
+        if f.streams > limits.h2_streams.saturating_add(H2_GOAWAY_GRACE)
+            || f.resets > limits.h2_resets.saturating_add(H2_GOAWAY_GRACE)
+        {
+            log::info!("closing an HTTP/2 connection that ignored GOAWAY");
+            self.cut = true;
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStream")
+            .field("inner", &self.inner)
+            .field("phase", &self.state.phase())
+            .field("cut", &self.cut)
+            .finish()
+    }
+}
+
+fn cut_error() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "connection cut")
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.cut {
+            return Poll::Ready(Err(cut_error()));
+        }
+        let phase = this.state.phase();
+        let deadline = match phase {
+            Phase::Head | Phase::Body => this.state.deadline(),
+            _ => None,
+        };
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return this.fire(cx, phase);
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let filled = buf.filled();
+                if filled.len() > before {
+                    this.observe(&filled[before..]);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if let Some(d) = deadline {
+                    if this.armed != Some(d) {
+                        this.sleep.as_mut().reset(d);
+                        this.armed = Some(d);
+                    }
+                    if this.sleep.as_mut().poll(cx).is_ready() {
+                        return this.fire(cx, phase);
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for ClientStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for ClientStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for ClientStream {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for ClientStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for ClientStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for ClientStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for ClientStream {
+    /// Pingora peeks for the h2c preface before reading: the head's deadline bounds the wait.
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        match self.state.deadline() {
+            Some(d) => tokio::time::timeout_at(d, self.inner.try_peek(buf))
+                .await
+                .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "h2c preface"))),
+            None => self.inner.try_peek(buf).await,
+        }
+    }
+}
+
+/// A proxy app whose connections are accepted as [`ClientStream`]s, each with its own shutdown signal
+/// (the process's, forwarded, or the connection's GOAWAY).
+pub struct ClientLimitsApp<A> {
+    inner: Arc<A>,
+    limits: ConnLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl<A> ClientLimitsApp<A> {
+    /// Wraps `inner`.
+    pub fn new(inner: A, limits: ConnLimits, metrics: Arc<Metrics>) -> Self {
+        ClientLimitsApp {
+            inner: Arc::new(inner),
+            limits,
+            metrics,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for ClientLimitsApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let (tx, rx) = watch::channel(*shutdown.borrow());
+        let state = Arc::new(ConnState::new(self.limits, self.metrics.clone(), tx));
+        let wrapped: Stream = Box::new(ClientStream::new(stream, state.clone()));
+        let work = self.inner.process_new(wrapped, &rx);
+        tokio::pin!(work);
+        let mut process = shutdown.clone();
+        let mut forwarding = true;
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                changed = process.changed(), if forwarding => {
+                    if changed.is_err() || *process.borrow() {
+                        forwarding = false;
+                    }
+                    if changed.is_ok() && *process.borrow() {
+                        state.goaway.send_replace(true);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+#[cfg(test)]
+mod tests;
