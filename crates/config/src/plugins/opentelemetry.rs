@@ -220,7 +220,10 @@ impl OpenTelemetryConfig {
                 errors.push(FieldError::new(format!("headers.{name}"), message));
             }
             if value.as_str().is_none() {
-                errors.push(FieldError::new(format!("headers.{name}"), "expected a string"));
+                errors.push(FieldError::new(
+                    format!("headers.{name}"),
+                    "expected a string",
+                ));
             }
         }
         for (name, value) in cfg.resource_attributes.iter().flatten() {
@@ -244,10 +247,7 @@ impl OpenTelemetryConfig {
         if !BUILT.contains(&cfg.header_type.as_str())
             && !matches!(cfg.header_type.as_str(), "preserve" | "ignore")
         {
-            errors.push(FieldError::new(
-                "header_type",
-                not_built(&cfg.header_type),
-            ));
+            errors.push(FieldError::new("header_type", not_built(&cfg.header_type)));
         }
         for (list, name) in [
             (&cfg.propagation.extract, "extract"),
@@ -329,9 +329,15 @@ mod tests {
     fn defaults_and_the_shorthands() {
         let c = OpenTelemetryConfig::from_value(&json!({"endpoint": "http://otel:4318/v1/traces"}))
             .unwrap();
-        assert_eq!(c.traces_endpoint.as_deref(), Some("http://otel:4318/v1/traces"));
+        assert_eq!(
+            c.traces_endpoint.as_deref(),
+            Some("http://otel:4318/v1/traces")
+        );
         assert_eq!(c.queue.max_batch_size, 200);
-        assert_eq!((c.connect_timeout, c.send_timeout, c.read_timeout), (1000, 5000, 5000));
+        assert_eq!(
+            (c.connect_timeout, c.send_timeout, c.read_timeout),
+            (1000, 5000, 5000)
+        );
         assert_eq!(c.header_type, "preserve");
         assert_eq!(c.propagation.default_format, "w3c");
         let p = c.effective_propagation();
@@ -344,7 +350,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.queue.max_batch_size, 7);
         assert_eq!(c.queue.max_coalescing_delay, 2.0);
-        assert_eq!(c.effective_propagation().inject.unwrap(), vec!["preserve", "jaeger"]);
+        assert_eq!(
+            c.effective_propagation().inject.unwrap(),
+            vec!["preserve", "jaeger"]
+        );
     }
 
     #[test]
@@ -354,12 +363,24 @@ mod tests {
         assert_eq!(e[0].1, "missing host in url");
         let e = errors(json!({"traces_endpoint": "http://x", "header_type": "zipkin"}));
         assert_eq!(e[0].0, "header_type");
-        assert!(e[0].1.starts_with("expected one of: preserve, ignore, b3"), "{e:?}");
+        assert!(
+            e[0].1.starts_with("expected one of: preserve, ignore, b3"),
+            "{e:?}"
+        );
         let e = errors(json!({}));
-        assert!(e[0].1.starts_with("at least one of these fields must be non-empty"));
+        assert!(e[0]
+            .1
+            .starts_with("at least one of these fields must be non-empty"));
         let e = errors(json!({"traces_endpoint": "http://x", "sampling_rate": 2}));
-        assert_eq!(e[0], ("sampling_rate".into(), "value should be between 0 and 1".into()));
-        let e = errors(json!({"traces_endpoint": "http://x", "propagation": {"inject": ["datadog"]}}));
+        assert_eq!(
+            e[0],
+            (
+                "sampling_rate".into(),
+                "value should be between 0 and 1".into()
+            )
+        );
+        let e =
+            errors(json!({"traces_endpoint": "http://x", "propagation": {"inject": ["datadog"]}}));
         assert_eq!(e[0].0, "propagation.inject[0]");
         assert!(e[0].1.starts_with("not supported yet"));
         let e = errors(json!({"traces_endpoint": "http://x", "logs_endpoint": "http://x/logs"}));
