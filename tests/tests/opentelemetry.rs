@@ -46,7 +46,7 @@ impl Receiver {
 
     /// Every span received so far, decoded by `opentelemetry-proto`.
     fn spans(&self, dir: &TempDir) -> Vec<Value> {
-        let bodies = self.bodies.lock().unwrap().clone();
+        let bodies = self.bodies.lock().expect("test value").clone();
         if bodies.is_empty() {
             return Vec::new();
         }
@@ -103,7 +103,7 @@ fn serve(mut conn: TcpStream, bodies: &Mutex<Vec<Vec<u8>>>) {
             if buf.len() >= end + 4 + len {
                 let body = buf[end + 4..end + 4 + len].to_vec();
                 buf.drain(..end + 4 + len);
-                bodies.lock().unwrap().push(body);
+                bodies.lock().expect("test value").push(body);
                 let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
                 continue;
             }
@@ -122,7 +122,7 @@ fn otel(receiver: &Receiver, extra: Value) -> Value {
         "queue": {"max_coalescing_delay": 0.1},
         "resource_attributes": {"service.name": "edge-gw"},
     });
-    for (k, v) in extra.as_object().unwrap() {
+    for (k, v) in extra.as_object().expect("test value") {
         c[k] = v.clone();
     }
     json!({ "name": "opentelemetry", "config": c })
@@ -131,7 +131,7 @@ fn otel(receiver: &Receiver, extra: Value) -> Value {
 fn by_trace(spans: &[Value]) -> HashMap<String, Vec<Value>> {
     let mut m: HashMap<String, Vec<Value>> = HashMap::new();
     for s in spans {
-        m.entry(s["trace_id"].as_str().unwrap().to_string())
+        m.entry(s["trace_id"].as_str().expect("test value").to_string())
             .or_default()
             .push(s.clone());
     }
@@ -153,14 +153,16 @@ fn spans_link_into_one_trace_per_request_and_the_context_propagates() {
             ("/unsampled", None),
         ],
     );
-    let routes = config["services"][0]["routes"].as_array_mut().unwrap();
+    let routes = config["services"][0]["routes"]
+        .as_array_mut()
+        .expect("test value");
     routes[0]["plugins"] = json!([
         otel(&receiver, json!({"http_response_header_for_traceid": "x-trace-id"})),
         {"name": "key-auth", "config": {"key_names": ["apikey"]}},
     ]);
     routes[1]["plugins"]
         .as_array_mut()
-        .unwrap()
+        .expect("test value")
         .push(otel(&receiver, json!({})));
     routes[2]["plugins"] = json!([otel(&receiver, json!({"sampling_rate": 0}))]);
     config["consumers"] =
@@ -187,7 +189,7 @@ fn spans_link_into_one_trace_per_request_and_the_context_propagates() {
     let spans = receiver.wait_traces(&dir, 1);
     let traces = by_trace(&spans);
     assert_eq!(traces.len(), 1, "one trace: {spans:#?}");
-    let (trace_id, spans) = traces.into_iter().next().unwrap();
+    let (trace_id, spans) = traces.into_iter().next().expect("test value");
     assert_eq!(trace_header.as_deref(), Some(trace_id.as_str()));
     assert!(
         tp.starts_with(&format!("00-{trace_id}-")) && tp.ends_with("-01"),
@@ -207,10 +209,10 @@ fn spans_link_into_one_trace_per_request_and_the_context_propagates() {
     assert_eq!(root["attributes"]["http.status_code"], 200);
     assert!(root["attributes"]["http.url"]
         .as_str()
-        .unwrap()
+        .expect("test value")
         .ends_with("/traced/anything"));
     assert_eq!(root["resource"]["service.name"], "edge-gw");
-    let root_id = root["span_id"].as_str().unwrap();
+    let root_id = root["span_id"].as_str().expect("test value");
     for name in [
         "kong.router",
         "kong.access.plugin.key-auth",
@@ -224,7 +226,7 @@ fn spans_link_into_one_trace_per_request_and_the_context_propagates() {
     assert_eq!(up["kind"], 3, "CLIENT");
     assert_eq!(up["parent"], root_id);
     assert_eq!(up["attributes"]["http.status_code"], 200);
-    let up_id = up["span_id"].as_str().unwrap();
+    let up_id = up["span_id"].as_str().expect("test value");
     assert_eq!(
         tp,
         format!("00-{trace_id}-{up_id}-01"),
@@ -240,28 +242,34 @@ fn spans_link_into_one_trace_per_request_and_the_context_propagates() {
             .header("traceparent", incoming),
     );
     let echo = assert_echo(&r, "a continued trace");
-    let tp = echo["headers"]["Traceparent"].as_str().unwrap();
+    let tp = echo["headers"]["Traceparent"].as_str().expect("test value");
     assert!(
         tp.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
         "{tp}"
     );
     let spans = receiver.wait_traces(&dir, 2);
     let continued = &by_trace(&spans)["0af7651916cd43dd8448eb211c80319c"];
-    let root = continued.iter().find(|s| s["name"] == "kong").unwrap();
+    let root = continued
+        .iter()
+        .find(|s| s["name"] == "kong")
+        .expect("test value");
     assert_eq!(root["parent"], "b7ad6b7169203331");
 
     // 3. openid-connect's introspection is a child span of the plugin's span.
     let token = idp.password_token(JOHN.0, JOHN.1);
     let r = send(client().get(url("/oidc/anything")).bearer_auth(&token));
     let echo = assert_echo(&r, "an introspected request");
-    let tp = echo["headers"]["Traceparent"].as_str().unwrap().to_string();
-    let trace_id = tp.split('-').nth(1).unwrap().to_string();
+    let tp = echo["headers"]["Traceparent"]
+        .as_str()
+        .expect("test value")
+        .to_string();
+    let trace_id = tp.split('-').nth(1).expect("test value").to_string();
     let spans = receiver.wait_traces(&dir, 3);
     let spans = &by_trace(&spans)[&trace_id];
     let oidc = spans
         .iter()
         .find(|s| s["name"] == "kong.access.plugin.openid-connect")
-        .unwrap();
+        .expect("test value");
     let calls: Vec<_> = spans
         .iter()
         .filter(|s| s["name"] == "kong.internal.request")
@@ -280,7 +288,7 @@ fn spans_link_into_one_trace_per_request_and_the_context_propagates() {
     let before = receiver.spans(&dir).len();
     let r = send(client().get(url("/unsampled/anything")));
     let echo = assert_echo(&r, "an unsampled request");
-    let tp = echo["headers"]["Traceparent"].as_str().unwrap();
+    let tp = echo["headers"]["Traceparent"].as_str().expect("test value");
     assert!(tp.ends_with("-00"), "{tp}");
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(receiver.spans(&dir).len(), before, "nothing exported");
