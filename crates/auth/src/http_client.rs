@@ -426,7 +426,8 @@ impl IdpHttp {
         for (n, v) in &req.headers {
             b = b.header(n, v);
         }
-        self.send(endpoint, b.body(req.body_for(url))).await
+        self.send(endpoint, "POST", url, b.body(req.body_for(url)))
+            .await
     }
 
     /// POSTs a form asking for `accept` and returns the body answered with 200 as text (an RFC 9701 signed
@@ -448,7 +449,7 @@ impl IdpHttp {
             b = b.header(n, v);
         }
         let start = Instant::now();
-        let result = Self::exchange_raw(endpoint, b.body(req.body_for(url)))
+        let result = Self::exchange_raw(endpoint, "POST", url, b.body(req.body_for(url)))
             .await
             .and_then(|body| {
                 String::from_utf8(body)
@@ -477,16 +478,18 @@ impl IdpHttp {
             .get(url)
             .timeout(self.timeout)
             .header(ACCEPT, "application/json");
-        self.send(endpoint, b).await
+        self.send(endpoint, "GET", url, b).await
     }
 
     async fn send(
         &self,
         endpoint: Endpoint,
+        method: &'static str,
+        url: &str,
         b: reqwest::RequestBuilder,
     ) -> Result<Map<String, Value>, IdpError> {
         let start = Instant::now();
-        let result = Self::exchange(endpoint, b).await;
+        let result = Self::exchange(endpoint, method, url, b).await;
         let label = match &result {
             Ok(_) => IdpResult::Ok,
             Err(e) => e.result(),
@@ -497,15 +500,46 @@ impl IdpHttp {
 
     async fn exchange(
         endpoint: Endpoint,
+        method: &'static str,
+        url: &str,
         b: reqwest::RequestBuilder,
     ) -> Result<Map<String, Value>, IdpError> {
-        let body = Self::exchange_raw(endpoint, b).await?;
+        let body = Self::exchange_raw(endpoint, method, url, b).await?;
         parse_object(endpoint, &body)
     }
 
+    /// One IdP call; traced as a child span (with `traceparent` sent) when the request is traced
+    /// ([`crate::trace`]).
     async fn exchange_raw(
         endpoint: Endpoint,
+        method: &'static str,
+        url: &str,
         b: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, IdpError> {
+        let Some(span) = crate::trace::Started::now() else {
+            return Self::exchange_untraced(endpoint, b).await.1;
+        };
+        let b = b.header("traceparent", span.traceparent());
+        let (status, result) = Self::exchange_untraced(endpoint, b).await;
+        let error = result.as_ref().err().map(|e| e.to_string());
+        span.finish(endpoint, method, url, status, error);
+        result
+    }
+
+    /// One IdP call: the status (when it answered) and the body answered with 200.
+    async fn exchange_untraced(
+        endpoint: Endpoint,
+        b: reqwest::RequestBuilder,
+    ) -> (Option<u16>, Result<Vec<u8>, IdpError>) {
+        let mut status = None;
+        let result = Self::exchange_inner(endpoint, b, &mut status).await;
+        (status, result)
+    }
+
+    async fn exchange_inner(
+        endpoint: Endpoint,
+        b: reqwest::RequestBuilder,
+        answered: &mut Option<u16>,
     ) -> Result<Vec<u8>, IdpError> {
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -519,6 +553,7 @@ impl IdpHttp {
         };
         let mut resp = b.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
+        *answered = Some(status);
         if status != 200 {
             return Err(IdpError::Status { endpoint, status });
         }

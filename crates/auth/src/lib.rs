@@ -33,6 +33,7 @@ pub mod registry;
 pub mod resurrect;
 #[cfg(test)]
 mod test_support;
+pub mod trace;
 pub mod upstream;
 
 use bytes::Bytes;

@@ -59,6 +59,8 @@ pub struct Ctx {
     client: client::ClientAddr,
     /// What the log phase reports of the upstream side (attempts, timings, the target sent).
     upstream: log_phase::UpstreamSide,
+    /// When the router ran (timed only when the snapshot traces: `Snapshot::tracing`).
+    routed: Option<(Instant, Instant)>,
 }
 
 /// A balanced request: what was hashed, where its attempts went, and the attempt in progress.
@@ -94,6 +96,7 @@ impl ProxyHttp for Gateway {
             balanced: None,
             client: client::ClientAddr::default(),
             upstream: log_phase::UpstreamSide::default(),
+            routed: None,
         }
     }
 
@@ -122,7 +125,10 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        let Some(matched) = find_route(&ctx.snap, session.req_header(), https) else {
+        let route_start = ctx.snap.tracing.then(Instant::now);
+        let found = find_route(&ctx.snap, session.req_header(), https);
+        ctx.routed = route_start.map(|s| (s, Instant::now()));
+        let Some(matched) = found else {
             metrics.no_route.inc();
             let reply = Reply::Body {
                 status: 404,
@@ -171,6 +177,9 @@ impl ProxyHttp for Gateway {
             Some(b) => {
                 let (addr, sni) = self.pick(session, ctx, b, svc.tls).await?;
                 ctx.upstream.tries.push(addr);
+                if let Some(t) = ctx.ex.trace.as_mut() {
+                    t.attempt(ctx.tries, addr);
+                }
                 HttpPeer::new(addr, svc.tls, sni)
             }
             None => {
@@ -188,6 +197,9 @@ impl ProxyHttp for Gateway {
                 let addr = addrs.pick(ctx.tries.saturating_sub(1) as usize);
                 ctx.addrs = Some(addrs);
                 ctx.upstream.tries.push(addr);
+                if let Some(t) = ctx.ex.trace.as_mut() {
+                    t.attempt(ctx.tries, addr);
+                }
                 HttpPeer::new(addr, svc.tls, svc.host.clone())
             }
         };
@@ -212,6 +224,9 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         finish_attempt(ctx, failure_outcome(&e));
+        if let Some(t) = ctx.ex.trace.as_mut() {
+            t.end_attempt(None, Some(e.to_string()));
+        }
         let retries = ctx
             .matched
             .as_ref()
@@ -261,6 +276,9 @@ impl ProxyHttp for Gateway {
             b.status = Some(upstream_response.status.as_u16());
         }
         ctx.upstream.answered(upstream_response.status.as_u16());
+        if let Some(t) = ctx.ex.trace.as_mut() {
+            t.attempt_status(upstream_response.status.as_u16());
+        }
         Ok(())
     }
 
@@ -403,6 +421,11 @@ impl ProxyHttp for Gateway {
                 }
             }
         }
+        if let Some(t) = ctx.ex.trace.as_ref() {
+            for (name, value) in t.outgoing() {
+                req.insert_header(name, value)?;
+            }
+        }
         forward::apply_transforms(req, &ctx.ex.edits)
     }
 
@@ -444,6 +467,9 @@ impl ProxyHttp for Gateway {
             .and_then(|b| b.status)
             .map_or(Outcome::Unknown, Outcome::Status);
         finish_attempt(ctx, outcome);
+        if let Some(t) = ctx.ex.trace.as_mut() {
+            t.end_attempt(None, e.map(|e| e.to_string()));
+        }
         log_phase::log_phase(self, session, ctx);
     }
 

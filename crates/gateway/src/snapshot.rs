@@ -122,6 +122,8 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// The log record's entities and secret names, computed on the first logged request.
     pub log_entities: std::sync::OnceLock<crate::log_record::LogEntities>,
+    /// Whether any route's chain holds opentelemetry (the proxy times the router only then).
+    pub tracing: bool,
 }
 
 /// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
@@ -215,7 +217,16 @@ pub fn compile_timed(
         &g.real_ip_header,
         g.real_ip_recursive,
     );
+    let tracing = routes.iter().any(|r| {
+        r.chains.access.iter().any(|s| {
+            s.base.iter().any(|p| p.tracer().is_some())
+                || s.by_consumer
+                    .iter()
+                    .any(|m| m.values().any(|p| p.tracer().is_some()))
+        })
+    });
     Ok(Snapshot {
+        tracing,
         real_ip,
         sni: gateway_config::certificates::SniIndex::new(&config.certificates),
         credentials: gateway_config::credentials::CredentialIndex::new(&config),

@@ -16,6 +16,7 @@ pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod opentelemetry;
 pub mod prometheus;
 pub mod proxy_cache;
 pub mod queue;
@@ -42,6 +43,7 @@ use ip_restriction::IpRestrictionConfig;
 use jwt::JwtConfig;
 use key_auth::KeyAuthConfig;
 use openid_connect::OidcConfig;
+use opentelemetry::OpenTelemetryConfig;
 use prometheus::PrometheusConfig;
 use proxy_cache::ProxyCacheConfig;
 use rate_limiting::RateLimitingConfig;
@@ -183,6 +185,15 @@ pub const PLUGINS: &[PluginSpec] = &[
         parse: |v| ProxyCacheConfig::from_value(v).map(|c| PluginConfig::ProxyCache(Arc::new(c))),
     },
     PluginSpec {
+        name: "opentelemetry",
+        priority: 14,
+        on_consumer: true,
+        fields: opentelemetry::FIELDS,
+        parse: |v| {
+            OpenTelemetryConfig::from_value(v).map(|c| PluginConfig::OpenTelemetry(Arc::new(c)))
+        },
+    },
+    PluginSpec {
         name: "prometheus",
         priority: 13,
         on_consumer: true,
@@ -248,6 +259,8 @@ pub enum PluginConfig {
     IpRestriction(Arc<IpRestrictionConfig>),
     /// `bot-detection`.
     BotDetection(Arc<BotDetectionConfig>),
+    /// `opentelemetry`.
+    OpenTelemetry(Arc<OpenTelemetryConfig>),
     /// `prometheus`.
     Prometheus(Arc<PrometheusConfig>),
     /// `http-log`.
@@ -276,6 +289,7 @@ impl PluginConfig {
             PluginConfig::ProxyCache(c) => c.to_value_with_defaults(),
             PluginConfig::IpRestriction(c) => c.to_value_with_defaults(),
             PluginConfig::BotDetection(c) => c.to_value_with_defaults(),
+            PluginConfig::OpenTelemetry(c) => c.to_value_with_defaults(),
             PluginConfig::Prometheus(c) => c.to_value_with_defaults(),
             PluginConfig::HttpLog(c) => c.to_value_with_defaults(),
             PluginConfig::FileLog(c) => c.to_value_with_defaults(),

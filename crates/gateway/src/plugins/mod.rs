@@ -22,6 +22,7 @@ pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod openid_connect;
+pub mod opentelemetry;
 pub mod prometheus;
 pub mod proxy_cache;
 pub mod rate_limiting;
@@ -231,6 +232,8 @@ pub struct Exchange {
     pub json_body: Option<Box<response_transformer::JsonBuffer>>,
     /// proxy-cache's answer being stored (a cacheable miss), from the access phase to the body's end.
     pub proxy_cache: Option<Box<proxy_cache::Pending>>,
+    /// The request's trace, when a route's chain holds opentelemetry (from the access phase on).
+    pub trace: Option<Box<opentelemetry::trace::Trace>>,
 }
 
 /// Changes plugins make to the request sent upstream, applied by the proxy's `upstream_request_filter`
@@ -298,6 +301,11 @@ pub trait Plugin: Send + Sync {
 
     /// Log phase: after the response was sent.
     fn log(&self, _entry: &LogView<'_>, _ex: &Exchange) {}
+
+    /// The opentelemetry instance, for the proxy to start a request's trace with.
+    fn tracer(&self) -> Option<&opentelemetry::OpenTelemetry> {
+        None
+    }
 }
 
 pub use crate::log_record::LogView;
@@ -407,6 +415,9 @@ fn build(
         PluginConfig::IpRestriction(cfg) => Arc::new(ip_restriction::IpRestriction::new(cfg)),
         PluginConfig::BotDetection(cfg) => Arc::new(bot_detection::BotDetection::new(cfg)),
         PluginConfig::Prometheus(cfg) => Arc::new(prometheus::Prometheus::new(cfg)),
+        PluginConfig::OpenTelemetry(cfg) => {
+            Arc::new(opentelemetry::OpenTelemetry::new(cfg.clone(), typed.key))
+        }
         PluginConfig::HttpLog(cfg) => Arc::new(http_log::HttpLog::new(cfg.clone(), typed.key)),
         PluginConfig::FileLog(cfg) => Arc::new(file_log::FileLog::new(cfg)),
         PluginConfig::RateLimiting(rl) => {

@@ -83,18 +83,37 @@ pub(super) async fn run_phase(
             metrics,
         };
         let mut reply = None;
+        if matches!(phase, Phase::Access) && snap.tracing && ctx.ex.trace.is_none() {
+            let tracer = steps.iter().find_map(|s| s.resolve(None)?.tracer());
+            if let Some(t) = tracer {
+                let trace = t.start(&req.headers, ctx.start, ctx.routed);
+                ctx.ex.trace = Some(Box::new(trace));
+            }
+        }
+        // A sampled trace is taken out while the plugins run (each step is a span); an unsampled one stays.
+        let mut trace = match ctx.ex.trace.take() {
+            Some(t) if t.sampled => Some(t),
+            other => {
+                ctx.ex.trace = other;
+                None
+            }
+        };
         for step in steps {
             let Some(plugin) = step.resolve(ctx.ex.caller.consumer) else {
                 continue;
             };
-            let flow = match phase {
-                Phase::Rewrite => plugin.rewrite(&view, &mut ctx.ex),
-                Phase::Access => plugin.access(&view, &mut ctx.ex).decide().await,
+            let flow = match (phase, trace.as_mut()) {
+                (Phase::Rewrite, _) => plugin.rewrite(&view, &mut ctx.ex),
+                (Phase::Access, None) => plugin.access(&view, &mut ctx.ex).decide().await,
+                (Phase::Access, Some(t)) => traced(t, plugin.as_ref(), &view, &mut ctx.ex).await,
             };
             if let Flow::Respond(r) = flow {
                 reply = Some(r);
                 break;
             }
+        }
+        if let Some(t) = trace {
+            ctx.ex.trace = Some(t);
         }
         reply
     };
@@ -105,6 +124,30 @@ pub(super) async fn run_phase(
         }
         None => Ok(false),
     }
+}
+
+/// One plugin's access handler as a `kong.access.plugin.<name>` span of `trace`, its IdP calls as children.
+async fn traced(
+    trace: &mut crate::plugins::opentelemetry::trace::Trace,
+    plugin: &dyn crate::plugins::Plugin,
+    view: &Request<'_>,
+    ex: &mut crate::plugins::Exchange,
+) -> Flow {
+    use crate::plugins::opentelemetry::trace::new_span_id;
+    let id = new_span_id();
+    let start = std::time::Instant::now();
+    let flow = match plugin.access(view, ex) {
+        crate::plugins::Access::Done(flow) => flow,
+        crate::plugins::Access::Pending(fut) => {
+            let scope = gateway_auth::trace::TraceScope::new(trace.trace_id, id, new_span_id);
+            let flow = gateway_auth::trace::scope(scope.clone(), fut).await;
+            trace.idp_calls(id, scope.take());
+            flow
+        }
+    };
+    let name = format!("kong.access.plugin.{}", plugin.name());
+    trace.internal(id, name.into(), start);
+    flow
 }
 
 /// Writes a response of the gateway's own (a plugin's reply, a 404, a proxy failure): a gRPC call gets a

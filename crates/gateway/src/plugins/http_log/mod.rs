@@ -89,6 +89,7 @@ impl Sender {
 }
 
 impl Handler for Sender {
+    type Entry = String;
     fn send(&self, entries: Vec<String>) -> impl Future<Output = Result<(), String>> + Send {
         let body = if self.single && entries.len() == 1 {
             entries.into_iter().next().unwrap_or_default()

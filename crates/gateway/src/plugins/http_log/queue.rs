@@ -15,10 +15,32 @@ use tokio::sync::Notify;
 
 use crate::log_record::Throttle;
 
-/// What delivers one batch (http-log's call to its endpoint); `Err` is retried.
+/// What a queue holds: an entry and its size in bytes (for `max_bytes`).
+pub trait Entry: Clone + Send + Sync + 'static {
+    /// Bytes the entry takes.
+    fn size(&self) -> usize;
+}
+
+impl Entry for String {
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Entry for Vec<u8> {
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+/// What delivers one batch (http-log's call to its endpoint, opentelemetry's export); `Err` is retried.
 pub trait Handler: Send + Sync + 'static {
-    /// Sends `entries` (JSON texts).
-    fn send(&self, entries: Vec<String>) -> impl Future<Output = Result<(), String>> + Send;
+    /// The entries (http-log: JSON texts; opentelemetry: encoded spans).
+    type Entry: Entry;
+    /// The plugin's name, for log lines.
+    const PLUGIN: &'static str = "http-log";
+    /// Sends `entries`.
+    fn send(&self, entries: Vec<Self::Entry>) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// The runtime the queue workers run on (one thread, started on first use).
@@ -34,9 +56,8 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-#[derive(Default)]
-struct Entries {
-    items: VecDeque<String>,
+struct Entries<E> {
+    items: VecDeque<E>,
     bytes: usize,
 }
 
@@ -44,7 +65,7 @@ struct Entries {
 pub struct Queue<H: Handler> {
     name: String,
     conf: QueueConfig,
-    entries: Mutex<Entries>,
+    entries: Mutex<Entries<H::Entry>>,
     notify: Arc<Notify>,
     handler: H,
     dropped: IntCounter,
@@ -65,7 +86,10 @@ impl<H: Handler> Queue<H> {
         let q = Arc::new(Queue {
             name,
             conf,
-            entries: Mutex::new(Entries::default()),
+            entries: Mutex::new(Entries {
+                items: VecDeque::new(),
+                bytes: 0,
+            }),
             notify: Arc::new(Notify::new()),
             handler,
             dropped,
@@ -77,7 +101,7 @@ impl<H: Handler> Queue<H> {
         q
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<H::Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -88,15 +112,16 @@ impl<H: Handler> Queue<H> {
 
     /// Queues `entry`, dropping the oldest entries when `max_entries` or `max_bytes` would be passed. Never
     /// waits (beyond the queue's lock).
-    pub fn enqueue(&self, entry: String) {
+    pub fn enqueue(&self, entry: H::Entry) {
         let max_bytes = self.conf.max_bytes.map(|b| b as usize);
-        if let Some(max) = max_bytes.filter(|m| entry.len() > *m) {
+        if let Some(max) = max_bytes.filter(|m| entry.size() > *m) {
             self.dropped.inc();
             self.full.event(|_| {
                 log::error!(
-                    "[http-log] queue {}: string to be queued is longer ({} bytes) than the queue's max_bytes ({max} bytes)",
+                    "[{}] queue {}: string to be queued is longer ({} bytes) than the queue's max_bytes ({max} bytes)",
+                    H::PLUGIN,
                     self.name,
-                    entry.len()
+                    entry.size()
                 )
             });
             return;
@@ -105,22 +130,23 @@ impl<H: Handler> Queue<H> {
         {
             let mut e = self.lock();
             while e.items.len() as u64 >= self.conf.max_entries
-                || max_bytes.is_some_and(|m| e.bytes + entry.len() > m)
+                || max_bytes.is_some_and(|m| e.bytes + entry.size() > m)
             {
                 let Some(old) = e.items.pop_front() else {
                     break;
                 };
-                e.bytes -= old.len();
+                e.bytes -= old.size();
                 dropped += 1;
             }
-            e.bytes += entry.len();
+            e.bytes += entry.size();
             e.items.push_back(entry);
         }
         if dropped > 0 {
             self.dropped.inc_by(dropped);
             self.full.event(|n| {
                 log::error!(
-                    "[http-log] queue {}: queue full, dropping old entries until processing is successful again ({n} dropped)",
+                    "[{}] queue {}: queue full, dropping old entries until processing is successful again ({n} dropped)",
+                    H::PLUGIN,
                     self.name
                 )
             });
@@ -128,16 +154,16 @@ impl<H: Handler> Queue<H> {
         self.notify.notify_one();
     }
 
-    fn take(&self, n: usize) -> Vec<String> {
+    fn take(&self, n: usize) -> Vec<H::Entry> {
         let mut e = self.lock();
         let n = n.min(e.items.len());
-        let batch: Vec<String> = e.items.drain(..n).collect();
-        e.bytes -= batch.iter().map(String::len).sum::<usize>();
+        let batch: Vec<H::Entry> = e.items.drain(..n).collect();
+        e.bytes -= batch.iter().map(Entry::size).sum::<usize>();
         batch
     }
 
     /// Kong's `handle`: send, and retry with backoff until `max_retry_time` has passed.
-    async fn deliver(&self, batch: Vec<String>) {
+    async fn deliver(&self, batch: Vec<H::Entry>) {
         let start = Instant::now();
         let mut retry = 0i32;
         loop {
@@ -147,13 +173,15 @@ impl<H: Handler> Queue<H> {
             };
             self.failing.event(|n| {
                 log::warn!(
-                    "[http-log] queue {}: handler could not process entries: {err} ({n} failures)",
+                    "[{}] queue {}: handler could not process entries: {err} ({n} failures)",
+                    H::PLUGIN,
                     self.name
                 )
             });
             if start.elapsed().as_secs_f64() > self.conf.max_retry_time {
                 log::error!(
-                    "[http-log] queue {}: could not send entries due to max_retry_time exceeded. {} queue entries were lost",
+                    "[{}] queue {}: could not send entries due to max_retry_time exceeded. {} queue entries were lost",
+                    H::PLUGIN,
                     self.name,
                     batch.len()
                 );
@@ -215,6 +243,7 @@ mod tests {
     }
 
     impl Handler for Flaky {
+        type Entry = String;
         fn send(&self, entries: Vec<String>) -> impl Future<Output = Result<(), String>> + Send {
             let fail = self
                 .fail
