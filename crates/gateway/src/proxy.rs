@@ -114,7 +114,13 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        let Some(matched) = find_route(&ctx.snap, session.req_header(), https) else {
+        let net = Net {
+            src: (ctx.client.ip)
+                .zip(session.client_addr().and_then(|a| a.as_inet()))
+                .map(|(ip, peer)| std::net::SocketAddr::new(ip, peer.port())),
+            dst: session.server_addr().and_then(|a| a.as_inet()).copied(),
+        };
+        let Some(matched) = find_route(&ctx.snap, session.req_header(), https, net) else {
             metrics.no_route.inc();
             let reply = Reply::Body {
                 status: 404,
@@ -543,9 +549,18 @@ fn upstream_host(ctx: &Ctx) -> &str {
         .map_or("", |svc| svc.host.as_str())
 }
 
+/// The connection's addresses, as expression routes read them (`net.src.*`, `net.dst.*`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Net {
+    /// The client: its real IP (after `real_ip_header`) and the connection's port.
+    src: Option<std::net::SocketAddr>,
+    /// The local address the request came in on.
+    dst: Option<std::net::SocketAddr>,
+}
+
 /// Match host (Host header, else the URI authority), path, method and headers against the router; `https`:
 /// the request came over TLS.
-fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<RouteMatch> {
+fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool, net: Net) -> Option<RouteMatch> {
     let host = req
         .headers
         .get(http::header::HOST)
@@ -557,6 +572,9 @@ fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<Route
         path: req.uri.path(),
         headers: &req.headers,
         https,
+        query: req.uri.query(),
+        src: net.src,
+        dst: net.dst,
     })
 }
 
@@ -584,12 +602,12 @@ services:
         )
         .unwrap();
         let mut req = RequestHeader::build("GET", b"/api/x", None).unwrap();
-        let m = find_route(&snap, &req, false).unwrap();
+        let m = find_route(&snap, &req, false, Net::default()).unwrap();
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (Some(0), Some(0)));
         assert_eq!(route.label, "00000000-0000-0000-0000-000000000001");
         req.insert_header("X-Version", "V2").unwrap();
-        let m = find_route(&snap, &req, false).unwrap();
+        let m = find_route(&snap, &req, false, Net::default()).unwrap();
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (Some(1), Some(1)));
         assert_eq!(route.label, "v2-route");
