@@ -31,34 +31,51 @@ fn upstream(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> String {
 #[test]
 fn expression_routes_by_priority_with_headers_regex_and_strip_path() {
     let httpbin = Httpbin::start();
-    let service = |name: &str, routes: Value| {
-        json!({"name": name, "url": format!("{}/anything/{name}", httpbin.url()), "routes": routes})
-    };
+    let service = |name: &str, routes: Value| json!({"name": name, "url": format!("{}/anything/{name}", httpbin.url()), "routes": routes});
     let mut config = config_value(Ports::free(), "http://127.0.0.1:1", None);
     config["services"] = json!([
-        service("prefix", json!([{"name": "prefix", "expression": r#"http.path ^= "/api""#, "priority": 1}])),
-        service("v2", json!([{
-            "name": "v2",
-            "expression": r#"http.path ^= "/api" && lower(http.headers.x_version) == "v2""#,
-            "priority": 10,
-        }])),
-        service("regex", json!([{
-            "name": "regex",
-            "expression": r#"http.path ~ "^/users/\\d+$" && http.method == "GET""#,
-            "strip_path": false,
-            "priority": 5,
-        }])),
-        service("traditional", json!([{"name": "traditional", "paths": ["/api/old", "/legacy"]}])),
+        service(
+            "prefix",
+            json!([{"name": "prefix", "expression": r#"http.path ^= "/api""#, "priority": 1}])
+        ),
+        service(
+            "v2",
+            json!([{
+                "name": "v2",
+                "expression": r#"http.path ^= "/api" && lower(http.headers.x_version) == "v2""#,
+                "priority": 10,
+            }])
+        ),
+        service(
+            "regex",
+            json!([{
+                "name": "regex",
+                "expression": r#"http.path ~ "^/users/\\d+$" && http.method == "GET""#,
+                "strip_path": false,
+                "priority": 5,
+            }])
+        ),
+        service(
+            "traditional",
+            json!([{"name": "traditional", "paths": ["/api/old", "/legacy"]}])
+        ),
     ]);
     let gw = Gateway::start(&to_yaml(&config));
     assert_eq!(upstream(&gw, "/api/x", &[]), "/anything/prefix/x");
-    assert_eq!(upstream(&gw, "/api/x", &[("X-Version", "V2")]), "/anything/v2/x");
+    assert_eq!(
+        upstream(&gw, "/api/x", &[("X-Version", "V2")]),
+        "/anything/v2/x"
+    );
     // The expression route (priority 1) wins over the traditional route's longer prefix.
     assert_eq!(upstream(&gw, "/api/old", &[]), "/anything/prefix/old");
     assert_eq!(upstream(&gw, "/legacy/a", &[]), "/anything/traditional/a");
     assert_eq!(upstream(&gw, "/users/42", &[]), "/anything/regex/users/42");
     for path in ["/users/42/x", "/users/abc", "/other"] {
-        assert_eq!(get(&gw, path, &[]), (404, NO_ROUTE.to_string()), "GET {path}");
+        assert_eq!(
+            get(&gw, path, &[]),
+            (404, NO_ROUTE.to_string()),
+            "GET {path}"
+        );
     }
     // The Admin API shows the expression route's fields and refuses a bad expression with ATC's message.
     let routes: Value = http::client()

@@ -295,7 +295,9 @@ impl Router {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        router.expressions.sort_by_key(expr_routes::ExprRoute::order);
+        router
+            .expressions
+            .sort_by_key(expr_routes::ExprRoute::order);
         let Router {
             regexes,
             exact,

@@ -59,7 +59,11 @@ impl ExprRoute {
             preserve_host: route.preserve_host,
             path_v1: route.path_handling == PathHandling::V1,
             https_redirect: (https && !http).then_some(route.https_redirect_status_code),
-            schemes: if only_https { (true, true) } else { (http, https) },
+            schemes: if only_https {
+                (true, true)
+            } else {
+                (http, https)
+            },
             expression,
             regex_base,
             order: (Reverse(route.priority), Reverse(route.id)),

@@ -20,7 +20,10 @@ fn table(yaml: &str) -> (Config, Router) {
 fn find(router: &Router, https: bool, path: &str, headers: &[(&str, &str)]) -> Option<RouteMatch> {
     let mut map = HeaderMap::new();
     for (n, v) in headers {
-        map.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
+        map.append(
+            HeaderName::from_bytes(n.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     router.find(&RequestView {
         method: "GET",
@@ -36,7 +39,12 @@ fn find(router: &Router, https: bool, path: &str, headers: &[(&str, &str)]) -> O
 
 fn name(config: &Config, m: Option<RouteMatch>) -> Option<String> {
     let m = m?;
-    config.routes_with_services().nth(m.route)?.route.name.clone()
+    config
+        .routes_with_services()
+        .nth(m.route)?
+        .route
+        .name
+        .clone()
 }
 
 const ROUTES: &str = r#"
@@ -64,7 +72,11 @@ fn expression_routes_by_priority_before_traditional_ones() {
     // Kong's expressions flavor ranks every expression route above every traditional one.
     assert_eq!(hit("/a/b/c", &[]).as_deref(), Some("high"));
     assert_eq!(hit("/t/12", &[]).as_deref(), Some("regex"));
-    assert_eq!(hit("/h", &[]).as_deref(), Some("host"), "http.host is without the port");
+    assert_eq!(
+        hit("/h", &[]).as_deref(),
+        Some("host"),
+        "http.host is without the port"
+    );
     assert_eq!(hit("/zzz", &[]), None);
 }
 
@@ -99,9 +111,17 @@ services:
     let hit = |https: bool, path: &str| name(&config, find(&r, https, path, &[]));
     assert_eq!(hit(false, "/x").as_deref(), Some("second"));
     assert_eq!(hit(false, "/p").as_deref(), Some("plain-only"));
-    assert_eq!(hit(true, "/p").as_deref(), Some("second"), "[http] only: not over TLS");
+    assert_eq!(
+        hit(true, "/p").as_deref(),
+        Some("second"),
+        "[http] only: not over TLS"
+    );
     let m = find(&r, false, "/s", &[]).unwrap();
-    assert_eq!(m.https_redirect, Some(426), "[https] only: plain HTTP is redirected");
+    assert_eq!(
+        m.https_redirect,
+        Some(426),
+        "[https] only: plain HTTP is redirected"
+    );
     assert_eq!(find(&r, true, "/s", &[]).unwrap().https_redirect, None);
 }
 
@@ -118,11 +138,20 @@ fn load_refuses_mixing_and_bad_expressions_with_the_field_path() {
     let e = refused(r#"{paths: [/], priority: 3}"#);
     assert!(e.contains("cannot set 'priority' with 'methods'"), "{e}");
     let e = refused(r#"{expression: 'http.path == "/"', regex_priority: 3}"#);
-    assert!(e.contains("cannot set 'regex_priority' with 'expression' simultaneously"), "{e}");
+    assert!(
+        e.contains("cannot set 'regex_priority' with 'expression' simultaneously"),
+        "{e}"
+    );
     let e = refused(r#"{expression: 'http.path == "/"', priority: -1}"#);
-    assert!(e.contains("services[0].routes[0].priority: value should be between 0 and 70368744177663"), "{e}");
+    assert!(
+        e.contains("services[0].routes[0].priority: value should be between 0 and 70368744177663"),
+        "{e}"
+    );
     let e = refused(r#"{expression: 'http.path == 1'}"#);
     assert!(e.contains("services[0].routes[0].expression: Router Expression failed validation: Type mismatch between the LHS and RHS values of predicate"), "{e}");
     let e = refused(r#"{expression: 'http.path ~ "("'}"#);
-    assert!(e.contains("services[0].routes[0].expression: Router Expression failed validation:"), "{e}");
+    assert!(
+        e.contains("services[0].routes[0].expression: Router Expression failed validation:"),
+        "{e}"
+    );
 }

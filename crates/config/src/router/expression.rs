@@ -205,9 +205,17 @@ impl Predicate {
                 .filter(|(k, _)| k == name)
                 .map(|(_, v)| Got::Str(Owned(v.into_owned())))
                 .collect(),
-            Field::SrcIp => f.src.map(|a| Got::Ip(a.ip().to_canonical())).into_iter().collect(),
+            Field::SrcIp => f
+                .src
+                .map(|a| Got::Ip(a.ip().to_canonical()))
+                .into_iter()
+                .collect(),
             Field::SrcPort => (f.src.map(|a| Got::Int(a.port().into())).into_iter()).collect(),
-            Field::DstIp => f.dst.map(|a| Got::Ip(a.ip().to_canonical())).into_iter().collect(),
+            Field::DstIp => f
+                .dst
+                .map(|a| Got::Ip(a.ip().to_canonical()))
+                .into_iter()
+                .collect(),
             Field::DstPort => (f.dst.map(|a| Got::Int(a.port().into())).into_iter()).collect(),
         }
     }

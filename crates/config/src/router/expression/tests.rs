@@ -87,7 +87,10 @@ fn string_operators() {
     assert!(r.is(r#"http.path contains "42""#));
     assert!(!r.is(r#"http.path contains "43""#));
     assert!(r.is(r#"http.path ~ "^/users/\\d+""#));
-    assert!(r.is(r#"http.path ~ "\\d+/profile$""#), "regexes are not anchored");
+    assert!(
+        r.is(r#"http.path ~ "\\d+/profile$""#),
+        "regexes are not anchored"
+    );
     assert!(!r.is(r#"http.path ~ "^/\\d""#));
 }
 
@@ -122,15 +125,24 @@ fn net_protocol_method_host() {
     assert!(r.is(r#"net.protocol ~ "^https?$""#));
     assert!(r.is(r#"http.method == "GET""#));
     r.host = Some("Example.COM");
-    assert!(!r.is(r#"http.host == "example.com""#), "case-sensitive without lower()");
+    assert!(
+        !r.is(r#"http.host == "example.com""#),
+        "case-sensitive without lower()"
+    );
     assert!(r.is(r#"lower(http.host) == "example.com""#));
     r.host = None;
-    assert!(!r.is(r#"http.host != "x""#), "a missing field is false whatever the operator");
+    assert!(
+        !r.is(r#"http.host != "x""#),
+        "a missing field is false whatever the operator"
+    );
 }
 
 #[test]
 fn headers_and_queries() {
-    let r = req("/").header("x-version", "v2").header("x-multi", "a").header("x-multi", "b");
+    let r = req("/")
+        .header("x-version", "v2")
+        .header("x-multi", "a")
+        .header("x-multi", "b");
     assert!(r.is(r#"http.headers.x_version == "v2""#));
     assert!(r.is(r#"http.headers.X_Version == "v2""#));
     assert!(!r.is(r#"http.headers.x_version == "V2""#));
@@ -170,8 +182,9 @@ fn type_errors_as_atc() {
         "Router Expression failed validation: Type mismatch between the LHS and RHS values of predicate"
     );
     assert!(err("net.dst.port ^= \"1\"").contains("Type mismatch"));
-    assert!(err(r#"http.path > "a""#)
-        .contains("Greater/GreaterOrEqual/Less/LessOrEqual operators only supports integer operands"));
+    assert!(err(r#"http.path > "a""#).contains(
+        "Greater/GreaterOrEqual/Less/LessOrEqual operators only supports integer operands"
+    ));
     assert!(err("net.src.port ~ \"1\"").contains("Regex operators only supports string operands"));
     assert!(err("http.path ~ 1").contains("regex operator can only be used with String operands"));
     assert!(err("lower(net.src.port) == 1").contains("lower-case transformation function only"));
@@ -195,7 +208,13 @@ fn path_match_records_the_last_http_path_predicate() {
     let m = r.eval(r#"http.path ~ "^/pre(fix)""#).unwrap();
     assert_eq!((m.len, m.regex), (7, Some(0)));
     let m = r.eval(r#"http.path == "/no" || http.path ~ "^/p" || http.path ~ "^/prefix/""#);
-    assert_eq!(m.unwrap(), PathMatch { len: 2, regex: Some(0) });
+    assert_eq!(
+        m.unwrap(),
+        PathMatch {
+            len: 2,
+            regex: Some(0)
+        }
+    );
     assert_eq!(r.eval(r#"http.method == "GET""#).unwrap().len, 0);
     assert_eq!(r.eval(r#"http.path != "/x""#).unwrap().len, 0);
 }
