@@ -248,6 +248,8 @@ fn build_route(
     route.strip_path = rr.strip_path.unwrap_or(true);
     route.preserve_host = rr.preserve_host.unwrap_or(false);
     route.regex_priority = rr.regex_priority.unwrap_or(0);
+    route.expression = rr.expression;
+    route.priority = rr.priority.unwrap_or(0);
     match rr.path_handling.as_deref() {
         None | Some("v0") => route.path_handling = PathHandling::V0,
         Some("v1") => route.path_handling = PathHandling::V1,

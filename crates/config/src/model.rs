@@ -416,6 +416,13 @@ pub struct Route {
     pub regex_priority: i64,
     /// Upstream path construction (default `v0`).
     pub path_handling: PathHandling,
+    /// Kong's expressions-router `expression` (ATC language); when set, `methods`, `hosts`, `paths` and
+    /// `headers` are empty and the route is matched by it alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// Order among expression routes: higher first (default 0, `0..=2^46-1`). Only set with `expression`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub priority: i64,
     /// Owning service, for a top-level route (`None` for nested routes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<EntityRef>,
@@ -448,6 +455,8 @@ impl Route {
             strip_path: true,
             preserve_host: false,
             regex_priority: 0,
+            expression: None,
+            priority: 0,
             path_handling: PathHandling::V0,
             service: None,
             tags: Vec::new(),
@@ -522,4 +531,9 @@ impl Plugin {
             origin: None,
         }
     }
+}
+
+/// Serde helper: a zero integer is left out.
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }

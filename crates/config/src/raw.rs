@@ -136,6 +136,8 @@ pub struct RawRoute {
     pub preserve_host: Option<bool>,
     pub regex_priority: Option<i64>,
     pub path_handling: Option<String>,
+    pub expression: Option<String>,
+    pub priority: Option<i64>,
     pub request_buffering: Option<bool>,
     pub response_buffering: Option<bool>,
     pub service: Option<EntityRef>,

@@ -9,12 +9,18 @@
 //! of the request path and the regexes whose literal prefix the path starts with and that can still beat
 //! the best candidate so far; the best wins by Kong's priority ([`Priority`], from `get_priority` in Kong's
 //! `kong/router/transform.lua`).
+//!
+//! Routes with an `expression` (Kong's expressions router, [`expression`]) are kept in their own list,
+//! tried first by `priority` ([`expr_routes`]); with none, a lookup does not look at it.
 
+mod expr_routes;
+pub mod expression;
 mod regex_paths;
 mod trie;
 mod upstream;
 
 use std::cmp::Reverse;
+use std::net::SocketAddr;
 
 use http::{HeaderMap, HeaderName};
 
@@ -39,8 +45,15 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     /// The request headers; only routes with `headers` read them.
     pub headers: &'a HeaderMap,
-    /// Whether the request came over TLS (only decides [`RouteMatch::https_redirect`], never the route).
+    /// Whether the request came over TLS (decides [`RouteMatch::https_redirect`]; for expression routes
+    /// also `net.protocol` and, as in Kong, the route's `protocols`).
     pub https: bool,
+    /// The query string (without `?`): `http.queries.*` of expression routes.
+    pub query: Option<&'a str>,
+    /// The client's address (`net.src.*` of expression routes).
+    pub src: Option<SocketAddr>,
+    /// The address the request came in on (`net.dst.*` of expression routes).
+    pub dst: Option<SocketAddr>,
 }
 
 /// The route chosen for a request: indexes and flags only, cheap to copy.
@@ -73,6 +86,8 @@ pub struct RouteMatch {
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     routes: Vec<Compiled>,
+    /// Expression routes, in the order they are tried (empty for a traditional-only config).
+    expressions: Vec<expr_routes::ExprRoute>,
     /// Every regex path of every route, indexed by [`RouteMatch::regex`].
     regexes: Vec<RegexPath>,
     exact: FastMap<String, Bucket>,
@@ -129,6 +144,21 @@ struct Priority {
     order: Reverse<(i64, usize, usize)>,
 }
 
+impl Priority {
+    /// A placeholder priority, below every real one (for regexes that are never ranked).
+    fn lowest() -> Priority {
+        Priority {
+            weight: 0,
+            plain_hosts: false,
+            headers: 0,
+            regex: false,
+            regex_priority: i64::MIN,
+            length: 0,
+            order: Reverse((i64::MAX, usize::MAX, usize::MAX)),
+        }
+    }
+}
+
 /// The best route so far during one lookup.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -173,6 +203,15 @@ impl Router {
                 }
             }
             if headers.len() != route.headers.len() {
+                continue;
+            }
+            if route.expression.is_some() {
+                match expr_routes::ExprRoute::new(route, position, service, &mut router.regexes) {
+                    Ok(compiled) => router.expressions.push(compiled),
+                    Err(message) => {
+                        errors.push(ConfigError::at(format!("{}.expression", path()), message))
+                    }
+                }
                 continue;
             }
             let index = u32::try_from(router.routes.len()).unwrap_or(u32::MAX);
@@ -256,6 +295,9 @@ impl Router {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        router
+            .expressions
+            .sort_by_key(expr_routes::ExprRoute::order);
         let Router {
             regexes,
             exact,
@@ -297,12 +339,12 @@ impl Router {
 
     /// Number of compiled routes (routes of disabled services are left out).
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.routes.len() + self.expressions.len()
     }
 
     /// True when no route can match.
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.routes.is_empty() && self.expressions.is_empty()
     }
 
     /// Finds the route for a request by Kong's rules: host, paths (prefix or regex), method and headers
@@ -310,7 +352,14 @@ impl Router {
     /// any of its values does), the best candidate chosen by Kong's priority. `protocols` do not take part
     /// (as in Kong): a route without `http` matched over plain HTTP comes back with
     /// [`RouteMatch::https_redirect`] set.
+    ///
+    /// Expression routes come first: the first whose expression matches, by `priority`.
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
+        if !self.expressions.is_empty() {
+            if let Some(found) = expr_routes::find(&self.expressions, req) {
+                return Some(found);
+            }
+        }
         let path = req.path;
         let mut best: Option<Candidate> = None;
         let accepts = |route: &Compiled| {
@@ -450,5 +499,7 @@ fn headers_match(wanted: &[(HeaderName, Vec<String>)], headers: &HeaderMap) -> b
     })
 }
 
+#[cfg(test)]
+mod expr_tests;
 #[cfg(test)]
 mod tests;

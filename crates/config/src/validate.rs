@@ -100,6 +100,10 @@ pub(crate) fn attach_typed(config: &mut Config, mut typed: TypedPlugins) {
     }
 }
 
+/// The traditional matching fields, as Kong's expressions checks name them.
+const TRADITIONAL_FIELDS: &str =
+    "'methods', 'hosts', 'paths', 'headers', 'snis', 'sources' or 'destinations'";
+
 /// First path seen per key, to report duplicates as `(also <first path>)`. `N` is the entity's natural key
 /// (its name, or a plugin's name and scope); `None` stands for an empty one.
 struct Unique<K, N> {
@@ -312,8 +316,12 @@ impl<'c> Walker<'_, 'c> {
                 );
             }
         }
-        if r.methods.is_empty() && r.hosts.is_empty() && r.paths.is_empty() && r.headers.is_empty()
-        {
+        let others = !(r.methods.is_empty()
+            && r.hosts.is_empty()
+            && r.paths.is_empty()
+            && r.headers.is_empty());
+        self.expression(r, path, others);
+        if !others && r.expression.is_none() {
             self.errors.push(
                 path,
                 "must set at least one of methods, hosts, headers or paths",
@@ -327,6 +335,53 @@ impl<'c> Walker<'_, 'c> {
                 Some((None, Some(r.id))),
             );
         }
+    }
+
+    /// Kong's `validate_route` checks of the expressions flavor (`kong/db/schema/entities/routes.lua`):
+    /// `expression` and `priority` against the traditional fields, `priority`'s range, and the expression
+    /// itself. `others`: a traditional matching field is set.
+    fn expression(&mut self, r: &Route, path: &str, others: bool) {
+        const MAX_PRIORITY: i64 = (1 << 46) - 1;
+        if !(0..=MAX_PRIORITY).contains(&r.priority) {
+            self.errors.push(
+                format!("{path}.priority"),
+                format!("value should be between 0 and {MAX_PRIORITY}"),
+            );
+        }
+        let Some(expression) = &r.expression else {
+            if others && r.priority != 0 {
+                self.errors.push(
+                    path,
+                    format!(
+                        "{}cannot set 'priority' with {TRADITIONAL_FIELDS} simultaneously",
+                        crate::router::expression::FAILED
+                    ),
+                );
+            }
+            return;
+        };
+        if others {
+            self.errors.push(
+                path,
+                format!(
+                    "{}cannot set 'expression' with {TRADITIONAL_FIELDS} simultaneously",
+                    crate::router::expression::FAILED
+                ),
+            );
+        }
+        if r.regex_priority != 0 {
+            self.errors.push(
+                path,
+                format!(
+                    "{}cannot set 'regex_priority' with 'expression' simultaneously",
+                    crate::router::expression::FAILED
+                ),
+            );
+        }
+        self.check(
+            || format!("{path}.expression"),
+            crate::router::expression::Expression::parse(expression),
+        );
     }
 
     /// The resolved (service id, route id) of a plugin's `service` and `route` references, each reported at

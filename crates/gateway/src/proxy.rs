@@ -125,8 +125,14 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let net = Net {
+            src: (ctx.client.ip)
+                .zip(session.client_addr().and_then(|a| a.as_inet()))
+                .map(|(ip, peer)| std::net::SocketAddr::new(ip, peer.port())),
+            dst: session.server_addr().and_then(|a| a.as_inet()).copied(),
+        };
         let route_start = ctx.snap.tracing.then(Instant::now);
-        let found = find_route(&ctx.snap, session.req_header(), https);
+        let found = find_route(&ctx.snap, session.req_header(), https, net);
         ctx.routed = route_start.map(|s| (s, Instant::now()));
         let Some(matched) = found else {
             metrics.no_route.inc();
@@ -580,9 +586,18 @@ fn upstream_host(ctx: &Ctx) -> &str {
         .map_or("", |svc| svc.host.as_str())
 }
 
+/// The connection's addresses, as expression routes read them (`net.src.*`, `net.dst.*`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Net {
+    /// The client: its real IP (after `real_ip_header`) and the connection's port.
+    src: Option<std::net::SocketAddr>,
+    /// The local address the request came in on.
+    dst: Option<std::net::SocketAddr>,
+}
+
 /// Match host (Host header, else the URI authority), path, method and headers against the router; `https`:
 /// the request came over TLS.
-fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<RouteMatch> {
+fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool, net: Net) -> Option<RouteMatch> {
     let host = req
         .headers
         .get(http::header::HOST)
@@ -594,6 +609,9 @@ fn find_route(snap: &Snapshot, req: &RequestHeader, https: bool) -> Option<Route
         path: req.uri.path(),
         headers: &req.headers,
         https,
+        query: req.uri.query(),
+        src: net.src,
+        dst: net.dst,
     })
 }
 
@@ -621,12 +639,12 @@ services:
         )
         .unwrap();
         let mut req = RequestHeader::build("GET", b"/api/x", None).unwrap();
-        let m = find_route(&snap, &req, false).unwrap();
+        let m = find_route(&snap, &req, false, Net::default()).unwrap();
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (Some(0), Some(0)));
         assert_eq!(route.label, "00000000-0000-0000-0000-000000000001");
         req.insert_header("X-Version", "V2").unwrap();
-        let m = find_route(&snap, &req, false).unwrap();
+        let m = find_route(&snap, &req, false, Net::default()).unwrap();
         let route = &snap.routes[m.route];
         assert_eq!((m.service, route.service), (Some(1), Some(1)));
         assert_eq!(route.label, "v2-route");

@@ -530,7 +530,7 @@ pub fn consumer_view(c: &Consumer) -> Value {
 
 /// A route as Kong shows it (`service` is the owning service's id).
 pub fn route_view(r: &Route, service: Option<Uuid>) -> Value {
-    json!({
+    let mut view = json!({
         "id": r.id,
         "name": r.name,
         "protocols": r.protocols,
@@ -549,7 +549,14 @@ pub fn route_view(r: &Route, service: Option<Uuid>) -> Value {
         "tags": opt_list(&r.tags),
         "created_at": r.created_at,
         "updated_at": r.updated_at,
-    })
+    });
+    // Kong's expressions flavor shows `expression` and `priority` on every route; here only on the routes
+    // that use them (a traditional route's view stays the `traditional_compatible` one).
+    if let (Some(expression), Some(map)) = (&r.expression, view.as_object_mut()) {
+        map.insert("expression".into(), json!(expression));
+        map.insert("priority".into(), json!(r.priority));
+    }
+    view
 }
 
 /// A plugin as Kong shows it: `config` complete with defaults.

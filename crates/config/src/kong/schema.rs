@@ -98,6 +98,8 @@ pub fn route() -> Record {
             ("preserve_host", Boolean),
             ("regex_priority", Integer),
             ("path_handling", String),
+            ("expression", String),
+            ("priority", Integer),
             ("request_buffering", Boolean),
             ("response_buffering", Boolean),
             ("service", Foreign),

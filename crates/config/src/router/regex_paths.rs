@@ -46,6 +46,17 @@ impl RegexPath {
         })
     }
 
+    /// An expression's `http.path ~` regex, as written (ATC does not anchor it): only read by
+    /// [`RegexPath::captures`], never indexed in a bucket.
+    pub(super) fn unanchored(regex: Regex, priority: Priority) -> RegexPath {
+        RegexPath {
+            route: u32::MAX,
+            priority,
+            regex,
+            literal_prefix: Vec::new(),
+        }
+    }
+
     /// Length of the text matched at the start of `path`, if the regex matches it. Kong strips that many
     /// bytes with `strip_path` (the match starts at 0 unless the pattern has a top-level `|`).
     fn matched_len(&self, path: &str) -> Option<usize> {

@@ -51,6 +51,9 @@ impl Table {
             path,
             headers: &map,
             https: false,
+            query: None,
+            src: None,
+            dst: None,
         })
     }
 
@@ -594,6 +597,9 @@ fn find_over(r: &Table, https: bool, path: &str) -> Option<RouteMatch> {
         path,
         headers: &HeaderMap::new(),
         https,
+        query: None,
+        src: None,
+        dst: None,
     })
 }
 

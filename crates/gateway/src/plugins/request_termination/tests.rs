@@ -47,6 +47,9 @@ fn run(
         path: uri.path(),
         headers: &map,
         https: false,
+        query: None,
+        src: None,
+        dst: None,
     });
     let req = Request {
         method: &http::Method::GET,

@@ -37,6 +37,9 @@ fn run(
         path: t.uri.path(),
         headers: &t.headers,
         https: false,
+        query: None,
+        src: None,
+        dst: None,
     });
     let mut ex = Exchange::new();
     let went_on = matches!(p.access(&req, &mut ex), Access::Done(Flow::Continue));
