@@ -22,6 +22,7 @@ mod fake_idp;
 pub mod grants;
 pub mod groups;
 pub mod http_client;
+pub mod http_clients;
 pub mod idp;
 pub mod introspect;
 pub mod jwt;

@@ -1,6 +1,6 @@
 //! The Pingora `ProxyHttp` implementation: hooks in the order they run, each calling named helpers.
 
-use crate::balancer::{self, Outcome, Pick, UpstreamBalancer};
+use crate::balancer::Outcome;
 use crate::dns::{Addresses, DnsError, Resolver};
 use crate::plugins::openid_connect::identity::IDENTITY_HEADERS;
 use crate::plugins::{request_size_limiting, Exchange, Reply};
@@ -9,6 +9,7 @@ use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
 use access::Phase;
 use async_trait::async_trait;
+use balanced::{finish_attempt, Balanced};
 use bytes::Bytes;
 use failure::{error_response, failure_outcome};
 use forward::{filter_query, set_forwarded_headers};
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod access;
+mod balanced;
 mod client;
 mod failure;
 mod forward;
@@ -62,23 +64,6 @@ pub struct Ctx {
     /// When the router ran (timed only when the snapshot traces: `Snapshot::tracing`).
     routed: Option<(Instant, Instant)>,
 }
-
-/// A balanced request: what was hashed, where its attempts went, and the attempt in progress.
-struct Balanced {
-    balancer: Arc<UpstreamBalancer>,
-    hash: balancer::hash::HashValue,
-    /// Addresses tried so far: a retry goes to another one while there is another.
-    tried: Vec<std::net::SocketAddr>,
-    /// The attempt in progress (handed back to the balancer when it ends).
-    current: Option<Pick>,
-    /// The Host header for the current attempt (target or `host_header`, port when not the default).
-    host_header: String,
-    /// The status of the upstream's response, once it answered.
-    status: Option<u16>,
-}
-
-/// The error `upstream_peer` returns when the balancer has no target (503, Kong's message).
-const NO_PEER_ERROR: ErrorType = ErrorType::Custom(balancer::NO_PEER);
 
 #[async_trait]
 impl ProxyHttp for Gateway {
@@ -495,68 +480,6 @@ impl ProxyHttp for Gateway {
             .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
             .unwrap_or_default();
         format!("{} {}, Host: {host}", req.method, req.uri.path())
-    }
-}
-
-impl Gateway {
-    /// One attempt's target from the service's balancer (the hash input is read on the first attempt);
-    /// returns the address and the SNI. `Err`: no target can take it (503, Kong's message).
-    async fn pick(
-        &self,
-        session: &Session,
-        ctx: &mut Ctx,
-        b: Arc<UpstreamBalancer>,
-        tls: bool,
-    ) -> Result<(std::net::SocketAddr, String)> {
-        let balanced = match ctx.balanced.as_mut() {
-            Some(balanced) => balanced,
-            None => {
-                let req = session.req_header();
-                let captures = match (b.hash.wants_captures(), ctx.matched.as_ref()) {
-                    (true, Some(m)) => ctx.snap.router.uri_captures(m, req.uri.path()),
-                    _ => None,
-                };
-                let hash = b.hash.value(&balancer::hash::RequestView {
-                    headers: &req.headers,
-                    path: req.uri.path(),
-                    query: req.uri.query(),
-                    client_ip: ctx.client.ip,
-                    captures: captures.as_ref(),
-                });
-                ctx.balanced.insert(Box::new(Balanced {
-                    balancer: b,
-                    hash,
-                    tried: Vec::new(),
-                    current: None,
-                    host_header: String::new(),
-                    status: None,
-                }))
-            }
-        };
-        let resolver = self.state.balancers.resolver();
-        let balancer = balanced.balancer.clone();
-        let pick = balancer
-            .pick(resolver, &balanced.hash.value, &balanced.tried)
-            .await
-            .map_err(|e| {
-                Error::explain(NO_PEER_ERROR, format!("upstream {}: {e}", balancer.name))
-            })?;
-        let addr = pick.addr;
-        let (host_header, sni) = balancer.host_for(pick.target, tls);
-        balanced.tried.push(addr);
-        balanced.current = Some(pick);
-        balanced.host_header = host_header;
-        balanced.status = None;
-        Ok((addr, sni))
-    }
-}
-
-/// Hand the attempt in progress (if any) back to its balancer with how it ended.
-fn finish_attempt(ctx: &mut Ctx, outcome: Outcome) {
-    if let Some(b) = ctx.balanced.as_mut() {
-        if let Some(pick) = b.current.take() {
-            b.balancer.finish(&pick, outcome);
-        }
     }
 }
 
