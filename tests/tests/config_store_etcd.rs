@@ -251,3 +251,59 @@ fn etcd_faults_keep_the_running_config() {
     let (status, body) = patch_path(&a, "/anything/after-bad");
     assert_eq!(status, 409, "{body}");
 }
+
+#[test]
+fn push_and_pull_move_the_document_and_sighup_rereads_etcd() {
+    let etcd = Etcd::start();
+    let httpbin = Httpbin::start();
+    let node = Gateway::start(&node_yaml(&etcd, &httpbin, None));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(e2e::gateway_bin())
+            .args(args)
+            .arg("-c")
+            .arg(node.config_path())
+            .output()
+            .expect("run gateway config");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // push: a declarative file (a gateway: block in it is left out), validated first.
+    let file = etcd.dir().join("pushed.yaml");
+    let mut config: Value = serde_yaml::from_str(&node.config()).unwrap();
+    config["services"][0]["url"] = json!(format!("{}/anything/pushed", httpbin.url()));
+    std::fs::write(&file, e2e::to_yaml(&config)).unwrap();
+    let (ok, stdout, stderr) = run(&["config", "push", file.to_str().unwrap()]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("pushed") && stderr.contains("gateway: block is left out"));
+    assert!(eventually(Duration::from_secs(5), || upstream_path(&node)
+        == "/anything/pushed/x"));
+    let rev = etcd.mod_revision(KEY);
+
+    // A file that does not validate is refused with its field path; etcd keeps its document.
+    std::fs::write(&file, document(&httpbin, "", Some("ftp://x"))).unwrap();
+    let (ok, _, stderr) = run(&["config", "push", file.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("services[0]"), "{stderr}");
+    assert_eq!(etcd.mod_revision(KEY), rev);
+
+    // pull: the document as stored, without the gateway: block.
+    let (ok, stdout, stderr) = run(&["config", "pull"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("/anything/pushed") && !stdout.contains("gateway:"),
+        "{stdout}"
+    );
+
+    // SIGHUP on an etcd-backed node re-reads etcd.
+    node.signal(libc::SIGHUP);
+    assert!(
+        node.wait_for_log(
+            "config reloaded path=etcd:/gateway/config",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        node.log()
+    );
+}
