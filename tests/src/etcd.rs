@@ -15,24 +15,64 @@ pub struct Etcd {
     /// The client port.
     pub port: u16,
     peer_port: u16,
+    /// With TLS: etcd's server flags and etcdctl's client flags.
+    tls: Option<(Vec<String>, Vec<String>)>,
+    /// `etcdctl --user` once authentication is on.
+    user: Option<String>,
 }
 
 impl Etcd {
     /// Starts it; panics (saying to install the Debian package) when `etcd` is missing.
     pub fn start() -> Etcd {
+        Etcd::start_with(None)
+    }
+
+    /// Starts it serving clients over TLS with `ca`'s `127.0.0.1` certificate and requiring client
+    /// certificates signed by `ca` (`--client-cert-auth`); etcdctl uses a client certificate for `root`.
+    pub fn start_tls(ca: &crate::ca::LocalCa) -> Etcd {
+        let (cert, key) = ca.issue_client("root", "etcdctl");
+        let path = |p: PathBuf| p.display().to_string();
+        let server = vec![
+            "--cert-file".into(),
+            path(ca.cert()),
+            "--key-file".into(),
+            path(ca.key()),
+            "--client-cert-auth".into(),
+            "--trusted-ca-file".into(),
+            path(ca.ca_pem()),
+        ];
+        let client = vec![
+            format!("--cacert={}", path(ca.ca_pem())),
+            format!("--cert={}", path(cert)),
+            format!("--key={}", path(key)),
+        ];
+        Etcd::start_with(Some((server, client)))
+    }
+
+    fn start_with(tls: Option<(Vec<String>, Vec<String>)>) -> Etcd {
         let mut etcd = Etcd {
             child: None,
             dir: TempDir::new("etcd"),
             port: free_port(),
             peer_port: free_port(),
+            tls,
+            user: None,
         };
         etcd.resume();
         etcd
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// Turns etcd's authentication on with the user `root` and `password`; etcdctl logs in as root after.
+    pub fn enable_auth(&mut self, password: &str) {
+        self.ctl(&["user", "add", &format!("root:{password}")], None);
+        self.ctl(&["auth", "enable"], None);
+        self.user = Some(format!("root:{password}"));
+    }
+
+    /// `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The temp dir (data, log), also usable for files the test shares between nodes.
@@ -70,6 +110,7 @@ impl Etcd {
             .args(["--initial-cluster", &format!("e2e={peer}")])
             // 10,000-service documents (the bench) are larger than the default 1.5 MiB request.
             .args(["--max-request-bytes", "33554432"])
+            .args(self.tls.iter().flat_map(|t| t.0.iter()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("etcd log"))
             .stderr(log);
@@ -91,6 +132,8 @@ impl Etcd {
         let mut child = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoint()))
+            .args(self.tls.iter().flat_map(|t| t.1.iter()))
+            .args(self.user.iter().map(|u| format!("--user={u}")))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -214,9 +214,13 @@ fn etcd_faults_keep_the_running_config() {
     );
     assert_eq!(upstream_path(&c), "/anything/x");
 
-    // etcd back: a document written with etcdctl reaches every node.
+    // etcd back: a document written with etcdctl reaches every node. The history is compacted right after,
+    // so a node that reconnects later finds its resume revision gone and reads the document whole.
     etcd.resume();
     etcd.put(KEY, &document(&httpbin, "/anything/ctl", None));
+    etcd.put("/other/key", "x");
+    let latest = etcd.mod_revision("/other/key").to_string();
+    etcd.ctl(&["compact", &latest], None);
     for n in [&a, &b, &c] {
         assert!(
             eventually(Duration::from_secs(10), || upstream_path(n)
@@ -227,6 +231,11 @@ fn etcd_faults_keep_the_running_config() {
         );
     }
     let good = etcd.mod_revision(KEY);
+    let compacted = [&a, &b, &c]
+        .iter()
+        .filter(|n| n.log().contains("was compacted"))
+        .count();
+    eprintln!("nodes that resumed after the compaction (full read): {compacted} of 3");
 
     // A document no node accepts: refused everywhere, logged and counted; the old config keeps running.
     etcd.put(KEY, &document(&httpbin, "", Some("ftp://127.0.0.1:1")));
@@ -306,4 +315,32 @@ fn push_and_pull_move_the_document_and_sighup_rereads_etcd() {
         "{}",
         node.log()
     );
+}
+
+#[test]
+fn tls_with_client_certificates_and_user_auth() {
+    let ca = e2e::ca::LocalCa::new();
+    let mut etcd = Etcd::start_tls(&ca);
+    etcd.enable_auth("s3cret-root");
+    let httpbin = Httpbin::start();
+    let (cert, key) = ca.issue_client("gateway", "gateway-client");
+    let yaml = |password: &str| {
+        let mut config: Value = serde_yaml::from_str(&node_yaml(&etcd, &httpbin, None)).unwrap();
+        let store = &mut config["gateway"]["config_store"];
+        store["username"] = json!("root");
+        store["password"] = json!(password);
+        store["tls"] = json!({"ca_cert": ca.ca_pem(), "client_cert": cert, "client_key": key});
+        e2e::to_yaml(&config)
+    };
+    // Over TLS, logged in: the node bootstraps the document and its writes land in etcd.
+    let node = Gateway::start(&yaml("s3cret-root"));
+    assert!(etcd.mod_revision(KEY) > 0, "{}", node.log());
+    let (status, body) = patch_path(&node, "/anything/tls");
+    assert_eq!(status, 200, "{body}");
+    assert!(etcd.ctl(&["get", KEY], None).contains("/anything/tls"));
+    // A wrong password: the node does not start, and says why without the password.
+    let refused = Gateway::try_start(&yaml("wrong-password-x")).err();
+    let refused = refused.expect("a node etcd refuses does not start");
+    assert!(refused.contains("authentication failed"), "{refused}");
+    assert!(!refused.contains("wrong-password-x"), "{refused}");
 }
