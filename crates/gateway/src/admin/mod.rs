@@ -60,7 +60,7 @@ async fn node_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value
         "version": env!("CARGO_PKG_VERSION"),
         "edition": "community",
         "hostname": hostname(),
-        "node_id": node_id(),
+        "node_id": state.store.as_ref().map_or_else(node_id, |s| s.node_id.clone()),
         "configuration": {
             "database": "off",
             "declarative_config": state.config_path.display().to_string(),

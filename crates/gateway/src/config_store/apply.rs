@@ -169,6 +169,9 @@ async fn write<T: Send + 'static>(
     let revision = written.map_err(|e| refusal(store, e))?;
     store.set_reachable(true);
     let doc = Document { text, revision };
-    let hash = activate(state, store, snap, &doc);
+    // Off the async workers, as every swap: dropping the old snapshot and writing the cache take time with
+    // large configs.
+    let (st, stored) = (Arc::clone(state), Arc::clone(store));
+    let hash = blocking(move || Ok(activate(&st, &stored, snap, &doc))).await?;
     Ok((None, Some(out), Some(hash)))
 }
