@@ -306,6 +306,35 @@ mod tests {
     }
 
     #[test]
+    fn the_loader_names_the_field_path() {
+        let e = crate::load::parse_str(
+            "_format_version: \"3.0\"\ngateway:\n  config_store:\n    kind: consul\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(
+                "gateway.config_store.kind: unknown variant `consul`, expected `file` or `etcd`"
+            ),
+            "{e}"
+        );
+        let e = crate::load::parse_str(
+            "_format_version: \"3.0\"\ngateway:\n  config_store:\n    kind: etcd\n    endpoints: []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("gateway.config_store.endpoints: at least one etcd endpoint is required"),
+            "{e}"
+        );
+        let ok = crate::load::parse_str(
+            "_format_version: \"3.0\"\ngateway:\n  config_store:\n    kind: etcd\n    endpoints: [http://127.0.0.1:2379]\n",
+        )
+        .unwrap();
+        assert!(ok.gateway.etcd_store().is_some());
+    }
+
+    #[test]
     fn debug_redacts_the_password() {
         let s = ConfigStoreSettings {
             password: Some("hunter2".into()),
