@@ -2,7 +2,9 @@
 # Install what the demo and the tests need; idempotent, and quick when everything is already there.
 #   - Debian packages: cmake (pingora-core builds zlib-ng), glewlwyd (the IdP), sqlite3, openssl, curl, jq,
 #     pkg-config, libssl-dev, redis-server, dnsmasq-base (the real DNS server of the DNS tests), systemd
-#     (`systemd-analyze verify` checks deploy/systemd/gateway.service);
+#     (`systemd-analyze verify` checks deploy/systemd/gateway.service), etcd-server and etcd-client (the real
+#     etcd of the config-store tests, and etcdctl), protobuf-compiler and libprotobuf-dev (protoc and its
+#     well-known types: the etcd-client crate compiles etcd's .proto files when it builds);
 #   - a Python venv at .venv with the pinned httpbin, gunicorn and httpie of scripts/requirements.txt;
 #   - the second IdP of the e2e tests, npm `oidc-provider` pinned in tests/peers/oidc-provider/package-lock.json
 #     (`npm ci`; Node from Debian's `nodejs`, which brings npm);
@@ -14,7 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base nodejs systemd chromium prometheus "$@")
+APT_PACKAGES=(cmake glewlwyd sqlite3 openssl curl jq pkg-config libssl-dev redis-server dnsmasq-base nodejs systemd chromium prometheus etcd-server etcd-client protobuf-compiler libprotobuf-dev "$@")
 OIDC_PROVIDER_DIR="$ROOT/tests/peers/oidc-provider"
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/scripts/requirements.txt"

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod ca;
 pub mod config;
 pub mod dns;
+pub mod etcd;
 pub mod fake_idp;
 pub mod gateway;
 pub mod http;

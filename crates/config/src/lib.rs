@@ -15,6 +15,7 @@ pub mod checks;
 pub mod client_limits;
 pub mod cluster_cache;
 mod compat;
+pub mod config_store;
 pub mod consumers;
 pub mod credentials;
 pub mod dns_settings;

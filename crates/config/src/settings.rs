@@ -93,6 +93,10 @@ pub struct Settings {
     /// Optional Redis-backed cache shared by the nodes (`None`, the default: per-node caches only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_cache: Option<crate::cluster_cache::ClusterCacheSettings>,
+    /// Where the entities live: the config file (`None`, the default, or `kind: file`) or etcd, watched by
+    /// every node (`docs/scale-out.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_store: Option<crate::config_store::ConfigStoreSettings>,
     /// PEM certificate (chain) served by the `ssl` proxy listeners (Kong's `ssl_cert`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_cert: Option<PathBuf>,
@@ -230,6 +234,7 @@ settings_table! {
     status_listen: OnRestart,
     token_cache_size: OnRestart,
     cluster_cache: OnRestart,
+    config_store: OnRestart,
     ssl_cert: OnRestart,
     ssl_cert_key: OnRestart,
     lua_ssl_trusted_certificate: OnRestart,
@@ -282,6 +287,7 @@ impl Default for Settings {
             status_listen: None,
             token_cache_size: DEFAULT_TOKEN_CACHE_SIZE,
             cluster_cache: None,
+            config_store: None,
             ssl_cert: None,
             ssl_cert_key: None,
             lua_ssl_trusted_certificate: None,
@@ -333,6 +339,7 @@ impl fmt::Debug for Settings {
             .field("status_listen", &self.status_listen)
             .field("token_cache_size", &self.token_cache_size)
             .field("cluster_cache", &self.cluster_cache)
+            .field("config_store", &self.config_store)
             .field("ssl_cert", &self.ssl_cert)
             .field("ssl_cert_key", &self.ssl_cert_key)
             .field(
@@ -374,6 +381,11 @@ impl Settings {
     /// The settings that differ between `self` and `other`, with when each change takes effect.
     pub fn changes(&self, other: &Settings) -> Vec<&'static SettingSpec> {
         SETTINGS.iter().filter(|s| s.differs(self, other)).collect()
+    }
+
+    /// The etcd config store, when the entities live in etcd (`config_store.kind: etcd`).
+    pub fn etcd_store(&self) -> Option<&crate::config_store::ConfigStoreSettings> {
+        self.config_store.as_ref().filter(|s| s.is_etcd())
     }
 }
 
@@ -504,6 +516,7 @@ mod tests {
             status_listen: _,
             token_cache_size: _,
             cluster_cache: _,
+            config_store: _,
             ssl_cert: _,
             ssl_cert_key: _,
             lua_ssl_trusted_certificate: _,
@@ -533,7 +546,7 @@ mod tests {
             keepalive_requests: _,
             keepalive_timeout: _,
         } = Default::default();
-        assert_eq!(SETTINGS.len(), 40);
+        assert_eq!(SETTINGS.len(), 41);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

@@ -1,4 +1,4 @@
-//! Command-line interface: the `run`, `validate` and `reload` subcommands and their flags.
+//! Command-line interface: the `run`, `validate`, `reload` and `config` subcommands and their flags.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,31 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Ask a running gateway to re-read its config file (sends SIGHUP to the pid in its pid file).
     Reload(ReloadArgs),
+    /// Move the declarative document into or out of etcd (`gateway.config_store: {kind: etcd}`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `gateway config push|pull`.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate FILE, then write it to etcd as the configuration every node applies.
+    Push {
+        /// The declarative file (a `gateway:` block in it is left out).
+        file: PathBuf,
+        /// The node's config file, whose `gateway.config_store` names the etcd cluster.
+        #[arg(short = 'c', long = "config", default_value = "gateway.yaml")]
+        config: PathBuf,
+    },
+    /// Print the configuration held in etcd (or write it to `--output`).
+    Pull {
+        /// The node's config file, whose `gateway.config_store` names the etcd cluster.
+        #[arg(short = 'c', long = "config", default_value = "gateway.yaml")]
+        config: PathBuf,
+        /// Write the document to this file instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Flags of `gateway run`. Each setting overrides the `gateway:` block of the config file.

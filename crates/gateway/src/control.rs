@@ -90,6 +90,8 @@ pub enum Change<T> {
     Edit(Kind, EditFn<T>),
     /// `POST /config`: the edit gives a whole new config (validated as a file); refusals are Kong's code 14.
     Declare(EditFn<T>),
+    /// A document the etcd watch received (etcd-backed nodes only).
+    Remote(crate::config_store::Document),
 }
 
 /// Why a change was refused. Nothing was changed.
@@ -104,6 +106,12 @@ pub enum Refusal {
     /// The file on disk is not the one this process last read or wrote (an Admin API write).
     #[error("{0}")]
     FileChanged(String),
+    /// The etcd document changed since this node applied it (an Admin API write on an etcd-backed node).
+    #[error("{0}")]
+    Conflict(String),
+    /// etcd cannot be reached (an Admin API write or a reload on an etcd-backed node).
+    #[error("{0}")]
+    Unavailable(String),
     /// Serialising or writing the file failed, or the worker task failed.
     #[error("{0}")]
     Internal(String),
@@ -121,19 +129,27 @@ pub async fn apply<T: Send + 'static>(
         Change::Watch => ("watch", None),
         Change::Edit(kind, _) => ("admin", Some(kind.collection())),
         Change::Declare(_) => ("admin", Some("config")),
+        Change::Remote(_) => ("etcd", None),
     };
     let st = Arc::clone(state);
     let current = file.clone();
     let started = std::time::Instant::now();
-    let result = tokio::task::spawn_blocking(move || match change {
-        Change::Reload | Change::Watch => {
-            reload(&st).map(|(next, hash)| (Some(next), None, Some(hash)))
-        }
-        Change::Edit(_, edit) => write(&st, &current, compile_error, edit),
-        Change::Declare(edit) => write(&st, &current, declare_error, edit),
-    })
-    .await
-    .unwrap_or_else(|e| Err(Refusal::Internal(format!("config change task failed: {e}"))));
+    let result = if let Some(store) = &state.store {
+        crate::config_store::apply::run(&st, store, current, change).await
+    } else {
+        tokio::task::spawn_blocking(move || match change {
+            Change::Reload | Change::Watch => {
+                reload(&st).map(|(next, hash)| (Some(next), None, Some(hash)))
+            }
+            Change::Edit(_, edit) => write(&st, &current, compile_error, edit),
+            Change::Declare(edit) => write(&st, &current, declare_error, edit),
+            Change::Remote(_) => Err(Refusal::Internal(
+                "an etcd document reached a file-backed node".into(),
+            )),
+        })
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Internal(format!("config change task failed: {e}"))))
+    };
     let metrics = &state.metrics;
     match result {
         Ok((next_file, out, hash)) => {
@@ -144,7 +160,14 @@ pub async fn apply<T: Send + 'static>(
                 metrics.reloads.with_label_values(&[source, "ok"]).inc();
                 metrics.config_loaded_at.set(crate::server::unix_now());
                 let hash = hash.get(..16).unwrap_or(hash);
-                let path = state.config_path.display();
+                let path = match &state.store {
+                    Some(store) => format!(
+                        "etcd:{} revision={}",
+                        store.settings.config_key(),
+                        store.applied()
+                    ),
+                    None => state.config_path.display().to_string(),
+                };
                 let ms = started.elapsed().as_millis();
                 match kind {
                     None => log::info!("config reloaded path={path} hash={hash} ms={ms}"),
@@ -171,7 +194,10 @@ pub async fn apply<T: Send + 'static>(
                     kind.unwrap_or("-"),
                     k.status()
                 ),
-                Refusal::FileChanged(msg) | Refusal::Internal(msg) => {
+                Refusal::FileChanged(msg)
+                | Refusal::Conflict(msg)
+                | Refusal::Unavailable(msg)
+                | Refusal::Internal(msg) => {
                     log::warn!("config change refused source={source} reason={msg}");
                 }
             }
@@ -180,7 +206,9 @@ pub async fn apply<T: Send + 'static>(
     }
 }
 
-type Outcome<T> = (Option<FileState>, Option<T>, Option<String>);
+/// What an applied change gives: the next file state (when the file was read or written), the edit's answer,
+/// and the new snapshot's hash (`None`: nothing was swapped in).
+pub type Outcome<T> = (Option<FileState>, Option<T>, Option<String>);
 
 /// Re-read the file, apply the overrides, compile and swap. Returns the new file state and snapshot hash.
 fn reload(state: &AppState) -> Result<(FileState, String), Refusal> {
@@ -257,7 +285,7 @@ fn check_file_unchanged(path: &Path, file: &FileState) -> Result<(), Refusal> {
 
 /// Settings that only take effect at start: say so when an applied reload changes them (every reload repeats
 /// the warning until the process is restarted or upgraded).
-fn warn_restart_settings(running: &Settings, new: &Settings) {
+pub fn warn_restart_settings(running: &Settings, new: &Settings) {
     for setting in running.changes(new) {
         if setting.applies == Applies::OnRestart {
             log::warn!(
@@ -283,12 +311,12 @@ fn leading_comments(text: &str) -> String {
 
 /// A config that validated but did not compile (no entity-specific field to point at: upstream host names
 /// are not resolved when compiling, so a host that does not resolve is accepted).
-fn compile_error(e: CompileError) -> KongError {
+pub fn compile_error(e: CompileError) -> KongError {
     KongError::field("", e.to_string())
 }
 
 /// [`compile_error`] for `POST /config`: Kong's code 14, the error at the document level.
-fn declare_error(e: CompileError) -> KongError {
+pub fn declare_error(e: CompileError) -> KongError {
     let message = e.to_string();
     let fields = serde_json::json!({ "error": message });
     KongError::Declarative(Box::new(gateway_config::kong::errors::Declarative {

@@ -1,4 +1,4 @@
-//! The `gateway` binary: command line (`run`, `validate`, `reload`) and process start-up.
+//! The `gateway` binary: command line (`run`, `validate`, `reload`, `config`) and process start-up.
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -14,6 +14,7 @@ mod balancer;
 mod cli;
 mod client_conn;
 mod cluster;
+mod config_store;
 mod control;
 mod dns;
 mod lifecycle;
@@ -44,6 +45,12 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => cli::validate(&args),
         cli::Command::Reload(args) => cli::reload(&args),
         cli::Command::Run(args) => server::run(args),
+        cli::Command::Config(cli::ConfigCommand::Push { file, config }) => {
+            config_store::cli::push(&config, &file)
+        }
+        cli::Command::Config(cli::ConfigCommand::Pull { config, output }) => {
+            config_store::cli::pull(&config, output.as_deref())
+        }
     }
 }
 

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Unix time of the last successful config load.
     pub config_loaded_at: IntGauge,
+    /// The etcd revision of the running config's document (0 on a file-backed node).
+    pub config_revision: IntGauge,
+    /// Documents from etcd this node refused (invalid: the node keeps its running config).
+    pub config_store_refused: IntCounter,
     /// Requests that found no route.
     pub no_route: IntCounter,
     /// rate-limiting requests whose counter store (Redis) failed (served when `fault_tolerant`, else 500).
@@ -78,6 +82,20 @@ impl Metrics {
                 "Unix time at which the running config was loaded",
             )?,
         )?;
+        let config_revision = register(
+            registry,
+            IntGauge::new(
+                "gateway_config_store_revision",
+                "etcd revision of the running config's document (0: file-backed)",
+            )?,
+        )?;
+        let config_store_refused = register(
+            registry,
+            IntCounter::new(
+                "gateway_config_store_refused_total",
+                "Documents from etcd this node refused; it keeps its running config",
+            )?,
+        )?;
         let no_route = register(
             registry,
             IntCounter::new("gateway_no_route_total", "Requests that matched no route")?,
@@ -130,6 +148,8 @@ impl Metrics {
             latency,
             reloads,
             config_loaded_at,
+            config_revision,
+            config_store_refused,
             no_route,
             rate_limit_store_errors,
             unmatched: ServiceMetrics::default(),

@@ -84,8 +84,35 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         }
     };
     let file = control::FileState::of(&source, &config);
+    init_logging(&overrides_log_level(&overrides, &config));
+    // An etcd-backed node runs the document in etcd (or its local cache), with the file's settings.
+    let mut store = None;
+    let mut source = source;
+    if let Some(settings) = config.gateway.etcd_store() {
+        let s = crate::config_store::Store::new(
+            settings.clone(),
+            &args.config,
+            &with_overrides(&overrides, &config).gateway.admin_listen,
+        );
+        match crate::config_store::startup::load(&s, &config) {
+            Ok(initial) => {
+                log::info!(
+                    "config store: loaded etcd {} at revision {} node_id={}",
+                    s.settings.config_key(),
+                    initial.doc.revision,
+                    s.node_id
+                );
+                config = initial.config;
+                source = initial.doc.text.clone();
+                store = Some((Arc::new(s), initial.doc));
+            }
+            Err(msg) => {
+                eprintln!("{}: cannot start:\n{msg}", args.config.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     overrides.apply(&mut config);
-    init_logging(&config.gateway.log_level);
     let settings = config.gateway.clone();
     // TLS files are read now, so that a missing or bad file stops the start with a clear message.
     let tls = match crate::tls::load(&settings) {
@@ -135,6 +162,12 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         }
     };
     metrics.config_loaded_at.set(unix_now());
+    let store = store.map(|(store, doc)| {
+        store.set_applied(doc.revision);
+        metrics.config_revision.set(doc.revision);
+        crate::config_store::cache::write(&store.cache_file, &doc);
+        store
+    });
     let state = Arc::new(
         AppState::new(
             args.config.clone(),
@@ -146,7 +179,8 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             metrics,
             dns,
         )
-        .with_balancers(balancers.clone()),
+        .with_balancers(balancers.clone())
+        .with_store(store.clone()),
     );
 
     let conf = server_conf(&settings, &args);
@@ -259,6 +293,16 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             crate::watch::WatchService::new(state.clone()),
         ));
     }
+    if let Some(store) = store {
+        server.add_service(background_service(
+            "config-store-watch",
+            crate::config_store::watch::WatchService::new(state.clone(), store.clone()),
+        ));
+        server.add_service(background_service(
+            "config-store-node",
+            crate::config_store::nodes::Registration::new(state.clone(), store),
+        ));
+    }
     server.add_service(background_service("reload", ReloadService::new(state)));
     log::info!(
         "gateway starting proxy_listen={} admin_listen={} worker_threads={}",
@@ -272,6 +316,21 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     lifecycle::remove_pid_file(&pid_file);
     log::info!("gateway stopped");
     std::process::exit(0)
+}
+
+/// `config` with the command-line and environment overrides applied.
+fn with_overrides(overrides: &Overrides, config: &Config) -> Config {
+    let mut c = Config {
+        gateway: config.gateway.clone(),
+        ..Config::default()
+    };
+    overrides.apply(&mut c);
+    c
+}
+
+/// The log level in force: the override, else the file's.
+fn overrides_log_level(overrides: &Overrides, config: &Config) -> String {
+    with_overrides(overrides, config).gateway.log_level
 }
 
 /// Adds the proxy listeners to `service`: an `ssl` one with the certificate its SNI selects.

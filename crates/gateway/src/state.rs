@@ -16,7 +16,8 @@ pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     /// IdP clients and token caches, reused across reloads for unchanged plugin configs.
     pub registry: AuthRegistry,
-    /// The config file: re-read on SIGHUP, rewritten by Admin API writes.
+    /// The config file: re-read on SIGHUP, rewritten by Admin API writes (on an etcd-backed node: its settings
+    /// and the bootstrap entities only).
     pub config_path: PathBuf,
     /// The config file as last read or written. Holding this lock makes the holder the one writer: config
     /// changes (reloads and Admin API writes, see [`crate::control::apply`]) are serialised by it.
@@ -33,6 +34,8 @@ pub struct AppState {
     pub balancers: Arc<Balancers>,
     /// Upstream host names to addresses, at request time; its cache outlives every snapshot (reloads keep it).
     pub dns: crate::dns::Resolver,
+    /// The etcd config store, on an etcd-backed node (`None`: the file holds the entities).
+    pub store: Option<Arc<crate::config_store::Store>>,
 }
 
 impl AppState {
@@ -60,7 +63,14 @@ impl AppState {
             prometheus,
             balancers: Arc::new(Balancers::detached()),
             dns,
+            store: None,
         }
+    }
+
+    /// The state of an etcd-backed node.
+    pub fn with_store(mut self, store: Option<Arc<crate::config_store::Store>>) -> Self {
+        self.store = store;
+        self
     }
 
     /// The state with `balancers` (the ones `initial` was compiled with) instead of a detached set.

@@ -186,6 +186,9 @@ impl Settings {
         if let Some(cluster) = &self.cluster_cache {
             cluster.check(errors);
         }
+        if let Some(store) = &self.config_store {
+            store.check(errors);
+        }
         dns::check(self, errors);
     }
 }

@@ -21,8 +21,11 @@ pub enum ApiError {
     NotFound,
     /// 405 `{"message":"Method not allowed"}`.
     MethodNotAllowed,
-    /// 409 `{"message": ...}`: the config file on disk is not the one the process last read or wrote.
+    /// 409 `{"message": ...}`: the config file on disk is not the one the process last read or wrote, or
+    /// (etcd-backed node) the document in etcd changed since this node applied it.
     Conflict(String),
+    /// 503 `{"message": ...}`: the config store (etcd) cannot be reached; nothing was changed.
+    Unavailable(String),
     /// 400 `{"message": ...}` (Kong's plain 400s, e.g. setting health without a health checker).
     BadRequest(String),
     /// 401: the admin token is missing or wrong.
@@ -58,6 +61,7 @@ impl IntoResponse for ApiError {
                 message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
             }
             ApiError::Conflict(text) => message(StatusCode::CONFLICT, &text),
+            ApiError::Unavailable(text) => message(StatusCode::SERVICE_UNAVAILABLE, &text),
             ApiError::BadRequest(text) => message(StatusCode::BAD_REQUEST, &text),
             ApiError::Unauthorized => message(
                 StatusCode::UNAUTHORIZED,

@@ -26,6 +26,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use error::ApiError;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde_json::json;
@@ -39,6 +40,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/config", get(config::get).post(config::post))
+        .route("/clustering/data-planes", get(data_planes))
         .route("/openid-connect/purge", axum::routing::post(purge::purge))
         .merge(api::routes())
         .merge(proxy_cache::routes())
@@ -58,7 +60,7 @@ async fn node_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value
         "version": env!("CARGO_PKG_VERSION"),
         "edition": "community",
         "hostname": hostname(),
-        "node_id": node_id(),
+        "node_id": state.store.as_ref().map_or_else(node_id, |s| s.node_id.clone()),
         "configuration": {
             "database": "off",
             "declarative_config": state.config_path.display().to_string(),
@@ -99,7 +101,7 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs();
-    Json(json!({
+    let mut body = json!({
         "database": { "reachable": true },
         "server": { "connections_active": null },
         "configuration_hash": snap.hash,
@@ -109,7 +111,33 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
             "loaded_at": loaded_at,
             "services": snap.config.services.len(),
         },
-    }))
+    });
+    if let Some(store) = &state.store {
+        // The node's etcd view: the revision it runs, the last it processed, whether etcd answers.
+        body["database"]["reachable"] = json!(store.reachable());
+        body["config"]["store"] = json!("etcd");
+        body["config"]["key"] = json!(store.settings.config_key());
+        body["config"]["revision"] = json!(store.applied());
+        body["config"]["seen_revision"] = json!(store.seen());
+        body["config"]["node_id"] = json!(store.node_id);
+    }
+    Json(body)
+}
+
+/// `GET /clustering/data-planes`: the nodes registered in etcd (Kong's hybrid-mode list); on a file-backed
+/// node, Kong's 400 for a node that is not a control plane.
+async fn data_planes(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(store) = &state.store else {
+        return Err(ApiError::BadRequest(
+            "this endpoint is only available when the gateway's config_store is etcd".into(),
+        ));
+    };
+    crate::config_store::nodes::list(store)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

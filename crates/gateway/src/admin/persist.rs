@@ -36,7 +36,8 @@ async fn run<T: Send + 'static>(state: &Arc<AppState>, change: Change<T>) -> Res
         .await
         .map_err(|refusal| match refusal {
             Refusal::Kong(k) => ApiError::Kong(k),
-            Refusal::FileChanged(msg) => ApiError::Conflict(msg),
+            Refusal::FileChanged(msg) | Refusal::Conflict(msg) => ApiError::Conflict(msg),
+            Refusal::Unavailable(msg) => ApiError::Unavailable(msg),
             Refusal::Invalid(msg) | Refusal::Internal(msg) => ApiError::Internal(msg),
         })?
         .ok_or_else(|| ApiError::Internal("an edit gave no answer".into()))

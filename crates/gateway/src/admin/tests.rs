@@ -145,6 +145,14 @@ async fn node_info_status_metrics_still_work() {
         .send(Request::get("/metrics").body(Body::empty()).unwrap())
         .await;
     assert_eq!(s, StatusCode::OK);
+    // A file-backed node has no etcd view: no revision, and Kong's 400 for the data-plane list.
+    assert!(v["config"].get("revision").is_none(), "{v}");
+    let (s, v) = f.call("GET", "/clustering/data-planes", None, "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        v["message"],
+        "this endpoint is only available when the gateway's config_store is etcd"
+    );
 }
 
 #[tokio::test]
