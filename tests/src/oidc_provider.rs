@@ -166,6 +166,40 @@ impl OidcProvider {
         self.token(&[("grant_type", "client_credentials"), ("scope", scope)])
     }
 
+    /// The token endpoint (DPoP proofs for a token request name it as `htu`).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// A client_credentials token of `app` with `scope`, bound to the key of `proof` (a DPoP proof for
+    /// `POST` [`Self::token_url`]): `(token, token_type)`.
+    pub fn dpop_token(&self, scope: &str, proof: &str) -> (String, String) {
+        let url = self.token_url();
+        let form = [("grant_type", "client_credentials"), ("scope", scope)];
+        let (status, body) = off_runtime(move || {
+            let resp = crate::http::client()
+                .post(&url)
+                .basic_auth(OP_APP.0, Some(OP_APP.1))
+                .header("DPoP", proof)
+                .form(&form)
+                .send()
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+            (resp.status().as_u16(), resp.text().unwrap_or_default())
+        });
+        assert_eq!(
+            status, 200,
+            "oidc-provider DPoP token request: {status} {body}"
+        );
+        let v: Value = serde_json::from_str(&body).expect("token response is JSON");
+        (
+            v["access_token"]
+                .as_str()
+                .expect("an access_token")
+                .to_owned(),
+            v["token_type"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
     /// A JWT access token (`typ: at+jwt`, RS256) of `app` for `resource` (its `aud`) with `scope`.
     pub fn jwt_token(&self, scope: &str, resource: &str) -> String {
         self.token(&[

@@ -40,6 +40,12 @@ pub fn encode(info: &Introspected) -> Vec<u8> {
     if info.has_forbidden_claim() {
         m.insert("f".into(), json!(true));
     }
+    if let Some(k) = info.cnf_jkt() {
+        m.insert("k".into(), json!(k));
+    }
+    if let Some(x) = info.cnf_x5t() {
+        m.insert("x".into(), json!(x));
+    }
     if !info.claims.is_empty() {
         let h: Vec<Value> = info
             .claims
@@ -117,6 +123,8 @@ pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
             groups: set("g")?,
             roles: set("o")?,
             forbidden: m.get("f").is_some_and(|f| f == &Value::Bool(true)),
+            cnf_jkt: m.get("k").and_then(Value::as_str).map(Box::from),
+            cnf_x5t: m.get("x").and_then(Value::as_str).map(Box::from),
             raw_header,
             jwt_header,
         }
