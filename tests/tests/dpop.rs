@@ -4,7 +4,8 @@
 //! without the `DPoP` header), and is refused — 401 with RFC 9449's `WWW-Authenticate: DPoP` errors — with no
 //! proof, another key, a wrong `htu`/`htm`, a replayed `jti`, a stale `iat`, or as a bearer token; the IdP is
 //! asked once per token whatever is refused. `optional` lets unbound bearer tokens through; the server nonce
-//! round trip (`use_dpop_nonce`, `DPoP-Nonce`) works. One IdP, one httpbin, one gateway.
+//! round trip (`use_dpop_nonce`, `DPoP-Nonce`) works. RFC 9728: the protected resource metadata document is
+//! served at its path-suffixed well-known URL and linked from the 401. One IdP, one httpbin, one gateway.
 
 mod common;
 
@@ -94,6 +95,14 @@ fn call(gw: &Gateway, method: &str, path: &str, auth: &str, proof: Option<&str>)
     send(req)
 }
 
+fn gw_port(gw: &Gateway) -> String {
+    gw.proxy_url()
+        .rsplit(':')
+        .next()
+        .expect("a port")
+        .to_owned()
+}
+
 #[track_caller]
 fn assert_dpop_401(r: &Reply, error: &str, what: &str) {
     assert_eq!(r.status, 401, "{what}: {r:?}");
@@ -134,7 +143,18 @@ fn dpop_bound_tokens_at_oidc_provider() {
             )),
         ),
     ];
-    let config = routes_config_value(Ports::free(), &httpbin.url(), &routes);
+    let ports = Ports::free();
+    let resource = format!("http://127.0.0.1:{}/rs", ports.proxy);
+    let mut routes = routes.to_vec();
+    routes.push((
+        "/rs",
+        Some(plugin(json!({"proof_of_possession_dpop": "optional",
+            "protected_resource_metadata": {"enabled": true, "resource": resource,
+                "scopes_supported": ["read"]}}))),
+    ));
+    let mut config = routes_config_value(ports, &httpbin.url(), &routes);
+    let rs_route = &mut config["services"][0]["routes"][3];
+    rs_route["paths"] = json!(["/rs", "/.well-known/oauth-protected-resource/rs"]);
     let gw = Gateway::start(&e2e::to_yaml(&config));
     let admin = gw.admin_url();
     let url = |path: &str| format!("{}{path}", gw.proxy_url());
@@ -251,6 +271,34 @@ fn dpop_bound_tokens_at_oidc_provider() {
     assert_echo(
         &call(&gw, "GET", "/nonce", &dpop_auth, Some(&with)),
         "with the nonce",
+    );
+
+    // RFC 9728: the document is served without a token, and every 401 links it.
+    let doc = send(client().get(url("/.well-known/oauth-protected-resource/rs")));
+    assert_eq!(doc.status, 200, "{doc:?}");
+    assert_eq!(
+        doc.json(),
+        json!({"resource": resource, "authorization_servers": [op.issuer()],
+            "scopes_supported": ["read"], "bearer_methods_supported": ["header", "query", "body"],
+            "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512",
+                "PS256", "PS384", "PS512"],
+            "dpop_bound_access_tokens_required": false})
+    );
+    let r = send(client().get(url("/rs")));
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            format!(
+                r#"Bearer realm="127.0.0.1", error="invalid_token", resource_metadata="http://127.0.0.1:{}/.well-known/oauth-protected-resource/rs""#,
+                gw_port(&gw)
+            )
+            .as_str()
+        )
+    );
+    assert_echo(
+        &call(&gw, "GET", "/rs", &format!("Bearer {plain}"), None),
+        "the protected resource itself",
     );
 
     // The token and the proofs never reach the log.
