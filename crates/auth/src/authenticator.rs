@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use gateway_config::plugins::openid_connect::OidcConfig;
 
 use crate::cache::{now_ms, CacheKey};
+use crate::cert_binding;
 use crate::decide::{decide, Found, Policy, Verdict};
 use crate::dpop::{Dpop, Presented};
 use crate::errors::Failure;
@@ -15,6 +16,7 @@ use crate::idp::{Issuers, Shared};
 use crate::metrics::AuthMetrics;
 use crate::resource_metadata::ResourceMetadata;
 use crate::{Decision, RequestParts};
+use gateway_config::plugins::openid_connect::PopMode;
 
 pub use crate::decide::MAX_CREDENTIAL_LEN;
 
@@ -29,6 +31,8 @@ pub struct Authenticator {
     policy: Policy,
     /// DPoP checks (`proof_of_possession_dpop` on).
     dpop: Option<Dpop>,
+    /// `proof_of_possession_mtls` (RFC 8705).
+    mtls: PopMode,
     /// RFC 9728 document (`protected_resource_metadata.enabled`).
     metadata: Option<ResourceMetadata>,
     idp: Issuers,
@@ -48,6 +52,7 @@ impl Authenticator {
             policy: Policy::new(cfg),
             dpop: Dpop::new(cfg, config_key, shared),
             metadata: ResourceMetadata::new(cfg),
+            mtls: cfg.proof_of_possession_mtls,
             idp: Issuers::new(cfg, config_key, shared),
             metrics: Arc::clone(&shared.metrics),
             extension: OnceLock::new(),
@@ -115,6 +120,8 @@ impl Authenticator {
                     (Some(dpop), Some(p)) => found.and_then(|f| bind(dpop, p, f)),
                     _ => found,
                 };
+                let cert = req.target.client_cert_sha256;
+                let found = found.and_then(|f| cert_binding::check(self.mtls, cert, f));
                 let verdict = decide(req.headers, &credential, found, now_ms(), &self.policy);
                 if self.policy.wants_unavailable(&verdict) {
                     let failure = verdict.failure.unwrap_or(Failure::Inactive);

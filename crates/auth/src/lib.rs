@@ -11,6 +11,7 @@ pub mod assertion;
 pub mod authenticator;
 pub mod breaker;
 pub mod cache;
+pub mod cert_binding;
 pub mod claims;
 pub mod cluster;
 pub mod decide;
@@ -71,7 +72,7 @@ pub struct Target<'a> {
     pub authority: Option<&'a str>,
     /// The path as received (no query).
     pub path: &'a str,
-    /// The SHA-256 of the client's TLS certificate (DER), when it presented one.
+    /// The SHA-256 of the client's TLS certificate (DER), when it presented one (RFC 8705 binding).
     pub client_cert_sha256: Option<&'a [u8]>,
 }
 

@@ -117,12 +117,6 @@ impl OidcConfig {
                 ));
             }
         }
-        if self.proof_of_possession_mtls.on() {
-            errors.push(err(
-                "proof_of_possession_mtls",
-                "not supported yet (a feature this gateway has not built; accepted only as \"off\" (Kong's default) or null)",
-            ));
-        }
         let pop_on = self.proof_of_possession_dpop.on() || self.proof_of_possession_mtls.on();
         if pop_on && self.proof_of_possession_auth_methods_validation {
             for (i, m) in self.auth_methods.iter().enumerate() {

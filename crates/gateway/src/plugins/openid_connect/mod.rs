@@ -55,7 +55,7 @@ impl OpenidConnect {
                 https: req.https,
                 authority: authority(req),
                 path: req.uri.path(),
-                client_cert_sha256: None,
+                client_cert_sha256: req.client_cert_sha256,
             },
         };
         let decision = self.auth.authenticate(&parts).await;
