@@ -619,6 +619,8 @@ def section_throughput(st, procs, env, results):
     if have_gw:
         import plugin_rows  # noqa: PLC0415 - bench/plugin_rows.py imports this module
         scen += plugin_rows.throughput_rows(st, procs, env, rotate)
+        import dpop_rows  # noqa: PLC0415 - bench/dpop_rows.py imports this module
+        scen += dpop_rows.throughput_rows(st, procs, env, rotate)
     scen += edge.throughput_rows(st, procs, env, results, rotate, one, ga_port if have_gw else None,
                                  ga_admin if have_gw else None)
 
@@ -655,8 +657,9 @@ def section_throughput(st, procs, env, results):
     for rnd in range(1, st.rounds + 1):
         for key, label, url, script, args, _want, admin in live:
             def fresh(args):
-                # A new salt for every wrk run: unseen tokens must never repeat, not even the warm-up's.
-                return [secrets.token_hex(4) if a == "SALT" else a for a in args]
+                # A new salt for every wrk run: unseen tokens must never repeat, not even the warm-up's. A
+                # callable argument makes its value per run (the DPoP rows' fresh proof files).
+                return [a() if callable(a) else secrets.token_hex(4) if a == "SALT" else a for a in args]
 
             if st.warmup > 0:
                 if script == "h2load":

@@ -69,6 +69,51 @@ impl OidcProvider {
         std::fs::read_to_string(dir.join(name)).expect("a generated PEM")
     }
 
+    /// In client-authentication mode: the path of a generated file (`server.pem`, `client.key`, ...).
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir
+            .as_ref()
+            .expect("client-authentication mode")
+            .join(name)
+    }
+
+    /// In client-authentication mode: a client_credentials token of `app-mtls` asked on the HTTPS side with
+    /// the certificate `name` (`client`, `rogue`: `<name>.pem` / `<name>.key`), so bound to it (`cnf.x5t#S256`).
+    pub fn mtls_token(&self, scope: &str, name: &str) -> String {
+        let port = self.keys()["tls_port"].as_u64().expect("tls_port");
+        let url = format!("https://127.0.0.1:{port}/token");
+        let identity = reqwest::Identity::from_pkcs8_pem(
+            self.pem(&format!("{name}.pem")).as_bytes(),
+            self.pem(&format!("{name}.key")).as_bytes(),
+        )
+        .expect("a client identity");
+        let form = [("grant_type", "client_credentials"), ("scope", scope)];
+        let (status, body) = off_runtime(move || {
+            let client = reqwest::blocking::Client::builder()
+                .no_proxy()
+                .identity(identity)
+                .danger_accept_invalid_certs(true)
+                .build()
+                .expect("a TLS client");
+            let resp = client
+                .post(&url)
+                .basic_auth("app-mtls", Some("app-secret"))
+                .form(&form)
+                .send()
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+            (resp.status().as_u16(), resp.text().unwrap_or_default())
+        });
+        assert_eq!(
+            status, 200,
+            "oidc-provider mTLS token request: {status} {body}"
+        );
+        let v: Value = serde_json::from_str(&body).expect("token response is JSON");
+        v["access_token"]
+            .as_str()
+            .expect("an access_token")
+            .to_owned()
+    }
+
     /// An opaque client_credentials token of the calling client `id` (secret `app-secret`) with `scope`.
     pub fn token_of(&self, id: &str, scope: &str) -> String {
         self.token_as(
@@ -164,6 +209,40 @@ impl OidcProvider {
     /// An opaque client_credentials token of `app` with `scope`.
     pub fn opaque_token(&self, scope: &str) -> String {
         self.token(&[("grant_type", "client_credentials"), ("scope", scope)])
+    }
+
+    /// The token endpoint (DPoP proofs for a token request name it as `htu`).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// A client_credentials token of `app` with `scope`, bound to the key of `proof` (a DPoP proof for
+    /// `POST` [`Self::token_url`]): `(token, token_type)`.
+    pub fn dpop_token(&self, scope: &str, proof: &str) -> (String, String) {
+        let url = self.token_url();
+        let form = [("grant_type", "client_credentials"), ("scope", scope)];
+        let (status, body) = off_runtime(move || {
+            let resp = crate::http::client()
+                .post(&url)
+                .basic_auth(OP_APP.0, Some(OP_APP.1))
+                .header("DPoP", proof)
+                .form(&form)
+                .send()
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+            (resp.status().as_u16(), resp.text().unwrap_or_default())
+        });
+        assert_eq!(
+            status, 200,
+            "oidc-provider DPoP token request: {status} {body}"
+        );
+        let v: Value = serde_json::from_str(&body).expect("token response is JSON");
+        (
+            v["access_token"]
+                .as_str()
+                .expect("an access_token")
+                .to_owned(),
+            v["token_type"].as_str().unwrap_or_default().to_owned(),
+        )
     }
 
     /// A JWT access token (`typ: at+jwt`, RS256) of `app` for `resource` (its `aud`) with `scope`.

@@ -7,11 +7,16 @@ use std::sync::{Arc, OnceLock};
 use gateway_config::plugins::openid_connect::OidcConfig;
 
 use crate::cache::{now_ms, CacheKey};
-use crate::decide::{decide, Policy, Verdict};
+use crate::cert_binding;
+use crate::decide::{decide, Found, Policy, Verdict};
+use crate::dpop::{Dpop, Presented};
 use crate::errors::Failure;
+use crate::extract::Credential;
 use crate::idp::{Issuers, Shared};
 use crate::metrics::AuthMetrics;
+use crate::resource_metadata::ResourceMetadata;
 use crate::{Decision, RequestParts};
+use gateway_config::plugins::openid_connect::PopMode;
 
 pub use crate::decide::MAX_CREDENTIAL_LEN;
 
@@ -24,6 +29,12 @@ pub struct Authenticator {
     config_key: [u8; 32],
     issuer: String,
     policy: Policy,
+    /// DPoP checks (`proof_of_possession_dpop` on).
+    dpop: Option<Dpop>,
+    /// `proof_of_possession_mtls` (RFC 8705).
+    mtls: PopMode,
+    /// RFC 9728 document (`protected_resource_metadata.enabled`).
+    metadata: Option<ResourceMetadata>,
     idp: Issuers,
     metrics: Arc<AuthMetrics>,
     /// See [`Self::extension`].
@@ -39,6 +50,9 @@ impl Authenticator {
             config_key,
             issuer: cfg.issuer.clone(),
             policy: Policy::new(cfg),
+            dpop: Dpop::new(cfg, config_key, shared),
+            metadata: ResourceMetadata::new(cfg),
+            mtls: cfg.proof_of_possession_mtls,
             idp: Issuers::new(cfg, config_key, shared),
             metrics: Arc::clone(&shared.metrics),
             extension: OnceLock::new(),
@@ -55,6 +69,11 @@ impl Authenticator {
     /// `display_errors`): a denial cloned from one of them shares its body's bytes with it.
     pub fn prebuilt_denials(&self) -> Option<(&crate::Denial, &crate::Denial)> {
         self.policy.prebuilt_denials()
+    }
+
+    /// The RFC 9728 document and its path, when the config serves one.
+    pub fn resource_metadata(&self) -> Option<&ResourceMetadata> {
+        self.metadata.as_ref()
     }
 
     /// The hash of the config this authenticator was built from.
@@ -92,22 +111,58 @@ impl Authenticator {
     /// Decides on one request.
     pub async fn authenticate(&self, req: &RequestParts<'_>) -> Decision {
         // The HTTP client is checked first: without one every request is a 500, credential or not.
-        let verdict = match self.idp.ready().and_then(|()| self.policy.credential(req)) {
+        let credential = self.idp.ready().and_then(|()| self.policy.credential(req));
+        let verdict = match credential.and_then(|c| self.presented(req, &c).map(|p| (c, p))) {
             Err(f) => self.policy.deny(f),
-            Ok(credential) => {
+            Ok((credential, presented)) => {
                 let found = self.idp.lookup(&credential).await;
+                let found = match (&self.dpop, &presented) {
+                    (Some(dpop), Some(p)) => found.and_then(|f| bind(dpop, p, f)),
+                    _ => found,
+                };
+                let cert = req.target.client_cert_sha256;
+                let found = found.and_then(|f| cert_binding::check(self.mtls, cert, f));
                 let verdict = decide(req.headers, &credential, found, now_ms(), &self.policy);
                 if self.policy.wants_unavailable(&verdict) {
                     let failure = verdict.failure.unwrap_or(Failure::Inactive);
                     self.policy
                         .unavailable(failure, self.idp.retry_after().as_secs().max(1))
                 } else {
-                    verdict
+                    self.used_once(verdict, presented).await
                 }
             }
         };
         self.record(&verdict);
         verdict.decision
+    }
+
+    /// What the request presents besides its credential (a DPoP proof), checked before any IdP call.
+    fn presented(
+        &self,
+        req: &RequestParts<'_>,
+        credential: &Credential,
+    ) -> Result<Option<Presented>, Failure> {
+        match &self.dpop {
+            Some(dpop) => dpop.presented(req, credential, now_ms()),
+            None => Ok(None),
+        }
+    }
+
+    /// An allowed request's proof is remembered (a replay is refused), and its `DPoP` header is not sent
+    /// upstream (Kong turns a DPoP request into a bearer one).
+    async fn used_once(&self, mut verdict: Verdict, presented: Option<Presented>) -> Verdict {
+        let (Some(dpop), Some(p), Decision::Allow(up)) =
+            (&self.dpop, presented, &mut verdict.decision)
+        else {
+            return verdict;
+        };
+        if let Presented::Proof { .. } = p {
+            up.remove_headers.push(crate::dpop::DPOP);
+        }
+        match dpop.use_once(&p, now_ms()).await {
+            Ok(()) => verdict,
+            Err(f) => self.policy.deny(f),
+        }
     }
 
     /// Counts the outcome and logs why a request was denied (never the credential).
@@ -125,6 +180,14 @@ impl Authenticator {
             }
             _ => log::debug!("openid-connect denied issuer={} reason={f}", self.issuer),
         }
+    }
+}
+
+/// The binding check on an active bearer token's result (an inactive one is refused as inactive).
+fn bind<'c>(dpop: &Dpop, presented: &Presented, found: Found<'c>) -> Result<Found<'c>, Failure> {
+    match &found {
+        Found::Bearer { info, .. } if info.active => dpop.bind(presented, info).map(|()| found),
+        _ => Ok(found),
     }
 }
 
@@ -211,6 +274,7 @@ mod tests {
             headers: h,
             query: None,
             body: None,
+            target: Default::default(),
         })
         .await
     }

@@ -128,6 +128,7 @@ impl Policy {
     /// The denial for a failure.
     pub fn deny(&self, failure: Failure) -> Verdict {
         let denial = match (&self.prebuilt, failure.status()) {
+            _ if failure.own_challenge() => self.style.render(&failure),
             (Some((unauthorized, _)), 401) => unauthorized.clone(),
             (Some((_, forbidden)), 403) => forbidden.clone(),
             _ => self.style.render(&failure),
@@ -538,6 +539,7 @@ mod tests {
                 headers: h,
                 query: None,
                 body: None,
+                target: Default::default(),
             })
         };
         assert!(matches!(

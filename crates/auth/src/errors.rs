@@ -193,6 +193,21 @@ pub enum Failure {
     /// The shared HTTP client could not be built (500).
     #[error("IdP HTTP client unavailable: {0}")]
     Setup(String),
+    /// The DPoP proof is missing, forged, expired or replayed (401 `invalid_dpop_proof`).
+    #[error("{0}")]
+    Dpop(crate::dpop::ProofError),
+    /// The DPoP proof lacks a valid server nonce; carries a fresh one (401 `use_dpop_nonce`, `DPoP-Nonce`).
+    #[error("DPoP proof without a valid server nonce")]
+    DpopNonce(String),
+    /// `proof_of_possession_dpop: strict` and the token came without the `DPoP` scheme (401).
+    #[error("DPoP required and the token was presented as a bearer token")]
+    DpopRequired,
+    /// A DPoP-bound token without its key's proof, or a proof for a token not bound to its key (401).
+    #[error("token not bound to the DPoP proof's key")]
+    DpopBound,
+    /// A certificate-bound token without its certificate, or a token not bound to the presented one (401).
+    #[error("token not bound to the client certificate")]
+    MtlsBound,
 }
 
 impl Failure {
@@ -226,7 +241,21 @@ impl Failure {
             Failure::Roles => "required roles were not found",
             Failure::ForbiddenClaim => "forbidden claims were found",
             Failure::Discovery(_) | Failure::Setup(_) => "an unexpected error occurred",
+            Failure::Dpop(_) => "the DPoP proof is not valid",
+            Failure::DpopNonce(_) => "the DPoP proof needs the server nonce",
+            Failure::DpopRequired => "the token must be presented with a DPoP proof",
+            Failure::DpopBound => "the token is not bound to the DPoP proof's key",
+            Failure::MtlsBound => "the token is not bound to the client certificate",
         }
+    }
+
+    /// Whether its response differs from the config's usual 401 (a `DPoP` challenge, a nonce): then it is
+    /// rendered, never cloned from the prebuilt one.
+    pub fn own_challenge(&self) -> bool {
+        matches!(
+            self,
+            Failure::Dpop(_) | Failure::DpopNonce(_) | Failure::DpopRequired | Failure::DpopBound
+        )
     }
 
     /// The `outcome` metric label.
@@ -269,6 +298,12 @@ pub struct ErrorStyle {
     pub unauthorized_message: String,
     /// Message of 403s.
     pub forbidden_message: String,
+    /// DPoP on: the accepted proof algorithms (the `algs` of `DPoP` challenges).
+    pub dpop_algs: Option<String>,
+    /// `proof_of_possession_dpop: strict`: every challenge uses the `DPoP` scheme.
+    pub dpop_strict: bool,
+    /// RFC 9728: the metadata URL linked from 401s (`resource_metadata`).
+    pub resource_metadata: Option<String>,
 }
 
 /// The message of the 503 for an IdP outage.
@@ -286,6 +321,15 @@ impl ErrorStyle {
             expose_error_code: cfg.expose_error_code,
             unauthorized_message: cfg.unauthorized_error_message.clone(),
             forbidden_message: cfg.forbidden_error_message.clone(),
+            dpop_algs: cfg
+                .proof_of_possession_dpop
+                .on()
+                .then(|| crate::dpop::Dpop::algs_text(cfg)),
+            dpop_strict: cfg.proof_of_possession_dpop
+                == gateway_config::plugins::openid_connect::PopMode::Strict,
+            resource_metadata: (cfg.protected_resource_metadata.enabled)
+                .then(|| cfg.protected_resource_metadata.endpoint_url())
+                .flatten(),
         }
     }
 
@@ -299,15 +343,28 @@ impl ErrorStyle {
 
     /// The response for a failure.
     pub fn render(&self, failure: &Failure) -> Denial {
+        let general = if self.dpop_strict { "DPoP" } else { "Bearer" };
         match failure.status() {
-            401 => self.challenge(
-                401,
-                "invalid_token",
-                &self.unauthorized_message,
-                failure.public_reason(),
-            ),
+            401 => {
+                let (scheme, code) = match failure {
+                    Failure::Dpop(_) => ("DPoP", "invalid_dpop_proof"),
+                    Failure::DpopNonce(_) => ("DPoP", "use_dpop_nonce"),
+                    Failure::DpopRequired | Failure::DpopBound => ("DPoP", "invalid_token"),
+                    _ => (general, "invalid_token"),
+                };
+                let reason = failure.public_reason();
+                let mut d = self.challenge(401, scheme, code, &self.unauthorized_message, reason);
+                if let Failure::DpopNonce(nonce) = failure {
+                    if let Ok(v) = HeaderValue::from_str(nonce) {
+                        d.headers
+                            .push((http::HeaderName::from_static("dpop-nonce"), v));
+                    }
+                }
+                d
+            }
             403 => self.challenge(
                 403,
+                general,
                 "insufficient_scope",
                 &self.forbidden_message,
                 failure.public_reason(),
@@ -340,13 +397,29 @@ impl ErrorStyle {
         }
     }
 
-    fn challenge(&self, status: u16, code: &str, message: &str, reason: &str) -> Denial {
+    fn challenge(
+        &self,
+        status: u16,
+        scheme: &str,
+        code: &str,
+        message: &str,
+        reason: &str,
+    ) -> Denial {
         let realm = self.realm.replace(['"', '\\'], "");
-        let www = if self.expose_error_code {
-            format!("Bearer realm=\"{realm}\", error=\"{code}\"")
-        } else {
-            format!("Bearer realm=\"{realm}\"")
-        };
+        let mut www = format!("{scheme} realm=\"{realm}\"");
+        // `use_dpop_nonce` is how a client learns to retry with the nonce: always shown.
+        if self.expose_error_code || code == "use_dpop_nonce" {
+            www.push_str(&format!(", error=\"{code}\""));
+        }
+        if let (Some(algs), "DPoP") = (&self.dpop_algs, scheme) {
+            www.push_str(&format!(", algs=\"{algs}\""));
+        }
+        if let (Some(url), 401) = (&self.resource_metadata, status) {
+            www.push_str(&format!(
+                ", resource_metadata=\"{}\"",
+                url.replace(['"', '\\'], "")
+            ));
+        }
         let message = if self.display_errors {
             format!("{message} ({reason})")
         } else {
@@ -390,6 +463,9 @@ mod tests {
             expose_error_code: true,
             unauthorized_message: "Unauthorized".into(),
             forbidden_message: "Forbidden".into(),
+            dpop_algs: None,
+            dpop_strict: false,
+            resource_metadata: None,
         }
     }
 

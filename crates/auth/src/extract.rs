@@ -97,6 +97,8 @@ pub struct ExtractPlan {
     pub password: Option<Vec<ParamType>>,
     /// `client_credentials` enabled: look for credentials here.
     pub client_credentials: Option<Vec<ParamType>>,
+    /// `proof_of_possession_dpop` is on: `Authorization: DPoP <token>` carries a token too.
+    pub dpop_scheme: bool,
 }
 
 impl ExtractPlan {
@@ -110,6 +112,7 @@ impl ExtractPlan {
             password: on(AuthMethod::Password).then(|| cfg.password_param_type.clone()),
             client_credentials: on(AuthMethod::ClientCredentials)
                 .then(|| cfg.client_credentials_param_type.clone()),
+            dpop_scheme: cfg.proof_of_possession_dpop.on(),
         }
     }
 
@@ -123,7 +126,9 @@ impl ExtractPlan {
     /// The credential that decides, in Kong's precedence; `None` when there is none.
     pub fn find(&self, req: &RequestParts<'_>) -> Option<Credential> {
         if let Some(types) = &self.bearer {
-            if let Some((token, source)) = bearer_token(req, types, self.cookie_name.as_deref()) {
+            if let Some((token, source)) =
+                bearer_token(req, types, self.cookie_name.as_deref(), self.dpop_scheme)
+            {
                 return Some(Credential::Bearer { token, source });
             }
         }
@@ -168,11 +173,12 @@ fn grant_type_allows(headers: &HeaderMap, grant: &str) -> bool {
         })
 }
 
-/// Looks for a bearer token in `types` order.
+/// Looks for a bearer token in `types` order (`dpop`: the `DPoP` authorization scheme counts too).
 pub fn bearer_token(
     req: &RequestParts<'_>,
     types: &[ParamType],
     cookie_name: Option<&str>,
+    dpop: bool,
 ) -> Option<(String, Source)> {
     // The first source that has a token decides, usable or not (an unusable one is not passed over for a later
     // source). A token from a header is usable already: the header value was a `str` (only visible ASCII,
@@ -180,7 +186,7 @@ pub fn bearer_token(
     types
         .iter()
         .find_map(|t| match t {
-            ParamType::Header => bearer_from_headers(req.headers).map(|(v, s)| (v, s, true)),
+            ParamType::Header => bearer_from_headers(req.headers, dpop).map(|(v, s)| (v, s, true)),
             ParamType::Cookie => cookie_name.and_then(|name| {
                 cookie(req.headers, name).map(|v| (v, Source::Cookie(name.to_owned()), false))
             }),
@@ -199,18 +205,10 @@ fn usable_token(t: &str) -> bool {
     !t.is_empty() && t.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
-fn bearer_from_headers(headers: &HeaderMap) -> Option<(String, Source)> {
-    for v in headers.get_all(AUTHORIZATION) {
-        let Ok(s) = v.to_str() else { continue };
-        let s = s.trim();
-        let Some((scheme, rest)) = s.split_once(|c: char| c.is_ascii_whitespace()) else {
-            continue;
-        };
-        let token = rest.trim();
-        // `s` is a `str` view of a header value: the token is usable once it is not empty.
-        if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
-            return Some((token.to_owned(), Source::Header(AUTHORIZATION)));
-        }
+fn bearer_from_headers(headers: &HeaderMap, dpop: bool) -> Option<(String, Source)> {
+    if let Some((token, _)) = authorization_token(headers, dpop) {
+        // A `str` view of a header value: the token is usable once it is not empty.
+        return Some((token.to_owned(), Source::Header(AUTHORIZATION)));
     }
     for name in ["access-token", "x-access-token"] {
         if let Some(token) = headers.get(name).and_then(|v| v.to_str().ok()) {
@@ -224,6 +222,19 @@ fn bearer_from_headers(headers: &HeaderMap) -> Option<(String, Source)> {
         }
     }
     None
+}
+
+/// The token of the first `Authorization: Bearer` (or, with `dpop`, `DPoP`) value, and whether its scheme is
+/// `DPoP`.
+pub fn authorization_token(headers: &HeaderMap, dpop: bool) -> Option<(&str, bool)> {
+    headers.get_all(AUTHORIZATION).iter().find_map(|v| {
+        let s = v.to_str().ok()?.trim();
+        let (scheme, rest) = s.split_once(|c: char| c.is_ascii_whitespace())?;
+        let token = rest.trim();
+        let is_dpop = dpop && scheme.eq_ignore_ascii_case("dpop");
+        ((scheme.eq_ignore_ascii_case("bearer") || is_dpop) && !token.is_empty())
+            .then_some((token, is_dpop))
+    })
 }
 
 /// Decodes `Authorization: Basic` into (user, secret), split at the first `:`.
@@ -358,6 +369,7 @@ mod tests {
             headers: h,
             query: q,
             body: b,
+            target: Default::default(),
         }
     }
 
@@ -371,7 +383,7 @@ mod tests {
     #[test]
     fn bearer_header_case_insensitive() {
         let h = headers(&[("authorization", "bEaReR   abc.def")]);
-        let got = bearer_token(&req(&h, None, None), ALL, None);
+        let got = bearer_token(&req(&h, None, None), ALL, None, false);
         assert_eq!(got, Some(("abc.def".into(), Source::Header(AUTHORIZATION))));
     }
 
@@ -381,10 +393,10 @@ mod tests {
             ("authorization", "Basic Zm9vOmJhcg=="),
             ("x-access-token", "t2"),
         ]);
-        let got = bearer_token(&req(&h, None, None), ALL, None).unwrap();
+        let got = bearer_token(&req(&h, None, None), ALL, None, false).unwrap();
         assert_eq!(got.0, "t2");
         let h = headers(&[("access-token", "t1"), ("x-access-token", "t2")]);
-        let got = bearer_token(&req(&h, None, None), ALL, None).unwrap();
+        let got = bearer_token(&req(&h, None, None), ALL, None, false).unwrap();
         assert_eq!(
             got,
             (
@@ -397,19 +409,29 @@ mod tests {
     #[test]
     fn bearer_query_body_cookie() {
         let h = HeaderMap::new();
-        let got = bearer_token(&req(&h, Some("a=1&access_token=q%2Bt"), None), ALL, None);
+        let got = bearer_token(
+            &req(&h, Some("a=1&access_token=q%2Bt"), None),
+            ALL,
+            None,
+            false,
+        );
         assert_eq!(got, Some(("q+t".into(), Source::Query(&["access_token"]))));
 
         let h = headers(&[("content-type", "application/x-www-form-urlencoded")]);
-        let got = bearer_token(&req(&h, None, Some(b"access_token=ft")), ALL, None);
+        let got = bearer_token(&req(&h, None, Some(b"access_token=ft")), ALL, None, false);
         assert_eq!(got, Some(("ft".into(), Source::Body)));
 
         let h = headers(&[("content-type", "application/json")]);
-        let got = bearer_token(&req(&h, None, Some(br#"{"access_token":"jt"}"#)), ALL, None);
+        let got = bearer_token(
+            &req(&h, None, Some(br#"{"access_token":"jt"}"#)),
+            ALL,
+            None,
+            false,
+        );
         assert_eq!(got, Some(("jt".into(), Source::Body)));
 
         let h = headers(&[("cookie", "a=1; at=ct; b=2")]);
-        let got = bearer_token(&req(&h, None, None), ALL, Some("at"));
+        let got = bearer_token(&req(&h, None, None), ALL, Some("at"), false);
         assert_eq!(got, Some(("ct".into(), Source::Cookie("at".into()))));
         assert_eq!(
             cookie_header_without(&h, "at").unwrap().to_str().unwrap(),
@@ -422,23 +444,23 @@ mod tests {
         let h = headers(&[("authorization", "Bearer h")]);
         let r = req(&h, Some("access_token=q"), None);
         assert_eq!(
-            bearer_token(&r, &[ParamType::Query, ParamType::Header], None)
+            bearer_token(&r, &[ParamType::Query, ParamType::Header], None, false)
                 .unwrap()
                 .0,
             "q"
         );
-        assert_eq!(bearer_token(&r, &[ParamType::Body], None), None);
+        assert_eq!(bearer_token(&r, &[ParamType::Body], None, false), None);
     }
 
     #[test]
     fn rejects_unusable_tokens() {
         let h = HeaderMap::new();
         assert_eq!(
-            bearer_token(&req(&h, Some("access_token=a%0Ab"), None), ALL, None),
+            bearer_token(&req(&h, Some("access_token=a%0Ab"), None), ALL, None, false),
             None
         );
         assert_eq!(
-            bearer_token(&req(&h, Some("access_token="), None), ALL, None),
+            bearer_token(&req(&h, Some("access_token="), None), ALL, None, false),
             None
         );
     }

@@ -38,6 +38,8 @@ pub struct ClaimPlan {
     pub roles_claim: Option<Vec<String>>,
     /// `claims_forbidden`: top-level claims whose presence refuses the token.
     pub forbidden_claims: Vec<String>,
+    /// Proof of possession is on: keep the token's `cnf.jkt` and `cnf.x5t#S256`.
+    pub keep_cnf: bool,
 }
 
 /// Where the identity claims sit in `Introspected::claim_headers`.
@@ -91,6 +93,7 @@ impl ClaimPlan {
             required_groups_claim: required(&cfg.groups_required).then(|| cfg.groups_claim.clone()),
             roles_claim: required(&cfg.roles_required).then(|| cfg.roles_claim.clone()),
             forbidden_claims: cfg.claims_forbidden.clone().unwrap_or_default(),
+            keep_cnf: cfg.proof_of_possession_dpop.on() || cfg.proof_of_possession_mtls.on(),
         }
     }
 
@@ -227,6 +230,10 @@ pub struct Extras {
     pub roles: Option<ClaimSet>,
     /// One of `claims_forbidden` is in the result.
     pub forbidden: bool,
+    /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (kept with proof of possession on).
+    pub cnf_jkt: Option<Box<str>>,
+    /// `cnf.x5t#S256`: the thumbprint of the certificate the token is bound to (same).
+    pub cnf_x5t: Option<Box<str>>,
 }
 
 impl Extras {
@@ -298,6 +305,16 @@ impl Introspected {
     /// Whether one of `claims_forbidden` is in the token.
     pub fn has_forbidden_claim(&self) -> bool {
         self.extras.as_ref().is_some_and(|e| e.forbidden)
+    }
+
+    /// The token's `cnf.jkt` (DPoP key thumbprint), when kept.
+    pub fn cnf_jkt(&self) -> Option<&str> {
+        self.extras.as_ref()?.cnf_jkt.as_deref()
+    }
+
+    /// The token's `cnf.x5t#S256` (certificate thumbprint), when kept.
+    pub fn cnf_x5t(&self) -> Option<&str> {
+        self.extras.as_ref()?.cnf_x5t.as_deref()
     }
 
     /// base64(JSON) of the result, for `upstream_introspection_header`.
@@ -374,6 +391,8 @@ impl Introspected {
             groups: set(&plan.required_groups_claim),
             roles: set(&plan.roles_claim),
             forbidden: plan.forbidden_claims.iter().any(|c| obj.contains_key(c)),
+            cnf_jkt: plan.keep_cnf.then(|| cnf(obj, "jkt")).flatten(),
+            cnf_x5t: plan.keep_cnf.then(|| cnf(obj, "x5t#S256")).flatten(),
             raw_header: plan
                 .keep_raw
                 .then(|| {
@@ -393,6 +412,11 @@ impl Introspected {
             extras: extras.boxed(),
         }
     }
+}
+
+/// A string member of the `cnf` (confirmation, RFC 7800) claim.
+fn cnf(obj: &Map<String, Value>, member: &str) -> Option<Box<str>> {
+    obj.get("cnf")?.get(member)?.as_str().map(Box::from)
 }
 
 /// `exp` as an integer (floats truncated); other JSON gives `None`.

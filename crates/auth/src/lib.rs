@@ -11,10 +11,12 @@ pub mod assertion;
 pub mod authenticator;
 pub mod breaker;
 pub mod cache;
+pub mod cert_binding;
 pub mod claims;
 pub mod cluster;
 pub mod decide;
 pub mod discovery;
+pub mod dpop;
 pub mod errors;
 pub mod extract;
 #[cfg(test)]
@@ -31,6 +33,7 @@ pub mod mtls;
 #[cfg(test)]
 mod outage_tests;
 pub mod registry;
+pub mod resource_metadata;
 pub mod resurrect;
 #[cfg(test)]
 mod test_support;
@@ -56,6 +59,21 @@ pub struct RequestParts<'a> {
     pub query: Option<&'a str>,
     /// The request body, when the gateway read it (see [`Authenticator::needs_body`]).
     pub body: Option<&'a [u8]>,
+    /// Where the client sent the request (DPoP's `htu` is checked against it).
+    pub target: Target<'a>,
+}
+
+/// The request's URL as the client saw it, without query: scheme, authority and path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// The request came over TLS.
+    pub https: bool,
+    /// `Host` (or the HTTP/2 `:authority`).
+    pub authority: Option<&'a str>,
+    /// The path as received (no query).
+    pub path: &'a str,
+    /// The SHA-256 of the client's TLS certificate (DER), when it presented one (RFC 8705 binding).
+    pub client_cert_sha256: Option<&'a [u8]>,
 }
 
 /// What to do with a request.

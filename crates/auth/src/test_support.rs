@@ -17,6 +17,7 @@ pub async fn call(a: &Authenticator, token: &str) -> Decision {
         headers: &h,
         query: None,
         body: None,
+        target: Default::default(),
     })
     .await
 }

@@ -65,8 +65,8 @@ proptest! {
         let mut pairs = headers;
         pairs.push(("content-type".to_owned(), content_type.as_bytes().to_vec()));
         let h = header_map(&pairs);
-        let req = RequestParts { method, headers: &h, query: query.as_deref(), body: body.as_deref() };
-        if let Some((token, _)) = bearer_token(&req, ALL, Some("session")) {
+        let req = RequestParts { method, headers: &h, query: query.as_deref(), body: body.as_deref(), target: Default::default() };
+        if let Some((token, _)) = bearer_token(&req, ALL, Some("session"), false) {
             prop_assert!(!token.is_empty());
             prop_assert!(HeaderValue::from_str(&token).is_ok());
         }
@@ -101,8 +101,8 @@ proptest! {
     fn bearer_header_round_trips(token in "[!-~]{1,200}") {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
-        let req = RequestParts { method: "GET", headers: &h, query: None, body: None };
-        let found = bearer_token(&req, &[ParamType::Header], None).map(|(t, _)| t);
+        let req = RequestParts { method: "GET", headers: &h, query: None, body: None, target: Default::default() };
+        let found = bearer_token(&req, &[ParamType::Header], None, false).map(|(t, _)| t);
         prop_assert_eq!(found, Some(token));
     }
 
@@ -113,8 +113,8 @@ proptest! {
             .append_pair("access_token", &token)
             .finish();
         let h = HeaderMap::new();
-        let req = RequestParts { method: "GET", headers: &h, query: Some(&query), body: None };
-        let found = bearer_token(&req, &[ParamType::Query], None).map(|(t, _)| t);
+        let req = RequestParts { method: "GET", headers: &h, query: Some(&query), body: None, target: Default::default() };
+        let found = bearer_token(&req, &[ParamType::Query], None, false).map(|(t, _)| t);
         prop_assert_eq!(found, Some(token));
     }
 }

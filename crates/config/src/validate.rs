@@ -481,6 +481,15 @@ impl<'c> Walker<'_, 'c> {
     /// `scope` is the resolved (service id, route id); `None` when a reference dangles.
     fn plugin(&mut self, p: &'c Plugin, path: &str, scope: Option<(Option<Uuid>, Option<Uuid>)>) {
         self.plugin_checks(p, path);
+        if p.name == "tls-handshake-modifier"
+            && scope.is_some_and(|(s, r)| s.is_some() || r.is_some())
+        {
+            // Kong applies it to the SNIs of the routes it is scoped to; routes have no `snis` here.
+            self.errors.push(
+                format!("{path}.name"),
+                "tls-handshake-modifier on a service or route is not supported yet (routes have no snis here): configure it globally",
+            );
+        }
         let mut natural = None;
         if let Some((service, route)) = scope {
             natural = Some((

@@ -124,6 +124,8 @@ pub struct Snapshot {
     pub log_entities: std::sync::OnceLock<crate::log_record::LogEntities>,
     /// Whether any route's chain holds opentelemetry (the proxy times the router only then).
     pub tracing: bool,
+    /// An enabled global `tls-handshake-modifier`: the `ssl` listeners request a client certificate.
+    pub request_client_cert: bool,
 }
 
 /// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
@@ -225,7 +227,15 @@ pub fn compile_timed(
                     .any(|m| m.values().any(|p| p.tracer().is_some()))
         })
     });
+    let request_client_cert = config.plugins.iter().any(|p| {
+        p.enabled
+            && p.name == "tls-handshake-modifier"
+            && p.service.is_none()
+            && p.route.is_none()
+            && p.consumer.is_none()
+    });
     Ok(Snapshot {
+        request_client_cert,
         tracing,
         real_ip,
         sni: gateway_config::certificates::SniIndex::new(&config.certificates),

@@ -14,7 +14,7 @@ use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 use pingora::tls::error::ErrorStack;
 use pingora::tls::ext;
-use pingora::tls::ssl::NameType;
+use pingora::tls::ssl::{NameType, SslVerifyMode};
 
 use crate::state::AppState;
 
@@ -114,6 +114,12 @@ impl TlsAccept for SniCertificates {
         if let Err(e) = use_pairs(ssl, pairs) {
             // Without a certificate the handshake fails; the client sees a TLS alert.
             log::warn!("TLS: cannot use the certificate selected for this handshake: {e}");
+        }
+        if snap.request_client_cert {
+            // Kong's tls-handshake-modifier (`REQUEST`): ask for a certificate, accept the handshake whatever
+            // is presented (none, self-signed, any CA): the certificate is not verified, only its thumbprint
+            // is compared with a token's `cnf.x5t#S256` (openid-connect's proof_of_possession_mtls).
+            ssl.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
         }
     }
 }

@@ -10,7 +10,9 @@
 // too (port in `keys.json` as `tls_port`), asking for client certificates (mTLS `tls_client_auth`), and adds
 // the gateway's clients `kong-pkjwt-es` / `kong-pkjwt-rs` (private_key_jwt), `kong-csjwt`
 // (client_secret_jwt), `kong-mtls` (tls_client_auth). Calling clients `app-groups` and `app-forbidden` get
-// opaque tokens with `groups`/`roles` claims (and an `act` claim for the latter) in their introspection.
+// opaque tokens with `groups`/`roles` claims (and an `act` claim for the latter) in their introspection;
+// `app-mtls` gets certificate-bound tokens (RFC 8705 `cnf.x5t#S256`) when it asks on the HTTPS side with a
+// client certificate.
 //
 // Clients: `kong` (the gateway: introspects every client's tokens; RFC 9701 signed answers with RS256 when it
 // asks with Accept: application/token-introspection+jwt) and `app` (a caller: client_credentials). A
@@ -82,6 +84,7 @@ if (dir) {
     client('kong-mtls', undefined, { token_endpoint_auth_method: 'tls_client_auth',
       tls_client_auth_subject_dn: 'CN=kong-mtls' }),
     client('app-groups', 'app-secret'),
+    client('app-mtls', 'app-secret', { tls_client_certificate_bound_access_tokens: true }),
     client('app-forbidden', 'app-secret'),
   );
   tls.keysFile = path.join(dir, 'keys.json');
@@ -112,6 +115,7 @@ const provider = new Provider(issuer, {
     mTLS: {
       enabled: true,
       tlsClientAuth: true,
+      certificateBoundAccessTokens: true,
       getCertificate: (ctx) => {
         const p = peer(ctx);
         return p && p.raw ? new crypto.X509Certificate(p.raw) : undefined;

@@ -40,6 +40,12 @@ pub fn encode(info: &Introspected) -> Vec<u8> {
     if info.has_forbidden_claim() {
         m.insert("f".into(), json!(true));
     }
+    if let Some(k) = info.cnf_jkt() {
+        m.insert("k".into(), json!(k));
+    }
+    if let Some(x) = info.cnf_x5t() {
+        m.insert("x".into(), json!(x));
+    }
     if !info.claims.is_empty() {
         let h: Vec<Value> = info
             .claims
@@ -117,6 +123,8 @@ pub fn decode(bytes: &[u8]) -> Option<Arc<Introspected>> {
             groups: set("g")?,
             roles: set("o")?,
             forbidden: m.get("f").is_some_and(|f| f == &Value::Bool(true)),
+            cnf_jkt: m.get("k").and_then(Value::as_str).map(Box::from),
+            cnf_x5t: m.get("x").and_then(Value::as_str).map(Box::from),
             raw_header,
             jwt_header,
         }
@@ -152,6 +160,21 @@ mod tests {
         let mut signed = info.clone();
         signed.update_extras(|e| e.jwt_header = Some(HeaderValue::from_static("eyJh.eyJi.c2ln")));
         assert_eq!(*decode(&encode(&signed)).unwrap(), signed);
+        // the DPoP binding (cnf.jkt) survives it too: a node must never read a bound token as unbound
+        let bound = Introspected::from_response(
+            json!({"active": true, "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+                "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}})
+            .as_object()
+            .unwrap(),
+            &ClaimPlan {
+                keep_cnf: true,
+                ..ClaimPlan::default()
+            },
+            &ttl,
+            1_700_000_000_000,
+        );
+        assert!(bound.cnf_jkt().is_some() && bound.cnf_x5t().is_some());
+        assert_eq!(*decode(&encode(&bound)).unwrap(), bound);
         // without keep_raw nothing but the needed claims is written
         let plan = ClaimPlan {
             keep_raw: false,

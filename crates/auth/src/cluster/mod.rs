@@ -14,6 +14,7 @@ pub mod lock;
 pub mod metrics;
 pub mod purge;
 pub mod redis_store;
+pub mod replay;
 pub mod revoke;
 
 use std::sync::Arc;

@@ -70,7 +70,7 @@ impl Key {
     }
 
     /// Reads one JWK; `None` for a key that cannot verify signatures here.
-    fn from_jwk_value(v: &Value) -> Option<Key> {
+    pub(crate) fn from_jwk_value(v: &Value) -> Option<Key> {
         let jwk: Jwk = serde_json::from_value(v.clone()).ok()?;
         if matches!(
             jwk.common.public_key_use,

@@ -356,6 +356,7 @@ mod tests {
                 Type::Number => v.is_null() || v.is_number(),
                 Type::Boolean => v.is_boolean(),
                 Type::Array(_) => v.is_null() || v.is_array(),
+                Type::Record(_) => v.is_null() || v.is_object(),
                 _ => v.is_null() || v.is_string(),
             };
             assert!(ok, "{name}: {v}");

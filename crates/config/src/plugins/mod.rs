@@ -26,6 +26,7 @@ pub mod request_termination;
 pub mod request_transformer;
 pub mod response_transformer;
 pub mod template;
+pub mod tls_handshake_modifier;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ use request_size_limiting::RequestSizeLimitingConfig;
 use request_termination::RequestTerminationConfig;
 use request_transformer::RequestTransformerConfig;
 use response_transformer::ResponseTransformerConfig;
+use tls_handshake_modifier::TlsHandshakeModifierConfig;
 
 /// One plugin this gateway implements.
 #[derive(Debug)]
@@ -121,6 +123,16 @@ pub const PLUGINS: &[PluginSpec] = &[
         on_consumer: false,
         fields: openid_connect::FIELDS,
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "tls-handshake-modifier",
+        priority: 997,
+        on_consumer: false,
+        fields: tls_handshake_modifier::FIELDS,
+        parse: |v| {
+            TlsHandshakeModifierConfig::from_value(v)
+                .map(|c| PluginConfig::TlsHandshakeModifier(Arc::new(c)))
+        },
     },
     PluginSpec {
         name: "ip-restriction",
@@ -249,6 +261,8 @@ pub enum PluginConfig {
     RequestSizeLimiting(Arc<RequestSizeLimitingConfig>),
     /// `request-termination`.
     RequestTermination(Arc<RequestTerminationConfig>),
+    /// `tls-handshake-modifier`.
+    TlsHandshakeModifier(Arc<TlsHandshakeModifierConfig>),
     /// `request-transformer`.
     RequestTransformer(Arc<RequestTransformerConfig>),
     /// `response-transformer`.
@@ -282,6 +296,7 @@ impl PluginConfig {
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::Acl(c) => c.to_value_with_defaults(),
             PluginConfig::RequestTermination(c) => c.to_value_with_defaults(),
+            PluginConfig::TlsHandshakeModifier(c) => c.to_value_with_defaults(),
             PluginConfig::RequestSizeLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::CorrelationId(c) => c.to_value_with_defaults(),
             PluginConfig::RequestTransformer(c) => c.to_value_with_defaults(),

@@ -24,65 +24,13 @@ use crate::error::FieldError;
 
 mod checks;
 pub mod client_auth;
+mod extra_issuer;
+pub mod pop;
 pub mod unbuilt;
 
-pub use client_auth::{ClientIdentity, Jwk, PrivateKeyDer};
-
-/// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuthMethod {
-    /// `Authorization: Basic base64(id:secret)`.
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-    /// A JWT assertion signed with the client secret (HS256/384/512).
-    ClientSecretJwt,
-    /// A JWT assertion signed with the gateway's key (`client_jwk`).
-    PrivateKeyJwt,
-    /// Mutual TLS with the gateway's certificate (`tls_client_auth_cert_id`), CA-issued.
-    TlsClientAuth,
-    /// Mutual TLS with the gateway's self-signed certificate.
-    SelfSignedTlsClientAuth,
-    /// Only `client_id` in the form body.
-    None,
-}
-
-impl ClientAuthMethod {
-    /// Its names in the config, in schema order.
-    pub const NAMES: &'static [&'static str] = &[
-        "client_secret_basic",
-        "client_secret_post",
-        "client_secret_jwt",
-        "private_key_jwt",
-        "tls_client_auth",
-        "self_signed_tls_client_auth",
-        "none",
-    ];
-
-    /// Whether an `extra_issuers` entry can use it (those have a client id and secret only).
-    pub fn secret_only(self) -> bool {
-        matches!(
-            self,
-            ClientAuthMethod::ClientSecretBasic
-                | ClientAuthMethod::ClientSecretPost
-                | ClientAuthMethod::None
-        )
-    }
-
-    /// Whether it sends the gateway's client certificate.
-    pub fn uses_certificate(self) -> bool {
-        matches!(
-            self,
-            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth
-        )
-    }
-
-    /// Its name in the config.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
+pub use client_auth::{ClientAuthMethod, ClientIdentity, Jwk, PrivateKeyDer};
+pub use extra_issuer::{ExtraIssuer, EXTRA_ISSUER_FIELDS};
+pub use pop::{PopMode, ProtectedResourceMetadata, DPOP_ALGS};
 
 /// An authentication method (`auth_methods`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -318,6 +266,20 @@ pub struct OidcConfig {
     pub roles_claim: Vec<String>,
     /// Claims that must not be in the token (any present: 403).
     pub claims_forbidden: Option<Vec<String>>,
+    /// DPoP (RFC 9449): `off`, `optional` (tokens with `cnf.jkt` need a proof) or `strict` (every token).
+    pub proof_of_possession_dpop: PopMode,
+    /// Challenge DPoP clients with a server nonce (`DPoP-Nonce`); the proof's age is then the nonce's.
+    pub dpop_use_nonce: bool,
+    /// Seconds a DPoP proof stays valid after its creation (`iat`, or the nonce's time).
+    pub dpop_proof_lifetime: f64,
+    /// Gateway extension: the DPoP proof algorithms accepted (unset: every one of [`DPOP_ALGS`]).
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// Certificate-bound tokens (RFC 8705): `off`, `optional` (tokens with `cnf.x5t#S256`) or `strict`.
+    pub proof_of_possession_mtls: PopMode,
+    /// With proof of possession on, refuse `auth_methods` whose tokens cannot be bound (Kong's default).
+    pub proof_of_possession_auth_methods_validation: bool,
+    /// RFC 9728 protected resource metadata.
+    pub protected_resource_metadata: ProtectedResourceMetadata,
     /// The certificate and PKCS#8 key of `tls_client_auth_cert_id`, attached by the gateway when it builds
     /// the plugin (not part of the config's JSON).
     #[serde(skip)]
@@ -458,36 +420,31 @@ pub const FIELDS: &[Field] = &[
     field("roles_required", Kind::Strings, D::Null),
     field("roles_claim", Kind::Strings, D::List(&["roles"])),
     field("claims_forbidden", Kind::Strings, D::Null),
-];
-
-/// One entry of `extra_issuers` (gateway extension): another issuer whose tokens this route accepts,
-/// with the gateway's own client there. Every other setting (timeouts, caches, claims checks, upstream
-/// headers, `introspection_accept`, ...) is the plugin's; the plugin's client credentials, extra
-/// introspection headers and arguments are never sent to this issuer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExtraIssuer {
-    /// Issuer or discovery URL (required); its `iss` selects it for JWTs.
-    pub issuer: String,
-    /// Explicit introspection endpoint (unset: the issuer's discovery).
-    pub introspection_endpoint: Option<String>,
-    /// The gateway's client id at this issuer (unset: no client authentication).
-    pub client_id: Option<String>,
-    /// The matching client secret.
-    pub client_secret: Option<String>,
-    /// Client authentication for this issuer's introspection endpoint (unset: the plugin's
-    /// `introspection_endpoint_auth_method`, else its `client_auth`, else `client_secret_basic`).
-    pub introspection_endpoint_auth_method: Option<ClientAuthMethod>,
-}
-
-/// The fields of an `extra_issuers` entry, in schema order.
-pub const EXTRA_ISSUER_FIELDS: &[Field] = &[
-    field("issuer", Kind::Url, D::Required),
-    field("introspection_endpoint", Kind::Url, D::Null),
-    field("client_id", Kind::Str, D::Null),
-    field("client_secret", Kind::Str, D::Null),
     field(
-        "introspection_endpoint_auth_method",
-        Kind::OneOf(ClientAuthMethod::NAMES),
+        "proof_of_possession_dpop",
+        Kind::OneOf(PopMode::NAMES),
+        D::Str("off"),
+    ),
+    field("dpop_use_nonce", Kind::Bool, D::Bool(false)),
+    field("dpop_proof_lifetime", Kind::Number, D::Num(300.0)),
+    field(
+        "dpop_signing_alg_values_supported",
+        Kind::SetOf(DPOP_ALGS),
+        D::Null,
+    ),
+    field(
+        "proof_of_possession_mtls",
+        Kind::OneOf(PopMode::NAMES),
+        D::Str("off"),
+    ),
+    field(
+        "proof_of_possession_auth_methods_validation",
+        Kind::Bool,
+        D::Bool(true),
+    ),
+    field(
+        "protected_resource_metadata",
+        Kind::Record(pop::METADATA_FIELDS),
         D::Null,
     ),
 ];

@@ -32,6 +32,7 @@ pub mod request_transformer;
 pub mod response_transformer;
 #[cfg(test)]
 pub mod test_support;
+pub mod tls_handshake_modifier;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -131,6 +132,9 @@ pub struct Request<'a> {
     /// The address of the listener's socket that accepted the request (Kong's `kong.request.get_port()`, nginx's
     /// `$server_addr`).
     pub server_addr: Option<std::net::SocketAddr>,
+    /// The SHA-256 of the client's TLS certificate (DER), when it presented one (the listener asks only with
+    /// a global `tls-handshake-modifier`); not verified against any CA.
+    pub client_cert_sha256: Option<&'a [u8]>,
     /// The request body, when a plugin of the chain asked for it ([`Plugin::needs_body`]) and it is a form or
     /// JSON body within the bound.
     pub body: Option<&'a [u8]>,
@@ -420,6 +424,9 @@ fn build(
         }
         PluginConfig::HttpLog(cfg) => Arc::new(http_log::HttpLog::new(cfg.clone(), typed.key)),
         PluginConfig::FileLog(cfg) => Arc::new(file_log::FileLog::new(cfg)),
+        PluginConfig::TlsHandshakeModifier(_) => {
+            Arc::new(tls_handshake_modifier::TlsHandshakeModifier)
+        }
         PluginConfig::RateLimiting(rl) => {
             let limiter = b.limiters.get(plugin.id, typed.key, rl)?;
             Arc::new(rate_limiting::RateLimiting { limiter })

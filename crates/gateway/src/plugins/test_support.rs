@@ -60,6 +60,7 @@ impl TestRequest {
             client_ip: None,
             https: false,
             server_addr: None,
+            client_cert_sha256: None,
             body: self.body.as_deref(),
             snap,
             matched: None,

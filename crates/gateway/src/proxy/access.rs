@@ -77,6 +77,10 @@ pub(super) async fn run_phase(
             client_ip: ctx.client.ip,
             https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             server_addr: session.server_addr().and_then(|a| a.as_inet()).copied(),
+            client_cert_sha256: (session.digest())
+                .and_then(|d| d.ssl_digest.as_deref())
+                .map(|s| s.cert_digest.as_slice())
+                .filter(|c| !c.is_empty()),
             body: body.as_deref(),
             snap: &snap,
             matched: ctx.matched,

@@ -100,6 +100,7 @@ impl OidcConfig {
             errors.push(err("consumer_by", "length must be at least 1"));
         }
         self.check_extra_issuers(errors);
+        self.check_pop(errors);
         if let (Some(min), Some(max)) = (self.cache_ttl_min, self.cache_ttl_max) {
             if min > max {
                 errors.push(err(

@@ -13,7 +13,7 @@ use openssl::rsa::Rsa;
 use serde::{Deserialize, Serialize};
 
 use super::super::fields::{field, DefaultValue as D, Field, Kind};
-use super::{err, ClientAuthMethod, OidcConfig};
+use super::{err, OidcConfig};
 use crate::error::FieldError;
 
 /// A JWK (Kong's `jwk` record): the gateway's signing key for `private_key_jwt` (`client_jwk`). A secret:
@@ -437,6 +437,62 @@ impl OidcConfig {
                 _ => {}
             }
         }
+    }
+}
+
+/// How a client authenticates to the IdP (`client_auth`, `*_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// `Authorization: Basic base64(id:secret)`.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A JWT assertion signed with the client secret (HS256/384/512).
+    ClientSecretJwt,
+    /// A JWT assertion signed with the gateway's key (`client_jwk`).
+    PrivateKeyJwt,
+    /// Mutual TLS with the gateway's certificate (`tls_client_auth_cert_id`), CA-issued.
+    TlsClientAuth,
+    /// Mutual TLS with the gateway's self-signed certificate.
+    SelfSignedTlsClientAuth,
+    /// Only `client_id` in the form body.
+    None,
+}
+
+impl ClientAuthMethod {
+    /// Its names in the config, in schema order.
+    pub const NAMES: &'static [&'static str] = &[
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+        "none",
+    ];
+
+    /// Whether an `extra_issuers` entry can use it (those have a client id and secret only).
+    pub fn secret_only(self) -> bool {
+        matches!(
+            self,
+            ClientAuthMethod::ClientSecretBasic
+                | ClientAuthMethod::ClientSecretPost
+                | ClientAuthMethod::None
+        )
+    }
+
+    /// Whether it sends the gateway's client certificate.
+    pub fn uses_certificate(self) -> bool {
+        matches!(
+            self,
+            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth
+        )
+    }
+
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
     }
 }
 

@@ -1,5 +1,5 @@
 //! openid-connect fields of Kong features this gateway has not built (sessions, authorization code, userinfo,
-//! token exchange, DPoP, mTLS, …), as Kong's own dumps write them: accepted at Kong's default or `null`, with
+//! token exchange, …), as Kong's own dumps write them: accepted at Kong's default or `null`, with
 //! no effect; any other value refused at load with "not supported yet" and the field path, so a dump of a
 //! running Kong loads when it uses only what is built, and no behaviour is ever silently dropped.
 //!
@@ -66,8 +66,6 @@ pub const UNBUILT: &[(&str, &str)] = &[
     ("downstream_session_id_header", r#"[]"#),
     ("downstream_user_info_header", r#"[]"#),
     ("downstream_user_info_jwt_header", r#"[]"#),
-    ("dpop_proof_lifetime", r#"[300]"#),
-    ("dpop_use_nonce", r#"[false]"#),
     ("enable_hs_signatures", r#"[false]"#),
     ("end_session_endpoint", r#"[]"#),
     ("forbidden_destroy_session", r#"[true]"#),
@@ -113,9 +111,6 @@ pub const UNBUILT: &[(&str, &str)] = &[
         "principals",
         r#"[{"directory":"default","enabled":false,"error_on_miss":true,"match_consumer":true,"match_consumer_groups":true,"principal_by":null,"principal_claim":null}]"#,
     ),
-    ("proof_of_possession_auth_methods_validation", r#"[true]"#),
-    ("proof_of_possession_dpop", r#"["off"]"#),
-    ("proof_of_possession_mtls", r#"["off"]"#),
     (
         "proof_of_possession_mtls_from_header",
         r#"[{"allow_partial_chain":false,"ca_certificates":null,"cert_cache_ttl":60000,"certificate_header_format":"url_encoded","certificate_header_name":null,"http_proxy_host":null,"http_proxy_port":null,"http_timeout":30000,"https_proxy_host":null,"https_proxy_port":null,"revocation_check_mode":"IGNORE_CA_ERROR","secure_source":true,"ssl_verify":true}]"#,

@@ -31,6 +31,7 @@ fn access(p: &CorrelationId, header: &str, client: Option<&str>) -> Exchange {
         client_ip: None,
         https: false,
         server_addr: Some("127.0.0.1:8000".parse().unwrap()),
+        client_cert_sha256: None,
         body: None,
         snap: &snap,
         matched: None,

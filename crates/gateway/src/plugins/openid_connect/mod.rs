@@ -6,7 +6,7 @@ pub mod identity;
 
 use std::sync::Arc;
 
-use gateway_auth::{Authenticator, Decision, RequestParts};
+use gateway_auth::{Authenticator, Decision, RequestParts, Target};
 use gateway_config::plugins::openid_connect::OidcConfig;
 
 use super::{Access, Exchange, Flow, Phases, Plugin, Reply, Request};
@@ -31,12 +31,32 @@ impl OpenidConnect {
         }
     }
 
+    /// The RFC 9728 document, for a `GET`/`HEAD` of its path (served without authentication).
+    fn metadata(&self, req: &Request<'_>) -> Option<Reply> {
+        let m = self.auth.resource_metadata()?;
+        let read = matches!(*req.method, http::Method::GET | http::Method::HEAD);
+        (read && req.uri.path() == m.path).then(|| Reply::Body {
+            status: 200,
+            headers: vec![(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            )],
+            body: m.body.clone(),
+        })
+    }
+
     async fn run(&self, req: &Request<'_>, ex: &mut Exchange) -> Flow {
         let parts = RequestParts {
             method: req.method.as_str(),
             headers: req.headers,
             query: req.uri.query(),
             body: req.body,
+            target: Target {
+                https: req.https,
+                authority: authority(req),
+                path: req.uri.path(),
+                client_cert_sha256: req.client_cert_sha256,
+            },
         };
         let decision = self.auth.authenticate(&parts).await;
         let consumers = &req.snap.consumers;
@@ -95,11 +115,21 @@ impl Plugin for OpenidConnect {
     }
 
     fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
+        if let Some(reply) = self.metadata(req) {
+            return Access::Done(Flow::Respond(reply));
+        }
         if self.or_mode && ex.caller.authenticated {
             return Access::Done(Flow::Continue);
         }
         Access::Pending(Box::pin(self.run(req, ex)))
     }
+}
+
+/// The authority the client addressed: `Host`, else the HTTP/2 `:authority` (the request target's).
+fn authority<'r>(req: &Request<'r>) -> Option<&'r str> {
+    (req.headers.get(http::header::HOST))
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
 /// The consumer mapping refused the request (no consumer for the claim, or a missing anonymous one).

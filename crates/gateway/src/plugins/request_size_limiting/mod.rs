@@ -136,6 +136,7 @@ mod tests {
             client_ip: None,
             https: false,
             server_addr: None,
+            client_cert_sha256: None,
             body: None,
             snap: &snap,
             matched: None,

@@ -59,6 +59,7 @@ fn run(
         client_ip: None,
         https: false,
         server_addr: Some("127.0.0.1:8000".parse().unwrap()),
+        client_cert_sha256: None,
         body,
         snap: &snap,
         matched,
