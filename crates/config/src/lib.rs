@@ -12,6 +12,7 @@ mod build;
 pub mod ca_certificates;
 pub mod certificates;
 pub mod checks;
+pub mod buffering;
 pub mod client_limits;
 pub mod cluster_cache;
 mod compat;
