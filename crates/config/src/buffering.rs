@@ -207,8 +207,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.buffering.client_body_buffer_size, Size(16 * 1024));
         assert_eq!(s.buffering.client_max_body_size, Size(1 << 20));
-        assert_eq!(s.buffering.response_buffer_size, Size(DEFAULT_RESPONSE_BUFFER));
-        assert_eq!(s.buffering.temp_dir(), std::path::PathBuf::from("/var/tmp/gw"));
+        assert_eq!(
+            s.buffering.response_buffer_size,
+            Size(DEFAULT_RESPONSE_BUFFER)
+        );
+        assert_eq!(
+            s.buffering.temp_dir(),
+            std::path::PathBuf::from("/var/tmp/gw")
+        );
         let out = serde_yaml::to_string(&s).unwrap();
         assert!(out.contains("client_body_buffer_size: 16k"), "{out}");
         assert!(!out.contains("response_buffer_size"), "{out}");

@@ -2,7 +2,6 @@
 //! migration of `_format_version` 1.1/2.1 regex paths (`kong/db/declarative/migrations/route_path.lua`),
 //! decK's `_plugin_configs` / `_config`, and the route fields accepted only at Kong's default.
 
-
 use indexmap::IndexMap;
 use serde_json::Value;
 

@@ -8,11 +8,11 @@
 //!   [`credentials`]: their credentials (key-auth, basic-auth, jwt, acl) and the [`credentials::CredentialIndex`].
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
+pub mod buffering;
 mod build;
 pub mod ca_certificates;
 pub mod certificates;
 pub mod checks;
-pub mod buffering;
 pub mod client_limits;
 pub mod cluster_cache;
 mod compat;

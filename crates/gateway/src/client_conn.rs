@@ -484,6 +484,16 @@ impl ClientStream {
         self.inner.as_mut().expect(PRESENT)
     }
 
+    /// The buffer, replaced by an empty one (its content goes to a drain task).
+    fn take_out(&mut self) -> out_buffer::OutBuffer {
+        let empty = out_buffer::OutBuffer::new(
+            self.out.limits(),
+            self.state.limits.send,
+            self.state.metrics.clone(),
+        );
+        std::mem::replace(&mut self.out, empty)
+    }
+
     fn io_ref(&self) -> &Stream {
         self.inner.as_ref().expect(PRESENT)
     }
@@ -500,15 +510,11 @@ impl Drop for ClientStream {
         if self.out.is_empty() {
             return;
         }
-        let (Some(inner), Ok(rt)) = (self.inner.take(), tokio::runtime::Handle::try_current()) else {
+        let (Some(inner), Ok(rt)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+        else {
             return;
         };
-        let buffers = self.out.limits();
-        let out = std::mem::replace(
-            &mut self.out,
-            out_buffer::OutBuffer::new(buffers, Duration::ZERO, self.state.metrics.clone()),
-        );
-        rt.spawn(out_buffer::drain_then_close(out, inner));
+        rt.spawn(out_buffer::drain_then_close(self.take_out(), inner));
     }
 }
 
@@ -523,7 +529,12 @@ pub struct ClientLimitsApp<A> {
 
 impl<A> ClientLimitsApp<A> {
     /// Wraps `inner`.
-    pub fn new(inner: A, limits: ConnLimits, buffers: Arc<BufferLimits>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        inner: A,
+        limits: ConnLimits,
+        buffers: Arc<BufferLimits>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         ClientLimitsApp {
             inner: Arc::new(inner),
             limits,
@@ -542,7 +553,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ClientLimitsApp<A> {
     ) -> Option<Stream> {
         let (tx, rx) = watch::channel(*shutdown.borrow());
         let state = Arc::new(ConnState::new(self.limits, self.metrics.clone(), tx));
-        let wrapped: Stream = Box::new(ClientStream::new(stream, state.clone(), self.buffers.clone()));
+        let wrapped: Stream = Box::new(ClientStream::new(
+            stream,
+            state.clone(),
+            self.buffers.clone(),
+        ));
         let work = self.inner.process_new(wrapped, &rx);
         tokio::pin!(work);
         let mut process = shutdown.clone();

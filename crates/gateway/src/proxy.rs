@@ -148,7 +148,11 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         // A plugin that reads the body reads the buffered one: the body is buffered first.
-        let needs_body = ctx.snap.routes.get(matched.route).is_some_and(|r| r.chains.needs_body);
+        let needs_body = ctx
+            .snap
+            .routes
+            .get(matched.route)
+            .is_some_and(|r| r.chains.needs_body);
         if needs_body && buffer::buffer_request(self, session, ctx).await? {
             return Ok(true);
         }
@@ -365,6 +369,8 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         if let Some(body) = ctx.body.as_mut() {
             body.rewind();
+            req.remove_header(&http::header::TRANSFER_ENCODING);
+            req.insert_header(http::header::CONTENT_LENGTH, body.len())?;
         }
         let Some(m) = ctx.matched.as_ref() else {
             return Ok(());

@@ -62,8 +62,9 @@ impl BodySpool {
         Ok(builder.finish())
     }
 
-    /// The body's length.
-    fn len(&self) -> u64 {
+    /// The body's length (sent upstream as `Content-Length`, a chunked body included, as nginx does).
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u64 {
         self.mem.len() as u64 + self.file.as_ref().map_or(0, TempFile::len)
     }
 
@@ -184,7 +185,12 @@ impl<'a> Builder<'a> {
 mod tests {
     use super::*;
 
-    fn spool(chunks: &[&[u8]], mem: usize, max: Option<u64>, temp_max: u64) -> Result<BodySpool, SpoolError> {
+    fn spool(
+        chunks: &[&[u8]],
+        mem: usize,
+        max: Option<u64>,
+        temp_max: u64,
+    ) -> Result<BodySpool, SpoolError> {
         let dir = std::env::temp_dir();
         let files = Arc::new(TempFiles::new(dir, temp_max));
         let mut b = Builder::new(mem, max, &files);

@@ -116,9 +116,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = Arc::new(TempFiles::new(dir.path().into(), 10));
         let mut f = TempFile::create(&files).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "unlinked");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "unlinked"
+        );
         assert!(f.append(b"hello", 100).unwrap());
-        assert!(!f.append(b"world!", 100).unwrap(), "past the process's bound");
+        assert!(
+            !f.append(b"world!", 100).unwrap(),
+            "past the process's bound"
+        );
         assert!(!f.append(b"wor", 7).unwrap(), "past the file's cap");
         assert!(f.append(b"wo", 7).unwrap());
         assert_eq!(files.used(), 7);

@@ -8,23 +8,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, TimingDigest,
-    UniqueID, UniqueIDType,
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
+    TimingDigest, UniqueID, UniqueIDType,
 };
 
-use super::{ClientStream, PRESENT};
+use super::ClientStream;
 
 #[async_trait]
 impl Shutdown for ClientStream {
-    /// Drains a buffered answer first (bounded by `send_timeout`), then shuts the socket down.
+    /// A buffered answer still on its way drains in a task of its own (bounded by `send_timeout`), which then
+    /// shuts the socket down: the proxy's session is freed at once, and a slow reader costs only its buffer.
     async fn shutdown(&mut self) {
-        if !self.out.is_empty() {
-            let (out, inner) = (&mut self.out, self.inner.as_mut().expect(PRESENT));
-            if let Err(e) = std::future::poll_fn(|cx| out.poll_drain(cx, inner)).await {
-                log::debug!("a buffered answer was not fully sent: {e}");
-            }
+        if self.out.is_empty() {
+            return self.io().shutdown().await;
         }
-        self.io().shutdown().await
+        // A closed stand-in keeps this stream's other calls answering until Pingora drops it.
+        let closed: pingora::protocols::Stream = Box::new(tokio::io::duplex(1).0);
+        let inner = std::mem::replace(self.io(), closed);
+        let out = self.take_out();
+        tokio::spawn(super::out_buffer::drain_then_close(out, inner));
     }
 }
 

@@ -46,7 +46,11 @@ pub(super) struct OutBuffer {
 }
 
 impl OutBuffer {
-    pub(super) fn new(limits: Arc<BufferLimits>, send_timeout: Duration, metrics: Arc<Metrics>) -> Self {
+    pub(super) fn new(
+        limits: Arc<BufferLimits>,
+        send_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         OutBuffer {
             mem: VecDeque::new(),
             mem_len: 0,
@@ -109,7 +113,11 @@ impl OutBuffer {
 
     /// Writes buffered bytes to `inner` until none is left (`Ready(Ok)`) or the socket is full (`Pending`,
     /// with the waker registered, and `send_timeout` armed).
-    pub(super) fn poll_drain(&mut self, cx: &mut Context<'_>, inner: &mut Stream) -> Poll<io::Result<()>> {
+    pub(super) fn poll_drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner: &mut Stream,
+    ) -> Poll<io::Result<()>> {
         loop {
             if let Some(front) = self.mem.front_mut() {
                 match Pin::new(&mut *inner).poll_write(cx, front) {
@@ -193,13 +201,28 @@ mod tests {
             max_body: None,
             response_memory: 4,
             response_file: 10,
-            files: Arc::new(crate::buffering::temp::TempFiles::new(dir.path().into(), 1 << 20)),
+            files: Arc::new(crate::buffering::temp::TempFiles::new(
+                dir.path().into(),
+                1 << 20,
+            )),
         });
         let metrics = Arc::new(Metrics::new(&prometheus::Registry::new()).unwrap());
         let mut out = OutBuffer::new(limits, Duration::from_secs(1), metrics);
-        assert_eq!(out.push(b"abcdef").unwrap(), 6, "4 in memory, 2 in the file");
-        assert_eq!(out.push(b"gh").unwrap(), 2, "after the file's bytes: the file");
-        assert_eq!(out.push(b"0123456789").unwrap(), 0, "past proxy_max_temp_file_size");
+        assert_eq!(
+            out.push(b"abcdef").unwrap(),
+            6,
+            "4 in memory, 2 in the file"
+        );
+        assert_eq!(
+            out.push(b"gh").unwrap(),
+            2,
+            "after the file's bytes: the file"
+        );
+        assert_eq!(
+            out.push(b"0123456789").unwrap(),
+            0,
+            "past proxy_max_temp_file_size"
+        );
         assert_eq!(out.file_unread(), 4);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -209,10 +232,14 @@ mod tests {
             use tokio::io::AsyncReadExt;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let (tcp, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+            let (tcp, accepted) =
+                tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
             let mut peer = accepted.unwrap().0;
-            let mut inner: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(tcp.unwrap()));
-            std::future::poll_fn(|cx| out.poll_drain(cx, &mut inner)).await.unwrap();
+            let mut inner: Stream =
+                Box::new(pingora::protocols::l4::stream::Stream::from(tcp.unwrap()));
+            std::future::poll_fn(|cx| out.poll_drain(cx, &mut inner))
+                .await
+                .unwrap();
             assert!(out.is_empty());
             assert_eq!(out.push(b"ij").unwrap(), 2, "memory again once drained");
             drain_then_close(out, inner).await;

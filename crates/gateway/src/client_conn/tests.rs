@@ -28,7 +28,11 @@ fn pair() -> (ClientStream, DuplexStream, watch::Receiver<bool>) {
         response_file: 1 << 20,
         files: Arc::new(crate::buffering::temp::TempFiles::new(dir, 1 << 30)),
     });
-    (ClientStream::new(Box::new(server), state, buffers), client, rx)
+    (
+        ClientStream::new(Box::new(server), state, buffers),
+        client,
+        rx,
+    )
 }
 
 #[tokio::test]
@@ -55,8 +59,15 @@ async fn a_buffered_answer_is_taken_at_once_and_arrives_whole() {
     let (mut stream, _client, _rx) = pair();
     stream.state.enter(Phase::Done, None);
     stream.state.set_response_buffering(false);
-    let unbuffered = tokio::time::timeout(Duration::from_millis(300), stream.write_all(&[1u8; 100_000])).await;
-    assert!(unbuffered.is_err(), "response_buffering false: the writer waits for the client");
+    let unbuffered = tokio::time::timeout(
+        Duration::from_millis(300),
+        stream.write_all(&[1u8; 100_000]),
+    )
+    .await;
+    assert!(
+        unbuffered.is_err(),
+        "response_buffering false: the writer waits for the client"
+    );
 }
 
 #[tokio::test]

@@ -33,7 +33,11 @@ fn wants_request_buffering(session: &mut Session, ctx: &Ctx) -> bool {
 
 /// Reads the request body into the context's spool when the route buffers requests. `Ok(true)`: the body
 /// could not be buffered and the answer was sent.
-pub(super) async fn buffer_request(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+pub(super) async fn buffer_request(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> Result<bool> {
     if !wants_request_buffering(session, ctx) {
         return Ok(false);
     }
@@ -43,7 +47,7 @@ pub(super) async fn buffer_request(gw: &Gateway, session: &mut Session, ctx: &mu
             ctx.body = Some(Box::new(spool));
             return Ok(false);
         }
-        Err(SpoolError::Read(e)) => return Err(e),
+        Err(SpoolError::Read(e)) => return Err(e.into_down()),
         Err(SpoolError::TooLarge) => (413, PAYLOAD_TOO_LARGE),
         Err(SpoolError::TempFull) => {
             gw.state.metrics.buffer_refusals.inc();
@@ -67,7 +71,11 @@ pub(super) async fn buffer_request(gw: &Gateway, session: &mut Session, ctx: &mu
 
 /// `client_max_body_size` by `Content-Length`, for any request (a buffered one is checked again as it is
 /// read). `Ok(true)`: answered `413`.
-pub(super) async fn check_declared_size(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+pub(super) async fn check_declared_size(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> Result<bool> {
     let Some(max) = gw.buffers.max_body else {
         return Ok(false);
     };
