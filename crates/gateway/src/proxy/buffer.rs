@@ -85,7 +85,7 @@ pub(super) async fn check_declared_size(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if !declared.is_some_and(|n| n > max) {
+    if declared.is_none_or(|n| n <= max) {
         return Ok(false);
     }
     session.set_keepalive(None);
