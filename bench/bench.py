@@ -621,6 +621,8 @@ def section_throughput(st, procs, env, results):
         scen += plugin_rows.throughput_rows(st, procs, env, rotate)
         import dpop_rows  # noqa: PLC0415 - bench/dpop_rows.py imports this module
         scen += dpop_rows.throughput_rows(st, procs, env, rotate)
+        import buffer_rows  # noqa: PLC0415 - bench/buffer_rows.py imports this module
+        scen += buffer_rows.throughput_rows(st, procs, env, rotate)
     scen += edge.throughput_rows(st, procs, env, results, rotate, one, ga_port if have_gw else None,
                                  ga_admin if have_gw else None)
 

@@ -238,6 +238,7 @@ def write_markdown(results, path, svg_name):
                  ("gw_chain4", "gw_keyauth", "chain of four plugins / key-auth alone (target ≥ 0.95×)"),
                  ("gw_chain5", "gw_plain", "Kong-typical chain of five / the route without plugins (target ≥ 0.90×)"),
                  ("gw_cache_hit", "gw_plain", "proxy-cache hit / a proxied request (target ≥ 2×)"),
+                 ("gw_1m_buffered", "gw_1m_streamed", "1 MiB answer, response_buffering true / false (fast client)"),
                  ("gw_balanced", "gw_noauth", "balanced service (2 targets) / single-host service (cost of the pick)"),
                  ("gw_warm_h2", "gw_warm", "warm cache over h2c (h2load) / over HTTP/1.1 (wrk)"),
                  ("gw_warm_rl", "gw_warm", "warm cache with rate-limiting (local) / without"),

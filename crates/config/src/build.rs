@@ -232,7 +232,6 @@ fn build_route(
     let id = parse_id(rr.id.as_deref(), path, errors)
         .unwrap_or_else(|| ids::route_id(rr.name.as_deref(), parent, index));
     let mut route = Route::new(id);
-    crate::compat::check_buffering(&rr, path, errors);
     route.name = rr.name;
     if let Some(protocols) = rr.protocols {
         route.protocols = protocols_of(&protocols, path, errors);
@@ -247,6 +246,8 @@ fn build_route(
     route.headers = rr.headers.unwrap_or_default();
     route.strip_path = rr.strip_path.unwrap_or(true);
     route.preserve_host = rr.preserve_host.unwrap_or(false);
+    route.request_buffering = rr.request_buffering.unwrap_or(true);
+    route.response_buffering = rr.response_buffering.unwrap_or(true);
     route.regex_priority = rr.regex_priority.unwrap_or(0);
     route.expression = rr.expression;
     route.priority = rr.priority.unwrap_or(0);

@@ -2,13 +2,11 @@
 //! migration of `_format_version` 1.1/2.1 regex paths (`kong/db/declarative/migrations/route_path.lua`),
 //! decK's `_plugin_configs` / `_config`, and the route fields accepted only at Kong's default.
 
-use std::fmt;
-
 use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::error::Collector;
-use crate::raw::{RawConfig, RawPlugin, RawRoute};
+use crate::raw::{RawConfig, RawPlugin};
 
 /// Rewrites `raw` as Kong and decK do before validation; problems go to `errors`.
 pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
@@ -186,22 +184,6 @@ fn decode_regex(regex: &str) -> String {
         i += 3;
     }
     out
-}
-
-/// `request_buffering` / `response_buffering`: accepted at Kong's default `true` with no effect (the gateway
-/// streams bodies both ways; buffering is not built yet), `false` refused as not supported yet.
-pub(crate) fn check_buffering(rr: &RawRoute, path: &dyn fmt::Display, errors: &mut Collector) {
-    for (field, value) in [
-        ("request_buffering", rr.request_buffering),
-        ("response_buffering", rr.response_buffering),
-    ] {
-        if value == Some(false) {
-            errors.push(
-                format!("{path}.{field}"),
-                "false is not supported yet (only true, Kong's default)",
-            );
-        }
-    }
 }
 
 #[cfg(test)]

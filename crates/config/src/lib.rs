@@ -8,6 +8,7 @@
 //!   [`credentials`]: their credentials (key-auth, basic-auth, jwt, acl) and the [`credentials::CredentialIndex`].
 //! - [`plugins`]: plugin schemas; [`router`]: the compiled routing table and Kong's upstream path rule.
 
+pub mod buffering;
 mod build;
 pub mod ca_certificates;
 pub mod certificates;

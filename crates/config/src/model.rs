@@ -416,6 +416,15 @@ pub struct Route {
     pub regex_priority: i64,
     /// Upstream path construction (default `v0`).
     pub path_handling: PathHandling,
+    /// Read the whole request body before an upstream is chosen (Kong's `request_buffering`, default true):
+    /// in memory up to `gateway.client_body_buffer_size`, then in a temporary file. `false` streams it.
+    #[serde(skip_serializing_if = "is_true")]
+    pub request_buffering: bool,
+    /// Read the upstream's answer as fast as it comes, into bounded memory then a temporary file, so a slow
+    /// client does not hold the upstream connection (Kong's `response_buffering`, default true). `false`
+    /// streams it through a small window.
+    #[serde(skip_serializing_if = "is_true")]
+    pub response_buffering: bool,
     /// Kong's expressions-router `expression` (ATC language); when set, `methods`, `hosts`, `paths` and
     /// `headers` are empty and the route is matched by it alone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -458,6 +467,8 @@ impl Route {
             expression: None,
             priority: 0,
             path_handling: PathHandling::V0,
+            request_buffering: true,
+            response_buffering: true,
             service: None,
             tags: Vec::new(),
             created_at: None,
@@ -534,6 +545,10 @@ impl Plugin {
 }
 
 /// Serde helper: a zero integer is left out.
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
 fn is_zero(value: &i64) -> bool {
     *value == 0
 }

@@ -177,6 +177,9 @@ pub struct Settings {
     /// Client deadlines and per-connection caps (`client_header_timeout`, `keepalive_requests`, ...).
     #[serde(flatten)]
     pub client: crate::client_limits::ClientLimits,
+    /// Request and response buffering (`client_body_buffer_size`, `client_max_body_size`, `temp_path`, ...).
+    #[serde(flatten)]
+    pub buffering: crate::buffering::Buffering,
 }
 
 /// When a change to a setting takes effect.
@@ -260,6 +263,12 @@ settings_table! {
     client.send_timeout: OnRestart,
     client.keepalive_requests: OnRestart,
     client.keepalive_timeout: OnRestart,
+    buffering.client_body_buffer_size: OnRestart,
+    buffering.client_max_body_size: OnRestart,
+    buffering.response_buffer_size: OnRestart,
+    buffering.proxy_max_temp_file_size: OnRestart,
+    buffering.temp_path: OnRestart,
+    buffering.temp_max_size: OnRestart,
 }
 
 impl SettingSpec {
@@ -308,6 +317,7 @@ impl Default for Settings {
             real_ip_header: crate::real_ip::DEFAULT_REAL_IP_HEADER.to_string(),
             real_ip_recursive: false,
             client: Default::default(),
+            buffering: Default::default(),
         }
     }
 }
@@ -363,6 +373,7 @@ impl fmt::Debug for Settings {
             .field("real_ip_header", &self.real_ip_header)
             .field("real_ip_recursive", &self.real_ip_recursive)
             .field("client", &self.client)
+            .field("buffering", &self.buffering)
             .finish()
     }
 }
@@ -537,6 +548,7 @@ mod tests {
             real_ip_header: _,
             real_ip_recursive: _,
             client: _,
+            buffering: _,
         } = Settings::default();
         let crate::client_limits::ClientLimits {
             client_header_timeout: _,
@@ -546,7 +558,7 @@ mod tests {
             keepalive_requests: _,
             keepalive_timeout: _,
         } = Default::default();
-        assert_eq!(SETTINGS.len(), 41);
+        assert_eq!(SETTINGS.len(), 47);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

@@ -140,8 +140,6 @@ services:
             "_workspace: not supported yet (workspaces are Kong Enterprise's; only \"default\", the one workspace here)",
             "services[0].tls_sans: not supported yet (a Kong Enterprise feature not built here; only null)",
             "services[0].plugins[0]._config: _plugin_config \"missing\" not found (in `_plugin_configs`)",
-            "services[0].routes[0].request_buffering: false is not supported yet (only true, Kong's default)",
-            "services[0].routes[0].response_buffering: false is not supported yet (only true, Kong's default)",
             "services[0].plugins[1].config.session_cookie_name: not supported yet (a feature this gateway has not built; accepted only as \"session\" (Kong's default) or null)",
             "services[1].plugins[0].config.redis_host: both deprecated and new field are used but their values mismatch: redis_host = b.test vs redis.host = a.test",
         ]

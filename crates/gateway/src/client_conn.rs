@@ -24,20 +24,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::protocols::raw_connect::ProxyDigest;
-use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
-    TimingDigest, UniqueID, UniqueIDType,
-};
+use pingora::protocols::Stream;
 use pingora::proxy::Session;
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
+use crate::buffering::BufferLimits;
 use crate::metrics::Metrics;
 
+mod delegate;
 mod hooks;
+mod out_buffer;
 pub use hooks::{body_read, client_timeout_response, request_ended, request_started};
 
 /// Client resets (`RST_STREAM`) an HTTP/2 connection may send before it gets GOAWAY (rapid reset,
@@ -110,6 +109,8 @@ pub struct ConnState {
     body_timed_out: AtomicBool,
     limits: ConnLimits,
     metrics: Arc<Metrics>,
+    /// The current route's `response_buffering` (HTTP/1; true until a route says otherwise).
+    response_buffering: AtomicBool,
     /// Set to `true` to have Pingora's HTTP/2 accept loop send GOAWAY (also set on process shutdown).
     goaway: watch::Sender<bool>,
 }
@@ -121,6 +122,7 @@ impl ConnState {
             deadline: AtomicU64::new(u64::MAX),
             origin: Instant::now(),
             body_timed_out: AtomicBool::new(false),
+            response_buffering: AtomicBool::new(true),
             limits,
             metrics,
             goaway,
@@ -180,6 +182,11 @@ impl ConnState {
         if self.phase() != Phase::H2 {
             self.enter(Phase::Idle, None);
         }
+    }
+
+    /// The current request's route buffers its answer (`response_buffering`) or not.
+    pub fn set_response_buffering(&self, on: bool) {
+        self.response_buffering.store(on, Ordering::Relaxed);
     }
 
     /// Whether the body's total deadline cut this connection's request.
@@ -249,9 +256,14 @@ impl H2Frames {
     }
 }
 
-/// The accepted stream with the connection's deadlines and HTTP/2 frame count.
+/// Why `ClientStream::inner` is always there: it is taken only when the stream is dropped.
+const PRESENT: &str = "the accepted stream is present until drop";
+
+/// The accepted stream with the connection's deadlines, HTTP/2 frame count and response buffer.
 pub struct ClientStream {
-    inner: Stream,
+    inner: Option<Stream>,
+    /// What was written for the client and not yet taken by its socket (`response_buffering`).
+    out: out_buffer::OutBuffer,
     state: Arc<ConnState>,
     sleep: Pin<Box<Sleep>>,
     /// The deadline `sleep` is set to.
@@ -264,9 +276,11 @@ pub struct ClientStream {
 }
 
 impl ClientStream {
-    fn new(inner: Stream, state: Arc<ConnState>) -> Self {
+    fn new(inner: Stream, state: Arc<ConnState>, buffers: Arc<BufferLimits>) -> Self {
+        let out = out_buffer::OutBuffer::new(buffers, state.limits.send, state.metrics.clone());
         ClientStream {
-            inner,
+            inner: Some(inner),
+            out,
             state,
             sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
@@ -280,8 +294,8 @@ impl ClientStream {
     fn fire(&mut self, cx: &mut Context<'_>, phase: Phase) -> Poll<io::Result<()>> {
         self.cut = true;
         let kind = if phase == Phase::Head {
-            let _ = Pin::new(&mut self.inner).poll_write(cx, REQUEST_TIMEOUT_408);
-            let _ = Pin::new(&mut self.inner).poll_flush(cx);
+            let _ = Pin::new(self.io()).poll_write(cx, REQUEST_TIMEOUT_408);
+            let _ = Pin::new(self.io()).poll_flush(cx);
             "header"
         } else {
             self.state.body_timed_out.store(true, Ordering::Relaxed);
@@ -346,7 +360,7 @@ impl ClientStream {
 impl std::fmt::Debug for ClientStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientStream")
-            .field("inner", &self.inner)
+            .field("inner", self.io_ref())
             .field("phase", &self.state.phase())
             .field("cut", &self.cut)
             .finish()
@@ -376,7 +390,15 @@ impl AsyncRead for ClientStream {
             return this.fire(cx, phase);
         }
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        // A buffered answer drains while the connection waits for (or reads) the next request.
+        if !this.out.is_empty() {
+            let inner = this.inner.as_mut().expect(PRESENT);
+            if let Poll::Ready(Err(e)) = this.out.poll_drain(cx, inner) {
+                this.cut = true;
+                return Poll::Ready(Err(e));
+            }
+        }
+        match Pin::new(this.io()).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let filled = buf.filled();
                 if filled.len() > before {
@@ -407,95 +429,92 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        let buffering = this.buffering();
+        let inner = this.inner.as_mut().expect(PRESENT);
+        let drained = if this.out.is_empty() {
+            Poll::Ready(Ok(()))
+        } else {
+            this.out.poll_drain(cx, inner)
+        };
+        match drained {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => match Pin::new(&mut *inner).poll_write(cx, buf) {
+                Poll::Pending if buffering => {}
+                other => return other,
+            },
+            Poll::Pending if buffering => {}
+            Poll::Pending => return Poll::Pending,
+        }
+        // The socket is full: take what the bounds allow (the waker is registered by the write that waited).
+        match this.out.push(buf)? {
+            0 => Poll::Pending,
+            n => Poll::Ready(Ok(n)),
+        }
     }
 
+    /// With buffering, what is buffered counts as flushed (it drains as the client reads).
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        let buffering = this.buffering();
+        let inner = this.inner.as_mut().expect(PRESENT);
+        if !this.out.is_empty() {
+            match this.out.poll_drain(cx, inner) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if buffering => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        Pin::new(inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-#[async_trait]
-impl Shutdown for ClientStream {
-    async fn shutdown(&mut self) {
-        self.inner.shutdown().await
-    }
-}
-
-impl UniqueID for ClientStream {
-    fn id(&self) -> UniqueIDType {
-        self.inner.id()
-    }
-}
-
-impl Ssl for ClientStream {
-    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
-        self.inner.get_ssl()
-    }
-    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
-        self.inner.get_ssl_digest()
-    }
-    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
-        self.inner.selected_alpn_proto()
-    }
-}
-
-impl GetTimingDigest for ClientStream {
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
-    }
-    fn get_read_pending_time(&self) -> Duration {
-        self.inner.get_read_pending_time()
-    }
-    fn get_write_pending_time(&self) -> Duration {
-        self.inner.get_write_pending_time()
-    }
-}
-
-impl GetProxyDigest for ClientStream {
-    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.inner.get_proxy_digest()
-    }
-    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
-        self.inner.set_proxy_digest(digest)
-    }
-}
-
-impl GetSocketDigest for ClientStream {
-    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
-    }
-    fn set_socket_digest(&mut self, digest: SocketDigest) {
-        self.inner.set_socket_digest(digest)
-    }
-}
-
-#[async_trait]
-impl Peek for ClientStream {
-    /// Pingora peeks for the h2c preface before reading: the head's deadline bounds the wait.
-    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        match self.state.deadline() {
-            Some(d) => tokio::time::timeout_at(d, self.inner.try_peek(buf))
-                .await
-                .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "h2c preface"))),
-            None => self.inner.try_peek(buf).await,
+        let this = &mut *self;
+        let inner = this.inner.as_mut().expect(PRESENT);
+        if !this.out.is_empty() {
+            std::task::ready!(this.out.poll_drain(cx, inner))?;
         }
+        Pin::new(inner).poll_shutdown(cx)
+    }
+}
+
+impl ClientStream {
+    fn io(&mut self) -> &mut Stream {
+        self.inner.as_mut().expect(PRESENT)
+    }
+
+    /// The buffer, replaced by an empty one (its content goes to a drain task).
+    fn take_out(&mut self) -> out_buffer::OutBuffer {
+        let empty = out_buffer::OutBuffer::new(
+            self.out.limits(),
+            self.state.limits.send,
+            self.state.metrics.clone(),
+        );
+        std::mem::replace(&mut self.out, empty)
+    }
+
+    fn io_ref(&self) -> &Stream {
+        self.inner.as_ref().expect(PRESENT)
+    }
+
+    /// Whether answers are buffered now: an HTTP/1 connection whose current route has `response_buffering`.
+    fn buffering(&self) -> bool {
+        self.state.phase() != Phase::H2 && self.state.response_buffering.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for ClientStream {
+    /// A buffered answer still on its way is drained by a task of its own (bounded by `send_timeout`).
+    fn drop(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let (Some(inner), Ok(rt)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        rt.spawn(out_buffer::drain_then_close(self.take_out(), inner));
     }
 }
 
@@ -504,15 +523,22 @@ impl Peek for ClientStream {
 pub struct ClientLimitsApp<A> {
     inner: Arc<A>,
     limits: ConnLimits,
+    buffers: Arc<BufferLimits>,
     metrics: Arc<Metrics>,
 }
 
 impl<A> ClientLimitsApp<A> {
     /// Wraps `inner`.
-    pub fn new(inner: A, limits: ConnLimits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        inner: A,
+        limits: ConnLimits,
+        buffers: Arc<BufferLimits>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         ClientLimitsApp {
             inner: Arc::new(inner),
             limits,
+            buffers,
             metrics,
         }
     }
@@ -527,7 +553,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ClientLimitsApp<A> {
     ) -> Option<Stream> {
         let (tx, rx) = watch::channel(*shutdown.borrow());
         let state = Arc::new(ConnState::new(self.limits, self.metrics.clone(), tx));
-        let wrapped: Stream = Box::new(ClientStream::new(stream, state.clone()));
+        let wrapped: Stream = Box::new(ClientStream::new(
+            stream,
+            state.clone(),
+            self.buffers.clone(),
+        ));
         let work = self.inner.process_new(wrapped, &rx);
         tokio::pin!(work);
         let mut process = shutdown.clone();

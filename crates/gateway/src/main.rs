@@ -11,6 +11,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod access_log;
 mod admin;
 mod balancer;
+mod buffering;
 mod cli;
 mod client_conn;
 mod cluster;

@@ -31,6 +31,11 @@ pub struct Metrics {
     pub client_timeouts: IntCounterVec,
     /// HTTP/2 connections sent GOAWAY by the gateway's per-connection caps, by reason (`streams`, `resets`).
     pub h2_goaway: IntCounterVec,
+    /// Buffering refused for want of temporary file space (`temp_max_size`): request bodies answered 503.
+    pub buffer_refusals: IntCounter,
+    /// Answers passed on unbuffered because the temporary files were full (`temp_max_size` or
+    /// `proxy_max_temp_file_size`).
+    pub buffer_overflows: IntCounter,
     /// Kong's metric families (the prometheus plugin's).
     pub kong: crate::plugins::prometheus::exporter::KongMetrics,
     /// The request counters of requests that matched no route (service `-`).
@@ -138,8 +143,25 @@ impl Metrics {
                 &["reason"],
             )?,
         )?;
+        let buffer_refusals = register(
+            registry,
+            IntCounter::new(
+                "gateway_request_buffer_refusals_total",
+                "Request bodies answered 503 because the temporary files were at temp_max_size",
+            )?,
+        )?;
+        let buffer_overflows = register(
+            registry,
+            IntCounter::new(
+                "gateway_response_buffer_overflows_total",
+                "Buffered answers whose temporary file was full (temp_max_size, proxy_max_temp_file_size): \
+                 the rest went as fast as the client took it",
+            )?,
+        )?;
         let kong = crate::plugins::prometheus::exporter::KongMetrics::new(registry)?;
         Ok(Metrics {
+            buffer_refusals,
+            buffer_overflows,
             client_timeouts,
             h2_goaway,
             kong,

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 mod access;
 mod balanced;
+mod buffer;
 mod client;
 mod failure;
 mod forward;
@@ -36,6 +37,8 @@ pub struct Gateway {
     pub limits: crate::limits::Limits,
     /// Client deadlines (fixed at start).
     pub client: crate::client_conn::ConnLimits,
+    /// Request and response buffering (fixed at start).
+    pub buffers: Arc<crate::buffering::BufferLimits>,
 }
 
 /// Per-request context.
@@ -63,6 +66,10 @@ pub struct Ctx {
     upstream: log_phase::UpstreamSide,
     /// When the router ran (timed only when the snapshot traces: `Snapshot::tracing`).
     routed: Option<(Instant, Instant)>,
+    /// The request body, read whole before proxying (the route's `request_buffering`).
+    body: Option<Box<crate::buffering::request::BodySpool>>,
+    /// Bytes of a streamed body so far (`client_max_body_size`).
+    streamed: u64,
 }
 
 #[async_trait]
@@ -82,6 +89,8 @@ impl ProxyHttp for Gateway {
             client: client::ClientAddr::default(),
             upstream: log_phase::UpstreamSide::default(),
             routed: None,
+            body: None,
+            streamed: 0,
         }
     }
 
@@ -130,8 +139,21 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         };
         ctx.matched = Some(matched);
+        buffer::set_response_buffering(session, ctx);
+        if buffer::check_declared_size(self, session, ctx).await? {
+            return Ok(true);
+        }
         if let Some(status) = matched.https_redirect {
             responses::https_required(session, status).await?;
+            return Ok(true);
+        }
+        // A plugin that reads the body reads the buffered one: the body is buffered first.
+        let needs_body = ctx
+            .snap
+            .routes
+            .get(matched.route)
+            .is_some_and(|r| r.chains.needs_body);
+        if needs_body && buffer::buffer_request(self, session, ctx).await? {
             return Ok(true);
         }
         if access::run_phase(session, ctx, metrics, Phase::Access).await? {
@@ -147,7 +169,7 @@ impl ProxyHttp for Gateway {
             access::respond(session, ctx, reply).await?;
             return Ok(true);
         }
-        Ok(false)
+        buffer::buffer_request(self, session, ctx).await
     }
 
     /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
@@ -324,7 +346,18 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         forward::replace_body(body, end_of_stream, &ctx.ex.edits);
         crate::client_conn::body_read(session, end_of_stream);
+        buffer::count_streamed(self, ctx, body.as_ref())?;
         access::count_body(session, body.as_ref(), end_of_stream, ctx).await
+    }
+
+    /// A body read whole before proxying (`request_buffering`) is sent from its spool.
+    fn replays_request_body(&self, _session: &Session, ctx: &Ctx) -> bool {
+        ctx.body.is_some()
+    }
+
+    /// The next piece of the buffered body, for Pingora's replay.
+    async fn buffered_request_body(&self, ctx: &mut Ctx) -> Result<Option<Bytes>> {
+        buffer::replay(ctx)
     }
 
     /// Rewrite the path (strip_path, service path), Host, X-Forwarded-*, and apply the auth headers.
@@ -334,6 +367,11 @@ impl ProxyHttp for Gateway {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(body) = ctx.body.as_mut() {
+            body.rewind();
+            req.remove_header(&http::header::TRANSFER_ENCODING);
+            req.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+        }
         let Some(m) = ctx.matched.as_ref() else {
             return Ok(());
         };

@@ -209,6 +209,14 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
     // `proxy_protocol` listeners, whose app reads the PROXY header first.
     let limits = crate::limits::Limits::new(&settings);
     let client = crate::client_conn::ConnLimits::new(&settings.client);
+    let buffers = Arc::new(crate::buffering::BufferLimits::new(&settings.buffering));
+    if let Err(e) = tempfile::tempfile_in(settings.buffering.temp_dir()) {
+        eprintln!(
+            "gateway.temp_path: cannot create temporary files in {}: {e}",
+            settings.buffering.temp_dir().display()
+        );
+        return ExitCode::FAILURE;
+    }
     let mut groups: [(&str, bool, bool, Vec<crate::tls::Listener>); 4] = [
         ("proxy", false, false, Vec::new()),
         ("proxy-h2c", true, false, Vec::new()),
@@ -234,6 +242,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
                 state: state.clone(),
                 limits,
                 client,
+                buffers: buffers.clone(),
             },
         );
         app.h2_options = Some(limits.h2_options());
@@ -248,7 +257,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             let app = crate::proxy_protocol::ProxyProtocolApp::new(app);
             let mut service = Service::new(
                 name.into(),
-                crate::client_conn::ClientLimitsApp::new(app, client, metrics),
+                crate::client_conn::ClientLimitsApp::new(app, client, buffers.clone(), metrics),
             );
             let pre_tls = Arc::new(crate::proxy_protocol::PreTls);
             service.endpoints().set_pre_tls_callback(pre_tls);
@@ -257,7 +266,7 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
         } else {
             let mut service = Service::new(
                 name.into(),
-                crate::client_conn::ClientLimitsApp::new(app, client, metrics),
+                crate::client_conn::ClientLimitsApp::new(app, client, buffers.clone(), metrics),
             );
             add_listeners(&mut service, listeners, &state, &tls.default_cert)
                 .map(|()| server.add_service(service))

@@ -81,6 +81,10 @@ pub struct RouteRuntime {
     pub label: String,
     /// The plugins that apply to the route, per phase, in Kong's priority order.
     pub chains: Chains,
+    /// Kong's `request_buffering`: the whole body is read before an upstream is chosen.
+    pub request_buffering: bool,
+    /// Kong's `response_buffering`: the answer is read as fast as the upstream sends it.
+    pub response_buffering: bool,
 }
 
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
@@ -197,6 +201,8 @@ pub fn compile_timed(
             id: route.id,
             service,
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
+            request_buffering: route.request_buffering,
+            response_buffering: route.response_buffering,
             chains: chain::compile(
                 &plugins,
                 route,

@@ -113,6 +113,7 @@ impl Settings {
             );
         }
         self.client.check(errors);
+        self.buffering.check(errors);
         if self.worker_threads == 0 {
             errors.push("gateway.worker_threads", "must be at least 1");
         }

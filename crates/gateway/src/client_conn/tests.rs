@@ -20,7 +20,54 @@ fn pair() -> (ClientStream, DuplexStream, watch::Receiver<bool>) {
     let metrics = Arc::new(Metrics::new(&prometheus::Registry::new()).unwrap());
     let (tx, rx) = watch::channel(false);
     let state = Arc::new(ConnState::new(limits(), metrics, tx));
-    (ClientStream::new(Box::new(server), state), client, rx)
+    let dir = std::env::temp_dir();
+    let buffers = Arc::new(BufferLimits {
+        body_memory: 1024,
+        max_body: None,
+        response_memory: 8192,
+        response_file: 1 << 20,
+        files: Arc::new(crate::buffering::temp::TempFiles::new(dir, 1 << 30)),
+    });
+    (
+        ClientStream::new(Box::new(server), state, buffers),
+        client,
+        rx,
+    )
+}
+
+#[tokio::test]
+async fn a_buffered_answer_is_taken_at_once_and_arrives_whole() {
+    let (mut stream, mut client, _rx) = pair();
+    stream.state.enter(Phase::Done, None);
+    let answer: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    // The client reads nothing yet: 4 KiB of socket, 8 KiB of memory, the rest in the file.
+    tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(&answer).await.unwrap();
+        stream.flush().await.unwrap();
+    })
+    .await
+    .expect("buffered: the writer never waits for the client");
+    assert!(!stream.out.is_empty());
+    let reader = tokio::spawn(async move {
+        let mut got = vec![0u8; answer.len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert!(got == answer, "same bytes, same order");
+    });
+    stream.shutdown().await.unwrap();
+    reader.await.unwrap();
+
+    let (mut stream, _client, _rx) = pair();
+    stream.state.enter(Phase::Done, None);
+    stream.state.set_response_buffering(false);
+    let unbuffered = tokio::time::timeout(
+        Duration::from_millis(300),
+        stream.write_all(&[1u8; 100_000]),
+    )
+    .await;
+    assert!(
+        unbuffered.is_err(),
+        "response_buffering false: the writer waits for the client"
+    );
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ pub(super) async fn run_phase(
             .and_then(|m| snap.routes.get(m.route))
             .is_some_and(|r| r.chains.needs_body);
     let body = if needs_body {
-        match read_body(session).await? {
+        match read_body(session, ctx.body.as_deref()).await? {
             BodyRead::Read(body) => body,
             BodyRead::TooLarge => {
                 ctx.ex.auth = "deny";
@@ -256,9 +256,13 @@ enum BodyRead {
     TooLarge,
 }
 
-/// Read the whole request body (bounded) for the plugins that need it (a token in a form or JSON body). Pingora keeps
-/// what was read in its retry buffer and sends it upstream afterwards.
-async fn read_body(session: &mut Session) -> Result<BodyRead> {
+/// Read the whole request body (bounded) for the plugins that need it (a token in a form or JSON body). A body
+/// the route buffered (`request_buffering`) is read from its spool; otherwise Pingora keeps what was read in its
+/// retry buffer and sends it upstream afterwards.
+async fn read_body(
+    session: &mut Session,
+    spool: Option<&crate::buffering::request::BodySpool>,
+) -> Result<BodyRead> {
     let req = session.req_header();
     let content_type = req
         .headers
@@ -278,6 +282,13 @@ async fn read_body(session: &mut Session) -> Result<BodyRead> {
         .and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_AUTH_BODY) {
         return Ok(BodyRead::TooLarge);
+    }
+    if let Some(spool) = spool {
+        return match spool.contents(MAX_AUTH_BODY) {
+            Ok(Some(body)) => Ok(BodyRead::Read(Some(body))),
+            Ok(None) => Ok(BodyRead::TooLarge),
+            Err(e) => Error::e_because(ErrorType::InternalError, "reading a buffered body", e),
+        };
     }
     session.as_mut().enable_retry_buffering();
     let mut body = bytes::BytesMut::new();
