@@ -246,6 +246,16 @@ impl RequestHeader {
         header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
     }
 
+    /// Reserve room for at least `additional` more headers (in the header map and the case map), so that a
+    /// caller about to add several headers grows each map once instead of at every power of two.
+    pub fn reserve_headers(&mut self, additional: usize) -> Result<()> {
+        reserve_headers(
+            self.header_name_map.as_mut(),
+            &mut self.base.headers,
+            additional,
+        )
+    }
+
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
     /// Otherwise returns an empty iterator.
     ///
@@ -600,6 +610,16 @@ impl ResponseHeader {
         header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
     }
 
+    /// Reserve room for at least `additional` more headers (in the header map and the case map), so that a
+    /// caller about to add several headers grows each map once instead of at every power of two.
+    pub fn reserve_headers(&mut self, additional: usize) -> Result<()> {
+        reserve_headers(
+            self.header_name_map.as_mut(),
+            &mut self.base.headers,
+            additional,
+        )
+    }
+
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
     /// Otherwise returns an empty iterator.
     ///
@@ -886,6 +906,24 @@ fn insert_header_value<T>(
     Ok(())
 }
 
+#[inline]
+fn reserve_headers<T>(
+    name_map: Option<&mut CaseMap>,
+    value_map: &mut HMap<T>,
+    additional: usize,
+) -> Result<()> {
+    value_map.try_reserve(additional).or_err(
+        InvalidHTTPHeader,
+        "header value map size overflows MAX_SIZE",
+    )?;
+    if let Some(name_map) = name_map {
+        name_map
+            .try_reserve(additional)
+            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    }
+    Ok(())
+}
+
 // the &N here is to avoid clone(). None Copy type like String can impl AsHeaderName
 #[inline]
 fn remove_header<'a, T, N: ?Sized>(
@@ -1046,6 +1084,31 @@ fn case_header_iter<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserve_headers_keeps_headers_and_case() {
+        let mut req = RequestHeader::build("GET", b"/", Some(2)).unwrap();
+        req.insert_header("X-One", "1").unwrap();
+        req.reserve_headers(40).unwrap();
+        assert!(req.headers.capacity() >= 41);
+        for i in 0..40 {
+            req.append_header(format!("X-H{i}"), "v").unwrap();
+        }
+        let mut buf = Vec::new();
+        req.header_to_h1_wire(&mut buf);
+        let wire = String::from_utf8(buf).unwrap();
+        assert!(wire.starts_with("X-One: 1\r\n"), "{wire}");
+        assert!(wire.contains("X-H39: v\r\n"));
+
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.insert_header("Server", "x").unwrap();
+        resp.reserve_headers(20).unwrap();
+        assert!(resp.headers.capacity() >= 21);
+        assert!(resp.reserve_headers(1 << 16).is_err());
+        let mut buf = Vec::new();
+        resp.header_to_h1_wire(&mut buf);
+        assert_eq!(buf, b"Server: x\r\n");
+    }
 
     #[test]
     fn header_map_upper_bound() {
