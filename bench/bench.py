@@ -587,7 +587,7 @@ def section_throughput(st, procs, env, results):
                 binary=os.path.join(base_dir, "gateway"))
             scen.append(("gw_warm_release", "4r gateway, introspection, warm cache, release profile",
                          f"http://127.0.0.1:{gr_port}/", rotate, [one], 200, gr_admin))
-        for alloc, row in (("mimalloc", "4m"), ("jemalloc", "4je")):
+        for alloc, row in (("mimalloc", "4m"), ("system", "4sys")):
             alloc_bin = os.path.join(st.bin_dir, f"gateway-{alloc}")
             if not os.access(alloc_bin, os.X_OK):
                 continue

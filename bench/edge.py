@@ -8,10 +8,11 @@
   with the client on the same two cores (said in the report).
 - `section_allocs`: heap allocations per request of the unmodified binaries (bench/allocs/count_allocs.c, an
   LD_PRELOAD counter of the glibc allocator): nginx, bare Pingora (proxy and early 401), the gateway (no auth,
-  warm introspection, known-bad token).
+  warm introspection, known-bad token; its system-allocator build, which the counter can see).
 - `section_instructions`: user-space instructions per request under valgrind's callgrind (deterministic, unlike
   RPS on a shared VM): bare Pingora (both profiles, proxy and early 401), the gateway (no auth, warm
-  introspection, known-bad token) and its warm path with mimalloc and jemalloc.
+  introspection, known-bad token; jemalloc, the default allocator) and its warm path with mimalloc and with the
+  system allocator.
 """
 
 import glob
@@ -229,7 +230,10 @@ def section_allocs(st, procs, env, results):
     path = os.path.join(procs.workdir, "gateway-allocs.yaml")
     with open(path, "w") as f:
         f.write(gw_yaml)
-    p = procs.start("gateway-allocs", [B.gateway_bin(st), "run", "-c", path], cpus=st.server_cpus, env=e)
+    # The counter sees glibc's allocator only: the gateway's system-allocator build (the default links jemalloc).
+    system_bin = os.path.join(st.bin_dir, "gateway-system")
+    binary = system_bin if os.access(system_bin, os.X_OK) else B.gateway_bin(st)
+    p = procs.start("gateway-allocs", [binary, "run", "-c", path], cpus=st.server_cpus, env=e)
     B.wait_port(gp, p)
     B.wait_port(ga, p)
     cases.append(("gateway, route without auth", d, f"http://127.0.0.1:{gp}/open", one, 200))
@@ -335,7 +339,7 @@ def section_instructions(st, procs, env, results):
     gateway("gateway", B.gateway_bin(st), [("route without auth", "/open", None),
                                            ("introspection, warm cache", "/", good),
                                            ("token known to be bad → 401", "/", bad)])
-    for alloc in ("mimalloc", "jemalloc"):
+    for alloc in ("mimalloc", "system"):
         gateway(f"gateway {alloc}", os.path.join(st.bin_dir, f"gateway-{alloc}"),
                 [("introspection, warm cache", "/", good)])
     if os.access(B.gateway_bin(st), os.X_OK):

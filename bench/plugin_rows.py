@@ -13,12 +13,18 @@ group, and four routes on the same upstream:
   request (the correctness check), every measured request is a hit answered by the gateway itself (issue 28);
 - `/chain5`: the Kong-typical edge chain (issue 28): cors (one origin, credentials), correlation-id (Kong's
   defaults: `Kong-Request-ID`, `uuid#counter`), request-transformer (adds one header and one query argument),
-  key-auth and rate-limiting (local, per minute, never reached); the client sends a browser's `Origin`.
+  key-auth and rate-limiting (local, per minute, never reached); the client sends a browser's `Origin`;
+- `/chain6`: the same chain plus prometheus (all flags on): issue 33's Kong-typical chain;
+- `/prom`: prometheus alone with every flag on (`per_consumer`, `status_code_metrics`, `latency_metrics`,
+  `bandwidth_metrics`, `upstream_health_metrics`), and `/otel1` / `/otel100`: opentelemetry alone with
+  `sampling_rate` 0.01 and 1, exporting to the static upstream's `/v1/traces` (nginx answers the OTLP POSTs with
+  200 and drops them): issue 29's "each costs at most 3 % over the same route without it".
 
 The targets: "a chain of four plugins costs at most 5 % over the same route with one": `/chain4` against
 `/keyauth`, in RPS (same run, interleaved rounds) and in instructions per request (callgrind); "the Kong-typical
-chain at most 10 % slower than the plain route": `/chain5` against `/plain`; and "a proxy-cache hit serves at
-least twice the requests of a proxied request": `/cached` against `/plain`.
+chain at most 10 % slower than the plain route": `/chain5` (issue 28) and `/chain6` (issue 33) against `/plain`;
+"a proxy-cache hit serves at least twice the requests of a proxied request": `/cached` against `/plain`; and
+"prometheus (all flags) and opentelemetry at 0.01 each cost at most 3 %": `/prom` and `/otel1` against `/plain`.
 """
 
 import base64
@@ -59,10 +65,18 @@ def yaml(port, admin, up):
     lines += svc("chain4", [key_auth, ("basic-auth", {"anonymous": "bench"}), ("acl", {"allow": ["bench"]}),
                             ("rate-limiting", {"second": 1000000000, "limit_by": "consumer", "policy": "local"})])
     lines += svc("cached", [("proxy-cache", {"strategy": "memory"})])
-    lines += svc("chain5", [("cors", {"origins": [ORIGIN], "credentials": True}), ("correlation-id", {}),
-                            ("request-transformer", {"add": {"headers": ["X-Bench-Chain:5"],
-                                                             "querystring": ["source:bench"]}}),
-                            key_auth, ("rate-limiting", {"minute": 1000000000, "policy": "local"})])
+    chain5 = [("cors", {"origins": [ORIGIN], "credentials": True}), ("correlation-id", {}),
+              ("request-transformer", {"add": {"headers": ["X-Bench-Chain:5"], "querystring": ["source:bench"]}}),
+              key_auth, ("rate-limiting", {"minute": 1000000000, "policy": "local"})]
+    prometheus = ("prometheus", {"per_consumer": True, "status_code_metrics": True, "latency_metrics": True,
+                                 "bandwidth_metrics": True, "upstream_health_metrics": True})
+    lines += svc("chain5", chain5)
+    lines += svc("chain6", chain5 + [prometheus])
+    lines += svc("prom", [prometheus])
+    otel = lambda rate: ("opentelemetry", {"traces_endpoint": f"http://127.0.0.1:{up}/v1/traces",  # noqa: E731
+                                           "sampling_rate": rate})
+    lines += svc("otel1", [otel(0.01)])
+    lines += svc("otel100", [otel(1.0)])
     lines += ["consumers:", "- username: bench",
               f"  keyauth_credentials: [{{key: {API_KEY}}}]",
               f"  jwt_secrets: [{{key: {JWT_ISS}, secret: {JWT_SECRET}, algorithm: HS256}}]",
@@ -82,8 +96,13 @@ def cases():
          f"/chain4{q}", None, []),
         ("gw_chain5", "9e gateway, Kong-typical chain: cors, correlation-id, request-transformer, key-auth, "
          "rate-limiting", f"/chain5{q}", None, [f"Origin: {ORIGIN}"]),
+        ("gw_chain6", "9f gateway, Kong-typical chain of six: chain of five + prometheus (all flags)",
+         f"/chain6{q}", None, [f"Origin: {ORIGIN}"]),
         ("gw_cache_hit", "9p gateway, proxy-cache hit (memory strategy; the upstream is not asked)", "/cached", None,
          []),
+        ("gw_prom", "9m gateway, prometheus plugin, every flag on", "/prom", None, []),
+        ("gw_otel1", "9o gateway, opentelemetry, sampling_rate 0.01", "/otel1", None, []),
+        ("gw_otel100", "9O gateway, opentelemetry, sampling_rate 1 (every request exported)", "/otel100", None, []),
     ]
 
 

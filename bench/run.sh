@@ -32,13 +32,15 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     log "cargo build --release -p gateway -p bench-passthrough"
     cargo build --release -p gateway -p bench-passthrough
-    # The allocator A/B (rows 4m, 4je and the instructions section): the same dist build with mimalloc and
-    # with jemalloc, kept aside, then the default one.
-    for alloc in mimalloc jemalloc; do
-        log "cargo build --profile dist -p gateway --features $alloc"
-        cargo build --profile dist -p gateway --features "$alloc"
-        cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-$alloc"
-    done
+    # The allocator A/B (rows 4m, 4sys, the instructions section, and the allocation counts, which need glibc's
+    # allocator): the same dist build with mimalloc and with the system allocator, kept aside, then the
+    # default one (jemalloc).
+    log "cargo build --profile dist -p gateway --features mimalloc"
+    cargo build --profile dist -p gateway --features mimalloc
+    cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-mimalloc"
+    log "cargo build --profile dist -p gateway --no-default-features (system allocator)"
+    cargo build --profile dist -p gateway --no-default-features
+    cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-system"
     log "cargo build --profile dist -p gateway -p bench-passthrough"
     cargo build --profile dist -p gateway -p bench-passthrough
 fi

@@ -378,6 +378,19 @@ impl ProxyHttp for Gateway {
         let Some(svc) = m.service.and_then(|s| ctx.snap.services.get(s)) else {
             return Ok(());
         };
+        // Room for what this filter adds (X-Forwarded-* and X-Real-IP, identity headers, plugins' edits,
+        // trace context), so that the maps grow once.
+        let adding = 7
+            + ctx.ex.edits.headers.len()
+            + ctx.ex.edits.header_values.len()
+            + ctx.ex.upstream.as_ref().map_or(0, |u| u.set_headers.len())
+            + if ctx.ex.caller.consumer.is_some() {
+                4
+            } else {
+                0
+            }
+            + if ctx.ex.trace.is_some() { 4 } else { 0 };
+        req.reserve_headers(adding)?;
         let path = match &ctx.ex.edits.path {
             Some(p) => p.clone(),
             None => router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m),

@@ -306,6 +306,12 @@ pub trait Plugin: Send + Sync {
     /// Log phase: after the response was sent.
     fn log(&self, _entry: &LogView<'_>, _ex: &Exchange) {}
 
+    /// Whether [`Plugin::log`] has anything to do for this exchange: when no plugin of the chain has, the
+    /// log phase does not build its [`LogView`] (an unsampled trace costs nothing there).
+    fn wants_log(&self, _ex: &Exchange) -> bool {
+        true
+    }
+
     /// The opentelemetry instance, for the proxy to start a request's trace with.
     fn tracer(&self) -> Option<&opentelemetry::OpenTelemetry> {
         None

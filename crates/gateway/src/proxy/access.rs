@@ -214,6 +214,11 @@ pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader) {
         Some(route) => &route.chains,
         None => &snap.global,
     };
+    // Room for what the plugins add (a few headers each), so that the maps grow once.
+    let adding = chains.header.len() * 3 + ex.response_headers.len();
+    if adding > 0 {
+        let _ = resp.reserve_headers(adding);
+    }
     for step in chains.header.iter() {
         if let Some(plugin) = step.resolve(ex.caller.consumer) {
             plugin.header_filter(resp, ex);

@@ -3,13 +3,21 @@
 
 use std::fmt::Write as _;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use super::client::ClientAddr;
 use crate::plugins::UpstreamEdits;
+
+// Typed names: Pingora inserts them without parsing or copying the name again.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
 
 /// Drop the named arguments (the credential, with `hide_credentials`) from a query string.
 pub(super) fn filter_query(query: Option<&str>, remove: &[String]) -> Option<String> {
@@ -63,8 +71,8 @@ pub(super) fn set_forwarded_headers(
             }
             (None, _) => real.clone(),
         };
-        req.insert_header("x-forwarded-for", xff)?;
-        req.insert_header("x-real-ip", real)?;
+        req.insert_header(&X_FORWARDED_FOR, xff)?;
+        req.insert_header(&X_REAL_IP, real)?;
     }
     if client.trusted {
         // Kong: a trusted peer's own X-Forwarded-Proto/Host/Port/Path go upstream as they came.
@@ -110,22 +118,22 @@ fn set_listener_headers(
         Some(_) => &HTTPS,
         None => &HTTP,
     };
-    req.insert_header("x-forwarded-proto", proto.unwrap_or_else(|| scheme.clone()))?;
+    req.insert_header(&X_FORWARDED_PROTO, proto.unwrap_or_else(|| scheme.clone()))?;
     if let Some(v) = forwarded_host {
-        req.insert_header("x-forwarded-host", v)?;
+        req.insert_header(&X_FORWARDED_HOST, v)?;
     } else if !host.is_empty() {
         let value = match host_value {
             // No port: the Host header as it came (no copy).
             Some(v) if host.len() == host_header.len() => v.clone(),
             _ => HeaderValue::from_str(host).map_err(|_| header_error())?,
         };
-        req.insert_header("x-forwarded-host", value)?;
+        req.insert_header(&X_FORWARDED_HOST, value)?;
     }
     let port = forwarded_port.unwrap_or_else(|| HeaderValue::from(port.unwrap_or(server_port)));
-    req.insert_header("x-forwarded-port", port)?;
+    req.insert_header(&X_FORWARDED_PORT, port)?;
     match path {
-        Some(p) => req.insert_header("x-forwarded-path", p)?,
-        None => req.insert_header("x-forwarded-path", original.uri.path())?,
+        Some(p) => req.insert_header(&X_FORWARDED_PATH, p)?,
+        None => req.insert_header(&X_FORWARDED_PATH, original.uri.path())?,
     }
     Ok(())
 }

@@ -46,12 +46,16 @@ pub(super) fn log_phase(gw: &Gateway, session: &Session, ctx: &Ctx) {
     let log_chain = route.map_or(&ctx.snap.global.log, |r| &r.chains.log);
     let settings = &ctx.snap.config.gateway;
     let json_log = settings.access_log && settings.access_log_format == "json";
-    if !log_chain.is_empty() || json_log {
+    let consumer = ctx.ex.caller.consumer;
+    let plugins = || {
+        (log_chain.iter())
+            .filter_map(move |step| step.resolve(consumer))
+            .filter(|p| p.wants_log(&ctx.ex))
+    };
+    if json_log || plugins().next().is_some() {
         let view = view(gw, session, ctx, status, elapsed);
-        for step in log_chain.iter() {
-            if let Some(plugin) = step.resolve(ctx.ex.caller.consumer) {
-                plugin.log(&view, &ctx.ex);
-            }
+        for plugin in plugins() {
+            plugin.log(&view, &ctx.ex);
         }
         if json_log {
             access_log::write_json(&log_record::serialize(&view, &ctx.ex));
@@ -94,6 +98,24 @@ pub(super) fn log_phase(gw: &Gateway, session: &Session, ctx: &Ctx) {
 }
 
 /// The [`LogView`] of the request of `session`.
+/// The length of `uri` as written on the request line, without writing it (an origin-form target is its
+/// path and query as received).
+fn uri_len(uri: &http::Uri) -> usize {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    }
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    let _ = std::fmt::write(&mut n, format_args!("{uri}"));
+    n.0
+}
+
 fn view<'a>(
     gw: &'a Gateway,
     session: &'a Session,
@@ -113,7 +135,7 @@ fn view<'a>(
         _ => None,
     };
     let response = session.response_written();
-    let request_line = (req.method.as_str().len() + req.uri.to_string().len() + 12) as u64;
+    let request_line = (req.method.as_str().len() + uri_len(&req.uri) + 12) as u64;
     let request_size =
         request_line + log_record::header_bytes(&req.headers) + session.body_bytes_read() as u64;
     let response_size = response.map_or(0, |r| log_record::header_bytes(&r.headers) + 17)
@@ -147,5 +169,24 @@ fn view<'a>(
             .and_then(|i| ctx.snap.routes.get(i))
             .and_then(|r| r.service),
         metrics: &gw.state.metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_len;
+
+    #[test]
+    fn uri_len_is_the_written_length() {
+        for u in [
+            "/",
+            "/a/b?x=1&y=%20",
+            "http://example.com:8080/p?q",
+            "*",
+            "https://h/",
+        ] {
+            let uri: http::Uri = u.parse().unwrap();
+            assert_eq!(uri_len(&uri), uri.to_string().len(), "{u}");
+        }
     }
 }

@@ -225,7 +225,7 @@ impl OpenTelemetry {
             self as *const Self as usize,
             start,
         );
-        if let Some((a, b)) = routed {
+        if let Some((a, b)) = routed.filter(|_| t.sampled) {
             let id = trace::new_span_id();
             t.internal(id, "kong.router".into(), a);
             let end = t.ns(b);
@@ -307,6 +307,10 @@ impl Plugin for OpenTelemetry {
                 resp.append(name.clone(), v);
             }
         }
+    }
+
+    fn wants_log(&self, ex: &Exchange) -> bool {
+        ex.trace.as_ref().is_some_and(|t| t.sampled)
     }
 
     fn log(&self, entry: &LogView<'_>, ex: &Exchange) {

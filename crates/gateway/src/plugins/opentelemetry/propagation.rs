@@ -73,12 +73,43 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
+/// Lower-case hex of `b` into `out` (twice as long).
+fn hex_into(out: &mut [u8], b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, x) in out.chunks_exact_mut(2).zip(b) {
+        pair[0] = HEX[(x >> 4) as usize];
+        pair[1] = HEX[(x & 15) as usize];
+    }
+}
+
 fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Whether `name` is one of the headers [`extract`] reads.
+fn is_trace_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "traceparent"
+            | "b3"
+            | "x-b3-traceid"
+            | "x-b3-flags"
+            | "x-b3-sampled"
+            | "x-b3-spanid"
+            | "uber-trace-id"
+            | "ot-tracer-traceid"
+            | "ot-tracer-spanid"
+            | "ot-tracer-sampled"
+    )
+}
+
 /// The first format of `formats` found in `headers`.
 pub fn extract(headers: &HeaderMap, formats: &[Format]) -> Extracted {
+    // Most requests carry no trace context: one pass over the few names a request has costs less than a
+    // lookup of every name of every format.
+    if !headers.keys().any(is_trace_header) {
+        return Extracted::default();
+    }
     for f in formats {
         let found = match f {
             Format::W3c => w3c(headers),
@@ -191,17 +222,26 @@ pub struct Outgoing<'a> {
 
 /// The headers of `format` for `ctx`.
 pub fn inject(format: Format, ctx: &Outgoing<'_>, out: &mut Vec<(HeaderName, HeaderValue)>) {
-    let trace = hex(ctx.trace_id);
-    let span = hex(ctx.span_id);
     let flag = if ctx.sampled { "1" } else { "0" };
+    let hexes = || (hex(ctx.trace_id), hex(ctx.span_id));
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             out.push((HeaderName::from_static(name), v));
         }
     };
     match format {
-        Format::W3c => put("traceparent", format!("00-{trace}-{span}-0{flag}")),
+        Format::W3c => {
+            // The default format, on every proxied request: written in place, without temporary strings.
+            let mut v = *b"00-00000000000000000000000000000000-0000000000000000-00";
+            hex_into(&mut v[3..35], ctx.trace_id);
+            hex_into(&mut v[36..52], ctx.span_id);
+            v[54] = flag.as_bytes()[0];
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                out.push((HeaderName::from_static("traceparent"), v));
+            }
+        }
         Format::B3 => {
+            let (trace, span) = hexes();
             put("x-b3-traceid", trace);
             put("x-b3-spanid", span);
             if let Some(p) = ctx.parent_id {
@@ -210,6 +250,7 @@ pub fn inject(format: Format, ctx: &Outgoing<'_>, out: &mut Vec<(HeaderName, Hea
             put("x-b3-sampled", flag.to_string());
         }
         Format::B3Single => {
+            let (trace, span) = hexes();
             let parent = ctx
                 .parent_id
                 .map(|p| format!("-{}", hex(p)))
@@ -217,10 +258,12 @@ pub fn inject(format: Format, ctx: &Outgoing<'_>, out: &mut Vec<(HeaderName, Hea
             put("b3", format!("{trace}-{span}-{flag}{parent}"));
         }
         Format::Jaeger => {
+            let (trace, span) = hexes();
             let parent = ctx.parent_id.map_or("0".to_string(), |p| hex(p));
             put("uber-trace-id", format!("{trace}:{span}:{parent}:0{flag}"));
         }
         Format::Ot => {
+            let (trace, span) = hexes();
             put("ot-tracer-traceid", trace);
             put("ot-tracer-spanid", span);
             put("ot-tracer-sampled", flag.to_string());
@@ -238,6 +281,33 @@ mod tests {
             h.insert(*n, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn traceparent_is_written_as_w3c_says() {
+        let trace: [u8; 16] = std::array::from_fn(|i| i as u8 + 1);
+        let span: [u8; 8] = std::array::from_fn(|i| 0xa0 + i as u8);
+        for (sampled, flag) in [(true, "01"), (false, "00")] {
+            let ctx = Outgoing {
+                trace_id: &trace,
+                span_id: &span,
+                parent_id: None,
+                sampled,
+            };
+            let mut out = Vec::new();
+            inject(Format::W3c, &ctx, &mut out);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].0, "traceparent");
+            let want = format!("00-0102030405060708090a0b0c0d0e0f10-a0a1a2a3a4a5a6a7-{flag}");
+            assert_eq!(out[0].1, want.as_str());
+        }
+    }
+
+    #[test]
+    fn no_trace_header_extracts_nothing() {
+        let h = headers(&[("host", "x"), ("x-b3", "1"), ("traceparent2", "00-ab")]);
+        let e = extract(&h, &[Format::W3c, Format::B3, Format::Jaeger, Format::Ot]);
+        assert!(e.trace_id.is_none() && e.sampled.is_none() && e.format.is_none());
     }
 
     #[test]

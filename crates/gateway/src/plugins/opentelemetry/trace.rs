@@ -138,6 +138,10 @@ impl Trace {
     /// An upstream attempt to `addr` starts (the previous one, if any, ended).
     pub fn attempt(&mut self, try_count: u32, addr: std::net::SocketAddr) {
         self.end_attempt(None, None);
+        if !self.sampled {
+            // Never exported: the upstream's parent is then the (equally unrecorded) root span.
+            return;
+        }
         let now = self.ns(Instant::now());
         self.attempt = Some(Span {
             id: new_span_id(),
