@@ -21,6 +21,7 @@ pub mod dns_settings;
 pub mod error;
 pub mod fast;
 pub mod ids;
+pub mod keys;
 pub mod kong;
 pub mod load;
 pub mod lookup;

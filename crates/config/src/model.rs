@@ -86,6 +86,12 @@ pub struct Config {
     /// CA certificates (Kong `ca_certificates`) that services' upstream TLS trusts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ca_certificates: Vec<CaCertificate>,
+    /// Key sets (Kong `key_sets`): stored and checked, used by no built plugin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_sets: Vec<crate::keys::KeySet>,
+    /// Keys (Kong `keys`, JWK or PEM): stored and checked, used by no built plugin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::keys::Key>,
     /// decK's `_konnect` (which control plane a file is for): kept as is, no effect here.
     #[serde(rename = "_konnect", skip_serializing_if = "Option::is_none")]
     pub konnect: Option<serde_json::Value>,
@@ -113,6 +119,8 @@ impl Default for Config {
             jwt_secrets: Vec::new(),
             acls: Vec::new(),
             ca_certificates: Vec::new(),
+            key_sets: Vec::new(),
+            keys: Vec::new(),
             konnect: None,
             workspace: None,
         }

@@ -22,6 +22,8 @@ const COLLECTIONS: &[&str] = &[
     "certificates",
     "snis",
     "ca_certificates",
+    "key_sets",
+    "keys",
 ];
 
 /// Most rounds tried before the rest is reported as not checked (each round drops at least one entity).
