@@ -95,6 +95,10 @@ pub struct Config {
     /// decK's `_konnect` (which control plane a file is for): kept as is, no effect here.
     #[serde(rename = "_konnect", skip_serializing_if = "Option::is_none")]
     pub konnect: Option<serde_json::Value>,
+    /// True when the file had decK env templates (`${{ env "DECK_…" }}`, replaced at load): the Admin
+    /// API then refuses writes, which would persist the values in place of the templates.
+    #[serde(skip)]
+    pub deck_env_templates: bool,
     /// decK's `_workspace`: only `default` (the gateway has one workspace); kept as is.
     #[serde(rename = "_workspace", skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
@@ -122,6 +126,7 @@ impl Default for Config {
             key_sets: Vec::new(),
             keys: Vec::new(),
             konnect: None,
+            deck_env_templates: false,
             workspace: None,
         }
     }
