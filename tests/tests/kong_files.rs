@@ -3,6 +3,7 @@
 //! path without `~`, route buffering flags at their default with a request body, decK's `_plugin_configs`, a
 //! route's plugin naming its service (scoped to both);
 //! the Admin API's `required field missing` for an emptied `port` (form and JSON) and `/ca_certificates`;
+//! decK env templates read from the environment (and Admin API writes refused on such a file);
 //! and `gateway validate --report` over a Kong file.
 
 mod common;
@@ -180,5 +181,80 @@ services:
             "kong.yaml: 1 load, 4 refused, 0 not checked",
         ],
         "{stdout}"
+    );
+}
+
+/// decK's env templates: the gateway reads `${{ env "DECK_…" }}` from its environment (here the upstream's
+/// port, a route path and a key-auth key, the last two reaching the proxy), refuses Admin API writes that would
+/// store the values, and refuses to start when a variable is not set, with decK's message.
+#[test]
+fn deck_env_templates_are_read_from_the_environment() {
+    let httpbin = Httpbin::start();
+    let ports = Ports::free();
+    let yaml = format!(
+        r#"_format_version: "3.0"
+gateway:
+  proxy_listen: "127.0.0.1:{proxy}"
+  admin_listen: "127.0.0.1:{admin}"
+  worker_threads: 1
+services:
+- name: templated
+  host: 127.0.0.1
+  port: ${{{{ env "DECK_UPSTREAM_PORT" | toInt }}}}
+  path: /anything
+  routes:
+  - name: r
+    paths: [ '${{{{ env "DECK_ROUTE_PATH" }}}}' ]
+    plugins:
+    - name: key-auth
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: ${{{{ env "DECK_ALICE_KEY" }}}}
+"#,
+        proxy = ports.proxy,
+        admin = ports.admin,
+    );
+    let port = httpbin.port().to_string();
+    let env = [
+        ("DECK_UPSTREAM_PORT", port.as_str()),
+        ("DECK_ROUTE_PATH", "/from-env"),
+        ("DECK_ALICE_KEY", "alice-secret-from-env"),
+    ];
+    let gw = Gateway::start_with(&yaml, &[], &env);
+    let client = common::client();
+    let base = gw.proxy_url();
+    let r = send(
+        client
+            .get(format!("{base}/from-env/x"))
+            .header("apikey", "alice-secret-from-env"),
+    );
+    let url = echoed_url(&r);
+    assert!(url.ends_with("/anything/x"), "{url}");
+    let r = send(client.get(format!("{base}/from-env/x")).header("apikey", "other"));
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(!gw.log().contains("alice-secret-from-env"), "the key is never logged");
+
+    // A write would replace the templates with their values: refused, the file untouched.
+    let before = gw.config();
+    let admin = gw.admin_url();
+    let r = send(
+        client
+            .post(format!("{admin}/services"))
+            .json(&json!({"name": "more", "url": "http://127.0.0.1:1"})),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("uses decK env templates"), "{message}");
+    assert_eq!(gw.config(), before);
+    drop(gw);
+
+    // A variable that is not set: the gateway does not start, with decK's message.
+    let err = Gateway::try_start_with(&yaml, &[], &env[..2])
+        .err()
+        .expect("refused without DECK_ALICE_KEY");
+    assert!(
+        err.contains("environment variable 'DECK_ALICE_KEY' present in state file but not set"),
+        "{err}"
     );
 }
