@@ -500,5 +500,30 @@ fn load_jwk(jwk: &Value) -> Option<()> {
     }
 }
 
+/// Kong's Admin API view of a key set (unset fields as `null`).
+pub fn key_set_view(s: &KeySet) -> Value {
+    serde_json::json!({
+        "id": s.id, "name": s.name, "tags": if s.tags.is_empty() { Value::Null } else { serde_json::json!(s.tags) },
+        "created_at": s.created_at, "updated_at": s.updated_at,
+    })
+}
+
+/// Kong's Admin API view of a key (unset fields as `null`; `set` as `{"id": …}`).
+pub fn key_view(k: &Key) -> Value {
+    serde_json::json!({
+        "id": k.id, "set": k.set.map(|id| serde_json::json!({"id": id})), "name": k.name, "kid": k.kid,
+        "jwk": k.jwk, "pem": k.pem, "tags": if k.tags.is_empty() { Value::Null } else { serde_json::json!(k.tags) },
+        "created_at": k.created_at, "updated_at": k.updated_at,
+    })
+}
+
+/// True when `key` (a URL's: an id, else a name) designates the entity with this id and name.
+pub fn designates(key: &str, id: Uuid, name: Option<&str>) -> bool {
+    match Uuid::parse_str(key) {
+        Ok(u) => u == id,
+        Err(_) => name == Some(key),
+    }
+}
+
 #[cfg(test)]
 mod tests;

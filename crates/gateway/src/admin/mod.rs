@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod handlers;
 mod health;
+mod keys;
 mod persist;
 mod proxy_cache;
 mod purge;
@@ -41,6 +42,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/config", get(config::get).post(config::post))
         .route("/openid-connect/purge", axum::routing::post(purge::purge))
         .merge(api::routes())
+        .merge(keys::routes())
         .merge(proxy_cache::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
