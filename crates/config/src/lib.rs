@@ -35,6 +35,7 @@ pub mod settings;
 pub mod upstream_tls;
 pub mod upstreams;
 pub mod validate;
+pub mod vaults;
 
 pub use error::{ConfigError, ConfigErrors, FieldError, Location};
 pub use load::{load_file, parse_str};

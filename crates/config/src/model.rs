@@ -86,6 +86,9 @@ pub struct Config {
     /// CA certificates (Kong `ca_certificates`) that services' upstream TLS trusts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ca_certificates: Vec<CaCertificate>,
+    /// Vaults (Kong `vaults`, the `env` vault): what `{vault://…}` references name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vaults: Vec<crate::vaults::Vault>,
     /// Key sets (Kong `key_sets`): stored and checked, used by no built plugin.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub key_sets: Vec<crate::keys::KeySet>,
@@ -123,6 +126,7 @@ impl Default for Config {
             jwt_secrets: Vec::new(),
             acls: Vec::new(),
             ca_certificates: Vec::new(),
+            vaults: Vec::new(),
             key_sets: Vec::new(),
             keys: Vec::new(),
             konnect: None,

@@ -22,6 +22,7 @@ const COLLECTIONS: &[&str] = &[
     "certificates",
     "snis",
     "ca_certificates",
+    "vaults",
     "key_sets",
     "keys",
 ];

@@ -35,8 +35,15 @@ fn set_fixture_env() {
     let pem = |b: Vec<u8>| format!("{:?}", String::from_utf8(b).unwrap());
     // A JWK with the `kid` the files give (decK's own test key).
     let jwk = r#"'{"kty": "RSA", "kid": "vsR8NCNV_1_LB06LqudGa2r-T0y4Z6VQVYue9IQz6A4", "n": "v2KAzzfruqctVHaE9WSCWIg1xAhMwxTIK-i56WNqPtpWBo9AqxcVea8NyVctEjUNq_mix5CklNy3ru7ARh7rBG_LU65fzs4fY_uYalul3QZSnr61Gj-cTUB3Gy4PhA63yXCbYRR3gDy6WR_wfis1MS61j0R_AjgXuVufmmC0F7R9qSWfR8ft0CbQgemEHY3ddKeW7T7fKv1jnRwYAkl5B_xtvxRFIYT-uR9NNftixNpUIW7q8qvOH7D9icXOg4_wIVxTRe5QiRYwEFoUbV1V9bFtu5FLal0vZnLaWwg5tA6enhzBpxJNdrS0v1RcPpyeNP-9r3cUDGmeftwz9v95UQ", "e": "AQAB"}'"#;
+    let (cert_pem, key_pem) = (
+        String::from_utf8(cert.build().to_pem().unwrap()).unwrap(),
+        String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+    );
+    // The env vault's variables `{vault://my-env-vault/cert}` reads (its `config.prefix` is `MY_SECRET_`).
+    std::env::set_var("MY_SECRET_CERT", &cert_pem);
+    std::env::set_var("MY_SECRET_KEY", &key_pem);
     let vars = [
-        ("DECK_CLIENT_CERT", pem(cert.build().to_pem().unwrap())),
+        ("DECK_CLIENT_CERT", pem(cert_pem.into_bytes())),
         (
             "DECK_CLIENT_KEY",
             pem(key.private_key_to_pem_pkcs8().unwrap()),
@@ -94,5 +101,5 @@ fn real_kong_files_load_as_recorded() {
         wrong.join("\n")
     );
     assert_eq!(total, 533);
-    assert_eq!(loading, 204, "files that load");
+    assert_eq!(loading, 205, "files that load");
 }
