@@ -3,6 +3,7 @@
 //! path without `~`, route buffering flags at their default with a request body, decK's `_plugin_configs`, a
 //! route's plugin naming its service (scoped to both);
 //! the Admin API's `required field missing` for an emptied `port` (form and JSON) and `/ca_certificates`;
+//! decK env templates read from the environment (and Admin API writes refused on such a file);
 //! and `gateway validate --report` over a Kong file.
 
 mod common;
@@ -181,4 +182,134 @@ services:
         ],
         "{stdout}"
     );
+}
+
+/// decK's env templates: the gateway reads `${{ env "DECK_…" }}` from its environment (here the upstream's
+/// port, a route path and a key-auth key, the last two reaching the proxy), refuses Admin API writes that would
+/// store the values, and refuses to start when a variable is not set, with decK's message.
+#[test]
+fn deck_env_templates_are_read_from_the_environment() {
+    let httpbin = Httpbin::start();
+    let ports = Ports::free();
+    let yaml = format!(
+        r#"_format_version: "3.0"
+gateway:
+  proxy_listen: "127.0.0.1:{proxy}"
+  admin_listen: "127.0.0.1:{admin}"
+  worker_threads: 1
+services:
+- name: templated
+  host: 127.0.0.1
+  port: ${{{{ env "DECK_UPSTREAM_PORT" | toInt }}}}
+  path: /anything
+  routes:
+  - name: r
+    paths: [ '${{{{ env "DECK_ROUTE_PATH" }}}}' ]
+    plugins:
+    - name: key-auth
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: ${{{{ env "DECK_ALICE_KEY" }}}}
+"#,
+        proxy = ports.proxy,
+        admin = ports.admin,
+    );
+    let port = httpbin.port().to_string();
+    let env = [
+        ("DECK_UPSTREAM_PORT", port.as_str()),
+        ("DECK_ROUTE_PATH", "/from-env"),
+        ("DECK_ALICE_KEY", "alice-secret-from-env"),
+    ];
+    let gw = Gateway::start_with(&yaml, &[], &env);
+    let client = common::client();
+    let base = gw.proxy_url();
+    let r = send(
+        client
+            .get(format!("{base}/from-env/x"))
+            .header("apikey", "alice-secret-from-env"),
+    );
+    let url = echoed_url(&r);
+    assert!(url.ends_with("/anything/x"), "{url}");
+    let r = send(
+        client
+            .get(format!("{base}/from-env/x"))
+            .header("apikey", "other"),
+    );
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        !gw.log().contains("alice-secret-from-env"),
+        "the key is never logged"
+    );
+
+    // A write would replace the templates with their values: refused, the file untouched.
+    let before = gw.config();
+    let admin = gw.admin_url();
+    let r = send(
+        client
+            .post(format!("{admin}/services"))
+            .json(&json!({"name": "more", "url": "http://127.0.0.1:1"})),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("uses decK env templates"), "{message}");
+    assert_eq!(gw.config(), before);
+    drop(gw);
+
+    // A variable that is not set: the gateway does not start, with decK's message.
+    let Err(err) = Gateway::try_start_with(&yaml, &[], &env[..2]) else {
+        panic!("started without DECK_ALICE_KEY");
+    };
+    assert!(
+        err.contains("environment variable 'DECK_ALICE_KEY' present in state file but not set"),
+        "{err}"
+    );
+}
+
+/// Kong's `key_sets` and `keys` from the file, served read-only by `/key-sets` and `/keys` as Kong's views.
+#[test]
+fn key_sets_and_keys_are_served_by_the_admin_api() {
+    let ports = Ports::free();
+    let jwk = json!({"kty": "RSA", "kid": "k1", "e": "AQAB",
+        "n": "v2KAzzfruqctVHaE9WSCWIg1xAhMwxTIK-i56WNqPtpWBo9AqxcVea8NyVctEjUNq_mix5CklNy3ru7ARh7rBG_LU65fzs4fY_uYalul3QZSnr61Gj-cTUB3Gy4PhA63yXCbYRR3gDy6WR_wfis1MS61j0R_AjgXuVufmmC0F7R9qSWfR8ft0CbQgemEHY3ddKeW7T7fKv1jnRwYAkl5B_xtvxRFIYT-uR9NNftixNpUIW7q8qvOH7D9icXOg4_wIVxTRe5QiRYwEFoUbV1V9bFtu5FLal0vZnLaWwg5tA6enhzBpxJNdrS0v1RcPpyeNP-9r3cUDGmeftwz9v95UQ"})
+    .to_string();
+    let set_id = "d46b0e15-ffbc-4b15-ad92-09ef67935453";
+    let doc = json!({
+        "_format_version": "3.0",
+        "gateway": {
+            "proxy_listen": format!("127.0.0.1:{}", ports.proxy),
+            "admin_listen": format!("127.0.0.1:{}", ports.admin),
+            "worker_threads": 1,
+        },
+        "key_sets": [{"id": set_id, "name": "bar"}, {"name": "empty"}],
+        "keys": [
+            {"name": "foo", "kid": "k1", "jwk": jwk, "set": {"id": set_id, "name": "bar"}, "tags": ["t"]},
+        ],
+    });
+    let gw = Gateway::start(&to_yaml(&doc));
+    let client = common::client();
+    let admin = gw.admin_url();
+    let r = send(client.get(format!("{admin}/key-sets")));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(2), "{r:?}");
+    let r = send(client.get(format!("{admin}/keys/foo")));
+    assert_eq!(r.status, 200, "{r:?}");
+    let key = r.json();
+    assert_eq!(key["kid"], "k1");
+    assert_eq!(key["set"], json!({"id": set_id}));
+    assert_eq!(key["jwk"], json!(jwk));
+    assert_eq!(key["pem"], Value::Null);
+    assert_eq!(key["tags"], json!(["t"]));
+    let r = send(client.get(format!("{admin}/key-sets/bar/keys")));
+    assert_eq!(r.json()["data"][0]["name"], "foo", "{r:?}");
+    let r = send(client.get(format!("{admin}/key-sets/empty/keys")));
+    assert_eq!(r.json()["data"], json!([]), "{r:?}");
+    assert_eq!(send(client.get(format!("{admin}/keys/nope"))).status, 404);
+    // Writes through these collections are not built yet.
+    let r = send(
+        client
+            .post(format!("{admin}/keys"))
+            .json(&json!({"kid": "x"})),
+    );
+    assert_eq!(r.status, 405, "{r:?}");
 }

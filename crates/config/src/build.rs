@@ -33,9 +33,16 @@ pub(crate) fn build(mut raw: RawConfig, errors: &mut Collector) -> Config {
     };
     config.ca_certificates =
         crate::ca_certificates::build(raw.ca_certificates.take().unwrap_or_default(), errors);
+    config.vaults = crate::vaults::build(raw.vaults.take().unwrap_or_default(), errors);
+    (config.key_sets, config.keys) = crate::keys::build(
+        raw.key_sets.take().unwrap_or_default(),
+        raw.keys.take().unwrap_or_default(),
+        errors,
+    );
     config.certificates = crate::certificates::build::build(
         raw.certificates.unwrap_or_default(),
         raw.snis.unwrap_or_default(),
+        &config.vaults,
         errors,
     );
     config.upstreams = crate::upstreams::build::build(

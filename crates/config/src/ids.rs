@@ -124,6 +124,20 @@ pub fn credential_id(kind: &str, natural_key: &str) -> Uuid {
     v5_of(&["credential:", kind, ":", natural_key])
 }
 
+/// Id of a key set without one: from its name (or its position when it has none).
+pub fn key_set_id(name: Option<&str>, index: usize) -> Uuid {
+    match name {
+        Some(n) => v5_of(&["key_set:name:", n]),
+        None => v5(&format!("key_set:index:{index}")),
+    }
+}
+
+/// Id of a key without one: from its `kid` and its set's id (Kong's cache key `{kid, set}`).
+pub fn key_id(kid: &str, set: Option<Uuid>) -> Uuid {
+    let set = set.map(|s| s.to_string()).unwrap_or_default();
+    v5_of(&["key:", kid, ":", &set])
+}
+
 /// Id of a top-level plugin whose scope could not be resolved (the configuration is invalid anyway).
 pub fn unresolved_plugin_id(index: usize) -> Uuid {
     v5(&format!("plugin:index:{index}"))

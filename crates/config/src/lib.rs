@@ -23,6 +23,7 @@ pub mod dns_settings;
 pub mod error;
 pub mod fast;
 pub mod ids;
+pub mod keys;
 pub mod kong;
 pub mod load;
 pub mod lookup;
@@ -36,6 +37,7 @@ pub mod settings;
 pub mod upstream_tls;
 pub mod upstreams;
 pub mod validate;
+pub mod vaults;
 
 pub use error::{ConfigError, ConfigErrors, FieldError, Location};
 pub use load::{load_file, parse_str};

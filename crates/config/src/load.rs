@@ -11,6 +11,7 @@ use crate::raw::RawConfig;
 use crate::validate;
 
 pub mod chunked;
+pub mod deck_env;
 pub use chunked::{ParseCache, Reuse};
 
 /// Parses and validates a YAML (or JSON) declarative configuration; `Err` lists every problem found.
@@ -89,6 +90,9 @@ pub fn parse_str_cached(
             "the configuration is empty (`_format_version` is required)",
         )));
     }
+    let rendered = deck_env::render(text, &deck_env::process_env).map_err(ConfigErrors::single)?;
+    let templated = matches!(rendered, std::borrow::Cow::Owned(_));
+    let text = &*rendered;
     let (raw, reuse) = match chunked::parse(text, cache) {
         Some(parsed) => parsed,
         None => {
@@ -98,7 +102,10 @@ pub fn parse_str_cached(
         }
     };
     timings.mark("parse yaml");
-    from_raw(raw, timings).map(|config| (config, reuse))
+    from_raw(raw, timings).map(|mut config| {
+        config.deck_env_templates = templated;
+        (config, reuse)
+    })
 }
 
 /// The file's raw types to a checked `Config` (build, validate, typed plugin configs attached), recording the

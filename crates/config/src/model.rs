@@ -86,9 +86,22 @@ pub struct Config {
     /// CA certificates (Kong `ca_certificates`) that services' upstream TLS trusts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ca_certificates: Vec<CaCertificate>,
+    /// Vaults (Kong `vaults`, the `env` vault): what `{vault://…}` references name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vaults: Vec<crate::vaults::Vault>,
+    /// Key sets (Kong `key_sets`): stored and checked, used by no built plugin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_sets: Vec<crate::keys::KeySet>,
+    /// Keys (Kong `keys`, JWK or PEM): stored and checked, used by no built plugin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::keys::Key>,
     /// decK's `_konnect` (which control plane a file is for): kept as is, no effect here.
     #[serde(rename = "_konnect", skip_serializing_if = "Option::is_none")]
     pub konnect: Option<serde_json::Value>,
+    /// True when the file had decK env templates (`${{ env "DECK_…" }}`, replaced at load): the Admin
+    /// API then refuses writes, which would persist the values in place of the templates.
+    #[serde(skip)]
+    pub deck_env_templates: bool,
     /// decK's `_workspace`: only `default` (the gateway has one workspace); kept as is.
     #[serde(rename = "_workspace", skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
@@ -113,7 +126,11 @@ impl Default for Config {
             jwt_secrets: Vec::new(),
             acls: Vec::new(),
             ca_certificates: Vec::new(),
+            vaults: Vec::new(),
+            key_sets: Vec::new(),
+            keys: Vec::new(),
             konnect: None,
+            deck_env_templates: false,
             workspace: None,
         }
     }

@@ -51,6 +51,15 @@ pub struct RawConfig {
     pub acls: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub ca_certificates: Option<Vec<crate::ca_certificates::RawCaCertificate>>,
+    /// Kong `vaults` (only the `env` vault).
+    #[serde(default)]
+    pub vaults: Option<Vec<crate::vaults::RawVault>>,
+    /// Kong `key_sets` (each may nest its `keys`).
+    #[serde(default)]
+    pub key_sets: Option<Vec<crate::keys::RawKeySet>>,
+    /// Kong `keys`, naming their set with `set:`.
+    #[serde(default)]
+    pub keys: Option<Vec<crate::keys::RawKey>>,
     /// decK's `_konnect` (control-plane selection): kept, no effect here.
     #[serde(rename = "_konnect", default)]
     pub konnect: Option<serde_json::Value>,

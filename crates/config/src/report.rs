@@ -22,6 +22,9 @@ const COLLECTIONS: &[&str] = &[
     "certificates",
     "snis",
     "ca_certificates",
+    "vaults",
+    "key_sets",
+    "keys",
 ];
 
 /// Most rounds tried before the rest is reported as not checked (each round drops at least one entity).

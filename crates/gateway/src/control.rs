@@ -247,6 +247,12 @@ fn write<T>(
     let Some(next) = next else {
         return Ok((None, Some(out), None));
     };
+    if current.deck_env_templates {
+        return Err(Refusal::FileChanged(format!(
+            "the config file {} uses decK env templates (${{{{ env \"DECK_…\" }}}}); an Admin API write would store their values in it: edit the file and reload instead",
+            state.config_path.display()
+        )));
+    }
     let mut on_disk = next.clone();
     on_disk.gateway = file.settings.clone();
     let body = gateway_config::load::to_yaml(&on_disk)

@@ -18,12 +18,13 @@ use crate::upstreams::build::parse_id;
 pub(crate) fn build(
     raw: Vec<RawCertificate>,
     top_snis: Vec<RawSni>,
+    vaults: &[crate::vaults::Vault],
     errors: &mut Collector,
 ) -> Vec<Certificate> {
     let mut certificates: Vec<Certificate> = raw
         .into_iter()
         .enumerate()
-        .map(|(i, rc)| build_certificate(rc, i, errors))
+        .map(|(i, rc)| build_certificate(rc, i, vaults, errors))
         .collect();
     // Where each SNI came from, for the duplicate messages.
     let mut places: Vec<Vec<String>> = certificates
@@ -64,7 +65,12 @@ pub(crate) fn build(
     certificates
 }
 
-fn build_certificate(rc: RawCertificate, i: usize, errors: &mut Collector) -> Certificate {
+fn build_certificate(
+    rc: RawCertificate,
+    i: usize,
+    vaults: &[crate::vaults::Vault],
+    errors: &mut Collector,
+) -> Certificate {
     let path = format!("certificates[{i}]");
     let cert = rc.cert.unwrap_or_default();
     let key = rc.key.unwrap_or_default();
@@ -81,7 +87,7 @@ fn build_certificate(rc: RawCertificate, i: usize, errors: &mut Collector) -> Ce
     }
     c.created_at = rc.created_at;
     c.updated_at = rc.updated_at;
-    c.keys = key_pairs(&c, &path, errors).map(Arc::new);
+    c.keys = key_pairs(&c, &path, vaults, errors).map(Arc::new);
     for (k, value) in rc.snis.unwrap_or_default().into_iter().enumerate() {
         let sni_path = format!("{path}.snis[{k}]");
         let raw = match value {
@@ -118,7 +124,13 @@ fn build_certificate(rc: RawCertificate, i: usize, errors: &mut Collector) -> Ce
 }
 
 /// The parsed pairs, or `None` after recording why not (Kong's messages).
-fn key_pairs(c: &Certificate, path: &str, errors: &mut Collector) -> Option<KeyPairs> {
+/// `{vault://…}` references in the four fields are resolved first (the model keeps the references).
+fn key_pairs(
+    c: &Certificate,
+    path: &str,
+    vaults: &[crate::vaults::Vault],
+    errors: &mut Collector,
+) -> Option<KeyPairs> {
     let mut ok = true;
     for (field, value) in [("cert", &c.cert), ("key", &c.key)] {
         if value.is_empty() {
@@ -127,7 +139,16 @@ fn key_pairs(c: &Certificate, path: &str, errors: &mut Collector) -> Option<KeyP
         }
     }
     let pair = |cert: &str, key: &str, alt: bool, errors: &mut Collector| {
-        KeyPair::from_pem(cert, key)
+        let suffix = if alt { "_alt" } else { "" };
+        let resolve = |field: &str, value: &str, errors: &mut Collector| {
+            crate::vaults::resolve(value, vaults, &crate::load::deck_env::process_env)
+                .map(std::borrow::Cow::into_owned)
+                .map_err(|m| errors.push(format!("{path}.{field}{suffix}"), m))
+                .ok()
+        };
+        let cert = resolve("cert", cert, errors)?;
+        let key = resolve("key", key, errors)?;
+        KeyPair::from_pem(&cert, &key)
             .map_err(|(field, mut message)| {
                 let field = match (field, alt) {
                     ("", false) => String::new(),

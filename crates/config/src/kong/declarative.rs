@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::model::{Config, Settings};
 
 /// The collections whose items are entities (the file's nesting: routes and plugins under services, …).
-const COLLECTIONS: [&str; 13] = [
+const COLLECTIONS: [&str; 15] = [
     "services",
     "routes",
     "plugins",
@@ -25,6 +25,8 @@ const COLLECTIONS: [&str; 13] = [
     "jwt_secrets",
     "acls",
     "ca_certificates",
+    "key_sets",
+    "keys",
 ];
 
 /// Reads a posted declarative configuration (YAML or JSON text) as the loader reads the file. The document
@@ -256,6 +258,18 @@ fn masked(collection: &str, mut entity: Value) -> Value {
         for (name, value) in map.iter_mut() {
             if spec.is_secret(name) {
                 *value = json!(crate::kong::ops::MASKED);
+            }
+        }
+    }
+    if collection == "keys" {
+        if let Some(map) = entity.as_object_mut() {
+            if map.get("jwk").is_some_and(Value::is_string) {
+                map.insert("jwk".into(), json!(crate::kong::ops::MASKED));
+            }
+            if let Some(pem) = map.get_mut("pem").and_then(Value::as_object_mut) {
+                if pem.contains_key("private_key") {
+                    pem.insert("private_key".into(), json!(crate::kong::ops::MASKED));
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod handlers;
 mod health;
+mod keys;
 mod persist;
 mod proxy_cache;
 mod purge;
@@ -43,6 +44,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/clustering/data-planes", get(data_planes))
         .route("/openid-connect/purge", axum::routing::post(purge::purge))
         .merge(api::routes())
+        .merge(keys::routes())
         .merge(proxy_cache::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
