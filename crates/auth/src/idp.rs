@@ -115,6 +115,9 @@ struct JwtSide {
     plan: ClaimPlan,
     /// `introspect_jwt_tokens`: introspect verified JWTs too.
     introspect: bool,
+    /// Verified tokens' results by keyed token hash, until the token's `exp` (or `cache_ttl`): a hit
+    /// skips the signature check; the claim rules still run on every request.
+    verified: TimedCache<Arc<Introspected>>,
 }
 
 /// The config's key cache, when `bearer` or signed introspection needs one.
@@ -142,8 +145,9 @@ fn jwks_of(
 }
 
 impl JwtSide {
-    fn new(cfg: &OidcConfig, jwks: Arc<Jwks>) -> Self {
+    fn new(cfg: &OidcConfig, jwks: Arc<Jwks>, capacity: usize, metrics: &Arc<AuthMetrics>) -> Self {
         JwtSide {
+            verified: TimedCache::new(Cache::Jwt, capacity, Arc::clone(metrics)),
             jwks,
             rules: verify::Rules::new(cfg),
             plan: ClaimPlan {
@@ -186,7 +190,7 @@ impl Idp {
         let jwt = jwks
             .clone()
             .filter(|_| cfg.method_enabled(AuthMethod::Bearer))
-            .map(|k| JwtSide::new(cfg, k));
+            .map(|k| JwtSide::new(cfg, k, shared.cache_capacity, metrics));
         let signed_introspection = jwks
             .filter(|_| cfg.introspection_accept == SIGNED_INTROSPECTION)
             .map(|k| (k, verify::Rules::new(cfg)));
@@ -311,6 +315,23 @@ impl Idp {
         if !looks_like_jwt(token) {
             return Err(Failure::Jwt(JwtError::NotJwt));
         }
+        let token_hash = keys::token_hash(&self.keyer, token);
+        if let Some(info) = jwt.verified.peek(&token_hash) {
+            return Ok(info);
+        }
+        let (info, _) = jwt
+            .verified
+            .get_or_load(token_hash, || self.verify_jwt_now(jwt, token))
+            .await?;
+        Ok(info)
+    }
+
+    /// [`Self::verify_jwt`] without its cache: the signature and the claims, now.
+    async fn verify_jwt_now(
+        &self,
+        jwt: &JwtSide,
+        token: &str,
+    ) -> Result<Arc<Introspected>, Failure> {
         let header = verify::header(token).map_err(Failure::Jwt)?;
         let keys = jwt.jwks.keys(header.kid.as_deref()).await?;
         let now = now_ms();
@@ -343,6 +364,9 @@ impl Idp {
             if let Some(c) = &self.caches.introspection {
                 removed += usize::from(c.remove(th));
             }
+            if let Some(j) = &self.jwt {
+                removed += usize::from(j.verified.remove(th));
+            }
             if let Some(r) = &self.caches.resurrect {
                 r.forget(&self.introspection_key(th));
             }
@@ -359,6 +383,9 @@ impl Idp {
     pub fn clear_introspection_cache(&self) {
         if let Some(c) = &self.caches.introspection {
             c.clear();
+        }
+        if let Some(j) = &self.jwt {
+            j.verified.clear();
         }
     }
 

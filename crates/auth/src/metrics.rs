@@ -102,17 +102,20 @@ pub enum Cache {
     Introspection,
     /// Access tokens from grants.
     Token,
+    /// JWTs verified locally (`bearer`): a hit skips the signature check.
+    Jwt,
 }
 
 impl Cache {
     /// Every variant, in index order.
-    pub const ALL: [Cache; 2] = [Cache::Introspection, Cache::Token];
+    pub const ALL: [Cache; 3] = [Cache::Introspection, Cache::Token, Cache::Jwt];
 
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
             Cache::Introspection => "introspection",
             Cache::Token => "token",
+            Cache::Jwt => "jwt",
         }
     }
 }

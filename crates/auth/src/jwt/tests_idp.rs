@@ -261,3 +261,54 @@ async fn signed_introspection_verified_and_forgeries_refused() {
     c2.introspection_endpoint = Some(format!("{}/oidc/jwks", idp.base));
     assert_eq!(denial(call(&auth(&c2), "opaque-3").await).status, 401);
 }
+
+#[tokio::test]
+async fn verified_tokens_are_cached_until_exp_and_purged_on_demand() {
+    use crate::cache::{Keyer, Lookup};
+    use crate::metrics::Cache;
+    let k = TestKey::es256("k1");
+    let idp = idp(served(&[&k])).await;
+    let c = cfg(&idp, &[AuthMethod::Bearer]);
+    let metrics = Arc::new(AuthMetrics::new(&prometheus::Registry::new()));
+    let keyer = Keyer::random();
+    let shared = Shared {
+        clients: crate::http_client::HttpClients::default(),
+        keyer: keyer.clone(),
+        cache_capacity: 1000,
+        metrics: metrics.clone(),
+        cluster: None,
+    };
+    let a = Authenticator::new(
+        &c,
+        gateway_config::plugins::key_of(&c.to_value_with_defaults()),
+        &shared,
+    );
+    let count = |how| metrics.cache_count(Cache::Jwt, how);
+    let token = k.sign(&claims(&idp, "openid"));
+    for _ in 0..3 {
+        allowed(call(&a, &token).await);
+    }
+    // Verified once; the next two were answered by the cache (no signature check).
+    assert_eq!((count(Lookup::Miss), count(Lookup::Hit)), (1, 2));
+    // A purge of the token drops its result: verified again.
+    assert_eq!(
+        a.purge(&[crate::cluster::keys::token_hash(&keyer, &token)], false),
+        1
+    );
+    allowed(call(&a, &token).await);
+    assert_eq!(count(Lookup::Miss), 2);
+    // A token is served from the cache only until its exp: past it, verification runs and refuses it.
+    let now = (now_ms() / 1000) as i64;
+    let short = k.sign(
+        &json!({"iss": format!("{}/oidc", idp.base), "sub": "john", "exp": now + 1, "iat": now}),
+    );
+    allowed(call(&a, &short).await);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(denial(call(&a, &short).await).status, 401);
+    // A forged token is never cached: each try is verified (and refused).
+    let forged = TestKey::es256("k1").sign(&claims(&idp, "openid"));
+    for _ in 0..2 {
+        assert_eq!(denial(call(&a, &forged).await).status, 401);
+    }
+    assert_eq!(count(Lookup::Hit), 2);
+}
