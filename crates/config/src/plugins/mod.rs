@@ -365,6 +365,11 @@ pub fn parse(name: &str, config: &Value) -> Result<Arc<TypedConfig>, Vec<FieldEr
             ),
         )]);
     };
+    let mut refs = Vec::new();
+    vault_references(config, "", &mut refs);
+    if !refs.is_empty() {
+        return Err(refs);
+    }
     let config = (spec.parse)(config)?;
     let canonical = config.canonical();
     let key = key_of(&canonical);
@@ -374,6 +379,35 @@ pub fn parse(name: &str, config: &Value) -> Result<Arc<TypedConfig>, Vec<FieldEr
         canonical,
         key,
     }))
+}
+
+/// Refuses `{vault://…}` references anywhere in a plugin config: they are resolved in certificates only, so
+/// one here would otherwise be used as the literal text (a client secret, a Redis password, ...).
+fn vault_references(value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::String(s) if crate::vaults::is_reference(s) => errors.push(FieldError::new(
+            path,
+            "vault references are not supported yet in plugin configs (only in certificates' cert and key \
+             fields); put the value itself here"
+                .to_string(),
+        )),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                vault_references(v, &format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                vault_references(v, &p, errors);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A plugin `config` as a map key for memoizing per distinct config: two keys are equal exactly when the
@@ -452,6 +486,24 @@ fn hash_json<H: std::hash::Hasher>(v: &serde_json::Value, state: &mut H) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vault_references_in_plugin_configs_are_refused_with_their_path() {
+        let cfg = serde_json::json!({
+            "issuer": "http://idp.test/",
+            "client_secret": ["{vault://env/oidc-secret}"],
+            "redis": {"password": "{vault://env/redis}"},
+            "plain": "not {vault://a/b} a reference"
+        });
+        let errs = parse("openid-connect", &cfg).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["client_secret[0]", "redis.password"]);
+        assert!(
+            errs[0].message.contains("not supported yet"),
+            "{}",
+            errs[0].message
+        );
+    }
 
     #[test]
     fn config_key_is_json_text_identity() {
