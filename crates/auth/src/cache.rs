@@ -237,6 +237,13 @@ impl<V: Clone + Expiring> TimedCache<V> {
         Some(v)
     }
 
+    /// A fresh value for `key` that `valid` accepts, without loading (counted as a hit when there is one).
+    pub fn peek_if(&self, key: &CacheKey, valid: impl Fn(&V) -> bool) -> Option<V> {
+        let v = (self.inner.get(key)).filter(|v| v.fresh_at(now_ms()) && valid(v))?;
+        self.metrics.cache_lookup(self.which, Lookup::Hit);
+        Some(v)
+    }
+
     /// A fresh value for `key`, else the result of `load` (one load per key at a time).
     ///
     /// `load`'s errors are returned and nothing is cached; waiting callers then retry the load

@@ -115,9 +115,23 @@ struct JwtSide {
     plan: ClaimPlan,
     /// `introspect_jwt_tokens`: introspect verified JWTs too.
     introspect: bool,
-    /// Verified tokens' results by keyed token hash, until the token's `exp` (or `cache_ttl`): a hit
-    /// skips the signature check; the claim rules still run on every request.
-    verified: TimedCache<Arc<Introspected>>,
+    /// Verified tokens' results by keyed token hash, until the token's `exp` (or `cache_ttl`) and only while
+    /// the key set that verified them is the current one: a hit skips the signature check; the claim rules
+    /// still run on every request.
+    verified: TimedCache<Verified>,
+}
+
+/// A verified JWT's result and the key set it was verified with.
+#[derive(Debug, Clone)]
+struct Verified {
+    info: Arc<Introspected>,
+    keys: Arc<crate::jwt::keys::KeySet>,
+}
+
+impl crate::cache::Expiring for Verified {
+    fn fresh_at(&self, now_ms: u64) -> bool {
+        crate::cache::Expiring::fresh_at(&*self.info, now_ms)
+    }
 }
 
 /// The config's key cache, when `bearer` or signed introspection needs one.
@@ -316,22 +330,24 @@ impl Idp {
             return Err(Failure::Jwt(JwtError::NotJwt));
         }
         let token_hash = keys::token_hash(&self.keyer, token);
-        if let Some(info) = jwt.verified.peek(&token_hash) {
-            return Ok(info);
+        // A cached result holds while the key set that verified it is the current one: a fetch (a rotation,
+        // a refresh after `cache_ttl`) makes the next request of each token verify again, so a retired key's
+        // tokens stop passing as soon as the new set is in.
+        let current = jwt.jwks.current_set();
+        let same_keys = |v: &Verified| current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &v.keys));
+        if let Some(v) = jwt.verified.peek_if(&token_hash, same_keys) {
+            return Ok(v.info);
         }
-        let (info, _) = jwt
+        jwt.verified.remove(&token_hash);
+        let (v, _) = jwt
             .verified
             .get_or_load(token_hash, || self.verify_jwt_now(jwt, token))
             .await?;
-        Ok(info)
+        Ok(v.info)
     }
 
     /// [`Self::verify_jwt`] without its cache: the signature and the claims, now.
-    async fn verify_jwt_now(
-        &self,
-        jwt: &JwtSide,
-        token: &str,
-    ) -> Result<Arc<Introspected>, Failure> {
+    async fn verify_jwt_now(&self, jwt: &JwtSide, token: &str) -> Result<Verified, Failure> {
         let header = verify::header(token).map_err(Failure::Jwt)?;
         let keys = jwt.jwks.keys(header.kid.as_deref()).await?;
         let now = now_ms();
@@ -345,9 +361,12 @@ impl Idp {
             now_s,
         )
         .map_err(Failure::Jwt)?;
-        Ok(Arc::new(Introspected::from_response(
-            &claims, &jwt.plan, &self.ttl, now,
-        )))
+        Ok(Verified {
+            info: Arc::new(Introspected::from_response(
+                &claims, &jwt.plan, &self.ttl, now,
+            )),
+            keys: keys.set,
+        })
     }
 
     /// The introspection cache key of a token hash (see [`crate::cluster::keys`]): the same on every

@@ -85,6 +85,9 @@ pub struct RouteRuntime {
     pub request_buffering: bool,
     /// Kong's `response_buffering`: the answer is read as fast as the upstream sends it.
     pub response_buffering: bool,
+    /// The prometheus plugin's latency histograms of this route (`{service,route,workspace}`), resolved on
+    /// its first request instead of through the labels' hash on every request.
+    pub latency_metrics: std::sync::OnceLock<crate::plugins::prometheus::exporter::RouteLatency>,
 }
 
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
@@ -203,6 +206,7 @@ pub fn compile_timed(
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
             request_buffering: route.request_buffering,
             response_buffering: route.response_buffering,
+            latency_metrics: std::sync::OnceLock::new(),
             chains: chain::compile(
                 &plugins,
                 route,

@@ -63,6 +63,11 @@ impl Jwks {
         }
     }
 
+    /// The key set in use now (none before the first fetch); replaced as a whole by every fetch.
+    pub fn current_set(&self) -> Option<Arc<KeySet>> {
+        self.state.load().keys.clone()
+    }
+
     /// The discovered issuer the current keys came with (none before the first fetch).
     pub fn known_issuer(&self) -> Option<Arc<str>> {
         self.state.load().issuer.clone()

@@ -312,3 +312,23 @@ async fn verified_tokens_are_cached_until_exp_and_purged_on_demand() {
     }
     assert_eq!(count(Lookup::Hit), 2);
 }
+
+#[tokio::test]
+async fn a_retired_key_s_cached_tokens_stop_passing_once_the_new_set_is_in() {
+    let (old, new) = (TestKey::es256("old"), TestKey::es256("new"));
+    let s = served(&[&old]);
+    let idp = idp(s.clone()).await;
+    let mut c = cfg(&idp, &[AuthMethod::Bearer]);
+    c.rediscovery_lifetime = 1.0;
+    let a = auth(&c);
+    let before = old.sign(&claims(&idp, "x"));
+    for _ in 0..2 {
+        allowed(call(&a, &before).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.lock().unwrap().jwks = jwks(&[&new]);
+    // A token with the new kid makes the one fetch; the old key is gone from the set it brings.
+    allowed(call(&a, &new.sign(&claims(&idp, "x"))).await);
+    assert_eq!(idp.count("/jwks"), 2);
+    assert_eq!(denial(call(&a, &before).await).status, 401);
+}

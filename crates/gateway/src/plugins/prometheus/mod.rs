@@ -41,7 +41,7 @@ impl Plugin for Prometheus {
         if !(cfg.status_code_metrics || cfg.latency_metrics || cfg.bandwidth_metrics) {
             return;
         }
-        let Some(route) = entry.route.and_then(|i| entry.snap.routes.get(i)) else {
+        let Some(runtime) = entry.route.and_then(|i| entry.snap.routes.get(i)) else {
             return;
         };
         let config = &entry.snap.config;
@@ -49,7 +49,7 @@ impl Plugin for Prometheus {
             .service
             .and_then(|i| config.services.get(i))
             .map_or("", |s| s.name.as_deref().unwrap_or(&s.host));
-        let route = route.label.as_str();
+        let route = runtime.label.as_str();
         let consumer = match (cfg.per_consumer, ex.caller.consumer) {
             (true, Some(i)) => config
                 .consumers
@@ -83,19 +83,16 @@ impl Plugin for Prometheus {
                 .inc();
         }
         if cfg.latency_metrics {
-            let labels = [service, route, WORKSPACE];
+            // The labels are the route's: its children are resolved once per snapshot.
+            let latency = runtime
+                .latency_metrics
+                .get_or_init(|| exporter::RouteLatency::of(kong, &[service, route, WORKSPACE]));
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-            kong.request_latency
-                .with_label_values(&labels)
-                .observe(ms(entry.elapsed));
+            latency.request.observe(ms(entry.elapsed));
             if let Some(p) = entry.proxy_latency {
-                kong.upstream_latency
-                    .with_label_values(&labels)
-                    .observe(ms(p));
+                latency.upstream.observe(ms(p));
             }
-            kong.kong_latency
-                .with_label_values(&labels)
-                .observe(ms(entry.kong_latency));
+            latency.kong.observe(ms(entry.kong_latency));
         }
     }
 }
