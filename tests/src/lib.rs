@@ -44,6 +44,15 @@ pub use idp::{
 };
 pub use process::{free_port, TempDir};
 
+/// A two-worker tokio runtime for a test that drives raw clients (slow readers and writers, h2 frames).
+pub fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

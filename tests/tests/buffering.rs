@@ -56,14 +56,6 @@ fn start() -> Servers {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// The upstream's own counters: connections accepted, POST body bytes read.
 async fn stats(s: &Servers) -> (u64, u64) {
     let addr: SocketAddr = ([127, 0, 0, 1], s.upstream.port()).into();
@@ -129,7 +121,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn request_and_response_buffering() {
     let s = start();
-    let rt = rt();
+    let rt = e2e::test_runtime();
     rt.block_on(a_large_buffered_body_arrives_whole(&s));
     rt.block_on(client_max_body_size_is_413(&s));
     rt.block_on(request_buffering_false_streams(&s));

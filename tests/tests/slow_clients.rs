@@ -69,14 +69,6 @@ fn start() -> Servers {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 fn timeouts(gw: &Gateway, kind: &str) -> f64 {
     e2e::metrics::scrape_sum(
         &gw.admin_url(),
@@ -102,7 +94,7 @@ async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Inst
 #[test]
 fn slow_and_abusive_clients() {
     let servers = start();
-    let rt = rt();
+    let rt = e2e::test_runtime();
     rt.block_on(trickled_headers_are_cut_at_the_deadline(&servers));
     rt.block_on(slow_bodies_are_answered_408(&servers));
     rt.block_on(a_client_that_does_not_read_is_cut(&servers));
