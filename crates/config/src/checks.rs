@@ -232,14 +232,14 @@ pub fn split_host_port(value: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Dot-separated labels of letters, digits, `-` and `_`; a single trailing dot is allowed.
+/// Dot-separated labels of letters, digits, `-` and `_`; a single trailing dot is allowed. No length limit
+/// on a label or the name: Kong's `check_hostname` has none (decK's sanitizer writes 64-character labels that
+/// Kong stores), and a name too long for DNS fails when it is resolved, as in Kong.
 pub(crate) fn hostname_labels(value: &str) -> bool {
     let value = value.strip_suffix('.').unwrap_or(value);
     !value.is_empty()
-        && value.len() <= 253
         && value.split('.').all(|label| {
             !label.is_empty()
-                && label.len() <= 63
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -56,6 +56,21 @@ pub(crate) fn migrate(raw: &mut RawConfig, errors: &mut Collector) {
     }
 }
 
+/// Kong's WebAssembly filter chains: every chain refused with the message Kong itself gives when `wasm` is off
+/// (its default; `kong/runloop/wasm.lua`), since no WebAssembly runtime is built here. An empty list loads.
+fn filter_chains(chains: &Option<Vec<Value>>, at: &str, errors: &mut Collector) {
+    for i in 0..chains.as_ref().map_or(0, Vec::len) {
+        let path = match at {
+            "" => format!("filter_chains[{i}]"),
+            at => format!("{at}.filter_chains[{i}]"),
+        };
+        errors.push(
+            path,
+            "wasm support is not enabled (WebAssembly filter chains are not supported yet)",
+        );
+    }
+}
+
 /// Fields of Kong Enterprise features not built here, as Kong's dumps write them: accepted at Kong's default
 /// (no effect), refused otherwise.
 fn unbuilt_at_default(raw: &RawConfig, errors: &mut Collector) {
@@ -69,7 +84,19 @@ fn unbuilt_at_default(raw: &RawConfig, errors: &mut Collector) {
         if s.tls_sans.as_ref().is_some_and(|v| !v.is_null()) {
             errors.push(format!("services[{i}].tls_sans"), NOT_YET_NULL);
         }
+        filter_chains(&s.filter_chains, &format!("services[{i}]"), errors);
+        for (r, route) in s.routes.iter().flatten().enumerate() {
+            filter_chains(
+                &route.filter_chains,
+                &format!("services[{i}].routes[{r}]"),
+                errors,
+            );
+        }
     }
+    for (r, route) in raw.routes.iter().flatten().enumerate() {
+        filter_chains(&route.filter_chains, &format!("routes[{r}]"), errors);
+    }
+    filter_chains(&raw.filter_chains, "", errors);
     for (i, u) in raw.upstreams.iter().flatten().enumerate() {
         if u.sticky_sessions_cookie.is_some() {
             errors.push(

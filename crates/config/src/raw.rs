@@ -41,6 +41,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub snis: Option<Vec<RawSni>>,
     pub consumers: Option<Vec<crate::consumers::RawConsumer>>,
+    /// Kong's WebAssembly filter chains (refused unless empty; see [`crate::compat`]).
+    #[serde(default)]
+    pub filter_chains: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub keyauth_credentials: Option<Vec<serde_json::Value>>,
     #[serde(default)]
@@ -125,6 +128,8 @@ pub struct RawService {
     pub client_certificate: Option<EntityRef>,
     /// Kong EE's extra names to verify (accepted only as `null`; see [`crate::compat`]).
     pub tls_sans: Option<serde_json::Value>,
+    /// Kong's WebAssembly filter chains (refused unless empty; see [`crate::compat`]).
+    pub filter_chains: Option<Vec<serde_json::Value>>,
     pub routes: Option<Vec<RawRoute>>,
     pub plugins: Option<Vec<RawPlugin>>,
 }
@@ -153,6 +158,8 @@ pub struct RawRoute {
     pub tags: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// Kong's WebAssembly filter chains (refused unless empty; see [`crate::compat`]).
+    pub filter_chains: Option<Vec<serde_json::Value>>,
     pub plugins: Option<Vec<RawPlugin>>,
 }
 

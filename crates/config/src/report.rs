@@ -81,7 +81,16 @@ impl Report {
 /// The report of a YAML (or JSON) text.
 pub fn report(text: &str) -> Report {
     let mut out = Report::default();
-    let doc: Value = match serde_yaml::from_str(text) {
+    // decK's env templates are rendered first, as the loader does: the rounds re-serialise the document as
+    // JSON, where a template's quotes would be escaped and no longer read as one.
+    let text = match crate::load::deck_env::render(text, &crate::load::deck_env::process_env) {
+        Ok(text) => text,
+        Err(e) => {
+            out.file.push(e.to_string());
+            return out;
+        }
+    };
+    let doc: Value = match serde_yaml::from_str(&text) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
             out.file.push("expected a mapping at the top level".into());
@@ -329,6 +338,21 @@ services:
         assert!(!r.loads());
         assert!(
             report("_format_version: \"3.0\"\nservices: [{name: a, url: http://h/}]\n").loads()
+        );
+    }
+
+    #[test]
+    fn deck_templates_are_rendered_before_the_rounds() {
+        // Rendered after the JSON round trip, the quotes would read `\"` and the action as unsupported.
+        let r = report(
+            "_format_version: \"3.0\"\nservices:\n- name: a\n  host: ${{ env \"DECK_REPORT_TEST_UNSET\" }}\n",
+        );
+        assert_eq!(r.file.len(), 1, "{r:?}");
+        assert!(
+            r.file[0].contains(
+                "environment variable 'DECK_REPORT_TEST_UNSET' present in state file but not set"
+            ),
+            "{r:?}"
         );
     }
 }

@@ -326,7 +326,7 @@ fn yaml_syntax_error_has_position() {
 fn unknown_field_is_readable() {
     let text = "_format_version: \"3.0\"\nservices:\n- name: a\n  host: b\n  routes:\n  - paths: [/x]\n    pathz: [/y]\n";
     assert_eq!(errors(text), vec![
-        "line 7 column 5: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `plugins`"
+        "line 7 column 5: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `filter_chains`, `plugins`"
     ]);
     let e = errors("_format_version: \"3.0\"\ngateway:\n  proxy_lisen: x\n");
     assert_eq!(e.len(), 1);
