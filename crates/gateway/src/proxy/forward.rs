@@ -1,8 +1,6 @@
 //! What the proxy rewrites on the way upstream: the query without the credential, the `X-Forwarded-*`
 //! headers, and request-transformer's method, header values and body.
 
-use std::fmt::Write as _;
-
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
@@ -89,9 +87,7 @@ pub(super) fn set_forwarded_headers(
 
 /// An address as a header value.
 fn ip_value(ip: std::net::IpAddr) -> Result<HeaderValue> {
-    let mut buf = String::with_capacity(40);
-    let _ = write!(buf, "{ip}");
-    HeaderValue::from_str(&buf).map_err(|_| header_error())
+    HeaderValue::from_str(&crate::text::ip_text(ip)).map_err(|_| header_error())
 }
 
 /// `X-Forwarded-Proto/-Host/-Port/-Path`: the given value, else what this listener saw.

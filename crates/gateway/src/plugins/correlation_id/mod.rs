@@ -25,11 +25,17 @@ enum Generator {
 
 /// The process's UUID and counter (Kong's per-worker `worker_uuid` and `worker_counter`), shared by every
 /// instance.
-fn counted() -> String {
+fn counted() -> HeaderValue {
     static UUID: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let uuid = UUID.get_or_init(|| uuid::Uuid::new_v4().to_string());
-    format!("{uuid}#{}", COUNTER.fetch_add(1, Ordering::Relaxed) + 1)
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    // `{uuid}#{n}` written in place (this runs on every request of the Kong-typical chain).
+    let mut buf = [0u8; 36 + 1 + 20];
+    buf[..36].copy_from_slice(uuid.as_bytes());
+    buf[36] = b'#';
+    let len = 37 + crate::text::decimal(&mut buf[37..], n);
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// The tracker's sequence: each request gets the next number, standing in for nginx's connection serial.
@@ -61,8 +67,12 @@ impl CorrelationId {
     /// A new id (`req` is `None` in the response phase, where the tracker has no listener address).
     fn generate(&self, req: Option<&Request<'_>>) -> HeaderValue {
         let text = match self.generator {
-            Generator::Uuid => uuid::Uuid::new_v4().to_string(),
-            Generator::UuidCounter => counted(),
+            Generator::Uuid => {
+                let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+                return HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"));
+            }
+            Generator::UuidCounter => return counted(),
             Generator::Tracker => {
                 let server = req.and_then(|r| r.server_addr);
                 let now = std::time::SystemTime::now()

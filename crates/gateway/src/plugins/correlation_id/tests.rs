@@ -126,3 +126,14 @@ fn echo_downstream_sets_the_response_header() {
     assert!(generated.to_str().unwrap().contains('#'));
     assert_eq!(ex.correlation_id, Some(generated));
 }
+
+#[test]
+fn counter_ids_are_the_process_uuid_then_the_next_number() {
+    let a = counted();
+    let b = counted();
+    let (ua, na) = a.to_str().unwrap().split_once('#').unwrap();
+    let (ub, nb) = b.to_str().unwrap().split_once('#').unwrap();
+    assert_eq!(ua, ub);
+    assert!(uuid::Uuid::parse_str(ua).is_ok(), "{ua}");
+    assert!(nb.parse::<u64>().unwrap() > na.parse::<u64>().unwrap());
+}

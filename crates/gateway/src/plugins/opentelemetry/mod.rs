@@ -286,7 +286,12 @@ impl Plugin for OpenTelemetry {
     }
 
     fn phases(&self) -> Phases {
-        Phases::ACCESS.with(Phases::HEADER).with(Phases::LOG)
+        // The header phase only writes `http_response_header_for_traceid`: without it the route's response
+        // phase has no step of ours (and reserves no room in the response's header maps for one).
+        match self.trace_header {
+            Some(_) => Phases::ACCESS.with(Phases::HEADER).with(Phases::LOG),
+            None => Phases::ACCESS.with(Phases::LOG),
+        }
     }
 
     fn tracer(&self) -> Option<&OpenTelemetry> {

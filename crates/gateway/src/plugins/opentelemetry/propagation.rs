@@ -73,6 +73,9 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
+/// Built at compile time (`from_static` outside a const context parses the name on every call).
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// Lower-case hex of `b` into `out` (twice as long).
 fn hex_into(out: &mut [u8], b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -237,7 +240,7 @@ pub fn inject(format: Format, ctx: &Outgoing<'_>, out: &mut Vec<(HeaderName, Hea
             hex_into(&mut v[36..52], ctx.span_id);
             v[54] = flag.as_bytes()[0];
             if let Ok(v) = HeaderValue::from_bytes(&v) {
-                out.push((HeaderName::from_static("traceparent"), v));
+                out.push((TRACEPARENT, v));
             }
         }
         Format::B3 => {

@@ -177,7 +177,7 @@ impl RateLimiter {
             LimitBy::Ip => None,
         };
         found.unwrap_or_else(|| {
-            s.ip.map_or(Cow::Borrowed(""), |ip| Cow::Owned(ip.to_string()))
+            s.ip.map_or(Cow::Borrowed(""), |ip| Cow::Owned(crate::text::ip_text(ip)))
         })
     }
 
@@ -299,15 +299,9 @@ impl RateLimiter {
             out.push((l.remaining_header.clone(), HeaderValue::from(remaining)));
         }
         if let Some((remaining, _, limit, reset)) = best {
-            out.push((HeaderName::from_static("ratelimit-limit"), limit.clone()));
-            out.push((
-                HeaderName::from_static("ratelimit-remaining"),
-                HeaderValue::from(remaining),
-            ));
-            out.push((
-                HeaderName::from_static("ratelimit-reset"),
-                HeaderValue::from(reset),
-            ));
+            out.push((RATELIMIT_LIMIT, limit.clone()));
+            out.push((RATELIMIT_REMAINING, HeaderValue::from(remaining)));
+            out.push((RATELIMIT_RESET, HeaderValue::from(reset)));
             if stop.is_some() {
                 out.push((http::header::RETRY_AFTER, HeaderValue::from(reset)));
             }
@@ -438,3 +432,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+// Built at compile time: `from_static` outside a const context parses the name on every call.
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");

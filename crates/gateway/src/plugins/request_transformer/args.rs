@@ -34,6 +34,16 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// `ngx.escape_uri` (component mode); the text itself when nothing needs escaping (the usual case, without a
+/// pass through the percent-encoder).
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if s.bytes().all(plain) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    utf8_percent_encode(s, COMPONENT).into()
+}
+
 fn unescape(s: &str) -> String {
     if !s.bytes().any(|b| b == b'+' || b == b'%') {
         return s.to_owned();
@@ -120,7 +130,7 @@ impl Args {
     pub fn encode(&self) -> String {
         let mut parts: Vec<String> = Vec::with_capacity(self.0.len());
         for (name, values) in &self.0 {
-            let name: std::borrow::Cow<'_, str> = utf8_percent_encode(name, COMPONENT).into();
+            let name = escape(name);
             let mut part = String::with_capacity(values.len() * (name.len() + 16));
             for (i, v) in values.iter().enumerate() {
                 if i > 0 {
@@ -129,7 +139,7 @@ impl Args {
                 part.push_str(&name);
                 if let Arg::Str(s) = v {
                     part.push('=');
-                    part.extend(utf8_percent_encode(s, COMPONENT));
+                    part.push_str(&escape(s));
                 }
             }
             parts.push(part);
