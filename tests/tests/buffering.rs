@@ -1,9 +1,10 @@
 //! Request and response buffering end to end, through the real gateway binary to a real HTTP/1.1 upstream
 //! (`tests/peers/bulk_upstream.py`, which counts the connections it accepts and the body bytes it has read):
 //! 500 slow readers of a 4 MiB answer (closing, then kept alive) cost little memory each and few upstream
-//! connections; 500 slow POSTs open no upstream connection until their body is whole; a body larger than Pingora's retry
-//! buffer arrives intact; `client_max_body_size` answers 413; `request_buffering: false` streams (the upstream
-//! reads the first bytes before the client has sent the rest); normal requests are served throughout.
+//! connections; 500 slow POSTs open no upstream connection until their body is whole; a body larger than
+//! Pingora's retry buffer arrives intact; `client_max_body_size` answers 413; `request_buffering: false`
+//! streams (the upstream reads the first bytes before the client has sent the rest); normal requests are
+//! served throughout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
