@@ -1,9 +1,10 @@
 //! Request and response buffering end to end, through the real gateway binary to a real HTTP/1.1 upstream
 //! (`tests/peers/bulk_upstream.py`, which counts the connections it accepts and the body bytes it has read):
-//! 500 slow readers of a 4 MiB answer cost little memory each and a handful of upstream connections; 500
-//! slow POSTs open no upstream connection until their body is whole; a body larger than Pingora's retry
-//! buffer arrives intact; `client_max_body_size` answers 413; `request_buffering: false` streams (the upstream
-//! reads the first bytes before the client has sent the rest); normal requests are served throughout.
+//! 500 slow readers of a 4 MiB answer (closing, then kept alive) cost little memory each and few upstream
+//! connections; 500 slow POSTs open no upstream connection until their body is whole; a body larger than
+//! Pingora's retry buffer arrives intact; `client_max_body_size` answers 413; `request_buffering: false`
+//! streams (the upstream reads the first bytes before the client has sent the rest); normal requests are
+//! served throughout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -270,6 +271,54 @@ async fn slow_posts_hold_no_upstream_connection(s: &Servers) {
     );
 }
 
+/// `CLIENTS` slow readers of a `BIG` answer: each sends its request, reads the first bytes, then nothing.
+async fn open_slow_readers(s: &Servers, keep_alive: bool) -> Vec<(TcpStream, Vec<u8>)> {
+    let connection = if keep_alive {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
+    let head = format!("GET /big/{BIG} HTTP/1.1\r\nHost: gw\r\n{connection}\r\n");
+    let mut readers = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let mut c = socket.connect(s.gw.proxy_addr()).await.expect("connect");
+        c.write_all(head.as_bytes()).await.expect("request");
+        let mut first = vec![0u8; 512];
+        let n = c.read(&mut first).await.expect("first bytes");
+        first.truncate(n);
+        assert!(
+            first.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&first)
+        );
+        readers.push((c, first));
+    }
+    readers
+}
+
+/// Reads the rest of a slow reader's answer: the body's length (to its end, or to `BIG` bytes when the
+/// connection is kept alive).
+async fn finish_reading(mut c: TcpStream, mut got: Vec<u8>, keep_alive: bool) -> usize {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let head = got.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+        if keep_alive && head.is_some_and(|h| got.len() - h >= BIG) {
+            break;
+        }
+        match c.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| i + 4);
+    got.len() - head
+}
+
 async fn slow_readers_cost_little_and_free_the_upstream(s: &Servers) {
     let pid = s.gw.pid();
     // Warm the process up (threads, pools, allocator arenas) with a few full reads first.
@@ -280,53 +329,62 @@ async fn slow_readers_cost_little_and_free_the_upstream(s: &Servers) {
     }
     let rss_before = rss_kib(pid);
     let (conns_before, _) = stats(s).await;
-    let mut readers = Vec::with_capacity(CLIENTS);
-    for _ in 0..CLIENTS {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-        let mut c = socket.connect(s.gw.proxy_addr()).await.expect("connect");
-        let head = format!("GET /big/{BIG} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n");
-        c.write_all(head.as_bytes()).await.expect("request");
-        // A slow reader: the first bytes of the answer, then nothing for now.
-        let mut first = [0u8; 512];
-        let n = c.read(&mut first).await.expect("first bytes");
-        assert!(
-            first[..n].starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&first[..n])
-        );
-        readers.push((c, n));
-    }
+    let closing = open_slow_readers(s, false).await;
     normal_request_is_served(s).await;
     let (conns, _) = stats(s).await;
-    let rss_after = rss_kib(pid);
-    let per_conn = rss_after.saturating_sub(rss_before) / CLIENTS as u64;
+    let rss_closing = rss_kib(pid);
+    // The kept-alive readers come while the first ones are still there (their growth is their own, not
+    // memory the first ones freed).
+    let kept = open_slow_readers(s, true).await;
+    normal_request_is_served(s).await;
+    let (conns_kept, _) = stats(s).await;
+    let rss_kept = rss_kib(pid);
+    let per_conn = rss_closing.saturating_sub(rss_before) / CLIENTS as u64;
+    let per_kept = rss_kept.saturating_sub(rss_closing) / CLIENTS as u64;
     eprintln!(
-        "slow readers: RSS {rss_before} KiB -> {rss_after} KiB ({per_conn} KiB per connection), \
+        "slow readers: RSS {rss_before} KiB -> {rss_closing} KiB ({per_conn} KiB per connection), \
+         upstream connections opened: {}; kept alive: -> {rss_kept} KiB ({per_kept} KiB per connection), \
          upstream connections opened: {}",
-        conns - conns_before
+        conns - conns_before,
+        conns_kept - conns
     );
-    // Measured 323 KiB with the system allocator and 380 KiB with jemalloc (the default since; it keeps freed
-    // pages for a while): Pingora's 64 KiB read buffer per accepted stream, the 32 KiB response buffer, and what
-    // the allocator keeps of the freed transfer buffers. The issue's 100 KiB target is not met yet
-    // (docs/security.md); this bound catches a regression to holding whole answers (4 MiB per reader).
-    assert!(per_conn < 450, "RSS grew {per_conn} KiB per slow reader");
+    // Regression bounds with a margin, under the issue's 100 KiB (docs/security.md). `Connection: close`:
+    // measured 38-51 KiB with jemalloc (the default allocator): the 32 KiB response buffer, the 16 KiB read
+    // buffer under each plain connection, the drain task; it was 380 KiB while Pingora's session (its up to
+    // 256 KiB write buffer) lived until the client had read everything, and 4 MiB per reader would be an
+    // answer held whole. Kept alive: measured 60-73 KiB, the connection's Pingora task waits for the next
+    // request while the buffer drains.
+    assert!(per_conn < 80, "RSS grew {per_conn} KiB per slow reader");
+    assert!(
+        per_kept < 100,
+        "RSS grew {per_kept} KiB per kept-alive slow reader"
+    );
     assert!(
         conns - conns_before <= 10,
         "{CLIENTS} slow readers held {} upstream connections",
         conns - conns_before
     );
-    // Every reader still gets its whole answer, in order.
+    // Each reader's request comes as soon as the previous answer's head arrived, while that answer's 4 MiB
+    // may still be on its way from the upstream: how many transfers overlap depends on the machine's load
+    // (3-6 alone, 40 beside the 500 readers above on a busy machine; nginx used 206 for 1,000). The bound
+    // catches a regression to one upstream connection per slow reader.
+    assert!(
+        conns_kept - conns < CLIENTS as u64 / 5,
+        "{CLIENTS} kept-alive slow readers held {} upstream connections",
+        conns_kept - conns
+    );
+    // Every reader still gets its whole answer.
     let mut tasks = Vec::new();
-    for (mut c, first) in readers.drain(..) {
-        tasks.push(tokio::spawn(async move {
-            let mut rest = Vec::new();
-            let _ = c.read_to_end(&mut rest).await;
-            first + rest.len()
-        }));
+    for (keep_alive, readers) in [(false, closing), (true, kept)] {
+        for (c, first) in readers {
+            tasks.push(tokio::spawn(finish_reading(c, first, keep_alive)));
+        }
     }
     for t in tasks {
-        let got = t.await.expect("reader");
-        assert!(got > BIG, "a slow reader got {got} bytes in all");
+        let got = tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("every answer within 60 s")
+            .expect("reader");
+        assert_eq!(got, BIG, "a slow reader's body");
     }
 }

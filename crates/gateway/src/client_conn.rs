@@ -469,11 +469,19 @@ impl AsyncWrite for ClientStream {
         Pin::new(inner).poll_flush(cx)
     }
 
+    /// With bytes still buffered, the shutdown is left to the drain task [`Drop`] starts: Pingora shuts a
+    /// connection down before it drops its session, and waiting here for a slow client would hold the whole
+    /// session (its request, its up to 256 KiB write buffer, the proxy's context) until the client has read
+    /// everything.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let inner = this.inner.as_mut().expect(PRESENT);
         if !this.out.is_empty() {
-            std::task::ready!(this.out.poll_drain(cx, inner))?;
+            match this.out.poll_drain(cx, inner) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {}
+            }
         }
         Pin::new(inner).poll_shutdown(cx)
     }
