@@ -10,15 +10,18 @@ from xml.sax.saxutils import escape
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Targets of issue 8.
-TARGET_WARM_VS_BARE = 0.90
-TARGET_WARM_VS_NGINX = 1.5
-TARGET_BYTES_PER_ENTRY = 300
-TARGET_RELOAD_MS = 200
-# Issue 16: warm introspection (dist profile) against stock Pingora (release profile, system allocator).
+# Targets of issue 8, tightened by issue 33 (warm path past stock Pingora): nginx + njs 1.3× (issue 8 asked 1.5×),
+# memory per cached token 250 B at 1M tokens (was 300 B), a 10k-service reload 150 ms (was 200 ms).
+TARGET_WARM_VS_BARE = 1.0
+TARGET_WARM_VS_NGINX = 1.3
+TARGET_BYTES_PER_ENTRY = 250
+TARGET_RELOAD_MS = 150
+# Issues 16 and 33: warm introspection (dist profile) against stock Pingora (release profile, system allocator).
 TARGET_WARM_VS_STOCK = 1.0
-# Issue 16: a 401 for a token known to be bad (negative cache) against bare Pingora's early 401.
-TARGET_REJECT_VS_BARE = 0.9
+# Issues 16 and 33: a 401 for a token known to be bad (negative cache) against bare Pingora's early 401.
+TARGET_REJECT_VS_BARE = 0.95
+# Issue 33: a bearer JWT verified locally (its result cached by keyed hash) against warm introspection.
+TARGET_JWT_VS_WARM = 0.95
 # Issue 27: a chain of four plugins at most 5 % slower than the same route with one.
 TARGET_CHAIN4 = 0.95
 # Issue 28: the Kong-typical chain (cors, correlation-id, request-transformer, key-auth, rate-limiting) at most
@@ -105,7 +108,7 @@ def _targets(results):
     rows = []
     warm, bare, ngx = t.get("gw_warm"), t.get("bare"), t.get("nginx_warm")
     r = _ratio(warm and warm["rps"], bare and bare["rps"])
-    rows.append(("warm-cache introspection vs bare Pingora (RPS)", f"≥ {TARGET_WARM_VS_BARE:.2f}×", _fmt_ratio(r),
+    rows.append(("warm-cache introspection vs bare Pingora, same profile (RPS)", f"≥ {TARGET_WARM_VS_BARE:.2f}×", _fmt_ratio(r),
                  None if r is None else r >= TARGET_WARM_VS_BARE))
     r = _ratio(warm and warm["rps"], ngx and ngx["rps"])
     rows.append(("warm-cache introspection vs nginx auth_request (RPS)", f"≥ {TARGET_WARM_VS_NGINX:.1f}×",
@@ -117,7 +120,12 @@ def _targets(results):
     rej, b401 = t.get("gw_reject"), t.get("bare_401")
     r = _ratio(rej and rej["rps"], b401 and b401["rps"])
     rows.append(("401 for a token known to be bad (negative cache) vs bare Pingora's early 401 (RPS)",
-                 f"≥ {TARGET_REJECT_VS_BARE:.1f}×", _fmt_ratio(r), None if r is None else r >= TARGET_REJECT_VS_BARE))
+                 f"≥ {TARGET_REJECT_VS_BARE:.2f}×", _fmt_ratio(r), None if r is None else r >= TARGET_REJECT_VS_BARE))
+    jwt = t.get("gw_jwt")
+    r = _ratio(jwt and jwt["rps"], warm and warm["rps"])
+    rows.append(("bearer JWT verified locally (cached) vs warm-cache introspection (RPS)",
+                 f"≥ {TARGET_JWT_VS_WARM:.2f}×", _fmt_ratio(r) if jwt else "not run",
+                 None if r is None else r >= TARGET_JWT_VS_WARM))
     pg = t.get("pingap")
     r = _ratio(warm and warm["rps"], pg and pg["rps"])
     rows.append(("stretch: warm-cache introspection vs pingap's plain proxy (RPS)", "≥ 1.0×",
@@ -154,7 +162,7 @@ def _targets(results):
             ("401 for a token known to be bad vs bare Pingora's early 401", "gateway|token known to be bad → 401",
              "bare Pingora early 401", TARGET_REJECT_VS_BARE)):
         r = _ratio(ir.get(have), ir.get(want))
-        rows.append((f"{name} (instructions per request, inverse ratio)", f"≥ {goal:.1f}×",
+        rows.append((f"{name} (instructions per request, inverse ratio)", f"≥ {goal:.2f}×",
                      _fmt_ratio(r) if r else "not run", None if r is None else r >= goal))
     # Issue 27: a chain of four plugins costs at most 5 % over the same route with one (key-auth).
     one, four = t.get("gw_keyauth"), t.get("gw_chain4")
@@ -214,7 +222,7 @@ def write_markdown(results, path, svg_name):
     L.append(f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {m['memory']}), {m['os']}, "
              f"Linux {m['kernel']}; commit {m['git']}. Whole run: {results.get('total_seconds', 0):.0f} s.")
     L.append("")
-    L.append("## Targets (issues 8 and 16)")
+    L.append("## Targets (issues 8, 16, 27, 28, 29 and 33)")
     L.append("")
     L.append("| target | goal | measured | met |")
     L.append("|---|---|---|---|")
