@@ -65,10 +65,10 @@ fn digest(algorithm: &str) -> MessageDigest {
 }
 
 fn hmac_b64(algorithm: &str, secret: &str, data: &str) -> String {
-    let key = PKey::hmac(secret.as_bytes()).unwrap();
-    let mut signer = Signer::new(digest(algorithm), &key).unwrap();
-    signer.update(data.as_bytes()).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec().unwrap())
+    let key = PKey::hmac(secret.as_bytes()).expect("an HMAC key");
+    let mut signer = Signer::new(digest(algorithm), &key).expect("a signer");
+    signer.update(data.as_bytes()).expect("sign");
+    base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec().expect("the MAC"))
 }
 
 /// A signed request: `Date` (at `date`), the listed `headers` (besides `date` and `request-line`) with
@@ -105,7 +105,12 @@ impl<'a> Signed<'a> {
                 "date" => format!("date: {date}"),
                 "request-line" => format!("{} {} HTTP/1.1", self.method, self.path),
                 other => {
-                    let v = &self.extra.iter().find(|(k, _)| *k == other).unwrap().1;
+                    let v = &self
+                        .extra
+                        .iter()
+                        .find(|(k, _)| *k == other)
+                        .expect("a value for each signed header")
+                        .1;
                     format!("{other}: {v}")
                 }
             })
@@ -338,7 +343,7 @@ fn admin_api(gw: &Gateway) {
 
     let (s, list) = get(&format!("{admin}/consumers/bob/hmac-auth"));
     assert_eq!(s, 200, "{list}");
-    let names: Vec<&str> = (list["data"].as_array().unwrap().iter())
+    let names: Vec<&str> = (list["data"].as_array().expect("data").iter())
         .filter_map(|c| c["username"].as_str())
         .collect();
     assert_eq!(names.len(), 2, "{list}");
@@ -348,7 +353,7 @@ fn admin_api(gw: &Gateway) {
     );
     let (s, all) = get(&format!("{admin}/hmac-auths"));
     assert_eq!(
-        (s, all["data"].as_array().unwrap().len()),
+        (s, all["data"].as_array().expect("data").len()),
         (200, 2),
         "{all}"
     );
