@@ -61,6 +61,7 @@ pub(crate) fn build(mut raw: RawConfig, errors: &mut Collector) -> Config {
     let top = crate::credentials::load::lists([
         raw.keyauth_credentials,
         raw.basicauth_credentials,
+        raw.hmacauth_credentials,
         raw.jwt_secrets,
         raw.acls,
     ]);

@@ -74,6 +74,7 @@ pub struct RawConsumer {
     /// Credentials nested in the consumer (checked by [`crate::credentials`]).
     pub keyauth_credentials: Option<Vec<serde_json::Value>>,
     pub basicauth_credentials: Option<Vec<serde_json::Value>>,
+    pub hmacauth_credentials: Option<Vec<serde_json::Value>>,
     pub jwt_secrets: Option<Vec<serde_json::Value>>,
     pub acls: Option<Vec<serde_json::Value>>,
 }
@@ -84,6 +85,7 @@ impl RawConsumer {
         crate::credentials::load::lists([
             self.keyauth_credentials.take(),
             self.basicauth_credentials.take(),
+            self.hmacauth_credentials.take(),
             self.jwt_secrets.take(),
             self.acls.take(),
         ])

@@ -77,6 +77,9 @@ pub struct Config {
     /// basic-auth credentials (Kong `basicauth_credentials`), passwords as Kong's hash.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub basicauth_credentials: Vec<crate::credentials::BasicauthCredential>,
+    /// hmac-auth credentials (Kong `hmacauth_credentials`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hmacauth_credentials: Vec<crate::credentials::HmacauthCredential>,
     /// jwt credentials (Kong `jwt_secrets`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jwt_secrets: Vec<crate::credentials::JwtSecret>,
@@ -123,6 +126,7 @@ impl Default for Config {
             consumers: Vec::new(),
             keyauth_credentials: Vec::new(),
             basicauth_credentials: Vec::new(),
+            hmacauth_credentials: Vec::new(),
             jwt_secrets: Vec::new(),
             acls: Vec::new(),
             ca_certificates: Vec::new(),

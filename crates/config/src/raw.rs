@@ -49,6 +49,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub basicauth_credentials: Option<Vec<serde_json::Value>>,
     #[serde(default)]
+    pub hmacauth_credentials: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
     pub jwt_secrets: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub acls: Option<Vec<serde_json::Value>>,

@@ -110,6 +110,7 @@ fn entity<T: serde::Serialize>(e: &T) -> Value {
         for secret in [
             "keyauth_credentials",
             "basicauth_credentials",
+            "hmacauth_credentials",
             "jwt_secrets",
             "acls",
         ] {

@@ -1,12 +1,13 @@
 //! [`CredentialIndex`]: what the runtime auth plugins look credentials up in, computed once per compiled
-//! config (no per-request parsing): key-auth keys, basic-auth usernames, jwt keys, each consumer's acl groups.
+//! config (no per-request parsing): key-auth keys, basic-auth and hmac-auth usernames, jwt keys, each
+//! consumer's acl groups.
 //! Consumers are designated by their position in `config.consumers` (as [`crate::consumers::ConsumerIndex`]).
 
 use std::fmt;
 
 use uuid::Uuid;
 
-use super::{BasicauthCredential, JwtAlgorithm};
+use super::{BasicauthCredential, HmacauthCredential, JwtAlgorithm};
 use crate::fast::FastMap;
 use crate::model::Config;
 
@@ -47,6 +48,7 @@ pub struct JwtEntry {
 pub struct CredentialIndex {
     keyauth: FastMap<String, (usize, Uuid)>,
     basicauth: FastMap<String, (usize, BasicauthCredential)>,
+    hmacauth: FastMap<String, (usize, HmacauthCredential)>,
     jwt: FastMap<String, JwtEntry>,
     groups: Vec<Vec<String>>,
 }
@@ -56,6 +58,7 @@ impl fmt::Debug for CredentialIndex {
         f.debug_struct("CredentialIndex")
             .field("keyauth", &self.keyauth.len())
             .field("basicauth", &self.basicauth.len())
+            .field("hmacauth", &self.hmacauth.len())
             .field("jwt", &self.jwt.len())
             .finish()
     }
@@ -80,6 +83,11 @@ impl CredentialIndex {
         for c in &config.basicauth_credentials {
             if let Some(i) = at(&c.consumer) {
                 (index.basicauth.entry(c.username.clone())).or_insert_with(|| (i, c.clone()));
+            }
+        }
+        for c in &config.hmacauth_credentials {
+            if let Some(i) = at(&c.consumer) {
+                (index.hmacauth.entry(c.username.clone())).or_insert_with(|| (i, c.clone()));
             }
         }
         for c in &config.jwt_secrets {
@@ -118,6 +126,11 @@ impl CredentialIndex {
     /// [`BasicauthCredential::verify`]).
     pub fn basicauth(&self, username: &str) -> Option<(usize, &BasicauthCredential)> {
         self.basicauth.get(username).map(|(i, c)| (*i, c))
+    }
+
+    /// The consumer and credential of an hmac-auth username (the secret signs the request).
+    pub fn hmacauth(&self, username: &str) -> Option<(usize, &HmacauthCredential)> {
+        self.hmacauth.get(username).map(|(i, c)| (*i, c))
     }
 
     /// The jwt credential whose key a token names.

@@ -16,7 +16,7 @@ use crate::model::Config;
 pub(crate) type Lists = Vec<(CredKind, Vec<Value>)>;
 
 /// The credential lists present in a set of optional raw fields, in [`CredKind::ALL`] order.
-pub(crate) fn lists(raw: [Option<Vec<Value>>; 4]) -> Lists {
+pub(crate) fn lists(raw: [Option<Vec<Value>>; 5]) -> Lists {
     CredKind::ALL
         .into_iter()
         .zip(raw)

@@ -1,4 +1,5 @@
-//! Kong's credential entities (`keyauth_credentials`, `basicauth_credentials`, `jwt_secrets`, `acls`), each one
+//! Kong's credential entities (`keyauth_credentials`, `basicauth_credentials`, `hmacauth_credentials`,
+//! `jwt_secrets`, `acls`), each one
 //! module declaring its [`Spec`] — fields, owner reference, uniqueness, Admin API names — and its typed model;
 //! loading ([`load`]), the loader's checks, the Admin API's schema records, rows and views come from that
 //! declaration, so adding a kind is one module, one [`CredKind`] variant and one row in [`CredKind::ALL`].
@@ -18,6 +19,7 @@ use crate::model::Config;
 
 pub use acl::Acl;
 pub use basic_auth::BasicauthCredential;
+pub use hmac_auth::HmacauthCredential;
 pub use index::{CredentialIndex, JwtEntry, JwtKey};
 pub use jwt::{JwtAlgorithm, JwtSecret};
 pub use key_auth::KeyauthCredential;
@@ -140,6 +142,8 @@ pub enum CredKind {
     KeyAuth,
     /// `basicauth_credentials`
     BasicAuth,
+    /// `hmacauth_credentials`
+    HmacAuth,
     /// `jwt_secrets`
     Jwt,
     /// `acls`
@@ -148,9 +152,10 @@ pub enum CredKind {
 
 impl CredKind {
     /// Every kind, in Kong's order.
-    pub const ALL: [CredKind; 4] = [
+    pub const ALL: [CredKind; 5] = [
         CredKind::KeyAuth,
         CredKind::BasicAuth,
+        CredKind::HmacAuth,
         CredKind::Jwt,
         CredKind::Acl,
     ];
@@ -165,6 +170,7 @@ impl CredKind {
         match self {
             CredKind::KeyAuth => &key_auth::OPS,
             CredKind::BasicAuth => &basic_auth::OPS,
+            CredKind::HmacAuth => &hmac_auth::OPS,
             CredKind::Jwt => &jwt::OPS,
             CredKind::Acl => &acl::OPS,
         }
@@ -347,6 +353,7 @@ pub(crate) fn is_empty<T>(v: &[T]) -> bool {
 
 pub mod acl;
 pub mod basic_auth;
+pub mod hmac_auth;
 mod index;
 pub mod jwt;
 pub mod key_auth;

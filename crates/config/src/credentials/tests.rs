@@ -264,6 +264,7 @@ fn the_table_declares_kongs_names() {
         [
             ("keyauth_credentials", "key-auths", "key-auth"),
             ("basicauth_credentials", "basic-auths", "basic-auth"),
+            ("hmacauth_credentials", "hmac-auths", "hmac-auth"),
             ("jwt_secrets", "jwts", "jwt"),
             ("acls", "acls", "acls"),
         ]
@@ -271,4 +272,70 @@ fn the_table_declares_kongs_names() {
     assert_eq!(CredKind::named("jwt_secrets"), Some(CredKind::Jwt));
     assert_eq!(JwtAlgorithm::ALL.len(), 13);
     assert!(JwtAlgorithm::EdDSA.needs_public_key() && !JwtAlgorithm::ES256.needs_public_key());
+}
+
+#[test]
+fn hmac_credentials_load_nested_and_top_level_with_generated_secrets() {
+    let c = parse_str(&format!(
+        r#"
+_format_version: "3.0"
+consumers:
+  - id: {ALICE}
+    username: alice
+    hmacauth_credentials:
+      - username: alice-hmac
+        secret: alice-secret
+        tags: [t]
+  - username: bob
+hmacauth_credentials:
+  - consumer: bob
+    username: bob-hmac
+"#
+    ))
+    .unwrap();
+    let alice = &c.hmacauth_credentials[0];
+    assert_eq!(
+        (alice.username.as_str(), alice.secret.as_str()),
+        ("alice-hmac", "alice-secret")
+    );
+    assert_eq!(alice.consumer, Uuid::parse_str(ALICE).unwrap());
+    let bob = &c.hmacauth_credentials[1];
+    assert_eq!(bob.secret.len(), 32, "Kong's auto secret");
+    assert!(!format!("{alice:?}").contains("alice-secret"));
+    let index = CredentialIndex::new(&c);
+    let (who, cred) = index.hmacauth("bob-hmac").unwrap();
+    assert_eq!((who, &cred.secret), (1, &bob.secret));
+    assert!(index.hmacauth("carol").is_none());
+    // The written-back file keeps the generated secret, so a reload authenticates the same signatures.
+    let again = parse_str(&to_yaml(&c).unwrap()).unwrap();
+    assert_eq!(again.hmacauth_credentials, c.hmacauth_credentials);
+}
+
+#[test]
+fn hmac_credentials_checks_with_paths_and_no_secret_in_messages() {
+    let e = errors(&format!(
+        r#"
+_format_version: "3.0"
+consumers:
+  - id: {ALICE}
+    username: alice
+    hmacauth_credentials:
+      - {{secret: hush-hush}}
+      - {{username: v, secret: 12}}
+      - {{username: u, secret: other-hush}}
+      - {{username: u}}
+hmacauth_credentials:
+  - {{username: orphan, secret: hush-hush}}
+"#
+    ));
+    assert_eq!(
+        e,
+        [
+            "consumers[0].hmacauth_credentials[0].username: required field missing".to_string(),
+            "consumers[0].hmacauth_credentials[1].secret: expected a string".into(),
+            "hmacauth_credentials[0].consumer: required field missing".into(),
+            "consumers[0].hmacauth_credentials[3].username: duplicate username \"u\" (also consumers[0].hmacauth_credentials[2])".into(),
+        ]
+    );
+    assert!(e.iter().all(|m| !m.contains("hush")));
 }

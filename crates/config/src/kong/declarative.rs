@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::model::{Config, Settings};
 
 /// The collections whose items are entities (the file's nesting: routes and plugins under services, …).
-const COLLECTIONS: [&str; 15] = [
+const COLLECTIONS: [&str; 16] = [
     "services",
     "routes",
     "plugins",
@@ -22,6 +22,7 @@ const COLLECTIONS: [&str; 15] = [
     "snis",
     "keyauth_credentials",
     "basicauth_credentials",
+    "hmacauth_credentials",
     "jwt_secrets",
     "acls",
     "ca_certificates",

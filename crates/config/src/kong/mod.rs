@@ -48,7 +48,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in Kong's order of tables (and of `POST /config`'s `201` body, `GET /tags`).
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Service,
         Kind::Route,
         Kind::Plugin,
@@ -59,6 +59,7 @@ impl Kind {
         Kind::Sni,
         Kind::Credential(CredKind::KeyAuth),
         Kind::Credential(CredKind::BasicAuth),
+        Kind::Credential(CredKind::HmacAuth),
         Kind::Credential(CredKind::Jwt),
         Kind::Credential(CredKind::Acl),
         Kind::CaCertificate,

@@ -504,7 +504,7 @@ plugins:
     assert_eq!(got, vec![
         "services[0].routes[0].plugins[1].name: plugin \"openid-connect\" is already configured for this route (also services[0].routes[0].plugins[0])",
         "services[0].plugins[0].config.timeout: expected a number",
-        "services[0].plugins[1].name: unknown plugin \"kafka-upstream\" (supported: correlation-id, bot-detection, cors, jwt, key-auth, basic-auth, openid-connect, tls-handshake-modifier, ip-restriction, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, proxy-cache, opentelemetry, prometheus, http-log, file-log, request-termination)",
+        "services[0].plugins[1].name: unknown plugin \"kafka-upstream\" (supported: correlation-id, bot-detection, cors, jwt, key-auth, basic-auth, openid-connect, hmac-auth, tls-handshake-modifier, ip-restriction, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, proxy-cache, opentelemetry, prometheus, http-log, file-log, request-termination)",
         "services[0].plugins[2].name: required field missing",
         "plugins[0].config: expected a record",
         "plugins[1].service: no service with id or name \"nope\"",

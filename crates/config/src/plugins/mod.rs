@@ -11,6 +11,7 @@ pub mod correlation_id;
 pub mod cors;
 pub mod fields;
 pub mod file_log;
+pub mod hmac_auth;
 pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
@@ -39,6 +40,7 @@ use bot_detection::BotDetectionConfig;
 use correlation_id::CorrelationIdConfig;
 use cors::CorsConfig;
 use file_log::FileLogConfig;
+use hmac_auth::HmacAuthConfig;
 use http_log::HttpLogConfig;
 use ip_restriction::IpRestrictionConfig;
 use jwt::JwtConfig;
@@ -123,6 +125,13 @@ pub const PLUGINS: &[PluginSpec] = &[
         on_consumer: false,
         fields: openid_connect::FIELDS,
         parse: |v| OidcConfig::from_value(v).map(|c| PluginConfig::OpenidConnect(Arc::new(c))),
+    },
+    PluginSpec {
+        name: "hmac-auth",
+        priority: 1030,
+        on_consumer: false,
+        fields: hmac_auth::FIELDS,
+        parse: |v| HmacAuthConfig::from_value(v).map(|c| PluginConfig::HmacAuth(Arc::new(c))),
     },
     PluginSpec {
         name: "tls-handshake-modifier",
@@ -249,6 +258,8 @@ pub enum PluginConfig {
     KeyAuth(Arc<KeyAuthConfig>),
     /// `basic-auth`.
     BasicAuth(Arc<BasicAuthConfig>),
+    /// `hmac-auth`.
+    HmacAuth(Arc<HmacAuthConfig>),
     /// `openid-connect`.
     OpenidConnect(Arc<OidcConfig>),
     /// `rate-limiting`.
@@ -292,6 +303,7 @@ impl PluginConfig {
             PluginConfig::Jwt(c) => c.to_value_with_defaults(),
             PluginConfig::KeyAuth(c) => c.to_value_with_defaults(),
             PluginConfig::BasicAuth(c) => c.to_value_with_defaults(),
+            PluginConfig::HmacAuth(c) => c.to_value_with_defaults(),
             PluginConfig::OpenidConnect(c) => c.to_value_with_defaults(),
             PluginConfig::RateLimiting(c) => c.to_value_with_defaults(),
             PluginConfig::Acl(c) => c.to_value_with_defaults(),

@@ -56,6 +56,8 @@ pub struct Chains {
     pub log: Box<[Step]>,
     /// Whether an access step may need the request body.
     pub needs_body: bool,
+    /// Whether an access step may need the request body whatever its type ([`Plugin::needs_raw_body`]).
+    pub needs_raw_body: bool,
 }
 
 impl Chains {
@@ -283,12 +285,14 @@ fn order(mut steps: Vec<(u32, &'static str, Step, Phases)>, rewrite: bool) -> Ch
             .map(|(_, _, s, _)| s.clone())
             .collect()
     };
-    let needs_body = steps.iter().any(|(_, _, s, _)| {
-        s.base.as_ref().is_some_and(|p| p.needs_body())
-            || s.by_consumer
-                .as_ref()
-                .is_some_and(|m| m.values().any(|p| p.needs_body()))
-    });
+    let any = |wants: fn(&dyn Plugin) -> bool| {
+        steps.iter().any(|(_, _, s, _)| {
+            s.base.as_deref().is_some_and(wants)
+                || (s.by_consumer.as_ref()).is_some_and(|m| m.values().any(|p| wants(p.as_ref())))
+        })
+    };
+    let needs_raw_body = any(|p| p.needs_raw_body());
+    let needs_body = needs_raw_body || any(|p| p.needs_body());
     Chains {
         rewrite: if rewrite {
             of(Phases::REWRITE)
@@ -300,6 +304,7 @@ fn order(mut steps: Vec<(u32, &'static str, Step, Phases)>, rewrite: bool) -> Ch
         body: of(Phases::BODY),
         log: of(Phases::LOG),
         needs_body,
+        needs_raw_body,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod consumer_auth;
 pub mod correlation_id;
 pub mod cors;
 pub mod file_log;
+pub mod hmac_auth;
 pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
@@ -138,6 +139,9 @@ pub struct Request<'a> {
     /// The request body, when a plugin of the chain asked for it ([`Plugin::needs_body`]) and it is a form or
     /// JSON body within the bound.
     pub body: Option<&'a [u8]>,
+    /// The request body whatever its type and method (empty when it has none), when a plugin of the chain
+    /// asked for it ([`Plugin::needs_raw_body`]) and it is within the bound.
+    pub raw_body: Option<&'a [u8]>,
     /// The snapshot the request is served by (consumers, credentials, limiters).
     pub snap: &'a Snapshot,
     /// The matched route (`None` in the rewrite phase and on a request no route matched).
@@ -282,8 +286,15 @@ pub trait Plugin: Send + Sync {
     /// The phases whose handlers this instance implements.
     fn phases(&self) -> Phases;
 
-    /// Whether the access handler needs the request body of this request (read before the chain runs).
+    /// Whether the access handler needs the request body of this request (read before the chain runs), as
+    /// [`Request::body`]: a form or JSON body.
     fn needs_body(&self) -> bool {
+        false
+    }
+
+    /// Whether the access handler needs the request body whatever its type, as [`Request::raw_body`]
+    /// (hmac-auth's `Digest` check).
+    fn needs_raw_body(&self) -> bool {
         false
     }
 
@@ -407,6 +418,7 @@ fn build(
         }
         PluginConfig::KeyAuth(cfg) => Arc::new(key_auth::KeyAuth::new(cfg)),
         PluginConfig::BasicAuth(cfg) => Arc::new(basic_auth::BasicAuth::new(cfg)),
+        PluginConfig::HmacAuth(cfg) => Arc::new(hmac_auth::HmacAuth::new(cfg)),
         PluginConfig::Acl(cfg) => Arc::new(acl::Acl::new(cfg)),
         PluginConfig::CorrelationId(cfg) => Arc::new(correlation_id::CorrelationId::new(cfg)),
         PluginConfig::RequestSizeLimiting(cfg) => {

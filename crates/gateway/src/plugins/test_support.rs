@@ -23,6 +23,8 @@ pub struct TestRequest {
     pub headers: HeaderMap,
     /// The body read for the plugins, if any.
     pub body: Option<Vec<u8>>,
+    /// The raw body read for the plugins, if any.
+    pub raw_body: Option<Vec<u8>>,
     metrics: crate::metrics::Metrics,
 }
 
@@ -41,6 +43,7 @@ impl TestRequest {
             uri: uri.parse().unwrap(),
             headers: map,
             body: None,
+            raw_body: None,
             metrics: crate::metrics::Metrics::new(&prometheus::Registry::new()).unwrap(),
         }
     }
@@ -62,6 +65,7 @@ impl TestRequest {
             server_addr: None,
             client_cert_sha256: None,
             body: self.body.as_deref(),
+            raw_body: self.raw_body.as_deref(),
             snap,
             matched: None,
             metrics: &self.metrics,

@@ -45,13 +45,13 @@ pub(super) async fn run_phase(
     if steps.is_empty() {
         return Ok(false);
     }
-    let needs_body = matches!(phase, Phase::Access)
-        && ctx
-            .matched
-            .and_then(|m| snap.routes.get(m.route))
-            .is_some_and(|r| r.chains.needs_body);
-    let body = if needs_body {
-        match read_body(session, ctx.body.as_deref()).await? {
+    let chains = (ctx.matched)
+        .and_then(|m| snap.routes.get(m.route))
+        .map(|r| &r.chains)
+        .filter(|_| matches!(phase, Phase::Access));
+    let raw = chains.is_some_and(|c| c.needs_raw_body);
+    let body = if chains.is_some_and(|c| c.needs_body) {
+        match read_body(session, ctx.body.as_deref(), raw).await? {
             BodyRead::Read(body) => body,
             BodyRead::TooLarge => {
                 ctx.ex.auth = "deny";
@@ -67,6 +67,9 @@ pub(super) async fn run_phase(
     } else {
         None
     };
+    // The plugins' form or JSON body; the raw one only for those that asked for it.
+    let form_body = body.as_ref().filter(|_| form_or_json(session.req_header()));
+    let raw_body = body.as_ref().filter(|_| raw);
     let reply = {
         let req = session.req_header();
         let view = Request {
@@ -81,7 +84,8 @@ pub(super) async fn run_phase(
                 .and_then(|d| d.ssl_digest.as_deref())
                 .map(|s| s.cert_digest.as_slice())
                 .filter(|c| !c.is_empty()),
-            body: body.as_deref(),
+            body: form_body.map(|b| &b[..]),
+            raw_body: raw_body.map(|b| &b[..]),
             snap: &snap,
             matched: ctx.matched,
             metrics,
@@ -261,14 +265,9 @@ enum BodyRead {
     TooLarge,
 }
 
-/// Read the whole request body (bounded) for the plugins that need it (a token in a form or JSON body). A body
-/// the route buffered (`request_buffering`) is read from its spool; otherwise Pingora keeps what was read in its
-/// retry buffer and sends it upstream afterwards.
-async fn read_body(
-    session: &mut Session,
-    spool: Option<&crate::buffering::request::BodySpool>,
-) -> Result<BodyRead> {
-    let req = session.req_header();
+/// True when the request's body is one the plugins read as form or JSON arguments (a form or JSON content
+/// type, and a method other than `GET` and `HEAD`).
+fn form_or_json(req: &pingora::http::RequestHeader) -> bool {
     let content_type = req
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -277,7 +276,20 @@ async fn read_body(
         .to_ascii_lowercase();
     let is_form_or_json = content_type.starts_with("application/x-www-form-urlencoded")
         || content_type.contains("json");
-    if !is_form_or_json || req.method == http::Method::GET || req.method == http::Method::HEAD {
+    is_form_or_json && req.method != http::Method::GET && req.method != http::Method::HEAD
+}
+
+/// Read the whole request body (bounded) for the plugins that need it (a token in a form or JSON body; with
+/// `raw`, any body: hmac-auth's digest; a request without a body reads as empty). A body the route buffered
+/// (`request_buffering`) is read from its spool; otherwise Pingora keeps what was read in its retry buffer
+/// and sends it upstream afterwards.
+async fn read_body(
+    session: &mut Session,
+    spool: Option<&crate::buffering::request::BodySpool>,
+    raw: bool,
+) -> Result<BodyRead> {
+    let req = session.req_header();
+    if !raw && !form_or_json(req) {
         return Ok(BodyRead::Read(None));
     }
     let declared = req

@@ -315,3 +315,42 @@ fn flattened_errors_never_echo_a_secret() {
     assert_eq!(flat[0]["entity"]["ttl"], 5);
     assert_eq!(flat[1]["entity"]["password"], "<redacted>");
 }
+
+#[test]
+fn hmac_auth_create_generates_a_secret_and_usernames_are_unique() {
+    const HMAC: Kind = Kind::Credential(CredKind::HmacAuth);
+    let w = create(
+        &base(),
+        HMAC,
+        obj(json!({"consumer": {"id": ALICE}, "username": "alice-hmac"})),
+        NOW,
+    )
+    .unwrap();
+    let v = get(&w.config, HMAC, "alice-hmac");
+    assert_eq!(v["consumer"], json!({"id": ALICE}));
+    assert_eq!(v["secret"].as_str().unwrap().len(), 32);
+    let mut fields: Vec<&String> = v.as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["consumer", "created_at", "id", "secret", "tags", "username"]
+    );
+    let again = obj(
+        json!({"consumer": {"username": "bob"}, "username": "alice-hmac", "secret": "bob-hush"}),
+    );
+    let e = create(&w.config, HMAC, again, NOW).unwrap_err();
+    assert_eq!(e.status(), 409);
+    assert_eq!(e.body()["fields"], json!({"username": "alice-hmac"}));
+    assert!(!e.body().to_string().contains("bob-hush"));
+    let e = create(
+        &w.config,
+        HMAC,
+        obj(json!({"consumer": {"id": ALICE}})),
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.body()["fields"],
+        json!({"username": "required field missing"})
+    );
+}

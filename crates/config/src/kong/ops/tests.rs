@@ -517,7 +517,7 @@ fn plugins_place_by_scope_and_are_unique() {
         create(&c, Kind::Plugin, obj(json!({"name": "kafka-upstream"})), NOW).unwrap_err(),
         KongError::field(
             "name",
-            "unknown plugin \"kafka-upstream\" (supported: correlation-id, bot-detection, cors, jwt, key-auth, basic-auth, openid-connect, tls-handshake-modifier, ip-restriction, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, proxy-cache, opentelemetry, prometheus, http-log, file-log, request-termination)"
+            "unknown plugin \"kafka-upstream\" (supported: correlation-id, bot-detection, cors, jwt, key-auth, basic-auth, openid-connect, hmac-auth, tls-handshake-modifier, ip-restriction, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, proxy-cache, opentelemetry, prometheus, http-log, file-log, request-termination)"
         )
     );
     assert_eq!(

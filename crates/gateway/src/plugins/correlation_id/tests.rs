@@ -32,6 +32,7 @@ fn access(p: &CorrelationId, header: &str, client: Option<&str>) -> Exchange {
         https: false,
         server_addr: Some("127.0.0.1:8000".parse().unwrap()),
         client_cert_sha256: None,
+        raw_body: None,
         body: None,
         snap: &snap,
         matched: None,

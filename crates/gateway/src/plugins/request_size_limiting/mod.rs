@@ -137,6 +137,7 @@ mod tests {
             https: false,
             server_addr: None,
             client_cert_sha256: None,
+            raw_body: None,
             body: None,
             snap: &snap,
             matched: None,

@@ -60,6 +60,7 @@ fn run(
         https: false,
         server_addr: Some("127.0.0.1:8000".parse().unwrap()),
         client_cert_sha256: None,
+        raw_body: None,
         body,
         snap: &snap,
         matched,
