@@ -251,6 +251,10 @@ fn build_route(
     route.hosts = rr.hosts.unwrap_or_default();
     route.paths = rr.paths.unwrap_or_default();
     route.headers = rr.headers.unwrap_or_default();
+    route.snis = rr.snis.unwrap_or_default();
+    route.sources = crate::stream::addrs(rr.sources, &format!("{path}.sources"), errors);
+    route.destinations =
+        crate::stream::addrs(rr.destinations, &format!("{path}.destinations"), errors);
     route.strip_path = rr.strip_path.unwrap_or(true);
     route.preserve_host = rr.preserve_host.unwrap_or(false);
     route.request_buffering = rr.request_buffering.unwrap_or(true);
@@ -658,7 +662,7 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("::1", 9000));
         assert_eq!(
             expand_url("ws://a:1").unwrap_err(),
-            "expected one of: http, https, grpc, grpcs, got \"ws\" (tcp, tls, udp, ws and wss are not supported yet)"
+            "expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got \"ws\" (ws and wss are not supported yet)"
         );
         assert_eq!(
             expand_url("orders.internal").unwrap_err(),

@@ -34,6 +34,7 @@ pub mod real_ip;
 pub mod report;
 pub mod router;
 pub mod settings;
+pub mod stream;
 pub mod upstream_tls;
 pub mod upstreams;
 pub mod validate;

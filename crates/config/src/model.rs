@@ -136,7 +136,8 @@ impl Default for Config {
     }
 }
 
-/// Upstream and route protocol; only plain HTTP and HTTPS are supported.
+/// Upstream and route protocol: HTTP ones (`http`, `https`, `grpc`, `grpcs`) and stream ones (`tcp`, `tls`,
+/// `udp`, `tls_passthrough`, see [`crate::stream`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
@@ -148,6 +149,16 @@ pub enum Protocol {
     Grpc,
     /// `grpcs`: HTTP/2 over TLS to the upstream; TLS requests on a route.
     Grpcs,
+    /// `tcp`: a stream route's plain TCP connections; a service's plain TCP to the upstream.
+    Tcp,
+    /// `tls`: a stream route's TLS connections, terminated by the gateway; a service's TLS to the upstream.
+    Tls,
+    /// `udp`: a stream route's UDP datagrams; a service's UDP to the upstream.
+    Udp,
+    /// `tls_passthrough`: a stream route's TLS connections, routed by the ClientHello's SNI and spliced
+    /// without terminating; a service's plain TCP to the upstream.
+    #[serde(rename = "tls_passthrough")]
+    TlsPassthrough,
 }
 
 impl Protocol {
@@ -158,7 +169,19 @@ impl Protocol {
             Protocol::Https => "https",
             Protocol::Grpc => "grpc",
             Protocol::Grpcs => "grpcs",
+            Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
+            Protocol::Udp => "udp",
+            Protocol::TlsPassthrough => "tls_passthrough",
         }
+    }
+
+    /// `tcp`, `tls`, `udp` and `tls_passthrough` (Kong's stream subsystem).
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            Protocol::Tcp | Protocol::Tls | Protocol::Udp | Protocol::TlsPassthrough
+        )
     }
 
     /// 80 or 443.
@@ -180,15 +203,19 @@ impl Protocol {
         matches!(self, Protocol::Grpc | Protocol::Grpcs)
     }
 
-    /// Parses `http`, `https`, `grpc` or `grpcs`; the error says what is accepted.
+    /// Parses a protocol name; the error says what is accepted.
     pub fn parse(value: &str) -> Result<Protocol, String> {
         match value {
             "http" => Ok(Protocol::Http),
             "https" => Ok(Protocol::Https),
             "grpc" => Ok(Protocol::Grpc),
             "grpcs" => Ok(Protocol::Grpcs),
+            "tcp" => Ok(Protocol::Tcp),
+            "tls" => Ok(Protocol::Tls),
+            "udp" => Ok(Protocol::Udp),
+            "tls_passthrough" => Ok(Protocol::TlsPassthrough),
             other => Err(format!(
-                "expected one of: http, https, grpc, grpcs, got {other:?} (tcp, tls, udp, ws and wss are not supported yet)"
+                "expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got {other:?} (ws and wss are not supported yet)"
             )),
         }
     }
@@ -442,6 +469,15 @@ pub struct Route {
     /// streams it through a small window.
     #[serde(skip_serializing_if = "is_true")]
     pub response_buffering: bool,
+    /// Server names matched on a stream route (`tls`, `tls_passthrough`): exact, `*.x` or `x.*`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snis: Vec<String>,
+    /// Client addresses matched on a stream route (any entry: IP or CIDR and/or port).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::stream::StreamAddr>,
+    /// Local addresses matched on a stream route (any entry: IP or CIDR and/or port).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<crate::stream::StreamAddr>,
     /// Kong's expressions-router `expression` (ATC language); when set, `methods`, `hosts`, `paths` and
     /// `headers` are empty and the route is matched by it alone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -467,6 +503,12 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether this is a stream route (Kong: its first protocol is `tcp`, `tls`, `udp` or
+    /// `tls_passthrough`; validation refuses a mix).
+    pub fn is_stream(&self) -> bool {
+        self.protocols.first().is_some_and(|p| p.is_stream())
+    }
+
     /// A route with Kong's defaults and no matcher set.
     pub fn new(id: Uuid) -> Self {
         Route {
@@ -478,6 +520,9 @@ impl Route {
             hosts: Vec::new(),
             paths: Vec::new(),
             headers: IndexMap::new(),
+            snis: Vec::new(),
+            sources: Vec::new(),
+            destinations: Vec::new(),
             strip_path: true,
             preserve_host: false,
             regex_priority: 0,
