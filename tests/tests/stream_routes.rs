@@ -192,7 +192,12 @@ fn shared() -> Shared {
 }
 
 fn tcp_is_routed_by_destination_port(s: &Shared) {
-    assert_eq!(talk(connect(s.tcp_a)).as_deref(), Some("echo-a"), "{}", s.gw.log());
+    assert_eq!(
+        talk(connect(s.tcp_a)).as_deref(),
+        Some("echo-a"),
+        "{}",
+        s.gw.log()
+    );
 }
 
 fn tcp_from_a_source_outside_the_route_is_closed(s: &Shared) {
@@ -241,7 +246,8 @@ fn tls_is_terminated_with_the_certificate_the_sni_selects(s: &Shared) {
 
 fn tls_passthrough_reaches_the_upstream_handshake(s: &Shared) {
     // The gateway has no certificate for PASS_NAME: a verified handshake for it is the upstream's.
-    let tls = tls_connect(&s.ca, s.tls, PASS_NAME).unwrap_or_else(|e| panic!("{e}\n{}", s.gw.log()));
+    let tls =
+        tls_connect(&s.ca, s.tls, PASS_NAME).unwrap_or_else(|e| panic!("{e}\n{}", s.gw.log()));
     let cert = tls.ssl().peer_certificate().expect("a certificate");
     let cn = cert.subject_name().entries().next().expect("CN");
     assert_eq!(cn.data().as_slice(), PASS_NAME.as_bytes());
@@ -250,13 +256,17 @@ fn tls_passthrough_reaches_the_upstream_handshake(s: &Shared) {
 
 fn udp_datagrams_are_relayed_both_ways(s: &Shared) {
     let client = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
-    client.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
     let mut buf = [0u8; 64];
     // Datagrams may be lost: retry a few times before failing.
     let mut got = None;
     for i in 0..5 {
         let msg = format!("hello-{i}");
-        client.send_to(msg.as_bytes(), ("127.0.0.1", s.udp)).expect("send");
+        client
+            .send_to(msg.as_bytes(), ("127.0.0.1", s.udp))
+            .expect("send");
         if let Ok((n, _)) = client.recv_from(&mut buf) {
             got = Some((msg, String::from_utf8_lossy(&buf[..n]).into_owned()));
             break;
@@ -293,13 +303,23 @@ fn reload_adds_a_route_and_keeps_connections() {
     config["services"]
         .as_array_mut()
         .expect("services")
-        .push(stream_service("c", echo_c, "tcp", json!([
-            {"name": "new", "protocols": ["tcp"], "destinations": [{"port": new}]}
-        ])));
+        .push(stream_service(
+            "c",
+            echo_c,
+            "tcp",
+            json!([
+                {"name": "new", "protocols": ["tcp"], "destinations": [{"port": new}]}
+            ]),
+        ));
     gw.write_config(&to_yaml(&config));
     gw.signal(libc::SIGHUP);
     assert!(gw.wait_for_log("config reloaded", WAIT), "{}", gw.log());
-    assert_eq!(talk(connect(new)).as_deref(), Some("echo-c"), "{}", gw.log());
+    assert_eq!(
+        talk(connect(new)).as_deref(),
+        Some("echo-c"),
+        "{}",
+        gw.log()
+    );
     // The connection opened before the reload still echoes.
     established.get_mut().write_all(b"late").expect("write");
     let mut back = [0u8; 4];
@@ -325,5 +345,10 @@ fn a_kic_tcproute_golden_file_proxies() {
         ports.proxy, ports.admin
     ));
     let gw = Gateway::start(&text);
-    assert_eq!(talk(connect(listen)).as_deref(), Some("kic-echo"), "{}", gw.log());
+    assert_eq!(
+        talk(connect(listen)).as_deref(),
+        Some("kic-echo"),
+        "{}",
+        gw.log()
+    );
 }

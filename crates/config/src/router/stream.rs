@@ -192,7 +192,7 @@ impl StreamRouter {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        entries.sort_by(|a, b| a.order.cmp(&b.order));
+        entries.sort_by_key(|a| a.order);
         Ok(StreamRouter { entries })
     }
 
