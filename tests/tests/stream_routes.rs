@@ -3,7 +3,8 @@
 //! echo server. TCP routed by destination port, refused by source, TLS terminated with the certificate the SNI
 //! selects, `tls_passthrough` to the TLS server (the client sees its certificate), UDP, a reload adding a
 //! route while an established connection keeps working, and a KIC golden file proxying once its upstream has
-//! a loopback target. One gateway serves the tests that do not reload.
+//! a loopback target. One gateway serves the tests that do not reload; it also proxies to a host name (the
+//! resolver) and to a `tls` service verified against `ca_certificates`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(10);
 const TLS_NAME: &str = "tls.stream.test";
 const PASS_NAME: &str = "pass.stream.test";
+const CA_ID: &str = "5a0e8a52-6c3e-4c55-9e0e-000000000001";
 
 /// A TCP server on 127.0.0.1 that writes `<name>\n` on each connection, then echoes what it reads.
 fn tcp_echo(name: &'static str) -> u16 {
@@ -43,9 +45,8 @@ fn echo<S: Read + Write>(mut s: S, name: &str) {
     }
 }
 
-/// The TLS version of [`tcp_echo`], with the CA's certificate for [`PASS_NAME`].
-fn tls_echo(ca: &LocalCa) -> u16 {
-    let (cert, key) = ca.issue(PASS_NAME, "upstream");
+/// The TLS version of [`tcp_echo`], greeting with `name`, with the certificate and key at those paths.
+fn tls_echo(cert: &std::path::Path, key: &std::path::Path, name: &'static str) -> u16 {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
     b.set_certificate_chain_file(&cert).expect("cert");
     b.set_private_key_file(&key, SslFiletype::PEM).expect("key");
@@ -57,7 +58,7 @@ fn tls_echo(ca: &LocalCa) -> u16 {
             let acceptor = acceptor.clone();
             std::thread::spawn(move || {
                 if let Ok(s) = acceptor.accept(conn) {
-                    echo(s, "tls-upstream");
+                    echo(s, name);
                 }
             });
         }
@@ -116,6 +117,7 @@ struct Shared {
     tcp_b: u16,
     tls: u16,
     udp: u16,
+    reencrypt: u16,
 }
 
 fn stream_service(name: &str, port: u16, protocol: &str, routes: Value) -> Value {
@@ -132,6 +134,13 @@ fn one_gateway_for_tcp_tls_passthrough_and_udp() {
     tls_is_terminated_with_the_certificate_the_sni_selects(&s);
     tls_passthrough_reaches_the_upstream_handshake(&s);
     udp_datagrams_are_relayed_both_ways(&s);
+    // A `tls` service: plain TCP in, TLS to the upstream, verified against `ca_certificates`.
+    assert_eq!(
+        talk(connect(s.reencrypt)).as_deref(),
+        Some("tls-upstream-ip"),
+        "{}",
+        s.gw.log()
+    );
 }
 
 fn shared() -> Shared {
@@ -139,14 +148,18 @@ fn shared() -> Shared {
         let ca = LocalCa::new();
         let (tls_cert, tls_key) = ca.issue(TLS_NAME, "terminated");
         let read = |p: std::path::PathBuf| std::fs::read_to_string(p).expect("read PEM");
+        let (pass_cert, pass_key) = ca.issue(PASS_NAME, "upstream");
         let (echo_a, echo_b, echo_tls, upstream_tls, echo_udp) = (
             tcp_echo("echo-a"),
             tcp_echo("echo-b"),
             tcp_echo("echo-behind-tls"),
-            tls_echo(&ca),
+            tls_echo(&pass_cert, &pass_key, "tls-upstream"),
             udp_echo(),
         );
+        // For 127.0.0.1 (the CA's server certificate): a `tls` service verifies it against the test CA.
+        let upstream_ip = tls_echo(&ca.cert(), &ca.key(), "tls-upstream-ip");
         let (tcp_a, tcp_b, tls, udp) = (free_port(), free_port(), free_port(), free_port());
+        let reencrypt = free_port();
         let ports = Ports::free();
         let config = json!({
             "_format_version": "3.0",
@@ -154,20 +167,23 @@ fn shared() -> Shared {
                 "proxy_listen": format!("127.0.0.1:{}", ports.proxy),
                 "admin_listen": format!("127.0.0.1:{}", ports.admin),
                 "stream_listen": format!(
-                    "127.0.0.1:{tcp_a}, 127.0.0.1:{tcp_b}, 127.0.0.1:{tls} ssl, 127.0.0.1:{udp} udp"
+                    "127.0.0.1:{tcp_a}, 127.0.0.1:{tcp_b}, 127.0.0.1:{tls} ssl, 127.0.0.1:{udp} udp, 127.0.0.1:{reencrypt}"
                 ),
                 "ssl_cert": ca.cert(),
                 "ssl_cert_key": ca.key(),
             },
             "certificates": [{"cert": read(tls_cert), "key": read(tls_key), "snis": [TLS_NAME]}],
+            "ca_certificates": [{"id": CA_ID, "cert": read(ca.ca_pem())}],
             "services": [
                 stream_service("a", echo_a, "tcp", json!([
                     {"name": "by-port", "protocols": ["tcp"], "destinations": [{"port": tcp_a}]}
                 ])),
-                stream_service("b", echo_b, "tcp", json!([
-                    {"name": "by-source", "protocols": ["tcp"],
-                     "sources": [{"ip": "127.0.0.2"}], "destinations": [{"port": tcp_b}]}
-                ])),
+                // A host name: resolved per connection through the gateway's resolver (the hosts file).
+                {
+                    "name": "b", "host": "localhost", "port": echo_b, "protocol": "tcp",
+                    "routes": [{"name": "by-source", "protocols": ["tcp"],
+                                "sources": [{"ip": "127.0.0.2"}], "destinations": [{"port": tcp_b}]}],
+                },
                 stream_service("t", echo_tls, "tcp", json!([
                     {"name": "terminated", "protocols": ["tls"], "snis": [TLS_NAME]}
                 ])),
@@ -177,6 +193,11 @@ fn shared() -> Shared {
                 stream_service("u", echo_udp, "udp", json!([
                     {"name": "udp", "protocols": ["udp"], "destinations": [{"port": udp}]}
                 ])),
+                {
+                    "name": "r", "host": "127.0.0.1", "port": upstream_ip, "protocol": "tls",
+                    "ca_certificates": [CA_ID],
+                    "routes": [{"name": "reencrypt", "protocols": ["tcp"], "destinations": [{"port": reencrypt}]}],
+                },
             ],
         });
         let gw = Gateway::start(&to_yaml(&config));
@@ -187,6 +208,7 @@ fn shared() -> Shared {
             tcp_b,
             tls,
             udp,
+            reencrypt,
         }
     }
 }
