@@ -48,8 +48,8 @@ fn echo<S: Read + Write>(mut s: S, name: &str) {
 /// The TLS version of [`tcp_echo`], greeting with `name`, with the certificate and key at those paths.
 fn tls_echo(cert: &std::path::Path, key: &std::path::Path, name: &'static str) -> u16 {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
-    b.set_certificate_chain_file(&cert).expect("cert");
-    b.set_private_key_file(&key, SslFiletype::PEM).expect("key");
+    b.set_certificate_chain_file(cert).expect("cert");
+    b.set_private_key_file(key, SslFiletype::PEM).expect("key");
     let acceptor = Arc::new(b.build());
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the TLS echo server");
     let port = listener.local_addr().expect("local addr").port();
