@@ -229,7 +229,7 @@ fn build_consumer(rc: RawConsumer, i: usize, errors: &mut Collector) -> Consumer
 
 /// `parent` is the owning service id for a nested route, `None` for a top-level one.
 fn build_route(
-    rr: RawRoute,
+    mut rr: RawRoute,
     path: &At<'_>,
     parent: Option<Uuid>,
     index: usize,
@@ -239,6 +239,7 @@ fn build_route(
     let id = parse_id(rr.id.as_deref(), path, errors)
         .unwrap_or_else(|| ids::route_id(rr.name.as_deref(), parent, index));
     let mut route = Route::new(id);
+    crate::stream::take_fields(&mut route, &mut rr, &path.to_string(), errors);
     route.name = rr.name;
     if let Some(protocols) = rr.protocols {
         route.protocols = protocols_of(&protocols, path, errors);
@@ -251,10 +252,6 @@ fn build_route(
     route.hosts = rr.hosts.unwrap_or_default();
     route.paths = rr.paths.unwrap_or_default();
     route.headers = rr.headers.unwrap_or_default();
-    route.snis = rr.snis.unwrap_or_default();
-    route.sources = crate::stream::addrs(rr.sources, &format!("{path}.sources"), errors);
-    route.destinations =
-        crate::stream::addrs(rr.destinations, &format!("{path}.destinations"), errors);
     route.strip_path = rr.strip_path.unwrap_or(true);
     route.preserve_host = rr.preserve_host.unwrap_or(false);
     route.request_buffering = rr.request_buffering.unwrap_or(true);

@@ -29,6 +29,7 @@ pub mod load;
 pub mod lookup;
 pub mod model;
 pub mod plugins;
+pub mod protocol;
 mod raw;
 pub mod real_ip;
 pub mod report;

@@ -29,12 +29,44 @@ pub struct RawStreamAddr {
     pub port: Option<i64>,
 }
 
-/// The entries of `sources` or `destinations` (`path` is the field's), with Kong's messages.
-pub(crate) fn addrs(
-    raw: Option<Vec<RawStreamAddr>>,
+/// Moves a raw route's `snis`, `sources` and `destinations` into `route` (`path`: the route's).
+pub(crate) fn take_fields(
+    route: &mut Route,
+    raw: &mut crate::raw::RawRoute,
     path: &str,
     errors: &mut Collector,
-) -> Vec<StreamAddr> {
+) {
+    route.snis = raw.snis.take().unwrap_or_default();
+    route.sources = addrs(raw.sources.take(), &format!("{path}.sources"), errors);
+    route.destinations = addrs(
+        raw.destinations.take(),
+        &format!("{path}.destinations"),
+        errors,
+    );
+}
+
+/// Whether a route sets a traditional matching field (HTTP or stream).
+pub(crate) fn has_matchers(r: &Route) -> bool {
+    !(r.methods.is_empty()
+        && r.hosts.is_empty()
+        && r.paths.is_empty()
+        && r.headers.is_empty()
+        && r.snis.is_empty()
+        && r.sources.is_empty()
+        && r.destinations.is_empty())
+}
+
+/// The checks of a route's kind: [`check_route`] for a stream route, [`check_http_route`] otherwise.
+pub(crate) fn check_kind(r: &Route, path: &str, errors: &mut Collector) {
+    if r.is_stream() {
+        check_route(r, path, errors);
+    } else {
+        check_http_route(r, path, errors);
+    }
+}
+
+/// The entries of `sources` or `destinations` (`path` is the field's), with Kong's messages.
+fn addrs(raw: Option<Vec<RawStreamAddr>>, path: &str, errors: &mut Collector) -> Vec<StreamAddr> {
     let mut out = Vec::new();
     for (k, entry) in raw.unwrap_or_default().into_iter().enumerate() {
         if entry.ip.is_none() && entry.port.is_none() {

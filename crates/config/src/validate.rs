@@ -312,19 +312,9 @@ impl<'c> Walker<'_, 'c> {
                 );
             }
         }
-        let others = !(r.methods.is_empty()
-            && r.hosts.is_empty()
-            && r.paths.is_empty()
-            && r.headers.is_empty()
-            && r.snis.is_empty()
-            && r.sources.is_empty()
-            && r.destinations.is_empty());
+        let others = crate::stream::has_matchers(r);
         self.expression(r, path, others);
-        if r.is_stream() {
-            crate::stream::check_route(r, path, self.errors);
-        } else {
-            crate::stream::check_http_route(r, path, self.errors);
-        }
+        crate::stream::check_kind(r, path, self.errors);
         if !others && r.expression.is_none() && !r.is_stream() {
             self.errors.push(
                 path,
