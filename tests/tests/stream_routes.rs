@@ -4,7 +4,7 @@
 //! selects, `tls_passthrough` to the TLS server (the client sees its certificate), UDP, a reload adding a
 //! route while an established connection keeps working, and a KIC golden file proxying once its upstream has
 //! a loopback target. One gateway serves the tests that do not reload; it also proxies to a host name (the
-//! resolver) and to a `tls` service verified against `ca_certificates`.
+//! resolver) and to a `tls` service verified against `ca_certificates`. A binary upgrade rebinds the listeners.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -372,5 +372,62 @@ fn a_kic_tcproute_golden_file_proxies() {
         Some("kic-echo"),
         "{}",
         gw.log()
+    );
+}
+
+/// A binary upgrade: stream listeners are not handed over, the new process binds them once the old one has
+/// closed them, and serves the stream routes.
+#[test]
+fn an_upgrade_rebinds_the_stream_listeners() {
+    let echo = tcp_echo("echo-upgrade");
+    let listen = free_port();
+    let ports = Ports::free();
+    let config = json!({
+        "_format_version": "3.0",
+        "gateway": {
+            "proxy_listen": format!("127.0.0.1:{}", ports.proxy),
+            "admin_listen": format!("127.0.0.1:{}", ports.admin),
+            "stream_listen": format!("127.0.0.1:{listen}"),
+            "grace_period_seconds": 1,
+            "graceful_shutdown_timeout_seconds": 1,
+        },
+        "services": [stream_service("a", echo, "tcp", json!([
+            {"name": "a", "protocols": ["tcp"], "destinations": [{"port": listen}]}
+        ]))],
+    });
+    let yaml = to_yaml(&config);
+    let old = Gateway::start(&yaml);
+    assert_eq!(talk(connect(listen)).as_deref(), Some("echo-upgrade"));
+    let sock = old.dir().join("gateway.yaml.upgrade.sock");
+    let pid_file = old.dir().join("gateway.yaml.pid");
+    let (sock_arg, pid_arg) = (sock.display().to_string(), pid_file.display().to_string());
+    let new = Gateway::start_with(
+        &yaml,
+        &[
+            "--upgrade",
+            "--upgrade-sock",
+            &sock_arg,
+            "--pid-file",
+            &pid_arg,
+        ],
+        &[],
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sock.exists(), "no upgrade socket:\n{}", new.log());
+    old.signal(libc::SIGQUIT);
+    assert!(
+        new.wait_for_log("stream: listening on", WAIT),
+        "{}\n--- old ---\n{}",
+        new.log(),
+        old.log()
+    );
+    assert_eq!(
+        talk(connect(listen)).as_deref(),
+        Some("echo-upgrade"),
+        "{}",
+        new.log()
     );
 }

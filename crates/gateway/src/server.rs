@@ -122,8 +122,9 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Stream listeners are bound now: an address in use stops the start with a clear message.
-    let stream_listeners = match crate::stream::bind(&settings) {
+    // Stream listeners are bound now: an address in use stops the start with a clear message (after an upgrade,
+    // once the old process has closed them).
+    let stream_listeners = match crate::stream::bind(&settings, args.upgrade) {
         Ok(l) => l,
         Err(msg) => {
             eprintln!("{}: cannot start:\n{msg}", args.config.display());

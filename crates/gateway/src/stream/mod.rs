@@ -8,8 +8,9 @@
 //! connection (or UDP session) is routed once with the snapshot current when it starts and keeps it to the
 //! end, so a reload applies new stream routes to new connections and never touches established ones. The
 //! sockets are bound when the process starts (a bind error stops the start); `stream_listen` changes need a
-//! restart, as `proxy_listen`'s. They are not handed over in a graceful upgrade (SIGQUIT): with `reuseport`
-//! on an entry the new process binds beside the old one, without it the new process cannot bind.
+//! restart, as `proxy_listen`'s. They are not handed over in a graceful upgrade (SIGQUIT): the new process
+//! binds them once the old one has closed them (it retries while the address is in use), so new stream
+//! connections are refused for that moment; established ones stay with the old process until it exits.
 
 pub mod client_hello;
 pub mod io;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gateway_config::certificates::KeyPairs;
 use gateway_config::model::Settings;
+use gateway_config::settings::StreamListener;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
@@ -40,47 +42,86 @@ pub enum Bound {
     Udp(std::net::UdpSocket),
 }
 
-/// Binds the `stream_listen` entries (none when it is off).
-pub fn bind(settings: &Settings) -> Result<Vec<Bound>, String> {
+/// A listener of `stream_listen`: bound at start, or (in a process started with `--upgrade`) bound once the
+/// old process has released the address.
+pub enum Listener {
+    /// Bound.
+    Bound(Bound),
+    /// To bind when the service starts, retrying while the address is in use.
+    Later(StreamListener),
+}
+
+/// Binds the `stream_listen` entries (none when it is off); with `later` (an upgrade: the old process still
+/// holds them), they are bound when the service starts.
+pub fn bind(settings: &Settings, later: bool) -> Result<Vec<Listener>, String> {
     let entries = settings
         .stream_listeners()
         .map_err(|e| format!("gateway.stream_listen: {e}"))?;
-    let mut out = Vec::new();
-    for l in entries {
-        let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&l.addr)
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| format!("gateway.stream_listen: cannot resolve {:?}", l.addr))?;
-        let fail =
-            |e: std::io::Error| format!("gateway.stream_listen: cannot bind {}: {e}", l.addr);
-        let (kind, proto) = if l.udp {
-            (Type::DGRAM, SockProtocol::UDP)
-        } else {
-            (Type::STREAM, SockProtocol::TCP)
-        };
-        let socket = Socket::new(Domain::for_address(addr), kind, Some(proto)).map_err(fail)?;
-        socket.set_reuse_address(true).map_err(fail)?;
-        if l.reuseport {
-            socket.set_reuse_port(true).map_err(fail)?;
-        }
-        socket.set_nonblocking(true).map_err(fail)?;
-        socket.bind(&addr.into()).map_err(fail)?;
-        if l.udp {
-            out.push(Bound::Udp(socket.into()));
-        } else {
-            socket
-                .listen(i32::try_from(l.backlog).unwrap_or(i32::MAX))
-                .map_err(fail)?;
-            out.push(Bound::Tcp(socket.into(), l.ssl));
+    if later {
+        return Ok(entries.into_iter().map(Listener::Later).collect());
+    }
+    entries
+        .iter()
+        .map(|l| {
+            bind_one(l)
+                .map(Listener::Bound)
+                .map_err(|e| format!("gateway.stream_listen: cannot bind {}: {e}", l.addr))
+        })
+        .collect()
+}
+
+fn bind_one(l: &StreamListener) -> std::io::Result<Bound> {
+    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&l.addr)?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let (kind, proto) = if l.udp {
+        (Type::DGRAM, SockProtocol::UDP)
+    } else {
+        (Type::STREAM, SockProtocol::TCP)
+    };
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(proto))?;
+    socket.set_reuse_address(true)?;
+    if l.reuseport {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    if l.udp {
+        return Ok(Bound::Udp(socket.into()));
+    }
+    socket.listen(i32::try_from(l.backlog).unwrap_or(i32::MAX))?;
+    Ok(Bound::Tcp(socket.into(), l.ssl))
+}
+
+/// Binds `l` once its address is free (the old process of an upgrade closes its stream listeners when it
+/// shuts down); gives up after a minute.
+async fn bind_when_free(l: &StreamListener) -> Option<Bound> {
+    for _ in 0..600 {
+        match bind_one(l) {
+            Ok(b) => {
+                log::info!("stream: listening on {} (after the upgrade)", l.addr);
+                return Some(b);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                log::error!("stream: cannot bind {}: {e}", l.addr);
+                return None;
+            }
         }
     }
-    Ok(out)
+    log::error!(
+        "stream: {} still in use after a minute: not listening",
+        l.addr
+    );
+    None
 }
 
 /// The background service serving the stream listeners.
 pub struct StreamService {
     state: Arc<AppState>,
-    listeners: Mutex<Vec<Bound>>,
+    listeners: Mutex<Vec<Listener>>,
     default_cert: Option<Arc<KeyPairs>>,
 }
 
@@ -89,7 +130,7 @@ impl StreamService {
     /// `ssl` entry).
     pub fn new(
         state: Arc<AppState>,
-        listeners: Vec<Bound>,
+        listeners: Vec<Listener>,
         default_cert: Option<Arc<KeyPairs>>,
     ) -> Self {
         StreamService {
@@ -106,7 +147,14 @@ impl BackgroundService for StreamService {
         let listeners =
             std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         let mut tasks = Vec::new();
-        for bound in listeners {
+        for listener in listeners {
+            let bound = match listener {
+                Listener::Bound(b) => Some(b),
+                Listener::Later(l) => bind_when_free(&l).await,
+            };
+            let Some(bound) = bound else {
+                continue;
+            };
             let state = self.state.clone();
             match bound {
                 Bound::Tcp(l, ssl) => {
