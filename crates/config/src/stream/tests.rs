@@ -148,3 +148,35 @@ services:
         "services[0].routes[0].expression: Router Expression failed validation: Unknown LHS field",
     );
 }
+
+#[test]
+fn admin_api_writes_and_shows_stream_routes() {
+    use crate::kong::entity::{find, view};
+    use crate::kong::ops::create;
+    use crate::kong::Kind;
+    let config = parse_str(
+        "_format_version: \"3.0\"\nservices:\n- {name: s, host: 127.0.0.1, port: 9000, protocol: tcp}\n",
+    )
+    .unwrap();
+    let fields = serde_json::json!({
+        "name": "r", "protocols": ["tcp"], "service": {"name": "s"},
+        "sources": [{"ip": "10.0.0.0/8"}], "destinations": [{"port": 5555}],
+    });
+    let serde_json::Value::Object(fields) = fields else {
+        unreachable!()
+    };
+    let w = create(&config, Kind::Route, fields, 1).unwrap();
+    let v = view(&w.config, &find(&w.config, Kind::Route, "r").unwrap());
+    assert_eq!(v["sources"], serde_json::json!([{"ip": "10.0.0.0/8"}]));
+    assert_eq!(v["destinations"], serde_json::json!([{"port": 5555}]));
+    assert_eq!(v["snis"], serde_json::Value::Null);
+    let bad = serde_json::json!({"name": "x", "protocols": ["tcp"], "service": {"name": "s"}});
+    let serde_json::Value::Object(bad) = bad else {
+        unreachable!()
+    };
+    let e = format!("{:?}", create(&config, Kind::Route, bad, 1).unwrap_err());
+    assert!(
+        e.contains("must set one of 'sources', 'destinations', 'snis'"),
+        "{e}"
+    );
+}
