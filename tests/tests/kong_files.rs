@@ -153,7 +153,7 @@ consumer_groups: [{name: gold}]
 services:
 - name: ok
   url: http://127.0.0.1:1/
-  routes: [{name: r, paths: [/r], snis: [a.example]}]
+  routes: [{name: r, paths: [/r], pathz: [a.example]}]
   plugins:
   - {name: kafka-upstream}
   - name: openid-connect
@@ -174,7 +174,7 @@ services:
         vec![
             "entity                  name            result",
             "services[0]             ok              loads",
-            "services[0].routes[0]   r               refused: unknown field `snis`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `plugins`",
+            "services[0].routes[0]   r               refused: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `snis`, `sources`, `destinations`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `filter_chains`, `plugins`",
             "services[0].plugins[0]  kafka-upstream  refused: name: unknown plugin \"kafka-upstream\" (supported: correlation-id, bot-detection, cors, jwt, key-auth, basic-auth, openid-connect, hmac-auth, tls-handshake-modifier, ip-restriction, request-size-limiting, acl, rate-limiting, request-transformer, response-transformer, proxy-cache, opentelemetry, prometheus, http-log, file-log, request-termination)",
             "services[0].plugins[1]  openid-connect  refused: config.session_cookie_name: not supported yet (a feature this gateway has not built; accepted only as \"session\" (Kong's default) or null)",
             "consumer_groups         1 item(s)       refused: unknown field: not supported (yet)",

@@ -230,7 +230,7 @@ fn build_consumer(rc: RawConsumer, i: usize, errors: &mut Collector) -> Consumer
 
 /// `parent` is the owning service id for a nested route, `None` for a top-level one.
 fn build_route(
-    rr: RawRoute,
+    mut rr: RawRoute,
     path: &At<'_>,
     parent: Option<Uuid>,
     index: usize,
@@ -240,6 +240,7 @@ fn build_route(
     let id = parse_id(rr.id.as_deref(), path, errors)
         .unwrap_or_else(|| ids::route_id(rr.name.as_deref(), parent, index));
     let mut route = Route::new(id);
+    crate::stream::take_fields(&mut route, &mut rr, &path.to_string(), errors);
     route.name = rr.name;
     if let Some(protocols) = rr.protocols {
         route.protocols = protocols_of(&protocols, path, errors);
@@ -659,7 +660,7 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("::1", 9000));
         assert_eq!(
             expand_url("ws://a:1").unwrap_err(),
-            "expected one of: http, https, grpc, grpcs, got \"ws\" (tcp, tls, udp, ws and wss are not supported yet)"
+            "expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got \"ws\" (ws and wss are not supported yet)"
         );
         assert_eq!(
             expand_url("orders.internal").unwrap_err(),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 pub use crate::ca_certificates::CaCertificate;
 pub use crate::certificates::{Certificate, Sni};
 pub use crate::consumers::Consumer;
+pub use crate::protocol::Protocol;
 pub use crate::settings::Settings;
 pub use crate::upstreams::{
     ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, CheckType, HashOn, Healthchecks,
@@ -137,70 +138,6 @@ impl Default for Config {
             deck_env_templates: false,
             workspace: None,
         }
-    }
-}
-
-/// Upstream and route protocol; only plain HTTP and HTTPS are supported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// `http`
-    Http,
-    /// `https`
-    Https,
-    /// `grpc`: HTTP/2 without TLS (h2c with prior knowledge) to the upstream; plaintext requests on a route.
-    Grpc,
-    /// `grpcs`: HTTP/2 over TLS to the upstream; TLS requests on a route.
-    Grpcs,
-}
-
-impl Protocol {
-    /// The protocol as written in YAML.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Https => "https",
-            Protocol::Grpc => "grpc",
-            Protocol::Grpcs => "grpcs",
-        }
-    }
-
-    /// 80 or 443.
-    pub fn default_port(self) -> u16 {
-        if self.is_tls() {
-            443
-        } else {
-            80
-        }
-    }
-
-    /// `https` and `grpcs`.
-    pub fn is_tls(self) -> bool {
-        matches!(self, Protocol::Https | Protocol::Grpcs)
-    }
-
-    /// `grpc` and `grpcs`.
-    pub fn is_grpc(self) -> bool {
-        matches!(self, Protocol::Grpc | Protocol::Grpcs)
-    }
-
-    /// Parses `http`, `https`, `grpc` or `grpcs`; the error says what is accepted.
-    pub fn parse(value: &str) -> Result<Protocol, String> {
-        match value {
-            "http" => Ok(Protocol::Http),
-            "https" => Ok(Protocol::Https),
-            "grpc" => Ok(Protocol::Grpc),
-            "grpcs" => Ok(Protocol::Grpcs),
-            other => Err(format!(
-                "expected one of: http, https, grpc, grpcs, got {other:?} (tcp, tls, udp, ws and wss are not supported yet)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -446,6 +383,15 @@ pub struct Route {
     /// streams it through a small window.
     #[serde(skip_serializing_if = "is_true")]
     pub response_buffering: bool,
+    /// Server names matched on a stream route (`tls`, `tls_passthrough`): exact, `*.x` or `x.*`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snis: Vec<String>,
+    /// Client addresses matched on a stream route (any entry: IP or CIDR and/or port).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::stream::StreamAddr>,
+    /// Local addresses matched on a stream route (any entry: IP or CIDR and/or port).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<crate::stream::StreamAddr>,
     /// Kong's expressions-router `expression` (ATC language); when set, `methods`, `hosts`, `paths` and
     /// `headers` are empty and the route is matched by it alone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -471,6 +417,12 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether this is a stream route (Kong: its first protocol is `tcp`, `tls`, `udp` or
+    /// `tls_passthrough`; validation refuses a mix).
+    pub fn is_stream(&self) -> bool {
+        self.protocols.first().is_some_and(|p| p.is_stream())
+    }
+
     /// A route with Kong's defaults and no matcher set.
     pub fn new(id: Uuid) -> Self {
         Route {
@@ -482,6 +434,9 @@ impl Route {
             hosts: Vec::new(),
             paths: Vec::new(),
             headers: IndexMap::new(),
+            snis: Vec::new(),
+            sources: Vec::new(),
+            destinations: Vec::new(),
             strip_path: true,
             preserve_host: false,
             regex_priority: 0,

@@ -305,7 +305,7 @@ services:
 - name: good
   url: http://127.0.0.1:1/
   routes:
-  - {name: r1, paths: [/b], snis: [x]}
+  - {name: r1, paths: [/b], pathz: [x]}
   - {name: r2, paths: [/c]}
   plugins:
   - {name: kafka-upstream}
@@ -329,7 +329,7 @@ services:
             ("services[0].routes[0]", "r0", "not checked".into())
         );
         assert_eq!(got[2], ("services[1]", "good", "loads".into()));
-        assert!(got[3].2.contains("unknown field `snis`"), "{got:?}");
+        assert!(got[3].2.contains("unknown field `pathz`"), "{got:?}");
         assert_eq!(got[4], ("services[1].routes[1]", "r2", "loads".into()));
         assert!(got[5].2.contains("kafka-upstream"), "{got:?}");
         assert!(got[6].2.contains("values mismatch"), "{got:?}");

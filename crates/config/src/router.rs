@@ -16,6 +16,7 @@
 mod expr_routes;
 pub mod expression;
 mod regex_paths;
+pub mod stream;
 mod trie;
 mod upstream;
 
@@ -188,6 +189,10 @@ impl Router {
                 }
                 (_, Some(s)) if !config.services.get(s).is_some_and(|s| s.enabled) => continue,
                 _ => {}
+            }
+            if route.is_stream() {
+                // Stream routes have their own table (`stream::StreamRouter`); the HTTP one never sees them.
+                continue;
             }
             let mut headers = Vec::with_capacity(route.headers.len());
             for (name, values) in &route.headers {

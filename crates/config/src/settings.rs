@@ -9,9 +9,11 @@ use crate::dns_settings as dns;
 use crate::error::Collector;
 
 mod check;
+mod stream_listen;
 #[cfg(test)]
 use check::is_listen_address;
 pub use check::ProxyListener;
+pub use stream_listen::StreamListener;
 
 /// Default proxy listener.
 pub const DEFAULT_PROXY_LISTEN: &str = "0.0.0.0:8000";
@@ -86,6 +88,11 @@ pub struct Settings {
     /// Prometheus text the Admin API's `/metrics` serves); `None` (default, as Kong's `off`): no listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_listen: Option<String>,
+    /// Kong's `stream_listen`: the L4 listeners of stream routes, comma-separated `host:port` entries each
+    /// optionally followed by ` ssl`, ` udp`, ` reuseport`, ` backlog=N` (e.g. `127.0.0.1:5555, 127.0.0.1:5556
+    /// ssl, 127.0.0.1:5557 udp reuseport`); `None` (default) or `off`: no stream listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_listen: Option<String>,
     /// Maximum entries of each token cache (introspection results, grant tokens), per distinct
     /// openid-connect plugin config (default 100000; fixed at start).
     #[serde(skip_serializing_if = "is_default_token_cache_size")]
@@ -235,6 +242,7 @@ settings_table! {
     access_log: OnReload,
     access_log_format: OnReload,
     status_listen: OnRestart,
+    stream_listen: OnRestart,
     token_cache_size: OnRestart,
     cluster_cache: OnRestart,
     config_store: OnRestart,
@@ -294,6 +302,7 @@ impl Default for Settings {
             access_log: true,
             access_log_format: DEFAULT_ACCESS_LOG_FORMAT.to_string(),
             status_listen: None,
+            stream_listen: None,
             token_cache_size: DEFAULT_TOKEN_CACHE_SIZE,
             cluster_cache: None,
             config_store: None,
@@ -347,6 +356,7 @@ impl fmt::Debug for Settings {
             .field("access_log", &self.access_log)
             .field("access_log_format", &self.access_log_format)
             .field("status_listen", &self.status_listen)
+            .field("stream_listen", &self.stream_listen)
             .field("token_cache_size", &self.token_cache_size)
             .field("cluster_cache", &self.cluster_cache)
             .field("config_store", &self.config_store)
@@ -525,6 +535,7 @@ mod tests {
             access_log: _,
             access_log_format: _,
             status_listen: _,
+            stream_listen: _,
             token_cache_size: _,
             cluster_cache: _,
             config_store: _,
@@ -558,7 +569,7 @@ mod tests {
             keepalive_requests: _,
             keepalive_timeout: _,
         } = Default::default();
-        assert_eq!(SETTINGS.len(), 47);
+        assert_eq!(SETTINGS.len(), 48);
         let a = Settings::default();
         let mut b = a.clone();
         b.admin_token = Some("t".into());

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::error::Collector;
-use crate::model::{CaCertificate, Certificate, Config, EntityRef, Service};
+use crate::model::{CaCertificate, Certificate, Config, EntityRef, Protocol, Service};
 
 /// Sets the TLS fields of `service` from the file; range and format problems go to `errors`.
 pub(crate) fn build(
@@ -44,7 +44,7 @@ pub(crate) fn build(
 pub(crate) fn check(config: &Config, errors: &mut Collector) {
     for (i, s) in config.services.iter().enumerate() {
         let path = format!("services[{i}]");
-        if s.protocol != crate::model::Protocol::Https {
+        if !matches!(s.protocol, Protocol::Https | Protocol::Tls) {
             let set = [
                 ("client_certificate", s.client_certificate.is_some()),
                 ("tls_verify", s.tls_verify.is_some()),

@@ -47,6 +47,7 @@ pub(crate) fn check(config: &Config, errors: &mut Collector) -> TypedPlugins {
     config.gateway.check(w.errors);
     crate::upstreams::check::check(config, w.errors);
     crate::upstream_tls::check(config, w.errors);
+    crate::stream::check_config(config, w.errors);
     for (i, service) in config.services.iter().enumerate() {
         w.service(service, &format!("services[{i}]"));
     }
@@ -236,7 +237,7 @@ impl<'c> Walker<'_, 'c> {
             self.errors.push(format!("{path}.port"), PORT_RANGE);
         }
         if let Some(p) = &s.path {
-            if s.protocol.is_grpc() {
+            if s.protocol.is_grpc() || s.protocol.is_stream() {
                 // Kong: a gRPC service's path must be null (the gRPC method is the request path).
                 self.errors.push(
                     format!("{path}.path"),
@@ -277,14 +278,7 @@ impl<'c> Walker<'_, 'c> {
             self.errors
                 .push(format!("{path}.protocols"), "must not be empty");
         }
-        let grpc = r.protocols.iter().filter(|p| p.is_grpc()).count();
-        if grpc != 0 && grpc != r.protocols.len() {
-            // Kong's mutually exclusive subsets of route protocols (the ones built here).
-            self.errors.push(
-                format!("{path}.protocols"),
-                "these sets are mutually exclusive: ('http', 'https'), ('grpc', 'grpcs')",
-            );
-        }
+        crate::stream::check_protocols(r, path, self.errors);
         if !HTTPS_REDIRECT_CODES.contains(&r.https_redirect_status_code) {
             let codes: Vec<String> = HTTPS_REDIRECT_CODES.iter().map(u16::to_string).collect();
             self.errors.push(
@@ -318,12 +312,10 @@ impl<'c> Walker<'_, 'c> {
                 );
             }
         }
-        let others = !(r.methods.is_empty()
-            && r.hosts.is_empty()
-            && r.paths.is_empty()
-            && r.headers.is_empty());
+        let others = crate::stream::has_matchers(r);
         self.expression(r, path, others);
-        if !others && r.expression.is_none() {
+        crate::stream::check_kind(r, path, self.errors);
+        if !others && r.expression.is_none() && !r.is_stream() {
             self.errors.push(
                 path,
                 "must set at least one of methods, hosts, headers or paths",

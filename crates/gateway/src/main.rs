@@ -30,6 +30,7 @@ mod responses;
 mod server;
 mod snapshot;
 mod state;
+mod stream;
 mod text;
 mod tls;
 mod upstream_tls;

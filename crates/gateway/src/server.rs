@@ -123,6 +123,16 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Stream listeners are bound now: an address in use stops the start with a clear message (after an upgrade,
+    // once the old process has closed them).
+    let stream_listeners = match crate::stream::bind(&settings, args.upgrade) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("{}: cannot start:\n{msg}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let stream_cert = tls.default_cert.clone();
     // One Prometheus registry for the process, handed to everything that counts (`/metrics` renders it).
     let prometheus = prometheus::Registry::new();
     let registry = match crate::cluster::registry(&settings, &prometheus) {
@@ -292,6 +302,15 @@ pub fn run(mut args: CliRunArgs) -> ExitCode {
             "cluster-purge",
             crate::cluster::PurgeListener::new(state.clone()),
         ));
+    }
+    if !stream_listeners.is_empty() {
+        let svc = crate::stream::StreamService::new(state.clone(), stream_listeners, stream_cert);
+        let mut svc = pingora::services::background::GenBackgroundService::new(
+            "stream".to_string(),
+            Arc::new(svc),
+        );
+        svc.threads = Some(settings.effective_worker_threads());
+        server.add_service(svc);
     }
     server.add_service(background_service(
         "health-checks",

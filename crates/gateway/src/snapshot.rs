@@ -133,6 +133,10 @@ pub struct Snapshot {
     pub tracing: bool,
     /// An enabled global `tls-handshake-modifier`: the `ssl` listeners request a client certificate.
     pub request_client_cert: bool,
+    /// The stream routes (`tcp`, `tls`, `udp`, `tls_passthrough`), apart from `router`.
+    pub stream: gateway_config::router::stream::StreamRouter,
+    /// Per service: a `tls` service's connector to its upstream (`None` for the others).
+    pub stream_tls: Vec<Option<Arc<crate::stream::tls::Upstream>>>,
 }
 
 /// Compile `config` (from `source`, the text it was read from) into a snapshot, with balancers of its own
@@ -165,7 +169,16 @@ pub fn compile_timed(
     timings: &mut Timings,
 ) -> Result<Snapshot, CompileError> {
     let router = Router::compile(&config)?;
+    let stream = gateway_config::router::stream::StreamRouter::compile(&config)?;
     timings.mark("router");
+    let stream_tls = (config.services.iter())
+        .map(|s| match s.protocol {
+            gateway_config::model::Protocol::Tls => crate::stream::tls::Upstream::new(&config, s)
+                .map(|u| Some(Arc::new(u)))
+                .map_err(CompileError::Unsupported),
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // Host names are kept, never resolved here: a name that does not resolve yet is a valid config.
     let mut services: Vec<UpstreamService> = config.services.iter().map(upstream_service).collect();
     for (svc, conf) in services.iter_mut().zip(&config.services) {
@@ -245,6 +258,8 @@ pub fn compile_timed(
             && p.consumer.is_none()
     });
     Ok(Snapshot {
+        stream,
+        stream_tls,
         request_client_cert,
         tracing,
         real_ip,

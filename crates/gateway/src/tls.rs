@@ -35,7 +35,8 @@ pub struct Listener {
 pub struct StartTls {
     /// The proxy listeners, in `proxy_listen` order.
     pub listeners: Vec<Listener>,
-    /// `gateway.ssl_cert` and `ssl_cert_key`, parsed and checked (present when a listener has `ssl`).
+    /// `gateway.ssl_cert` and `ssl_cert_key`, parsed and checked (present when a proxy or stream listener has
+    /// `ssl`).
     pub default_cert: Option<Arc<KeyPairs>>,
     /// The shared IdP HTTP clients, trusting `lua_ssl_trusted_certificate` besides the system roots.
     pub idp_clients: HttpClients,
@@ -46,7 +47,8 @@ pub fn load(settings: &Settings) -> Result<StartTls, String> {
     let entries = settings
         .proxy_listeners()
         .map_err(|e| format!("gateway.proxy_listen: {e}"))?;
-    let default_cert = if entries.iter().any(|e| e.ssl) {
+    let stream_ssl = (settings.stream_listeners()).is_ok_and(|l| l.iter().any(|l| l.ssl));
+    let default_cert = if entries.iter().any(|e| e.ssl) || stream_ssl {
         Some(Arc::new(default_pair(settings)?))
     } else {
         None
@@ -126,7 +128,7 @@ impl TlsAccept for SniCertificates {
 
 /// Installs the main pair and, when there is one, the alternative (OpenSSL keeps one certificate per key
 /// type and picks the one the client's signature algorithms allow).
-fn use_pairs(ssl: &mut TlsRef, pairs: &KeyPairs) -> Result<(), ErrorStack> {
+pub(crate) fn use_pairs(ssl: &mut TlsRef, pairs: &KeyPairs) -> Result<(), ErrorStack> {
     for pair in std::iter::once(&pairs.main).chain(&pairs.alt) {
         use_pair(ssl, pair)?;
     }

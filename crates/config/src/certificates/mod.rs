@@ -7,7 +7,7 @@
 //! label replaced), then the SNI named `*`.
 
 pub(crate) mod build;
-mod names;
+pub(crate) mod names;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -94,6 +94,9 @@ pub fn route() -> Record {
             ("hosts", strings()),
             ("paths", strings()),
             ("headers", Map(Box::new(strings()))),
+            ("snis", string_set()),
+            ("sources", stream_addrs()),
+            ("destinations", stream_addrs()),
             ("strip_path", Boolean),
             ("preserve_host", Boolean),
             ("regex_priority", Integer),
@@ -108,6 +111,13 @@ pub fn route() -> Record {
             ("updated_at", Integer),
         ],
     }
+}
+
+/// A route's `sources` / `destinations`: records of `ip` and `port`.
+fn stream_addrs() -> Type {
+    Type::Set(Box::new(Type::Record(Record {
+        fields: vec![("ip", Type::String), ("port", Type::Integer)],
+    })))
 }
 
 /// A plugin as the Admin API accepts it; `config` is typed by the plugin `name` when known.

@@ -326,7 +326,7 @@ fn yaml_syntax_error_has_position() {
 fn unknown_field_is_readable() {
     let text = "_format_version: \"3.0\"\nservices:\n- name: a\n  host: b\n  routes:\n  - paths: [/x]\n    pathz: [/y]\n";
     assert_eq!(errors(text), vec![
-        "line 7 column 5: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `filter_chains`, `plugins`"
+        "line 7 column 5: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, `snis`, `sources`, `destinations`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `filter_chains`, `plugins`"
     ]);
     let e = errors("_format_version: \"3.0\"\ngateway:\n  proxy_lisen: x\n");
     assert_eq!(e.len(), 1);
@@ -372,9 +372,9 @@ services:
 "#;
     assert_eq!(errors(text), vec![
         "services[0].id: invalid UUID \"not-a-uuid\"",
-        "services[0].protocol: expected one of: http, https, grpc, grpcs, got \"ws\" (tcp, tls, udp, ws and wss are not supported yet)",
+        "services[0].protocol: expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got \"ws\" (ws and wss are not supported yet)",
         "services[0].read_timeout: must be between 1 and 2147483646 (milliseconds)",
-        "services[1].url: expected one of: http, https, grpc, grpcs, got \"ftp\" (tcp, tls, udp, ws and wss are not supported yet)",
+        "services[1].url: expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got \"ftp\" (ws and wss are not supported yet)",
         "services[3].port: must be between 1 and 65535",
         "services[0].name: invalid value \"bad name\": the only accepted ascii characters are alphanumerics or ., -, _, and ~",
         "services[0].host: invalid host \"exa mple\": expected a hostname or an IP address",
@@ -401,7 +401,7 @@ services:
     paths: ["/ok", "nope", "~/re/(\\d+", "~/re/\\d+$", "~re"]
     methods: [GET, get]
     hosts: ["*.*.x", "a*.b", "ok.example", "bad host"]
-    protocols: [http, tcp]
+    protocols: [http, wss]
     path_handling: v1
     service: s
   - name: r1
@@ -421,7 +421,7 @@ routes:
 - {name: t3, service: {name: missing}, paths: [/t]}
 "#;
     assert_eq!(errors(text), vec![
-        "services[0].routes[0].protocols[1]: expected one of: http, https, grpc, grpcs, got \"tcp\" (tcp, tls, udp, ws and wss are not supported yet)",
+        "services[0].routes[0].protocols[1]: expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got \"wss\" (ws and wss are not supported yet)",
         "services[0].routes[0].service: must not be set on a nested route (it belongs to its parent service)",
         "services[0].routes[3].path_handling: expected \"v0\" or \"v1\", got \"v9\"",
         "services[0].routes[0].methods[1]: invalid method \"get\": must be an uppercase token such as \"GET\"",
@@ -600,7 +600,7 @@ services:
         ),
         vec![
             "services[0].path: value must be null (protocol is grpc)",
-            "services[0].routes[0].protocols: these sets are mutually exclusive: ('http', 'https'), ('grpc', 'grpcs')",
+            "services[0].routes[0].protocols: these sets are mutually exclusive: ('http', 'https'), ('tcp', 'tls', 'udp'), ('tls_passthrough'), ('grpc', 'grpcs')",
         ]
     );
 }

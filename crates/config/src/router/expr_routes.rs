@@ -88,6 +88,7 @@ pub(super) fn find(routes: &[ExprRoute], req: &RequestView<'_>) -> Option<RouteM
         query: req.query,
         src: req.src,
         dst: req.dst,
+        sni: None,
     };
     routes.iter().find_map(|r| {
         let scheme_ok = if req.https { r.schemes.1 } else { r.schemes.0 };

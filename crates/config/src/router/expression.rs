@@ -62,6 +62,7 @@ enum Field {
     SrcPort,
     DstIp,
     DstPort,
+    Sni,
 }
 
 /// ATC's value types.
@@ -130,6 +131,8 @@ pub struct Facts<'a> {
     pub src: Option<SocketAddr>,
     /// `net.dst.ip` / `net.dst.port`: the address the request came in on.
     pub dst: Option<SocketAddr>,
+    /// `tls.sni`: the server name the client sent (stream routes only).
+    pub sni: Option<&'a str>,
 }
 
 /// The last `http.path` predicate that matched (ATC's `get_result("http.path")`).
@@ -161,6 +164,30 @@ impl Expression {
         })
     }
 
+    /// Parses for a route of the stream subsystem (`stream`) or the HTTP one: Kong's schemas differ. A stream
+    /// expression reads `net.*` and `tls.sni` only (else ATC's "Unknown LHS field"); `tls.sni` in an HTTP
+    /// expression is not built (the HTTP router does not read the SNI).
+    pub fn parse_for(source: &str, stream: bool) -> Result<Expression, String> {
+        let e = Expression::parse(source)?;
+        let mut fields = Vec::new();
+        e.root.fields(&mut fields);
+        for field in fields {
+            let http = matches!(
+                field,
+                Field::Method | Field::Host | Field::Path | Field::Header(_) | Field::Query(_)
+            );
+            if stream && http {
+                return Err(format!("{FAILED}Unknown LHS field"));
+            }
+            if !stream && *field == Field::Sni {
+                return Err(format!(
+                    "{FAILED}field tls.sni is not supported yet on http routes"
+                ));
+            }
+        }
+        Ok(e)
+    }
+
     /// The regexes of the `http.path ~` predicates, in source order.
     pub fn path_regexes(&self) -> &[Regex] {
         &self.path_regexes
@@ -170,6 +197,19 @@ impl Expression {
     pub fn matches(&self, facts: &Facts<'_>) -> Option<PathMatch> {
         let mut path = PathMatch::default();
         eval(&self.root, facts, &mut path).then_some(path)
+    }
+}
+
+impl Node {
+    fn fields<'a>(&'a self, out: &mut Vec<&'a Field>) {
+        match self {
+            Node::And(l, r) | Node::Or(l, r) => {
+                l.fields(out);
+                r.fields(out);
+            }
+            Node::Not(e) => e.fields(out),
+            Node::Pred(p) => out.push(&p.field),
+        }
     }
 }
 
@@ -220,6 +260,7 @@ impl Predicate {
                 .into_iter()
                 .collect(),
             Field::DstPort => (f.dst.map(|a| Got::Int(a.port().into())).into_iter()).collect(),
+            Field::Sni => f.sni.map(|s| Got::Str(Borrowed(s))).into_iter().collect(),
         }
     }
 

@@ -88,6 +88,7 @@ impl Settings {
             Ok(_) => {}
             Err(msg) => errors.push("gateway.proxy_listen", msg),
         }
+        self.check_stream_listen(errors);
         for (field, value) in [
             ("ssl_cert", &self.ssl_cert),
             ("ssl_cert_key", &self.ssl_cert_key),

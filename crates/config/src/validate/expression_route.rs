@@ -47,7 +47,7 @@ impl Walker<'_, '_> {
         }
         self.check(
             || format!("{path}.expression"),
-            crate::router::expression::Expression::parse(expression),
+            crate::router::expression::Expression::parse_for(expression, r.is_stream()),
         );
     }
 }

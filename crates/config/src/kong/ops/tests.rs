@@ -108,7 +108,7 @@ fn create_refusals() {
     assert_eq!(
         create(&c, Kind::Service, obj(json!({"url": "ftp://x"}))
         , NOW).unwrap_err(),
-        KongError::field("url", "expected one of: http, https, grpc, grpcs, got \"ftp\" (tcp, tls, udp, ws and wss are not supported yet)")
+        KongError::field("url", "expected one of: http, https, grpc, grpcs, tcp, tls, udp, tls_passthrough, got \"ftp\" (ws and wss are not supported yet)")
     );
 }
 

@@ -287,7 +287,7 @@ fn field(name: &str) -> Result<Field, String> {
         "net.dst.ip" => Field::DstIp,
         "net.dst.port" => Field::DstPort,
         "net.port" => Field::DstPort,
-        "tls.sni" => return Err("field tls.sni is not supported yet".to_string()),
+        "tls.sni" => Field::Sni,
         _ => {
             if let Some(header) = name.strip_prefix("http.headers.").filter(|h| !h.is_empty()) {
                 let header = header.to_ascii_lowercase().replace('_', "-");

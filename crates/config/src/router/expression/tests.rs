@@ -42,6 +42,7 @@ impl Req {
             query: self.query,
             src: self.src,
             dst: self.dst,
+            sni: None,
         })
     }
 
@@ -193,7 +194,14 @@ fn type_errors_as_atc() {
     assert!(err("http.nope == \"a\"").ends_with("Unknown LHS field"));
     assert!(err("upper(http.path) == \"a\"").contains("unknown transformation function: upper"));
     assert!(err(r#"http.path ~ "(""#).contains("unclosed group"));
-    assert!(err(r#"tls.sni == "a""#).contains("not supported yet"));
+    let http_sni = Expression::parse_for(r#"tls.sni == "a""#, false).unwrap_err();
+    assert!(
+        http_sni.contains("not supported yet on http routes"),
+        "{http_sni}"
+    );
+    assert!(Expression::parse_for(r#"tls.sni == "a""#, true).is_ok());
+    let stream_http = Expression::parse_for(r#"http.path == "/a""#, true).unwrap_err();
+    assert!(stream_http.ends_with("Unknown LHS field"), "{stream_http}");
     assert!(err(r#"http.path.segments.0 == "a""#).contains("not supported yet"));
     assert!(err(r#"http.path === "a""#).contains("expected rhs"));
     assert!(err(r#"http.path "a""#).contains("expected binary_operator"));
