@@ -141,7 +141,7 @@ fn unknown_field_is_refused() {
         &with_services("  - name: a\n    url: http://x\n    routes:\n      - paths: [\"/a\"]\n        pathz: [\"/b\"]\n"),
         &["line 7 column 9: services[0].routes[0]: unknown field `pathz`, expected one of `id`, `name`, \
            `protocols`, `https_redirect_status_code`, `methods`, `hosts`, `paths`, `headers`, \
-           `snis`, `sources`, `destinations`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `plugins`"],
+           `snis`, `sources`, `destinations`, `strip_path`, `preserve_host`, `regex_priority`, `path_handling`, `expression`, `priority`, `request_buffering`, `response_buffering`, `service`, `tags`, `created_at`, `updated_at`, `filter_chains`, `plugins`"],
     );
 }
 
