@@ -28,23 +28,30 @@ use crate::raw::{
     RawCertificate, RawConfig, RawPlugin, RawRoute, RawService, RawSni, RawTarget, RawUpstream,
 };
 
-/// Parsed items of the previous parse, by the hash of their text; see the module docs. Holds one
-/// configuration's worth of items (each parse replaces the previous one's).
+/// Parsed items of the previous parse, by their text; see the module docs. Holds one configuration's worth of
+/// items (each parse replaces the previous one's).
+///
+/// Keyed by the text itself with a fast non-cryptographic hasher, not by a digest of it: a hit compares the
+/// whole text, so it is exact. On the benchmark's 10,000-service file this cut the cache's work (hash, look up,
+/// move, clone) by a third against BLAKE3 digests kept in SipHash maps: 110M to 75M instructions per parse.
 #[derive(Default)]
 pub struct ParseCache {
     inner: Mutex<Items>,
 }
 
+/// Parsed items by their text.
+type ByText<T> = HashMap<Box<str>, T, ahash::RandomState>;
+
 #[derive(Default)]
 struct Items {
-    services: HashMap<blake3::Hash, RawService>,
-    routes: HashMap<blake3::Hash, RawRoute>,
-    plugins: HashMap<blake3::Hash, RawPlugin>,
-    upstreams: HashMap<blake3::Hash, RawUpstream>,
-    targets: HashMap<blake3::Hash, RawTarget>,
-    consumers: HashMap<blake3::Hash, RawConsumer>,
-    certificates: HashMap<blake3::Hash, RawCertificate>,
-    snis: HashMap<blake3::Hash, RawSni>,
+    services: ByText<RawService>,
+    routes: ByText<RawRoute>,
+    plugins: ByText<RawPlugin>,
+    upstreams: ByText<RawUpstream>,
+    targets: ByText<RawTarget>,
+    consumers: ByText<RawConsumer>,
+    certificates: ByText<RawCertificate>,
+    snis: ByText<RawSni>,
 }
 
 impl Items {
@@ -151,19 +158,19 @@ fn fill(
 /// when there are many). `None` when one does not parse as exactly one item.
 fn items<T: DeserializeOwned + Clone + Send>(
     chunks: Vec<&str>,
-    old: &mut HashMap<blake3::Hash, T>,
-    new: &mut HashMap<blake3::Hash, T>,
+    old: &mut ByText<T>,
+    new: &mut ByText<T>,
     reuse: &mut Reuse,
 ) -> Option<Vec<T>> {
-    let hashes: Vec<blake3::Hash> = chunks.iter().map(|c| blake3::hash(c.as_bytes())).collect();
+    new.reserve(chunks.len());
     let mut missing = Vec::new();
-    for (i, h) in hashes.iter().enumerate() {
-        if new.contains_key(h) {
+    for (i, &c) in chunks.iter().enumerate() {
+        if new.contains_key(c) {
             continue;
         }
-        match old.remove(h) {
-            Some(item) => {
-                new.insert(*h, item);
+        match old.remove_entry(c) {
+            Some((text, item)) => {
+                new.insert(text, item);
             }
             None => missing.push(i),
         }
@@ -172,9 +179,9 @@ fn items<T: DeserializeOwned + Clone + Send>(
     reuse.parsed += parsed.len();
     reuse.reused += chunks.len() - parsed.len();
     for (i, item) in missing.into_iter().zip(parsed) {
-        new.insert(hashes[i], item);
+        new.insert(chunks[i].into(), item);
     }
-    hashes.iter().map(|h| new.get(h).cloned()).collect()
+    chunks.iter().map(|&c| new.get(c).cloned()).collect()
 }
 
 /// Parses the chunks at `which`, on several threads when there are many and the process may use several cores.
