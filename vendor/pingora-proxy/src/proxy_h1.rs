@@ -1470,5 +1470,7 @@ mod drain_tests {
             .build();
         let mut s = after_head(mock).await;
         assert!(!drain_h1_response(&mut s, LIMITS).await);
+        // The late rest is still there (the mock insists on being read whole).
+        assert!(s.read_body_ref().await.unwrap().is_some());
     }
 }
