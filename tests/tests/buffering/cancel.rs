@@ -166,8 +166,9 @@ async fn h2_cancel(addr: SocketAddr, path: &str) -> TcpStream {
 }
 
 pub(super) async fn h2_reset_reuses_small_rest_closes_large(s: &Servers, h2c: SocketAddr) {
-    // HTTP/2 clients' requests go through connections of their own in the pool (their peer differs), so
-    // each step is an HTTP/2 cancel: the first puts a connection in the pool.
+    // An HTTP/1.1 request after an HTTP/2 drain did not take the drained connection (the pool entries of
+    // HTTP/2 clients' requests differ; not investigated further), so each step is an HTTP/2 cancel: the
+    // first puts a connection in the pool.
     let base = reused(s);
     let first = h2_cancel(h2c, "/pause/20000/4000").await;
     wait_reused(s, base + 1.0).await;
