@@ -2,6 +2,7 @@
 
 GET /big/<n>    n bytes (a repeating pattern), Content-Length, kept alive
 POST /post      reads the body in 1 KiB pieces (counted as they arrive), answers {"length", "sha256"}
+GET /pause/<n>/<first>[/chunked]  n bytes, Content-Length (or chunked): the first bytes, 0.2 s later the rest
 GET /stats      {"connections": accepted so far, "received": body bytes of POSTs read so far}
 Usage: bulk_upstream.py serve <port>
 """
@@ -9,6 +10,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
@@ -50,7 +52,39 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(piece)
                 n -= len(piece)
             return None
+        if self.path.startswith("/pause/"):
+            return self.pause(self.path[7:].split("/"))
         return self.reply(200, b'{"ok":true}')
+
+    def pause(self, parts):
+        """An answer whose first bytes come at once and the rest 0.2 s later (clients cancel in between)."""
+        n, first = int(parts[0]), int(parts[1])
+        chunked = parts[2:] == ["chunked"]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(n))
+        self.end_headers()
+
+        def send(piece):
+            if chunked:
+                piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
+            self.wfile.write(piece)
+
+        try:
+            send(PATTERN[:first])
+            time.sleep(0.2)
+            left = n - first
+            while left > 0:
+                piece = PATTERN[: min(left, len(PATTERN))]
+                send(piece)
+                left -= len(piece)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def do_POST(self):
         left = int(self.headers.get("Content-Length", "0"))

@@ -4,7 +4,8 @@
 //! connections; 500 slow POSTs open no upstream connection until their body is whole; a body larger than
 //! Pingora's retry buffer arrives intact; `client_max_body_size` answers 413; `request_buffering: false`
 //! streams (the upstream reads the first bytes before the client has sent the rest); normal requests are
-//! served throughout.
+//! served throughout; a cancelled request's upstream connection is reused when the rest of the answer is
+//! small (`cancel`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,11 +16,16 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+#[path = "buffering/cancel.rs"]
+mod cancel;
+
 const BIG: usize = 4 * 1024 * 1024;
 const CLIENTS: usize = 500;
 
 struct Servers {
     gw: Gateway,
+    /// The gateway's h2c listener.
+    h2c: SocketAddr,
     upstream: PeerServer,
     _temp: e2e::process::TempDir,
 }
@@ -29,10 +35,11 @@ fn start() -> Servers {
     let temp = e2e::process::TempDir::new("buffering-temp");
     let ports = Ports::free();
     let url = format!("http://127.0.0.1:{}", upstream.port());
+    let h2c: SocketAddr = ([127, 0, 0, 1], e2e::free_port()).into();
     let doc = json!({
         "_format_version": "3.0",
         "gateway": {
-            "proxy_listen": format!("127.0.0.1:{}", ports.proxy),
+            "proxy_listen": format!("127.0.0.1:{}, {h2c} http2", ports.proxy),
             "admin_listen": format!("127.0.0.1:{}", ports.admin),
             "worker_threads": 1,
             "client_max_body_size": "1m",
@@ -50,8 +57,11 @@ fn start() -> Servers {
         }],
     });
     let gw = Gateway::start(&e2e::to_yaml(&doc));
+    let up = e2e::process::wait_for_port(h2c, Duration::from_secs(10), || true);
+    assert!(up, "{h2c} is not up:\n{}", gw.log());
     Servers {
         gw,
+        h2c,
         upstream,
         _temp: temp,
     }
@@ -123,6 +133,9 @@ fn rss_kib(pid: u32) -> u64 {
 fn request_and_response_buffering() {
     let s = start();
     let rt = e2e::test_runtime();
+    // First: they count the upstream connections of a pool that holds one connection at most.
+    rt.block_on(cancel::h1_cancel_reuses_small_rest_closes_large(&s));
+    rt.block_on(cancel::h2_reset_reuses_small_rest_closes_large(&s, s.h2c));
     rt.block_on(a_large_buffered_body_arrives_whole(&s));
     rt.block_on(client_max_body_size_is_413(&s));
     rt.block_on(request_buffering_false_streams(&s));

@@ -36,6 +36,9 @@ pub struct Metrics {
     /// Answers passed on unbuffered because the temporary files were full (`temp_max_size` or
     /// `proxy_max_temp_file_size`).
     pub buffer_overflows: IntCounter,
+    /// Upstream connections kept after their client went away mid-answer: the small rest of the answer was
+    /// read and thrown away, and the connection went back to the pool.
+    pub reused_after_cancel: IntCounter,
     /// Kong's metric families (the prometheus plugin's).
     pub kong: crate::plugins::prometheus::exporter::KongMetrics,
     /// The request counters of requests that matched no route (service `-`).
@@ -158,10 +161,19 @@ impl Metrics {
                  the rest went as fast as the client took it",
             )?,
         )?;
+        let reused_after_cancel = register(
+            registry,
+            IntCounter::new(
+                "gateway_upstream_reused_after_cancel_total",
+                "Upstream connections kept after the client went away mid-answer (the small rest was \
+                 read and thrown away)",
+            )?,
+        )?;
         let kong = crate::plugins::prometheus::exporter::KongMetrics::new(registry)?;
         Ok(Metrics {
             buffer_refusals,
             buffer_overflows,
+            reused_after_cancel,
             client_timeouts,
             h2_goaway,
             kong,

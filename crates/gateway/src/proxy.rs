@@ -9,9 +9,9 @@ use crate::snapshot::{Snapshot, UpstreamService};
 use crate::state::AppState;
 use access::Phase;
 use async_trait::async_trait;
-use balanced::{finish_attempt, Balanced};
+use balanced::{finish_attempt, retries, Balanced};
 use bytes::Bytes;
-use failure::{error_response, failure_outcome};
+use failure::{error_response, failure_outcome, upstream_host};
 use forward::{filter_query, set_forwarded_headers};
 use gateway_config::router::{self, RequestView, RouteMatch};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -360,6 +360,21 @@ impl ProxyHttp for Gateway {
         buffer::replay(ctx)
     }
 
+    /// The rest of an answer whose client went away is read and thrown away when small and soon there,
+    /// so the upstream connection goes back to the pool ([`buffer::DRAIN_AFTER_CANCEL`]).
+    fn upstream_drain_after_downstream_error(
+        &self,
+        _session: &Session,
+        _ctx: &Ctx,
+    ) -> Option<pingora::proxy::UpstreamDrainLimits> {
+        Some(buffer::DRAIN_AFTER_CANCEL)
+    }
+
+    /// Counted in `gateway_upstream_reused_after_cancel_total`.
+    fn upstream_reused_after_downstream_error(&self, _session: &Session, _ctx: &mut Ctx) {
+        self.state.metrics.reused_after_cancel.inc();
+    }
+
     /// Rewrite the path (strip_path, service path), Host, X-Forwarded-*, and apply the auth headers.
     async fn upstream_request_filter(
         &self,
@@ -534,14 +549,6 @@ impl ProxyHttp for Gateway {
     }
 }
 
-/// The matched service's `retries`.
-fn retries(ctx: &Ctx) -> u32 {
-    ctx.matched
-        .as_ref()
-        .and_then(|m| ctx.snap.services.get(m.service?))
-        .map_or(0, |s| s.retries)
-}
-
 /// Error type of a request whose upstream host did not resolve.
 const DNS_FAILED: &str = "DNSResolutionFailed";
 
@@ -551,13 +558,6 @@ async fn service_addrs(dns: &Resolver, svc: &UpstreamService) -> Result<Addresse
         Some(addrs) => Ok(addrs.clone()),
         None => dns.resolve(&svc.host, svc.port).await,
     }
-}
-
-/// The matched service's host (for error messages).
-fn upstream_host(ctx: &Ctx) -> &str {
-    ctx.matched
-        .and_then(|m| ctx.snap.services.get(m.service?))
-        .map_or("", |svc| svc.host.as_str())
 }
 
 /// The connection's addresses, as expression routes read them (`net.src.*`, `net.dst.*`).

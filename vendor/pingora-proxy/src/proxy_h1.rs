@@ -25,6 +25,58 @@ use pingora_core::protocols::http::{
     v1::common::is_upgrade_req as is_h1_upgrade_req,
 };
 
+/// What the upstream half of `proxy_1to1` got done before it ended or was dropped (the downstream
+/// half failed first), to decide whether the rest of the answer may be drained.
+#[derive(Debug, Default)]
+struct UpstreamProgress {
+    /// The request, head and body, was written whole and without error.
+    request_sent: bool,
+    /// Reading the answer failed, writing the request failed, or the connection was upgraded.
+    unusable: bool,
+}
+
+/// Reads and throws away the rest of `client_session`'s answer when its framing says it is at most
+/// `limits.max_bytes` (a `Content-Length`, or a chunked body that ends in time) and it arrives within
+/// `limits.max_time`; whether the answer ended cleanly.
+async fn drain_h1_response(client_session: &mut HttpSessionV1, limits: UpstreamDrainLimits) -> bool {
+    if client_session.is_body_done() {
+        return true;
+    }
+    let chunked = client_session
+        .get_header(http::header::TRANSFER_ENCODING)
+        .is_some();
+    if !chunked {
+        let length = client_session
+            .get_header(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        match length {
+            Some(n) if n.saturating_sub(client_session.body_bytes_received()) <= limits.max_bytes => {}
+            // Too much left, or read until the connection closes: nothing to reuse.
+            _ => return false,
+        }
+    }
+    let start = client_session.body_bytes_received();
+    let drain = async {
+        loop {
+            let got = client_session.read_body_ref().await.map(|b| b.is_some());
+            match got {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(_) => return false,
+            }
+            if client_session.body_bytes_received() - start > limits.max_bytes {
+                return false;
+            }
+            if client_session.is_body_done() {
+                return true;
+            }
+        }
+    };
+    matches!(tokio::time::timeout(limits.max_time, drain).await, Ok(true))
+        && client_session.is_body_done()
+}
+
 impl<SV, C> HttpProxy<SV, C>
 where
     C: custom::Connector,
@@ -148,6 +200,7 @@ where
         // closure (the downstream half finished and dropped rx) from an unexpected one.
         let pipe_state = Arc::new(AtomicU8::new(PipeState::Active as u8));
 
+        let mut progress = UpstreamProgress::default();
         // start bi-directional streaming
         let ret = tokio::try_join!(
             self.proxy_handle_downstream(
@@ -159,7 +212,13 @@ where
                 &mut downstream_custom_message_reader,
                 pipe_state.clone(),
             ),
-            self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
+            self.proxy_handle_upstream(
+                client_session,
+                tx_upstream,
+                rx_downstream,
+                pipe_state,
+                &mut progress,
+            ),
         );
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {
@@ -187,8 +246,51 @@ where
             Ok((downstream_can_reuse, upstream_can_reuse)) => {
                 (downstream_can_reuse, upstream_can_reuse, None)
             }
-            Err(e) => (false, false, Some(e)),
+            Err(e) => {
+                // The downstream half failed (or the client went away): the upstream connection
+                // is reused if the rest of its answer is small and comes soon.
+                let reuse = self
+                    .drain_after_downstream_error(session, client_session, &progress, ctx)
+                    .await;
+                (false, reuse, Some(e))
+            }
         }
+    }
+
+    /// Reads and throws away the rest of an upstream answer after the downstream half failed,
+    /// within the application's [ProxyHttp::upstream_drain_after_downstream_error] bounds; whether
+    /// the upstream connection can go back to the pool.
+    async fn drain_after_downstream_error(
+        &self,
+        session: &Session,
+        client_session: &mut HttpSessionV1,
+        progress: &UpstreamProgress,
+        ctx: &mut SV::CTX,
+    ) -> bool
+    where
+        SV: ProxyHttp + Send + Sync,
+        SV::CTX: Send + Sync,
+    {
+        let head_read = client_session
+            .get_status()
+            .is_some_and(|s| !s.is_informational());
+        if !progress.request_sent
+            || progress.unusable
+            || !head_read
+            || client_session.was_upgraded()
+        {
+            return false;
+        }
+        let Some(limits) = self.inner.upstream_drain_after_downstream_error(session, ctx) else {
+            return false;
+        };
+        if !drain_h1_response(client_session, limits).await {
+            return false;
+        }
+        debug!("upstream answer drained after a downstream error, connection reusable");
+        self.inner
+            .upstream_reused_after_downstream_error(session, ctx);
+        true
     }
 
     pub(crate) async fn proxy_to_h1_upstream(
@@ -251,6 +353,7 @@ where
         tx: mpsc::Sender<HttpTask>,
         mut rx: mpsc::Receiver<HttpTask>,
         pipe_state: Arc<AtomicU8>,
+        progress: &mut UpstreamProgress,
     ) -> Result<bool>
     where
         SV: ProxyHttp + Send + Sync,
@@ -272,6 +375,7 @@ where
                             if !upgraded && client_session.was_upgraded() {
                                 // upgrade can only happen once
                                 upgraded = true;
+                                progress.unusable = true;
                                 if send_error.is_none() {
                                     // continue receiving from downstream after body mode change
                                     request_done = false;
@@ -313,6 +417,7 @@ where
                             }
                         },
                         Err(e) => {
+                            progress.unusable = true;
                             // Push the error to downstream and then quit
                             // Don't care if send fails: downstream already gone
                             let _ = tx.send(HttpTask::Failed(send_error.unwrap_or(e).into_up())).await;
@@ -327,6 +432,7 @@ where
                     match send_body_to1(client_session, body).await {
                         Ok(send_done) => {
                             request_done = send_done;
+                            progress.request_sent = send_done && upstream_can_reuse;
                             // An upgraded request is terminated when either side is done
                             if request_done && client_session.was_upgraded() {
                                 response_done = true;
@@ -343,6 +449,7 @@ where
                            // A complete response can be forwarded, but the partially written
                            // HTTP/1 request makes this connection unsafe to reuse.
                            upstream_can_reuse = false;
+                           progress.unusable = true;
                            send_error = Some(e);
                            continue
                         }
@@ -1279,5 +1386,91 @@ mod tests {
 
         assert_eq!(err.etype(), &InvalidHTTPHeader);
         assert_eq!(err.esource(), &ErrorSource::Upstream);
+    }
+}
+
+#[cfg(test)]
+mod drain_tests {
+    use super::*;
+    use tokio_test::io::Builder;
+
+    const LIMITS: UpstreamDrainLimits = UpstreamDrainLimits {
+        max_bytes: 100,
+        max_time: Duration::from_secs(5),
+    };
+
+    /// A client session that read the answer's head and the body bytes that came with it.
+    async fn after_head(mock: tokio_test::io::Mock) -> HttpSessionV1 {
+        let mut s = HttpSessionV1::new(Box::new(mock));
+        s.read_response().await.unwrap();
+        s.read_body_ref().await.unwrap();
+        s
+    }
+
+    #[tokio::test]
+    async fn content_length_rest_within_bound_is_drained() {
+        let mock = Builder::new()
+            .read(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n0123456789")
+            .read(&[b'x'; 50])
+            .build();
+        let mut s = after_head(mock).await;
+        assert!(drain_h1_response(&mut s, LIMITS).await);
+        assert!(s.is_body_done());
+    }
+
+    #[tokio::test]
+    async fn content_length_rest_past_bound_is_not_read() {
+        // Nothing more is read: the mock would panic on an unexpected read.
+        let mock = Builder::new()
+            .read(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n0123456789")
+            .build();
+        let mut s = after_head(mock).await;
+        assert!(!drain_h1_response(&mut s, LIMITS).await);
+    }
+
+    #[tokio::test]
+    async fn chunked_rest_within_bound_is_drained() {
+        let mock = Builder::new()
+            .read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            .read(b"a\r\n0123456789\r\n0\r\n\r\n")
+            .build();
+        let mut s = after_head(mock).await;
+        assert!(drain_h1_response(&mut s, LIMITS).await);
+    }
+
+    #[tokio::test]
+    async fn chunked_rest_past_bound_is_abandoned() {
+        let big = [b'y'; 150];
+        let mut chunk = b"96\r\n".to_vec();
+        chunk.extend_from_slice(&big);
+        chunk.extend_from_slice(b"\r\n");
+        let mock = Builder::new()
+            .read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            .read(&chunk)
+            .build();
+        let mut s = after_head(mock).await;
+        assert!(!drain_h1_response(&mut s, LIMITS).await);
+    }
+
+    #[tokio::test]
+    async fn close_delimited_answer_is_not_drained() {
+        let mock = Builder::new()
+            .read(b"HTTP/1.1 200 OK\r\n\r\nabc")
+            .build();
+        let mut s = after_head(mock).await;
+        assert!(!drain_h1_response(&mut s, LIMITS).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rest_that_does_not_come_in_time_is_abandoned() {
+        let mock = Builder::new()
+            .read(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789")
+            .wait(Duration::from_secs(10))
+            .read(b"0123456789")
+            .build();
+        let mut s = after_head(mock).await;
+        assert!(!drain_h1_response(&mut s, LIMITS).await);
+        // The late rest is still there (the mock insists on being read whole).
+        assert!(s.read_body_ref().await.unwrap().is_some());
     }
 }

@@ -180,6 +180,26 @@ pub trait ProxyHttp {
         Ok(None)
     }
 
+    /// How much of an HTTP/1 upstream answer the proxy may still read and throw away, and for how
+    /// long, after the downstream side failed or went away mid-answer (the client closed its
+    /// connection or reset its HTTP/2 stream), so that the upstream connection goes back to the pool
+    /// instead of being closed. `None` (the default): close it, as always.
+    ///
+    /// Only an answer whose head was read, whose request was sent whole and whose framing is known
+    /// is drained: a `Content-Length` with at most `max_bytes` left, or a chunked body that ends
+    /// within `max_bytes`; all of it within `max_time`. Anything else is closed.
+    fn upstream_drain_after_downstream_error(
+        &self,
+        _session: &Session,
+        _ctx: &Self::CTX,
+    ) -> Option<UpstreamDrainLimits> {
+        None
+    }
+
+    /// Called when an upstream connection was drained after a downstream error (see
+    /// [Self::upstream_drain_after_downstream_error]) and is handed back to the pool.
+    fn upstream_reused_after_downstream_error(&self, _session: &Session, _ctx: &mut Self::CTX) {}
+
     /// This filter decides if the request is cacheable and what cache backend to use
     ///
     /// The caller can interact with `Session.cache` to enable caching.
@@ -776,4 +796,14 @@ pub trait ProxyHttp {
 pub struct FailToProxy {
     pub error_code: u16,
     pub can_reuse_downstream: bool,
+}
+
+/// Bounds of draining an upstream answer nobody will receive, returned by
+/// [ProxyHttp::upstream_drain_after_downstream_error].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamDrainLimits {
+    /// The most body bytes still to read and throw away.
+    pub max_bytes: usize,
+    /// The longest time the rest of the answer may take to arrive.
+    pub max_time: Duration,
 }

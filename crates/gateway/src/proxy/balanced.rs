@@ -88,3 +88,11 @@ pub(super) fn finish_attempt(ctx: &mut Ctx, outcome: Outcome) {
         }
     }
 }
+
+/// The matched service's `retries`.
+pub(super) fn retries(ctx: &Ctx) -> u32 {
+    ctx.matched
+        .as_ref()
+        .and_then(|m| ctx.snap.services.get(m.service?))
+        .map_or(0, |s| s.retries)
+}

@@ -17,6 +17,14 @@ pub const PAYLOAD_TOO_LARGE: &str = r#"{"message":"Payload too large"}"#;
 /// Kong's body of a `503` (its error handler's), for a body the temporary files cannot take.
 pub const UNAVAILABLE: &str = r#"{"message":"The upstream server is currently unavailable"}"#;
 
+/// How much of an answer whose client went away (closed connection, reset HTTP/2 stream) is still read
+/// and thrown away to keep the upstream connection: at most 64 KiB left, arriving within 2 s.
+pub const DRAIN_AFTER_CANCEL: pingora::proxy::UpstreamDrainLimits =
+    pingora::proxy::UpstreamDrainLimits {
+        max_bytes: 64 * 1024,
+        max_time: std::time::Duration::from_secs(2),
+    };
+
 /// Whether the matched route buffers request bodies, and the request has one to buffer (not yet read, not
 /// gRPC, whose calls stream, and not an upgrade).
 fn wants_request_buffering(session: &mut Session, ctx: &Ctx) -> bool {

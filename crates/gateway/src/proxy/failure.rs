@@ -7,6 +7,8 @@ use crate::balancer::{self, Outcome};
 use crate::plugins::request_size_limiting;
 use crate::responses;
 
+use super::Ctx;
+
 /// The passive-check event of a failed attempt.
 pub(super) fn failure_outcome(e: &Error) -> Outcome {
     match e.etype() {
@@ -36,4 +38,11 @@ pub(super) fn error_response(e: &Error) -> (u16, &'static str) {
             ErrorSource::Internal | ErrorSource::Unset => (500, responses::UNEXPECTED),
         },
     }
+}
+
+/// The matched service's host (for error messages).
+pub(super) fn upstream_host(ctx: &Ctx) -> &str {
+    ctx.matched
+        .and_then(|m| ctx.snap.services.get(m.service?))
+        .map_or("", |svc| svc.host.as_str())
 }
