@@ -73,17 +73,7 @@ impl Settings {
         );
         match self.proxy_listeners() {
             Ok(listeners) if listeners.iter().any(|l| l.ssl) => {
-                for (field, value) in [
-                    ("ssl_cert", &self.ssl_cert),
-                    ("ssl_cert_key", &self.ssl_cert_key),
-                ] {
-                    if value.is_none() {
-                        errors.push(
-                            format!("gateway.{field}"),
-                            "required when a proxy_listen entry has the ssl flag (a PEM file path)",
-                        );
-                    }
-                }
+                self.require_default_certificate("proxy_listen", errors)
             }
             Ok(_) => {}
             Err(msg) => errors.push("gateway.proxy_listen", msg),

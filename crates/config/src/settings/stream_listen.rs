@@ -78,21 +78,27 @@ impl Settings {
         Ok(out)
     }
 
+    /// `ssl_cert` and `ssl_cert_key` (the default certificate) are required once an entry of `setting`
+    /// (`proxy_listen`, `stream_listen`) has the `ssl` flag.
+    pub(crate) fn require_default_certificate(&self, setting: &str, errors: &mut Collector) {
+        for (field, value) in [
+            ("ssl_cert", &self.ssl_cert),
+            ("ssl_cert_key", &self.ssl_cert_key),
+        ] {
+            if value.is_none() {
+                errors.push(
+                    format!("gateway.{field}"),
+                    format!("required when a {setting} entry has the ssl flag (a PEM file path)"),
+                );
+            }
+        }
+    }
+
     /// Checks `stream_listen`; an `ssl` entry needs `ssl_cert` and `ssl_cert_key` (the default certificate).
     pub(crate) fn check_stream_listen(&self, errors: &mut Collector) {
         match self.stream_listeners() {
             Ok(listeners) if listeners.iter().any(|l| l.ssl) => {
-                for (field, value) in [
-                    ("ssl_cert", &self.ssl_cert),
-                    ("ssl_cert_key", &self.ssl_cert_key),
-                ] {
-                    if value.is_none() {
-                        errors.push(
-                            format!("gateway.{field}"),
-                            "required when a stream_listen entry has the ssl flag (a PEM file path)",
-                        );
-                    }
-                }
+                self.require_default_certificate("stream_listen", errors)
             }
             Ok(_) => {}
             Err(msg) => errors.push("gateway.stream_listen", msg),
