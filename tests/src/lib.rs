@@ -22,6 +22,7 @@ pub mod dns;
 pub mod etcd;
 pub mod fake_idp;
 pub mod gateway;
+pub mod h2_frames;
 pub mod http;
 pub mod httpbin;
 pub mod idp;

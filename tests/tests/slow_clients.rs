@@ -6,6 +6,7 @@
 //! and the next stream gets GOAWAY (HTTP/2); an HTTP/2 client that opens and cancels forwarded streams in a
 //! loop gets GOAWAY. Each cut is counted in `gateway_client_timeouts_total`.
 
+use e2e::h2_frames::{frame, get_headers};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -299,23 +300,6 @@ async fn keepalive_requests_closes_the_connection(s: &Servers) {
         "{took:?}"
     );
     eprintln!("idle kept-alive connection closed after {took:?}");
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len();
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// HEADERS (END_HEADERS|END_STREAM) for `GET http://h2<path>`, HPACK literals without indexing.
-fn get_headers(stream: u32, path: &str) -> Vec<u8> {
-    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
-    block.extend_from_slice(path.as_bytes());
-    block.extend_from_slice(&[0x01, 2]);
-    block.extend_from_slice(b"h2");
-    frame(0x1, 0x5, stream, &block)
 }
 
 /// Reads frames until GOAWAY or `limit`: the GOAWAY's error code, if one came.

@@ -3,6 +3,7 @@
 //! of the answer is small (the gateway reads and throws it away: `gateway_upstream_reused_after_cancel_total`),
 //! and closed when it is large; the next request is served either way.
 
+use e2e::h2_frames::{frame, get_headers};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -109,23 +110,6 @@ pub(super) async fn h1_cancel_reuses_small_rest_closes_large(s: &Servers) {
         "the cancelled request's connection was closed"
     );
     assert_eq!(reused(s), base + 2.0, "a large rest is not drained");
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len();
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// HEADERS (END_HEADERS|END_STREAM) for `GET http://h2<path>`, HPACK literals without indexing.
-fn get_headers(stream: u32, path: &str) -> Vec<u8> {
-    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
-    block.extend_from_slice(path.as_bytes());
-    block.extend_from_slice(&[0x01, 2]);
-    block.extend_from_slice(b"h2");
-    frame(0x1, 0x5, stream, &block)
 }
 
 /// Opens an h2c connection, sends `GET path` on stream 1, waits for the answer's HEADERS, resets the stream
