@@ -427,14 +427,24 @@ impl ProxyHttp for Gateway {
             && original.authority().is_none()
             && path == original.path();
         if !unchanged {
-            let query = filter_query(original.query(), remove_args);
             let query = match (&ctx.ex.edits.query, edited_args.is_empty()) {
-                (Some(q), _) => Some(q.clone()).filter(|q| !q.is_empty()),
-                (None, true) => query,
-                (None, false) => filter_query(query.as_deref(), edited_args),
+                (Some(q), _) => {
+                    Some(std::borrow::Cow::Borrowed(q.as_str())).filter(|q| !q.is_empty())
+                }
+                (None, true) => filter_query(original.query(), remove_args).map(Into::into),
+                (None, false) => {
+                    let query = filter_query(original.query(), remove_args);
+                    filter_query(query.as_deref(), edited_args).map(Into::into)
+                }
             };
             let path_and_query = match query {
-                Some(q) => format!("{path}?{q}"),
+                Some(q) => {
+                    let mut text = String::with_capacity(path.len() + 1 + q.len());
+                    text.push_str(&path);
+                    text.push('?');
+                    text.push_str(&q);
+                    text
+                }
                 None => path,
             };
             let uri = http::Uri::builder()
@@ -464,8 +474,16 @@ impl ProxyHttp for Gateway {
             }
         }
         // Identity headers come from the gateway only: a client's copies never go through.
-        for name in &IDENTITY_HEADERS {
-            req.remove_header(name);
+        // (Looked for first: a request seldom carries one, and a scan of its names is cheaper than five
+        // removals, each hashing a name in both header maps.)
+        let claims_identity = req.headers.keys().any(|n| {
+            let n = n.as_str().as_bytes();
+            n.len() > 3 && n[..2] == *b"x-" && matches!(n[2], b'c' | b'a')
+        });
+        if claims_identity {
+            for name in &IDENTITY_HEADERS {
+                req.remove_header(name);
+            }
         }
         for (name, value) in ctx.ex.caller.headers(&ctx.snap.consumer_headers) {
             req.insert_header(name.clone(), value.clone())?;

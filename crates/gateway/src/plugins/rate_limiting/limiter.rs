@@ -279,6 +279,7 @@ impl RateLimiter {
         }
         let mut out = Vec::with_capacity(2 * self.limits.len() + 4);
         let mut best: Option<(u64, u64, &HeaderValue, u64)> = None; // (remaining, window, limit, reset)
+        let mut best_at = 0; // where the best period's remaining value is in `out`
         for (i, l) in self.limits.iter().enumerate() {
             // On a refusal `used` of the stopping period is its count before this request (Kong:
             // remaining - 1, floored at 0); on a pass it includes this request.
@@ -297,13 +298,22 @@ impl RateLimiter {
             }
             out.push((l.limit_header.clone(), l.limit_value.clone()));
             out.push((l.remaining_header.clone(), HeaderValue::from(remaining)));
+            if better {
+                best_at = out.len() - 1;
+            }
         }
-        if let Some((remaining, _, limit, reset)) = best {
+        if let Some((_, _, limit, reset)) = best {
+            // `RateLimit-Remaining` is the best period's `X-RateLimit-Remaining-<Period>` value: the same
+            // bytes, shared instead of formatted again.
+            let remaining = out[best_at].1.clone();
+            let reset = reset_value(reset);
             out.push((RATELIMIT_LIMIT, limit.clone()));
-            out.push((RATELIMIT_REMAINING, HeaderValue::from(remaining)));
-            out.push((RATELIMIT_RESET, HeaderValue::from(reset)));
+            out.push((RATELIMIT_REMAINING, remaining));
             if stop.is_some() {
-                out.push((http::header::RETRY_AFTER, HeaderValue::from(reset)));
+                out.push((RATELIMIT_RESET, reset.clone()));
+                out.push((http::header::RETRY_AFTER, reset));
+            } else {
+                out.push((RATELIMIT_RESET, reset));
             }
         }
         out
@@ -437,3 +447,14 @@ mod tests;
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// `RateLimit-Reset` / `Retry-After` for `secs`: the values up to a minute (every reset of the `second` and
+/// `minute` periods) are made once and shared, the rest formatted.
+fn reset_value(secs: u64) -> HeaderValue {
+    static SMALL: std::sync::LazyLock<Vec<HeaderValue>> =
+        std::sync::LazyLock::new(|| (0..=60u64).map(HeaderValue::from).collect());
+    match SMALL.get(secs as usize) {
+        Some(v) => v.clone(),
+        None => HeaderValue::from(secs),
+    }
+}

@@ -28,7 +28,12 @@ impl RateLimiting {
     fn verdict(ex: &mut Exchange, verdict: Verdict, req: &Request<'_>) -> Flow {
         match verdict {
             Verdict::Pass(headers) => {
-                ex.response_headers.extend(headers);
+                // Usually the first to add response headers: take the list instead of copying it.
+                if ex.response_headers.is_empty() {
+                    ex.response_headers = headers;
+                } else {
+                    ex.response_headers.extend(headers);
+                }
                 Flow::Continue
             }
             Verdict::Limited(status, body, headers) => {

@@ -128,8 +128,7 @@ impl Args {
     /// The encoding `kong.service.request.set_query` sends: each name's arguments (`name=value`, `name` for a
     /// flag) with `ngx.encode_args`'s escaping, the names' texts sorted, joined by `&`.
     pub fn encode(&self) -> String {
-        let mut parts: Vec<String> = Vec::with_capacity(self.0.len());
-        for (name, values) in &self.0 {
+        let part = |name: &str, values: &[Arg]| {
             let name = escape(name);
             let mut part = String::with_capacity(values.len() * (name.len() + 16));
             for (i, v) in values.iter().enumerate() {
@@ -142,8 +141,13 @@ impl Args {
                     part.push_str(&escape(s));
                 }
             }
-            parts.push(part);
+            part
+        };
+        if let [(name, values)] = self.0.as_slice() {
+            // One name (request-transformer adding one argument to a bare path): nothing to sort or join.
+            return part(name, values);
         }
+        let mut parts: Vec<String> = (self.0.iter()).map(|(n, v)| part(n, v)).collect();
         parts.sort_unstable();
         parts.join("&")
     }
