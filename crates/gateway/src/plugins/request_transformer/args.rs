@@ -128,28 +128,46 @@ impl Args {
     /// The encoding `kong.service.request.set_query` sends: each name's arguments (`name=value`, `name` for a
     /// flag) with `ngx.encode_args`'s escaping, the names' texts sorted, joined by `&`.
     pub fn encode(&self) -> String {
-        let part = |name: &str, values: &[Arg]| {
+        // Every name's part is written once, `&`-separated in the table's order; the parts are reordered
+        // only when they are not sorted already (one or two names usually are).
+        let size: usize = (self.0.iter())
+            .flat_map(|(n, values)| values.iter().map(move |v| n.len() + v.text().len() + 2))
+            .sum();
+        let mut out = String::with_capacity(size);
+        let mut spans = Vec::with_capacity(self.0.len());
+        for (name, values) in &self.0 {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            let start = out.len();
             let name = escape(name);
-            let mut part = String::with_capacity(values.len() * (name.len() + 16));
             for (i, v) in values.iter().enumerate() {
                 if i > 0 {
-                    part.push('&');
+                    out.push('&');
                 }
-                part.push_str(&name);
+                out.push_str(&name);
                 if let Arg::Str(s) = v {
-                    part.push('=');
-                    part.push_str(&escape(s));
+                    out.push('=');
+                    out.push_str(&escape(s));
                 }
             }
-            part
-        };
-        if let [(name, values)] = self.0.as_slice() {
-            // One name (request-transformer adding one argument to a bare path): nothing to sort or join.
-            return part(name, values);
+            spans.push(start..out.len());
         }
-        let mut parts: Vec<String> = (self.0.iter()).map(|(n, v)| part(n, v)).collect();
-        parts.sort_unstable();
-        parts.join("&")
+        if spans
+            .windows(2)
+            .all(|w| out[w[0].clone()] <= out[w[1].clone()])
+        {
+            return out;
+        }
+        spans.sort_unstable_by(|a, b| out[a.clone()].cmp(&out[b.clone()]));
+        let mut sorted = String::with_capacity(out.len());
+        for span in spans {
+            if !sorted.is_empty() {
+                sorted.push('&');
+            }
+            sorted.push_str(&out[span]);
+        }
+        sorted
     }
 }
 

@@ -379,10 +379,9 @@ impl RequestTransformer {
             }
         }
         added.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        for (n, v) in added {
-            ex.edits.headers.push((n.clone(), None));
-            ex.edits.header_values.push((n, v));
-        }
+        // Only values: a name added here is absent from the upstream view, so there is nothing to remove
+        // first (the general path's `(name, None)` would be a removal that finds nothing).
+        ex.edits.header_values.extend(added);
     }
 
     /// Kong's `transform_querystrings`.
