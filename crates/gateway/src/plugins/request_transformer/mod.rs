@@ -392,18 +392,22 @@ impl RequestTransformer {
         for (old, new) in env.pairs(&self.ops[RENAME].query) {
             q.rename(&old, &new);
         }
-        for (name, value) in env.pairs(&self.ops[REPLACE].query) {
-            if q.get(&name).is_some() {
-                q.set(&name, value);
+        // (Rendered one at a time, and only when the edit applies.)
+        let with_value = |op: usize| {
+            (self.ops[op].query.iter()).filter_map(|e| Some((e.name.as_str(), e.value.as_ref()?)))
+        };
+        for (name, value) in with_value(REPLACE) {
+            if q.get(name).is_some() {
+                q.set(name, env.render(value));
             }
         }
-        for (name, value) in env.pairs(&self.ops[ADD].query) {
-            if q.get(&name).is_none() {
-                q.set(&name, value);
+        for (name, value) in with_value(ADD) {
+            if q.get(name).is_none() {
+                q.set(name, env.render(value));
             }
         }
-        for (name, value) in env.pairs(&self.ops[APPEND].query) {
-            q.append(&name, value);
+        for (name, value) in with_value(APPEND) {
+            q.append(name, env.render(value));
         }
     }
 
@@ -474,10 +478,11 @@ impl Plugin for RequestTransformer {
             .matched
             .as_ref()
             .and_then(|m| req.snap.router.uri_captures(m, req.uri.path()));
-        let body = match (req.body, no_body(req.headers)) {
-            (Some(b), _) => Some(b),
-            (None, true) => Some(&b""[..]),
-            (None, false) => None,
+        // The body only matters to `http_method` and the body edits (looked at only then).
+        let body = match (self.method.is_some() || self.has(|l| &l.body), req.body) {
+            (false, _) => None,
+            (true, Some(b)) => Some(b),
+            (true, None) => no_body(req.headers).then_some(&b""[..]),
         };
         let mut query_changed = false;
         if let Some(m) = &self.method {
