@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use balanced::{finish_attempt, retries, Balanced};
 use bytes::Bytes;
 use failure::{error_response, failure_outcome, upstream_host};
-use forward::{filter_query, set_forwarded_headers};
+use forward::set_forwarded_headers;
 use gateway_config::router::{self, RequestView, RouteMatch};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -410,49 +410,11 @@ impl ProxyHttp for Gateway {
             Some(p) => p.clone(),
             None => router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m),
         };
-        let remove_args = ctx
-            .ex
-            .upstream
-            .as_ref()
-            .map(|u| u.remove_query_args.as_slice())
-            .unwrap_or(&[]);
-        let original = &session.req_header().uri;
-        // The common case, an origin-form target whose path and query go upstream unchanged, keeps the
-        // request's own URI: no rebuild.
-        let edited_args = &ctx.ex.edits.remove_query_args;
-        let unchanged = remove_args.is_empty()
-            && edited_args.is_empty()
-            && ctx.ex.edits.query.is_none()
-            && original.scheme().is_none()
-            && original.authority().is_none()
-            && path == original.path();
-        if !unchanged {
-            let query = match (&ctx.ex.edits.query, edited_args.is_empty()) {
-                (Some(q), _) => {
-                    Some(std::borrow::Cow::Borrowed(q.as_str())).filter(|q| !q.is_empty())
-                }
-                (None, true) => filter_query(original.query(), remove_args).map(Into::into),
-                (None, false) => {
-                    let query = filter_query(original.query(), remove_args);
-                    filter_query(query.as_deref(), edited_args).map(Into::into)
-                }
-            };
-            let path_and_query = match query {
-                Some(q) => {
-                    let mut text = String::with_capacity(path.len() + 1 + q.len());
-                    text.push_str(&path);
-                    text.push('?');
-                    text.push_str(&q);
-                    text
-                }
-                None => path,
-            };
-            let uri = http::Uri::builder()
-                .path_and_query(path_and_query)
-                .build()
-                .map_err(|e| {
-                    Error::because(ErrorType::InternalError, "building upstream uri", e)
-                })?;
+        let remove_args =
+            (ctx.ex.upstream.as_ref()).map_or(&[][..], |u| u.remove_query_args.as_slice());
+        if let Some(uri) =
+            forward::upstream_uri(&session.req_header().uri, path, remove_args, &ctx.ex.edits)?
+        {
             req.set_uri(uri.clone());
             ctx.upstream.uri = Some(uri);
         }

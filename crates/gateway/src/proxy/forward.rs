@@ -18,7 +18,7 @@ static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port"
 static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
 
 /// Drop the named arguments (the credential, with `hide_credentials`) from a query string.
-pub(super) fn filter_query(query: Option<&str>, remove: &[String]) -> Option<String> {
+fn filter_query(query: Option<&str>, remove: &[String]) -> Option<String> {
     let query = query?;
     if remove.is_empty() {
         return Some(query.to_string());
@@ -35,6 +35,51 @@ pub(super) fn filter_query(query: Option<&str>, remove: &[String]) -> Option<Str
     } else {
         Some(kept.join("&"))
     }
+}
+
+/// The upstream request's URI when it differs from the client's: `path` (after strip_path, the service path and
+/// request-transformer), the query without `remove_args` (openid-connect's) and the plugins' removed arguments,
+/// or request-transformer's query. `None`: the common case, an origin-form target whose path and query go
+/// upstream unchanged, keeps the request's own URI (no rebuild).
+pub(super) fn upstream_uri(
+    original: &http::Uri,
+    path: String,
+    remove_args: &[String],
+    edits: &UpstreamEdits,
+) -> Result<Option<http::Uri>> {
+    let edited_args = &edits.remove_query_args;
+    let unchanged = remove_args.is_empty()
+        && edited_args.is_empty()
+        && edits.query.is_none()
+        && original.scheme().is_none()
+        && original.authority().is_none()
+        && path == original.path();
+    if unchanged {
+        return Ok(None);
+    }
+    let query = match (&edits.query, edited_args.is_empty()) {
+        (Some(q), _) => Some(std::borrow::Cow::Borrowed(q.as_str())).filter(|q| !q.is_empty()),
+        (None, true) => filter_query(original.query(), remove_args).map(Into::into),
+        (None, false) => {
+            let query = filter_query(original.query(), remove_args);
+            filter_query(query.as_deref(), edited_args).map(Into::into)
+        }
+    };
+    let path_and_query = match query {
+        Some(q) => {
+            let mut text = String::with_capacity(path.len() + 1 + q.len());
+            text.push_str(&path);
+            text.push('?');
+            text.push_str(&q);
+            text
+        }
+        None => path,
+    };
+    let uri = http::Uri::builder()
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| Error::because(ErrorType::InternalError, "building upstream uri", e))?;
+    Ok(Some(uri))
 }
 
 /// Kong's `X-Forwarded-*` and `X-Real-IP`: `X-Real-IP` is the client's (real) address; `X-Forwarded-For` is
