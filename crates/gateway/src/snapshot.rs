@@ -85,9 +85,9 @@ pub struct RouteRuntime {
     pub request_buffering: bool,
     /// Kong's `response_buffering`: the answer is read as fast as the upstream sends it.
     pub response_buffering: bool,
-    /// The prometheus plugin's latency histograms of this route (`{service,route,workspace}`), resolved on
-    /// its first request instead of through the labels' hash on every request.
-    pub latency_metrics: std::sync::OnceLock<crate::plugins::prometheus::exporter::RouteLatency>,
+    /// The prometheus plugin's metric children of this route (latency histograms, and counters per consumer
+    /// and status), resolved on their first request instead of through the labels' hash on every request.
+    pub prometheus: std::sync::OnceLock<crate::plugins::prometheus::route::RouteMetrics>,
 }
 
 /// One config, compiled. Requests hold an `Arc<Snapshot>` for their whole life.
@@ -219,7 +219,7 @@ pub fn compile_timed(
             label: route.name.clone().unwrap_or_else(|| route.id.to_string()),
             request_buffering: route.request_buffering,
             response_buffering: route.response_buffering,
-            latency_metrics: std::sync::OnceLock::new(),
+            prometheus: std::sync::OnceLock::new(),
             chains: chain::compile(
                 &plugins,
                 route,

@@ -55,28 +55,6 @@ pub struct KongMetrics {
 
 const SVC: &[&str] = &["service", "route", "workspace"];
 
-/// One route's `kong_request_latency_ms`, `kong_upstream_latency_ms` and `kong_kong_latency_ms` children
-/// (the labels depend on the route and its service only, so a snapshot keeps them per route).
-pub struct RouteLatency {
-    /// `kong_request_latency_ms{service,route,workspace}`.
-    pub request: prometheus::Histogram,
-    /// `kong_upstream_latency_ms{service,route,workspace}`.
-    pub upstream: prometheus::Histogram,
-    /// `kong_kong_latency_ms{service,route,workspace}`.
-    pub kong: prometheus::Histogram,
-}
-
-impl RouteLatency {
-    /// The children of `labels` (`[service, route, workspace]`).
-    pub fn of(m: &KongMetrics, labels: &[&str; 3]) -> Self {
-        RouteLatency {
-            request: m.request_latency.with_label_values(labels),
-            upstream: m.upstream_latency.with_label_values(labels),
-            kong: m.kong_latency.with_label_values(labels),
-        }
-    }
-}
-
 impl KongMetrics {
     /// Creates the metrics and registers them on `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {

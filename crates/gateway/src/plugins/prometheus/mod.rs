@@ -7,13 +7,12 @@
 //! `/metrics` and by the `status_listen` listener. The schema is `gateway_config::plugins::prometheus`.
 
 pub mod exporter;
+pub mod route;
 
 use gateway_config::plugins::prometheus::PrometheusConfig;
 
 use super::{Exchange, LogView, Phases, Plugin};
-
-/// Kong's only workspace here.
-const WORKSPACE: &str = "default";
+use route::{Labels, RouteMetrics};
 
 /// One prometheus config, running.
 pub struct Prometheus {
@@ -59,40 +58,31 @@ impl Plugin for Prometheus {
             _ => "",
         };
         let kong = &entry.metrics.kong;
-        if cfg.bandwidth_metrics {
-            for (direction, bytes) in [
-                ("ingress", entry.request_size),
-                ("egress", entry.response_size),
-            ] {
-                if bytes > 0 {
-                    kong.bandwidth
-                        .with_label_values(&[service, route, direction, WORKSPACE, consumer])
-                        .inc_by(bytes);
-                }
-            }
-        }
-        if cfg.status_code_metrics {
-            let source = if entry.upstream_status.is_some() {
-                "service"
-            } else {
-                "kong"
+        // The route's children are resolved once per snapshot (and per consumer and status).
+        let metrics = (runtime.prometheus).get_or_init(|| RouteMetrics::of(kong, service, route));
+        if cfg.status_code_metrics || cfg.bandwidth_metrics {
+            let labels = Labels {
+                service,
+                route,
+                consumer,
+                consumer_index: ex.caller.consumer.filter(|_| cfg.per_consumer),
+                status: entry.status,
+                source: match entry.upstream_status {
+                    Some(_) => "service",
+                    None => "kong",
+                },
             };
-            let code = entry.status.to_string();
-            kong.requests
-                .with_label_values(&[service, route, &code, source, WORKSPACE, consumer])
-                .inc();
+            let bytes =
+                (cfg.bandwidth_metrics).then_some((entry.request_size, entry.response_size));
+            metrics.count(kong, &labels, cfg.status_code_metrics, bytes);
         }
         if cfg.latency_metrics {
-            // The labels are the route's: its children are resolved once per snapshot.
-            let latency = runtime
-                .latency_metrics
-                .get_or_init(|| exporter::RouteLatency::of(kong, &[service, route, WORKSPACE]));
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-            latency.request.observe(ms(entry.elapsed));
+            metrics.request.observe(ms(entry.elapsed));
             if let Some(p) = entry.proxy_latency {
-                latency.upstream.observe(ms(p));
+                metrics.upstream.observe(ms(p));
             }
-            latency.kong.observe(ms(entry.kong_latency));
+            metrics.kong.observe(ms(entry.kong_latency));
         }
     }
 }

@@ -57,6 +57,44 @@ fn a_request_is_counted_with_kongs_names_and_labels() {
 }
 
 #[test]
+fn the_routes_children_count_each_consumer_and_status_apart() {
+    let snap = snapshot(YAML);
+    let registry = prometheus::Registry::new();
+    let req = TestRequest::get("/orders");
+    let metrics = crate::metrics::Metrics::new(&registry).unwrap();
+    let resp = HeaderMap::new();
+    let mut alice = Exchange::new();
+    alice.caller.consumer = Some(0);
+    let nobody = Exchange::new();
+    for (status, ex, ingress) in [
+        (200, &alice, 10),
+        (200, &alice, 10),
+        (500, &alice, 10),
+        (200, &nobody, 0),
+    ] {
+        let mut view = req.log_view(&snap, &resp, status, Some(0));
+        view.metrics = &metrics;
+        view.request_size = ingress;
+        all_flags().log(&view, ex);
+    }
+    let text = crate::metrics::render(&registry);
+    for line in [
+        r#"kong_http_requests_total{code="200",consumer="alice",route="list",service="orders",source="service",workspace="default"} 2"#,
+        r#"kong_http_requests_total{code="500",consumer="alice",route="list",service="orders",source="service",workspace="default"} 1"#,
+        r#"kong_http_requests_total{code="200",consumer="",route="list",service="orders",source="service",workspace="default"} 1"#,
+        r#"kong_bandwidth_bytes{consumer="alice",direction="ingress",route="list",service="orders",workspace="default"} 30"#,
+        r#"kong_bandwidth_bytes{consumer="",direction="egress",route="list",service="orders",workspace="default"} 300"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    // No ingress bytes, no ingress series (as `with_label_values` only when counting).
+    assert!(
+        !text.contains(r#"kong_bandwidth_bytes{consumer="",direction="ingress""#),
+        "{text}"
+    );
+}
+
+#[test]
 fn flags_off_count_nothing() {
     let snap = snapshot(YAML);
     let registry = prometheus::Registry::new();
