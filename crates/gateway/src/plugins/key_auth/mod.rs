@@ -76,7 +76,10 @@ impl KeyAuth {
         let Some((consumer, id)) = req.snap.credentials.keyauth_credential(&key) else {
             return Err(INVALID);
         };
-        let credential = HeaderValue::from_str(&id.to_string()).ok();
+        // The id's text written on the stack (no formatter, no temporary string).
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let credential =
+            HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes()).ok();
         authenticated(ex, consumer, credential);
         Ok(())
     }
