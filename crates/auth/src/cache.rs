@@ -72,6 +72,11 @@ impl Keyer {
         *h.finalize().as_bytes()
     }
 
+    /// The key itself (to tell keyers apart; never logged).
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.key
+    }
+
     /// A short, salted fingerprint of a secret, safe to log (8 hex digits).
     pub fn fingerprint(&self, secret: &str) -> String {
         let k = self.key(&[b"log", secret.as_bytes()]);

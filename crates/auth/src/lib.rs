@@ -37,6 +37,7 @@ pub mod resource_metadata;
 pub mod resurrect;
 #[cfg(test)]
 mod test_support;
+pub mod token_memo;
 pub mod trace;
 pub mod upstream;
 

@@ -113,6 +113,8 @@ pub struct ConnState {
     response_buffering: AtomicBool,
     /// Set to `true` to have Pingora's HTTP/2 accept loop send GOAWAY (also set on process shutdown).
     goaway: watch::Sender<bool>,
+    /// The connection's last bearer token hash (the access phase runs in its scope).
+    pub token_memo: Arc<gateway_auth::token_memo::TokenMemo>,
 }
 
 impl ConnState {
@@ -126,6 +128,7 @@ impl ConnState {
             limits,
             metrics,
             goaway,
+            token_memo: Arc::default(),
         };
         s.enter(Phase::Head, Some(limits.header));
         s

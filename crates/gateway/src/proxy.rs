@@ -2,7 +2,6 @@
 
 use crate::balancer::Outcome;
 use crate::dns::{Addresses, DnsError, Resolver};
-use crate::plugins::openid_connect::identity::IDENTITY_HEADERS;
 use crate::plugins::{request_size_limiting, Exchange, Reply};
 use crate::responses;
 use crate::snapshot::{Snapshot, UpstreamService};
@@ -436,17 +435,12 @@ impl ProxyHttp for Gateway {
             }
         }
         // Identity headers come from the gateway only: a client's copies never go through.
-        // (Looked for first: a request seldom carries one, and a scan of its names is cheaper than five
-        // removals, each hashing a name in both header maps.)
-        let claims_identity = req.headers.keys().any(|n| {
-            let n = n.as_str().as_bytes();
-            n.len() > 3 && n[..2] == *b"x-" && matches!(n[2], b'c' | b'a')
-        });
-        if claims_identity {
-            for name in &IDENTITY_HEADERS {
-                req.remove_header(name);
-            }
-        }
+        let plugin_set = ctx
+            .ex
+            .upstream
+            .as_ref()
+            .map_or(&[][..], |u| &u.set_headers[..]);
+        forward::strip_identity(req, session.req_header(), plugin_set);
         for (name, value) in ctx.ex.caller.headers(&ctx.snap.consumer_headers) {
             req.insert_header(name.clone(), value.clone())?;
         }

@@ -15,9 +15,10 @@ pub fn keyer_from_salt(salt: &str) -> Keyer {
     Keyer::from_key(blake3::derive_key(CONTEXT, salt.as_bytes()))
 }
 
-/// The token hash: identifies a token across nodes and plugin configs.
+/// The token hash: identifies a token across nodes and plugin configs. Within a request's
+/// [`crate::token_memo::scope`], a token its connection sent before is not hashed again.
 pub fn token_hash(keyer: &Keyer, token: &str) -> CacheKey {
-    keyer.key(&[b"token", token.as_bytes()])
+    crate::token_memo::hash(keyer, token, &|| keyer.key(&[b"token", token.as_bytes()]))
 }
 
 /// The hash of a user name (index of a user's tokens).

@@ -105,8 +105,10 @@ pub enum Access<'a> {
     Pending(Pin<Box<dyn Future<Output = Flow> + Send + 'a>>),
 }
 
+#[cfg(test)]
 impl Access<'_> {
-    /// The decision, awaiting it when it is pending.
+    /// The decision, awaiting it when it is pending (the proxy runs a pending one in its connection's
+    /// token memo scope: `proxy::access`).
     pub async fn decide(self) -> Flow {
         match self {
             Access::Done(flow) => flow,

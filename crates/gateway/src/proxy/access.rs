@@ -10,8 +10,17 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use gateway_auth::token_memo::TokenMemo;
+
 use super::Ctx;
-use crate::plugins::{request_size_limiting, Flow, Reply, Request, Step};
+use crate::plugins::{request_size_limiting, Access, Flow, Reply, Request, Step};
+
+/// A plugin's pending access handler.
+type PendingAccess<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 use crate::responses;
 
 /// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
@@ -106,14 +115,21 @@ pub(super) async fn run_phase(
                 None
             }
         };
+        // The connection's last token hash, for the handlers that wait (openid-connect).
+        let memo = crate::client_conn::state(session).map(|s| &s.token_memo);
         for step in steps {
             let Some(plugin) = step.resolve(ctx.ex.caller.consumer) else {
                 continue;
             };
             let flow = match (phase, trace.as_mut()) {
                 (Phase::Rewrite, _) => plugin.rewrite(&view, &mut ctx.ex),
-                (Phase::Access, None) => plugin.access(&view, &mut ctx.ex).decide().await,
-                (Phase::Access, Some(t)) => traced(t, plugin.as_ref(), &view, &mut ctx.ex).await,
+                (Phase::Access, None) => match plugin.access(&view, &mut ctx.ex) {
+                    Access::Done(flow) => flow,
+                    Access::Pending(fut) => in_memo(memo, fut).await,
+                },
+                (Phase::Access, Some(t)) => {
+                    traced(t, plugin.as_ref(), &view, &mut ctx.ex, memo).await
+                }
             };
             if let Flow::Respond(r) = flow {
                 reply = Some(r);
@@ -140,15 +156,16 @@ async fn traced(
     plugin: &dyn crate::plugins::Plugin,
     view: &Request<'_>,
     ex: &mut crate::plugins::Exchange,
+    memo: Option<&Arc<TokenMemo>>,
 ) -> Flow {
     use crate::plugins::opentelemetry::trace::new_span_id;
     let id = new_span_id();
     let start = std::time::Instant::now();
     let flow = match plugin.access(view, ex) {
-        crate::plugins::Access::Done(flow) => flow,
-        crate::plugins::Access::Pending(fut) => {
+        Access::Done(flow) => flow,
+        Access::Pending(fut) => {
             let scope = gateway_auth::trace::TraceScope::new(trace.trace_id, id, new_span_id);
-            let flow = gateway_auth::trace::scope(scope.clone(), fut).await;
+            let flow = gateway_auth::trace::scope(scope.clone(), in_memo(memo, fut)).await;
             trace.idp_calls(id, scope.take());
             flow
         }
@@ -156,6 +173,15 @@ async fn traced(
     let name = format!("kong.access.plugin.{}", plugin.name());
     trace.internal(id, name.into(), start);
     flow
+}
+
+/// A waiting access handler, run in its connection's token memo scope (`gateway_auth::token_memo`): a
+/// bearer token the connection sent before is not hashed again.
+async fn in_memo(memo: Option<&Arc<TokenMemo>>, fut: PendingAccess<'_>) -> Flow {
+    match memo {
+        Some(memo) => gateway_auth::token_memo::scope(memo.clone(), fut).await,
+        None => fut.await,
+    }
 }
 
 /// Writes a response of the gateway's own (a plugin's reply, a 404, a proxy failure): a gRPC call gets a

@@ -7,6 +7,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use super::client::ClientAddr;
+use crate::plugins::openid_connect::identity::IDENTITY_HEADERS;
 use crate::plugins::UpstreamEdits;
 
 // Typed names: Pingora inserts them without parsing or copying the name again.
@@ -130,6 +131,25 @@ pub(super) fn set_forwarded_headers(
     }
 }
 
+/// Removes every identity header ([`IDENTITY_HEADERS`]) from `req`, the upstream copy of `original` with
+/// `plugin_set` (and the gateway's own `Host`/`X-Forwarded-*`) added: only those two can hold one, and a look
+/// at their few names (~0.2k instructions) spares most requests five removals from both of Pingora's header
+/// maps (~1.2k).
+pub(super) fn strip_identity(
+    req: &mut RequestHeader,
+    original: &RequestHeader,
+    plugin_set: &[(HeaderName, HeaderValue)],
+) {
+    static IDENTITY: [HeaderName; 5] = IDENTITY_HEADERS;
+    let sent = original.headers.keys().any(|n| IDENTITY.contains(n))
+        || plugin_set.iter().any(|(n, _)| IDENTITY.contains(n));
+    if sent {
+        for name in &IDENTITY {
+            req.remove_header(name);
+        }
+    }
+}
+
 /// An address as a header value.
 fn ip_value(ip: std::net::IpAddr) -> Result<HeaderValue> {
     HeaderValue::from_str(&crate::text::ip_text(ip)).map_err(|_| header_error())
@@ -244,6 +264,38 @@ mod tests {
         );
         assert_eq!(filter_query(Some("a=1"), &[]), Some("a=1".into()));
         assert_eq!(filter_query(None, &["a".into()]), None);
+    }
+
+    #[test]
+    fn identity_headers_are_stripped_whoever_set_them() {
+        let names = |r: &RequestHeader| {
+            let mut v: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
+            v.sort();
+            v
+        };
+        let mut original = RequestHeader::build("GET", b"/", None).unwrap();
+        original.insert_header("X-Consumer-ID", "spoofed").unwrap();
+        original.append_header("x-consumer-id", "twice").unwrap();
+        original.insert_header("X-Other", "1").unwrap();
+        let mut req = original.clone();
+        strip_identity(&mut req, &original, &[]);
+        assert_eq!(names(&req), ["x-other"]);
+        // A plugin's header under an identity name (inserted into the copy before) goes too.
+        let clean = RequestHeader::build("GET", b"/", None).unwrap();
+        let mut req = clean.clone();
+        let set = [(
+            HeaderName::from_static("x-credential-identifier"),
+            HeaderValue::from_static("x"),
+        )];
+        req.insert_header(set[0].0.clone(), set[0].1.clone())
+            .unwrap();
+        strip_identity(&mut req, &clean, &set);
+        assert!(names(&req).is_empty());
+        // Neither: the request is left as it is.
+        let mut req = clean.clone();
+        req.insert_header("X-Forwarded-For", "1.2.3.4").unwrap();
+        strip_identity(&mut req, &clean, &[]);
+        assert_eq!(names(&req), ["x-forwarded-for"]);
     }
 
     #[test]
