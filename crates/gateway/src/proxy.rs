@@ -309,7 +309,7 @@ impl ProxyHttp for Gateway {
         {
             response.append_header(http::header::SET_COOKIE, cookie.as_str())?;
         }
-        access::response_phase(ctx, response);
+        access::response_phase(ctx, response, true);
         Ok(())
     }
 
@@ -404,7 +404,7 @@ impl ProxyHttp for Gateway {
                 0
             }
             + if ctx.ex.trace.is_some() { 4 } else { 0 };
-        req.reserve_headers(adding)?;
+        req.reserve_headers(forward::room_after_clone(&req.headers, adding))?;
         let path = match &ctx.ex.edits.path {
             Some(p) => p.clone(),
             None => router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m),

@@ -205,7 +205,7 @@ pub(super) async fn respond(session: &mut Session, ctx: &mut Ctx, reply: Reply) 
         ),
         Reply::Denial(auth, denial) => (responses::denial_header(&auth, &denial)?, denial.body),
     };
-    response_phase(ctx, &mut header);
+    response_phase(ctx, &mut header, false);
     let body = body_phase(ctx, &mut header, body);
     responses::write(session, header, body).await
 }
@@ -237,7 +237,10 @@ fn body_phase(ctx: &mut Ctx, header: &mut ResponseHeader, body: Bytes) -> Bytes 
 
 /// The response header phase over `resp`: the header filters of the route's chain (the global chain when no
 /// route matched), then the headers the access phase asked for ([`crate::plugins::Exchange::response_headers`]).
-pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader) {
+///
+/// `cloned`: `resp` is the upstream's answer as Pingora hands it over (a copy without spare room; see
+/// [`super::forward::room_after_clone`]), not one the gateway built.
+pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader, cloned: bool) {
     let snap = &ctx.snap;
     let ex = &mut ctx.ex;
     let chains = match ctx.matched.and_then(|m| snap.routes.get(m.route)) {
@@ -247,7 +250,11 @@ pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader) {
     // Room for what the plugins add (a few headers each), so that the maps grow once.
     let adding = chains.header.len() * 3 + ex.response_headers.len();
     if adding > 0 {
-        let _ = resp.reserve_headers(adding);
+        let room = match cloned {
+            true => super::forward::room_after_clone(&resp.headers, adding),
+            false => adding,
+        };
+        let _ = resp.reserve_headers(room);
     }
     for step in chains.header.iter() {
         if let Some(plugin) = step.resolve(ex.caller.consumer) {

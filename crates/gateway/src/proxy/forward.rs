@@ -83,6 +83,20 @@ pub(super) fn upstream_uri(
     Ok(Some(uri))
 }
 
+/// How much room to ask `reserve_headers` for, for `additional` more headers in a message Pingora has just
+/// cloned (the upstream request; the upstream's response, which Pingora's HTTP/1 client keeps and hands out a
+/// copy of). A clone's entries have no spare room, and `http`'s `HeaderMap::reserve` grows only the index
+/// while that has room, so each insert past the clone's length would reallocate the entries once per power of
+/// two: when that is two reallocations or more, the map is made to grow once instead (a larger reserve).
+pub(super) fn room_after_clone(headers: &http::HeaderMap, additional: usize) -> usize {
+    let (len, capacity) = (headers.keys_len(), headers.capacity());
+    let need = len + additional;
+    if len == 0 || need > capacity || need <= 2 * len {
+        return additional;
+    }
+    capacity - len + 1
+}
+
 /// Kong's `X-Forwarded-*` and `X-Real-IP`: `X-Real-IP` is the client's (real) address; `X-Forwarded-For` is
 /// the client's value (its lines joined) with the connection's peer appended, or the real address when there
 /// was none; `-Proto/-Host/-Port/-Path` are the client's own when the peer is in `trusted_ips`, else (and
