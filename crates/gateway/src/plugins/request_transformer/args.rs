@@ -171,6 +171,52 @@ impl Args {
     }
 }
 
+/// `add` of literal `(name, value)` arguments to `query` when the query is already in the form
+/// [`Args::encode`] writes (`name=value` parts of unreserved characters, no repeated or empty name, sorted):
+/// decoding and encoding it again would give it back unchanged, so the new parts are put in place without
+/// either. `None`: the query is not in that form (the caller decodes, edits and encodes it).
+pub fn add_to_encoded(query: &str, adds: &[(&str, &str)]) -> Option<String> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(adds.len() + 4);
+    if !query.is_empty() {
+        let mut prev: Option<(&str, &str)> = None; // (name, part)
+        for part in query.split('&') {
+            let (name, value) = part.split_once('=')?;
+            let plain = |t: &str| t.bytes().all(unreserved);
+            if name.is_empty() || !plain(name) || !plain(value) {
+                return None;
+            }
+            if let Some((n, p)) = prev {
+                if n == name || p > part {
+                    return None;
+                }
+            }
+            prev = Some((name, part));
+            parts.push((name, std::borrow::Cow::Borrowed(part)));
+        }
+    }
+    for (name, value) in adds {
+        if name.is_empty() || parts.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let (name_text, value_text) = (escape(name), escape(value));
+        let mut part = String::with_capacity(name_text.len() + 1 + value_text.len());
+        part.push_str(&name_text);
+        part.push('=');
+        part.push_str(&value_text);
+        parts.push((name, std::borrow::Cow::Owned(part)));
+    }
+    parts.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut out = String::with_capacity(parts.iter().map(|(_, p)| p.len() + 1).sum());
+    for (_, part) in &parts {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(part);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +252,32 @@ mod tests {
         a.append("f", "v".into());
         a.append("b", "2".into());
         assert_eq!(a.encode(), "b=1&b=2&f=v");
+    }
+
+    #[test]
+    fn adding_to_an_encoded_query_matches_decode_add_encode() {
+        let adds = [("source", "bench"), ("b", "x y"), ("apikey", "ignored")];
+        for q in [
+            "",
+            "apikey=k1",
+            "a=1&apikey=k2",
+            "apikey=k&z=9",
+            "a=1&b=2",
+            "a-b=1&a=2",
+        ] {
+            let mut general = Args::decode(q);
+            for (n, v) in adds {
+                if general.get(n).is_none() {
+                    general.set(n, v.to_string());
+                }
+            }
+            assert_eq!(add_to_encoded(q, &adds), Some(general.encode()), "{q}");
+        }
+        // Not in the encoded form: the caller takes the general path.
+        for q in [
+            "b=1&a=2", "a=1&a=2", "a", "a=%20", "a=1&&b=2", "=1", "a=b+c",
+        ] {
+            assert_eq!(add_to_encoded(q, &adds), None, "{q}");
+        }
     }
 }

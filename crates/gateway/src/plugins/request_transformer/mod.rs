@@ -68,6 +68,10 @@ pub struct RequestTransformer {
     /// The header edits are `add` only, no template reads `headers`, and neither `http_method` nor a body
     /// edit needs the content type: each added name is looked up in the upstream view without copying it.
     add_headers_only: bool,
+    /// The query edits are `add` of literal values only (`name`, `value`), no template reads the query and
+    /// `http_method` is not set: an
+    /// already encoded query takes them without a decode and an encode ([`args::add_to_encoded`]).
+    query_adds: Option<Vec<(String, String)>>,
 }
 
 /// True when `t` has a lookup under `root`.
@@ -298,11 +302,34 @@ impl RequestTransformer {
             && [REMOVE, RENAME, REPLACE, APPEND]
                 .iter()
                 .all(|&op| ops[op].headers.is_empty());
+        let literal = |t: &Template| {
+            (t.pieces.iter())
+                .map(|p| match p {
+                    Piece::Text(text) => Some(text.as_str()),
+                    Piece::Expr(_) => None,
+                })
+                .collect::<Option<String>>()
+        };
+        let reads_query = any(Root::QueryParams);
+        let query_adds = (method.is_none()
+            && !reads_query
+            && [REMOVE, RENAME, REPLACE, APPEND]
+                .iter()
+                .all(|&op| ops[op].query.is_empty()))
+        .then(|| {
+            (ops[ADD].query.iter())
+                .filter_map(|e| Some((e.name.clone(), e.value.as_ref()?)))
+                .map(|(name, t)| Some((name, literal(t)?)))
+                .collect::<Option<Vec<_>>>()
+        })
+        .flatten()
+        .filter(|adds| !adds.is_empty());
         RequestTransformer {
             method,
             add_headers_only,
+            query_adds,
             reads_headers,
-            reads_query: any(Root::QueryParams),
+            reads_query,
             uri,
             ops,
         }
@@ -465,8 +492,20 @@ impl Plugin for RequestTransformer {
             }
         };
         h.remove(HOST);
-        let mut query = Args::decode(req.uri.query().unwrap_or(""));
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
+        let fast_query = match (&self.query_adds, gone.unwrap_or(&[]).is_empty()) {
+            (Some(adds), true) if ex.edits.remove_query_args.is_empty() => {
+                let adds: Vec<(&str, &str)> = (adds.iter())
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                args::add_to_encoded(req.uri.query().unwrap_or(""), &adds)
+            }
+            _ => None,
+        };
+        let mut query = match fast_query {
+            Some(_) => Args::default(),
+            None => Args::decode(req.uri.query().unwrap_or("")),
+        };
         for name in gone
             .unwrap_or(&[])
             .iter()
@@ -558,12 +597,16 @@ impl Plugin for RequestTransformer {
                 _ => {}
             }
         }
-        if self.has(|l| &l.query) {
-            self.query(&env, &mut query);
-            query_changed = true;
-        }
-        if query_changed {
-            ex.edits.query = Some(query.encode());
+        if fast_query.is_some() {
+            ex.edits.query = fast_query;
+        } else {
+            if self.has(|l| &l.query) {
+                self.query(&env, &mut query);
+                query_changed = true;
+            }
+            if query_changed {
+                ex.edits.query = Some(query.encode());
+            }
         }
         Access::Done(Flow::Continue)
     }

@@ -248,6 +248,37 @@ fn post_to_get_moves_form_arguments_to_the_query() {
 }
 
 #[test]
+fn literal_query_adds_give_kongs_query_with_or_without_the_shortcut() {
+    let p = plugin(json!({"add": {"querystring": ["source:bench", "a:ignored", "sp:x y"]}}));
+    assert!(p.query_adds.is_some());
+    let general = plugin(json!({"remove": {"querystring": ["absent"]},
+                                "add": {"querystring": ["source:bench", "a:ignored", "sp:x y"]}}));
+    assert!(general.query_adds.is_none());
+    for (target, want) in [
+        ("/?a=1&apikey=k", "a=1&apikey=k&source=bench&sp=x%20y"),
+        ("/?z=1&a=2", "a=2&source=bench&sp=x%20y&z=1"),
+        ("/?flag&b=%41", "b=A&flag&source=bench&sp=x%20y&a=ignored"),
+        ("/", "a=ignored&source=bench&sp=x%20y"),
+    ] {
+        let fast = run(&p, Method::GET, target, &[], None);
+        let slow = run(&general, Method::GET, target, &[], None);
+        assert_eq!(fast.edits.query, slow.edits.query, "{target}");
+        let mut want: Vec<&str> = want.split('&').collect();
+        want.sort_unstable();
+        assert_eq!(
+            fast.edits.query.as_deref(),
+            Some(want.join("&").as_str()),
+            "{target}"
+        );
+    }
+    // A template reading the query: no shortcut.
+    let reads = plugin(
+        json!({"add": {"querystring": ["source:bench"], "headers": ["x-q:$(query_params.a)"]}}),
+    );
+    assert!(reads.query_adds.is_none());
+}
+
+#[test]
 fn add_only_headers_edit_as_the_general_path() {
     // `add` alone looks names up without copying the headers; a no-op `remove` takes the general path.
     let fast =
