@@ -103,10 +103,14 @@ enum Phase {
     H2 = 4,
 }
 
+/// [`ConnState::deadline`]'s mark of a head started on a kept-alive connection ([`ConnState::head_deadline`]).
+const HEAD_STARTED: u64 = u64::MAX - 1;
+
 /// What a connection's stream and the proxy's hooks share.
 pub struct ConnState {
     phase: AtomicU8,
-    /// The deadline of the current phase, in milliseconds since `origin` (`u64::MAX`: none).
+    /// The deadline of the current phase, in milliseconds since `origin` (`u64::MAX`: none;
+    /// [`HEAD_STARTED`]: a head whose deadline starts at its first wait).
     deadline: AtomicU64,
     origin: Instant,
     body_timed_out: AtomicBool,
@@ -151,7 +155,7 @@ impl ConnState {
         let deadline = within.map_or(u64::MAX, |d| {
             (self.origin.elapsed() + d)
                 .as_millis()
-                .min(u64::MAX as u128 - 1) as u64
+                .min(u128::from(HEAD_STARTED) - 1) as u64
         });
         self.deadline.store(deadline, Ordering::Relaxed);
         self.phase.store(phase as u8, Ordering::Relaxed);
@@ -159,9 +163,19 @@ impl ConnState {
 
     fn deadline(&self) -> Option<Instant> {
         match self.deadline.load(Ordering::Relaxed) {
-            u64::MAX => None,
+            u64::MAX | HEAD_STARTED => None,
             ms => Some(self.origin + Duration::from_millis(ms)),
         }
+    }
+
+    /// The deadline of a head that has to be waited for: a kept-alive connection's head counts from its
+    /// first byte, taken as its first wait (the read that found the first byte and the one that waits are
+    /// the same poll of the connection's task), so a head that arrives whole reads no clock.
+    fn head_deadline(&self) -> Option<Instant> {
+        if self.deadline.load(Ordering::Relaxed) == HEAD_STARTED {
+            self.enter(Phase::Head, Some(self.limits.header));
+        }
+        self.deadline()
     }
 
     /// The request head is read: the body's total deadline starts (none when the request has no body).
@@ -293,9 +307,10 @@ impl ClientStream {
         }
         match self.state.phase() {
             Phase::H2 => self.count_frames(rest),
-            Phase::Idle => self
-                .state
-                .enter(Phase::Head, Some(self.state.limits.header)),
+            Phase::Idle => {
+                (self.state.deadline).store(HEAD_STARTED, Ordering::Relaxed);
+                (self.state.phase).store(Phase::Head as u8, Ordering::Relaxed);
+            }
             _ => {}
         }
     }
@@ -393,6 +408,10 @@ impl AsyncRead for ClientStream {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending if phase == Phase::Idle => this.poll_idle(cx),
             Poll::Pending => {
+                let deadline = match phase {
+                    Phase::Head => this.state.head_deadline(),
+                    _ => deadline,
+                };
                 if let Some(d) = deadline {
                     if this.armed != Some(d) {
                         this.sleep.as_mut().reset(d);

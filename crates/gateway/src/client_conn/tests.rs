@@ -159,6 +159,33 @@ async fn an_idle_connection_ends_at_keepalive_timeout_from_its_last_request() {
 }
 
 #[tokio::test]
+async fn a_kept_alive_head_that_arrives_whole_reads_no_clock_and_a_trickled_one_is_cut() {
+    let (mut s, mut c, _rx) = pair();
+    let mut buf = [0u8; 64];
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(s.read(&mut buf).await.unwrap() > 0);
+    s.state.head_done(false);
+    s.state.request_done();
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(s.read(&mut buf).await.unwrap() > 0);
+    assert_eq!(s.state.phase(), Phase::Head);
+    assert_eq!(s.state.deadline.load(Ordering::Relaxed), HEAD_STARTED);
+    s.state.head_done(false);
+    s.state.request_done();
+    // A head that has to be waited for gets client_header_timeout (200 ms) from that wait.
+    c.write_all(b"GET / HT").await.unwrap();
+    assert!(s.read(&mut buf).await.unwrap() > 0);
+    let started = Instant::now();
+    let e = s.read(&mut buf).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_millis(450),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_slow_body_is_cut_at_its_total_deadline() {
     let (mut s, mut c, _rx) = pair();
     c.write_all(b"POST / HTTP/1.1\r\ncontent-length: 100\r\n\r\n")
