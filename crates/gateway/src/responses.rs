@@ -100,40 +100,75 @@ pub async fn send(
 /// The HTTP responses of an authenticator's prebuilt 401 and 403 ([`Authenticator::prebuilt_denials`]), made on
 /// its first refusal and kept in its extension slot: a token the negative cache knows is refused with a clone
 /// of a ready response header (no header name parsed, no value formatted), then the shared body.
-struct PrebuiltResponses(Vec<(gateway_auth::Denial, ResponseHeader)>);
+///
+/// Each comes twice: as is, and with [`HTTP1_SLOTS`] after its own headers. Pingora's HTTP/1 writer adds
+/// `Date` and `Connection` to every response; to a clone (whose maps have no spare room) that grew both header
+/// maps, a reallocation each, on every refusal. With the slots already there, Pingora's inserts replace their
+/// values in place: the same headers in the same order on the wire (test below), no growth.
+struct PrebuiltResponses(Vec<Prebuilt>);
+
+/// One prebuilt denial and its two ready headers.
+struct Prebuilt {
+    denial: gateway_auth::Denial,
+    header: ResponseHeader,
+    with_slots: ResponseHeader,
+}
+
+/// The headers Pingora's HTTP/1 writer sets on every response (`prepare_response_header`), in its order,
+/// with placeholder values it always replaces.
+const HTTP1_SLOTS: [http::HeaderName; 2] = [http::header::DATE, http::header::CONNECTION];
+
+/// `header` with [`HTTP1_SLOTS`] added after its own headers (a plain clone if it already has one of them).
+fn with_http1_slots(header: &ResponseHeader) -> ResponseHeader {
+    let mut with_slots = header.clone();
+    if HTTP1_SLOTS.iter().any(|n| header.headers.contains_key(n))
+        || HTTP1_SLOTS
+            .iter()
+            .any(|n| with_slots.insert_header(n.clone(), "").is_err())
+    {
+        return header.clone();
+    }
+    with_slots
+}
 
 impl PrebuiltResponses {
     fn of(auth: &Authenticator) -> Self {
         let mut out = Vec::new();
         if let Some((unauthorized, forbidden)) = auth.prebuilt_denials() {
             for d in [unauthorized, forbidden] {
-                if let Ok(header) = response_header(d.status, &d.headers, d.body.len()) {
-                    out.push((d.clone(), header));
-                }
+                let Ok(header) = response_header(d.status, &d.headers, d.body.len()) else {
+                    continue;
+                };
+                out.push(Prebuilt {
+                    denial: d.clone(),
+                    with_slots: with_http1_slots(&header),
+                    header,
+                });
             }
         }
         PrebuiltResponses(out)
     }
 
     /// The ready header of `denial` when it is a clone of a prebuilt one (its body is the same bytes).
-    fn find(&self, denial: &gateway_auth::Denial) -> Option<&ResponseHeader> {
-        self.0
-            .iter()
-            .find(|(d, _)| {
-                d.status == denial.status
-                    && d.body.as_ptr() == denial.body.as_ptr()
-                    && d.body.len() == denial.body.len()
-                    && d.headers == denial.headers
-            })
-            .map(|(_, h)| h)
+    fn find(&self, denial: &gateway_auth::Denial) -> Option<&Prebuilt> {
+        self.0.iter().find(|p| {
+            let d = &p.denial;
+            d.status == denial.status
+                && d.body.as_ptr() == denial.body.as_ptr()
+                && d.body.len() == denial.body.len()
+                && d.headers == denial.headers
+        })
     }
 }
 
 /// The response header of an authenticator's denial: a clone of the prebuilt one when the denial is one of
-/// them, else built as [`send`] builds it.
+/// them, else built as [`send`] builds it. `http1_as_is`: the header goes to Pingora's HTTP/1 writer with no
+/// header added or removed on the way (no header filter, no body filter), so the clone may carry the
+/// writer's own headers as slots ([`PrebuiltResponses`]).
 pub fn denial_header(
     auth: &Authenticator,
     denial: &gateway_auth::Denial,
+    http1_as_is: bool,
 ) -> Result<ResponseHeader> {
     let ready = auth
         .extension()
@@ -141,7 +176,8 @@ pub fn denial_header(
         .downcast_ref::<PrebuiltResponses>()
         .and_then(|p| p.find(denial));
     match ready {
-        Some(header) => Ok(header.clone()),
+        Some(p) if http1_as_is => Ok(p.with_slots.clone()),
+        Some(p) => Ok(p.header.clone()),
         None => response_header(denial.status, &denial.headers, denial.body.len()),
     }
 }
@@ -274,6 +310,53 @@ mod tests {
             json.headers[http::header::CONTENT_TYPE],
             "application/json; charset=utf-8"
         );
+    }
+
+    /// What Pingora's HTTP/1 writer sends for `header` and `body` to a client that sent `request`.
+    async fn written(header: ResponseHeader, request: &[u8], body: &'static [u8]) -> String {
+        use pingora::protocols::http::v1::server::HttpSession;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut client) = tokio::io::duplex(8192);
+        let mut session = HttpSession::new(Box::new(server));
+        client.write_all(request).await.unwrap();
+        session.read_request().await.unwrap();
+        session
+            .write_response_header(Box::new(header))
+            .await
+            .unwrap();
+        session.write_body(body).await.unwrap();
+        session.finish_body().await.unwrap();
+        drop(session);
+        let mut out = String::new();
+        client.read_to_string(&mut out).await.unwrap();
+        // The date is the writer's cached one; two writes may straddle a second.
+        let at = out.find("Date: ").expect("a Date header") + 6;
+        let end = at + out[at..].find("\r\n").unwrap();
+        out.replace_range(at..end, "<date>");
+        out
+    }
+
+    #[tokio::test]
+    async fn http1_slots_are_filled_in_place_with_the_same_bytes_on_the_wire() {
+        let www = http::HeaderValue::from_static("Bearer realm=\"x\", error=\"invalid_token\"");
+        let body: &'static [u8] = br#"{"message":"Unauthorized"}"#;
+        let plain =
+            response_header(401, &[(http::header::WWW_AUTHENTICATE, www)], body.len()).unwrap();
+        let slots = with_http1_slots(&plain);
+        assert_eq!(slots.headers.len(), plain.headers.len() + HTTP1_SLOTS.len());
+        for request in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+        ] {
+            let want = written(plain.clone(), request, body).await;
+            assert!(want.contains("Connection: "), "{want}");
+            assert_eq!(written(slots.clone(), request, body).await, want);
+        }
+        // A header that already has a slot's name is used as it is.
+        let mut dated = plain.clone();
+        dated.insert_header(http::header::DATE, "x").unwrap();
+        assert_eq!(with_http1_slots(&dated).headers.len(), dated.headers.len());
     }
 
     #[test]

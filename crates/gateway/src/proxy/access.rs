@@ -203,11 +203,27 @@ pub(super) async fn respond(session: &mut Session, ctx: &mut Ctx, reply: Reply) 
             responses::response_header(status, &headers, body.len())?,
             body,
         ),
-        Reply::Denial(auth, denial) => (responses::denial_header(&auth, &denial)?, denial.body),
+        Reply::Denial(auth, denial) => {
+            let as_is = session.as_ref().as_http1().is_some() && adds_nothing(ctx);
+            (
+                responses::denial_header(&auth, &denial, as_is)?,
+                denial.body,
+            )
+        }
     };
     response_phase(ctx, &mut header, false);
     let body = body_phase(ctx, &mut header, body);
     responses::write(session, header, body).await
+}
+
+/// Whether the response phases ([`response_phase`], [`body_phase`]) leave an answer's headers as they are: no
+/// header or body filter on the route (the global chain when no route matched), no header asked for.
+fn adds_nothing(ctx: &Ctx) -> bool {
+    let chains = match ctx.matched.and_then(|m| ctx.snap.routes.get(m.route)) {
+        Some(route) => &route.chains,
+        None => &ctx.snap.global,
+    };
+    chains.header.is_empty() && chains.body.is_empty() && ctx.ex.response_headers.is_empty()
 }
 
 /// The response body phase over an answer of the gateway's own, written whole (response-transformer's JSON
