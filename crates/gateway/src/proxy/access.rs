@@ -43,6 +43,10 @@ pub(super) async fn run_phase(
     metrics: &crate::metrics::Metrics,
     phase: Phase,
 ) -> Result<bool> {
+    if matches!(phase, Phase::Rewrite) && ctx.snap.global.rewrite.is_empty() {
+        // No global plugin (the usual case): not even the snapshot's reference count is touched.
+        return Ok(false);
+    }
     let snap = ctx.snap.clone();
     let steps: &[Step] = match phase {
         Phase::Rewrite => &snap.global.rewrite,
