@@ -192,15 +192,36 @@ pub async fn write(session: &mut Session, header: ResponseHeader, body: Bytes) -
 }
 
 /// The `Content-Length` value of a body of `len` bytes: the gateway's own bodies are short, and their lengths
-/// are made once (a clone shares the bytes) instead of formatted and allocated per response.
+/// are made once instead of formatted and allocated per response, as static values (one text for all of
+/// them), whose clones and drops touch no reference count.
 fn content_length(len: usize) -> http::HeaderValue {
     const MADE: usize = 1024;
-    static LENGTHS: std::sync::LazyLock<Vec<http::HeaderValue>> =
-        std::sync::LazyLock::new(|| (0..MADE).map(http::HeaderValue::from).collect());
+    static LENGTHS: std::sync::LazyLock<Vec<http::HeaderValue>> = std::sync::LazyLock::new(|| {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(MADE);
+        for n in 0..MADE {
+            text.push_str(&n.to_string());
+            ends.push(text.len());
+        }
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let mut start = 0;
+        (ends.into_iter())
+            .map(|end| {
+                let v = http::HeaderValue::from_static(&text[start..end]);
+                start = end;
+                v
+            })
+            .collect()
+    });
     match LENGTHS.get(len) {
         Some(v) => v.clone(),
         None => http::HeaderValue::from(len),
     }
+}
+
+/// The `Content-Type` of the gateway's JSON bodies (static: no copy, no reference count).
+fn json() -> http::HeaderValue {
+    http::HeaderValue::from_static("application/json; charset=utf-8")
 }
 
 /// The header of a complete JSON response: `Content-Type` (unless `headers` has one or the body is empty, as
@@ -212,10 +233,7 @@ pub fn response_header(
 ) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
     if body_len > 0 && !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
-        resp.insert_header(
-            http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )?;
+        resp.insert_header(http::header::CONTENT_TYPE, json())?;
     }
     resp.insert_header(http::header::CONTENT_LENGTH, content_length(body_len))?;
     for (name, value) in headers {
