@@ -22,6 +22,7 @@ use crate::plugins::{request_size_limiting, Access, Flow, Reply, Request, Step};
 /// A plugin's pending access handler.
 type PendingAccess<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 use crate::responses;
+use crate::snapshot::Snapshot;
 
 /// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
 /// Pingora's retry buffer, which is what is forwarded upstream after the body has been read here.
@@ -47,7 +48,8 @@ pub(super) async fn run_phase(
         // No global plugin (the usual case): not even the snapshot's reference count is touched.
         return Ok(false);
     }
-    let snap = ctx.snap.clone();
+    // Borrowed, not cloned: the context holds the snapshot to the end of the request (no reference count).
+    let snap: &Snapshot = &ctx.snap;
     let steps: &[Step] = match phase {
         Phase::Rewrite => &snap.global.rewrite,
         Phase::Access => match ctx.matched.and_then(|m| snap.routes.get(m.route)) {
@@ -99,7 +101,7 @@ pub(super) async fn run_phase(
                 .filter(|c| !c.is_empty()),
             body: form_body.map(|b| &b[..]),
             raw_body: raw_body.map(|b| &b[..]),
-            snap: &snap,
+            snap,
             matched: ctx.matched,
             metrics,
         };
