@@ -35,8 +35,10 @@ use crate::buffering::BufferLimits;
 use crate::metrics::Metrics;
 
 mod delegate;
+mod h2_frames;
 mod hooks;
 mod out_buffer;
+use h2_frames::H2Frames;
 pub use hooks::{body_read, client_timeout_response, request_ended, request_started};
 
 /// Client resets (`RST_STREAM`) an HTTP/2 connection may send before it gets GOAWAY (rapid reset,
@@ -94,16 +96,21 @@ enum Phase {
     Body = 1,
     /// The request is read; its answer is on its way.
     Done = 2,
-    /// Between requests: no deadline of ours (Pingora's keep-alive timeout); the first byte starts a head.
+    /// Between requests: `keepalive_timeout` from the end of the last request (Pingora's own keep-alive wait
+    /// is left unbounded, see [`hooks::request_started`]); the first byte starts a head.
     Idle = 3,
     /// An HTTP/2 connection: frames are counted, the streams have h2's and Pingora's timeouts.
     H2 = 4,
 }
 
+/// [`ConnState::deadline`]'s mark of a head started on a kept-alive connection ([`ConnState::head_deadline`]).
+const HEAD_STARTED: u64 = u64::MAX - 1;
+
 /// What a connection's stream and the proxy's hooks share.
 pub struct ConnState {
     phase: AtomicU8,
-    /// The deadline of the current phase, in milliseconds since `origin` (`u64::MAX`: none).
+    /// The deadline of the current phase, in milliseconds since `origin` (`u64::MAX`: none;
+    /// [`HEAD_STARTED`]: a head whose deadline starts at its first wait).
     deadline: AtomicU64,
     origin: Instant,
     body_timed_out: AtomicBool,
@@ -148,7 +155,7 @@ impl ConnState {
         let deadline = within.map_or(u64::MAX, |d| {
             (self.origin.elapsed() + d)
                 .as_millis()
-                .min(u64::MAX as u128 - 1) as u64
+                .min(u128::from(HEAD_STARTED) - 1) as u64
         });
         self.deadline.store(deadline, Ordering::Relaxed);
         self.phase.store(phase as u8, Ordering::Relaxed);
@@ -156,9 +163,19 @@ impl ConnState {
 
     fn deadline(&self) -> Option<Instant> {
         match self.deadline.load(Ordering::Relaxed) {
-            u64::MAX => None,
+            u64::MAX | HEAD_STARTED => None,
             ms => Some(self.origin + Duration::from_millis(ms)),
         }
+    }
+
+    /// The deadline of a head that has to be waited for: a kept-alive connection's head counts from its
+    /// first byte, taken as its first wait (the read that found the first byte and the one that waits are
+    /// the same poll of the connection's task), so a head that arrives whole reads no clock.
+    fn head_deadline(&self) -> Option<Instant> {
+        if self.deadline.load(Ordering::Relaxed) == HEAD_STARTED {
+            self.enter(Phase::Head, Some(self.limits.header));
+        }
+        self.deadline()
     }
 
     /// The request head is read: the body's total deadline starts (none when the request has no body).
@@ -180,10 +197,11 @@ impl ConnState {
         }
     }
 
-    /// The request is over: the connection waits for the next one (Pingora's keep-alive timeout).
+    /// The request is over: the connection waits for the next one, at most `keepalive_timeout`.
     pub fn request_done(&self) {
         if self.phase() != Phase::H2 {
-            self.enter(Phase::Idle, None);
+            let keepalive = Duration::from_secs(self.limits.keepalive_secs);
+            self.enter(Phase::Idle, Some(keepalive));
         }
     }
 
@@ -211,52 +229,6 @@ pub fn state(session: &Session) -> Option<&ConnState> {
     let stream = session.as_ref().stream()?;
     let any = (**stream).as_any();
     any.downcast_ref::<ClientStream>().map(|s| &*s.state)
-}
-
-/// The HTTP/2 frame headers of the client's side, counted as they pass.
-#[derive(Debug, Default)]
-struct H2Frames {
-    header: [u8; 9],
-    have: usize,
-    /// Payload bytes of the current frame still to skip.
-    skip: usize,
-    max_stream: u32,
-    streams: u32,
-    resets: u32,
-}
-
-impl H2Frames {
-    /// Reads `bytes` (the connection's next incoming bytes, after the preface).
-    fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                self.skip -= n;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let n = (9 - self.have).min(bytes.len());
-            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have == 9 {
-                self.have = 0;
-                let h = &self.header;
-                self.skip =
-                    (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
-                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
-                match h[3] {
-                    // HEADERS opening a stream (a higher id than any before; trailers reuse theirs).
-                    0x1 if stream > self.max_stream => {
-                        self.max_stream = stream;
-                        self.streams += 1;
-                    }
-                    0x3 => self.resets += 1,
-                    _ => {}
-                }
-            }
-        }
-    }
 }
 
 /// Why `ClientStream::inner` is always there: it is taken only when the stream is dropped.
@@ -335,11 +307,35 @@ impl ClientStream {
         }
         match self.state.phase() {
             Phase::H2 => self.count_frames(rest),
-            Phase::Idle => self
-                .state
-                .enter(Phase::Head, Some(self.state.limits.header)),
+            Phase::Idle => {
+                (self.state.deadline).store(HEAD_STARTED, Ordering::Relaxed);
+                (self.state.phase).store(Phase::Head as u8, Ordering::Relaxed);
+            }
             _ => {}
         }
+    }
+
+    /// Waiting for the next request (`keepalive_timeout`): the timer is armed once and moved only when it
+    /// rings, not for each request (the deadline moves with every request; a timer armed earlier than it
+    /// wakes the connection once, to be re-armed). Past the deadline the read ends as a client's close
+    /// would: Pingora drops the connection without an answer, as its own keep-alive timeout does.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(end) = self.state.deadline() else {
+            return Poll::Pending;
+        };
+        if self.armed.is_none_or(|at| at > end) {
+            self.sleep.as_mut().reset(end);
+            self.armed = Some(end);
+        }
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            if self.armed.is_some_and(|at| at >= end) {
+                log::debug!("closing an idle kept-alive connection: keepalive_timeout");
+                return Poll::Ready(Ok(()));
+            }
+            self.sleep.as_mut().reset(end);
+            self.armed = Some(end);
+        }
+        Poll::Pending
     }
 
     fn count_frames(&mut self, bytes: &[u8]) {
@@ -410,7 +406,12 @@ impl AsyncRead for ClientStream {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending if phase == Phase::Idle => this.poll_idle(cx),
             Poll::Pending => {
+                let deadline = match phase {
+                    Phase::Head => this.state.head_deadline(),
+                    _ => deadline,
+                };
                 if let Some(d) = deadline {
                     if this.armed != Some(d) {
                         this.sleep.as_mut().reset(d);

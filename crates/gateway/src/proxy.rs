@@ -73,10 +73,10 @@ pub struct Ctx {
 
 #[async_trait]
 impl ProxyHttp for Gateway {
-    type CTX = Ctx;
+    type CTX = Box<Ctx>;
 
-    fn new_ctx(&self) -> Ctx {
-        Ctx {
+    fn new_ctx(&self) -> Box<Ctx> {
+        Box::new(Ctx {
             snap: self.state.snapshot.load_full(),
             matched: None,
             ex: Exchange::new(),
@@ -90,17 +90,17 @@ impl ProxyHttp for Gateway {
             routed: None,
             body: None,
             streamed: 0,
-        }
+        })
     }
 
     /// The head is read: the client's body and send deadlines start.
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Box<Ctx>) -> Result<()> {
         crate::client_conn::request_started(session, &self.client);
         Ok(())
     }
 
     /// Route the request, then run the route's authentication. Ok(true): a response was sent.
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Box<Ctx>) -> Result<bool> {
         ctx.client = client::ClientAddr::of(session, &ctx.snap.real_ip);
         if crate::lifecycle::draining() {
             // Shutting down or upgrading: answer this request, then let the client reconnect elsewhere.
@@ -173,7 +173,11 @@ impl ProxyHttp for Gateway {
 
     /// The matched service's upstream: a balanced target, or its host resolved now (cached, asynchronous),
     /// one address per try.
-    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut Box<Ctx>,
+    ) -> Result<Box<HttpPeer>> {
         ctx.tries += 1;
         let Some(m) = ctx.matched.as_ref() else {
             return Error::e_explain(
@@ -232,7 +236,7 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         _peer: &HttpPeer,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
         mut e: Box<Error>,
     ) -> Box<Error> {
         finish_attempt(ctx, failure_outcome(&e));
@@ -257,7 +261,7 @@ impl ProxyHttp for Gateway {
         peer: &HttpPeer,
         session: &mut Session,
         e: Box<Error>,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
@@ -282,7 +286,7 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         if let Some(b) = ctx.balanced.as_mut() {
             b.status = Some(upstream_response.status.as_u16());
@@ -300,7 +304,7 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         response: &mut ResponseHeader,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         if let Some(cookie) = ctx
             .balanced
@@ -319,7 +323,7 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<Option<std::time::Duration>> {
         let snap = &ctx.snap;
         let ex = &mut ctx.ex;
@@ -341,7 +345,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         forward::replace_body(body, end_of_stream, &ctx.ex.edits);
         crate::client_conn::body_read(session, end_of_stream);
@@ -350,12 +354,12 @@ impl ProxyHttp for Gateway {
     }
 
     /// A body read whole before proxying (`request_buffering`) is sent from its spool.
-    fn replays_request_body(&self, _session: &Session, ctx: &Ctx) -> bool {
+    fn replays_request_body(&self, _session: &Session, ctx: &Box<Ctx>) -> bool {
         ctx.body.is_some()
     }
 
     /// The next piece of the buffered body, for Pingora's replay.
-    async fn buffered_request_body(&self, ctx: &mut Ctx) -> Result<Option<Bytes>> {
+    async fn buffered_request_body(&self, ctx: &mut Box<Ctx>) -> Result<Option<Bytes>> {
         buffer::replay(ctx)
     }
 
@@ -364,13 +368,13 @@ impl ProxyHttp for Gateway {
     fn upstream_drain_after_downstream_error(
         &self,
         _session: &Session,
-        _ctx: &Ctx,
+        _ctx: &Box<Ctx>,
     ) -> Option<pingora::proxy::UpstreamDrainLimits> {
         Some(buffer::DRAIN_AFTER_CANCEL)
     }
 
     /// Counted in `gateway_upstream_reused_after_cancel_total`.
-    fn upstream_reused_after_downstream_error(&self, _session: &Session, _ctx: &mut Ctx) {
+    fn upstream_reused_after_downstream_error(&self, _session: &Session, _ctx: &mut Box<Ctx>) {
         self.state.metrics.reused_after_cancel.inc();
     }
 
@@ -379,7 +383,7 @@ impl ProxyHttp for Gateway {
         &self,
         session: &mut Session,
         req: &mut RequestHeader,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         if let Some(body) = ctx.body.as_mut() {
             body.rewind();
@@ -461,7 +465,12 @@ impl ProxyHttp for Gateway {
     }
 
     /// Kong-style JSON for upstream failures: 502 refused/broken, 504 timeouts.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Box<Ctx>,
+    ) -> FailToProxy {
         let (code, body) = match ctx.dns_error.take() {
             Some(dns) => responses::dns_failure(upstream_host(ctx), &dns),
             None => {
@@ -490,7 +499,7 @@ impl ProxyHttp for Gateway {
     }
 
     /// The plugins' log phase, the metrics and the access-log line.
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Box<Ctx>) {
         crate::client_conn::request_ended(session, e, &self.state.metrics);
         let outcome = ctx
             .balanced
@@ -505,14 +514,14 @@ impl ProxyHttp for Gateway {
     }
 
     /// A body cut by request-size-limiting is the client's doing, answered 413: no "Fail to proxy" line.
-    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Box<Ctx>, error: &Error) -> bool {
         let t = error.etype();
         *t == request_size_limiting::STREAMED_413 || *t == request_size_limiting::STREAMED_417
     }
 
     /// How Pingora's own warn/error lines ("Fail to proxy: ...") name the request: method, path and
     /// Host, never the query string, which may carry `access_token` (Pingora's default prints it).
-    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+    fn request_summary(&self, session: &Session, _ctx: &Box<Ctx>) -> String {
         let req = session.req_header();
         let host = req
             .headers

@@ -100,40 +100,75 @@ pub async fn send(
 /// The HTTP responses of an authenticator's prebuilt 401 and 403 ([`Authenticator::prebuilt_denials`]), made on
 /// its first refusal and kept in its extension slot: a token the negative cache knows is refused with a clone
 /// of a ready response header (no header name parsed, no value formatted), then the shared body.
-struct PrebuiltResponses(Vec<(gateway_auth::Denial, ResponseHeader)>);
+///
+/// Each comes twice: as is, and with [`HTTP1_SLOTS`] after its own headers. Pingora's HTTP/1 writer adds
+/// `Date` and `Connection` to every response; to a clone (whose maps have no spare room) that grew both header
+/// maps, a reallocation each, on every refusal. With the slots already there, Pingora's inserts replace their
+/// values in place: the same headers in the same order on the wire (test below), no growth.
+struct PrebuiltResponses(Vec<Prebuilt>);
+
+/// One prebuilt denial and its two ready headers.
+struct Prebuilt {
+    denial: gateway_auth::Denial,
+    header: ResponseHeader,
+    with_slots: ResponseHeader,
+}
+
+/// The headers Pingora's HTTP/1 writer sets on every response (`prepare_response_header`), in its order,
+/// with placeholder values it always replaces.
+const HTTP1_SLOTS: [http::HeaderName; 2] = [http::header::DATE, http::header::CONNECTION];
+
+/// `header` with [`HTTP1_SLOTS`] added after its own headers (a plain clone if it already has one of them).
+fn with_http1_slots(header: &ResponseHeader) -> ResponseHeader {
+    let mut with_slots = header.clone();
+    if HTTP1_SLOTS.iter().any(|n| header.headers.contains_key(n))
+        || HTTP1_SLOTS
+            .iter()
+            .any(|n| with_slots.insert_header(n.clone(), "").is_err())
+    {
+        return header.clone();
+    }
+    with_slots
+}
 
 impl PrebuiltResponses {
     fn of(auth: &Authenticator) -> Self {
         let mut out = Vec::new();
         if let Some((unauthorized, forbidden)) = auth.prebuilt_denials() {
             for d in [unauthorized, forbidden] {
-                if let Ok(header) = response_header(d.status, &d.headers, d.body.len()) {
-                    out.push((d.clone(), header));
-                }
+                let Ok(header) = response_header(d.status, &d.headers, d.body.len()) else {
+                    continue;
+                };
+                out.push(Prebuilt {
+                    denial: d.clone(),
+                    with_slots: with_http1_slots(&header),
+                    header,
+                });
             }
         }
         PrebuiltResponses(out)
     }
 
     /// The ready header of `denial` when it is a clone of a prebuilt one (its body is the same bytes).
-    fn find(&self, denial: &gateway_auth::Denial) -> Option<&ResponseHeader> {
-        self.0
-            .iter()
-            .find(|(d, _)| {
-                d.status == denial.status
-                    && d.body.as_ptr() == denial.body.as_ptr()
-                    && d.body.len() == denial.body.len()
-                    && d.headers == denial.headers
-            })
-            .map(|(_, h)| h)
+    fn find(&self, denial: &gateway_auth::Denial) -> Option<&Prebuilt> {
+        self.0.iter().find(|p| {
+            let d = &p.denial;
+            d.status == denial.status
+                && d.body.as_ptr() == denial.body.as_ptr()
+                && d.body.len() == denial.body.len()
+                && d.headers == denial.headers
+        })
     }
 }
 
 /// The response header of an authenticator's denial: a clone of the prebuilt one when the denial is one of
-/// them, else built as [`send`] builds it.
+/// them, else built as [`send`] builds it. `http1_as_is`: the header goes to Pingora's HTTP/1 writer with no
+/// header added or removed on the way (no header filter, no body filter), so the clone may carry the
+/// writer's own headers as slots ([`PrebuiltResponses`]).
 pub fn denial_header(
     auth: &Authenticator,
     denial: &gateway_auth::Denial,
+    http1_as_is: bool,
 ) -> Result<ResponseHeader> {
     let ready = auth
         .extension()
@@ -141,7 +176,8 @@ pub fn denial_header(
         .downcast_ref::<PrebuiltResponses>()
         .and_then(|p| p.find(denial));
     match ready {
-        Some(header) => Ok(header.clone()),
+        Some(p) if http1_as_is => Ok(p.with_slots.clone()),
+        Some(p) => Ok(p.header.clone()),
         None => response_header(denial.status, &denial.headers, denial.body.len()),
     }
 }
@@ -156,15 +192,36 @@ pub async fn write(session: &mut Session, header: ResponseHeader, body: Bytes) -
 }
 
 /// The `Content-Length` value of a body of `len` bytes: the gateway's own bodies are short, and their lengths
-/// are made once (a clone shares the bytes) instead of formatted and allocated per response.
+/// are made once instead of formatted and allocated per response, as static values (one text for all of
+/// them), whose clones and drops touch no reference count.
 fn content_length(len: usize) -> http::HeaderValue {
     const MADE: usize = 1024;
-    static LENGTHS: std::sync::LazyLock<Vec<http::HeaderValue>> =
-        std::sync::LazyLock::new(|| (0..MADE).map(http::HeaderValue::from).collect());
+    static LENGTHS: std::sync::LazyLock<Vec<http::HeaderValue>> = std::sync::LazyLock::new(|| {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(MADE);
+        for n in 0..MADE {
+            text.push_str(&n.to_string());
+            ends.push(text.len());
+        }
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let mut start = 0;
+        (ends.into_iter())
+            .map(|end| {
+                let v = http::HeaderValue::from_static(&text[start..end]);
+                start = end;
+                v
+            })
+            .collect()
+    });
     match LENGTHS.get(len) {
         Some(v) => v.clone(),
         None => http::HeaderValue::from(len),
     }
+}
+
+/// The `Content-Type` of the gateway's JSON bodies (static: no copy, no reference count).
+fn json() -> http::HeaderValue {
+    http::HeaderValue::from_static("application/json; charset=utf-8")
 }
 
 /// The header of a complete JSON response: `Content-Type` (unless `headers` has one or the body is empty, as
@@ -176,10 +233,7 @@ pub fn response_header(
 ) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
     if body_len > 0 && !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
-        resp.insert_header(
-            http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )?;
+        resp.insert_header(http::header::CONTENT_TYPE, json())?;
     }
     resp.insert_header(http::header::CONTENT_LENGTH, content_length(body_len))?;
     for (name, value) in headers {
@@ -274,6 +328,53 @@ mod tests {
             json.headers[http::header::CONTENT_TYPE],
             "application/json; charset=utf-8"
         );
+    }
+
+    /// What Pingora's HTTP/1 writer sends for `header` and `body` to a client that sent `request`.
+    async fn written(header: ResponseHeader, request: &[u8], body: &'static [u8]) -> String {
+        use pingora::protocols::http::v1::server::HttpSession;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut client) = tokio::io::duplex(8192);
+        let mut session = HttpSession::new(Box::new(server));
+        client.write_all(request).await.unwrap();
+        session.read_request().await.unwrap();
+        session
+            .write_response_header(Box::new(header))
+            .await
+            .unwrap();
+        session.write_body(body).await.unwrap();
+        session.finish_body().await.unwrap();
+        drop(session);
+        let mut out = String::new();
+        client.read_to_string(&mut out).await.unwrap();
+        // The date is the writer's cached one; two writes may straddle a second.
+        let at = out.find("Date: ").expect("a Date header") + 6;
+        let end = at + out[at..].find("\r\n").unwrap();
+        out.replace_range(at..end, "<date>");
+        out
+    }
+
+    #[tokio::test]
+    async fn http1_slots_are_filled_in_place_with_the_same_bytes_on_the_wire() {
+        let www = http::HeaderValue::from_static("Bearer realm=\"x\", error=\"invalid_token\"");
+        let body: &'static [u8] = br#"{"message":"Unauthorized"}"#;
+        let plain =
+            response_header(401, &[(http::header::WWW_AUTHENTICATE, www)], body.len()).unwrap();
+        let slots = with_http1_slots(&plain);
+        assert_eq!(slots.headers.len(), plain.headers.len() + HTTP1_SLOTS.len());
+        for request in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+        ] {
+            let want = written(plain.clone(), request, body).await;
+            assert!(want.contains("Connection: "), "{want}");
+            assert_eq!(written(slots.clone(), request, body).await, want);
+        }
+        // A header that already has a slot's name is used as it is.
+        let mut dated = plain.clone();
+        dated.insert_header(http::header::DATE, "x").unwrap();
+        assert_eq!(with_http1_slots(&dated).headers.len(), dated.headers.len());
     }
 
     #[test]

@@ -15,9 +15,13 @@ pub fn request_started(session: &mut Session, limits: &ConnLimits) {
     session.set_read_timeout(Some(limits.body_read));
     session.set_write_timeout(Some(limits.send));
     // Pingora keeps a reused HTTP/1.1 connection waiting for its next request without limit: bound it
-    // (a client's `Connection: close` still wins).
+    // (a client's `Connection: close` still wins). A connection accepted as a `ClientStream` bounds it there
+    // (its idle phase), with one timer per connection; Pingora's own keep-alive timeout would arm and
+    // cancel a timer for every request (the next request is rarely there yet when the answer is written),
+    // so it stays unbounded (`Some(0)`).
     if session.as_ref().stream().is_some() {
-        session.set_keepalive(Some(limits.keepalive_secs));
+        let ours = state(session).is_some();
+        session.set_keepalive(Some(if ours { 0 } else { limits.keepalive_secs }));
     }
     let has_body = !session.is_body_empty();
     if let Some(st) = state(session) {

@@ -121,7 +121,7 @@ async fn the_head_deadline_ends_with_the_head_and_idle_waits() {
     assert!(s.read(&mut buf).await.unwrap() > 0);
     s.state.head_done(false);
     s.state.request_done();
-    // Idle: no deadline of ours, however long.
+    // Idle: no head deadline (only keepalive_timeout, 1 s here).
     let idle = tokio::time::timeout(Duration::from_millis(400), s.read(&mut buf)).await;
     assert!(idle.is_err(), "still waiting");
     // The next head's first byte starts a new deadline.
@@ -129,6 +129,60 @@ async fn the_head_deadline_ends_with_the_head_and_idle_waits() {
     assert_eq!(s.read(&mut buf).await.unwrap(), 1);
     let e = s.read(&mut buf).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+}
+
+#[tokio::test]
+async fn an_idle_connection_ends_at_keepalive_timeout_from_its_last_request() {
+    let (mut s, mut c, _rx) = pair();
+    let mut buf = [0u8; 64];
+    // Two requests: the idle deadline (keepalive_secs: 1 s) counts from the end of the last one, and the
+    // timer armed after the first (earlier than the second's deadline) is moved, not obeyed.
+    for _ in 0..2 {
+        c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(s.read(&mut buf).await.unwrap() > 0);
+        s.state.head_done(false);
+        s.state.request_done();
+        let early = tokio::time::timeout(Duration::from_millis(600), s.read(&mut buf)).await;
+        assert!(early.is_err(), "still waiting before keepalive_timeout");
+    }
+    let idle = Instant::now() - Duration::from_millis(600);
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .expect("closed by keepalive_timeout")
+        .unwrap();
+    assert_eq!(n, 0, "the read ends as a client's close does");
+    let took = idle.elapsed();
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(1600),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_kept_alive_head_that_arrives_whole_reads_no_clock_and_a_trickled_one_is_cut() {
+    let (mut s, mut c, _rx) = pair();
+    let mut buf = [0u8; 64];
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(s.read(&mut buf).await.unwrap() > 0);
+    s.state.head_done(false);
+    s.state.request_done();
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(s.read(&mut buf).await.unwrap() > 0);
+    assert_eq!(s.state.phase(), Phase::Head);
+    assert_eq!(s.state.deadline.load(Ordering::Relaxed), HEAD_STARTED);
+    s.state.head_done(false);
+    s.state.request_done();
+    // A head that has to be waited for gets client_header_timeout (200 ms) from that wait.
+    c.write_all(b"GET / HT").await.unwrap();
+    assert!(s.read(&mut buf).await.unwrap() > 0);
+    let started = Instant::now();
+    let e = s.read(&mut buf).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_millis(450),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ use crate::plugins::{request_size_limiting, Access, Flow, Reply, Request, Step};
 /// A plugin's pending access handler.
 type PendingAccess<'a> = Pin<Box<dyn Future<Output = Flow> + Send + 'a>>;
 use crate::responses;
+use crate::snapshot::Snapshot;
 
 /// Largest request body read to look a token up in (`bearer_token_param_type: body`). It must fit
 /// Pingora's retry buffer, which is what is forwarded upstream after the body has been read here.
@@ -43,7 +44,12 @@ pub(super) async fn run_phase(
     metrics: &crate::metrics::Metrics,
     phase: Phase,
 ) -> Result<bool> {
-    let snap = ctx.snap.clone();
+    if matches!(phase, Phase::Rewrite) && ctx.snap.global.rewrite.is_empty() {
+        // No global plugin (the usual case): not even the snapshot's reference count is touched.
+        return Ok(false);
+    }
+    // Borrowed, not cloned: the context holds the snapshot to the end of the request (no reference count).
+    let snap: &Snapshot = &ctx.snap;
     let steps: &[Step] = match phase {
         Phase::Rewrite => &snap.global.rewrite,
         Phase::Access => match ctx.matched.and_then(|m| snap.routes.get(m.route)) {
@@ -95,7 +101,7 @@ pub(super) async fn run_phase(
                 .filter(|c| !c.is_empty()),
             body: form_body.map(|b| &b[..]),
             raw_body: raw_body.map(|b| &b[..]),
-            snap: &snap,
+            snap,
             matched: ctx.matched,
             metrics,
         };
@@ -203,11 +209,27 @@ pub(super) async fn respond(session: &mut Session, ctx: &mut Ctx, reply: Reply) 
             responses::response_header(status, &headers, body.len())?,
             body,
         ),
-        Reply::Denial(auth, denial) => (responses::denial_header(&auth, &denial)?, denial.body),
+        Reply::Denial(auth, denial) => {
+            let as_is = session.as_ref().as_http1().is_some() && adds_nothing(ctx);
+            (
+                responses::denial_header(&auth, &denial, as_is)?,
+                denial.body,
+            )
+        }
     };
     response_phase(ctx, &mut header, false);
     let body = body_phase(ctx, &mut header, body);
     responses::write(session, header, body).await
+}
+
+/// Whether the response phases ([`response_phase`], [`body_phase`]) leave an answer's headers as they are: no
+/// header or body filter on the route (the global chain when no route matched), no header asked for.
+fn adds_nothing(ctx: &Ctx) -> bool {
+    let chains = match ctx.matched.and_then(|m| ctx.snap.routes.get(m.route)) {
+        Some(route) => &route.chains,
+        None => &ctx.snap.global,
+    };
+    chains.header.is_empty() && chains.body.is_empty() && ctx.ex.response_headers.is_empty()
 }
 
 /// The response body phase over an answer of the gateway's own, written whole (response-transformer's JSON
