@@ -8,6 +8,7 @@
 
 mod args;
 mod body;
+mod view;
 
 use std::borrow::Cow;
 
@@ -19,10 +20,10 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use super::openid_connect::identity::IDENTITY_HEADERS;
 use super::{Access, Exchange, Flow, Phases, Plugin, Reply, Request};
 use args::{Arg, Args};
 use body::Rendered;
+use view::{in_upstream_view, upstream_view};
 
 /// One `name:value` entry: the name, and the value's template (`None`: no value).
 struct Entry {
@@ -207,61 +208,6 @@ impl Env<'_> {
             .filter_map(|e| Some((e.name.clone(), self.render(e.value.as_ref()?))))
             .collect()
     }
-}
-
-/// The request's headers as the upstream would get them so far (Kong's `kong.request.get_headers()` after the
-/// plugins before this one): openid-connect's changes, the identity headers, the other plugins' edits.
-fn upstream_view(req: &Request<'_>, ex: &Exchange) -> HeaderMap {
-    let mut h = req.headers.clone();
-    if let Some(up) = ex.upstream.as_ref() {
-        for name in &up.remove_headers {
-            h.remove(name);
-        }
-        for (name, value) in &up.set_headers {
-            h.insert(name.clone(), value.clone());
-        }
-    }
-    for name in &IDENTITY_HEADERS {
-        h.remove(name);
-    }
-    for (name, value) in ex.caller.headers(&req.snap.consumer_headers) {
-        h.insert(name.clone(), value.clone());
-    }
-    for (name, value) in &ex.edits.headers {
-        match value {
-            Some(v) => h.insert(name.clone(), v.clone()),
-            None => h.remove(name),
-        };
-    }
-    for (name, value) in &ex.edits.header_values {
-        h.append(name.clone(), value.clone());
-    }
-    h
-}
-
-/// Whether `name` is in [`upstream_view`] (the same steps, for one name).
-fn in_upstream_view(req: &Request<'_>, ex: &Exchange, name: &HeaderName) -> bool {
-    let mut has = req.headers.contains_key(name);
-    if let Some(up) = ex.upstream.as_ref() {
-        if up.remove_headers.contains(name) {
-            has = false;
-        }
-        if up.set_headers.iter().any(|(n, _)| n == name) {
-            has = true;
-        }
-    }
-    if IDENTITY_HEADERS.contains(name) {
-        has = false;
-    }
-    if (ex.caller.headers(&req.snap.consumer_headers)).any(|(n, _)| n == name) {
-        has = true;
-    }
-    for (n, value) in &ex.edits.headers {
-        if n == name {
-            has = value.is_some();
-        }
-    }
-    has || ex.edits.header_values.iter().any(|(n, _)| n == name)
 }
 
 fn header_name(name: &str) -> Option<HeaderName> {
