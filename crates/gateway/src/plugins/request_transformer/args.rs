@@ -196,7 +196,7 @@ pub fn add_to_encoded(query: &str, adds: &[(&str, &str)]) -> Option<String> {
         }
     }
     for (name, value) in adds {
-        if name.is_empty() || parts.iter().any(|(n, _)| n == name) {
+        if parts.iter().any(|(n, _)| n == name) {
             continue;
         }
         let (name_text, value_text) = (escape(name), escape(value));
@@ -256,7 +256,12 @@ mod tests {
 
     #[test]
     fn adding_to_an_encoded_query_matches_decode_add_encode() {
-        let adds = [("source", "bench"), ("b", "x y"), ("apikey", "ignored")];
+        let adds = [
+            ("source", "bench"),
+            ("b", "x y"),
+            ("apikey", "ignored"),
+            ("", "e"),
+        ];
         for q in [
             "",
             "apikey=k1",
