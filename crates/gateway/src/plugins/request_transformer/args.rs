@@ -175,7 +175,10 @@ impl Args {
 /// [`Args::encode`] writes (`name=value` parts of unreserved characters, no repeated or empty name, sorted):
 /// decoding and encoding it again would give it back unchanged, so the new parts are put in place without
 /// either. `None`: the query is not in that form (the caller decodes, edits and encodes it).
-pub fn add_to_encoded(query: &str, adds: &[(&str, &str)]) -> Option<String> {
+pub fn add_to_encoded<N: AsRef<str>, V: AsRef<str>>(
+    query: &str,
+    adds: &[(N, V)],
+) -> Option<String> {
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
     let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(adds.len() + 4);
     if !query.is_empty() {
@@ -196,7 +199,8 @@ pub fn add_to_encoded(query: &str, adds: &[(&str, &str)]) -> Option<String> {
         }
     }
     for (name, value) in adds {
-        if parts.iter().any(|(n, _)| n == name) {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if parts.iter().any(|(n, _)| *n == name) {
             continue;
         }
         let (name_text, value_text) = (escape(name), escape(value));

@@ -248,14 +248,6 @@ impl RequestTransformer {
             && [REMOVE, RENAME, REPLACE, APPEND]
                 .iter()
                 .all(|&op| ops[op].headers.is_empty());
-        let literal = |t: &Template| {
-            (t.pieces.iter())
-                .map(|p| match p {
-                    Piece::Text(text) => Some(text.as_str()),
-                    Piece::Expr(_) => None,
-                })
-                .collect::<Option<String>>()
-        };
         let reads_query = any(Root::QueryParams);
         let query_adds = (method.is_none()
             && !reads_query
@@ -265,7 +257,7 @@ impl RequestTransformer {
         .then(|| {
             (ops[ADD].query.iter())
                 .filter_map(|e| Some((e.name.clone(), e.value.as_ref()?)))
-                .map(|(name, t)| Some((name, literal(t)?)))
+                .map(|(name, t)| Some((name, t.is_literal().then(|| t.render(&|_, _| None))?)))
                 .collect::<Option<Vec<_>>>()
         })
         .flatten()
@@ -441,10 +433,7 @@ impl Plugin for RequestTransformer {
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
         let fast_query = match (&self.query_adds, gone.unwrap_or(&[]).is_empty()) {
             (Some(adds), true) if ex.edits.remove_query_args.is_empty() => {
-                let adds: Vec<(&str, &str)> = (adds.iter())
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                args::add_to_encoded(req.uri.query().unwrap_or(""), &adds)
+                args::add_to_encoded(req.uri.query().unwrap_or(""), adds)
             }
             _ => None,
         };
