@@ -74,10 +74,8 @@ pub struct RateLimiter {
     limits: Vec<Limit>,
     header: Option<HeaderName>,
     body: bytes::Bytes,
-    salt: [u8; 32],
-    /// `policy: local`: two SipHash keys (random per limiter) for the in-process counters' 128-bit keys;
-    /// Redis keys need the same hash on every node ([`Self::salt`], BLAKE3).
-    local_keys: [std::hash::RandomState; 2],
+    /// How identifiers are hashed into counter keys.
+    keys: Keys,
     counters: flurry::HashMap<[u8; 16], Arc<[AtomicU64]>>,
     inserts: AtomicU64,
     /// `policy: redis`: the shared counters, and the key prefix (`ratelimit:<plugin id>:`).
@@ -133,24 +131,24 @@ impl RateLimiter {
             .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok());
         let body = serde_json::json!({ "message": cfg.error_message }).to_string();
         let use_redis = cfg.policy == gateway_config::plugins::rate_limiting::Policy::Redis;
-        let (salt, redis) = if use_redis {
+        let (keys, redis) = if use_redis {
             // The same on every node (the plugin's id), so they count the same keys.
             let salt = blake3::derive_key("gateway rate-limiting identifier v1", plugin.as_bytes());
             let counters = redis_store::RedisCounters::new(&cfg.redis)?;
-            (salt, Some((counters, format!("ratelimit:{plugin}:"))))
+            (
+                Keys::Shared(salt),
+                Some((counters, format!("ratelimit:{plugin}:"))),
+            )
         } else {
-            let mut salt = [0u8; 32];
-            salt[..16].copy_from_slice(&uuid::Uuid::new_v4().into_bytes());
-            salt[16..].copy_from_slice(&uuid::Uuid::new_v4().into_bytes());
-            (salt, None)
+            let random = [std::hash::RandomState::new(), std::hash::RandomState::new()];
+            (Keys::Local(random), None)
         };
         Ok(RateLimiter {
             cfg,
             limits,
             header,
             body: bytes::Bytes::from(body),
-            salt,
-            local_keys: [std::hash::RandomState::new(), std::hash::RandomState::new()],
+            keys,
             counters: flurry::HashMap::new(),
             inserts: AtomicU64::new(0),
             redis,
@@ -233,15 +231,17 @@ impl RateLimiter {
         use std::hash::BuildHasher;
         let id = self.identifier(subject);
         let mut k = [0u8; 16];
-        if self.redis.is_none() {
-            // In-process counters only: two keyed SipHashes (a fifth of a BLAKE3 block's cost).
-            k[..8].copy_from_slice(&self.local_keys[0].hash_one(id.as_bytes()).to_le_bytes());
-            k[8..].copy_from_slice(&self.local_keys[1].hash_one(id.as_bytes()).to_le_bytes());
-            return k;
+        match &self.keys {
+            Keys::Local([a, b]) => {
+                k[..8].copy_from_slice(&a.hash_one(id.as_bytes()).to_le_bytes());
+                k[8..].copy_from_slice(&b.hash_one(id.as_bytes()).to_le_bytes());
+            }
+            Keys::Shared(salt) => {
+                let mut h = blake3::Hasher::new_keyed(salt);
+                h.update(id.as_bytes());
+                k.copy_from_slice(&h.finalize().as_bytes()[..16]);
+            }
         }
-        let mut h = blake3::Hasher::new_keyed(&self.salt);
-        h.update(id.as_bytes());
-        k.copy_from_slice(&h.finalize().as_bytes()[..16]);
         k
     }
 
@@ -458,6 +458,15 @@ mod tests;
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// How a limiter turns identifiers into 128-bit counter keys (never the identifier itself: it can be a
+/// header value or a credential id).
+enum Keys {
+    /// `policy: local`: two keyed SipHash-1-3 with random keys per limiter (a fifth of a BLAKE3 block's cost).
+    Local([std::hash::RandomState; 2]),
+    /// `policy: redis`: keyed BLAKE3 with the plugin's derived salt, the same on every node.
+    Shared([u8; 32]),
+}
 
 /// `RateLimit-Reset` / `Retry-After` for `secs`: the values up to a minute (every reset of the `second` and
 /// `minute` periods) are made once and shared, the rest formatted.
