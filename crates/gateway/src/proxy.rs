@@ -397,7 +397,8 @@ impl ProxyHttp for Gateway {
             return Ok(());
         };
         // Room for what this filter adds (X-Forwarded-* and X-Real-IP, identity headers, plugins' edits,
-        // trace context), so that the maps grow once.
+        // trace context), so that the maps grow at most once. The request is the parsed one (the vendored
+        // pingora-proxy hands it over and keeps a copy), whose maps already have room for a few headers.
         let adding = 7
             + ctx.ex.edits.headers.len()
             + ctx.ex.edits.header_values.len()
@@ -408,7 +409,7 @@ impl ProxyHttp for Gateway {
                 0
             }
             + if ctx.ex.trace.is_some() { 4 } else { 0 };
-        req.reserve_headers(forward::room_after_clone(&req.headers, adding))?;
+        req.reserve_headers(adding)?;
         let path = match &ctx.ex.edits.path {
             Some(p) => p.clone(),
             None => router::upstream_path(svc.path.as_deref(), session.req_header().uri.path(), m),

@@ -917,3 +917,48 @@ where
         downstream.read_body_or_idle(done).await
     }
 }
+
+/// The request to send upstream, made from the downstream request: the upstream request gets the parsed
+/// header itself and the downstream session keeps a copy (equal headers, one clone either way). The parsed
+/// header's maps were sized with room for the headers a proxy adds (`X-Forwarded-*`, consumer headers, ...);
+/// a clone of an `http::HeaderMap` has no spare entries, so each header added to a clone would reallocate
+/// the entries of both of its maps once per power of two.
+pub(crate) fn upstream_request_from(downstream: &mut HttpSession) -> RequestHeader {
+    let copy = downstream.req_header().clone();
+    std::mem::replace(downstream.req_header_mut(), copy)
+}
+
+#[cfg(test)]
+mod upstream_request_tests {
+    use super::*;
+    use tokio_test::io::Builder;
+
+    #[tokio::test]
+    async fn upstream_request_is_the_parsed_header_with_room() {
+        let wire = b"GET /p?q=1 HTTP/1.1\r\nHost: a.test\r\nX-Case: 1\r\n\r\n";
+        let mock = Builder::new().read(&wire[..]).build();
+        let mut session = HttpSession::new_http1(Box::new(mock));
+        assert!(session.read_request().await.unwrap());
+        let parsed = session.req_header().headers.get("x-case").unwrap() as *const _;
+        let mut up = upstream_request_from(&mut session);
+        // The upstream request holds the parsed entries (not moved), the session an equal copy.
+        assert_eq!(up.headers.get("x-case").unwrap() as *const _, parsed);
+        assert_eq!(session.req_header().headers, up.headers);
+        assert_eq!(session.req_header().uri, up.uri);
+        let mut wire_down = Vec::new();
+        let mut wire_up = Vec::new();
+        session.req_header().header_to_h1_wire(&mut wire_down);
+        up.header_to_h1_wire(&mut wire_up);
+        assert_eq!(wire_down, wire_up, "the names keep their case in both");
+        // Headers a proxy adds go into the spare room: the first entry does not move.
+        for i in 0..8 {
+            up.insert_header(format!("x-added-{i}"), "v").unwrap();
+        }
+        assert_eq!(up.headers.get("x-case").unwrap() as *const _, parsed);
+        // A clone has no spare room (why the parsed header goes upstream): its entries move.
+        let mut clone = session.req_header().clone();
+        let before = clone.headers.get("x-case").unwrap() as *const _;
+        clone.insert_header("x-added", "v").unwrap();
+        assert_ne!(clone.headers.get("x-case").unwrap() as *const _, before);
+    }
+}

@@ -97,7 +97,7 @@ where
 
         // phase 2 send to upstream
 
-        let mut req = session.req_header().clone();
+        let mut req = upstream_request_from(session);
         let authority_policy = AuthorityPolicy::from(session.downstream_session.is_custom());
         let downstream_had_host = req.headers.contains_key(http::header::HOST);
         req.set_version(Version::HTTP_11);

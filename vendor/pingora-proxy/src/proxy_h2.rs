@@ -130,7 +130,7 @@ where
         SV: ProxyHttp + Send + Sync,
         SV::CTX: Send + Sync,
     {
-        let mut req = session.req_header().clone();
+        let mut req = upstream_request_from(session);
         let authority_policy = AuthorityPolicy::from(session.downstream_session.is_custom());
 
         // A patched HTTP/1 parser can preserve non-UTF-8 request-target bytes, but `http::Uri`,

@@ -124,7 +124,7 @@ fn form_arg<'a>(text: &'a str, name: &str) -> Value<'a> {
 }
 
 fn decode(s: &str) -> Cow<'_, str> {
-    if !s.contains(['+', '%']) {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
         return Cow::Borrowed(s);
     }
     let spaced = s.replace('+', " ");
