@@ -356,8 +356,9 @@ impl ErrorStyle {
                 let mut d = self.challenge(401, scheme, code, &self.unauthorized_message, reason);
                 if let Failure::DpopNonce(nonce) = failure {
                     if let Ok(v) = HeaderValue::from_str(nonce) {
-                        d.headers
-                            .push((http::HeaderName::from_static("dpop-nonce"), v));
+                        let mut headers = d.headers.to_vec();
+                        headers.push((http::HeaderName::from_static("dpop-nonce"), v));
+                        d.headers = headers.into();
                     }
                 }
                 d
@@ -383,7 +384,7 @@ impl ErrorStyle {
         };
         Denial {
             status: 503,
-            headers: vec![
+            headers: [
                 (
                     CONTENT_TYPE,
                     HeaderValue::from_static("application/json; charset=utf-8"),
@@ -392,7 +393,8 @@ impl ErrorStyle {
                     http::header::RETRY_AFTER,
                     HeaderValue::from(retry_after_secs.max(1)),
                 ),
-            ],
+            ]
+            .into(),
             body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
         }
     }
@@ -434,7 +436,7 @@ impl ErrorStyle {
         }
         Denial {
             status,
-            headers,
+            headers: headers.into(),
             body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
         }
     }
@@ -444,10 +446,11 @@ impl ErrorStyle {
 pub fn unexpected() -> Denial {
     Denial {
         status: 500,
-        headers: vec![(
+        headers: [(
             CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
-        )],
+        )]
+        .into(),
         body: Bytes::from_static(UNEXPECTED_BODY.as_bytes()),
     }
 }

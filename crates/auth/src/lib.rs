@@ -119,8 +119,10 @@ pub struct Identity {
 pub struct Denial {
     /// HTTP status (401, 403 or 500).
     pub status: u16,
-    /// Response headers (`Content-Type`, and `WWW-Authenticate` for 401/403).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Response headers (`Content-Type`, and `WWW-Authenticate` for 401/403). Shared: a policy's 401 and
+    /// 403 are rendered once and every denial of them is a clone, which costs a reference count, not a
+    /// vector and its headers.
+    pub headers: std::sync::Arc<[(HeaderName, HeaderValue)]>,
     /// JSON body, e.g. `{"message":"Unauthorized"}`.
     pub body: Bytes,
 }
