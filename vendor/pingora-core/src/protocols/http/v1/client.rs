@@ -434,11 +434,17 @@ impl HttpSession {
         }
     }
 
-    /// Similar to [`Self::read_response()`], read the response header and then return a copy of it.
+    /// Similar to [`Self::read_response()`], read the response header and then return it;
+    /// the session keeps an equal copy (see [`Self::resp_header()`]).
     pub async fn read_resp_header_parts(&mut self) -> Result<Box<ResponseHeader>> {
         self.read_response().await?;
+        // The caller gets the header as parsed and the session keeps the clone: a clone's header
+        // maps hold their entries without spare room, so every header a caller (a proxy) adds
+        // would reallocate them, while the parsed header's maps were sized with room.
         // safe to unwrap because it is just read
-        Ok(Box::new(self.resp_header().unwrap().clone()))
+        let parsed = self.response_header.as_mut().unwrap();
+        let copy = Box::new(ResponseHeader::clone(parsed));
+        Ok(std::mem::replace(parsed, copy))
     }
 
     /// Return a reference of the [`ResponseHeader`] if the response is read
@@ -1196,6 +1202,49 @@ mod tests_stream {
         assert_eq!(input.len(), res.unwrap());
         assert_eq!(1, http_stream.resp_header().unwrap().headers.len());
         assert_eq!(http_stream.get_header("Server").unwrap(), "pingora");
+    }
+
+    /// `read_resp_header_parts` hands out the parsed header, whose maps have room: headers added
+    /// up to the map's capacity do not reallocate its entries (the address of a value stays put).
+    /// A clone (what the session keeps) has the same index but entries without spare room, so the
+    /// same inserts move them.
+    #[tokio::test]
+    async fn read_resp_header_parts_hands_out_the_parsed_header() {
+        init_log();
+        let input =
+            b"HTTP/1.1 200 OK\r\nServer: pingora\r\nContent-Length: 0\r\nX-A: a\r\nX-B: b\r\n\r\n";
+        let mock_io = Builder::new().read(&input[..]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        let mut resp = http_stream.read_resp_header_parts().await.unwrap();
+        let kept = http_stream.resp_header().unwrap();
+        assert_eq!(kept.status, resp.status);
+        assert_eq!(kept.headers, resp.headers);
+        let case = |h: &ResponseHeader| {
+            h.case_header_iter()
+                .map(|(name, value)| (name.as_slice().to_vec(), value.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(case(kept), case(&resp));
+        assert_eq!(case(&resp).len(), 4);
+        let mut clone = resp.clone();
+
+        let room = resp.headers.capacity() - resp.headers.len();
+        assert!(room > 0);
+        let server = |h: &ResponseHeader| h.headers.get("server").unwrap() as *const HeaderValue;
+        let (parsed_at, clone_at) = (server(&resp), server(&clone));
+        let mut clone_moved = false;
+        for i in 0..room {
+            resp.insert_header(format!("x-added-{i}"), "1").unwrap();
+            clone.insert_header(format!("x-added-{i}"), "1").unwrap();
+            assert_eq!(
+                server(&resp),
+                parsed_at,
+                "insert {i} reallocated the entries"
+            );
+            clone_moved |= server(&clone) != clone_at;
+        }
+        assert!(clone_moved, "a clone's entries were not reallocated");
+        assert_eq!(resp.headers, clone.headers);
     }
 
     #[cfg(feature = "patched_http1")]
