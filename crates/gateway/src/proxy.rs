@@ -313,7 +313,10 @@ impl ProxyHttp for Gateway {
         {
             response.append_header(http::header::SET_COOKIE, cookie.as_str())?;
         }
-        access::response_phase(ctx, response, true);
+        // An HTTP/2 upstream's answer is a clone (pingora-proxy's `proxy_h2`), an HTTP/1 one the parsed
+        // header with room (vendor/pingora-core/PATCH.md); `proxy_h2` sets the version only afterwards.
+        let cloned = response.version == http::Version::HTTP_2;
+        access::response_phase(ctx, response, cloned);
         Ok(())
     }
 

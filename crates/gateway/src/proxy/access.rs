@@ -260,8 +260,10 @@ fn body_phase(ctx: &mut Ctx, header: &mut ResponseHeader, body: Bytes) -> Bytes 
 /// The response header phase over `resp`: the header filters of the route's chain (the global chain when no
 /// route matched), then the headers the access phase asked for ([`crate::plugins::Exchange::response_headers`]).
 ///
-/// `cloned`: `resp` is the upstream's answer as Pingora hands it over (a copy without spare room; see
-/// [`super::forward::room_after_clone`]), not one the gateway built.
+/// `cloned`: `resp` is a copy Pingora made, whose entries have no spare room (an HTTP/2 upstream's answer:
+/// pingora-proxy's `proxy_h2` clones it; see [`super::forward::room_after_clone`]). An HTTP/1 upstream's
+/// answer is the header as parsed, with room (the vendored pingora-core, `vendor/pingora-core/PATCH.md`), as
+/// is an answer the gateway built.
 pub(super) fn response_phase(ctx: &mut Ctx, resp: &mut ResponseHeader, cloned: bool) {
     let snap = &ctx.snap;
     let ex = &mut ctx.ex;

@@ -84,9 +84,12 @@ pub(super) fn upstream_uri(
 }
 
 /// How much room to ask `reserve_headers` for, for `additional` more headers in a message Pingora has just
-/// cloned (the upstream's response, which Pingora's HTTP/1 client keeps and hands out a copy of). A clone's entries have no spare room, and `http`'s `HeaderMap::reserve` grows only the index
-/// while that has room, so each insert past the clone's length would reallocate the entries once per power of
-/// two: when that is two reallocations or more, the map is made to grow once instead (a larger reserve).
+/// cloned (an HTTP/2 upstream's response, which pingora-proxy's `proxy_h2` hands out a copy of; an HTTP/1
+/// upstream's is the parsed header itself, vendor/pingora-core/PATCH.md, and so is the upstream request,
+/// vendor/pingora-proxy/PATCH.md). A clone's entries have no spare room, and `http`'s `HeaderMap::reserve`
+/// grows only the index while that has room, so each insert past the clone's length would reallocate the
+/// entries once per power of two: when that is two reallocations or more, the map is made to grow once
+/// instead (a larger reserve).
 pub(super) fn room_after_clone(headers: &http::HeaderMap, additional: usize) -> usize {
     let (len, capacity) = (headers.keys_len(), headers.capacity());
     let need = len + additional;
