@@ -48,7 +48,7 @@ impl CaseHeaderName {
 
     /// The case a typed name is written with: the title case of the common ones, otherwise the name
     /// itself, without copying it.
-    fn of_header_name(name: HeaderName) -> Self {
+    pub(crate) fn of_header_name(name: HeaderName) -> Self {
         match titled_header_name_str(&name) {
             Some(s) => CaseHeaderName(Repr::Bytes(Bytes::from_static(s.as_bytes()))),
             None => CaseHeaderName(Repr::Name(name)),
@@ -60,9 +60,11 @@ impl CaseHeaderName {
 pub trait IntoCaseHeaderName {
     fn into_case_header_name(self) -> CaseHeaderName;
 
-    /// The parsed [HeaderName] and, when `with_case` (the header keeps its names' case), the case to
-    /// write. The default parses [Self::into_case_header_name]'s bytes; a typed [HeaderName] is used as
-    /// it is, neither parsed again nor copied.
+    /// The parsed [HeaderName] and, when `with_case` (the header keeps its names' case) and the case
+    /// differs from the name's default (what Pingora writes for a name without case: the titled form of
+    /// a dozen standard names, else the lower-case name), the case to write. The default parses
+    /// [Self::into_case_header_name]'s bytes; a typed [HeaderName] is used as it is, neither parsed again
+    /// nor copied, and has its default case.
     fn into_header_names(self, with_case: bool) -> Result<(HeaderName, Option<CaseHeaderName>)>
     where
         Self: Sized,
@@ -70,7 +72,9 @@ pub trait IntoCaseHeaderName {
         let case_header_name = self.into_case_header_name();
         let header_name = HeaderName::from_bytes(case_header_name.as_slice())
             .or_err(InvalidHTTPHeader, "invalid header name")?;
-        Ok((header_name, with_case.then_some(case_header_name)))
+        let default = titled_header_name_str(&header_name).unwrap_or(header_name.as_str());
+        let keep = with_case && case_header_name.as_slice() != default.as_bytes();
+        Ok((header_name, keep.then_some(case_header_name)))
     }
 }
 
@@ -97,9 +101,9 @@ impl IntoCaseHeaderName for HeaderName {
         CaseHeaderName::of_header_name(self)
     }
 
-    fn into_header_names(self, with_case: bool) -> Result<(HeaderName, Option<CaseHeaderName>)> {
-        let case = with_case.then(|| CaseHeaderName::of_header_name(self.clone()));
-        Ok((self, case))
+    fn into_header_names(self, _with_case: bool) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        // Written with its default case: nothing to keep.
+        Ok((self, None))
     }
 }
 
@@ -157,10 +161,14 @@ mod tests {
         let custom = HeaderName::from_static("x-forwarded-for");
         let (name, case) = custom.clone().into_header_names(true).unwrap();
         assert_eq!(name, custom);
-        assert_eq!(case.unwrap().as_slice(), b"x-forwarded-for");
+        assert!(case.is_none(), "a typed name has its default case");
         let (name, case) = (&header::CONTENT_TYPE).into_header_names(true).unwrap();
         assert_eq!(name, header::CONTENT_TYPE);
-        assert_eq!(case.unwrap().as_slice(), b"Content-Type");
+        assert!(case.is_none());
+        assert_eq!(
+            CaseHeaderName::of_header_name(header::CONTENT_TYPE).as_slice(),
+            b"Content-Type"
+        );
         assert!(custom.into_header_names(false).unwrap().1.is_none());
     }
 
@@ -169,6 +177,15 @@ mod tests {
         let (name, case) = "X-Foo".into_header_names(true).unwrap();
         assert_eq!(name.as_str(), "x-foo");
         assert_eq!(case.unwrap().as_slice(), b"X-Foo");
+        // A name written as its default (lower case; the titled standard ones) keeps nothing.
+        assert!("x-foo".into_header_names(true).unwrap().1.is_none());
+        assert!("Content-Length"
+            .into_header_names(true)
+            .unwrap()
+            .1
+            .is_none());
+        let (_, case) = "content-length".into_header_names(true).unwrap();
+        assert_eq!(case.unwrap().as_slice(), b"content-length");
         assert!("bad name".into_header_names(true).is_err());
         assert!("bad name".to_string().into_header_names(false).is_err());
     }

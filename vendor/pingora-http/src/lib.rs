@@ -59,7 +59,57 @@ Hopefully this property makes sure this map of header names always iterates in t
 same order of the map of header values.
 This idea is inspaired by hyper @nox
 */
-type CaseMap = HMap<CaseHeaderName>;
+/// The names' case of a header that keeps it, stored sparsely: only names whose wire text differs from
+/// their default ([`default_case`]: the titled form of a dozen standard names, else the lower-case name)
+/// have entries, one per value of such a name, in the value map's order for that name. Typed names and the
+/// common names read off the wire (`Host`, `Content-Type`, `Date`, `Server`, ...) have their default case,
+/// so inserting them touches only the value map, and writing them needs no second map.
+#[derive(Debug, Clone, Default)]
+struct CaseMap {
+    map: HMap<CaseHeaderName>,
+    /// A removal or a late first case may have ordered this map's entries differently from the value
+    /// map's (http's `HeaderMap` removes by moving its last entry into the gap): the writer then looks
+    /// each name up instead of walking both maps side by side.
+    unordered: bool,
+}
+
+/// The wire text of `name` when its case is not stored: what Pingora writes for a name without case.
+fn default_case(name: &HeaderName) -> &str {
+    case_header_name::titled_header_name_str(name).unwrap_or(name.as_str())
+}
+
+/// The value map's headers with each one's stored case (`None`: [`default_case`]), in the value map's order.
+fn cased_headers<'a>(
+    name_map: &'a CaseMap,
+    value_map: &'a HMap,
+) -> impl Iterator<Item = (&'a HeaderName, Option<&'a CaseHeaderName>, &'a HeaderValue)> + 'a {
+    let mut walk = name_map.map.iter().peekable();
+    let mut looked_up: Option<(
+        *const HeaderName,
+        http::header::ValueIter<'a, CaseHeaderName>,
+    )> = None;
+    value_map.iter().map(move |(name, value)| {
+        let case = if name_map.map.is_empty() {
+            None
+        } else if !name_map.unordered {
+            // Side by side: the stored cases are the value map's cased names, in its order.
+            match walk.peek() {
+                Some((n, _)) if *n == name => walk.next().map(|(_, c)| c),
+                _ => None,
+            }
+        } else {
+            // One lookup per name (the value map yields a name's values together, same key reference).
+            if looked_up
+                .as_ref()
+                .is_none_or(|(at, _)| !std::ptr::eq(*at, name))
+            {
+                looked_up = Some((name, name_map.map.get_all(name).iter()));
+            }
+            looked_up.as_mut().and_then(|(_, cases)| cases.next())
+        };
+        (name, case, value)
+    })
+}
 
 pub enum HeaderNameVariant<'a> {
     Case(&'a CaseHeaderName),
@@ -167,9 +217,7 @@ impl RequestHeader {
         size_hint: Option<usize>,
     ) -> Result<Self> {
         let mut req = Self::build_no_case(method, path, size_hint)?;
-        req.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
-            size_hint,
-        )));
+        req.header_name_map = Some(CaseMap::default());
         Ok(req)
     }
 
@@ -260,7 +308,7 @@ impl RequestHeader {
     /// Otherwise returns an empty iterator.
     ///
     /// Headers of the same name are visited in insertion order.
-    pub fn case_header_iter(&self) -> impl Iterator<Item = (&CaseHeaderName, &HeaderValue)> + '_ {
+    pub fn case_header_iter(&self) -> impl Iterator<Item = (CaseHeaderName, &HeaderValue)> + '_ {
         case_header_iter(self.header_name_map.as_ref(), &self.base.headers)
     }
 
@@ -277,13 +325,11 @@ impl RequestHeader {
         let value_map = &self.base.headers;
 
         if let Some(key_map) = key_map {
-            let iter = key_map.iter().zip(value_map.iter());
-            for ((header, case_header), (header2, val)) in iter {
-                if header != header2 {
-                    // in case the header iteration order changes in future versions of HMap
-                    panic!("header iter mismatch {}, {}", header, header2)
+            for (header, case_header, val) in cased_headers(key_map, value_map) {
+                match case_header {
+                    Some(case_header) => f(HeaderNameVariant::Case(case_header), val)?,
+                    None => f(HeaderNameVariant::Titled(default_case(header)), val)?,
                 }
-                f(HeaderNameVariant::Case(case_header), val)?;
             }
         } else {
             for (header, value) in value_map {
@@ -517,9 +563,7 @@ impl From<Box<ResponseHeader>> for Box<RespParts> {
 impl ResponseHeader {
     fn new(size_hint: Option<usize>) -> Self {
         let mut resp_header = Self::new_no_case(size_hint);
-        resp_header.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
-            size_hint,
-        )));
+        resp_header.header_name_map = Some(CaseMap::default());
         resp_header
     }
 
@@ -624,7 +668,7 @@ impl ResponseHeader {
     /// Otherwise returns an empty iterator.
     ///
     /// Headers of the same name are visited in insertion order.
-    pub fn case_header_iter(&self) -> impl Iterator<Item = (&CaseHeaderName, &HeaderValue)> + '_ {
+    pub fn case_header_iter(&self) -> impl Iterator<Item = (CaseHeaderName, &HeaderValue)> + '_ {
         case_header_iter(self.header_name_map.as_ref(), &self.base.headers)
     }
 
@@ -641,13 +685,11 @@ impl ResponseHeader {
         let value_map = &self.base.headers;
 
         if let Some(key_map) = key_map {
-            let iter = key_map.iter().zip(value_map.iter());
-            for ((header, case_header), (header2, val)) in iter {
-                if header != header2 {
-                    // in case the header iteration order changes in future versions of HMap
-                    panic!("header iter mismatch {}, {}", header, header2)
+            for (header, case_header, val) in cased_headers(key_map, value_map) {
+                match case_header {
+                    Some(case_header) => f(HeaderNameVariant::Case(case_header), val)?,
+                    None => f(HeaderNameVariant::Titled(default_case(header)), val)?,
                 }
-                f(HeaderNameVariant::Case(case_header), val)?;
             }
         } else {
             for (header, value) in value_map {
@@ -879,22 +921,59 @@ fn append_header_value<T>(
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<bool> {
-    let (header_name, case_header_name) = name.into_header_names(name_map.is_some())?;
-    // store the original case in the map
-    if let (Some(name_map), Some(case_header_name)) = (name_map, case_header_name) {
-        // Use the non-panicking `try_append`: the infallible `append` calls
-        // `.expect("size overflows MAX_SIZE")` internally, which would abort the
-        // process if the case map ever exceeded `http`'s `MAX_SIZE` (1 << 15).
-        name_map
-            .try_append(header_name.clone(), case_header_name)
-            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    // Non-panicking `try_append` in both maps: the infallible `append` calls
+    // `.expect("size overflows MAX_SIZE")` internally, which would abort the process if a map ever
+    // exceeded `http`'s `MAX_SIZE` (1 << 15).
+    const VALUES: &str = "header value map size overflows MAX_SIZE";
+    const NAMES: &str = "header name map size overflows MAX_SIZE";
+    let (header_name, case) = name.into_header_names(name_map.is_some())?;
+    let name_map = match name_map {
+        Some(m) if case.is_some() || !m.map.is_empty() => m,
+        // No case to keep for this name, and none kept for any (so none for this name's earlier values).
+        _ => {
+            return value_map
+                .try_append(header_name, value)
+                .or_err(InvalidHTTPHeader, VALUES)
+        }
+    };
+    let existed = value_map
+        .try_append(header_name.clone(), value)
+        .or_err(InvalidHTTPHeader, VALUES)?;
+    // A case-map entry exists only for a name in the value map: a new name has none.
+    let had_cases = existed && name_map.map.contains_key(&header_name);
+    let default = || CaseHeaderName::of_header_name(header_name.clone());
+    match case {
+        // The name's first stored case: its earlier values get theirs (the default), and its entry comes
+        // after names that may follow it in the value map.
+        Some(case) if existed && !had_cases => {
+            let before = value_map.get_all(&header_name).iter().count() - 1;
+            for _ in 0..before {
+                name_map
+                    .map
+                    .try_append(header_name.clone(), default())
+                    .or_err(InvalidHTTPHeader, NAMES)?;
+            }
+            name_map.unordered = true;
+            name_map
+                .map
+                .try_append(header_name, case)
+                .or_err(InvalidHTTPHeader, NAMES)?;
+        }
+        Some(case) => {
+            name_map
+                .map
+                .try_append(header_name, case)
+                .or_err(InvalidHTTPHeader, NAMES)?;
+        }
+        None if had_cases => {
+            name_map
+                .map
+                .try_append(header_name.clone(), default())
+                .or_err(InvalidHTTPHeader, NAMES)?;
+        }
+        None => {}
     }
-
-    // Non-panicking `try_append` for the same reason as the case map above.
-    value_map.try_append(header_name, value).or_err(
-        InvalidHTTPHeader,
-        "header value map size overflows MAX_SIZE",
-    )
+    Ok(existed)
 }
 
 #[inline]
@@ -904,12 +983,26 @@ fn insert_header_value<T>(
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<()> {
-    let (header_name, case_header_name) = name.into_header_names(name_map.is_some())?;
-    if let (Some(name_map), Some(case_header_name)) = (name_map, case_header_name) {
-        // store the original case in the map
-        name_map.insert(header_name.clone(), case_header_name);
+    let (header_name, case) = name.into_header_names(name_map.is_some())?;
+    match (name_map, case) {
+        (Some(name_map), Some(case)) => {
+            let had_case = name_map.map.insert(header_name.clone(), case).is_some();
+            let existed = value_map.insert(header_name, value).is_some();
+            if existed && !had_case {
+                // A new case-map entry for a name earlier in the value map.
+                name_map.unordered = true;
+            }
+        }
+        (Some(name_map), None) if !name_map.map.is_empty() => {
+            let existed = value_map.insert(header_name.clone(), value).is_some();
+            if existed && name_map.map.remove(&header_name).is_some() {
+                name_map.unordered = !name_map.map.is_empty();
+            }
+        }
+        _ => {
+            value_map.insert(header_name, value);
+        }
     }
-    value_map.insert(header_name, value);
     Ok(())
 }
 
@@ -919,15 +1012,12 @@ fn reserve_headers<T>(
     value_map: &mut HMap<T>,
     additional: usize,
 ) -> Result<()> {
+    // The case map is sparse (most added names have their default case): it grows on its own.
+    let _ = name_map;
     value_map.try_reserve(additional).or_err(
         InvalidHTTPHeader,
         "header value map size overflows MAX_SIZE",
     )?;
-    if let Some(name_map) = name_map {
-        name_map
-            .try_reserve(additional)
-            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
-    }
     Ok(())
 }
 
@@ -943,8 +1033,10 @@ where
 {
     let removed = value_map.remove(name);
     if removed.is_some() {
-        if let Some(name_map) = name_map {
-            name_map.remove(name);
+        if let Some(name_map) = name_map.filter(|m| !m.map.is_empty()) {
+            name_map.map.remove(name);
+            // The value map moved its last entry into the gap, which may reorder the cased names.
+            name_map.unordered = !name_map.map.is_empty();
         }
     }
     removed
@@ -1052,41 +1144,46 @@ fn header_to_h1_wire(key_map: Option<&CaseMap>, value_map: &HMap, buf: &mut impl
     const CRLF: &[u8; 2] = b"\r\n";
     const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
 
-    if let Some(key_map) = key_map {
-        case_header_iter(key_map.into(), value_map).for_each(|(case_header, val)| {
-            buf.put_slice(case_header.as_slice());
-            buf.put_slice(HEADER_KV_DELIMITER);
-            buf.put_slice(val.as_ref());
-            buf.put_slice(CRLF);
-        });
-    } else {
-        for (header, value) in value_map {
-            let titled_header =
-                case_header_name::titled_header_name_str(header).unwrap_or(header.as_str());
-            buf.put_slice(titled_header.as_bytes());
-            buf.put_slice(HEADER_KV_DELIMITER);
-            buf.put_slice(value.as_ref());
-            buf.put_slice(CRLF);
+    let mut put = |name: &[u8], value: &HeaderValue| {
+        buf.put_slice(name);
+        buf.put_slice(HEADER_KV_DELIMITER);
+        buf.put_slice(value.as_ref());
+        buf.put_slice(CRLF);
+    };
+    match key_map.filter(|m| !m.map.is_empty()) {
+        Some(key_map) => {
+            for (header, case, value) in cased_headers(key_map, value_map) {
+                match case {
+                    Some(case) => put(case.as_slice(), value),
+                    None => put(default_case(header).as_bytes(), value),
+                }
+            }
+        }
+        None => {
+            for (header, value) in value_map {
+                put(default_case(header).as_bytes(), value);
+            }
         }
     }
 }
 
+/// Each header's name as written (its stored case, else [`default_case`]) and value, for a header that
+/// keeps case; nothing for one that does not.
 #[inline]
 fn case_header_iter<'a>(
     name_map: Option<&'a CaseMap>,
     value_map: &'a HMap,
-) -> impl Iterator<Item = (&'a CaseHeaderName, &'a HeaderValue)> + 'a {
+) -> impl Iterator<Item = (CaseHeaderName, &'a HeaderValue)> + 'a {
     name_map.into_iter().flat_map(|name_map| {
-        name_map
-            .iter()
-            .zip(value_map.iter())
-            .map(|((h1, name), (h2, value))| {
-                // in case the header iteration order changes in future versions of HMap
-                assert_eq!(h1, h2, "header iter mismatch {}, {}", h1, h2);
-                (name, value)
-            })
+        cased_headers(name_map, value_map).map(|(name, case, value)| match case {
+            Some(case) => (case.clone(), value),
+            None => (CaseHeaderName::of_header_name(name.clone()), value),
+        })
     })
 }
+
+#[cfg(test)]
+mod case_map_tests;
 
 #[cfg(test)]
 mod tests {
