@@ -555,13 +555,15 @@ def section_throughput(st, procs, env, results):
     wait_port(bare_port, p)
     scen.append(("bare", "2 bare Pingora passthrough", f"http://127.0.0.1:{bare_port}/", rotate, [one], 200, None))
     base_dir = getattr(st, "baseline_bin_dir", None)
-    if base_dir and os.access(os.path.join(base_dir, "bench-passthrough"), os.X_OK):
+    stock_dir = getattr(st, "stock_bin_dir", None) or base_dir
+    if stock_dir and os.access(os.path.join(stock_dir, "bench-passthrough"), os.X_OK):
         rel_port = free_port()
-        p = procs.start("bare-pingora-release", [os.path.join(base_dir, "bench-passthrough"), "--listen",
+        p = procs.start("bare-pingora-release", [os.path.join(stock_dir, "bench-passthrough"), "--listen",
                                                  f"127.0.0.1:{rel_port}", "--upstream", f"127.0.0.1:{up}",
                                                  "--threads", "1"], cpus=st.server_cpus)
         wait_port(rel_port, p)
-        scen.append(("bare_release", "2r bare Pingora passthrough, release profile (stock Pingora defaults)",
+        scen.append(("bare_release", "2r bare Pingora passthrough, release profile (stock Pingora defaults: crates.io "
+                     "Pingora, none of the vendored patches)",
                      f"http://127.0.0.1:{rel_port}/", rotate, [one], 200, None))
 
     have_gw = os.access(gateway_bin(st), os.X_OK)
@@ -1037,10 +1039,14 @@ def main():
     ap.add_argument("--bin-dir", required=True, help="directory with the measured (dist profile) binaries")
     ap.add_argument("--baseline-bin-dir", default=None,
                     help="directory with the release-profile binaries (rows 2r and 4r); omitted: not run")
+    ap.add_argument("--stock-bin-dir", default=None,
+                    help="directory with bench-passthrough built against crates.io Pingora, none of the vendored "
+                         "patches (row 2r); omitted: --baseline-bin-dir's")
     ap.add_argument("--command", default="make bench", help="the command line to print in the report")
     a = ap.parse_args()
     st = Settings(a.bin_dir)
     st.baseline_bin_dir = a.baseline_bin_dir
+    st.stock_bin_dir = a.stock_bin_dir
     workdir = tempfile.mkdtemp(prefix="gateway-bench.")
     # nginx workers run as nobody: they must be able to traverse the work dir.
     os.chmod(workdir, 0o755)

@@ -331,7 +331,7 @@ def section_instructions(st, procs, env, results):
                                        f"http://127.0.0.1:{port}{route}", token, n)
             rows.append({"setup": f"{label}, {case}", "key": f"{label}|{case}", "instructions": ir})
 
-    base_dir = getattr(st, "baseline_bin_dir", None)
+    base_dir = getattr(st, "stock_bin_dir", None) or getattr(st, "baseline_bin_dir", None)
     bare("bare Pingora passthrough", st.bin_dir, False)
     if base_dir:
         bare("bare Pingora passthrough, release profile (stock defaults)", base_dir, False)

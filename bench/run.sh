@@ -43,7 +43,31 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-system"
     log "cargo build --profile dist -p gateway -p bench-passthrough"
     cargo build --profile dist -p gateway -p bench-passthrough
+    # Bare Pingora as Pingora's users build it (row 2r, the "stock" baseline): bench-passthrough against the
+    # crates.io Pingora crates, none of the workspace's vendored patches (vendor/*/PATCH*.md), release profile,
+    # in a workspace of its own. Rows 2 and 2x are the same program built here, with the patches.
+    STOCK_SRC="$TARGET_DIR/stock-src"
+    log "cargo build --release (bench-passthrough against crates.io Pingora, in $STOCK_SRC)"
+    rm -rf "$STOCK_SRC" && mkdir -p "$STOCK_SRC"
+    cp -r "$ROOT/crates/bench-passthrough/src" "$STOCK_SRC/"
+    cat > "$STOCK_SRC/Cargo.toml" <<'TOML'
+[package]
+name = "bench-passthrough"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+pingora = { version = "=0.9.1", default-features = false, features = ["proxy", "openssl"] }
+async-trait = "0.1"
+bytes = "1"
+
+[workspace]
+TOML
+    cp "$ROOT/Cargo.lock" "$STOCK_SRC/Cargo.lock"
+    cargo build --release --manifest-path "$STOCK_SRC/Cargo.toml" --target-dir "$TARGET_DIR/stock"
 fi
+STOCK_BIN_DIR="$TARGET_DIR/stock/release"
 for dir in dist release; do
     for bin in bench-passthrough gateway; do
         [ -x "$TARGET_DIR/$dir/$bin" ] || log "warning: $TARGET_DIR/$dir/$bin is missing"
@@ -85,6 +109,7 @@ trap 'exit 143' TERM
 cmd="make bench"
 [ "${BENCH_COMMAND:-}" != "" ] && cmd="$BENCH_COMMAND"
 python3 "$ROOT/bench/bench.py" --bin-dir "$TARGET_DIR/dist" --baseline-bin-dir "$TARGET_DIR/release" \
+    --stock-bin-dir "$STOCK_BIN_DIR" \
     --command "$cmd" &
 child=$!
 wait "$child"
