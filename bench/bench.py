@@ -640,9 +640,15 @@ def section_throughput(st, procs, env, results):
     # Correctness first: every setup answers what it should, else it is reported, not measured.
     live = []
     for s in scen:
-        key, label, url, _script, _args, want, _admin = s
+        key, label, url, script, args, want, _admin = s
         try:
-            check_status(url, tokens[0] if want == 200 else "never-issued-" + secrets.token_hex(8), want)
+            # The token the row's `rotate` script sends first (a plugin row has its own, e.g. the jwt
+            # plugin's HS256 token); an expected refusal gets a token never issued.
+            token = tokens[0]
+            if os.path.basename(script) == "wrk-rotate.lua" and args and os.path.isfile(args[0]):
+                with open(args[0]) as f:
+                    token = f.readline().strip() or token
+            check_status(url, token if want == 200 else "never-issued-" + secrets.token_hex(8), want)
             if key in ("gw_many", "nginx_many"):
                 check_status(url, tokens[-1], 200)
             live.append(s)
