@@ -294,14 +294,11 @@ impl RequestHeader {
         header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
     }
 
-    /// Reserve room for at least `additional` more headers (in the header map and the case map), so that a
-    /// caller about to add several headers grows each map once instead of at every power of two.
+    /// Reserve room for at least `additional` more headers in the header map, so that a caller about to add
+    /// several headers grows it once instead of at every power of two (the case map is sparse: most added
+    /// names have their default case, and it grows on its own).
     pub fn reserve_headers(&mut self, additional: usize) -> Result<()> {
-        reserve_headers(
-            self.header_name_map.as_mut(),
-            &mut self.base.headers,
-            additional,
-        )
+        reserve_headers(&mut self.base.headers, additional)
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -654,14 +651,11 @@ impl ResponseHeader {
         header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
     }
 
-    /// Reserve room for at least `additional` more headers (in the header map and the case map), so that a
-    /// caller about to add several headers grows each map once instead of at every power of two.
+    /// Reserve room for at least `additional` more headers in the header map, so that a caller about to add
+    /// several headers grows it once instead of at every power of two (the case map is sparse: most added
+    /// names have their default case, and it grows on its own).
     pub fn reserve_headers(&mut self, additional: usize) -> Result<()> {
-        reserve_headers(
-            self.header_name_map.as_mut(),
-            &mut self.base.headers,
-            additional,
-        )
+        reserve_headers(&mut self.base.headers, additional)
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -1007,13 +1001,7 @@ fn insert_header_value<T>(
 }
 
 #[inline]
-fn reserve_headers<T>(
-    name_map: Option<&mut CaseMap>,
-    value_map: &mut HMap<T>,
-    additional: usize,
-) -> Result<()> {
-    // The case map is sparse (most added names have their default case): it grows on its own.
-    let _ = name_map;
+fn reserve_headers<T>(value_map: &mut HMap<T>, additional: usize) -> Result<()> {
     value_map.try_reserve(additional).or_err(
         InvalidHTTPHeader,
         "header value map size overflows MAX_SIZE",
