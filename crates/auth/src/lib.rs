@@ -94,6 +94,11 @@ pub enum Decision {
 pub struct Upstream {
     /// Headers to set (replacing existing values).
     pub set_headers: Vec<(HeaderName, HeaderValue)>,
+    /// A name in `set_headers` whose value the request already has as its only value of that name (the token
+    /// header, when the client sent exactly `Authorization: Bearer <token>`): an HTTP/1 upstream request
+    /// needs no insert for it. (An HTTP/2 one still takes the set value, which is marked sensitive so that
+    /// HPACK never indexes it.)
+    pub same_as_request: Option<HeaderName>,
     /// Headers to remove.
     pub remove_headers: Vec<HeaderName>,
     /// Query arguments to remove (by name).

@@ -43,10 +43,10 @@ impl TokenHeader {
         }
     }
 
-    /// The header to send upstream. When the request already has exactly that header (a bearer token sent
-    /// as `Authorization: Bearer <token>`, the common case), its value is shared, not formatted and checked
-    /// again.
-    fn header(&self, token: &str, request: &HeaderMap) -> Option<(HeaderName, HeaderValue)> {
+    /// The header to send upstream, and whether it is the request's only value of that name. When the
+    /// request already has exactly that header (a bearer token sent as `Authorization: Bearer <token>`, the
+    /// common case), its value is shared, not formatted and checked again.
+    fn header(&self, token: &str, request: &HeaderMap) -> Option<(HeaderName, HeaderValue, bool)> {
         // The request's value of `n` that is `prefix` followed by exactly the token, if any.
         let same = |n: &HeaderName, prefix: &[&[u8]]| {
             request.get_all(n).iter().find(|v| {
@@ -56,20 +56,21 @@ impl TokenHeader {
                     .is_some_and(|rest| rest == token.as_bytes())
             })
         };
-        let (name, value) = match self {
+        let (name, found) = match self {
             TokenHeader::Off => return None,
-            TokenHeader::WithScheme(n, s) => match same(n, &[s.as_bytes(), b" "]) {
-                Some(v) => (n, Ok(v.clone())),
-                None => (n, HeaderValue::from_str(&format!("{s} {token}"))),
-            },
-            TokenHeader::Raw(n) => match same(n, &[]) {
-                Some(v) => (n, Ok(v.clone())),
-                None => (n, HeaderValue::from_str(token)),
-            },
+            TokenHeader::WithScheme(n, s) => (n, same(n, &[s.as_bytes(), b" "])),
+            TokenHeader::Raw(n) => (n, same(n, &[])),
+        };
+        let (value, only) = match (found, self) {
+            (Some(v), _) => (Ok(v.clone()), request.get_all(name).iter().nth(1).is_none()),
+            (None, TokenHeader::WithScheme(_, s)) => {
+                (HeaderValue::from_str(&format!("{s} {token}")), false)
+            }
+            (None, _) => (HeaderValue::from_str(token), false),
         };
         let mut value = value.ok()?;
         value.set_sensitive(true);
-        Some((name.clone(), value))
+        Some((name.clone(), value, only))
     }
 }
 
@@ -145,10 +146,14 @@ impl UpstreamPlan {
         };
         let set = |up: &mut Upstream, n: HeaderName, v: HeaderValue| {
             up.set_headers.retain(|(m, _)| *m != n);
+            if up.same_as_request.as_ref() == Some(&n) {
+                up.same_as_request = None;
+            }
             up.set_headers.push((n, v));
         };
-        if let Some((n, v)) = self.token_header.header(token, request_headers) {
-            set(&mut up, n, v);
+        if let Some((n, v, only)) = self.token_header.header(token, request_headers) {
+            set(&mut up, n.clone(), v);
+            up.same_as_request = only.then_some(n);
         }
         if let (Some(name), Some(v)) = (
             &self.introspection_header,
@@ -273,13 +278,41 @@ mod tests {
             vec![(AUTHORIZATION, HeaderValue::from_static("Bearer tok"))]
         );
         assert!(up.remove_headers.is_empty());
+        assert_eq!(up.same_as_request, Some(AUTHORIZATION));
+
+        // Two values: the set replaces both, so it is not the request's header.
+        let two = hm(&[
+            ("authorization", "Bearer tok"),
+            ("authorization", "Bearer x"),
+        ]);
+        let up = plan(&cfg()).build("tok", &Source::Header(AUTHORIZATION), None, &two);
+        assert_eq!(up.set_headers.len(), 1);
+        assert_eq!(up.same_as_request, None);
+        // Another header set later under the same name replaces it.
+        let mut c = cfg();
+        c.upstream_introspection_header = Some("authorization".into());
+        let info = Introspected {
+            extras: Extras {
+                raw_header: Some(HeaderValue::from_static("e30=")),
+                ..Extras::default()
+            }
+            .boxed(),
+            ..Introspected::purged()
+        };
+        let up = plan(&c).build("tok", &Source::Header(AUTHORIZATION), Some(&info), &h);
+        assert_eq!(
+            up.set_headers,
+            vec![(AUTHORIZATION, HeaderValue::from_static("e30="))]
+        );
+        assert_eq!(up.same_as_request, None);
     }
 
     #[test]
     fn the_token_header_shares_the_request_value_only_when_it_is_the_same_bytes() {
         let bearer = TokenHeader::WithScheme(AUTHORIZATION, "Bearer".into());
         let h = hm(&[("authorization", "Bearer tok")]);
-        let (_, v) = bearer.header("tok", &h).unwrap();
+        let (_, v, only) = bearer.header("tok", &h).unwrap();
+        assert!(only);
         assert_eq!(v, "Bearer tok");
         assert!(v.is_sensitive());
         let sent = h.get(AUTHORIZATION).unwrap();
@@ -297,7 +330,8 @@ mod tests {
             ("Basic dG9r", "tok"),
         ] {
             let h = hm(&[("authorization", sent)]);
-            let (_, v) = bearer.header(token, &h).unwrap();
+            let (_, v, only) = bearer.header(token, &h).unwrap();
+            assert!(!only);
             assert_eq!(v, format!("Bearer {token}").as_str(), "{sent:?}");
             assert_ne!(
                 v.as_bytes().as_ptr(),
@@ -306,7 +340,7 @@ mod tests {
         }
         let raw = TokenHeader::Raw(HeaderName::from_static("x-token"));
         let h = hm(&[("x-token", "tok")]);
-        let (_, v) = raw.header("tok", &h).unwrap();
+        let (_, v, _) = raw.header("tok", &h).unwrap();
         assert_eq!(
             v.as_bytes().as_ptr(),
             h.get("x-token").unwrap().as_bytes().as_ptr()
@@ -361,6 +395,7 @@ mod tests {
             vec![(AUTHORIZATION, HeaderValue::from_static("Bearer granted"))]
         );
         assert!(up.remove_headers.is_empty());
+        assert_eq!(up.same_as_request, None);
 
         let mut c = cfg();
         c.upstream_access_token_header = Some("x-access".into());

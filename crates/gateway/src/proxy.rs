@@ -438,8 +438,14 @@ impl ProxyHttp for Gateway {
             for name in &up.remove_headers {
                 req.remove_header(name);
             }
+            // The request's own header, e.g. the `Authorization: Bearer <token>` it came with, stays as is
+            // in an HTTP/1 request (an HTTP/2 one takes the value marked sensitive, for HPACK).
+            let same =
+                (up.same_as_request.as_ref()).filter(|_| req.version != http::Version::HTTP_2);
             for (name, value) in &up.set_headers {
-                req.insert_header(name.clone(), value.clone())?;
+                if same != Some(name) {
+                    req.insert_header(name.clone(), value.clone())?;
+                }
             }
         }
         // Identity headers come from the gateway only: a client's copies never go through.
