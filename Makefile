@@ -14,10 +14,16 @@ setup:
 build:
 	$(CARGO) build --release --workspace
 
-## dist: the shipped build of the gateway (profile `dist`: release + fat LTO, one codegen unit; target/dist/gateway)
+## dist: the shipped build of the gateway (profile `dist`: release + fat LTO, one codegen unit, PGO from
+## pgo/gateway.profdata.gz; target/dist/gateway; scripts/dist.sh)
 .PHONY: dist
 dist:
-	$(CARGO) build --profile dist -p gateway
+	scripts/dist.sh
+
+.PHONY: pgo-profile
+## pgo-profile: remake pgo/gateway.profdata.gz (instrumented build + bench.py's throughput section; pgo/README.md)
+pgo-profile:
+	scripts/pgo-profile.sh
 
 ## run: setup + the dist build, then IdP on :4593, httpbin on :8080, gateway on :8000 (admin :8001) until Ctrl-C
 run: setup dist

@@ -589,7 +589,8 @@ def section_throughput(st, procs, env, results):
                 binary=os.path.join(base_dir, "gateway"))
             scen.append(("gw_warm_release", "4r gateway, introspection, warm cache, release profile",
                          f"http://127.0.0.1:{gr_port}/", rotate, [one], 200, gr_admin))
-        for alloc, row in (("mimalloc", "4m"), ("system", "4sys")):
+        for alloc, row, what in (("mimalloc", "4m", "mimalloc"), ("system", "4sys", "system allocator"),
+                                 ("nopgo", "4np", "without PGO (jemalloc)")):
             alloc_bin = os.path.join(st.bin_dir, f"gateway-{alloc}")
             if not os.access(alloc_bin, os.X_OK):
                 continue
@@ -597,7 +598,7 @@ def section_throughput(st, procs, env, results):
             Gateway(procs, st, f"gateway-{alloc}", gateway_yaml(gm_port, gm_admin, [
                 ("api", f"http://127.0.0.1:{up}/", "/", True)], plugin), gm_port, gm_admin, st.server_cpus,
                 binary=alloc_bin)
-            scen.append((f"gw_warm_{alloc}", f"{row} gateway, introspection, warm cache, dist profile, {alloc}",
+            scen.append((f"gw_warm_{alloc}", f"{row} gateway, introspection, warm cache, dist profile, {what}",
                          f"http://127.0.0.1:{gm_port}/", rotate, [one], 200, gm_admin))
         # Cold tokens get their own instance so that their misses never evict the other setups' entries.
         gb_port, gb_admin = free_port(), free_port()

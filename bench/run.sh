@@ -2,7 +2,7 @@
 # `make bench`: install what is missing, build the release binaries, run the benchmark (bench/bench.py) and
 # rewrite docs/benchmarks.md + docs/benchmarks.svg. Loopback only; every process is stopped on exit.
 # Knobs are environment variables (BENCH_DURATION, BENCH_ROUNDS, ...: see bench/bench.py and docs/benchmarks.md).
-# BENCH_SKIP_SETUP=1 skips the installs, BENCH_SKIP_BUILD=1 the cargo build.
+# BENCH_SKIP_SETUP=1 skips the installs, BENCH_SKIP_BUILD=1 the cargo build; BENCH_SETUP_ONLY=1 only installs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,24 +25,34 @@ install_tools() {
 }
 
 [ "${BENCH_SKIP_SETUP:-0}" = 1 ] || install_tools
+[ "${BENCH_SETUP_ONLY:-0}" = 1 ] && exit 0
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-# The measured binaries are the `dist` profile's (fat LTO, what `make run` runs); the `release` profile's
-# are measured too, so that the baseline (stock Pingora with its default profile) and the LTO gain are both shown.
+# The measured binaries are the `dist` profile's (fat LTO and PGO, what `make run` runs); the `release`
+# profile's are measured too, so that the baseline (stock Pingora with its default profile) and the gains of
+# LTO and PGO are all shown.
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     log "cargo build --release -p gateway -p bench-passthrough"
     cargo build --release -p gateway -p bench-passthrough
-    # The allocator A/B (rows 4m, 4sys, the instructions section, and the allocation counts, which need glibc's
-    # allocator): the same dist build with mimalloc and with the system allocator, kept aside, then the
-    # default one (jemalloc).
-    log "cargo build --profile dist -p gateway --features mimalloc"
-    cargo build --profile dist -p gateway --features mimalloc
+    # The shipped build (scripts/dist.sh: dist profile with PGO from pgo/gateway.profdata.gz) and, for the
+    # allocator A/B (rows 4m, 4sys, the instructions section, and the allocation counts, which need glibc's
+    # allocator), the same build with mimalloc and with the system allocator, kept aside; the default one
+    # (jemalloc) last.
+    log "scripts/dist.sh --features mimalloc"
+    scripts/dist.sh --features mimalloc
     cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-mimalloc"
-    log "cargo build --profile dist -p gateway --no-default-features (system allocator)"
-    cargo build --profile dist -p gateway --no-default-features
+    log "scripts/dist.sh --no-default-features (system allocator)"
+    scripts/dist.sh --no-default-features
     cp "$TARGET_DIR/dist/gateway" "$TARGET_DIR/dist/gateway-system"
-    log "cargo build --profile dist -p gateway -p bench-passthrough"
-    cargo build --profile dist -p gateway -p bench-passthrough
+    log "scripts/dist.sh"
+    scripts/dist.sh
+    # Without PGO, in a target dir of its own (other RUSTFLAGS would rebuild the PGO build's crates): the
+    # gateway (row 4np: what the profile buys) and bare Pingora with the vendored patches (rows 2, 2x: Pingora
+    # in our profile but not trained: the gateway's profile covers its hot paths only as the gateway runs them).
+    log "cargo build --profile dist -p gateway -p bench-passthrough, without PGO ($TARGET_DIR/nopgo)"
+    cargo build --profile dist -p gateway -p bench-passthrough --target-dir "$TARGET_DIR/nopgo"
+    cp "$TARGET_DIR/nopgo/dist/gateway" "$TARGET_DIR/dist/gateway-nopgo"
+    cp "$TARGET_DIR/nopgo/dist/bench-passthrough" "$TARGET_DIR/dist/bench-passthrough"
     # Bare Pingora as Pingora's users build it (row 2r, the "stock" baseline): bench-passthrough against the
     # crates.io Pingora crates, none of the workspace's vendored patches (vendor/*/PATCH*.md), release profile,
     # in a workspace of its own. Rows 2 and 2x are the same program built here, with the patches.
