@@ -326,9 +326,9 @@ impl Idp {
 
     /// Verifies a JWT access token with the issuer's keys (fetched again once for an unknown `kid`).
     async fn verify_jwt(&self, jwt: &JwtSide, token: &str) -> Result<Arc<Introspected>, Failure> {
-        if !looks_like_jwt(token) {
-            return Err(Failure::Jwt(JwtError::NotJwt));
-        }
+        // The token's hash is remembered per connection (`token_memo`): a cached verdict costs no pass over
+        // the token. Only verified JWTs are cached, so the shape is checked after the cache (it scanned the
+        // whole token for every request: ~12k instructions for a 900-byte RS256 token).
         let token_hash = keys::token_hash(&self.keyer, token);
         // A cached result holds while the key set that verified it is the current one: a fetch (a rotation,
         // a refresh after `cache_ttl`) makes the next request of each token verify again, so a retired key's
@@ -337,6 +337,9 @@ impl Idp {
         let same_keys = |v: &Verified| current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &v.keys));
         if let Some(v) = jwt.verified.peek_if(&token_hash, same_keys) {
             return Ok(v.info);
+        }
+        if !looks_like_jwt(token) {
+            return Err(Failure::Jwt(JwtError::NotJwt));
         }
         jwt.verified.remove(&token_hash);
         let (v, _) = jwt
