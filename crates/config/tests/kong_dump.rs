@@ -49,8 +49,8 @@ fn a_kong_dump_with_credentials_and_the_auth_plugins_loads_unchanged() {
         Some("alice")
     );
     assert_eq!(
-        credential.to_string(),
-        "3f1d2b7a-1c11-4d33-8a44-0f0a4a0f0104"
+        credential.as_bytes(),
+        b"3f1d2b7a-1c11-4d33-8a44-0f0a4a0f0104"
     );
     let (consumer, _) = index.basicauth("alice-basic").unwrap();
     assert_eq!(consumer, 0);

@@ -46,7 +46,8 @@ pub struct JwtEntry {
 /// The credentials of a config indexed for the per-request lookups (built once per snapshot).
 #[derive(Default)]
 pub struct CredentialIndex {
-    keyauth: FastMap<String, (usize, Uuid)>,
+    /// key → (consumer, the credential's id as a header value: Kong's `X-Credential-Identifier`).
+    keyauth: FastMap<String, (usize, http::HeaderValue)>,
     basicauth: FastMap<String, (usize, BasicauthCredential)>,
     hmacauth: FastMap<String, (usize, HmacauthCredential)>,
     jwt: FastMap<String, JwtEntry>,
@@ -77,7 +78,13 @@ impl CredentialIndex {
         };
         for c in &config.keyauth_credentials {
             if let Some(i) = at(&c.consumer) {
-                index.keyauth.entry(c.key.clone()).or_insert((i, c.id));
+                // The id's text as a header value, made once here rather than per request (a hyphenated
+                // UUID is always a valid value).
+                let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let id = c.id.hyphenated().encode_lower(&mut text);
+                if let Ok(v) = http::HeaderValue::from_str(id) {
+                    index.keyauth.entry(c.key.clone()).or_insert((i, v));
+                }
             }
         }
         for c in &config.basicauth_credentials {
@@ -117,9 +124,10 @@ impl CredentialIndex {
         self.keyauth.get(key).map(|(i, _)| *i)
     }
 
-    /// The consumer and the credential's id (Kong's `X-Credential-Identifier` for key-auth) of a key.
-    pub fn keyauth_credential(&self, key: &str) -> Option<(usize, Uuid)> {
-        self.keyauth.get(key).copied()
+    /// The consumer and the credential's id (Kong's `X-Credential-Identifier` for key-auth, as its header
+    /// value) of a key.
+    pub fn keyauth_credential(&self, key: &str) -> Option<(usize, &http::HeaderValue)> {
+        self.keyauth.get(key).map(|(i, id)| (*i, id))
     }
 
     /// The consumer and credential of a basic-auth username (check the password with

@@ -229,7 +229,8 @@ fn the_index_gives_what_the_plugins_need() {
     assert_eq!(index.keyauth("bob-key"), Some(1));
     assert_eq!(index.keyauth("nope"), None);
     let bob_key = c.keyauth_credentials[1].id;
-    assert_eq!(index.keyauth_credential("bob-key"), Some((1, bob_key)));
+    let (who, id) = index.keyauth_credential("bob-key").unwrap();
+    assert_eq!((who, id.as_bytes()), (1, bob_key.to_string().as_bytes()));
     assert_eq!(index.keyauth_credential("nope"), None);
     let (who, cred) = index.basicauth("bob").unwrap();
     assert_eq!(who, 1);

@@ -76,11 +76,8 @@ impl KeyAuth {
         let Some((consumer, id)) = req.snap.credentials.keyauth_credential(&key) else {
             return Err(INVALID);
         };
-        // The id's text written on the stack (no formatter, no temporary string).
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let credential =
-            HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes()).ok();
-        authenticated(ex, consumer, credential);
+        // The id's header value was made with the snapshot: a shared copy, not formatted per request.
+        authenticated(ex, consumer, Some(id.clone()));
         Ok(())
     }
 }

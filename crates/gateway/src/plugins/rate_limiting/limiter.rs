@@ -92,7 +92,25 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
-const NAMES: [&str; 6] = ["Second", "Minute", "Hour", "Day", "Month", "Year"];
+/// `X-RateLimit-Limit-<Period>` and `X-RateLimit-Remaining-<Period>` by period, built at compile time: a
+/// static name is copied for free, where a name built at run time is a shared buffer whose every copy (two
+/// per period per request) is an atomic count up and down.
+const LIMIT_HEADERS: [HeaderName; 6] = [
+    HeaderName::from_static("x-ratelimit-limit-second"),
+    HeaderName::from_static("x-ratelimit-limit-minute"),
+    HeaderName::from_static("x-ratelimit-limit-hour"),
+    HeaderName::from_static("x-ratelimit-limit-day"),
+    HeaderName::from_static("x-ratelimit-limit-month"),
+    HeaderName::from_static("x-ratelimit-limit-year"),
+];
+const REMAINING_HEADERS: [HeaderName; 6] = [
+    HeaderName::from_static("x-ratelimit-remaining-second"),
+    HeaderName::from_static("x-ratelimit-remaining-minute"),
+    HeaderName::from_static("x-ratelimit-remaining-hour"),
+    HeaderName::from_static("x-ratelimit-remaining-day"),
+    HeaderName::from_static("x-ratelimit-remaining-month"),
+    HeaderName::from_static("x-ratelimit-remaining-year"),
+];
 
 impl RateLimiter {
     /// Compiles the config of the plugin `plugin` (counters empty; no connection made yet).
@@ -109,19 +127,13 @@ impl RateLimiter {
                     .iter()
                     .position(|(p, _)| *p == name)
                     .unwrap_or(0);
-                let header = |kind: &str| {
-                    HeaderName::from_bytes(
-                        format!("x-ratelimit-{kind}-{}", NAMES[period]).as_bytes(),
-                    )
-                    .unwrap_or(HeaderName::from_static("x-ratelimit"))
-                };
                 Limit {
                     period,
                     window,
                     limit,
                     limit_value: HeaderValue::from(limit),
-                    limit_header: header("limit"),
-                    remaining_header: header("remaining"),
+                    limit_header: LIMIT_HEADERS[period].clone(),
+                    remaining_header: REMAINING_HEADERS[period].clone(),
                 }
             })
             .collect();
@@ -290,7 +302,6 @@ impl RateLimiter {
         }
         let mut out = Vec::with_capacity(2 * self.limits.len() + 4);
         let mut best: Option<(u64, u64, &HeaderValue, u64)> = None; // (remaining, window, limit, reset)
-        let mut best_at = 0; // where the best period's remaining value is in `out`
         for (i, l) in self.limits.iter().enumerate() {
             // On a refusal `used` of the stopping period is its count before this request (Kong:
             // remaining - 1, floored at 0); on a pass it includes this request.
@@ -309,14 +320,12 @@ impl RateLimiter {
             }
             out.push((l.limit_header.clone(), l.limit_value.clone()));
             out.push((l.remaining_header.clone(), HeaderValue::from(remaining)));
-            if better {
-                best_at = out.len() - 1;
-            }
         }
-        if let Some((_, _, limit, reset)) = best {
-            // `RateLimit-Remaining` is the best period's `X-RateLimit-Remaining-<Period>` value: the same
-            // bytes, shared instead of formatted again.
-            let remaining = out[best_at].1.clone();
+        if let Some((remaining, _, limit, reset)) = best {
+            // `RateLimit-Remaining` is the best period's `X-RateLimit-Remaining-<Period>` value, formatted
+            // again: a copy of a value made this request would first move its bytes into a shared block (one
+            // allocation more than a second small value).
+            let remaining = HeaderValue::from(remaining);
             let reset = reset_value(reset);
             out.push((RATELIMIT_LIMIT, limit.clone()));
             out.push((RATELIMIT_REMAINING, remaining));
@@ -469,12 +478,16 @@ enum Keys {
 }
 
 /// `RateLimit-Reset` / `Retry-After` for `secs`: the values up to a minute (every reset of the `second` and
-/// `minute` periods) are made once and shared, the rest formatted.
+/// `minute` periods) are static text (a copy is free: no shared buffer to count), the rest formatted.
 fn reset_value(secs: u64) -> HeaderValue {
-    static SMALL: std::sync::LazyLock<Vec<HeaderValue>> =
-        std::sync::LazyLock::new(|| (0..=60u64).map(HeaderValue::from).collect());
+    const SMALL: [&str; 61] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+        "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31",
+        "32", "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46",
+        "47", "48", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60",
+    ];
     match SMALL.get(secs as usize) {
-        Some(v) => v.clone(),
+        Some(text) => HeaderValue::from_static(text),
         None => HeaderValue::from(secs),
     }
 }

@@ -177,3 +177,25 @@ services:
     changed.adopt_limiters(&old);
     assert!(!Arc::ptr_eq(&changed.limiters[0], &old.limiters[0]));
 }
+
+/// The compile-time header names are Kong's, period by period, and the static reset values read as their
+/// numbers (the formatted ones past a minute too).
+#[test]
+fn static_names_and_reset_values() {
+    for (i, (period, _)) in gateway_config::plugins::rate_limiting::PERIODS
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            LIMIT_HEADERS[i].as_str(),
+            format!("x-ratelimit-limit-{period}")
+        );
+        assert_eq!(
+            REMAINING_HEADERS[i].as_str(),
+            format!("x-ratelimit-remaining-{period}")
+        );
+    }
+    for secs in 0..=120u64 {
+        assert_eq!(reset_value(secs), HeaderValue::from(secs), "{secs}");
+    }
+}
