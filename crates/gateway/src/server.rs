@@ -401,6 +401,10 @@ fn absolute(path: &std::path::Path) -> std::path::PathBuf {
 fn server_conf(settings: &gateway_config::model::Settings, args: &CliRunArgs) -> ServerConf {
     let mut conf = ServerConf {
         threads: settings.worker_threads.max(1),
+        // Each worker thread runs its own single-threaded event loop and keeps the connections it accepted
+        // (nginx's worker model), instead of Pingora's default work-stealing runtime: no cross-thread task
+        // queues, and half the scheduler's clock reads per batch of tasks (docs/architecture.md, "Runtime").
+        work_stealing: false,
         upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
         grace_period_seconds: Some(settings.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(settings.graceful_shutdown_timeout_seconds),
