@@ -34,11 +34,28 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The bytes `ngx.escape_uri` leaves as they are (`A-Z a-z 0-9 - . _ ~`), as a table: one load per byte
+/// (a query is tens of bytes, checked on every request of a route that adds an argument).
+const UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    t
+};
+
+/// Whether `ngx.escape_uri` leaves `t` as it is.
+fn unreserved_text(t: &str) -> bool {
+    t.bytes().all(|b| UNRESERVED[b as usize])
+}
+
 /// `ngx.escape_uri` (component mode); the text itself when nothing needs escaping (the usual case, without a
 /// pass through the percent-encoder).
 fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    if s.bytes().all(plain) {
+    if unreserved_text(s) {
         return std::borrow::Cow::Borrowed(s);
     }
     utf8_percent_encode(s, COMPONENT).into()
@@ -171,54 +188,85 @@ impl Args {
     }
 }
 
-/// `add` of literal `(name, value)` arguments to `query` when the query is already in the form
-/// [`Args::encode`] writes (`name=value` parts of unreserved characters, no repeated or empty name, sorted):
-/// decoding and encoding it again would give it back unchanged, so the new parts are put in place without
-/// either. `None`: the query is not in that form (the caller decodes, edits and encodes it).
+/// `add` of literal `(name, value)` arguments to a query already in the form [`Args::encode`] writes
+/// (`name=value` parts of unreserved characters, no repeated or empty name, sorted): decoding and encoding it
+/// again would give it back unchanged, so the new parts are merged in place without either. Prepared at load:
+/// the first add of each name, escaped as its `name=value` part, in the order the parts sort.
+pub struct EncodedAdds(Vec<(String, String)>);
+
+impl EncodedAdds {
+    /// The adds of `adds` (`None` past 64, which [`Self::apply`]'s bit set cannot follow: the general path).
+    pub fn new<N: AsRef<str>, V: AsRef<str>>(adds: &[(N, V)]) -> Option<Self> {
+        let mut parts: Vec<(String, String)> = Vec::with_capacity(adds.len());
+        for (name, value) in adds {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            if parts.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            parts.push((
+                name.to_owned(),
+                format!("{}={}", escape(name), escape(value)),
+            ));
+        }
+        parts.sort_by(|a, b| a.1.cmp(&b.1));
+        (parts.len() <= 64).then_some(EncodedAdds(parts))
+    }
+
+    /// `query` with the adds whose name it lacks. `None`: the query is not in the encoded form (the caller
+    /// decodes, edits and encodes it).
+    pub fn apply(&self, query: &str) -> Option<String> {
+        let mut present = 0u64;
+        if !query.is_empty() {
+            let mut prev: Option<(&str, &str)> = None; // (name, part)
+            for part in query.split('&') {
+                let (name, value) = part.split_once('=')?;
+                if name.is_empty() || !unreserved_text(name) || !unreserved_text(value) {
+                    return None;
+                }
+                if let Some((n, p)) = prev {
+                    if n == name || p > part {
+                        return None;
+                    }
+                }
+                prev = Some((name, part));
+                for (i, (add, _)) in self.0.iter().enumerate() {
+                    if add == name {
+                        present |= 1 << i;
+                    }
+                }
+            }
+        }
+        let mut adds = (self.0.iter().enumerate())
+            .filter(|(i, _)| present & (1 << i) == 0)
+            .map(|(_, (_, part))| part.as_str())
+            .peekable();
+        let room = query.len() + self.0.iter().map(|(_, p)| p.len() + 1).sum::<usize>();
+        let mut out = String::with_capacity(room);
+        let push = |out: &mut String, part: &str| {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            out.push_str(part);
+        };
+        // Both lists are sorted: a merge gives the order a sort of the union would.
+        for part in query.split('&').filter(|p| !p.is_empty()) {
+            while let Some(add) = adds.next_if(|add| *add < part) {
+                push(&mut out, add);
+            }
+            push(&mut out, part);
+        }
+        adds.for_each(|add| push(&mut out, add));
+        Some(out)
+    }
+}
+
+/// [`EncodedAdds`] made and applied at once (the tests' form).
+#[cfg(test)]
 pub fn add_to_encoded<N: AsRef<str>, V: AsRef<str>>(
     query: &str,
     adds: &[(N, V)],
 ) -> Option<String> {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(adds.len() + 4);
-    if !query.is_empty() {
-        let mut prev: Option<(&str, &str)> = None; // (name, part)
-        for part in query.split('&') {
-            let (name, value) = part.split_once('=')?;
-            let plain = |t: &str| t.bytes().all(unreserved);
-            if name.is_empty() || !plain(name) || !plain(value) {
-                return None;
-            }
-            if let Some((n, p)) = prev {
-                if n == name || p > part {
-                    return None;
-                }
-            }
-            prev = Some((name, part));
-            parts.push((name, std::borrow::Cow::Borrowed(part)));
-        }
-    }
-    for (name, value) in adds {
-        let (name, value) = (name.as_ref(), value.as_ref());
-        if parts.iter().any(|(n, _)| *n == name) {
-            continue;
-        }
-        let (name_text, value_text) = (escape(name), escape(value));
-        let mut part = String::with_capacity(name_text.len() + 1 + value_text.len());
-        part.push_str(&name_text);
-        part.push('=');
-        part.push_str(&value_text);
-        parts.push((name, std::borrow::Cow::Owned(part)));
-    }
-    parts.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut out = String::with_capacity(parts.iter().map(|(_, p)| p.len() + 1).sum());
-    for (_, part) in &parts {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(part);
-    }
-    Some(out)
+    EncodedAdds::new(adds)?.apply(query)
 }
 
 #[cfg(test)]
@@ -259,12 +307,26 @@ mod tests {
     }
 
     #[test]
+    fn unreserved_text_is_ngx_escape_uris_unescaped_set() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+            let text = [b];
+            if let Ok(t) = std::str::from_utf8(&text) {
+                assert_eq!(unreserved_text(t), expected, "{b:#04x}");
+            }
+        }
+        assert!(unreserved_text("bench-key-0123456789abcdef_A.B~z"));
+        assert!(!unreserved_text("a b") && !unreserved_text("a%20") && !unreserved_text("é"));
+    }
+
+    #[test]
     fn adding_to_an_encoded_query_matches_decode_add_encode() {
         let adds = [
             ("source", "bench"),
             ("b", "x y"),
             ("apikey", "ignored"),
             ("", "e"),
+            ("source", "second add of a name: the first wins"),
         ];
         for q in [
             "",

@@ -71,8 +71,8 @@ pub struct RequestTransformer {
     add_headers_only: bool,
     /// The query edits are `add` of literal values only (`name`, `value`), no template reads the query and
     /// `http_method` is not set: an
-    /// already encoded query takes them without a decode and an encode ([`args::add_to_encoded`]).
-    query_adds: Option<Vec<(String, String)>>,
+    /// already encoded query takes them without a decode and an encode ([`args::EncodedAdds`]).
+    query_adds: Option<args::EncodedAdds>,
 }
 
 /// True when `t` has a lookup under `root`.
@@ -261,7 +261,8 @@ impl RequestTransformer {
                 .collect::<Option<Vec<_>>>()
         })
         .flatten()
-        .filter(|adds| !adds.is_empty());
+        .filter(|adds| !adds.is_empty())
+        .and_then(|adds| args::EncodedAdds::new(&adds));
         RequestTransformer {
             method,
             add_headers_only,
@@ -433,7 +434,7 @@ impl Plugin for RequestTransformer {
         let gone = ex.upstream.as_ref().map(|u| u.remove_query_args.as_slice());
         let fast_query = match (&self.query_adds, gone.unwrap_or(&[]).is_empty()) {
             (Some(adds), true) if ex.edits.remove_query_args.is_empty() => {
-                args::add_to_encoded(req.uri.query().unwrap_or(""), adds)
+                adds.apply(req.uri.query().unwrap_or(""))
             }
             _ => None,
         };
