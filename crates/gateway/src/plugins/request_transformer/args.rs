@@ -313,6 +313,9 @@ mod tests {
             let text = [b];
             if let Ok(t) = std::str::from_utf8(&text) {
                 assert_eq!(unreserved_text(t), expected, "{b:#04x}");
+                // The same set as the encoder's: a byte the table passes is one `COMPONENT` leaves alone.
+                let kept = utf8_percent_encode(t, COMPONENT).to_string() == t;
+                assert_eq!(unreserved_text(t), kept, "{b:#04x} against COMPONENT");
             }
         }
         assert!(unreserved_text("bench-key-0123456789abcdef_A.B~z"));
