@@ -73,6 +73,11 @@ pub struct RequestTransformer {
     /// `http_method` is not set: an
     /// already encoded query takes them without a decode and an encode ([`args::EncodedAdds`]).
     query_adds: Option<args::EncodedAdds>,
+    /// `add_headers_only` with every added value literal, no `replace.uri`, and the query edits either none or
+    /// [`Self::query_adds`]: the headers to add, built at load (the first entry of each name, without `Host`
+    /// and entries without a valid name or value, sorted by name): the access phase only checks each against
+    /// the upstream view ([`RequestTransformer::access_literal_adds`]).
+    literal_adds: Option<Vec<(HeaderName, HeaderValue)>>,
 }
 
 /// True when `t` has a lookup under `root`.
@@ -123,6 +128,36 @@ fn entries(list: &[String]) -> Vec<Entry> {
             })
         })
         .collect()
+}
+
+/// [`RequestTransformer::literal_adds`]: `None` unless the config is header adds of literal values and at most
+/// encoded query adds (`query_adds`).
+fn literal_adds(
+    ops: &[Lists; 5],
+    add_headers_only: bool,
+    replaces_uri: bool,
+    query_adds: bool,
+) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    let query_ops = ops.iter().any(|l| !l.query.is_empty());
+    if !add_headers_only || replaces_uri || (query_ops && !query_adds) {
+        return None;
+    }
+    let mut adds: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    for e in &ops[ADD].headers {
+        let Some(template) = &e.value else { continue };
+        if !template.is_literal() {
+            return None;
+        }
+        // What `Entry::header_pair` leaves out (an invalid name or value), and Host, as the access phase does.
+        let (Some(name), Some(value)) = (&e.header, &e.literal) else {
+            continue;
+        };
+        if *name != HOST && !adds.iter().any(|(n, _)| n == name) {
+            adds.push((name.clone(), value.clone()));
+        }
+    }
+    adds.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    Some(adds)
 }
 
 /// The content types Kong transforms.
@@ -263,9 +298,12 @@ impl RequestTransformer {
         .flatten()
         .filter(|adds| !adds.is_empty())
         .and_then(|adds| args::EncodedAdds::new(&adds));
+        let literal_adds =
+            literal_adds(&ops, add_headers_only, uri.is_some(), query_adds.is_some());
         RequestTransformer {
             method,
             add_headers_only,
+            literal_adds,
             query_adds,
             reads_headers,
             reads_query,
@@ -414,6 +452,55 @@ impl Plugin for RequestTransformer {
     }
 
     fn access<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
+        if let Some(adds) = &self.literal_adds {
+            if self.access_literal_adds(adds, req, ex) {
+                return Access::Done(Flow::Continue);
+            }
+        }
+        self.access_general(req, ex)
+    }
+}
+
+impl RequestTransformer {
+    /// The access phase of a config of literal adds ([`RequestTransformer::literal_adds`]): what
+    /// [`Self::access_general`] does for it, without its views, renders and sorts. `false`: nothing was done, the
+    /// query is not in the form [`args::EncodedAdds`] takes (or arguments are being removed): the general path
+    /// runs instead.
+    fn access_literal_adds(
+        &self,
+        adds: &[(HeaderName, HeaderValue)],
+        req: &Request<'_>,
+        ex: &mut Exchange,
+    ) -> bool {
+        let query = match &self.query_adds {
+            None => None,
+            Some(encoded) => {
+                let removing = ex
+                    .upstream
+                    .as_ref()
+                    .is_some_and(|u| !u.remove_query_args.is_empty())
+                    || !ex.edits.remove_query_args.is_empty();
+                if removing {
+                    return false;
+                }
+                match encoded.apply(req.uri.query().unwrap_or("")) {
+                    Some(q) => Some(q),
+                    None => return false,
+                }
+            }
+        };
+        for (name, value) in adds {
+            if !in_upstream_view(req, ex, name) {
+                ex.edits.header_values.push((name.clone(), value.clone()));
+            }
+        }
+        if query.is_some() {
+            ex.edits.query = query;
+        }
+        true
+    }
+
+    fn access_general<'a>(&'a self, req: &'a Request<'a>, ex: &'a mut Exchange) -> Access<'a> {
         // The templates' `headers` (Host included); the edits work on a copy without Host, as Kong's. Copied
         // only when a template reads them; built only when an edit or the body's type needs them.
         let needs_view = !self.add_headers_only

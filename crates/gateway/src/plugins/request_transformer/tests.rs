@@ -322,3 +322,59 @@ fn upstream(client: &[(&str, &str)], edits: &crate::plugins::UpstreamEdits) -> h
     }
     h
 }
+
+/// Runs `access_general` alone (the path every config can take) over the same request as [`run`].
+fn run_general(p: &RequestTransformer, uri: &str, headers: &[(&str, &str)]) -> Exchange {
+    let snap = snapshot(YAML);
+    let t = TestRequest::new(Method::GET, uri, headers);
+    let req = t.view(&snap);
+    let mut ex = Exchange::new();
+    assert!(matches!(
+        p.access_general(&req, &mut ex),
+        Access::Done(Flow::Continue)
+    ));
+    ex
+}
+
+#[test]
+fn literal_adds_edit_as_the_general_path() {
+    let configs = [
+        json!({"add": {"headers": ["x-b:2", "X-A:1", "x-a:3", "host:h", "x-there:no"]}}),
+        json!({"add": {"headers": ["X-Bench-Chain:5"], "querystring": ["source:bench", "sp:x y"]}}),
+        json!({"add": {"headers": ["x-c:1"], "querystring": ["source:bench"]},
+               "replace": {"querystring": ["a:2"]}}),
+    ];
+    let mut literal_paths = 0;
+    for cfg in configs {
+        let p = plugin(cfg.clone());
+        literal_paths += usize::from(p.literal_adds.is_some());
+        for target in [
+            "/",
+            "/?a=1&apikey=k",
+            "/?flag&b=%41",
+            "/?z=1&a=2&source=mine",
+        ] {
+            for hdrs in [
+                &[][..],
+                &[("x-there", "yes"), ("x-a", "client"), ("host", "c")][..],
+            ] {
+                let fast = run(&p, Method::GET, target, hdrs, None);
+                let slow = run_general(&p, target, hdrs);
+                assert_eq!(
+                    fast.edits.header_values, slow.edits.header_values,
+                    "{cfg} {target}"
+                );
+                assert_eq!(fast.edits.query, slow.edits.query, "{cfg} {target}");
+                assert_eq!(upstream(hdrs, &fast.edits), upstream(hdrs, &slow.edits));
+            }
+        }
+    }
+    // The first two take the literal path; a query edit other than `add` does not.
+    assert_eq!(literal_paths, 2);
+    // A template value is rendered per request: no literal path.
+    assert!(
+        plugin(json!({"add": {"headers": ["x-q:$(query_params.a)"]}}))
+            .literal_adds
+            .is_none()
+    );
+}
