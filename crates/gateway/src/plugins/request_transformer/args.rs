@@ -215,47 +215,69 @@ impl EncodedAdds {
     /// `query` with the adds whose name it lacks. `None`: the query is not in the encoded form (the caller
     /// decodes, edits and encodes it).
     pub fn apply(&self, query: &str) -> Option<String> {
+        // One pass over the bytes checks the form and notes, for each add, whether its name is there and where
+        // the first part sorting after it starts (both lists are sorted, so a merge at those offsets gives the
+        // order a sort of the union would).
+        let q = query.as_bytes();
         let mut present = 0u64;
-        if !query.is_empty() {
-            let mut prev: Option<(&str, &str)> = None; // (name, part)
-            for part in query.split('&') {
-                let (name, value) = part.split_once('=')?;
-                if name.is_empty() || !unreserved_text(name) || !unreserved_text(value) {
+        let mut at = [q.len(); 64];
+        let mut placed = 0;
+        let mut prev: Option<(usize, usize, usize)> = None; // the previous part: start, '=', end
+        let mut start = 0;
+        while start < q.len() {
+            let mut i = start;
+            while i < q.len() && UNRESERVED[q[i] as usize] {
+                i += 1;
+            }
+            if i == start || i == q.len() || q[i] != b'=' {
+                return None;
+            }
+            let eq = i;
+            i += 1;
+            while i < q.len() && UNRESERVED[q[i] as usize] {
+                i += 1;
+            }
+            // A part ends at `&` (not the last byte: an empty part) or at the end.
+            if i < q.len() && (q[i] != b'&' || i + 1 == q.len()) {
+                return None;
+            }
+            let (name, part) = (&query[start..eq], &query[start..i]);
+            if let Some((s, e, end)) = prev {
+                if &query[s..e] == name || &query[s..end] > part {
                     return None;
                 }
-                if let Some((n, p)) = prev {
-                    if n == name || p > part {
-                        return None;
-                    }
-                }
-                prev = Some((name, part));
-                for (i, (add, _)) in self.0.iter().enumerate() {
-                    if add == name {
-                        present |= 1 << i;
-                    }
+            }
+            prev = Some((start, eq, i));
+            for (k, (add, _)) in self.0.iter().enumerate() {
+                if add == name {
+                    present |= 1 << k;
                 }
             }
+            while placed < self.0.len() && self.0[placed].1.as_str() < part {
+                at[placed] = start;
+                placed += 1;
+            }
+            start = i + 1;
         }
-        let mut adds = (self.0.iter().enumerate())
-            .filter(|(i, _)| present & (1 << i) == 0)
-            .map(|(_, (_, part))| part.as_str())
-            .peekable();
         let room = query.len() + self.0.iter().map(|(_, p)| p.len() + 1).sum::<usize>();
         let mut out = String::with_capacity(room);
-        let push = |out: &mut String, part: &str| {
-            if !out.is_empty() {
+        let mut copied = 0;
+        for (k, (_, add)) in self.0.iter().enumerate() {
+            if present & (1 << k) != 0 {
+                continue;
+            }
+            // The query up to the part the add goes before (its `&` included), then the add.
+            out.push_str(&query[copied..at[k]]);
+            copied = at[k];
+            if copied == q.len() && !out.is_empty() && !out.ends_with('&') {
                 out.push('&');
             }
-            out.push_str(part);
-        };
-        // Both lists are sorted: a merge gives the order a sort of the union would.
-        for part in query.split('&').filter(|p| !p.is_empty()) {
-            while let Some(add) = adds.next_if(|add| *add < part) {
-                push(&mut out, add);
+            out.push_str(add);
+            if copied < q.len() {
+                out.push('&');
             }
-            push(&mut out, part);
         }
-        adds.for_each(|add| push(&mut out, add));
+        out.push_str(&query[copied..]);
         Some(out)
     }
 }
@@ -338,6 +360,10 @@ mod tests {
             "apikey=k&z=9",
             "a=1&b=2",
             "a-b=1&a=2",
+            "a=",
+            "0=1&zz=2",
+            "source=mine&zz=1",
+            "a=1&b=&c=3",
         ] {
             let mut general = Args::decode(q);
             for (n, v) in adds {
@@ -349,9 +375,62 @@ mod tests {
         }
         // Not in the encoded form: the caller takes the general path.
         for q in [
-            "b=1&a=2", "a=1&a=2", "a", "a=%20", "a=1&&b=2", "=1", "a=b+c",
+            "b=1&a=2", "a=1&a=2", "a", "a=%20", "a=1&&b=2", "=1", "a=b+c", "a=1&", "&a=1", "a=1&b",
+            "a=1=2",
         ] {
             assert_eq!(add_to_encoded(q, &adds), None, "{q}");
         }
+    }
+
+    #[test]
+    fn a_shortcut_answer_is_always_decode_add_encode() {
+        // Random queries over a few names and values, in any order, repeated or not: whenever the shortcut
+        // answers, it answers what the general path would; it answers every query already in its form
+        // without a repeated name.
+        let adds = [("source", "bench"), ("m", "x y"), ("b", "1")];
+        let names = ["a", "b", "m", "source", "z", "apikey"];
+        let values = ["1", "x", "", "k-2"];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut answered, mut canonical) = (0, 0);
+        for _ in 0..2000 {
+            let parts: Vec<String> = (0..next(5))
+                .map(|_| {
+                    format!(
+                        "{}={}",
+                        names[next(names.len())],
+                        values[next(values.len())]
+                    )
+                })
+                .collect();
+            let q = parts.join("&");
+            let mut general = Args::decode(&q);
+            for (n, v) in adds {
+                if general.get(n).is_none() {
+                    general.set(n, v.to_string());
+                }
+            }
+            // (A name given twice is left to the general path too.)
+            let mut seen: Vec<&str> = parts.iter().map(|p| p.split('=').next().unwrap()).collect();
+            seen.dedup();
+            let in_form = Args::decode(&q).encode() == q && seen.len() == parts.len();
+            match add_to_encoded(&q, &adds) {
+                Some(out) => {
+                    assert_eq!(out, general.encode(), "{q}");
+                    answered += 1;
+                }
+                None => assert!(!in_form, "{q} is in the encoded form"),
+            }
+            canonical += usize::from(in_form);
+        }
+        assert!(
+            answered >= canonical && canonical > 100,
+            "{answered} {canonical}"
+        );
     }
 }
