@@ -35,6 +35,7 @@ pub mod real_ip;
 pub mod report;
 pub mod router;
 pub mod settings;
+pub mod statics;
 pub mod stream;
 pub mod upstream_tls;
 pub mod upstreams;

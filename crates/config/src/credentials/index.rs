@@ -83,7 +83,10 @@ impl CredentialIndex {
                 let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
                 let id = c.id.hyphenated().encode_lower(&mut text);
                 if let Ok(v) = http::HeaderValue::from_str(id) {
-                    index.keyauth.entry(c.key.clone()).or_insert((i, v));
+                    index
+                        .keyauth
+                        .entry(c.key.clone())
+                        .or_insert((i, crate::statics::value(v)));
                 }
             }
         }

@@ -57,8 +57,10 @@ impl CorrelationId {
             _ => Generator::UuidCounter,
         };
         CorrelationId {
-            header: HeaderName::from_bytes(cfg.header_name.as_bytes())
-                .unwrap_or(HeaderName::from_static("kong-request-id")),
+            header: gateway_config::statics::name(
+                HeaderName::from_bytes(cfg.header_name.as_bytes())
+                    .unwrap_or(HeaderName::from_static("kong-request-id")),
+            ),
             generator,
             echo_downstream: cfg.echo_downstream,
         }

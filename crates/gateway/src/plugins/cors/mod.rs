@@ -76,7 +76,8 @@ impl Cors {
         Cors {
             origins: Origins::new(cfg.origins.as_deref().unwrap_or(&[])),
             single: (Origins::new(cfg.origins.as_deref().unwrap_or(&[])).single())
-                .and_then(|o| HeaderValue::from_str(o).ok()),
+                .and_then(|o| HeaderValue::from_str(o).ok())
+                .map(gateway_config::statics::value),
             methods: cfg
                 .methods
                 .as_ref()

@@ -48,7 +48,7 @@ impl ConsumerHeaders {
         let mut headers = Vec::with_capacity(3);
         let mut push = |name: HeaderName, v: Option<&str>| {
             if let Some(v) = v.and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.push((name, v));
+                headers.push((name, gateway_config::statics::value(v)));
             }
         };
         push(CONSUMER_ID, Some(&id));

@@ -131,7 +131,7 @@ impl RateLimiter {
                     period,
                     window,
                     limit,
-                    limit_value: HeaderValue::from(limit),
+                    limit_value: gateway_config::statics::value(HeaderValue::from(limit)),
                     limit_header: LIMIT_HEADERS[period].clone(),
                     remaining_header: REMAINING_HEADERS[period].clone(),
                 }

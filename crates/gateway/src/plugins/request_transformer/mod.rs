@@ -153,7 +153,10 @@ fn literal_adds(
             continue;
         };
         if *name != HOST && !adds.iter().any(|(n, _)| n == name) {
-            adds.push((name.clone(), value.clone()));
+            adds.push((
+                gateway_config::statics::name(name.clone()),
+                gateway_config::statics::value(value.clone()),
+            ));
         }
     }
     adds.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
