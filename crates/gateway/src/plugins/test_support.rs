@@ -110,7 +110,9 @@ impl TestRequest {
             response_headers: Some(response),
             status,
             elapsed: ms(42),
-            started_at: std::time::SystemTime::UNIX_EPOCH + ms(1_700_000_000_000),
+            started_at: crate::log_record::StartedAt::At(
+                std::time::SystemTime::UNIX_EPOCH + ms(1_700_000_000_000),
+            ),
             kong_latency: ms(2),
             proxy_latency: Some(ms(30)),
             upstream_status: Some(status),

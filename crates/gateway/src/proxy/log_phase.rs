@@ -2,7 +2,7 @@
 //! metrics, and the access-log line (key=value text, or Kong's record as one JSON line).
 
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use pingora::proxy::Session;
 
@@ -148,7 +148,7 @@ fn view<'a>(
         response_headers: response.map(|r| &r.headers),
         status,
         elapsed,
-        started_at: SystemTime::now() - elapsed,
+        started_at: log_record::StartedAt::Since(ctx.start),
         kong_latency,
         proxy_latency,
         upstream_status: up.status,

@@ -4,8 +4,8 @@
 //! own). The id also goes to the access-log line (`request_id=`). The schema is
 //! `gateway_config::plugins::correlation_id`.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 use gateway_config::plugins::correlation_id::CorrelationIdConfig;
 use http::{HeaderName, HeaderValue};
@@ -23,19 +23,51 @@ enum Generator {
     Tracker,
 }
 
-/// The process's UUID and counter (Kong's per-worker `worker_uuid` and `worker_counter`), shared by every
-/// instance.
+/// The id's bytes as a `Bytes` owner: one allocation for the value and its copies (a `Bytes` copied from a
+/// slice allocates again, a shared block, when it is first cloned, and the id is held twice: the upstream
+/// header and the log's `request_id`).
+struct IdText {
+    buf: [u8; 36 + 1 + 20],
+    len: usize,
+}
+
+impl AsRef<[u8]> for IdText {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// A worker thread's UUID and counter (Kong's per-worker `worker_uuid` and `worker_counter`: a worker thread
+/// here is what a worker process is to Kong), shared by every instance on the thread. Per thread, not per
+/// process: one counter for all threads was a cache line every request on every core wrote to.
+struct Worker {
+    uuid: [u8; 36],
+    count: Cell<u64>,
+}
+
+thread_local! {
+    static WORKER: Worker = {
+        let mut uuid = [0u8; 36];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid);
+        Worker { uuid, count: Cell::new(0) }
+    };
+}
+
+/// `{uuid}#{n}`: this worker thread's UUID and next number.
 fn counted() -> HeaderValue {
-    static UUID: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let uuid = UUID.get_or_init(|| uuid::Uuid::new_v4().to_string());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-    // `{uuid}#{n}` written in place (this runs on every request of the Kong-typical chain).
-    let mut buf = [0u8; 36 + 1 + 20];
-    buf[..36].copy_from_slice(uuid.as_bytes());
-    buf[36] = b'#';
-    let len = 37 + crate::text::decimal(&mut buf[37..], n);
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("-"))
+    WORKER.with(|w| {
+        let n = w.count.get() + 1;
+        w.count.set(n);
+        let mut id = IdText {
+            buf: [0u8; 36 + 1 + 20],
+            len: 0,
+        };
+        id.buf[..36].copy_from_slice(&w.uuid);
+        id.buf[36] = b'#';
+        id.len = 37 + crate::text::decimal(&mut id.buf[37..], n);
+        HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
+            .unwrap_or(HeaderValue::from_static("-"))
+    })
 }
 
 /// The tracker's sequence: each request gets the next number, standing in for nginx's connection serial.

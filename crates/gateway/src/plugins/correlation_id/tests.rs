@@ -129,7 +129,7 @@ fn echo_downstream_sets_the_response_header() {
 }
 
 #[test]
-fn counter_ids_are_the_process_uuid_then_the_next_number() {
+fn counter_ids_are_the_worker_threads_uuid_then_the_next_number() {
     let a = counted();
     let b = counted();
     let (ua, na) = a.to_str().unwrap().split_once('#').unwrap();
@@ -137,4 +137,15 @@ fn counter_ids_are_the_process_uuid_then_the_next_number() {
     assert_eq!(ua, ub);
     assert!(uuid::Uuid::parse_str(ua).is_ok(), "{ua}");
     assert!(nb.parse::<u64>().unwrap() > na.parse::<u64>().unwrap());
+}
+
+#[test]
+fn each_worker_thread_has_its_own_uuid() {
+    let here = counted();
+    let there = std::thread::spawn(counted).join().unwrap();
+    let uuid = |v: &HeaderValue| v.to_str().unwrap().split_once('#').unwrap().0.to_owned();
+    assert_ne!(uuid(&here), uuid(&there));
+    assert!(there.to_str().unwrap().ends_with("#1"), "{there:?}");
+    // A copy is the same id.
+    assert_eq!(here.clone(), here);
 }
