@@ -8,14 +8,13 @@
 
 mod args;
 mod body;
+mod env;
 mod view;
-
-use std::borrow::Cow;
 
 use gateway_config::plugins::request_transformer::{
     split_pair, RequestTransformerConfig, OPERATIONS,
 };
-use gateway_config::plugins::template::{Key, Operand, Piece, Root, Template};
+use gateway_config::plugins::template::{Operand, Piece, Root, Template};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -23,6 +22,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use super::{Access, Exchange, Flow, Phases, Plugin, Reply, Request};
 use args::{Arg, Args};
 use body::Rendered;
+use env::Env;
 use view::{in_upstream_view, upstream_view};
 
 /// One `name:value` entry: the name, and the value's template (`None`: no value).
@@ -185,66 +185,6 @@ fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
         Some(BodyKind::Form)
     } else {
         None
-    }
-}
-
-/// What the templates read, as Kong's lazily loaded environment.
-struct Env<'a> {
-    headers: &'a HeaderMap,
-    query: &'a Args,
-    captures: Option<gateway_config::router::UriCaptures<'a, 'a>>,
-}
-
-impl Env<'_> {
-    fn lookup(&self, root: Root, key: &Key) -> Option<String> {
-        match (root, key) {
-            (Root::Headers, Key::Name(name)) => {
-                let lower = name.to_ascii_lowercase();
-                let mut values = self.headers.get_all(lower.as_str()).iter().peekable();
-                if values.peek().is_none() && lower.contains('_') {
-                    values = self
-                        .headers
-                        .get_all(lower.replace('_', "-").as_str())
-                        .iter()
-                        .peekable();
-                }
-                values.peek()?;
-                let texts: Vec<Cow<str>> = values
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()))
-                    .collect();
-                Some(texts.join(", "))
-            }
-            (Root::QueryParams, Key::Name(name)) => {
-                let values = self.query.get(name)?;
-                Some(values.iter().map(Arg::text).collect::<Vec<_>>().join(", "))
-            }
-            (Root::UriCaptures, Key::Name(name)) => self
-                .captures
-                .as_ref()?
-                .named
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.to_string()),
-            (Root::UriCaptures, Key::Index(i)) => {
-                let caps = self.captures.as_ref()?;
-                caps.positional
-                    .get(usize::try_from(*i).ok()?)
-                    .copied()?
-                    .map(str::to_owned)
-            }
-            _ => None,
-        }
-    }
-
-    fn render(&self, t: &Template) -> String {
-        t.render(&|root, key| self.lookup(root, key))
-    }
-
-    /// The rendered `(name, value)` pairs of a list (entries without a value are left out).
-    fn pairs(&self, list: &[Entry]) -> Vec<(String, String)> {
-        list.iter()
-            .filter_map(|e| Some((e.name.clone(), self.render(e.value.as_ref()?))))
-            .collect()
     }
 }
 
