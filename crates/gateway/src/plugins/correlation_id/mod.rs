@@ -23,11 +23,14 @@ enum Generator {
     Tracker,
 }
 
+/// The longest `uuid#counter`: a hyphenated UUID, `#`, a `u64` in decimal.
+const ID_MAX: usize = 36 + 1 + 20;
+
 /// The id's bytes as a `Bytes` owner: one allocation for the value and its copies (a `Bytes` copied from a
 /// slice allocates again, a shared block, when it is first cloned, and the id is held twice: the upstream
 /// header and the log's `request_id`).
 struct IdText {
-    buf: [u8; 36 + 1 + 20],
+    buf: [u8; ID_MAX],
     len: usize,
 }
 
@@ -59,7 +62,7 @@ fn counted() -> HeaderValue {
         let n = w.count.get() + 1;
         w.count.set(n);
         let mut id = IdText {
-            buf: [0u8; 36 + 1 + 20],
+            buf: [0u8; ID_MAX],
             len: 0,
         };
         id.buf[..36].copy_from_slice(&w.uuid);
