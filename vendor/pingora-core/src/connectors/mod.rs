@@ -261,7 +261,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if peer.matches_stream(&stream)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
@@ -835,5 +835,108 @@ mod tests {
             1,
             "unexpected_data_connection_count should have incremented"
         );
+    }
+}
+
+#[cfg(all(test, unix))]
+mod reuse_check_tests {
+    use super::*;
+    use crate::protocols::l4::socket::SocketAddr as PeerAddr;
+    use crate::protocols::l4::stream::Stream as L4Stream;
+    use crate::protocols::SocketDigest;
+    use crate::upstreams::peer::{BasicPeer, HttpPeer};
+    use std::os::unix::io::{AsRawFd, RawFd};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A listener on loopback that keeps every connection it accepts open until the test ends.
+    async fn listener() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_pooled_stream_is_checked_against_its_cached_peer_address() {
+        let (addr, server) = listener().await;
+        let connector = TransportConnector::new(None);
+        let peer = HttpPeer::new(addr, false, String::new());
+        let stream = connector.new_stream(&peer).await.unwrap();
+        connector.release_stream(stream, peer.reuse_hash(), None);
+        let (stream, reused) = connector.get_stream(&peer).await.unwrap();
+        assert!(reused, "the pooled connection is reused");
+        // The check read the address once and the digest keeps it for the next reuses.
+        let digest = stream.get_socket_digest().unwrap();
+        assert_eq!(digest.peer_addr.get(), Some(&Some(PeerAddr::Inet(addr))));
+        assert!(peer.matches_stream(&stream));
+        // Another port: refused (the fd's own check runs and finds the mismatch).
+        let other = BasicPeer::new(&format!("127.0.0.1:{}", addr.port() ^ 1));
+        assert!(!other.matches_stream(&stream));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn the_cached_address_decides_and_a_wrong_one_falls_back_to_the_fd() {
+        let (a, server_a) = listener().await;
+        let (b, server_b) = listener().await;
+        let (peer_a, peer_b) = (BasicPeer::new(&a.to_string()), BasicPeer::new(&b.to_string()));
+        // Connected to b, with a digest that says a: the cached address is what a reuse checks.
+        let tcp = TcpStream::connect(b).await.unwrap();
+        let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
+        digest.peer_addr.set(Some(PeerAddr::Inet(a))).unwrap();
+        let mut l4: L4Stream = tcp.into();
+        l4.set_socket_digest(digest);
+        let stream: Stream = Box::new(l4);
+        assert!(peer_a.matches_stream(&stream));
+        assert!(!peer_a.matches_fd(stream.id()), "the fd itself is connected to b");
+        // For b, the cached address differs, so the fd is asked, and it is connected to b.
+        assert!(peer_b.matches_stream(&stream));
+        server_a.abort();
+        server_b.abort();
+    }
+
+    /// A peer with its own `matches_fd` keeps it: the default `matches_stream` asks it.
+    #[derive(Clone)]
+    struct Refusing(BasicPeer);
+
+    impl std::fmt::Display for Refusing {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl Peer for Refusing {
+        fn address(&self) -> &PeerAddr {
+            self.0.address()
+        }
+        fn tls(&self) -> bool {
+            false
+        }
+        fn sni(&self) -> &str {
+            ""
+        }
+        fn reuse_hash(&self) -> u64 {
+            self.0.reuse_hash()
+        }
+        fn matches_fd<V: AsRawFd>(&self, _fd: V) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_refuses_the_fd_is_not_given_the_pooled_stream() {
+        let (addr, server) = listener().await;
+        let connector = TransportConnector::new(None);
+        let peer = BasicPeer::new(&addr.to_string());
+        let stream = connector.new_stream(&peer).await.unwrap();
+        let _: RawFd = stream.id();
+        connector.release_stream(stream, peer.reuse_hash(), None);
+        assert!(connector.reused_stream(&Refusing(peer)).await.is_none());
+        server.abort();
     }
 }

@@ -23,6 +23,8 @@ use crate::protocols::tls::HandshakeCompleteHook;
 use crate::protocols::tls::PskType;
 #[cfg(unix)]
 use crate::protocols::ConnFdReusable;
+#[cfg(unix)]
+use crate::protocols::Stream;
 use crate::protocols::TcpKeepalive;
 use crate::utils::tls::{get_organization_unit, CertKey};
 use ahash::AHasher;
@@ -261,6 +263,14 @@ pub trait Peer: Display + Clone {
         self.address().check_fd_match(fd)
     }
 
+    /// Whether a connection taken from the pool is connected to this peer: [`Self::matches_fd`] on its fd.
+    /// [`BasicPeer`] and [`HttpPeer`] first compare the address the stream's socket digest cached
+    /// ([`cached_peer_is`]).
+    #[cfg(unix)]
+    fn matches_stream(&self, stream: &Stream) -> bool {
+        self.matches_fd(stream.id())
+    }
+
     #[cfg(windows)]
     fn matches_sock<V: AsRawSocket>(&self, sock: V) -> bool {
         use crate::protocols::ConnSockReusable;
@@ -346,9 +356,29 @@ impl Display for BasicPeer {
     }
 }
 
+/// Whether `stream`'s socket digest holds `addr`, a TCP address, as the peer it is connected to.
+///
+/// The digest reads the address once (`SocketDigest::peer_addr`, one `getpeername`) and keeps it; a socket's
+/// peer cannot change while the stream owns its fd, so a pooled connection checked this way costs one system
+/// call in its life instead of one at every reuse. `false` (not a TCP address, no digest, another address)
+/// means: ask the fd ([`Peer::matches_fd`]), which also logs a mismatch.
+#[cfg(unix)]
+pub fn cached_peer_is(addr: &SocketAddr, stream: &Stream) -> bool {
+    let SocketAddr::Inet(want) = addr else {
+        return false;
+    };
+    let digest = stream.get_socket_digest();
+    matches!(digest.as_ref().and_then(|d| d.peer_addr()), Some(SocketAddr::Inet(got)) if got == want)
+}
+
 impl Peer for BasicPeer {
     fn address(&self) -> &SocketAddr {
         &self._address
+    }
+
+    #[cfg(unix)]
+    fn matches_stream(&self, stream: &Stream) -> bool {
+        cached_peer_is(self.address(), stream) || self.matches_fd(stream.id())
     }
 
     fn tls(&self) -> bool {
@@ -853,6 +883,12 @@ impl Peer for HttpPeer {
         } else {
             self.address().check_fd_match(fd)
         }
+    }
+
+    #[cfg(unix)]
+    fn matches_stream(&self, stream: &Stream) -> bool {
+        (self.get_proxy().is_none() && cached_peer_is(self.address(), stream))
+            || self.matches_fd(stream.id())
     }
 
     #[cfg(windows)]
