@@ -55,8 +55,13 @@ pub fn test_runtime() -> tokio::runtime::Runtime {
 }
 
 /// The workspace root (the parent of this crate's directory).
+///
+/// Read at run time first (cargo and nextest set `CARGO_MANIFEST_DIR` for a test process): test binaries
+/// are shared through one target directory between checkouts of the same sources (CI's clone, a working
+/// tree), and the path compiled in is the checkout that built them, which may be gone.
 pub fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 

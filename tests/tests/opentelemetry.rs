@@ -10,7 +10,6 @@ mod common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ impl Receiver {
             std::fs::write(&path, body).expect("write an export");
             files.push(path);
         }
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = e2e::workspace_root();
         let out = std::process::Command::new(root.join(".venv/bin/python"))
             .arg(root.join("tests/peers/otlp/decode.py"))
             .args(&files)
