@@ -302,6 +302,29 @@ fn log_plugins_and_prometheus_end_to_end() {
     assert_eq!(lines[3]["response"]["status"], 401);
     assert_eq!(lines[3]["latencies"]["proxy"], -1, "not proxied");
     assert!(lines[3].get("consumer").is_none());
+    // Sizes are nginx's $request_length and $bytes_sent: the bytes the client sent and received, to the byte.
+    let raw = format!(
+        "GET /filed/raw?apikey={KEY} HTTP/1.1\r\nHost: sizes.test\r\nX-Padding: {}\r\n\
+         Connection: close\r\n\r\n",
+        "p".repeat(37)
+    );
+    let mut conn = TcpStream::connect(gw.proxy_addr()).unwrap();
+    conn.write_all(raw.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    wait_until("five file-log lines", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log_path).is_ok_and(|t| t.lines().count() == 5)
+    });
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let sized: Value = serde_json::from_str(text.lines().nth(4).unwrap()).unwrap();
+    assert_eq!(sized["request"]["uri"], "/filed/raw?apikey=REDACTED");
+    assert_eq!(sized["request"]["size"], raw.len(), "{sized}");
+    assert_eq!(sized["response"]["size"], answer.len(), "{sized}");
     // The access log in its json format: the same record, the same redaction.
     assert!(
         gw.wait_for_log(

@@ -116,6 +116,28 @@ fn uri_len(uri: &http::Uri) -> usize {
     n.0
 }
 
+/// nginx's `$request_length` without the body: the request line and header section as the client sent them
+/// (HTTP/1; Pingora keeps their bytes), else as written back from the parsed request.
+fn head_bytes_read(session: &Session) -> u64 {
+    let downstream = session.as_downstream();
+    if let Some(h1) = downstream.as_http1() {
+        return h1.get_headers_raw_bytes().len() as u64;
+    }
+    let req = downstream.req_header();
+    let request_line = (req.method.as_str().len() + uri_len(&req.uri) + 12) as u64;
+    request_line + log_record::header_bytes(&req.headers)
+}
+
+/// The header part of nginx's `$bytes_sent`: the response headers serialized for the client (HTTP/1, status
+/// lines included, a `100 Continue` too), else estimated from the response written.
+fn head_bytes_sent(session: &Session) -> u64 {
+    let downstream = session.as_downstream();
+    if let Some(n) = downstream.header_bytes_sent() {
+        return n as u64;
+    }
+    (downstream.response_written()).map_or(0, |r| log_record::header_bytes(&r.headers) + 17)
+}
+
 fn view<'a>(
     gw: &'a Gateway,
     session: &'a Session,
@@ -135,11 +157,8 @@ fn view<'a>(
         _ => None,
     };
     let response = session.response_written();
-    let request_line = (req.method.as_str().len() + uri_len(&req.uri) + 12) as u64;
-    let request_size =
-        request_line + log_record::header_bytes(&req.headers) + session.body_bytes_read() as u64;
-    let response_size = response.map_or(0, |r| log_record::header_bytes(&r.headers) + 17)
-        + session.body_bytes_sent() as u64;
+    let request_size = head_bytes_read(session) + session.body_bytes_read() as u64;
+    let response_size = head_bytes_sent(session) + session.body_bytes_sent() as u64;
     let route = ctx.matched.map(|m| m.route);
     LogView {
         method: &req.method,

@@ -833,6 +833,15 @@ impl Session {
         }
     }
 
+    /// Return how many bytes of response headers were serialized for the client, for HTTP/1 (`None`
+    /// for the other protocols, whose headers are compressed frames)
+    pub fn header_bytes_sent(&self) -> Option<usize> {
+        match self {
+            Self::H1(s) => Some(s.header_bytes_sent()),
+            _ => None,
+        }
+    }
+
     /// Return how many request body bytes (application, not wire) already read from downstream
     pub fn body_bytes_read(&self) -> usize {
         match self {

@@ -95,6 +95,8 @@ pub struct HttpSession {
     body_write_buf: BytesMut,
     /// Track how many application (not on the wire) body bytes already sent
     body_bytes_sent: usize,
+    /// How many bytes of response headers (status lines included, 1xx ones too) were serialized to be sent
+    header_bytes_sent: usize,
     /// Track how many application (not on the wire) body bytes already read
     body_bytes_read: usize,
     /// Whether to update headers like connection, Date
@@ -190,6 +192,7 @@ impl HttpSession {
             write_timeout: None,
             total_drain_timeout: None,
             body_bytes_sent: 0,
+            header_bytes_sent: 0,
             body_bytes_read: 0,
             retry_buffer: None,
             upgraded: false,
@@ -922,6 +925,7 @@ impl HttpSession {
         let should_flush = header.status.is_informational()
             || header.headers.get(header::CONTENT_LENGTH).is_none();
 
+        self.header_bytes_sent += write_buf.len();
         Ok(Some((write_buf.freeze(), should_flush)))
     }
 
@@ -1100,6 +1104,12 @@ impl HttpSession {
     /// Return how many response body bytes (application, not wire) already sent downstream
     pub fn body_bytes_sent(&self) -> usize {
         self.body_bytes_sent
+    }
+
+    /// Return how many bytes of response headers were serialized for the client: each status line, header
+    /// and blank line, 1xx informational headers included (what a log's "bytes sent" adds to the body)
+    pub fn header_bytes_sent(&self) -> usize {
+        self.header_bytes_sent
     }
 
     /// Return how many request body bytes (application, not wire) already read from downstream
@@ -2824,6 +2834,42 @@ mod tests_stream {
         assert_eq!(http_stream.body_bytes_sent(), 0);
         http_stream.write_body(wire_body).await.unwrap();
         assert_eq!(http_stream.body_bytes_sent(), wire_body.len());
+    }
+
+    #[tokio::test]
+    async fn header_bytes_sent_counts_every_response_header_on_the_wire() {
+        let read_wire = b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n";
+        let wire_continue = b"HTTP/1.1 100 Continue\r\n\r\n";
+        let wire_header = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Rate: 10\r\n\r\n";
+        let mock_io = Builder::new()
+            .read(read_wire)
+            .write(wire_continue)
+            .write(wire_header)
+            .write(b"hello")
+            .build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.read_request().await.unwrap();
+        http_stream.update_resp_headers = false;
+        assert_eq!(http_stream.header_bytes_sent(), 0);
+        let info = ResponseHeader::build(StatusCode::CONTINUE, None).unwrap();
+        http_stream
+            .write_response_header(Box::new(info))
+            .await
+            .unwrap();
+        assert_eq!(http_stream.header_bytes_sent(), wire_continue.len());
+        let mut resp = ResponseHeader::build(StatusCode::OK, None).unwrap();
+        resp.append_header("Content-Length", "5").unwrap();
+        resp.append_header("X-Rate", "10").unwrap();
+        http_stream
+            .write_response_header(Box::new(resp))
+            .await
+            .unwrap();
+        http_stream.write_body(b"hello").await.unwrap();
+        assert_eq!(
+            http_stream.header_bytes_sent(),
+            wire_continue.len() + wire_header.len()
+        );
+        assert_eq!(http_stream.body_bytes_sent(), 5);
     }
 
     #[tokio::test]
