@@ -56,8 +56,9 @@ pub enum Verdict {
 pub struct Subject<'a> {
     /// The consumer's id.
     pub consumer: Option<&'a str>,
-    /// The credential identifier.
-    pub credential: Option<&'a str>,
+    /// The credential identifier, as the header value passed upstream (read as text only when it is the
+    /// identifier: checking a UUID's 36 bytes is most of building a subject).
+    pub credential: Option<&'a HeaderValue>,
     /// The client's address.
     pub ip: Option<std::net::IpAddr>,
     /// The matched service's id.
@@ -177,8 +178,12 @@ impl RateLimiter {
     /// Kong's identifier for `limit_by`, falling back to the client IP.
     fn identifier<'s>(&self, s: &Subject<'s>) -> Cow<'s, str> {
         let found = match self.cfg.limit_by {
-            LimitBy::Consumer => s.consumer.or(s.credential).map(Cow::Borrowed),
-            LimitBy::Credential => s.credential.map(Cow::Borrowed),
+            LimitBy::Consumer => (s.consumer)
+                .or_else(|| s.credential.and_then(|v| v.to_str().ok()))
+                .map(Cow::Borrowed),
+            LimitBy::Credential => (s.credential)
+                .and_then(|v| v.to_str().ok())
+                .map(Cow::Borrowed),
             LimitBy::Service => s.service.map(Cow::Borrowed),
             LimitBy::Header => self
                 .header

@@ -101,7 +101,7 @@ fn subject<'a>(req: &'a Request<'_>, ex: &'a Exchange, service: Option<&'a str>)
         consumer: (ex.caller.consumer)
             .and_then(|c| req.snap.consumer_headers.get(c))
             .map(|c| c.id.as_str()),
-        credential: ex.caller.credential.as_ref().and_then(|v| v.to_str().ok()),
+        credential: ex.caller.credential.as_ref(),
         ip: req.client_ip,
         service,
         headers: Some(req.headers),

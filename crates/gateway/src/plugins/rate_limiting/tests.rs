@@ -123,11 +123,15 @@ fn identifiers_fall_back_to_the_client_ip_as_kong() {
     assert_eq!(by_path.identifier(&anon), "/x");
     let other_path = limiter(json!({"minute": 1, "limit_by": "path", "path": "/y"}));
     assert_eq!(other_path.identifier(&anon), "127.0.0.9");
+    let sub = http::HeaderValue::from_static("sub-1");
     let cred = Subject {
-        credential: Some("sub-1"),
+        credential: Some(&sub),
         ..anon
     };
     assert_eq!(limiter(json!({"minute": 1})).identifier(&cred), "sub-1");
+    let by_credential = limiter(json!({"minute": 1, "limit_by": "credential"}));
+    assert_eq!(by_credential.identifier(&cred), "sub-1");
+    assert_eq!(by_credential.identifier(&anon), "127.0.0.9");
     let hidden = limiter(json!({"minute": 1, "hide_client_headers": true}));
     assert_eq!(check(&hidden, &anon, NOW), Verdict::Pass(Vec::new()));
 }
