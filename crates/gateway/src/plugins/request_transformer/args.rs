@@ -47,9 +47,18 @@ const UNRESERVED: [bool; 256] = {
     t
 };
 
+/// Where the run of bytes `ngx.escape_uri` leaves as they are, starting at `from`, ends in `q`.
+fn unreserved_end(q: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < q.len() && UNRESERVED[q[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
 /// Whether `ngx.escape_uri` leaves `t` as it is.
 fn unreserved_text(t: &str) -> bool {
-    t.bytes().all(|b| UNRESERVED[b as usize])
+    unreserved_end(t.as_bytes(), 0) == t.len()
 }
 
 /// `ngx.escape_uri` (component mode); the text itself when nothing needs escaping (the usual case, without a
@@ -225,18 +234,11 @@ impl EncodedAdds {
         let mut prev: Option<(usize, usize, usize)> = None; // the previous part: start, '=', end
         let mut start = 0;
         while start < q.len() {
-            let mut i = start;
-            while i < q.len() && UNRESERVED[q[i] as usize] {
-                i += 1;
-            }
-            if i == start || i == q.len() || q[i] != b'=' {
+            let eq = unreserved_end(q, start);
+            if eq == start || eq == q.len() || q[eq] != b'=' {
                 return None;
             }
-            let eq = i;
-            i += 1;
-            while i < q.len() && UNRESERVED[q[i] as usize] {
-                i += 1;
-            }
+            let i = unreserved_end(q, eq + 1);
             // A part ends at `&` (not the last byte: an empty part) or at the end.
             if i < q.len() && (q[i] != b'&' || i + 1 == q.len()) {
                 return None;
