@@ -845,7 +845,7 @@ mod reuse_check_tests {
     use crate::protocols::l4::stream::Stream as L4Stream;
     use crate::protocols::SocketDigest;
     use crate::upstreams::peer::{BasicPeer, HttpPeer};
-    use std::os::unix::io::{AsRawFd, RawFd};
+    use std::os::unix::io::AsRawFd;
     use tokio::net::{TcpListener, TcpStream};
 
     /// A listener on loopback that keeps every connection it accepts open until the test ends.
@@ -934,7 +934,6 @@ mod reuse_check_tests {
         let connector = TransportConnector::new(None);
         let peer = BasicPeer::new(&addr.to_string());
         let stream = connector.new_stream(&peer).await.unwrap();
-        let _: RawFd = stream.id();
         connector.release_stream(stream, peer.reuse_hash(), None);
         assert!(connector.reused_stream(&Refusing(peer)).await.is_none());
         server.abort();
